@@ -1,0 +1,41 @@
+import formbody from '@fastify/formbody'
+import websocket from '@fastify/websocket'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from '../conf/config.js'
+import { routes } from '../conf/routes.js'
+import type { Broker } from './chatroom/broker/broker.js'
+import chatroom from './plugins/chatroom.js'
+import errors from './plugins/errors.js'
+import session from './plugins/session.js'
+import views from './plugins/views.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+export interface BuildOptions {
+  /** Overrides the broker the config would choose (tests). */
+  broker?: Broker
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Builds the whole app, ready to inject or listen; never listens itself. */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.LOG_LEVEL },
+    bodyLimit: 64 * 1024,
+  })
+  app.decorate('config', config)
+  await app.register(errors)
+  await app.register(formbody)
+  await app.register(session, { config })
+  await app.register(views)
+  await app.register(websocket)
+  await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
+  for (const route of routes) {
+    app.route({ method: route.method, url: route.url, handler: route.action, ...(route.socket && { wsHandler: route.socket }) })
+  }
+  return app
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod'
+
+export const eventTypes = ['join', 'leave', 'message'] as const
+
+export const eventSchema = z.object({
+  /** Consecutive per room from 1: the one cursor every transport resumes from. */
+  id: z.number().int().positive(),
+  type: z.enum(eventTypes),
+  user: z.string(),
+  /** Milliseconds since the epoch; for display only, never a cursor. */
+  timestamp: z.number().int(),
+  text: z.string().optional(),
+})
+
+export type Event = z.infer<typeof eventSchema>
+export type EventType = Event['type']
+
+/** What a caller hands the room; the broker assigns id and timestamp. */
+export type EventDraft = Omit<Event, 'id' | 'timestamp'>
+
+/**
+ * An event together with its JSON, made once when the event is created, so that
+ * transports write the same string to every client instead of serializing per client.
+ */
+export interface StoredEvent {
+  readonly event: Event
+  readonly json: string
+}
+
+/** Builds the event with a fixed key order, so every node serializes it the same way. */
+export function createEvent(id: number, timestamp: number, draft: EventDraft): StoredEvent {
+  const event: Event = { id, type: draft.type, user: draft.user, timestamp }
+  if (draft.text !== undefined) event.text = draft.text
+  return { event, json: JSON.stringify(event) }
+}
+
+/** A JSON array of events, joined from their stored JSON without re-serializing. */
+export function jsonArray(events: readonly StoredEvent[]): string {
+  if (events.length === 1) return `[${events[0]!.json}]`
+  let out = '['
+  for (let i = 0; i < events.length; i++) out += (i === 0 ? '' : ',') + events[i]!.json
+  return out + ']'
+}

@@ -1,0 +1,133 @@
+import type { StoredEvent } from './event.js'
+
+/**
+ * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
+ * reader never stalls the room); cancelled: its owner let go.
+ */
+export type SubscriptionState = 'open' | 'lagged' | 'cancelled'
+
+export interface SubscriptionOwner {
+  /** Called once when the subscription ends, however it ends. */
+  release(subscription: Subscription): void
+}
+
+/**
+ * One listener's view of the room: the archive after its cursor, then live events, in id
+ * order, through a bounded queue. Readers either iterate it (for await) or, to coalesce,
+ * take everything queued at once with take() when onReadable fires.
+ */
+export class Subscription implements AsyncIterable<StoredEvent> {
+  state: SubscriptionState = 'open'
+  /** Set by a transport that drains in batches; called when the queue goes from empty to non-empty or the subscription ends. */
+  onReadable: (() => void) | undefined = undefined
+
+  private queue: StoredEvent[]
+  private head = 0
+  private waiter: ((result: IteratorResult<StoredEvent>) => void) | undefined = undefined
+  private readonly owner: SubscriptionOwner
+  private readonly limit: number
+  private abortSignal: AbortSignal | undefined = undefined
+
+  constructor(owner: SubscriptionOwner, backlog: StoredEvent[], limit: number, signal?: AbortSignal) {
+    this.owner = owner
+    this.queue = backlog
+    this.limit = limit
+    if (signal) {
+      if (signal.aborted) {
+        // Not yet registered with the owner; end without a release call.
+        this.state = 'cancelled'
+        this.queue = []
+        return
+      }
+      this.abortSignal = signal
+      signal.addEventListener('abort', this.cancel, { once: true })
+    }
+  }
+
+  /** Events waiting to be read. */
+  get size(): number {
+    return this.queue.length - this.head
+  }
+
+  get closed(): boolean {
+    return this.state !== 'open'
+  }
+
+  /**
+   * Room side: enqueue without waiting. Returns false when this subscription has ended,
+   * including when this push overflowed it.
+   */
+  push(stored: StoredEvent): boolean {
+    if (this.state !== 'open') return false
+    if (this.waiter) {
+      const resolve = this.waiter
+      this.waiter = undefined
+      resolve({ value: stored, done: false })
+      return true
+    }
+    if (this.size >= this.limit) {
+      this.end('lagged')
+      return false
+    }
+    this.queue.push(stored)
+    if (this.size === 1) this.onReadable?.()
+    return true
+  }
+
+  /** Everything queued, oldest first; empties the queue. */
+  take(): StoredEvent[] {
+    if (this.size === 0) return []
+    const out = this.head === 0 ? this.queue : this.queue.slice(this.head)
+    this.queue = []
+    this.head = 0
+    return out
+  }
+
+  /** Ends the subscription and releases it from the room. Safe to call any number of times. */
+  readonly cancel = (): void => {
+    this.end('cancelled')
+  }
+
+  next(): Promise<IteratorResult<StoredEvent>> {
+    if (this.size > 0) {
+      const value = this.queue[this.head]!
+      this.head++
+      if (this.head === this.queue.length) {
+        this.queue = []
+        this.head = 0
+      } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head)
+        this.head = 0
+      }
+      return Promise.resolve({ value, done: false })
+    }
+    if (this.state !== 'open') return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve) => {
+      this.waiter = resolve
+    })
+  }
+
+  return(): Promise<IteratorResult<StoredEvent>> {
+    this.cancel()
+    return Promise.resolve({ value: undefined, done: true })
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<StoredEvent> {
+    return this
+  }
+
+  private end(state: 'lagged' | 'cancelled'): void {
+    if (this.state !== 'open') return
+    this.state = state
+    // Whoever ended it reads no further: a lagged reader resyncs from its cursor.
+    this.queue = []
+    this.head = 0
+    this.abortSignal?.removeEventListener('abort', this.cancel)
+    this.abortSignal = undefined
+    this.owner.release(this)
+    const waiter = this.waiter
+    this.waiter = undefined
+    waiter?.({ value: undefined, done: true })
+    this.onReadable?.()
+  }
+}

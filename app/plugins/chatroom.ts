@@ -1,0 +1,28 @@
+import fp from 'fastify-plugin'
+import type { Config } from '../../conf/config.js'
+import type { Broker } from '../chatroom/broker/broker.js'
+import { MemoryBroker } from '../chatroom/broker/memory.js'
+import { Chatroom } from '../chatroom/chatroom.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    chatroom: Chatroom
+  }
+}
+
+/** One Chatroom per app instance (never a module singleton), closed with the app. */
+export default fp(
+  async function chatroom(app, opts: { config: Config; broker?: Broker }) {
+    const broker = opts.broker ?? new MemoryBroker(opts.config.ARCHIVE_SIZE)
+    const room = new Chatroom(broker, {
+      archiveSize: opts.config.ARCHIVE_SIZE,
+      subscriberQueue: opts.config.SUBSCRIBER_QUEUE,
+    })
+    await room.start()
+    app.decorate('chatroom', room)
+    app.addHook('onClose', async () => {
+      await room.close()
+    })
+  },
+  { name: 'chatroom' },
+)

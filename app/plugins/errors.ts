@@ -1,0 +1,40 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+/** Browsers get a page, everything else JSON. */
+function wantsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? ''
+  return accept.includes('text/html')
+}
+
+function sendError(request: FastifyRequest, reply: FastifyReply, status: number, error: string, message: string) {
+  reply.code(status)
+  if (wantsHtml(request)) {
+    return reply.type('text/html; charset=utf-8').view('error', { title: error, status, error, message, user: request.user })
+  }
+  return reply.send({ error, message })
+}
+
+const reasons: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
+  503: 'Service Unavailable',
+}
+
+/** One error handler: 4xx say what was wrong; 5xx are logged in full and hidden from clients. */
+export default fp(
+  async function errors(app) {
+    app.setErrorHandler((error: { statusCode?: number; message?: string }, request, reply) => {
+      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+      if (status >= 500) {
+        request.log.error({ err: error }, 'request failed')
+        return sendError(request, reply, status, reasons[status] ?? 'Internal Server Error', 'Something went wrong on our side. Please try again.')
+      }
+      return sendError(request, reply, status, reasons[status] ?? 'Bad Request', error.message ?? 'Bad request')
+    })
+    app.setNotFoundHandler((request, reply) =>
+      sendError(request, reply, 404, 'Not Found', `Nothing here: ${request.method} ${request.url.split('?')[0]}`),
+    )
+  },
+  { name: 'errors' },
+)

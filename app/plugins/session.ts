@@ -1,0 +1,73 @@
+import cookie from '@fastify/cookie'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { z } from 'zod'
+import type { Config } from '../../conf/config.js'
+import { nameSchema, type User } from '../identity.js'
+
+export const SESSION_COOKIE = 'chat_session'
+
+// What the signed cookie carries: the user, and when they signed in (for expiry).
+const payloadSchema = z.object({
+  name: nameSchema,
+  emailHash: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+  issuedAt: z.number().int(),
+})
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in user, or null: from the signed session cookie only. */
+    user: User | null
+  }
+  interface FastifyReply {
+    signIn(user: User): FastifyReply
+    signOut(): FastifyReply
+  }
+}
+
+/** Signed, HttpOnly, SameSite=Lax session cookie. A tampered or expired one reads as signed out. */
+export default fp(
+  async function session(app, opts: { config: Config }) {
+    const maxAge = opts.config.SESSION_MAX_AGE
+    await app.register(cookie, { secret: opts.config.SESSION_SECRET })
+
+    app.decorateRequest('user', null)
+    app.addHook('onRequest', async (request) => {
+      request.user = readSession(request, maxAge)
+    })
+
+    app.decorateReply('signIn', function (this: FastifyReply, user: User) {
+      const payload = { ...user, issuedAt: Math.floor(Date.now() / 1000) }
+      return this.setCookie(SESSION_COOKIE, Buffer.from(JSON.stringify(payload)).toString('base64url'), {
+        signed: true,
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: this.request.protocol === 'https',
+        path: '/',
+        maxAge,
+      })
+    })
+    app.decorateReply('signOut', function (this: FastifyReply) {
+      return this.clearCookie(SESSION_COOKIE, { path: '/' })
+    })
+  },
+  { name: 'session' },
+)
+
+function readSession(request: FastifyRequest, maxAge: number): User | null {
+  const raw = request.cookies[SESSION_COOKIE]
+  if (!raw) return null
+  const unsigned = request.unsignCookie(raw)
+  if (!unsigned.valid || unsigned.value === null) return null
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(unsigned.value, 'base64url').toString('utf8'))
+  } catch {
+    return null
+  }
+  const parsed = payloadSchema.safeParse(json)
+  if (!parsed.success) return null
+  const { issuedAt, ...user } = parsed.data
+  if (issuedAt + maxAge < Date.now() / 1000) return null
+  return user.emailHash === undefined ? { name: user.name } : user
+}

@@ -1,0 +1,17 @@
+import fastifyStatic from '@fastify/static'
+import view from '@fastify/view'
+import { Eta } from 'eta'
+import fp from 'fastify-plugin'
+import { publicDir, viewsDir } from '../../conf/paths.js'
+
+/** Eta views (escaped by default: <%= %>) and the static files under /public/. */
+export default fp(
+  async function views(app) {
+    await app.register(view, {
+      engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
+      root: viewsDir,
+    })
+    await app.register(fastifyStatic, { root: publicDir, prefix: '/public/' })
+  },
+  { name: 'views' },
+)

@@ -1,0 +1,35 @@
+import closeWithGrace from 'close-with-grace'
+import { ConfigError, loadConfig, type Config } from '../conf/config.js'
+import { buildApp } from './app.js'
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  console.error(error.message)
+  process.exit(1)
+}
+
+const app = await buildApp(config)
+if (config.sessionSecretGenerated) {
+  app.log.warn('SESSION_SECRET is not set: using a random one, so every sign-in ends when the server restarts')
+}
+
+// On SIGINT/SIGTERM: stop accepting, let open requests finish, and exit in time regardless.
+closeWithGrace({ delay: 4000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+try {
+  await app.listen({ host: config.HOST, port: config.PORT })
+} catch (error) {
+  app.log.error({ err: error }, 'could not listen')
+  process.exit(1)
+}
+const address = app.server.address()
+const port = typeof address === 'object' && address ? address.port : config.PORT
+const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+app.log.info(`Chat room ready: open http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/`)

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto'
+import { z } from 'zod'
+
+// Environment variables arrive as strings; empty strings count as unset.
+const unset = (v: unknown) => (v === '' ? undefined : v)
+const int = (min: number, max: number, fallback: number) => {
+  const allowed = `must be a whole number from ${min} to ${max}`
+  return z.preprocess(
+    unset,
+    z.coerce.number({ error: allowed }).int(allowed).min(min, allowed).max(max, allowed).default(fallback),
+  )
+}
+const seconds = (min: number, max: number, fallback: number) => {
+  const allowed = `must be a number of seconds from ${min} to ${max}`
+  return z.preprocess(
+    unset,
+    z.coerce.number({ error: allowed }).min(min, allowed).max(max, allowed).default(fallback),
+  )
+}
+
+export const configSchema = z
+  .object({
+    HOST: z.preprocess(unset, z.string().min(1).default('127.0.0.1')),
+    PORT: int(0, 65535, 9000),
+    LOG_LEVEL: z.preprocess(
+      unset,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+    /** Events kept for replay on entry (Revel kept 10). */
+    ARCHIVE_SIZE: int(1, 10_000, 100),
+    /** Events a subscriber may have waiting before it is dropped as lagged. */
+    SUBSCRIBER_QUEUE: int(1, 100_000, 256),
+    /** At least 32 characters; generated (with a warning) when unset. */
+    SESSION_SECRET: z.preprocess(
+      unset,
+      z.string().min(32, 'must be at least 32 characters').optional(),
+    ),
+    /** Seconds a sign-in stays valid. */
+    SESSION_MAX_AGE: int(60, 60 * 60 * 24 * 365, 60 * 60 * 24 * 7),
+    /** Seconds between thread reloads on the active refresh page. */
+    REFRESH_INTERVAL: seconds(1, 300, 5),
+    /** Seconds a long poll waits before answering []; proxies cut requests near 60 s. */
+    LONGPOLL_TIMEOUT: seconds(0.1, 55, 25),
+  })
+  .refine((c) => c.SUBSCRIBER_QUEUE >= c.ARCHIVE_SIZE, {
+    path: ['SUBSCRIBER_QUEUE'],
+    message: 'must be at least ARCHIVE_SIZE (a new subscriber is handed the whole archive)',
+  })
+
+export type Config = Omit<z.infer<typeof configSchema>, 'SESSION_SECRET'> & {
+  SESSION_SECRET: string
+  /** True when SESSION_SECRET was generated for this process. */
+  sessionSecretGenerated: boolean
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Parses the environment once; a bad value throws one line naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  const keys = Object.keys(configSchema.shape) as (keyof typeof configSchema.shape)[]
+  const picked: Record<string, unknown> = {}
+  for (const key of keys) picked[key] = env[key]
+  const parsed = configSchema.safeParse(picked)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const variable = String(issue?.path[0] ?? 'environment')
+    const got = env[variable]
+    // Echo the bad value to help, but never a secret's.
+    const shown = got === undefined || /SECRET/.test(variable) ? '' : `=${JSON.stringify(got)}`
+    throw new ConfigError(`Invalid ${variable}${shown}: ${issue?.message ?? 'invalid value'}`)
+  }
+  const { SESSION_SECRET, ...rest } = parsed.data
+  return {
+    ...rest,
+    SESSION_SECRET: SESSION_SECRET ?? randomBytes(32).toString('base64url'),
+    sessionSecretGenerated: SESSION_SECRET === undefined,
+  }
+}
