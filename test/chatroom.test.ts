@@ -1,0 +1,213 @@
+import { setImmediate as tick } from 'node:timers/promises'
+import t from 'tap'
+import { MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { Chatroom } from '../app/chatroom/chatroom.js'
+import { eventSchema, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
+import type { Subscription } from '../app/chatroom/subscription.js'
+
+async function room(archiveSize = 100, subscriberQueue = 256): Promise<Chatroom> {
+  const chatroom = new Chatroom(new MemoryBroker(archiveSize), { archiveSize, subscriberQueue })
+  await chatroom.start()
+  return chatroom
+}
+
+const ids = (events: StoredEvent[]) => events.map((s) => s.event.id)
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+/** Reads until the event with id `until` arrives (or the subscription ends). */
+async function readUntil(subscription: Subscription, until: number): Promise<number[]> {
+  const seen: number[] = []
+  for await (const stored of subscription) {
+    seen.push(stored.event.id)
+    if (stored.event.id >= until) break
+  }
+  return seen
+}
+
+t.test('events get consecutive ids from 1, in publish order, valid per the schema', async (t) => {
+  const r = await room()
+  await r.join('ann')
+  await r.say('ann', 'hello')
+  await r.say('bob', 'hi ann')
+  await r.leave('ann')
+  const archive = r.archive()
+  t.same(ids(archive), [1, 2, 3, 4])
+  t.same(
+    archive.map((s) => [s.event.type, s.event.user, s.event.text]),
+    [
+      ['join', 'ann', undefined],
+      ['message', 'ann', 'hello'],
+      ['message', 'bob', 'hi ann'],
+      ['leave', 'ann', undefined],
+    ],
+  )
+  for (const stored of archive) {
+    t.ok(eventSchema.safeParse(stored.event).success, `event ${stored.event.id} matches the schema`)
+    t.equal(stored.json, JSON.stringify(stored.event), 'the stored JSON is the event')
+  }
+  t.equal(r.lastId, 4)
+})
+
+t.test('the archive keeps only the newest ARCHIVE_SIZE events', async (t) => {
+  const r = await room(10)
+  for (let i = 1; i <= 25; i++) await r.say('ann', `m${i}`)
+  t.same(ids(r.archive()), range(16, 25))
+  t.equal(r.archive().at(-1)?.event.text, 'm25')
+})
+
+t.test('subscribe with a cursor inside, before and after the archive', async (t) => {
+  const r = await room(10)
+  for (let i = 1; i <= 25; i++) await r.say('ann', `m${i}`)
+
+  const inside = r.subscribe(20)
+  t.same(ids(inside.take()), range(21, 25), 'inside: exactly what follows the cursor')
+
+  const before = r.subscribe(3)
+  const got = before.take()
+  t.same(ids(got), range(16, 25), 'before: the whole archive')
+  t.equal(got[0]!.event.id - 3 - 1, 12, 'the first id tells the client it missed 12 events')
+
+  const fresh = r.subscribe()
+  t.same(ids(fresh.take()), range(16, 25), 'no cursor: the whole archive')
+
+  const after = r.subscribe(25)
+  t.same(after.take(), [], 'after: nothing yet')
+  await r.say('bob', 'live')
+  t.same(ids(after.take()), [26], 'then the live event')
+  t.same(ids(inside.take()), [26], 'every open subscription gets it')
+
+  for (const s of [inside, before, fresh, after]) s.cancel()
+  t.equal(r.subscriberCount, 0)
+})
+
+t.test('no event lost or doubled between archive and live while 1,000 are published', async (t) => {
+  const TOTAL = 1000
+  const r = await room(100, 2000)
+  const readers: Promise<{ cursor: number | undefined; lastAt: number; seen: number[] }>[] = []
+
+  const publisher = (async () => {
+    for (let i = 0; i < TOTAL; i++) {
+      // Not awaited one by one: publishes overlap subscribes in the same ticks.
+      void r.say('pub', `n${i}`)
+      if (i % 3 === 0) await tick()
+    }
+  })()
+  const subscriber = (async () => {
+    for (let k = 0; r.lastId < TOTAL && k < 10_000; k++) {
+      const last = r.lastId
+      // Cursors inside the archive, before it, and none at all.
+      const cursor = k % 3 === 0 ? undefined : k % 3 === 1 ? Math.max(0, last - 5) : Math.max(0, last - 150)
+      const lastAt = r.lastId
+      const subscription = r.subscribe(cursor)
+      readers.push(readUntil(subscription, TOTAL).then((seen) => ({ cursor, lastAt, seen })))
+      await tick()
+    }
+  })()
+  await Promise.all([publisher, subscriber])
+  const results = await Promise.all(readers)
+  t.ok(results.length > 50, `${results.length} subscriptions taken while publishing`)
+  let bad = 0
+  for (const { cursor, lastAt, seen } of results) {
+    const first = seen[0]!
+    // From where it started, a consecutive run to the end: no gap, no repeat.
+    if (seen.join() !== range(first, TOTAL).join()) bad++
+    // It started no later than the first event published after it subscribed...
+    if (first > lastAt + 1) bad++
+    // ...and nothing at or before its cursor.
+    if (cursor !== undefined && first <= cursor) bad++
+  }
+  t.equal(bad, 0, 'every subscription saw a consecutive run from its start to the last event')
+  t.equal(r.subscriberCount, 0, 'readers that stopped released their subscriptions')
+})
+
+t.test('a slow subscriber is dropped as lagged; a fast one gets everything', async (t) => {
+  const r = await room(10, 16)
+  const slow = r.subscribe()
+  const fast = r.subscribe()
+  const fastRead = readUntil(fast, 100)
+  for (let i = 1; i <= 100; i++) {
+    await r.say('ann', `m${i}`)
+  }
+  t.same(await fastRead, range(1, 100), 'the fast reader got all 100 in order')
+  t.equal(slow.state, 'lagged')
+  t.equal(r.subscriberCount, 0, 'the lagged one was released, the fast one let go')
+  const rest = await slow.next()
+  t.equal(rest.done, true, 'a lagged subscription ends for its reader')
+})
+
+t.test('publish never waits for a subscriber that does not read', async (t) => {
+  const r = await room(10, 1000)
+  const idle = r.subscribe()
+  for (let i = 0; i < 500; i++) await r.say('ann', 'x')
+  t.equal(idle.size, 500, 'all queued, none delivered, publish went on')
+  idle.cancel()
+})
+
+t.test('every subscriber gets the same stored event: serialized once', async (t) => {
+  const r = await room()
+  const a = r.subscribe()
+  const b = r.subscribe()
+  const stored = await r.say('ann', 'same bytes')
+  const [fromA] = a.take()
+  const [fromB] = b.take()
+  t.equal(fromA, stored)
+  t.equal(fromB, stored, 'the very same object, with its JSON made once')
+  t.equal(jsonArray([stored]), `[${stored.json}]`)
+  t.same(JSON.parse(jsonArray([stored, stored])), [stored.event, stored.event])
+})
+
+t.test('cancel releases: 10,000 subscribe/cancel cycles leave no subscriber', async (t) => {
+  const r = await room()
+  await r.say('ann', 'something in the archive')
+  for (let i = 0; i < 10_000; i++) {
+    const s = r.subscribe(i % 2 ? 0 : undefined)
+    s.cancel()
+    s.cancel()
+  }
+  t.equal(r.subscriberCount, 0)
+})
+
+t.test('cancel and abort end a waiting reader', async (t) => {
+  const r = await room()
+  const s = r.subscribe()
+  const waiting = s.next()
+  s.cancel()
+  t.same(await waiting, { value: undefined, done: true })
+  t.equal(s.state, 'cancelled')
+
+  const controller = new AbortController()
+  const aborted = r.subscribe(undefined, controller.signal)
+  t.equal(r.subscriberCount, 1)
+  const read = readUntil(aborted, Infinity)
+  controller.abort()
+  t.same(await read, [], 'the for-await loop ends')
+  t.equal(r.subscriberCount, 0)
+
+  const pre = new AbortController()
+  pre.abort()
+  const never = r.subscribe(undefined, pre.signal)
+  t.equal(never.closed, true, 'an already-aborted signal gives an ended subscription')
+  t.equal(r.subscriberCount, 0)
+
+  await r.say('ann', 'in the archive')
+  const broken = r.subscribe()
+  for await (const _ of broken) break
+  t.equal(broken.state, 'cancelled')
+  t.equal(r.subscriberCount, 0, 'breaking out of for-await cancels')
+})
+
+t.test('onReadable fires once when the queue fills from empty, and take() drains in order', async (t) => {
+  const r = await room()
+  const s = r.subscribe()
+  let calls = 0
+  s.onReadable = () => calls++
+  await r.say('a', '1')
+  await r.say('a', '2')
+  await r.say('a', '3')
+  t.equal(calls, 1, 'one wake-up for three queued events')
+  t.same(ids(s.take()), [1, 2, 3])
+  await r.say('a', '4')
+  t.equal(calls, 2)
+  s.cancel()
+  t.equal(calls, 3, 'and one when it ends')
+})
