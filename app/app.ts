@@ -32,10 +32,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(formbody)
   await app.register(session, { config })
   await app.register(views)
-  await app.register(websocket)
+  // A frame of the longest message, every character escaped, plus the JSON around it.
+  await app.register(websocket, { options: { maxPayload: config.MAX_MESSAGE_LENGTH * 6 + 1024 } })
   await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
   for (const route of routes) {
-    app.route({ method: route.method, url: route.url, handler: route.action, ...(route.socket && { wsHandler: route.socket }) })
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler: route.action,
+      config: route.auth ? { auth: route.auth } : {},
+      ...(route.socket && { wsHandler: route.socket }),
+    })
   }
   return app
 }

@@ -37,6 +37,8 @@ export const configSchema = z
     ),
     /** Seconds a sign-in stays valid. */
     SESSION_MAX_AGE: int(60, 60 * 60 * 24 * 365, 60 * 60 * 24 * 7),
+    /** Longest message, in characters, after trimming. */
+    MAX_MESSAGE_LENGTH: int(1, 100_000, 2000),
     /** Seconds between thread reloads on the active refresh page. */
     REFRESH_INTERVAL: seconds(1, 300, 5),
     /** Seconds a long poll waits before answering []; proxies cut requests near 60 s. */

@@ -1,6 +1,10 @@
 import type { WebsocketHandler } from '@fastify/websocket'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
 import * as App from '../app/controllers/app.js'
+import * as LongPolling from '../app/controllers/longpolling.js'
+import * as Refresh from '../app/controllers/refresh.js'
+import * as WebSocket from '../app/controllers/websocket.js'
+import type { Auth } from '../app/plugins/session.js'
 
 /**
  * The route table, as Revel's conf/routes: every method and path, and the action that
@@ -12,6 +16,8 @@ export interface Route {
   action: RouteHandlerMethod
   /** For WebSocket routes: the action for upgraded connections (action answers plain HTTP). */
   socket?: WebsocketHandler
+  /** Who may call it; identity always comes from the signed session, never from the request. */
+  auth?: Auth
 }
 
 export const routes: Route[] = [
@@ -19,4 +25,22 @@ export const routes: Route[] = [
   { method: 'GET', url: '/', action: App.index },
   { method: 'POST', url: '/signin', action: App.signIn },
   { method: 'POST', url: '/signout', action: App.signOut },
+
+  // Active refresh
+  { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page' },
+  { method: 'GET', url: '/refresh/room', action: Refresh.room, auth: 'page' },
+  { method: 'GET', url: '/refresh/room/thread', action: Refresh.thread, auth: 'api' },
+  { method: 'POST', url: '/refresh/room', action: Refresh.say, auth: 'page' },
+  { method: 'GET', url: '/refresh/room/leave', action: Refresh.leave, auth: 'page' },
+
+  // Long polling (Comet)
+  { method: 'GET', url: '/longpolling/room', action: LongPolling.room, auth: 'page' },
+  { method: 'GET', url: '/longpolling/room/messages', action: LongPolling.waitMessages, auth: 'api' },
+  { method: 'POST', url: '/longpolling/room/messages', action: LongPolling.say, auth: 'api' },
+  { method: 'GET', url: '/longpolling/room/leave', action: LongPolling.leave, auth: 'page' },
+
+  // WebSocket
+  { method: 'GET', url: '/websocket/room', action: WebSocket.room, auth: 'page' },
+  { method: 'GET', url: '/websocket/room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
+  { method: 'GET', url: '/websocket/room/leave', action: WebSocket.leave, auth: 'page' },
 ]

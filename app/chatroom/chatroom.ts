@@ -89,9 +89,13 @@ export class Chatroom implements SubscriptionOwner {
     return this.publish({ type: 'message', user, text })
   }
 
-  /** Ends every subscription (their readers see the end) and closes the broker. */
-  async close(): Promise<void> {
+  /** Ends every subscription: waiting readers see the end (long polls answer, sockets close). */
+  endSubscriptions(): void {
     for (const subscription of this.subscriptions) subscription.cancel()
+  }
+
+  async close(): Promise<void> {
+    this.endSubscriptions()
     await this.broker.close()
   }
 

@@ -20,6 +20,11 @@ export default fp(
     })
     await room.start()
     app.decorate('chatroom', room)
+    // Before the server stops accepting: pending long polls answer, sockets close (1001),
+    // otherwise close() would wait on them.
+    app.addHook('preClose', async () => {
+      room.endSubscriptions()
+    })
     app.addHook('onClose', async () => {
       await room.close()
     })

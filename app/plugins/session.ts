@@ -14,7 +14,16 @@ const payloadSchema = z.object({
   issuedAt: z.number().int(),
 })
 
+/**
+ * Who may call a route: 'page' sends strangers to the welcome page, 'api' answers 401
+ * (before any WebSocket upgrade). Routes without it are public.
+ */
+export type Auth = 'page' | 'api'
+
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: Auth
+  }
   interface FastifyRequest {
     /** The signed-in user, or null: from the signed session cookie only. */
     user: User | null
@@ -35,6 +44,12 @@ export default fp(
     app.addHook('onRequest', async (request) => {
       request.user = readSession(request, maxAge)
     })
+    app.addHook('preValidation', async (request, reply) => {
+      const auth = request.routeOptions.config.auth
+      if (!auth || request.user) return
+      if (auth === 'page') return reply.redirect('/', 303)
+      return reply.code(401).send({ error: 'Unauthorized', message: 'Sign in first: POST /signin with user and transport.' })
+    })
 
     app.decorateReply('signIn', function (this: FastifyReply, user: User) {
       const payload = { ...user, issuedAt: Math.floor(Date.now() / 1000) }
@@ -53,6 +68,12 @@ export default fp(
   },
   { name: 'session' },
 )
+
+/** The signed-in user of a route that has auth set (the guard has run). */
+export function currentUser(request: FastifyRequest): User {
+  if (!request.user) throw new Error(`${request.url} needs auth set in conf/routes.ts`)
+  return request.user
+}
 
 function readSession(request: FastifyRequest, maxAge: number): User | null {
   const raw = request.cookies[SESSION_COOKIE]

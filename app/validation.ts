@@ -1,0 +1,28 @@
+import { z } from 'zod'
+
+// Control characters other than newline; bidi overrides that would flip the rest of the page.
+const forbidden = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/
+
+/** A message's text: 1..max characters after trimming, newlines allowed, CRLF folded. */
+export function messageTextSchema(max: number) {
+  return z
+    .string({ error: 'A message must be text.' })
+    .transform((text) => text.replace(/\r\n?/g, '\n').trim())
+    .refine((text) => text.length > 0, 'A message cannot be empty.')
+    .refine((text) => text.length <= max && Array.from(text).length <= max, `A message is at most ${max} characters.`)
+    .refine((text) => !forbidden.test(text), 'A message cannot contain control characters.')
+}
+
+/** The one cursor: the id of the last event the client has. Absent means "from the archive". */
+export const lastReceivedSchema = z.object({
+  lastReceived: z
+    .string()
+    .regex(/^\d{1,15}$/, 'lastReceived must be a non-negative whole number (an event id).')
+    .transform(Number)
+    .optional(),
+})
+
+/** Formats the first zod issue as the one message a client sees. */
+export function firstIssue(error: z.ZodError): string {
+  return error.issues[0]?.message ?? 'Invalid input.'
+}

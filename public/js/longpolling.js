@@ -1,0 +1,49 @@
+// Long polling: ask for what follows the last id we have; the server answers at once if
+// there is something, else when something happens, else [] after its timeout.
+import { Thread, backoff, onSay, setStatus, showError, sleep } from './chat.js'
+
+const thread = new Thread()
+
+async function poll() {
+  let failures = 0
+  for (;;) {
+    try {
+      const cursor = thread.lastId > 0 ? `?lastReceived=${thread.lastId}` : ''
+      const res = await fetch(`/longpolling/room/messages${cursor}`, { headers: { accept: 'application/json' } })
+      if (res.status === 401) {
+        location.assign('/')
+        return
+      }
+      if (res.status === 409) {
+        thread.reset()
+        continue
+      }
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+      thread.add(await res.json())
+      if (failures > 0) setStatus('')
+      failures = 0
+    } catch {
+      // Revel's client stopped for good on one error; this one keeps trying.
+      const wait = backoff(failures++)
+      setStatus(`Connection lost; retrying in ${Math.round(wait / 1000)} s…`)
+      await sleep(wait)
+    }
+  }
+}
+
+onSay(async (text) => {
+  try {
+    const res = await fetch('/longpolling/room/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ text }),
+    })
+    if (res.ok) return ''
+    const body = await res.json().catch(() => ({}))
+    return body.message || `Not sent (HTTP ${res.status}).`
+  } catch {
+    return 'Not sent: the server cannot be reached.'
+  }
+})
+
+poll()

@@ -1,0 +1,34 @@
+// Active refresh: reload only the thread every few seconds, keeping the reader's place.
+import { keepingScroll, roomEl, setStatus } from './chat.js'
+
+const interval = Number(roomEl.dataset.interval || 5) * 1000
+
+function localTimes(root) {
+  for (const t of root.querySelectorAll('time[datetime]')) {
+    t.textContent = new Date(t.dateTime).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+  }
+}
+
+async function refresh() {
+  try {
+    const res = await fetch('/refresh/room/thread', { headers: { accept: 'text/html' } })
+    if (res.status === 401) {
+      location.assign('/')
+      return
+    }
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    // Parsed by the browser from the server's escaped HTML: no user text is ever put in as markup here.
+    const doc = new DOMParser().parseFromString(`<div>${await res.text()}</div>`, 'text/html')
+    const fresh = doc.body.firstElementChild
+    localTimes(fresh)
+    keepingScroll((thread) => thread.replaceChildren(...fresh.childNodes))
+    setStatus('')
+  } catch {
+    setStatus('Could not reach the server; trying again…')
+  }
+}
+
+localTimes(document)
+keepingScroll(() => {})
+document.getElementById('thread').scrollTop = 1e9
+setInterval(refresh, interval)

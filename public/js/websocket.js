@@ -1,0 +1,43 @@
+// WebSocket: one connection both ways. After a drop it reconnects with backoff and resumes
+// from the last id it has, so nothing is missed and nothing is shown twice.
+import { Thread, backoff, onSay, setStatus, showError } from './chat.js'
+
+const thread = new Thread()
+let socket = null
+let failures = 0
+
+function connect() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const cursor = thread.lastId > 0 ? `?lastReceived=${thread.lastId}` : ''
+  const ws = new WebSocket(`${scheme}//${location.host}/websocket/room/socket${cursor}`)
+  socket = ws
+  ws.addEventListener('open', () => {
+    failures = 0
+    setStatus('')
+  })
+  ws.addEventListener('message', (e) => {
+    const data = JSON.parse(e.data)
+    if (Array.isArray(data)) thread.add(data)
+    else if (data && data.error) showError(data.message)
+  })
+  ws.addEventListener('close', (e) => {
+    if (socket !== ws) return
+    socket = null
+    if (e.code === 4401) {
+      location.assign('/')
+      return
+    }
+    if (e.code === 4409) thread.reset()
+    const wait = e.code === 4409 ? 0 : backoff(failures++)
+    setStatus(`Disconnected; reconnecting in ${Math.round(wait / 1000)} s…`)
+    setTimeout(connect, wait)
+  })
+}
+
+onSay(async (text) => {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return 'Not connected right now; try again in a moment.'
+  socket.send(JSON.stringify({ text }))
+  return ''
+})
+
+connect()
