@@ -209,5 +209,21 @@ t.test('onReadable fires once when the queue fills from empty, and take() drains
   await r.say('a', '4')
   t.equal(calls, 2)
   s.cancel()
-  t.equal(calls, 3, 'and one when it ends')
+  t.equal(calls, 2, 'not for the reader\'s own cancel')
+
+  const closing = r.subscribe()
+  let closeCalls = 0
+  closing.onReadable = () => closeCalls++
+  r.endSubscriptions()
+  t.equal(closing.state, 'closed')
+  t.equal(closeCalls, 1, 'but when the room closes it')
+
+  const small = await room(2, 2)
+  const lagging = small.subscribe()
+  let lagCalls = 0
+  lagging.onReadable = () => lagCalls++
+  for (let i = 0; i < 3; i++) await small.say('a', 'x')
+  t.equal(lagging.state, 'lagged')
+  t.equal(lagCalls, 2, 'and when it lags: once for the first event, once for the end')
+  t.same(lagging.take(), [], 'a lagged reader gets nothing more')
 })

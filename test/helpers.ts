@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify'
+import { WebSocket } from 'ws'
+import type { Event } from '../app/chatroom/event.js'
 import { buildApp, type BuildOptions } from '../app/app.js'
 import { loadConfig, type Config } from '../conf/config.js'
 import type { Transport } from '../app/identity.js'
@@ -32,3 +34,93 @@ export async function signIn(app: FastifyInstance, user: string, transport: Tran
   if (!cookie) throw new Error('no session cookie')
   return `chat_session=${cookie.value}`
 }
+
+/** A real WebSocket client that records every frame; resolves once open (or rejects on refusal). */
+export class SocketClient {
+  readonly events: Event[] = []
+  readonly errors: { error: string; message: string }[] = []
+  frames = 0
+  closed: { code: number; reason: string } | undefined
+  readonly ws: WebSocket
+  private waiters: (() => void)[] = []
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws
+    ws.on('message', (data) => {
+      this.frames++
+      const parsed: unknown = JSON.parse(data.toString())
+      if (Array.isArray(parsed)) this.events.push(...(parsed as Event[]))
+      else this.errors.push(parsed as { error: string; message: string })
+      this.wake()
+    })
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() }
+      this.wake()
+    })
+  }
+
+  static open(base: string, cookie: string | undefined, query = '', headers: Record<string, string> = {}): Promise<SocketClient> {
+    const url = base.replace(/^http/, 'ws') + '/websocket/room/socket' + query
+    const ws = new WebSocket(url, { headers: { ...(cookie ? { cookie } : {}), ...headers } })
+    const client = new SocketClient(ws)
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(client))
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)))
+      ws.once('error', reject)
+    })
+  }
+
+  ids(): number[] {
+    return this.events.map((e) => e.id)
+  }
+
+  send(value: unknown): void {
+    this.ws.send(typeof value === 'string' ? value : JSON.stringify(value))
+  }
+
+  /** Waits until the check holds (rechecked on every frame and on close). */
+  async until(check: () => boolean, what = 'condition', ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!check()) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; have ids ${this.ids().join(',')}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  untilId(id: number): Promise<void> {
+    return this.until(() => this.events.some((e) => e.id >= id), `event ${id}`)
+  }
+
+  untilClosed(): Promise<{ code: number; reason: string }> {
+    return this.until(() => this.closed !== undefined, 'close').then(() => this.closed!)
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    if (!this.closed) this.ws.close()
+    return this.untilClosed()
+  }
+
+  private wake() {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+}
+
+/** Polls until the check holds; for state that changes without a frame (subscriber counts). */
+export async function eventually(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)

@@ -91,7 +91,7 @@ export class Chatroom implements SubscriptionOwner {
 
   /** Ends every subscription: waiting readers see the end (long polls answer, sockets close). */
   endSubscriptions(): void {
-    for (const subscription of this.subscriptions) subscription.cancel()
+    for (const subscription of this.subscriptions) subscription.close()
   }
 
   async close(): Promise<void> {

@@ -2,9 +2,9 @@ import type { StoredEvent } from './event.js'
 
 /**
  * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
- * reader never stalls the room); cancelled: its owner let go.
+ * reader never stalls the room); closed: the room shut down; cancelled: its reader let go.
  */
-export type SubscriptionState = 'open' | 'lagged' | 'cancelled'
+export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled'
 
 export interface SubscriptionOwner {
   /** Called once when the subscription ends, however it ends. */
@@ -18,7 +18,10 @@ export interface SubscriptionOwner {
  */
 export class Subscription implements AsyncIterable<StoredEvent> {
   state: SubscriptionState = 'open'
-  /** Set by a transport that drains in batches; called when the queue goes from empty to non-empty or the subscription ends. */
+  /**
+   * Set by a transport that drains in batches: called when the queue goes from empty to
+   * non-empty, and when the subscription ends for a reason other than the reader's cancel().
+   */
   onReadable: (() => void) | undefined = undefined
 
   private queue: StoredEvent[]
@@ -83,9 +86,14 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     return out
   }
 
-  /** Ends the subscription and releases it from the room. Safe to call any number of times. */
+  /** The reader lets go: ends and releases it. Safe to call any number of times. */
   readonly cancel = (): void => {
     this.end('cancelled')
+  }
+
+  /** The room shuts down: the reader is told (a long poll answers, a socket closes). */
+  close(): void {
+    this.end('closed')
   }
 
   next(): Promise<IteratorResult<StoredEvent>> {
@@ -116,7 +124,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     return this
   }
 
-  private end(state: 'lagged' | 'cancelled'): void {
+  private end(state: Exclude<SubscriptionState, 'open'>): void {
     if (this.state !== 'open') return
     this.state = state
     // Whoever ended it reads no further: a lagged reader resyncs from its cursor.
@@ -128,6 +136,6 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     const waiter = this.waiter
     this.waiter = undefined
     waiter?.({ value: undefined, done: true })
-    this.onReadable?.()
+    if (state !== 'cancelled') this.onReadable?.()
   }
 }

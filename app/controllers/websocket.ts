@@ -79,11 +79,8 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const flush = () => {
     scheduled = false
     if (socket.readyState !== socket.OPEN) return
-    if (subscription.closed) {
-      if (subscription.state === 'lagged') socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
-      else socket.close(CloseCode.goingAway, 'server shutting down')
-      return
-    }
+    if (subscription.state === 'lagged') return socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
+    if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
     if (socket.bufferedAmount > SOCKET_HIGH_WATER) {
       if (!waitingForDrain) {
         waitingForDrain = true
@@ -107,7 +104,6 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
 
   socket.on('close', () => {
     rawSocket.off('drain', onDrain)
-    subscription.onReadable = undefined
     subscription.cancel()
     chatroom.leave(user.name).catch((err: unknown) => request.log.error({ err }, 'leave failed'))
   })
