@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from '../conf/config.js'
 import { routes } from '../conf/routes.js'
 import type { Broker } from './chatroom/broker/broker.js'
+import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
 import session from './plugins/session.js'
@@ -33,7 +34,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(session, { config })
   await app.register(views)
   // A frame of the longest message, every character escaped, plus the JSON around it.
-  await app.register(websocket, { options: { maxPayload: config.MAX_MESSAGE_LENGTH * 6 + 1024 } })
+  await app.register(websocket, {
+    options: { maxPayload: config.MAX_MESSAGE_LENGTH * 6 + 1024 },
+    // On shutdown clients hear "going away" (1001), so their scripts reconnect elsewhere.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(CloseCode.goingAway, 'server shutting down')
+      this.websocketServer.close(() => done())
+    },
+  })
   await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
   for (const route of routes) {
     app.route({

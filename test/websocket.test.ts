@@ -1,0 +1,142 @@
+import t from 'tap'
+import { WebSocket } from 'ws'
+import { buildTestApp, eventually, range, signIn, SocketClient } from './helpers.js'
+
+async function serve(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}) {
+  const app = await buildTestApp(t, env)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { app, base }
+}
+
+t.test('the room page renders; the socket URL without an upgrade says so', async (t) => {
+  const { app } = await serve(t)
+  const cat = await signIn(app, 'cat')
+  const page = await app.inject({ method: 'GET', url: '/websocket/room', headers: { cookie: cat } })
+  t.equal(page.statusCode, 200)
+  t.match(page.body, /You are now chatting as <strong class="me">cat<\/strong>/)
+  t.match(page.body, /\/public\/js\/websocket.js/)
+  const plain = await app.inject({ method: 'GET', url: '/websocket/room/socket', headers: { cookie: cat } })
+  t.equal(plain.statusCode, 426)
+  const leave = await app.inject({ method: 'GET', url: '/websocket/room/leave', headers: { cookie: cat } })
+  t.equal(leave.headers.location, '/')
+})
+
+t.test('a stranger\'s upgrade is refused with 401', async (t) => {
+  const { base } = await serve(t)
+  await t.rejects(SocketClient.open(base, undefined), /refused: 401/)
+  await t.rejects(SocketClient.open(base, 'chat_session=forged.value'), /refused: 401/)
+})
+
+t.test('connect: join, the archive, then relay both ways; leave on close', async (t) => {
+  const { app, base } = await serve(t)
+  await app.chatroom.say('ann', 'before you came')
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(2)
+  t.match(cat.events, [{ id: 1, type: 'message', user: 'ann', text: 'before you came' }, { id: 2, type: 'join', user: 'cat' }])
+
+  const dan = await SocketClient.open(base, await signIn(app, 'dan'))
+  await dan.untilId(3)
+  cat.send({ text: 'hi dan' })
+  await dan.untilId(4)
+  t.match(dan.events.at(-1), { id: 4, type: 'message', user: 'cat', text: 'hi dan' })
+  await cat.untilId(4)
+  t.match(cat.events.at(-1), { id: 4, user: 'cat' }, 'the sender sees its own message from the room')
+
+  await cat.close()
+  await dan.untilId(5)
+  t.match(dan.events.at(-1), { id: 5, type: 'leave', user: 'cat' })
+  await dan.close()
+  await eventually(() => app.chatroom.subscriberCount === 0, 'subscriptions released')
+})
+
+t.test('resume: reconnect with the cursor and get exactly the missed events', async (t) => {
+  const { app, base } = await serve(t)
+  const catCookie = await signIn(app, 'cat')
+  const first = await SocketClient.open(base, catCookie)
+  await first.untilId(1)
+  await first.close()
+  for (let i = 0; i < 5; i++) await app.chatroom.say('ann', `missed ${i}`)
+  const last = app.chatroom.lastId
+  const again = await SocketClient.open(base, catCookie, `?lastReceived=${first.events.at(-1)!.id}`)
+  await again.untilId(last + 1)
+  t.same(again.ids(), range(2, last + 1), 'the leave, the five missed, then the new join: nothing before the cursor')
+  await again.close()
+})
+
+t.test('events queued for a busy reader go out together in fewer frames', async (t) => {
+  const { app, base } = await serve(t, { SUBSCRIBER_QUEUE: '1000' })
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(1)
+  const framesBefore = cat.frames
+  // Published in one tick: they coalesce.
+  await Promise.all(Array.from({ length: 200 }, (_, i) => app.chatroom.say('ann', `burst ${i}`)))
+  await cat.untilId(201)
+  t.same(cat.ids(), range(1, 201), 'all of them, in order')
+  t.ok(cat.frames - framesBefore < 20, `200 events arrived in ${cat.frames - framesBefore} frames`)
+  await cat.close()
+})
+
+t.test('bad frames get an error event, binary closes 1007, nothing is broadcast', async (t) => {
+  const { app, base } = await serve(t, { MAX_MESSAGE_LENGTH: '10' })
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(1)
+  const bad: [unknown, RegExp][] = [
+    ['not json', /must be JSON/],
+    [{ message: 'wrong key' }, /must be \{"text"/],
+    [[1, 2], /must be \{"text"/],
+    [{ text: '' }, /empty/],
+    [{ text: 'x'.repeat(11) }, /at most 10/],
+    [{ text: 7 }, /must be text/],
+  ]
+  for (const [frame] of bad) cat.send(frame)
+  await cat.until(() => cat.errors.length === bad.length, 'an error per bad frame')
+  bad.forEach(([frame, message], i) => t.match(cat.errors[i], { error: 'Bad Request', message }, JSON.stringify(frame)))
+  t.equal(app.chatroom.lastId, 1, 'nothing was said')
+
+  cat.send({ text: 'still ok' })
+  await cat.untilId(2)
+  t.match(cat.events.at(-1), { text: 'still ok' }, 'the socket still works after bad frames')
+
+  cat.ws.send(Buffer.from([1, 2, 3]), { binary: true })
+  const closed = await cat.untilClosed()
+  t.equal(closed.code, 1007)
+})
+
+t.test('an oversized frame closes with 1009', async (t) => {
+  const { app, base } = await serve(t, { MAX_MESSAGE_LENGTH: '10' })
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(1)
+  cat.send({ text: 'x'.repeat(10_000) })
+  const closed = await cat.untilClosed()
+  t.equal(closed.code, 1009)
+  t.equal(app.chatroom.archive().filter((s) => s.event.type === 'message').length, 0)
+})
+
+t.test('bad and future cursors are refused with a close code and reason', async (t) => {
+  const { app, base } = await serve(t)
+  const cookie = await signIn(app, 'cat')
+  const bad = await SocketClient.open(base, cookie, '?lastReceived=banana')
+  t.match(await bad.untilClosed(), { code: 4400, reason: /lastReceived/ })
+  const ahead = await SocketClient.open(base, cookie, '?lastReceived=500')
+  t.match(await ahead.untilClosed(), { code: 4409, reason: /resume from 0/ })
+  t.equal(app.chatroom.lastId, 0, 'no join for refused sockets')
+})
+
+t.test('?user= cannot pick the name', async (t) => {
+  const { app, base } = await serve(t)
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'), '?user=admin')
+  cat.send({ text: 'hello', user: 'admin' })
+  await cat.untilId(2)
+  t.same(cat.events.map((e) => e.user), ['cat', 'cat'])
+  await cat.close()
+})
+
+t.test('closing the app closes sockets with 1001', async (t) => {
+  const { app, base } = await serve(t)
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(1)
+  await app.close()
+  const closed = await cat.untilClosed()
+  t.equal(closed.code, 1001)
+  t.equal(cat.ws.readyState, WebSocket.CLOSED)
+})
