@@ -135,6 +135,17 @@ t.test('a slow subscriber is dropped as lagged; a fast one gets everything', asy
   t.equal(rest.done, true, 'a lagged subscription ends for its reader')
 })
 
+t.test('a full archive handed to a newcomer does not count as lag', async (t) => {
+  const r = await room(5, 2)
+  for (let i = 0; i < 5; i++) await r.say('ann', `old ${i}`)
+  const s = r.subscribe()
+  await r.say('ann', 'live 1')
+  await r.say('ann', 'live 2')
+  t.equal(s.state, 'open', 'archive of 5 plus 2 live with a queue of 2')
+  await r.say('ann', 'live 3')
+  t.equal(s.state, 'lagged', 'the third unread live event is one too many')
+})
+
 t.test('publish never waits for a subscriber that does not read', async (t) => {
   const r = await room(10, 1000)
   const idle = r.subscribe()

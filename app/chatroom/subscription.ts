@@ -34,7 +34,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   constructor(owner: SubscriptionOwner, backlog: StoredEvent[], limit: number, signal?: AbortSignal) {
     this.owner = owner
     this.queue = backlog
-    this.limit = limit
+    // The bound is on live events: the backlog handed over at subscribe never counts as lag.
+    this.limit = limit + backlog.length
     if (signal) {
       if (signal.aborted) {
         // Not yet registered with the owner; end without a release call.
