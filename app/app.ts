@@ -7,6 +7,7 @@ import type { Broker } from './chatroom/broker/broker.js'
 import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
+import oauth from './plugins/oauth.js'
 import session from './plugins/session.js'
 import views from './plugins/views.js'
 
@@ -32,6 +33,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(errors)
   await app.register(formbody)
   await app.register(session, { config })
+  await app.register(oauth, { config })
   await app.register(views)
   // A frame of the longest message, every character escaped, plus the JSON around it.
   await app.register(websocket, {

@@ -23,11 +23,16 @@ export const nameSchema = z
   .refine((name) => !hidden.test(name), 'A name cannot contain control or invisible characters.')
   .refine((name) => Array.from(name).length <= NAME_MAX, `A name is at most ${NAME_MAX} characters.`)
 
-/** Who a signed-in person is. Never taken from a request parameter after sign-in. */
+/** Who a signed-in person is, as the session cookie keeps it. Never taken from a request parameter. */
 export interface User {
   name: string
   /** MD5 of the trimmed, lower-cased email (Gravatar's key); the email itself is not kept. */
   emailHash?: string
+}
+
+/** A signed-in user as requests see them: with the avatar URL others are shown. */
+export interface SignedInUser extends User {
+  avatar: string
 }
 
 const emailSchema = z.email()
@@ -48,4 +53,12 @@ export function userFromSignIn(input: string): { user: User } | { error: string 
   if (!name.success) return { error: name.error.issues[0]!.message }
   const emailHash = createHash('md5').update(trimmed.toLowerCase()).digest('hex')
   return { user: { name: name.data, emailHash } }
+}
+
+/** A provider's display name made into a valid name: hidden characters dropped, cut to NAME_MAX. */
+export function nameFromProfile(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const cleaned = Array.from(value.replace(new RegExp(hidden.source, 'gu'), '').trim()).slice(0, NAME_MAX).join('').trim()
+  const name = nameSchema.safeParse(cleaned)
+  return name.success ? name.data : undefined
 }

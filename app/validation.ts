@@ -22,6 +22,14 @@ export const lastReceivedSchema = z.object({
     .optional(),
 })
 
+/** A long poll's query: the cursor, and whether to include typing signals (the page asks; curl need not). */
+export const pollQuerySchema = lastReceivedSchema.extend({
+  typing: z
+    .enum(['0', '1', 'false', 'true'], { error: 'typing must be 1 or 0.' })
+    .transform((v) => v === '1' || v === 'true')
+    .optional(),
+})
+
 /** Formats the first zod issue as the one message a client sees. */
 export function firstIssue(error: z.ZodError): string {
   return error.issues[0]?.message ?? 'Invalid input.'

@@ -18,6 +18,12 @@ const seconds = (min: number, max: number, fallback: number) => {
   )
 }
 
+const optionalString = z.preprocess(unset, z.string().optional())
+const optionalUrl = z.preprocess(
+  unset,
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+)
+
 export const configSchema = z.object({
   HOST: z.preprocess(unset, z.string().min(1).default('127.0.0.1')),
   PORT: int(0, 65535, 9000),
@@ -42,7 +48,42 @@ export const configSchema = z.object({
   REFRESH_INTERVAL: seconds(1, 300, 5),
   /** Seconds a long poll waits before answering []; proxies cut requests near 60 s. */
   LONGPOLL_TIMEOUT: seconds(0.1, 55, 25),
+  /** Seconds after a user's last connection goes before their leave is published (a reload is not leave+join). */
+  PRESENCE_GRACE: seconds(0, 300, 5),
+  /**
+   * A refresh or long-poll user stays online this many of their intervals (REFRESH_INTERVAL,
+   * LONGPOLL_TIMEOUT) after their last request.
+   */
+  PRESENCE_LEASE_FACTOR: seconds(1, 20, 2),
+  /** local: identicons served by this server; gravatar: Gravatar for email sign-ins. */
+  AVATARS: z.preprocess(unset, z.enum(['local', 'gravatar'], { error: 'must be local or gravatar' }).default('local')),
+  /** "Sign in with Facebook" appears when both are set. */
+  FB_CLIENT_ID: optionalString,
+  FB_CLIENT_SECRET: optionalString,
+  /** Any other OAuth2 provider: all of id, secret and the three URLs, or none. */
+  OAUTH_LABEL: z.preprocess(unset, z.string().max(40).default('OAuth')),
+  OAUTH_CLIENT_ID: optionalString,
+  OAUTH_CLIENT_SECRET: optionalString,
+  OAUTH_AUTHORIZE_URL: optionalUrl,
+  OAUTH_TOKEN_URL: optionalUrl,
+  OAUTH_PROFILE_URL: optionalUrl,
+  /** The profile field that becomes the user's name. */
+  OAUTH_NAME_FIELD: z.preprocess(unset, z.string().min(1).default('name')),
+  /** Space-separated scopes to ask for. */
+  OAUTH_SCOPE: z.preprocess(unset, z.string().default('')),
 })
+  .superRefine((c, ctx) => {
+    if (Boolean(c.FB_CLIENT_ID) !== Boolean(c.FB_CLIENT_SECRET)) {
+      const missing = c.FB_CLIENT_ID ? 'FB_CLIENT_SECRET' : 'FB_CLIENT_ID'
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'must be set together with the other FB_CLIENT_* variable' })
+    }
+    const generic = ['OAUTH_CLIENT_ID', 'OAUTH_CLIENT_SECRET', 'OAUTH_AUTHORIZE_URL', 'OAUTH_TOKEN_URL', 'OAUTH_PROFILE_URL'] as const
+    const set = generic.filter((key) => c[key] !== undefined)
+    if (set.length > 0 && set.length < generic.length) {
+      const missing = generic.find((key) => c[key] === undefined)!
+      ctx.addIssue({ code: 'custom', path: [missing], message: `is needed with ${set.join(', ')} (set all of ${generic.join(', ')} or none)` })
+    }
+  })
 
 export type Config = Omit<z.infer<typeof configSchema>, 'SESSION_SECRET'> & {
   SESSION_SECRET: string

@@ -25,6 +25,12 @@ export const routes: Route[] = [
   { method: 'GET', url: '/', action: App.index },
   { method: 'POST', url: '/signin', action: App.signIn },
   { method: 'POST', url: '/signout', action: App.signOut },
+  { method: 'GET', url: '/signin/oauth/:provider', action: App.oauthStart },
+  { method: 'GET', url: '/signin/oauth/:provider/callback', action: App.oauthCallback },
+
+  // Who is here (every transport)
+  { method: 'GET', url: '/room/users', action: App.users, auth: 'api' },
+  { method: 'GET', url: '/avatars/:file', action: App.avatar },
 
   // Active refresh
   { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page' },
@@ -37,6 +43,7 @@ export const routes: Route[] = [
   { method: 'GET', url: '/longpolling/room', action: LongPolling.room, auth: 'page' },
   { method: 'GET', url: '/longpolling/room/messages', action: LongPolling.waitMessages, auth: 'api' },
   { method: 'POST', url: '/longpolling/room/messages', action: LongPolling.say, auth: 'api' },
+  { method: 'POST', url: '/longpolling/room/typing', action: LongPolling.typing, auth: 'api' },
   { method: 'GET', url: '/longpolling/room/leave', action: LongPolling.leave, auth: 'page' },
 
   // WebSocket

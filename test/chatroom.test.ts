@@ -187,7 +187,7 @@ t.test('cancel and abort end a waiting reader', async (t) => {
   t.equal(s.state, 'cancelled')
 
   const controller = new AbortController()
-  const aborted = r.subscribe(undefined, controller.signal)
+  const aborted = r.subscribe(undefined, { abort: controller.signal })
   t.equal(r.subscriberCount, 1)
   const read = readUntil(aborted, Infinity)
   controller.abort()
@@ -196,7 +196,7 @@ t.test('cancel and abort end a waiting reader', async (t) => {
 
   const pre = new AbortController()
   pre.abort()
-  const never = r.subscribe(undefined, pre.signal)
+  const never = r.subscribe(undefined, { abort: pre.signal })
   t.equal(never.closed, true, 'an already-aborted signal gives an ended subscription')
   t.equal(r.subscriberCount, 0)
 

@@ -12,7 +12,7 @@ interface Teardown {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...env })
+  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', ...env })
 }
 
 /** A fresh app (and so a fresh room) closed when the test ends. */
@@ -124,3 +124,11 @@ export async function eventually(check: () => boolean, what: string, ms = 5000):
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+const roomPages: Record<Transport, string> = { refresh: '/refresh/room', longpolling: '/longpolling/room', websocket: '/websocket/room' }
+
+/** Opens the transport's room page as the browser would (refresh and long polling join on it). */
+export async function enter(app: FastifyInstance, cookie: string, transport: Transport): Promise<void> {
+  const res = await app.inject({ method: 'GET', url: roomPages[transport], headers: { cookie } })
+  if (res.statusCode !== 200) throw new Error(`entering ${transport} failed: ${res.statusCode}`)
+}

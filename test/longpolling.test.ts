@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, eventually, range, signIn } from './helpers.js'
+import { buildTestApp, enter, eventually, range, signIn } from './helpers.js'
 
 const poll = (url: string, cookie: string, init: RequestInit = {}) =>
   fetch(url, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } })
@@ -27,16 +27,17 @@ t.test('waits for the next event, and answers [] after the timeout', async (t) =
   const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '0.3' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const bob = await signIn(app, 'bob')
+  await enter(app, bob, 'longpolling')
   await app.chatroom.say('ann', 'old')
 
-  const waiting = poll(`${base}/longpolling/room/messages?lastReceived=1`, bob)
+  const waiting = poll(`${base}/longpolling/room/messages?lastReceived=2`, bob)
   await eventually(() => app.chatroom.subscriberCount === 1, 'the poll to wait')
   await app.chatroom.say('ann', 'new')
   const res = await waiting
-  t.same(((await res.json()) as Event[]).map((e) => [e.id, e.text]), [[2, 'new']])
+  t.same(((await res.json()) as Event[]).map((e) => [e.id, e.text]), [[3, 'new']])
 
   const started = Date.now()
-  const idle = await poll(`${base}/longpolling/room/messages?lastReceived=2`, bob)
+  const idle = await poll(`${base}/longpolling/room/messages?lastReceived=3`, bob)
   t.equal(idle.status, 200)
   t.same(await idle.json(), [])
   t.ok(Date.now() - started >= 250, 'it waited for the timeout first')
@@ -47,8 +48,9 @@ t.test('a client that goes away releases its wait at once', async (t) => {
   const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '30' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const bob = await signIn(app, 'bob')
+  await enter(app, bob, 'longpolling')
   const controllers = Array.from({ length: 5 }, () => new AbortController())
-  const polls = controllers.map((c) => poll(`${base}/longpolling/room/messages?lastReceived=0`, bob, { signal: c.signal }).catch(() => 'aborted'))
+  const polls = controllers.map((c) => poll(`${base}/longpolling/room/messages?lastReceived=1`, bob, { signal: c.signal }).catch(() => 'aborted'))
   await eventually(() => app.chatroom.subscriberCount === 5, 'five waiting polls')
   for (const c of controllers) c.abort()
   t.same(await Promise.all(polls), Array(5).fill('aborted'))
@@ -60,7 +62,8 @@ t.test('closing the app answers pending polls with [] instead of hanging', async
   const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '30' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const bob = await signIn(app, 'bob')
-  const pending = poll(`${base}/longpolling/room/messages`, bob)
+  await enter(app, bob, 'longpolling')
+  const pending = poll(`${base}/longpolling/room/messages?lastReceived=1`, bob)
   await eventually(() => app.chatroom.subscriberCount === 1, 'a waiting poll')
   const started = Date.now()
   await app.close()
@@ -90,9 +93,10 @@ t.test('bad cursors and strangers get clear JSON errors', async (t) => {
 t.test('POST says a form field or JSON text and answers 201 with the event', async (t) => {
   const app = await buildTestApp(t, { MAX_MESSAGE_LENGTH: '20' })
   const bob = await signIn(app, 'bob')
+  await enter(app, bob, 'longpolling')
   const form = await app.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: bob }, payload: { message: 'by form' } })
   t.equal(form.statusCode, 201)
-  t.match(form.json(), { id: 1, type: 'message', user: 'bob', text: 'by form' })
+  t.match(form.json(), { id: 2, type: 'message', user: 'bob', text: 'by form' })
   const json = await app.inject({
     method: 'POST',
     url: '/longpolling/room/messages?user=mallory',
@@ -100,7 +104,7 @@ t.test('POST says a form field or JSON text and answers 201 with the event', asy
     payload: JSON.stringify({ text: 'by json', user: 'mallory' }),
   })
   t.equal(json.statusCode, 201)
-  t.match(json.json(), { id: 2, user: 'bob', text: 'by json' }, 'the session decides who speaks')
+  t.match(json.json(), { id: 3, user: 'bob', text: 'by json' }, 'the session decides who speaks')
 
   for (const [payload, message] of [
     [{ text: '' }, /empty/],
@@ -114,14 +118,15 @@ t.test('POST says a form field or JSON text and answers 201 with the event', asy
   }
   const stranger = await app.inject({ method: 'POST', url: '/longpolling/room/messages', payload: { text: 'hi' } })
   t.equal(stranger.statusCode, 401)
-  t.same(app.chatroom.archive().map((s) => s.event.id), [1, 2], 'nothing else was said')
+  t.same(app.chatroom.archive().map((s) => s.event.id), [1, 2, 3], 'nothing else was said (a join, two messages)')
 })
 
 t.test('polling from each answer\'s last id sees every event exactly once', async (t) => {
   const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '2' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const bob = await signIn(app, 'bob')
-  const TOTAL = 300
+  await enter(app, bob, 'longpolling')
+  const TOTAL = 301
   const seen: number[] = []
   const reader = (async () => {
     let last = 0
@@ -133,17 +138,18 @@ t.test('polling from each answer\'s last id sees every event exactly once', asyn
       }
     }
   })()
-  for (let i = 0; i < TOTAL; i++) {
+  for (let i = 1; i < TOTAL; i++) {
     await app.chatroom.say('ann', `n${i}`)
     if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1))
   }
   await reader
-  t.same(seen, range(1, TOTAL))
+  t.same(seen, range(1, TOTAL), 'bob\'s join, then 300 messages')
 })
 
 t.test('leave publishes a leave and returns to the welcome page', async (t) => {
   const app = await buildTestApp(t)
   const bob = await signIn(app, 'bob')
+  await enter(app, bob, 'longpolling')
   const res = await app.inject({ method: 'GET', url: '/longpolling/room/leave', headers: { cookie: bob } })
   t.equal(res.headers.location, '/')
   t.match(app.chatroom.archive().at(-1)?.event, { type: 'leave', user: 'bob' })

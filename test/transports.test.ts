@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, range, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, enter, range, signIn, SocketClient } from './helpers.js'
 
 t.test('refresh, long-poll and WebSocket users share one room: same events, same order, consecutive ids', async (t) => {
   const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '2' })
@@ -60,15 +60,16 @@ t.test('refresh, long-poll and WebSocket users share one room: same events, same
 t.test('a long poller that drops away resumes with its cursor and gets exactly what it missed', async (t) => {
   const app = await buildTestApp(t)
   const bob = await signIn(app, 'bob', 'longpolling')
+  await enter(app, bob, 'longpolling')
   const get = (cursor: number) =>
     app.inject({ method: 'GET', url: `/longpolling/room/messages?lastReceived=${cursor}`, headers: { cookie: bob } })
   await app.chatroom.say('ann', 'seen')
   const first = (await get(0)).json() as Event[]
-  t.same(first.map((e) => e.id), [1])
-  // bob is gone; others talk.
+  t.same(first.map((e) => [e.id, e.type]), [[1, 'join'], [2, 'message']])
+  // bob is gone (his lease keeps him listed); others talk.
   for (let i = 0; i < 7; i++) await app.chatroom.say('ann', `missed ${i}`)
-  const resumed = (await get(1)).json() as Event[]
-  t.same(resumed.map((e) => e.id), range(2, 8))
+  const resumed = (await get(2)).json() as Event[]
+  t.same(resumed.map((e) => e.id), range(3, 9))
   t.same(resumed.map((e) => e.text), range(0, 6).map((i) => `missed ${i}`))
 })
 

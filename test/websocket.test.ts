@@ -55,6 +55,7 @@ t.test('resume: reconnect with the cursor and get exactly the missed events', as
   const first = await SocketClient.open(base, catCookie)
   await first.untilId(1)
   await first.close()
+  await eventually(() => !app.presence.isOnline('cat'), 'cat to leave')
   for (let i = 0; i < 5; i++) await app.chatroom.say('ann', `missed ${i}`)
   const last = app.chatroom.lastId
   const again = await SocketClient.open(base, catCookie, `?lastReceived=${first.events.at(-1)!.id}`)

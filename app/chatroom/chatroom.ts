@@ -1,11 +1,24 @@
 import type { Broker } from './broker/broker.js'
-import type { EventDraft, StoredEvent } from './event.js'
-import { Subscription, type SubscriptionOwner } from './subscription.js'
+import { createTypingSignal, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 export interface ChatroomOptions {
   archiveSize: number
   /** Live events a subscriber may have queued before it is dropped as lagged. */
   subscriberQueue: number
+  /** A user's typing signals go out at most once per this many milliseconds. */
+  typingThrottleMs?: number
+}
+
+export interface RosterEntry {
+  name: string
+  avatar?: string
+}
+
+/** Who is in the room as of event `lastId`: clients apply join/leave events after it. */
+export interface Roster {
+  lastId: number
+  users: RosterEntry[]
 }
 
 /**
@@ -18,6 +31,9 @@ export class Chatroom implements SubscriptionOwner {
   private readonly subscriptions = new Set<Subscription>()
   private recent: StoredEvent[] = []
   private started = false
+  /** Folded from join/leave events as they are delivered, so it always matches lastId. */
+  private readonly present = new Map<string, string | undefined>()
+  private readonly lastTyping = new Map<string, number>()
 
   constructor(broker: Broker, options: ChatroomOptions) {
     this.broker = broker
@@ -28,7 +44,7 @@ export class Chatroom implements SubscriptionOwner {
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
-    this.broker.listen((stored) => this.deliver(stored))
+    this.broker.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal) })
     const archive = await this.broker.archive(0)
     // Events delivered while the archive loaded are newer; keep them after it.
     const newest = archive.at(-1)?.event.id ?? 0
@@ -58,13 +74,8 @@ export class Chatroom implements SubscriptionOwner {
    * The archive after the cursor, then every live event, with nothing lost or doubled
    * between the two: both are taken in one synchronous step.
    */
-  subscribe(lastReceived?: number, signal?: AbortSignal): Subscription {
-    const subscription = new Subscription(
-      this,
-      this.archive(lastReceived),
-      this.options.subscriberQueue,
-      signal,
-    )
+  subscribe(lastReceived?: number, options?: SubscribeOptions): Subscription {
+    const subscription = new Subscription(this, this.archive(lastReceived), this.options.subscriberQueue, options)
     if (!subscription.closed) this.subscriptions.add(subscription)
     return subscription
   }
@@ -77,16 +88,37 @@ export class Chatroom implements SubscriptionOwner {
     return this.broker.publish(draft)
   }
 
-  join(user: string): Promise<StoredEvent> {
-    return this.publish({ type: 'join', user })
+  join(user: string, avatar?: string): Promise<StoredEvent> {
+    return this.publish({ type: 'join', user, avatar })
   }
 
-  leave(user: string): Promise<StoredEvent> {
-    return this.publish({ type: 'leave', user })
+  leave(user: string, avatar?: string): Promise<StoredEvent> {
+    return this.publish({ type: 'leave', user, avatar })
   }
 
-  say(user: string, text: string): Promise<StoredEvent> {
-    return this.publish({ type: 'message', user, text })
+  say(user: string, text: string, avatar?: string): Promise<StoredEvent> {
+    return this.publish({ type: 'message', user, text, avatar })
+  }
+
+  /** Who is in the room, by name, as of lastId. */
+  roster(): Roster {
+    const users = [...this.present].map(([name, avatar]) => (avatar === undefined ? { name } : { name, avatar }))
+    users.sort((a, b) => a.name.localeCompare(b.name))
+    return { lastId: this.lastId, users }
+  }
+
+  /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
+  typing(user: string): boolean {
+    const now = Date.now()
+    const throttle = this.options.typingThrottleMs ?? 2000
+    const last = this.lastTyping.get(user)
+    if (last !== undefined && now - last < throttle) return false
+    if (this.lastTyping.size > 10_000) {
+      for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
+    }
+    this.lastTyping.set(user, now)
+    this.broker.signal(createTypingSignal(user))
+    return true
   }
 
   /** Ends every subscription: waiting readers see the end (long polls answer, sockets close). */
@@ -104,6 +136,13 @@ export class Chatroom implements SubscriptionOwner {
     if (stored.event.id <= this.lastId) return
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
+    const { type, user, avatar } = stored.event
+    if (type === 'join') this.present.set(user, avatar)
+    else if (type === 'leave') this.present.delete(user)
     for (const subscription of this.subscriptions) subscription.push(stored)
+  }
+
+  private relay(signal: Signal): void {
+    for (const subscription of this.subscriptions) subscription.signal(signal)
   }
 }

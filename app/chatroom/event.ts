@@ -7,6 +7,8 @@ export const eventSchema = z.object({
   id: z.number().int().positive(),
   type: z.enum(eventTypes),
   user: z.string(),
+  /** The user's avatar URL (never their email). */
+  avatar: z.string().optional(),
   /** Milliseconds since the epoch; for display only, never a cursor. */
   timestamp: z.number().int(),
   text: z.string().optional(),
@@ -30,6 +32,7 @@ export interface StoredEvent {
 /** Builds the event with a fixed key order, so every node serializes it the same way. */
 export function createEvent(id: number, timestamp: number, draft: EventDraft): StoredEvent {
   const event: Event = { id, type: draft.type, user: draft.user, timestamp }
+  if (draft.avatar !== undefined) event.avatar = draft.avatar
   if (draft.text !== undefined) event.text = draft.text
   return { event, json: JSON.stringify(event) }
 }
@@ -39,5 +42,27 @@ export function jsonArray(events: readonly StoredEvent[]): string {
   if (events.length === 1) return `[${events[0]!.json}]`
   let out = '['
   for (let i = 0; i < events.length; i++) out += (i === 0 ? '' : ',') + events[i]!.json
+  return out + ']'
+}
+
+/**
+ * Ephemeral signals (someone is typing): not archived, no id consumed, never a cursor.
+ * They travel beside events as {"type": "typing", "user": …}.
+ */
+export interface Signal {
+  readonly type: 'typing'
+  readonly user: string
+  readonly json: string
+}
+
+export function createTypingSignal(user: string): Signal {
+  return { type: 'typing', user, json: JSON.stringify({ type: 'typing', user }) }
+}
+
+/** Events then signals, as one JSON array, from their stored JSON. */
+export function jsonBatch(events: readonly StoredEvent[], signals: readonly Signal[]): string {
+  if (signals.length === 0) return jsonArray(events)
+  let out = events.length > 0 ? jsonArray(events).slice(0, -1) + ',' : '['
+  for (let i = 0; i < signals.length; i++) out += (i === 0 ? '' : ',') + signals[i]!.json
   return out + ']'
 }

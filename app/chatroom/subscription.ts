@@ -1,10 +1,17 @@
-import type { StoredEvent } from './event.js'
+import type { Signal, StoredEvent } from './event.js'
 
 /**
  * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
  * reader never stalls the room); closed: the room shut down; cancelled: its reader let go.
  */
 export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled'
+
+export interface SubscribeOptions {
+  /** Ends the subscription when aborted. */
+  abort?: AbortSignal | undefined
+  /** Also deliver typing signals (takeSignals). */
+  typing?: boolean | undefined
+}
 
 export interface SubscriptionOwner {
   /** Called once when the subscription ends, however it ends. */
@@ -30,8 +37,17 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   private readonly owner: SubscriptionOwner
   private readonly limit: number
   private abortSignal: AbortSignal | undefined = undefined
+  /** Latest signal per user, for readers that asked for them; bounded by the number of users. */
+  private signals: Map<string, Signal> | undefined
 
-  constructor(owner: SubscriptionOwner, backlog: StoredEvent[], limit: number, signal?: AbortSignal) {
+  constructor(
+    owner: SubscriptionOwner,
+    backlog: StoredEvent[],
+    limit: number,
+    options: SubscribeOptions = {},
+  ) {
+    const signal = options.abort
+    this.signals = options.typing ? new Map() : undefined
     this.owner = owner
     this.queue = backlog
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
@@ -57,6 +73,11 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     return this.state !== 'open'
   }
 
+  /** Whether take() or takeSignals() has anything. */
+  get pending(): boolean {
+    return this.size > 0 || (this.signals !== undefined && this.signals.size > 0)
+  }
+
   /**
    * Room side: enqueue without waiting. Returns false when this subscription has ended,
    * including when this push overflowed it.
@@ -74,8 +95,24 @@ export class Subscription implements AsyncIterable<StoredEvent> {
       return false
     }
     this.queue.push(stored)
-    if (this.size === 1) this.onReadable?.()
+    if (this.size === 1 && !this.signals?.size) this.onReadable?.()
     return true
+  }
+
+  /** Room side: an ephemeral signal, kept only if this reader asked for them; a newer one from the same user replaces it. */
+  signal(signal: Signal): void {
+    if (this.state !== 'open' || !this.signals) return
+    const idle = !this.pending
+    this.signals.set(signal.user, signal)
+    if (idle) this.onReadable?.()
+  }
+
+  /** The signals waiting, and empties them. */
+  takeSignals(): Signal[] {
+    if (!this.signals?.size) return []
+    const out = [...this.signals.values()]
+    this.signals.clear()
+    return out
   }
 
   /** Everything queued, oldest first; empties the queue. */
@@ -131,6 +168,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     // Whoever ended it reads no further: a lagged reader resyncs from its cursor.
     this.queue = []
     this.head = 0
+    this.signals?.clear()
     this.abortSignal?.removeEventListener('abort', this.cancel)
     this.abortSignal = undefined
     this.owner.release(this)

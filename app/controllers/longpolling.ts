@@ -1,16 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { jsonArray } from '../chatroom/event.js'
+import { jsonArray, jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { cursorAheadMessage } from '../protocol.js'
-import { firstIssue, lastReceivedSchema, messageTextSchema } from '../validation.js'
+import { firstIssue, messageTextSchema, pollQuerySchema } from '../validation.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** GET /longpolling/room — the page; its script polls for events. */
-export async function room(request: FastifyRequest, reply: FastifyReply) {
+/** Each request renews the user's presence for a few poll timeouts. */
+function here(request: FastifyRequest) {
+  const { config, presence } = request.server
   const user = currentUser(request)
-  await request.server.chatroom.join(user.name)
-  return reply.view('longpolling/room', { user, maxLength: request.server.config.MAX_MESSAGE_LENGTH })
+  presence.touch(user, 'longpolling', config.LONGPOLL_TIMEOUT * config.PRESENCE_LEASE_FACTOR * 1000)
+  return user
+}
+
+/** GET /longpolling/room — the page; its script polls for events. */
+export function room(request: FastifyRequest, reply: FastifyReply) {
+  const { chatroom, config } = request.server
+  return reply.view('longpolling/room', { user: here(request), roster: chatroom.roster(), maxLength: config.MAX_MESSAGE_LENGTH })
 }
 
 /**
@@ -18,28 +25,34 @@ export async function room(request: FastifyRequest, reply: FastifyReply) {
  * any, else the next ones as soon as they come, else [] after LONGPOLL_TIMEOUT.
  */
 export async function waitMessages(request: FastifyRequest, reply: FastifyReply) {
-  const query = lastReceivedSchema.safeParse(request.query)
+  const query = pollQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
-  const { chatroom, config } = request.server
-  const { lastReceived } = query.data
+  const { chatroom, config, presence } = request.server
+  const { lastReceived, typing } = query.data
   if (lastReceived !== undefined && lastReceived > chatroom.lastId) {
     return reply.code(409).send({ error: 'Conflict', message: cursorAheadMessage(chatroom.lastId), lastId: chatroom.lastId })
   }
+  const user = here(request)
   reply.type(JSON_TYPE).header('cache-control', 'no-store')
-  const subscription = chatroom.subscribe(lastReceived)
+  const subscription = chatroom.subscribe(lastReceived, { typing })
   if (subscription.size > 0) {
     const events = subscription.take()
     subscription.cancel()
     return jsonArray(events)
   }
+  // A waiting poll holds the user online like an open socket.
+  const release = presence.hold(user)
   return new Promise<string>((resolve) => {
-    // Answers on the first of: events, timeout, the room closing (shutdown answers []).
+    // Answers on the first of: events or signals, timeout, the room closing (shutdown answers []).
     const answer = () => {
       clearTimeout(timer)
       reply.raw.off('close', clientGone)
       const events = subscription.take()
+      const signals = subscription.takeSignals()
       subscription.cancel()
-      resolve(events.length > 0 ? jsonArray(events) : '[]')
+      here(request)
+      release()
+      resolve(jsonBatch(events, signals))
     }
     // The client went away: release the subscription now, not at the timeout.
     const clientGone = () => subscription.cancel()
@@ -53,14 +66,21 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const raw = typeof body === 'object' && 'text' in body ? body.text : body.message
+  const user = here(request)
   const text = messageTextSchema(request.server.config.MAX_MESSAGE_LENGTH).safeParse(raw)
   if (!text.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(text.error) })
-  const stored = await request.server.chatroom.say(currentUser(request).name, text.data)
+  const stored = await request.server.chatroom.say(user.name, text.data, user.avatar)
   return reply.code(201).type(JSON_TYPE).send(stored.json)
 }
 
+/** POST /longpolling/room/typing — "I am typing"; others' pages show it for a few seconds. */
+export function typing(request: FastifyRequest, reply: FastifyReply) {
+  request.server.chatroom.typing(here(request).name)
+  return reply.code(204).send()
+}
+
 /** GET /longpolling/room/leave — leaves and goes back to the welcome page. */
-export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request).name)
+export function leave(request: FastifyRequest, reply: FastifyReply) {
+  request.server.presence.drop(currentUser(request), 'longpolling')
   return reply.redirect('/', 303)
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { jsonArray } from '../chatroom/event.js'
+import { jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { CloseCode, cursorAheadMessage, type ErrorBody } from '../protocol.js'
 import { firstIssue, lastReceivedSchema, messageTextSchema } from '../validation.js'
@@ -11,7 +11,8 @@ const SOCKET_HIGH_WATER = 1 << 20
 
 /** GET /websocket/room — the page; its script opens the socket. */
 export function room(request: FastifyRequest, reply: FastifyReply) {
-  return reply.view('websocket/room', { user: currentUser(request), maxLength: request.server.config.MAX_MESSAGE_LENGTH })
+  const { chatroom, config } = request.server
+  return reply.view('websocket/room', { user: currentUser(request), roster: chatroom.roster(), maxLength: config.MAX_MESSAGE_LENGTH })
 }
 
 /** GET /websocket/room/socket without an upgrade. */
@@ -27,7 +28,9 @@ export function leave(_request: FastifyRequest, reply: FastifyReply) {
   return reply.redirect('/', 303)
 }
 
-const frameSchema = z.object({ text: z.unknown() })
+/** Client frames: {"text": …} says something, {"typing": true} tells others you are typing. */
+const frameSchema = z.union([z.object({ text: z.unknown() }), z.object({ typing: z.literal(true) })])
+const badFrame = 'A frame must be {"text": "..."} or {"typing": true}.'
 
 function sendError(socket: WebSocket, error: ErrorBody) {
   socket.send(JSON.stringify(error))
@@ -39,7 +42,7 @@ function sendError(socket: WebSocket, error: ErrorBody) {
  * frames are {"text": …}. Leaves on close.
  */
 export function roomSocket(socket: WebSocket, request: FastifyRequest) {
-  const { chatroom, config } = request.server
+  const { chatroom, config, presence } = request.server
   const user = currentUser(request)
   const query = lastReceivedSchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
@@ -59,18 +62,21 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
       return sendError(socket, { error: 'Bad Request', message: 'A frame must be JSON: {"text": "..."}.' })
     }
     const frame = frameSchema.safeParse(parsed)
-    const text = frame.success ? messageText.safeParse(frame.data.text) : undefined
-    if (!text?.success) {
-      const message = text ? firstIssue(text.error) : 'A frame must be {"text": "..."}.'
-      return sendError(socket, { error: 'Bad Request', message })
+    if (!frame.success) return sendError(socket, { error: 'Bad Request', message: badFrame })
+    if (!('text' in frame.data)) {
+      chatroom.typing(user.name)
+      return
     }
-    chatroom.say(user.name, text.data).catch((err: unknown) => {
+    const text = messageText.safeParse(frame.data.text)
+    if (!text.success) return sendError(socket, { error: 'Bad Request', message: firstIssue(text.error) })
+    chatroom.say(user.name, text.data, user.avatar).catch((err: unknown) => {
       request.log.error({ err }, 'say failed')
       sendError(socket, { error: 'Service Unavailable', message: 'Your message was not sent; try again.' })
     })
   })
 
-  const subscription = chatroom.subscribe(lastReceived)
+  const subscription = chatroom.subscribe(lastReceived, { typing: true })
+  const release = presence.hold(user)
   let scheduled = false
   let waitingForDrain = false
   const rawSocket = request.raw.socket
@@ -89,7 +95,8 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
       return
     }
     const events = subscription.take()
-    if (events.length > 0) socket.send(jsonArray(events))
+    const signals = subscription.takeSignals()
+    if (events.length > 0 || signals.length > 0) socket.send(jsonBatch(events, signals))
   }
   const onDrain = () => {
     waitingForDrain = false
@@ -105,9 +112,8 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   socket.on('close', () => {
     rawSocket.off('drain', onDrain)
     subscription.cancel()
-    chatroom.leave(user.name).catch((err: unknown) => request.log.error({ err }, 'leave failed'))
+    release()
   })
 
-  chatroom.join(user.name).catch((err: unknown) => request.log.error({ err }, 'join failed'))
   schedule()
 }

@@ -3,10 +3,12 @@ import type { Config } from '../../conf/config.js'
 import type { Broker } from '../chatroom/broker/broker.js'
 import { MemoryBroker } from '../chatroom/broker/memory.js'
 import { Chatroom } from '../chatroom/chatroom.js'
+import { Presence } from '../chatroom/presence.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     chatroom: Chatroom
+    presence: Presence
   }
 }
 
@@ -19,13 +21,20 @@ export default fp(
       subscriberQueue: opts.config.SUBSCRIBER_QUEUE,
     })
     await room.start()
+    const presence = new Presence(room, {
+      graceMs: opts.config.PRESENCE_GRACE * 1000,
+      onError: (err) => app.log.error({ err }, 'could not publish a join or leave'),
+    })
+    presence.start()
     app.decorate('chatroom', room)
+    app.decorate('presence', presence)
     // Before the server stops accepting: pending long polls answer, sockets close (1001),
     // otherwise close() would wait on them.
     app.addHook('preClose', async () => {
       room.endSubscriptions()
     })
     app.addHook('onClose', async () => {
+      presence.stop()
       await room.close()
     })
   },

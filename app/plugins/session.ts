@@ -3,7 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Config } from '../../conf/config.js'
-import { nameSchema, type User } from '../identity.js'
+import { avatarUrl } from '../avatars.js'
+import { nameSchema, type SignedInUser, type User } from '../identity.js'
 
 export const SESSION_COOKIE = 'chat_session'
 
@@ -26,7 +27,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** The signed-in user, or null: from the signed session cookie only. */
-    user: User | null
+    user: SignedInUser | null
   }
   interface FastifyReply {
     signIn(user: User): FastifyReply
@@ -41,8 +42,10 @@ export default fp(
     await app.register(cookie, { secret: opts.config.SESSION_SECRET })
 
     app.decorateRequest('user', null)
+    const { AVATARS, SESSION_SECRET } = opts.config
     app.addHook('onRequest', async (request) => {
-      request.user = readSession(request, maxAge)
+      const user = readSession(request, maxAge)
+      request.user = user && { ...user, avatar: avatarUrl(user, AVATARS, SESSION_SECRET) }
     })
     app.addHook('preValidation', async (request, reply) => {
       const auth = request.routeOptions.config.auth
@@ -70,7 +73,7 @@ export default fp(
 )
 
 /** The signed-in user of a route that has auth set (the guard has run). */
-export function currentUser(request: FastifyRequest): User {
+export function currentUser(request: FastifyRequest): SignedInUser {
   if (!request.user) throw new Error(`${request.url} needs auth set in conf/routes.ts`)
   return request.user
 }

@@ -8,6 +8,8 @@ const statusEl = document.getElementById('status')
 const flashEl = document.getElementById('flash')
 const form = document.getElementById('say')
 const input = document.getElementById('message')
+const usersEl = document.getElementById('users')
+const typingEl = document.getElementById('typing')
 
 /** Whether the reader is at (or near) the bottom of the thread, so new events should follow. */
 function atBottom() {
@@ -29,6 +31,17 @@ function el(tag, className, text) {
   return node
 }
 
+/** Only avatars this server hands out: its own identicons, or Gravatar. */
+function avatarEl(url, size) {
+  if (typeof url !== 'string' || !(url.startsWith('/avatars/') || url.startsWith('https://www.gravatar.com/avatar/'))) return null
+  const img = el('img', 'avatar')
+  img.src = url
+  img.alt = ''
+  img.width = size
+  img.height = size
+  return img
+}
+
 function timeEl(timestamp) {
   const t = el('time', '', new Date(timestamp).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))
   t.dateTime = new Date(timestamp).toISOString()
@@ -42,7 +55,10 @@ export function renderEvent(event) {
   if (event.type === 'message') {
     const row = el('div', mine ? 'message mine' : 'message')
     row.dataset.id = String(event.id)
-    row.append(timeEl(event.timestamp), ' ', el('span', 'user', who), ' ', el('span', 'text', event.text ?? ''))
+    row.append(timeEl(event.timestamp), ' ')
+    const avatar = avatarEl(event.avatar, 20)
+    if (avatar) row.append(avatar)
+    row.append(el('span', 'user', who), ' ', el('span', 'text', event.text ?? ''))
     return row
   }
   const row = el('div', 'notice')
@@ -83,6 +99,128 @@ export class Thread {
   reset() {
     this.lastId = 0
     keepingScroll((thread) => thread.append(el('div', 'notice gap', 'The room restarted.')))
+  }
+}
+
+/**
+ * Who is online: a snapshot from /room/users (as of its lastId), kept current by the
+ * join and leave events that follow it; fetched again after every reconnect.
+ */
+export class Roster {
+  constructor() {
+    this.lastId = Infinity
+    this.users = new Map()
+    this.recent = []
+  }
+
+  async resync() {
+    try {
+      const res = await fetch('/room/users', { headers: { accept: 'application/json' } })
+      if (!res.ok) return
+      const snapshot = await res.json()
+      this.lastId = snapshot.lastId
+      this.users = new Map(snapshot.users.map((u) => [u.name, u.avatar]))
+      // Events that arrived while the snapshot was on its way.
+      for (const event of this.recent) this.apply(event)
+      this.render()
+    } catch {
+      // The next reconnect tries again.
+    }
+  }
+
+  /** Join and leave events; those the snapshot already counts are skipped. */
+  add(events) {
+    let changed = false
+    for (const event of events) {
+      if (event.type !== 'join' && event.type !== 'leave') continue
+      this.recent.push(event)
+      if (this.recent.length > 200) this.recent.shift()
+      changed = this.apply(event) || changed
+    }
+    if (changed) this.render()
+  }
+
+  apply(event) {
+    if (event.id <= this.lastId) return false
+    this.lastId = event.id
+    if (event.type === 'join') this.users.set(event.user, event.avatar)
+    else this.users.delete(event.user)
+    return true
+  }
+
+  render() {
+    const names = [...this.users.keys()].sort((a, b) => a.localeCompare(b))
+    usersEl.replaceChildren(
+      ...names.map((name) => {
+        const li = el('li', name === me ? 'online me' : 'online')
+        li.dataset.name = name
+        const avatar = avatarEl(this.users.get(name), 24)
+        if (avatar) li.append(avatar)
+        li.append(el('span', 'name', name))
+        if (name === me) li.append(' ', el('span', 'you', '(you)'))
+        return li
+      }),
+    )
+  }
+}
+
+/** "NAME is typing…": shown a few seconds after each signal, cleared when they send. Never for yourself. */
+export class TypingLine {
+  constructor(showMs = 4000) {
+    this.showMs = showMs
+    this.until = new Map()
+    setInterval(() => this.render(), 1000)
+  }
+
+  add(items) {
+    let changed = false
+    for (const item of items) {
+      if (item.user === me) continue
+      if (item.type === 'typing') this.until.set(item.user, Date.now() + this.showMs)
+      else if (item.type === 'message' || item.type === 'leave') this.until.delete(item.user)
+      else continue
+      changed = true
+    }
+    if (changed) this.render()
+  }
+
+  render() {
+    const now = Date.now()
+    for (const [name, until] of this.until) if (until <= now) this.until.delete(name)
+    const names = [...this.until.keys()]
+    typingEl.textContent =
+      names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
+  }
+}
+
+/** Calls notify at most once per intervalMs while the user types in the message box. */
+export function onTyping(notify, intervalMs = 2000) {
+  let last = 0
+  input.addEventListener('input', () => {
+    const now = Date.now()
+    if (!input.value.trim() || now - last < intervalMs) return
+    last = now
+    notify()
+  })
+}
+
+/** The thread, the online list and the typing line, fed from one stream of events and signals. */
+export class Room {
+  constructor() {
+    this.thread = new Thread()
+    this.roster = new Roster()
+    this.typing = new TypingLine()
+  }
+
+  get lastId() {
+    return this.thread.lastId
+  }
+
+  receive(items) {
+    const events = items.filter((item) => typeof item.id === 'number')
+    this.thread.add(events)
+    this.roster.add(events)
+    this.typing.add(items)
   }
 }
 

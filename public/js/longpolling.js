@@ -1,15 +1,17 @@
 // Long polling: ask for what follows the last id we have; the server answers at once if
 // there is something, else when something happens, else [] after its timeout.
-import { Thread, backoff, onSay, setStatus, showError, sleep } from './chat.js'
+import { Room, backoff, onSay, onTyping, setStatus, sleep } from './chat.js'
 
-const thread = new Thread()
+const room = new Room()
+const thread = room.thread
 
 async function poll() {
   let failures = 0
+  let synced = false
   for (;;) {
     try {
-      const cursor = thread.lastId > 0 ? `?lastReceived=${thread.lastId}` : ''
-      const res = await fetch(`/longpolling/room/messages${cursor}`, { headers: { accept: 'application/json' } })
+      const cursor = thread.lastId > 0 ? `&lastReceived=${thread.lastId}` : ''
+      const res = await fetch(`/longpolling/room/messages?typing=1${cursor}`, { headers: { accept: 'application/json' } })
       if (res.status === 401) {
         location.assign('/')
         return
@@ -19,10 +21,15 @@ async function poll() {
         continue
       }
       if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      thread.add(await res.json())
-      if (failures > 0) setStatus('')
+      room.receive(await res.json())
+      if (failures > 0 || !synced) {
+        setStatus('')
+        synced = true
+        room.roster.resync()
+      }
       failures = 0
     } catch {
+      synced = false
       // Revel's client stopped for good on one error; this one keeps trying.
       const wait = backoff(failures++)
       setStatus(`Connection lost; retrying in ${Math.round(wait / 1000)} s…`)
@@ -44,6 +51,10 @@ onSay(async (text) => {
   } catch {
     return 'Not sent: the server cannot be reached.'
   }
+})
+
+onTyping(() => {
+  fetch('/longpolling/room/typing', { method: 'POST' }).catch(() => {})
 })
 
 poll()

@@ -18,10 +18,13 @@ async function refresh() {
     }
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     // Parsed by the browser from the server's escaped HTML: no user text is ever put in as markup here.
-    const doc = new DOMParser().parseFromString(`<div>${await res.text()}</div>`, 'text/html')
-    const fresh = doc.body.firstElementChild
+    const doc = new DOMParser().parseFromString(await res.text(), 'text/html')
+    const fresh = doc.getElementById('thread')
+    const users = doc.getElementById('users')
+    if (!fresh || !users) throw new Error('unexpected answer')
     localTimes(fresh)
     keepingScroll((thread) => thread.replaceChildren(...fresh.childNodes))
+    document.getElementById('users').replaceChildren(...users.childNodes)
     setStatus('')
   } catch {
     setStatus('Could not reach the server; trying again…')

@@ -1,8 +1,9 @@
 // WebSocket: one connection both ways. After a drop it reconnects with backoff and resumes
 // from the last id it has, so nothing is missed and nothing is shown twice.
-import { Thread, backoff, onSay, setStatus, showError } from './chat.js'
+import { Room, backoff, onSay, onTyping, setStatus, showError } from './chat.js'
 
-const thread = new Thread()
+const room = new Room()
+const thread = room.thread
 let socket = null
 let failures = 0
 
@@ -11,13 +12,19 @@ function connect() {
   const cursor = thread.lastId > 0 ? `?lastReceived=${thread.lastId}` : ''
   const ws = new WebSocket(`${scheme}//${location.host}/websocket/room/socket${cursor}`)
   socket = ws
+  let first = true
   ws.addEventListener('open', () => {
     failures = 0
     setStatus('')
   })
   ws.addEventListener('message', (e) => {
     const data = JSON.parse(e.data)
-    if (Array.isArray(data)) thread.add(data)
+    if (Array.isArray(data)) {
+      room.receive(data)
+      // After the archive (or what we missed), a fresh list of who is here.
+      if (first) room.roster.resync()
+      first = false
+    }
     else if (data && data.error) showError(data.message)
   })
   ws.addEventListener('close', (e) => {
@@ -38,6 +45,10 @@ onSay(async (text) => {
   if (!socket || socket.readyState !== WebSocket.OPEN) return 'Not connected right now; try again in a moment.'
   socket.send(JSON.stringify({ text }))
   return ''
+})
+
+onTyping(() => {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ typing: true }))
 })
 
 connect()

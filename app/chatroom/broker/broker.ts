@@ -1,4 +1,11 @@
-import type { EventDraft, StoredEvent } from '../event.js'
+import type { EventDraft, Signal, StoredEvent } from '../event.js'
+
+export interface BrokerListener {
+  /** Every event, this node's and others', in id order. */
+  event(stored: StoredEvent): void
+  /** Ephemeral signals from any node; may be lost, never stored. */
+  signal(signal: Signal): void
+}
 
 /**
  * Decides which events exist and in what order; the Chatroom decides who hears them here.
@@ -9,7 +16,9 @@ export interface Broker {
   publish(draft: EventDraft): Promise<StoredEvent>
   /** The archived events with id > after, oldest first (at most the archive size). */
   archive(after: number): Promise<StoredEvent[]>
+  /** Sends an ephemeral signal to every node, without storing it. */
+  signal(signal: Signal): void
   /** The one listener of this node; set once by the Chatroom before any publish. */
-  listen(listener: (stored: StoredEvent) => void): void
+  listen(listener: BrokerListener): void
   close(): Promise<void>
 }

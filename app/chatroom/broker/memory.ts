@@ -1,11 +1,11 @@
-import { createEvent, type EventDraft, type StoredEvent } from '../event.js'
-import type { Broker } from './broker.js'
+import { createEvent, type EventDraft, type Signal, type StoredEvent } from '../event.js'
+import type { Broker, BrokerListener } from './broker.js'
 
 /** The default broker: one process, nothing to install. */
 export class MemoryBroker implements Broker {
   private lastId = 0
   private readonly events: StoredEvent[] = []
-  private listener: (stored: StoredEvent) => void = () => {}
+  private listener: BrokerListener = { event: () => {}, signal: () => {} }
   private readonly archiveSize: number
 
   constructor(archiveSize: number) {
@@ -16,7 +16,7 @@ export class MemoryBroker implements Broker {
     const stored = createEvent(++this.lastId, Date.now(), draft)
     this.events.push(stored)
     if (this.events.length > this.archiveSize) this.events.shift()
-    this.listener(stored)
+    this.listener.event(stored)
     return Promise.resolve(stored)
   }
 
@@ -24,7 +24,11 @@ export class MemoryBroker implements Broker {
     return Promise.resolve(this.events.filter((s) => s.event.id > after))
   }
 
-  listen(listener: (stored: StoredEvent) => void): void {
+  signal(signal: Signal): void {
+    this.listener.signal(signal)
+  }
+
+  listen(listener: BrokerListener): void {
     this.listener = listener
   }
 
