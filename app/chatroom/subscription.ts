@@ -9,8 +9,8 @@ export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled'
 export interface SubscribeOptions {
   /** Ends the subscription when aborted. */
   abort?: AbortSignal | undefined
-  /** Also deliver typing signals (takeSignals). */
-  typing?: boolean | undefined
+  /** Also deliver typing signals (takeSignals), except the reader's own. */
+  typing?: { self: string } | undefined
 }
 
 export interface SubscriptionOwner {
@@ -39,6 +39,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   private abortSignal: AbortSignal | undefined = undefined
   /** Latest signal per user, for readers that asked for them; bounded by the number of users. */
   private signals: Map<string, Signal> | undefined
+  private readonly self: string | undefined
 
   constructor(
     owner: SubscriptionOwner,
@@ -48,6 +49,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   ) {
     const signal = options.abort
     this.signals = options.typing ? new Map() : undefined
+    this.self = options.typing?.self
     this.owner = owner
     this.queue = backlog
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
@@ -101,7 +103,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
 
   /** Room side: an ephemeral signal, kept only if this reader asked for them; a newer one from the same user replaces it. */
   signal(signal: Signal): void {
-    if (this.state !== 'open' || !this.signals) return
+    if (this.state !== 'open' || !this.signals || signal.user === this.self) return
     const idle = !this.pending
     this.signals.set(signal.user, signal)
     if (idle) this.onReadable?.()

@@ -34,7 +34,7 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   }
   const user = here(request)
   reply.type(JSON_TYPE).header('cache-control', 'no-store')
-  const subscription = chatroom.subscribe(lastReceived, { typing })
+  const subscription = chatroom.subscribe(lastReceived, { typing: typing ? { self: user.name } : undefined })
   if (subscription.size > 0) {
     const events = subscription.take()
     subscription.cancel()

@@ -75,7 +75,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     })
   })
 
-  const subscription = chatroom.subscribe(lastReceived, { typing: true })
+  const subscription = chatroom.subscribe(lastReceived, { typing: { self: user.name } })
   const release = presence.hold(user)
   let scheduled = false
   let waitingForDrain = false
