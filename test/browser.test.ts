@@ -42,4 +42,23 @@ t.test('three tabs, one per transport, chat in one room', { skip: haveChromium ?
   t.equal(await order(longpolling), await order(websocket))
   t.equal(await order(refresh), await order(websocket))
   t.match(await longpolling.textContent('#thread'), /ann joined the room/)
+
+  // Who is online: everyone on every page, with avatars, the viewer marked.
+  for (const [name, page] of [['ann', refresh], ['bob', longpolling], ['cat', websocket]] as const) {
+    await page.waitForFunction(
+      () => ['ann', 'bob', 'cat'].every((n) => document.querySelector(`#users li[data-name="${n}"] img.avatar`)),
+      undefined,
+      { timeout: 10_000 },
+    )
+    t.equal(await page.textContent('#users li.me .name'), name, `${name}'s page marks ${name}`)
+  }
+
+  // Typing on the socket page shows on the long-poll page, and not on the typist's own.
+  await websocket.type('#message', 'abc')
+  await longpolling.waitForFunction(() => document.getElementById('typing')?.textContent === 'cat is typing…', undefined, { timeout: 5000 })
+  t.pass('bob sees that cat is typing')
+  t.equal(await websocket.textContent('#typing'), '', 'cat does not see her own typing')
+  await websocket.press('#message', 'Enter')
+  await longpolling.waitForFunction(() => document.getElementById('typing')?.textContent === '', undefined, { timeout: 5000 })
+  t.pass('the line clears when cat sends')
 })

@@ -36,7 +36,7 @@ t.test('typing is shown to others, never to the typist, never archived, and thro
   t.notOk(app.chatroom.archive().some((s) => (s.event.type as string) === 'typing'), 'not archived')
 
   // Over long polling too, and curl-style polls without ?typing=1 never see it.
-  await new Promise((r) => setTimeout(r, 2100))
+  await new Promise((r) => setTimeout(r, 1600))
   const plain = fetch(`${base}/longpolling/room/messages?lastReceived=${catLast}`, { headers: { cookie: cat } })
   await new Promise((r) => setTimeout(r, 50))
   const typed = await app.inject({ method: 'POST', url: '/longpolling/room/typing', headers: { cookie: cat } })

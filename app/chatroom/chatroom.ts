@@ -6,7 +6,7 @@ export interface ChatroomOptions {
   archiveSize: number
   /** Live events a subscriber may have queued before it is dropped as lagged. */
   subscriberQueue: number
-  /** A user's typing signals go out at most once per this many milliseconds. */
+  /** A user's typing signals go out at most once per this many milliseconds (pages send every 2 s). */
   typingThrottleMs?: number
 }
 
@@ -110,7 +110,7 @@ export class Chatroom implements SubscriptionOwner {
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
   typing(user: string): boolean {
     const now = Date.now()
-    const throttle = this.options.typingThrottleMs ?? 2000
+    const throttle = this.options.typingThrottleMs ?? 1500
     const last = this.lastTyping.get(user)
     if (last !== undefined && now - last < throttle) return false
     if (this.lastTyping.size > 10_000) {

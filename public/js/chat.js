@@ -193,14 +193,29 @@ export class TypingLine {
   }
 }
 
-/** Calls notify at most once per intervalMs while the user types in the message box. */
+/**
+ * Calls notify at most once per intervalMs while the user types in the message box; a
+ * keystroke inside the window schedules one trailing call, so nobody types unseen.
+ * Sending the message cancels a pending one.
+ */
 export function onTyping(notify, intervalMs = 2000) {
   let last = 0
-  input.addEventListener('input', () => {
-    const now = Date.now()
-    if (!input.value.trim() || now - last < intervalMs) return
-    last = now
+  let trailing = null
+  const fire = () => {
+    trailing = null
+    if (!input.value.trim()) return
+    last = Date.now()
     notify()
+  }
+  input.addEventListener('input', () => {
+    if (!input.value.trim() || trailing) return
+    const wait = last + intervalMs - Date.now()
+    if (wait <= 0) fire()
+    else trailing = setTimeout(fire, wait)
+  })
+  form.addEventListener('submit', () => {
+    clearTimeout(trailing)
+    trailing = null
   })
 }
 
