@@ -7,7 +7,9 @@ import type { Broker } from './chatroom/broker/broker.js'
 import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
+import keepalive from './plugins/keepalive.js'
 import oauth from './plugins/oauth.js'
+import security from './plugins/security.js'
 import session from './plugins/session.js'
 import views from './plugins/views.js'
 
@@ -27,10 +29,13 @@ export interface BuildOptions {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL },
-    bodyLimit: 64 * 1024,
+    // The longest message, every character percent-encoded as 4 UTF-8 bytes, plus the form around it.
+    bodyLimit: Math.max(16 * 1024, config.MAX_MESSAGE_LENGTH * 12 + 4096),
+    trustProxy: config.TRUST_PROXY,
   })
   app.decorate('config', config)
   await app.register(errors)
+  await app.register(security, { config })
   await app.register(formbody)
   await app.register(session, { config })
   await app.register(oauth, { config })
@@ -44,13 +49,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       this.websocketServer.close(() => done())
     },
   })
+  await app.register(keepalive, { config })
   await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
   for (const route of routes) {
     app.route({
       method: route.method,
       url: route.url,
       handler: route.action,
-      config: route.auth ? { auth: route.auth } : {},
+      config: { ...(route.auth && { auth: route.auth }), ...(route.rateLimit && { rateLimit: route.rateLimit(config) }) },
       ...(route.socket && { wsHandler: route.socket }),
     })
   }

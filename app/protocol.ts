@@ -17,6 +17,8 @@ export const CloseCode = {
 export interface ErrorBody {
   error: string
   message: string
+  /** Seconds to wait, with Too Many Requests. */
+  retryAfter?: number
 }
 
 export const cursorAheadMessage = (lastId: number) =>

@@ -55,6 +55,27 @@ export const configSchema = z.object({
    * LONGPOLL_TIMEOUT) after their last request.
    */
   PRESENCE_LEASE_FACTOR: seconds(1, 20, 2),
+  /** Messages one user may send per RATE_LIMIT_WINDOW, across all their connections and transports. */
+  RATE_LIMIT_MESSAGES: int(1, 100_000, 20),
+  RATE_LIMIT_WINDOW: seconds(0.1, 3600, 10),
+  /** Sign-in attempts per minute from one IP address. */
+  SIGNIN_RATE_LIMIT: int(1, 100_000, 20),
+  /** WebSocket keepalive: ping this often; close a socket silent for PONG_TIMEOUT (gorilla: 54 s / 60 s). */
+  PING_INTERVAL: seconds(0.05, 3600, 54),
+  PONG_TIMEOUT: seconds(0.1, 7200, 60),
+  /** Bytes a socket may have unsent before it gets no more frames; then its queue fills and it is dropped. */
+  SOCKET_BUFFER_LIMIT: int(1024, 1 << 30, 1 << 20),
+  /** Other origins whose pages may open the socket and POST (comma-separated, e.g. https://chat.example.com). */
+  ALLOWED_ORIGINS: z.preprocess(
+    unset,
+    z
+      .string()
+      .default('')
+      .transform((list) => list.split(',').map((o) => o.trim()).filter(Boolean))
+      .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be comma-separated http(s) origins' }))),
+  ),
+  /** Behind a reverse proxy: trust X-Forwarded-* for the client IP, protocol and host. */
+  TRUST_PROXY: z.preprocess(unset, z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true')),
   /** local: identicons served by this server; gravatar: Gravatar for email sign-ins. */
   AVATARS: z.preprocess(unset, z.enum(['local', 'gravatar'], { error: 'must be local or gravatar' }).default('local')),
   /** "Sign in with Facebook" appears when both are set. */
@@ -73,6 +94,9 @@ export const configSchema = z.object({
   OAUTH_SCOPE: z.preprocess(unset, z.string().default('')),
 })
   .superRefine((c, ctx) => {
+    if (c.PONG_TIMEOUT <= c.PING_INTERVAL) {
+      ctx.addIssue({ code: 'custom', path: ['PONG_TIMEOUT'], message: 'must be longer than PING_INTERVAL' })
+    }
     if (Boolean(c.FB_CLIENT_ID) !== Boolean(c.FB_CLIENT_SECRET)) {
       const missing = c.FB_CLIENT_ID ? 'FB_CLIENT_SECRET' : 'FB_CLIENT_ID'
       ctx.addIssue({ code: 'custom', path: [missing], message: 'must be set together with the other FB_CLIENT_* variable' })

@@ -1,5 +1,7 @@
 import type { WebsocketHandler } from '@fastify/websocket'
+import type { RateLimitOptions } from '@fastify/rate-limit'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
+import type { Config } from './config.js'
 import * as App from '../app/controllers/app.js'
 import * as LongPolling from '../app/controllers/longpolling.js'
 import * as Refresh from '../app/controllers/refresh.js'
@@ -18,14 +20,18 @@ export interface Route {
   socket?: WebsocketHandler
   /** Who may call it; identity always comes from the signed session, never from the request. */
   auth?: Auth
+  /** Per-IP limit (@fastify/rate-limit), for sign-in. */
+  rateLimit?: (config: Config) => RateLimitOptions
 }
+
+const signInLimit = (config: Config): RateLimitOptions => ({ max: config.SIGNIN_RATE_LIMIT, timeWindow: 60_000 })
 
 export const routes: Route[] = [
   // Welcome and sign-in
   { method: 'GET', url: '/', action: App.index },
-  { method: 'POST', url: '/signin', action: App.signIn },
+  { method: 'POST', url: '/signin', action: App.signIn, rateLimit: signInLimit },
   { method: 'POST', url: '/signout', action: App.signOut },
-  { method: 'GET', url: '/signin/oauth/:provider', action: App.oauthStart },
+  { method: 'GET', url: '/signin/oauth/:provider', action: App.oauthStart, rateLimit: signInLimit },
   { method: 'GET', url: '/signin/oauth/:provider/callback', action: App.oauthCallback },
 
   // Who is here (every transport)

@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { jsonArray, jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { cursorAheadMessage } from '../protocol.js'
-import { firstIssue, messageTextSchema, pollQuerySchema } from '../validation.js'
+import { firstIssue, pollQuerySchema } from '../validation.js'
+import { speak } from './speak.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -66,11 +67,12 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const raw = typeof body === 'object' && 'text' in body ? body.text : body.message
-  const user = here(request)
-  const text = messageTextSchema(request.server.config.MAX_MESSAGE_LENGTH).safeParse(raw)
-  if (!text.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(text.error) })
-  const stored = await request.server.chatroom.say(user.name, text.data, user.avatar)
-  return reply.code(201).type(JSON_TYPE).send(stored.json)
+  const spoken = await speak(request.server, here(request), raw)
+  if (spoken.ok) return reply.code(201).type(JSON_TYPE).send(spoken.stored.json)
+  if (spoken.status === 429) {
+    return reply.code(429).header('retry-after', String(spoken.retryAfter)).send({ error: 'Too Many Requests', message: spoken.message })
+  }
+  return reply.code(400).send({ error: 'Bad Request', message: spoken.message })
 }
 
 /** POST /longpolling/room/typing — "I am typing"; others' pages show it for a few seconds. */

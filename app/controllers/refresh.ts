@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { currentUser } from '../plugins/session.js'
-import { firstIssue, messageTextSchema } from '../validation.js'
+import { speak } from './speak.js'
 
 /** Every request from the page renews the user's presence for a few refresh intervals. */
 function here(request: FastifyRequest) {
@@ -46,12 +46,12 @@ export function thread(request: FastifyRequest, reply: FastifyReply) {
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const user = here(request)
   const body = (request.body ?? {}) as Record<string, unknown>
-  const text = messageTextSchema(request.server.config.MAX_MESSAGE_LENGTH).safeParse(body.message)
-  if (!text.success) {
+  const spoken = await speak(request.server, user, body.message)
+  if (!spoken.ok) {
+    if (spoken.status === 429) reply.header('retry-after', String(spoken.retryAfter))
     const draft = typeof body.message === 'string' ? body.message : ''
-    return renderRoom(request, reply.code(400), { error: firstIssue(text.error), draft })
+    return renderRoom(request, reply.code(spoken.status), { error: spoken.message, draft })
   }
-  await request.server.chatroom.say(user.name, text.data, user.avatar)
   return reply.redirect('/refresh/room', 303)
 }
 

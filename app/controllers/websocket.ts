@@ -3,11 +3,12 @@ import type { WebSocket } from 'ws'
 import { jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { CloseCode, cursorAheadMessage, type ErrorBody } from '../protocol.js'
-import { firstIssue, lastReceivedSchema, messageTextSchema } from '../validation.js'
+import { firstIssue, lastReceivedSchema } from '../validation.js'
 import { z } from 'zod'
+import { speak } from './speak.js'
 
-/** Stop handing a socket more while this much is still unsent; its queue takes the rest. */
-const SOCKET_HIGH_WATER = 1 << 20
+/** Invalid frames in a row before a socket is closed as garbage (1007). */
+const MAX_BAD_FRAMES = 5
 
 /** GET /websocket/room — the page; its script opens the socket. */
 export function room(request: FastifyRequest, reply: FastifyReply) {
@@ -50,7 +51,11 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   if (lastReceived !== undefined && lastReceived > chatroom.lastId) {
     return socket.close(CloseCode.cursorAhead, cursorAheadMessage(chatroom.lastId).slice(0, 120))
   }
-  const messageText = messageTextSchema(config.MAX_MESSAGE_LENGTH)
+  let badFrames = 0
+  const refuse = (message: string) => {
+    if (++badFrames >= MAX_BAD_FRAMES) return socket.close(CloseCode.invalidData, 'too many invalid frames')
+    sendError(socket, { error: 'Bad Request', message })
+  }
 
   // Handlers first, synchronously, so no early frame is missed.
   socket.on('message', (data, isBinary) => {
@@ -59,20 +64,26 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     try {
       parsed = JSON.parse(data.toString())
     } catch {
-      return sendError(socket, { error: 'Bad Request', message: 'A frame must be JSON: {"text": "..."}.' })
+      return refuse('A frame must be JSON: {"text": "..."}.')
     }
     const frame = frameSchema.safeParse(parsed)
-    if (!frame.success) return sendError(socket, { error: 'Bad Request', message: badFrame })
+    if (!frame.success) return refuse(badFrame)
     if (!('text' in frame.data)) {
+      badFrames = 0
       chatroom.typing(user.name)
       return
     }
-    const text = messageText.safeParse(frame.data.text)
-    if (!text.success) return sendError(socket, { error: 'Bad Request', message: firstIssue(text.error) })
-    chatroom.say(user.name, text.data, user.avatar).catch((err: unknown) => {
-      request.log.error({ err }, 'say failed')
-      sendError(socket, { error: 'Service Unavailable', message: 'Your message was not sent; try again.' })
-    })
+    speak(request.server, user, frame.data.text).then(
+      (spoken) => {
+        if (spoken.ok) badFrames = 0
+        else if (spoken.status === 400) refuse(spoken.message)
+        else sendError(socket, { error: 'Too Many Requests', message: spoken.message, retryAfter: spoken.retryAfter })
+      },
+      (err: unknown) => {
+        request.log.error({ err }, 'say failed')
+        sendError(socket, { error: 'Service Unavailable', message: 'Your message was not sent; try again.' })
+      },
+    )
   })
 
   const subscription = chatroom.subscribe(lastReceived, { typing: { self: user.name } })
@@ -87,7 +98,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     if (socket.readyState !== socket.OPEN) return
     if (subscription.state === 'lagged') return socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
     if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
-    if (socket.bufferedAmount > SOCKET_HIGH_WATER) {
+    if (socket.bufferedAmount > config.SOCKET_BUFFER_LIMIT) {
       if (!waitingForDrain) {
         waitingForDrain = true
         rawSocket.once('drain', onDrain)

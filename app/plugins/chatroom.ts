@@ -3,12 +3,14 @@ import type { Config } from '../../conf/config.js'
 import type { Broker } from '../chatroom/broker/broker.js'
 import { MemoryBroker } from '../chatroom/broker/memory.js'
 import { Chatroom } from '../chatroom/chatroom.js'
+import { MemoryFloodGuard, type FloodGuard } from '../chatroom/flood.js'
 import { Presence } from '../chatroom/presence.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     chatroom: Chatroom
     presence: Presence
+    floodGuard: FloodGuard
   }
 }
 
@@ -28,6 +30,7 @@ export default fp(
     presence.start()
     app.decorate('chatroom', room)
     app.decorate('presence', presence)
+    app.decorate('floodGuard', new MemoryFloodGuard(opts.config.RATE_LIMIT_MESSAGES, opts.config.RATE_LIMIT_WINDOW * 1000))
     // Before the server stops accepting: pending long polls answer, sockets close (1001),
     // otherwise close() would wait on them.
     app.addHook('preClose', async () => {

@@ -1,0 +1,66 @@
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../../conf/config.js'
+import { providerDefinitions } from './oauth.js'
+
+const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/**
+ * A request that changes state, or opens the socket, must come from our own pages (or an
+ * allowed origin). Browsers always send Origin on those; tools like curl send none and
+ * carry no ambient cookies, so they pass.
+ */
+export function crossOrigin(request: FastifyRequest, allowed: ReadonlySet<string>): boolean {
+  const origin = request.headers.origin
+  if (origin !== undefined && origin !== 'null') {
+    return origin !== `${request.protocol}://${request.host}` && !allowed.has(origin)
+  }
+  const site = request.headers['sec-fetch-site']
+  if (site !== undefined) return site === 'cross-site' || site === 'same-site'
+  // An opaque origin (sandboxed frame, data: URL) with nothing else to go on.
+  return origin === 'null'
+}
+
+/** Security headers and a strict CSP the pages work under (no inline script), origin checks, sign-in rate limit. */
+export default fp(
+  async function security(app, opts: { config: Config }) {
+    const { config } = opts
+    const imgSrc = ["'self'", ...(config.AVATARS === 'gravatar' ? ['https://www.gravatar.com'] : [])]
+    // Chromium applies form-action to the redirect after the OAuth button's form too.
+    const providers = providerDefinitions(config).flatMap((p) => (p.auth.authorizeHost ? [new URL(p.auth.authorizeHost).origin] : []))
+    await app.register(helmet, {
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc,
+          connectSrc: ["'self'"],
+          formAction: ["'self'", ...providers],
+          frameAncestors: ["'none'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+        },
+      },
+      crossOriginResourcePolicy: { policy: 'same-origin' },
+      // no-referrer would make browsers send "Origin: null" on our own form posts.
+      referrerPolicy: { policy: 'same-origin' },
+    })
+
+    const allowed = new Set(config.ALLOWED_ORIGINS.map((o) => new URL(o).origin))
+    app.addHook('onRequest', async (request, reply) => {
+      const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket'
+      if (!upgrade && !unsafeMethods.has(request.method)) return
+      if (!crossOrigin(request, allowed)) return
+      request.log.warn({ origin: request.headers.origin, url: request.url }, 'cross-origin request refused')
+      return reply.code(403).send({ error: 'Forbidden', message: 'Cross-origin request refused: this page is not ours.' })
+    })
+
+    // Routes opt in with config.rateLimit (sign-in); nothing else is limited per IP here.
+    await app.register(rateLimit, { global: false })
+  },
+  { name: 'security' },
+)
