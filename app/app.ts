@@ -35,11 +35,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   })
   app.decorate('config', config)
   await app.register(errors)
-  await app.register(security, { config })
-  await app.register(formbody)
-  await app.register(session, { config })
-  await app.register(oauth, { config })
-  await app.register(views)
+  // First, so its hooks mark upgrade requests before any other hook can refuse one
+  // (it then ends the refused socket).
   // A frame of the longest message, every character escaped, plus the JSON around it.
   await app.register(websocket, {
     options: { maxPayload: config.MAX_MESSAGE_LENGTH * 6 + 1024 },
@@ -49,6 +46,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       this.websocketServer.close(() => done())
     },
   })
+  await app.register(security, { config })
+  await app.register(formbody)
+  await app.register(session, { config })
+  await app.register(oauth, { config })
+  await app.register(views)
   await app.register(keepalive, { config })
   await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
   for (const route of routes) {

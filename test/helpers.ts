@@ -12,7 +12,7 @@ interface Teardown {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', ...env })
+  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', SIGNIN_RATE_LIMIT: '100000', ...env })
 }
 
 /** A fresh app (and so a fresh room) closed when the test ends. */
@@ -65,7 +65,11 @@ export class SocketClient {
     const client = new SocketClient(ws)
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client))
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)))
+      ws.once('unexpected-response', (req, res) => {
+        // With this listener ws leaves the refused request open; end it.
+        req.destroy()
+        reject(new Error(`refused: ${res.statusCode}`))
+      })
       ws.once('error', reject)
     })
   }

@@ -7,6 +7,9 @@ import { firstIssue, lastReceivedSchema } from '../validation.js'
 import { z } from 'zod'
 import { speak } from './speak.js'
 
+/** How long a dropped (lagged) socket gets to complete the close handshake before it is cut. */
+const LAGGED_CLOSE_GRACE_MS = 2000
+
 /** Invalid frames in a row before a socket is closed as garbage (1007). */
 const MAX_BAD_FRAMES = 5
 
@@ -96,7 +99,12 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const flush = () => {
     scheduled = false
     if (socket.readyState !== socket.OPEN) return
-    if (subscription.state === 'lagged') return socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
+    if (subscription.state === 'lagged') {
+      socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
+      // A reader that stopped will not answer the close either: free its buffers soon.
+      setTimeout(() => socket.terminate(), LAGGED_CLOSE_GRACE_MS).unref()
+      return
+    }
     if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
     if (socket.bufferedAmount > config.SOCKET_BUFFER_LIMIT) {
       if (!waitingForDrain) {
