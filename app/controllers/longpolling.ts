@@ -55,8 +55,8 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
       release()
       resolve(jsonBatch(events, signals))
     }
-    // The client went away: release the subscription now, not at the timeout.
-    const clientGone = () => subscription.cancel()
+    // The client went away: release everything now (subscription, timer, hold), not at the timeout.
+    const clientGone = () => answer()
     const timer = setTimeout(answer, config.LONGPOLL_TIMEOUT * 1000)
     subscription.onReadable = answer
     reply.raw.on('close', clientGone)

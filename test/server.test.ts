@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import t from 'tap'
+import { SocketClient } from './helpers.js'
+
+/** The real server process (app/server.ts through tsx), on a free port. */
+async function startServer(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/server.ts'], {
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SESSION_SECRET: 'server-test-secret-server-test-secret-0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let output = ''
+  child.stderr.on('data', (d) => (output += d))
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000)
+    child.stdout.on('data', (d: Buffer) => {
+      output += d
+      const url = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1]
+      if (url) {
+        clearTimeout(timer)
+        resolve(url)
+      }
+    })
+  })
+  return { child, base, output: () => output }
+}
+
+async function signIn(base: string, user: string): Promise<string> {
+  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'websocket' }), redirect: 'manual' })
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
+  if (!cookie) throw new Error('no cookie')
+  return cookie.split(';')[0]!
+}
+
+t.test('a bad setting stops start-up with one line naming the variable', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/server.ts'], { env: { ...process.env, PORT: 'ninety' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  const [code] = await once(child, 'exit')
+  t.equal(code, 1)
+  t.equal(stderr.trim(), 'Invalid PORT="ninety": must be a whole number from 0 to 65535')
+})
+
+t.test('without SESSION_SECRET it warns that sign-ins end on restart', async (t) => {
+  const { child, output } = await startServer(t, { SESSION_SECRET: '' })
+  t.match(output(), /SESSION_SECRET is not set/)
+  child.kill('SIGTERM')
+  await once(child, 'exit')
+})
+
+t.test('SIGTERM with open sockets and waiting polls: 1001, [] at once, exit in time', async (t) => {
+  const { child, base } = await startServer(t, { LONGPOLL_TIMEOUT: '30' })
+  const cookie = await signIn(base, 'ann')
+  const sockets = await Promise.all([1, 2, 3].map(() => SocketClient.open(base, cookie)))
+  await sockets[0]!.untilId(1)
+  const polls = [1, 2, 3].map(() =>
+    fetch(`${base}/longpolling/room/messages?lastReceived=1`, { headers: { cookie } }).then(async (r) => ({ status: r.status, body: await r.json() })),
+  )
+  await new Promise((r) => setTimeout(r, 300))
+  const started = Date.now()
+  child.kill('SIGTERM')
+  const [code] = await once(child, 'exit')
+  const took = Date.now() - started
+  t.equal(code, 0, 'a clean exit')
+  t.ok(took < 5000, `exited in ${took} ms`)
+  for (const socket of sockets) t.equal((await socket.untilClosed()).code, 1001, 'socket told the server is going away')
+  for (const poll of await Promise.all(polls)) t.same(poll, { status: 200, body: [] }, 'poll answered []')
+})
