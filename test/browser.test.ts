@@ -62,3 +62,55 @@ t.test('three tabs, one per transport, chat in one room', { skip: haveChromium ?
   await longpolling.waitForFunction(() => document.getElementById('typing')?.textContent === '', undefined, { timeout: 5000 })
   t.pass('the line clears when cat sends')
 })
+
+t.test('XSS battery: hostile names and texts show as text on all three pages, and no script runs', { skip: haveChromium ? false : 'chromium is not installed (apt-get install chromium)' }, async (t) => {
+  const app = await buildTestApp(t, { REFRESH_INTERVAL: '1' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+
+  const names = ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>', 'javascript:alert(3)']
+  const texts = [
+    '<script>alert("t1")</script>',
+    '<img src=x onerror=alert("t2")>',
+    '<a href="javascript:alert(\'t3\')">click me</a>',
+    '"><svg onload=alert("t4")>',
+    "javascript:alert('t5')",
+  ]
+  const pages = [
+    await enterRoom(browser, base, names[0]!, 'refresh'),
+    await enterRoom(browser, base, names[1]!, 'longpolling'),
+    await enterRoom(browser, base, names[2]!, 'websocket'),
+  ]
+  let dialogs = 0
+  for (const page of pages) {
+    page.on('dialog', (d) => {
+      dialogs++
+      void d.dismiss()
+    })
+  }
+  await pages[2]!.waitForSelector('#thread .notice')
+  for (const [i, text] of texts.entries()) {
+    const page = pages[i % 3]!
+    await page.fill('#message', text)
+    if (i % 3 === 0) await Promise.all([page.waitForURL('**/refresh/room'), page.press('#message', 'Enter')])
+    else await page.press('#message', 'Enter')
+    await pages[2]!.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === x), text)
+  }
+  for (const [i, page] of pages.entries()) {
+    await page.waitForFunction(
+      (all) => all.every((x) => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === x)),
+      texts,
+      { timeout: 10_000 },
+    )
+    const found = await page.evaluate(() => ({
+      injected: document.querySelectorAll('#thread img:not(.avatar), #thread script, #thread svg, #thread a, #users script, #users svg, a[href^="javascript"]').length,
+      users: Array.from(document.querySelectorAll('#users .name')).map((n) => n.textContent),
+      heading: document.querySelector('h1 .me')?.textContent,
+    }))
+    t.equal(found.injected, 0, `page ${i}: no element came from user input`)
+    t.same([...found.users].sort(), [...names].sort(), `page ${i}: the names are listed as text`)
+    t.equal(found.heading, names[i], `page ${i}: the header shows the name as text`)
+  }
+  t.equal(dialogs, 0, 'no alert ever ran')
+})
