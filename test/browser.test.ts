@@ -61,6 +61,21 @@ t.test('three tabs, one per transport, chat in one room', { skip: haveChromium ?
   await websocket.press('#message', 'Enter')
   await longpolling.waitForFunction(() => document.getElementById('typing')?.textContent === '', undefined, { timeout: 5000 })
   t.pass('the line clears when cat sends')
+
+  // Cut cat's socket; others talk while she is away; her page reconnects and resumes.
+  const longpollingIdsBefore = await longpolling.$$eval('#thread [data-id]', (n) => n.length)
+  for (const client of app.websocketServer.clients) client.terminate()
+  await app.chatroom.say('bob', 'said while cat was away 1')
+  await app.chatroom.say('bob', 'said while cat was away 2')
+  await websocket.waitForFunction(
+    () => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === 'said while cat was away 2'),
+    undefined,
+    { timeout: 10_000 },
+  )
+  const ids = await websocket.$$eval('#thread [data-id]', (n) => n.map((x) => Number((x as HTMLElement).dataset.id)))
+  t.same(ids, Array.from({ length: ids.length }, (_, i) => ids[0]! + i), 'after the reconnect: consecutive ids, none missed, none twice')
+  t.ok(ids.length > 0 && longpollingIdsBefore > 0)
+  t.equal(await websocket.$$eval('#thread .notice.gap', (n) => n.length), 0, 'no gap notice: the cursor was inside the archive')
 })
 
 t.test('XSS battery: hostile names and texts show as text on all three pages, and no script runs', { skip: haveChromium ? false : 'chromium is not installed (apt-get install chromium)' }, async (t) => {
