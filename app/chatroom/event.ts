@@ -15,7 +15,6 @@ export const eventSchema = z.object({
 })
 
 export type Event = z.infer<typeof eventSchema>
-export type EventType = Event['type']
 
 /** What a caller hands the room; the broker assigns id and timestamp. */
 export type EventDraft = Omit<Event, 'id' | 'timestamp'>
