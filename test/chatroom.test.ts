@@ -2,7 +2,7 @@ import { setImmediate as tick } from 'node:timers/promises'
 import t from 'tap'
 import { MemoryBroker } from '../app/chatroom/broker/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
-import { eventSchema, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
+import { eventSchema, frameOf, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
 
 async function room(archiveSize = 100, subscriberQueue = 256): Promise<Chatroom> {
@@ -164,6 +164,8 @@ t.test('every subscriber gets the same stored event: serialized once', async (t)
   t.equal(fromA, stored)
   t.equal(fromB, stored, 'the very same object, with its JSON made once')
   t.equal(jsonArray([stored]), `[${stored.json}]`)
+  t.equal(frameOf(fromA!), frameOf(fromB!), 'one Buffer for every reader')
+  t.same(JSON.parse(frameOf(stored).toString()), [stored.event])
   t.same(JSON.parse(jsonArray([stored, stored])), [stored.event, stored.event])
 })
 

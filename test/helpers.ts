@@ -46,8 +46,10 @@ export class SocketClient {
 
   private constructor(ws: WebSocket) {
     this.ws = ws
-    ws.on('message', (data) => {
+    ws.on('message', (data, isBinary) => {
       this.frames++
+      // The protocol is JSON text frames; a binary one is a server bug the tests should see.
+      if (isBinary) this.errors.push({ error: 'binary frame', message: data.toString() })
       const parsed: unknown = JSON.parse(data.toString())
       if (Array.isArray(parsed)) this.events.push(...(parsed as Event[]))
       else this.errors.push(parsed as { error: string; message: string })

@@ -42,6 +42,7 @@ t.test('connect: join, the archive, then relay both ways; leave on close', async
   await cat.untilId(4)
   t.match(cat.events.at(-1), { id: 4, user: 'cat' }, 'the sender sees its own message from the room')
 
+  t.same(cat.errors, [], 'every frame was JSON text')
   await cat.close()
   await dan.untilId(5)
   t.match(dan.events.at(-1), { id: 5, type: 'leave', user: 'cat' })

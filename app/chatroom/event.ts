@@ -26,6 +26,16 @@ export type EventDraft = Omit<Event, 'id' | 'timestamp'>
 export interface StoredEvent {
   readonly event: Event
   readonly json: string
+  /** Cache for frameOf(): the event alone as a JSON array, UTF-8 encoded once. */
+  frame?: Buffer
+}
+
+/**
+ * `[event]` as bytes, made on first use and shared by every reader: with one event
+ * waiting (the common case) every socket and poll writes the very same Buffer.
+ */
+export function frameOf(stored: StoredEvent): Buffer {
+  return (stored.frame ??= Buffer.from(`[${stored.json}]`))
 }
 
 /** Builds the event with a fixed key order, so every node serializes it the same way. */

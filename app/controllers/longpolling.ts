@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { jsonArray, jsonBatch } from '../chatroom/event.js'
+import { frameOf, jsonArray, jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { cursorAheadMessage } from '../protocol.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
@@ -43,7 +43,7 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   }
   // A waiting poll holds the user online like an open socket.
   const release = presence.hold(user)
-  return new Promise<string>((resolve) => {
+  return new Promise<string | Buffer>((resolve) => {
     // Answers on the first of: events or signals, timeout, the room closing (shutdown answers []).
     const answer = () => {
       clearTimeout(timer)
@@ -53,7 +53,7 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
       subscription.cancel()
       here(request)
       release()
-      resolve(jsonBatch(events, signals))
+      resolve(events.length === 1 && signals.length === 0 ? frameOf(events[0]!) : jsonBatch(events, signals))
     }
     // The client went away: release everything now (subscription, timer, hold), not at the timeout.
     const clientGone = () => answer()

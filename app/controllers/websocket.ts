@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { jsonBatch } from '../chatroom/event.js'
+import { frameOf, jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { CloseCode, cursorAheadMessage, type ErrorBody } from '../protocol.js'
 import { firstIssue, lastReceivedSchema } from '../validation.js'
@@ -115,7 +115,9 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     }
     const events = subscription.take()
     const signals = subscription.takeSignals()
-    if (events.length > 0 || signals.length > 0) socket.send(jsonBatch(events, signals))
+    // A Buffer would go out as a binary frame unless told otherwise; the protocol is text.
+    if (events.length === 1 && signals.length === 0) socket.send(frameOf(events[0]!), { binary: false })
+    else if (events.length > 0 || signals.length > 0) socket.send(jsonBatch(events, signals))
   }
   const onDrain = () => {
     waitingForDrain = false
