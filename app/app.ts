@@ -19,6 +19,9 @@ declare module 'fastify' {
   }
 }
 
+/** How long responses in flight get to finish once shutdown has begun. */
+const SHUTDOWN_DRAIN_MS = 500
+
 export interface BuildOptions {
   /** Overrides the broker the config would choose (tests). */
   broker?: Broker
@@ -53,6 +56,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(views)
   await app.register(keepalive, { config })
   await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
+  // Shutdown: once pending polls have answered and sockets have been told (preClose), give
+  // responses a moment to go out, then cut what is left: idle keep-alives and connections a
+  // client opened but never used, which server.close() would otherwise wait on.
+  app.addHook('preClose', async () => {
+    setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS).unref()
+  })
   for (const route of routes) {
     app.route({
       method: route.method,

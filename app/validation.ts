@@ -3,8 +3,16 @@ import { z } from 'zod'
 // Control characters other than newline; bidi overrides that would flip the rest of the page.
 const forbidden = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/
 
-/** A message's text: 1..max characters after trimming, newlines allowed, CRLF folded. */
+const messageTextSchemas = new Map<number, ReturnType<typeof buildMessageTextSchema>>()
+
+/** A message's text: 1..max characters after trimming, newlines allowed, CRLF folded. Built once per limit. */
 export function messageTextSchema(max: number) {
+  let schema = messageTextSchemas.get(max)
+  if (!schema) messageTextSchemas.set(max, (schema = buildMessageTextSchema(max)))
+  return schema
+}
+
+function buildMessageTextSchema(max: number) {
   return z
     .string({ error: 'A message must be text.' })
     .transform((text) => text.replace(/\r\n?/g, '\n').trim())

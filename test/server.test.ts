@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import t from 'tap'
 import { SocketClient } from './helpers.js'
 
@@ -68,4 +69,19 @@ t.test('SIGTERM with open sockets and waiting polls: 1001, [] at once, exit in t
   t.ok(took < 5000, `exited in ${took} ms`)
   for (const socket of sockets) t.equal((await socket.untilClosed()).code, 1001, 'socket told the server is going away')
   for (const poll of await Promise.all(polls)) t.same(poll, { status: 200, body: [] }, 'poll answered []')
+})
+
+t.test('SIGTERM does not wait on connections opened but never used', async (t) => {
+  const { child, base } = await startServer(t)
+  const { port } = new URL(base)
+  // A browser pre-connects like this; server.close() alone would wait on it until the force-exit.
+  const idle = connect(Number(port), '127.0.0.1')
+  await once(idle, 'connect')
+  idle.on('error', () => {})
+  const started = Date.now()
+  child.kill('SIGTERM')
+  const [code] = await once(child, 'exit')
+  idle.destroy()
+  t.equal(code, 0, 'a clean exit, not the forced one')
+  t.ok(Date.now() - started < 2000, `exited in ${Date.now() - started} ms`)
 })

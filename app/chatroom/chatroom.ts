@@ -34,6 +34,8 @@ export class Chatroom implements SubscriptionOwner {
   /** Folded from join/leave events as they are delivered, so it always matches lastId. */
   private readonly present = new Map<string, string | undefined>()
   private readonly lastTyping = new Map<string, number>()
+  /** Subscriptions that got something this tick; woken together by one setImmediate. */
+  private waking: Subscription[] = []
 
   constructor(broker: Broker, options: ChatroomOptions) {
     this.broker = broker
@@ -82,6 +84,20 @@ export class Chatroom implements SubscriptionOwner {
 
   release(subscription: Subscription): void {
     this.subscriptions.delete(subscription)
+  }
+
+  wake(subscription: Subscription): void {
+    if (this.waking.push(subscription) === 1) setImmediate(this.wakeAll)
+  }
+
+  /**
+   * One timer per tick for every reader on this node instead of one per reader: each reads
+   * all that arrived this tick at once (a socket sends it as one frame).
+   */
+  private readonly wakeAll = (): void => {
+    const waking = this.waking
+    this.waking = []
+    for (const subscription of waking) if (subscription.pending) subscription.onReadable?.()
   }
 
   publish(draft: EventDraft): Promise<StoredEvent> {

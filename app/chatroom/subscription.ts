@@ -16,6 +16,8 @@ export interface SubscribeOptions {
 export interface SubscriptionOwner {
   /** Called once when the subscription ends, however it ends. */
   release(subscription: Subscription): void
+  /** The subscription has something to read; the owner calls its onReadable (batched per tick). */
+  wake(subscription: Subscription): void
 }
 
 /**
@@ -26,8 +28,9 @@ export interface SubscriptionOwner {
 export class Subscription implements AsyncIterable<StoredEvent> {
   state: SubscriptionState = 'open'
   /**
-   * Set by a transport that drains in batches: called when the queue goes from empty to
-   * non-empty, and when the subscription ends for a reason other than the reader's cancel().
+   * Set by a transport that drains in batches: called once per tick after events or signals
+   * arrived (whatever arrived in the same tick is read together), and at once when the
+   * subscription ends for a reason other than the reader's cancel().
    */
   onReadable: (() => void) | undefined = undefined
 
@@ -97,7 +100,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
       return false
     }
     this.queue.push(stored)
-    if (this.size === 1 && !this.signals?.size) this.onReadable?.()
+    if (this.size === 1 && !this.signals?.size) this.owner.wake(this)
     return true
   }
 
@@ -106,7 +109,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     if (this.state !== 'open' || !this.signals || signal.user === this.self) return
     const idle = !this.pending
     this.signals.set(signal.user, signal)
-    if (idle) this.onReadable?.()
+    if (idle) this.owner.wake(this)
   }
 
   /** The signals waiting, and empties them. */

@@ -55,8 +55,12 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
       release()
       resolve(events.length === 1 && signals.length === 0 ? frameOf(events[0]!) : jsonBatch(events, signals))
     }
-    // The client went away: release everything now (subscription, timer, hold), not at the timeout.
-    const clientGone = () => answer()
+    // The client went away: release everything now (subscription, timer, hold), not at the
+    // timeout, and end the connection, which would otherwise linger and hold up close().
+    const clientGone = () => {
+      answer()
+      request.raw.socket?.destroy()
+    }
     const timer = setTimeout(answer, config.LONGPOLL_TIMEOUT * 1000)
     subscription.onReadable = answer
     reply.raw.on('close', clientGone)

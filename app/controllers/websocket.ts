@@ -91,13 +91,12 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
 
   const subscription = chatroom.subscribe(lastReceived, { typing: { self: user.name } })
   const release = presence.hold(user)
-  let scheduled = false
   let waitingForDrain = false
   const rawSocket = request.raw.socket
 
-  // Everything queued goes out in one frame: under load, fewer and larger frames.
+  // Everything queued goes out in one frame: under load, fewer and larger frames. The room
+  // calls this once per tick for all readers (see Chatroom.wake).
   const flush = () => {
-    scheduled = false
     if (socket.readyState !== socket.OPEN) return
     if (subscription.state === 'lagged') {
       socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
@@ -123,12 +122,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     waitingForDrain = false
     flush()
   }
-  const schedule = () => {
-    if (scheduled) return
-    scheduled = true
-    setImmediate(flush)
-  }
-  subscription.onReadable = schedule
+  subscription.onReadable = flush
 
   socket.on('close', () => {
     rawSocket.off('drain', onDrain)
@@ -136,5 +130,6 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     release()
   })
 
-  schedule()
+  // The archive (or what followed the cursor), in one frame.
+  if (subscription.pending) setImmediate(flush)
 }

@@ -1,0 +1,329 @@
+// The load generator: opens sockets to a server (ours, signed in through the real HTTP
+// sign-in, or the baseline), sends at a fixed rate or as fast as the echo allows, and
+// measures every delivery on one clock. Every loop here is bounded in count and time.
+import { performance } from 'node:perf_hooks'
+import { WebSocket } from 'ws'
+import { cpuSeconds, rssBytes } from './proc.js'
+
+export interface Target {
+  kind: 'ours' | 'baseline'
+  /** http://127.0.0.1:PORT */
+  base: string
+  pid: number
+}
+
+export interface Result {
+  scenario: string
+  target: Target['kind']
+  connectMs?: number
+  deliveriesPerSec?: number
+  expected?: number
+  received?: number
+  loss?: number
+  gaps?: number
+  p50?: number
+  p90?: number
+  p99?: number
+  max?: number
+  cpuPerMillion?: number
+  rssMiB?: number
+  idleBytesPerConn?: number
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Signs in `count` users through POST /signin; returns their Cookie headers. */
+export async function signInUsers(base: string, count: number, prefix: string): Promise<string[]> {
+  const cookies: string[] = []
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${base}/signin`, {
+      method: 'POST',
+      body: new URLSearchParams({ user: `${prefix}${i}`, transport: 'websocket' }),
+      redirect: 'manual',
+    })
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
+    if (!cookie) throw new Error(`sign-in failed: ${res.status}`)
+    cookies.push(cookie.split(';')[0]!)
+  }
+  return cookies
+}
+
+/** Counts occurrences of `needle` in a frame without decoding it. */
+function countIn(data: Buffer, needle: Buffer): number {
+  let count = 0
+  for (let at = data.indexOf(needle); at !== -1; at = data.indexOf(needle, at + needle.length)) count++
+  return count
+}
+
+interface Client {
+  ws: WebSocket
+  received: number
+  /** Probes parse frames and time the run's messages; the rest only count them. */
+  probe: boolean
+  /** For closed-loop senders: called with each of this client's own messages that comes back. */
+  onOwn?: () => void
+  index: number
+}
+
+export interface Run {
+  /** Tags this run's messages so archive replays of earlier runs are not counted. */
+  tag: string
+  latencies: number[]
+}
+
+function socketUrl(target: Target): string {
+  const ws = target.base.replace(/^http/, 'ws')
+  return target.kind === 'ours' ? `${ws}/websocket/room/socket` : `${ws}/`
+}
+
+/**
+ * Opens n sockets, 100 at a time; each counts the run's messages it receives. The first
+ * `senders` are probes (they need their own echoes), and about `probes` more are spread
+ * evenly over the rest, so latency samples early and late receivers alike.
+ */
+export async function openClients(
+  target: Target,
+  n: number,
+  cookies: string[],
+  run: Run,
+  probes: number,
+  senders = 0,
+): Promise<{ clients: Client[]; connectMs: number }> {
+  const step = probes > 0 ? Math.max(1, Math.floor(n / probes)) : Infinity
+  const needle = Buffer.from(`"text":"${run.tag}:`)
+  const clients: Client[] = []
+  const started = performance.now()
+  for (let i = 0; i < n; i += 100) {
+    const batch = Array.from({ length: Math.min(100, n - i) }, (_, k) => {
+      const index = i + k
+      const headers = target.kind === 'ours' ? { cookie: cookies[index % cookies.length]!, origin: target.base } : {}
+      const ws = new WebSocket(socketUrl(target), { headers, perMessageDeflate: false })
+      const client: Client = { ws, received: 0, probe: index < senders || index % step === step - 1, index }
+      ws.on('message', (data: Buffer) => {
+        if (!client.probe) {
+          client.received += countIn(data, needle)
+          return
+        }
+        const now = performance.now()
+        const parsed = JSON.parse(data.toString()) as unknown
+        for (const item of (Array.isArray(parsed) ? parsed : [parsed]) as { text?: string }[]) {
+          if (typeof item.text !== 'string' || !item.text.startsWith(`${run.tag}:`)) continue
+          client.received++
+          const [, sender, sentAt] = item.text.split(':')
+          run.latencies.push(now - Number(sentAt))
+          if (Number(sender) === client.index) client.onOwn?.()
+        }
+      })
+      return new Promise<Client>((resolve, reject) => {
+        ws.once('open', () => resolve(client))
+        ws.once('error', reject)
+      })
+    })
+    clients.push(...(await Promise.all(batch)))
+  }
+  return { clients, connectMs: performance.now() - started }
+}
+
+export async function closeClients(clients: Client[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.ws.readyState === WebSocket.CLOSED) return resolve()
+          c.ws.once('close', () => resolve())
+          c.ws.terminate()
+        }),
+    ),
+  )
+}
+
+const total = (clients: Client[]) => clients.reduce((sum, c) => sum + c.received, 0)
+
+function send(client: Client, run: Run): void {
+  client.ws.send(JSON.stringify({ text: `${run.tag}:${client.index}:${performance.now()}` }))
+}
+
+export function percentiles(samples: number[]): Pick<Result, 'p50' | 'p90' | 'p99' | 'max'> {
+  if (samples.length === 0) return {}
+  const sorted = Float64Array.from(samples).sort()
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1]! }
+}
+
+/** Waits (bounded) until every expected delivery arrived or nothing more comes. */
+async function drain(clients: Client[], expected: number, limitMs: number): Promise<void> {
+  const deadline = performance.now() + limitMs
+  let last = -1
+  let still = 0
+  while (performance.now() < deadline) {
+    const now = total(clients)
+    if (now >= expected) return
+    still = now === last ? still + 1 : 0
+    if (still >= 20) return
+    last = now
+    await sleep(50)
+  }
+}
+
+export interface SocketScenario {
+  name: string
+  n: number
+  senders: number
+  /** Messages per second across all senders; undefined: as fast as each sender's echo allows. */
+  rate?: number
+  /** Messages each closed-loop sender keeps in flight. */
+  window?: number
+  seconds: number
+}
+
+/** N sockets, K senders at a fixed total rate or closed-loop; latency, throughput, loss, CPU. */
+export async function socketScenario(target: Target, cookies: string[], s: SocketScenario, tag: string): Promise<Result> {
+  const run: Run = { tag, latencies: [] }
+  const { clients, connectMs } = await openClients(target, s.n, cookies, run, 50, s.senders)
+  await sleep(500)
+  for (const c of clients) c.received = 0
+  run.latencies.length = 0
+  const senders = clients.slice(0, s.senders)
+  let sent = 0
+  let running = true
+  const cpuBefore = cpuSeconds(target.pid)
+  const started = performance.now()
+
+  if (s.rate !== undefined) {
+    const perTick = s.rate / 100
+    let owed = 0
+    let next = 0
+    const timer = setInterval(() => {
+      owed += perTick
+      for (; owed >= 1; owed--) {
+        send(senders[next++ % senders.length]!, run)
+        sent++
+      }
+    }, 10)
+    await sleep(s.seconds * 1000)
+    clearInterval(timer)
+  } else {
+    const window = s.window ?? 8
+    for (const sender of senders) {
+      sender.onOwn = () => {
+        if (!running) return
+        send(sender, run)
+        sent++
+      }
+      for (let i = 0; i < window; i++) {
+        send(sender, run)
+        sent++
+      }
+    }
+    await sleep(s.seconds * 1000)
+  }
+  running = false
+  const elapsed = (performance.now() - started) / 1000
+  const inWindow = total(clients)
+  const expected = sent * s.n
+  await drain(clients, expected, 5000)
+  const received = total(clients)
+  const cpu = cpuSeconds(target.pid) - cpuBefore
+  const result: Result = {
+    scenario: s.name,
+    target: target.kind,
+    connectMs,
+    deliveriesPerSec: inWindow / elapsed,
+    expected,
+    received,
+    loss: expected - received,
+    ...percentiles(run.latencies),
+    cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
+    rssMiB: rssBytes(target.pid) / 1048576,
+  }
+  await closeClients(clients)
+  await sleep(300)
+  return result
+}
+
+/** Memory one idle connection costs the server: RSS before and after opening n sockets. */
+export async function idleMemory(target: Target, cookies: string[], n: number, tag: string): Promise<Result> {
+  await sleep(300)
+  const before = rssBytes(target.pid)
+  const { clients, connectMs } = await openClients(target, n, cookies, { tag, latencies: [] }, 0)
+  await sleep(1500)
+  const after = rssBytes(target.pid)
+  await closeClients(clients)
+  await sleep(300)
+  return { scenario: `idle memory, ${n} sockets`, target: target.kind, connectMs, idleBytesPerConn: (after - before) / n, rssMiB: after / 1048576 }
+}
+
+/** Long polling (ours only): pollers follow their cursors while a socket publishes at a fixed rate. */
+export async function longPollScenario(target: Target, cookies: string[], pollers: number, rate: number, seconds: number, tag: string): Promise<Result> {
+  const run: Run = { tag, latencies: [] }
+  let received = 0
+  let gaps = 0
+  let running = true
+  // A fresh controller per poll (one shared signal would collect a listener per fetch).
+  const current: AbortController[] = []
+  const start = (await (await fetch(`${target.base}/longpolling/room/messages`, { headers: { cookie: cookies[0]! } })).json()) as { id: number }[]
+  const firstCursor = start.at(-1)?.id ?? 0
+
+  const poller = async (index: number) => {
+    let cursor = firstCursor
+    const cookie = cookies[index % cookies.length]!
+    // Bounded: at most one poll per 5 ms of the run, and never past `running`.
+    for (let polls = 0; running && polls < (seconds * 1000) / 5; polls++) {
+      let events: { id: number; text?: string }[]
+      const controller = (current[index] = new AbortController())
+      try {
+        const res = await fetch(`${target.base}/longpolling/room/messages?lastReceived=${cursor}`, { headers: { cookie }, signal: controller.signal })
+        events = (await res.json()) as { id: number; text?: string }[]
+      } catch {
+        return
+      }
+      const now = performance.now()
+      for (const e of events) {
+        if (e.id !== cursor + 1) gaps++
+        cursor = e.id
+        if (typeof e.text === 'string' && e.text.startsWith(`${tag}:`)) {
+          received++
+          run.latencies.push(now - Number(e.text.split(':')[2]))
+        }
+      }
+    }
+  }
+  const loops = Array.from({ length: pollers }, (_, i) => poller(i))
+  await sleep(500)
+
+  // The publisher keeps its own samples: only the pollers' deliveries are measured.
+  const { clients } = await openClients(target, 1, cookies, { tag, latencies: [] }, 0, 1)
+  const publisher = clients[0]!
+  const cpuBefore = cpuSeconds(target.pid)
+  let sent = 0
+  const started = performance.now()
+  const timer = setInterval(() => {
+    for (let i = 0; i < rate / 100; i++) {
+      send(publisher, run)
+      sent++
+    }
+  }, 10)
+  await sleep(seconds * 1000)
+  clearInterval(timer)
+  const expected = sent * pollers
+  const deadline = performance.now() + 5000
+  while (received < expected && performance.now() < deadline) await sleep(50)
+  const elapsed = (performance.now() - started) / 1000
+  running = false
+  for (const controller of current) controller?.abort()
+  await Promise.all(loops)
+  const cpu = cpuSeconds(target.pid) - cpuBefore
+  await closeClients(clients)
+  return {
+    scenario: `long polling, ${pollers} pollers, ${rate} msg/s`,
+    target: target.kind,
+    deliveriesPerSec: received / elapsed,
+    expected,
+    received,
+    loss: expected - received,
+    gaps,
+    ...percentiles(run.latencies),
+    cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
+    rssMiB: rssBytes(target.pid) / 1048576,
+  }
+}
