@@ -157,3 +157,28 @@ t.test('closing the app closes sockets with 1001', async (t) => {
   t.equal(closed.code, 1001)
   t.equal(cat.ws.readyState, WebSocket.CLOSED)
 })
+
+t.test('an open socket does not keep its upgrade request and reply alive', async (t) => {
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const app = await buildTestApp(t)
+  const upgrades: WeakRef<object>[] = []
+  app.addHook('onRequest', async (request) => {
+    if (request.ws) upgrades.push(new WeakRef(request), new WeakRef(request.raw))
+  })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(1)
+  await new Promise((r) => setTimeout(r, 50))
+  gc()
+  await new Promise((r) => setImmediate(r))
+  gc()
+  t.equal(upgrades.length, 2)
+  t.equal(upgrades.filter((ref) => ref.deref() !== undefined).length, 0, 'request and raw request were collected')
+  cat.send({ text: 'still works' })
+  await cat.untilId(2)
+  t.equal(cat.events.at(-1)?.text, 'still works')
+  await cat.close()
+})

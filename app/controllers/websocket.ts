@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { frameOf, jsonBatch } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
@@ -46,8 +48,16 @@ function sendError(socket: WebSocket, error: ErrorBody) {
  * frames are {"text": …}. Leaves on close.
  */
 export function roomSocket(socket: WebSocket, request: FastifyRequest) {
-  const { chatroom, config, presence } = request.server
+  // Nothing that lives as long as the socket may hold `request`: it keeps the upgrade's
+  // request, reply and their headers alive (about 8 KB a connection).
+  const app = request.server
+  const { chatroom, config, presence } = app
+  const log = request.log
   const user = currentUser(request)
+  // @fastify/websocket's own 'error' listener closes over request and reply for the life of
+  // the socket; ours logs the same way without holding them.
+  socket.removeAllListeners('error')
+  socket.on('error', (err) => log.debug({ err }, 'websocket error'))
   const query = lastReceivedSchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
   const { lastReceived } = query.data
@@ -76,14 +86,14 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
       chatroom.typing(user.name)
       return
     }
-    speak(request.server, user, frame.data.text).then(
+    speak(app, user, frame.data.text).then(
       (spoken) => {
         if (spoken.ok) badFrames = 0
         else if (spoken.status === 400) refuse(spoken.message)
         else sendError(socket, { error: 'Too Many Requests', message: spoken.message, retryAfter: spoken.retryAfter })
       },
       (err: unknown) => {
-        request.log.error({ err }, 'say failed')
+        log.error({ err }, 'say failed')
         sendError(socket, { error: 'Service Unavailable', message: 'Your message was not sent; try again.' })
       },
     )
@@ -93,6 +103,9 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const release = presence.hold(user)
   let waitingForDrain = false
   const rawSocket = request.raw.socket
+  // The ServerResponse @fastify/websocket routed the upgrade through stays attached to the TCP
+  // socket (and holds the reply, which holds the request); the socket is the WebSocket's now.
+  ;(rawSocket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.detachSocket(rawSocket)
 
   // Everything queued goes out in one frame: under load, fewer and larger frames. The room
   // calls this once per tick for all readers (see Chatroom.wake).
