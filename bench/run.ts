@@ -12,11 +12,13 @@ import { fileURLToPath } from 'node:url'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
 
 const args = process.argv.slice(2)
+/** The value after --name, if given. */
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
 const quick = args.includes('--quick')
-const rounds = Number(args[args.indexOf('--rounds') + 1]) > 0 && args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : quick ? 1 : 3
+const rounds = Math.max(1, Math.min(20, Number(option('--rounds') ?? (quick ? 1 : 3)) || 1))
 const seconds = quick ? 2 : 6
 // --only TEXT: just the scenarios whose name contains TEXT (for working on one figure).
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] ?? '' : ''
+const only = option('--only') ?? ''
 const wanted = (name: string) => name.includes(only)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -111,8 +113,9 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-type Metric = keyof Pick<Result, 'connectMs' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn'>
+type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn'>
 const metrics: [Metric, string, (v: number) => string][] = [
+  ['sentPerSec', 'sent msg/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['deliveriesPerSec', 'deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['loss', 'lost', (v) => String(Math.round(v))],
   ['gaps', 'gaps', (v) => String(Math.round(v))],
