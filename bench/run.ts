@@ -76,6 +76,13 @@ async function stop(child: ChildProcess): Promise<void> {
 const socketScenarios: SocketScenario[] = [
   { name: 'N=100, 100 msg/s (10 senders)', n: 100, senders: 10, rate: 100, seconds },
   { name: 'N=1000, 20 msg/s (10 senders)', n: 1000, senders: 10, rate: 20, seconds },
+  // The other two pairings, in full runs only (quick stays under a minute).
+  ...(quick
+    ? []
+    : [
+        { name: 'N=100, 20 msg/s (10 senders)', n: 100, senders: 10, rate: 20, seconds },
+        { name: 'N=1000, 100 msg/s (10 senders)', n: 1000, senders: 10, rate: 100, seconds },
+      ]),
   { name: 'max fan-out, N=100 (10 senders)', n: 100, senders: 10, window: 8, seconds },
   { name: 'max fan-out, N=1000 (10 senders)', n: 1000, senders: 10, window: 8, seconds },
 ]
