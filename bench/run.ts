@@ -34,6 +34,13 @@ function freePort(): Promise<number> {
   })
 }
 
+// Servers this run started; if the run itself is stopped, they go with it.
+const children = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+})
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
+
 async function start(kind: Target['kind']): Promise<{ target: Target; child: ChildProcess }> {
   const port = await freePort()
   const script = kind === 'ours' ? join(root, 'dist', 'app', 'server.js') : join(root, 'dist', 'bench', 'baseline.js')
@@ -51,6 +58,8 @@ async function start(kind: Target['kind']): Promise<{ target: Target; child: Chi
     SIGNIN_RATE_LIMIT: '100000',
   }
   const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
   const base = `http://127.0.0.1:${port}`
   for (let i = 0; ; i++) {
     if (child.exitCode !== null || i >= 100) throw new Error(`${kind} server did not start (exit code ${child.exitCode})`)
