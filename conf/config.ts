@@ -76,6 +76,11 @@ export const configSchema = z.object({
   ),
   /** Behind a reverse proxy: trust X-Forwarded-* for the client IP, protocol and host. */
   TRUST_PROXY: z.preprocess(unset, z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true')),
+  /** memory: one process, nothing to install; redis: several processes share one room. */
+  BROKER: z.preprocess(unset, z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory')),
+  REDIS_URL: z.preprocess(unset, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379')),
+  /** Prefix for this room's Redis keys and channels. */
+  REDIS_PREFIX: z.preprocess(unset, z.string().min(1).max(100).default('chat:')),
   /** local: identicons served by this server; gravatar: Gravatar for email sign-ins. */
   AVATARS: z.preprocess(unset, z.enum(['local', 'gravatar'], { error: 'must be local or gravatar' }).default('local')),
   /** "Sign in with Facebook" appears when both are set. */

@@ -34,6 +34,10 @@ export const routes: Route[] = [
   { method: 'GET', url: '/signin/oauth/:provider', action: App.oauthStart, rateLimit: signInLimit },
   { method: 'GET', url: '/signin/oauth/:provider/callback', action: App.oauthCallback },
 
+  // Operations
+  { method: 'GET', url: '/healthz', action: App.healthz },
+  { method: 'GET', url: '/readyz', action: App.readyz },
+
   // Who is here (every transport)
   { method: 'GET', url: '/room/users', action: App.users, auth: 'api' },
   { method: 'GET', url: '/avatars/:file', action: App.avatar },

@@ -1,8 +1,9 @@
 import { setImmediate as tick } from 'node:timers/promises'
 import t from 'tap'
+import type { Broker, BrokerListener } from '../app/chatroom/broker/broker.js'
 import { MemoryBroker } from '../app/chatroom/broker/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
-import { eventSchema, frameOf, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
+import { createEvent, eventSchema, frameOf, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
 
 async function room(archiveSize = 100, subscriberQueue = 256): Promise<Chatroom> {
@@ -244,4 +245,44 @@ t.test('onReadable fires once per tick for whatever arrived, and take() drains i
   await tick()
   t.equal(lagCalls, 1, 'a lagged reader is not woken for what it had queued')
   t.same(lagging.take(), [], 'a lagged reader gets nothing more')
+})
+
+t.test('an id that skips ahead is filled from the archive before newer events go out', async (t) => {
+  // A broker whose live stream can skip events, as a real one does while reconnecting.
+  const stored: StoredEvent[] = []
+  let listener: BrokerListener = { event: () => {}, signal: () => {} }
+  let releaseArchive: () => void = () => {}
+  const archiveGate = new Promise<void>((resolve) => (releaseArchive = resolve))
+  const broker: Broker = {
+    async publish(draft) {
+      const s = createEvent(stored.length + 1, Date.now(), draft)
+      stored.push(s)
+      return s
+    },
+    async archive(after) {
+      await archiveGate
+      return stored.filter((s) => s.event.id > after)
+    },
+    signal() {},
+    async ready() {
+      return true
+    },
+    listen(l) {
+      listener = l
+    },
+    async close() {},
+  }
+  const r = new Chatroom(broker, { archiveSize: 100, subscriberQueue: 100 })
+  releaseArchive()
+  await r.start()
+  const sub = r.subscribe()
+  for (let i = 1; i <= 6; i++) await broker.publish({ type: 'message', user: 'ann', text: `m${i}` })
+  listener.event(stored[0]!)
+  listener.event(stored[3]!) // 2 and 3 were missed
+  listener.event(stored[4]!) // arrives while the gap is being filled
+  listener.event(stored[2]!) // a late duplicate
+  await new Promise((resolve) => setImmediate(resolve))
+  listener.event(stored[5]!)
+  t.same(ids(sub.take()), [1, 2, 3, 4, 5, 6], 'in order, nothing missed, nothing twice')
+  t.same(ids(r.archive()), [1, 2, 3, 4, 5, 6])
 })

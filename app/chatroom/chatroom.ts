@@ -34,6 +34,9 @@ export class Chatroom implements SubscriptionOwner {
   /** Folded from join/leave events as they are delivered, so it always matches lastId. */
   private readonly present = new Map<string, string | undefined>()
   private readonly lastTyping = new Map<string, number>()
+  /** While missing events are fetched, newer arrivals wait here. */
+  private filling: Promise<void> | undefined
+  private held: StoredEvent[] = []
   /** Subscriptions that got something this tick; woken together by one setImmediate. */
   private waking: Subscription[] = []
 
@@ -137,6 +140,11 @@ export class Chatroom implements SubscriptionOwner {
     return true
   }
 
+  /** Whether events can be published now (the broker is reachable). */
+  ready(): Promise<boolean> {
+    return this.broker.ready()
+  }
+
   /** Ends every subscription: waiting readers see the end (long polls answer, sockets close). */
   endSubscriptions(): void {
     for (const subscription of this.subscriptions) subscription.close()
@@ -147,9 +155,36 @@ export class Chatroom implements SubscriptionOwner {
     await this.broker.close()
   }
 
-  /** From the broker, in id order. Never waits on a subscriber. */
+  /**
+   * From the broker. Events reach readers in id order with no gap the archive can fill: when
+   * an id skips ahead (this node missed some, e.g. while its broker reconnected), the missing
+   * ones are fetched and newer arrivals wait for them. Never waits on a subscriber.
+   */
   private deliver(stored: StoredEvent): void {
-    if (stored.event.id <= this.lastId) return
+    if (this.filling) {
+      this.held.push(stored)
+      return
+    }
+    const last = this.lastId
+    if (stored.event.id <= last) return
+    if (last > 0 && stored.event.id > last + 1) {
+      this.held.push(stored)
+      this.filling = this.broker
+        .archive(last)
+        .catch(() => [] as StoredEvent[])
+        .then((missing) => {
+          this.filling = undefined
+          const all = [...missing, ...this.held].sort((a, b) => a.event.id - b.event.id)
+          this.held = []
+          // What the archive no longer has stays a gap; readers see it in the ids.
+          for (const s of all) if (s.event.id > this.lastId) this.append(s)
+        })
+      return
+    }
+    this.append(stored)
+  }
+
+  private append(stored: StoredEvent): void {
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
     const { type, user, avatar } = stored.event

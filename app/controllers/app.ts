@@ -122,3 +122,17 @@ export async function oauthCallback(request: FastifyRequest, reply: FastifyReply
   reply.clearCookie(TRANSPORT_COOKIE, { path: '/' }).clearCookie('chat_oauth_state', { path: '/' })
   return reply.signIn({ name }).redirect(transportEntry[transport], 303)
 }
+
+/** GET /healthz — the process is alive. */
+export function healthz(_request: FastifyRequest, reply: FastifyReply) {
+  return reply.header('cache-control', 'no-store').send({ status: 'ok' })
+}
+
+/** GET /readyz — the process can serve the room: its broker answers (503 while Redis is down). */
+export async function readyz(request: FastifyRequest, reply: FastifyReply) {
+  const ready = await request.server.chatroom.ready()
+  return reply
+    .code(ready ? 200 : 503)
+    .header('cache-control', 'no-store')
+    .send(ready ? { status: 'ready' } : { status: 'unavailable', message: 'The broker cannot be reached.' })
+}

@@ -76,6 +76,7 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   if (spoken.status === 429) {
     return reply.code(429).header('retry-after', String(spoken.retryAfter)).send({ error: 'Too Many Requests', message: spoken.message })
   }
+  if (spoken.status === 503) return reply.code(503).send({ error: 'Service Unavailable', message: spoken.message })
   return reply.code(400).send({ error: 'Bad Request', message: spoken.message })
 }
 

@@ -7,6 +7,7 @@ export type Spoken =
   | { ok: true; stored: StoredEvent }
   | { ok: false; status: 400; message: string }
   | { ok: false; status: 429; message: string; retryAfter: number }
+  | { ok: false; status: 503; message: string }
 
 /**
  * What every transport does with a message: validate it, apply the user's flood limit
@@ -26,5 +27,11 @@ export async function speak(app: FastifyInstance, user: SignedInUser, raw: unkno
       message: `Slow down: at most ${RATE_LIMIT_MESSAGES} messages per ${RATE_LIMIT_WINDOW} s. Try again in ${retryAfter} s.`,
     }
   }
-  return { ok: true, stored: await app.chatroom.say(user.name, text.data, user.avatar) }
+  try {
+    return { ok: true, stored: await app.chatroom.say(user.name, text.data, user.avatar) }
+  } catch (err) {
+    // The broker is unreachable: say so plainly instead of hanging or pretending.
+    app.log.error({ err }, 'could not publish a message')
+    return { ok: false, status: 503, message: 'The chat is unavailable right now; your message was not sent. Try again shortly.' }
+  }
 }

@@ -90,12 +90,10 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
       (spoken) => {
         if (spoken.ok) badFrames = 0
         else if (spoken.status === 400) refuse(spoken.message)
-        else sendError(socket, { error: 'Too Many Requests', message: spoken.message, retryAfter: spoken.retryAfter })
+        else if (spoken.status === 429) sendError(socket, { error: 'Too Many Requests', message: spoken.message, retryAfter: spoken.retryAfter })
+        else sendError(socket, { error: 'Service Unavailable', message: spoken.message })
       },
-      (err: unknown) => {
-        log.error({ err }, 'say failed')
-        sendError(socket, { error: 'Service Unavailable', message: 'Your message was not sent; try again.' })
-      },
+      (err: unknown) => log.error({ err }, 'say failed'),
     )
   })
 

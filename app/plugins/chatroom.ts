@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
 import type { Broker } from '../chatroom/broker/broker.js'
 import { MemoryBroker } from '../chatroom/broker/memory.js'
+import { RedisBroker } from '../chatroom/broker/redis.js'
 import { Chatroom } from '../chatroom/chatroom.js'
 import { MemoryFloodGuard, type FloodGuard } from '../chatroom/flood.js'
 import { Presence } from '../chatroom/presence.js'
@@ -14,10 +15,24 @@ declare module 'fastify' {
   }
 }
 
+/** The broker the configuration asks for; with Redis, connected (or a clear error). */
+async function brokerFor(config: Config, onError: (error: unknown) => void): Promise<Broker> {
+  if (config.BROKER === 'memory') return new MemoryBroker(config.ARCHIVE_SIZE)
+  const broker = new RedisBroker({ url: config.REDIS_URL, archiveSize: config.ARCHIVE_SIZE, prefix: config.REDIS_PREFIX, onError })
+  try {
+    await broker.connect()
+  } catch (error) {
+    await broker.close()
+    const shown = config.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')
+    throw new Error(`Cannot reach Redis at ${shown} (BROKER=redis): ${(error as Error).message}`)
+  }
+  return broker
+}
+
 /** One Chatroom per app instance (never a module singleton), closed with the app. */
 export default fp(
   async function chatroom(app, opts: { config: Config; broker?: Broker }) {
-    const broker = opts.broker ?? new MemoryBroker(opts.config.ARCHIVE_SIZE)
+    const broker = opts.broker ?? (await brokerFor(opts.config, (err) => app.log.error({ err }, 'redis')))
     const room = new Chatroom(broker, {
       archiveSize: opts.config.ARCHIVE_SIZE,
       subscriberQueue: opts.config.SUBSCRIBER_QUEUE,

@@ -18,6 +18,8 @@ export interface Broker {
   archive(after: number): Promise<StoredEvent[]>
   /** Sends an ephemeral signal to every node, without storing it. */
   signal(signal: Signal): void
+  /** Whether the broker can take events now (for /readyz). */
+  ready(): Promise<boolean>
   /** The one listener of this node; set once by the Chatroom before any publish. */
   listen(listener: BrokerListener): void
   close(): Promise<void>

@@ -28,6 +28,10 @@ export class MemoryBroker implements Broker {
     this.listener.signal(signal)
   }
 
+  ready(): Promise<boolean> {
+    return Promise.resolve(true)
+  }
+
   listen(listener: BrokerListener): void {
     this.listener = listener
   }

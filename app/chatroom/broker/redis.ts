@@ -1,0 +1,120 @@
+import { Redis } from 'ioredis'
+import { createEvent, createTypingSignal, eventSchema, type EventDraft, type StoredEvent } from '../event.js'
+import type { Broker, BrokerListener } from './broker.js'
+
+export interface RedisBrokerOptions {
+  url: string
+  archiveSize: number
+  /** Keys and channels start with this (several rooms or apps can share one Redis). */
+  prefix?: string
+  /** Told about connection trouble (logged by the app). */
+  onError?: (error: unknown) => void
+}
+
+// One atomic step: the next id, the event stored in the capped archive, and published.
+// The event's JSON is made in JS (fixed key order); the script only puts the id in front.
+const PUBLISH = `
+local id = redis.call('INCR', KEYS[1])
+local json = '{"id":' .. id .. ARGV[1]
+redis.call('RPUSH', KEYS[2], json)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('PUBLISH', KEYS[3], json)
+return id
+`
+
+function parseStored(json: string): StoredEvent | undefined {
+  try {
+    const event = eventSchema.parse(JSON.parse(json))
+    return { event, json }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Several processes, one room: ids and the archive live in Redis and are assigned by one
+ * script, so every process sees the same consecutive ids in the same order. Each process
+ * has one subscriber connection (not one per client) that hands events to its Chatroom.
+ */
+export class RedisBroker implements Broker {
+  private readonly commands: Redis
+  private readonly subscriber: Redis
+  private readonly keys: { lastId: string; archive: string; events: string; signals: string }
+  private readonly archiveSize: number
+  private listener: BrokerListener = { event: () => {}, signal: () => {} }
+
+  constructor(options: RedisBrokerOptions) {
+    const prefix = options.prefix ?? 'chat:'
+    this.keys = {
+      lastId: `${prefix}lastId`,
+      archive: `${prefix}archive`,
+      events: `${prefix}events`,
+      signals: `${prefix}signals`,
+    }
+    this.archiveSize = options.archiveSize
+    // Commands fail fast while Redis is down (a clear 503) instead of queueing forever.
+    const common = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }
+    this.commands = new Redis(options.url, common)
+    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null })
+    for (const client of [this.commands, this.subscriber]) client.on('error', (error: unknown) => options.onError?.(error))
+    this.commands.defineCommand('chatPublish', { numberOfKeys: 3, lua: PUBLISH })
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.keys.events) {
+        const stored = parseStored(message)
+        if (stored) this.listener.event(stored)
+      } else if (channel === this.keys.signals) {
+        this.listener.signal(createTypingSignal(message))
+      }
+    })
+  }
+
+  /** Connects both clients and subscribes; the subscription is renewed on every reconnect by ioredis. */
+  async connect(): Promise<void> {
+    await Promise.all([this.commands.connect(), this.subscriber.connect()])
+    await this.subscriber.subscribe(this.keys.events, this.keys.signals)
+  }
+
+  /** Whether Redis answers now (for /readyz). */
+  async ready(): Promise<boolean> {
+    try {
+      return (await this.commands.ping()) === 'PONG'
+    } catch {
+      return false
+    }
+  }
+
+  async publish(draft: EventDraft): Promise<StoredEvent> {
+    const timestamp = Date.now()
+    // The JSON with id 0, minus its '{"id":0' head: the script writes the real id there.
+    const template = createEvent(0, timestamp, draft).json.slice('{"id":0'.length)
+    const run = this.commands as Redis & {
+      chatPublish(k1: string, k2: string, k3: string, tail: string, size: number): Promise<number>
+    }
+    const id = await run.chatPublish(this.keys.lastId, this.keys.archive, this.keys.events, template, this.archiveSize)
+    return createEvent(id, timestamp, draft)
+  }
+
+  async archive(after: number): Promise<StoredEvent[]> {
+    const list = await this.commands.lrange(this.keys.archive, 0, -1)
+    const out: StoredEvent[] = []
+    for (const json of list) {
+      const stored = parseStored(json)
+      if (stored && stored.event.id > after) out.push(stored)
+    }
+    return out
+  }
+
+  signal(signal: { user: string }): void {
+    this.commands.publish(this.keys.signals, signal.user).catch(() => {
+      // Typing signals are best effort.
+    })
+  }
+
+  listen(listener: BrokerListener): void {
+    this.listener = listener
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.subscriber.quit(), this.commands.quit()])
+  }
+}

@@ -1,0 +1,139 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Event } from '../app/chatroom/event.js'
+import { buildTestApp, enter, eventually, range, signIn, SocketClient } from './helpers.js'
+
+const haveRedis = spawnSync('redis-server', ['--version']).status === 0
+const skip = haveRedis ? false : 'redis-server is not installed (apt-get install redis-server); Redis tests skipped'
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A redis-server of our own on a free port, persisting to a temp dir so a restart keeps the room. */
+class TestRedis {
+  child: ChildProcess | undefined
+  readonly dir = mkdtempSync(join(tmpdir(), 'chat-redis-'))
+  constructor(readonly port: number) {}
+  get url() {
+    return `redis://127.0.0.1:${this.port}`
+  }
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir]
+    this.child = spawn('redis-server', args, { stdio: 'ignore' })
+    for (let i = 0; i < 100; i++) {
+      if (spawnSync('redis-cli', ['-p', String(this.port), 'ping']).stdout?.toString().trim() === 'PONG') return
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    throw new Error('redis-server did not start')
+  }
+  async stop(): Promise<void> {
+    const child = this.child
+    if (!child || child.exitCode !== null) return
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+  }
+  async dispose(): Promise<void> {
+    await this.stop()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+async function redisFor(t: { teardown(fn: () => unknown): void }): Promise<TestRedis> {
+  const redis = new TestRedis(await freePort())
+  await redis.start()
+  t.teardown(() => redis.dispose())
+  return redis
+}
+
+/** Two app processes' worth of app (each its own broker connections) on one Redis room. */
+async function twoNodes(t: Parameters<typeof buildTestApp>[0], redis: TestRedis) {
+  const env = { BROKER: 'redis', REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
+  const a = await buildTestApp(t, env)
+  const b = await buildTestApp(t, env)
+  return { a, b, baseA: await a.listen({ host: '127.0.0.1', port: 0 }), baseB: await b.listen({ host: '127.0.0.1', port: 0 }) }
+}
+
+t.test('two processes, one room: a WebSocket user on one and a long-poll user on the other', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const { a, b, baseA, baseB } = await twoNodes(t, redis)
+  const cat = await SocketClient.open(baseA, await signIn(a, 'cat'))
+  const bob = await signIn(b, 'bob')
+  await enter(b, bob, 'longpolling')
+  cat.send({ text: 'hello from node A' })
+  const said = await fetch(`${baseB}/longpolling/room/messages`, {
+    method: 'POST',
+    headers: { cookie: bob, 'content-type': 'application/json' },
+    body: JSON.stringify({ text: 'hello from node B' }),
+  })
+  t.equal(said.status, 201)
+  await cat.until(() => cat.events.some((e) => e.text === 'hello from node B'), 'B\'s message on A')
+  await eventually(() => b.chatroom.lastId === a.chatroom.lastId && a.chatroom.lastId >= 4, 'both nodes caught up')
+  const polled = (await (await fetch(`${baseB}/longpolling/room/messages?lastReceived=0`, { headers: { cookie: bob } })).json()) as Event[]
+  t.same(polled.map((e) => e.id), range(1, polled.length), 'consecutive ids from one counter')
+  t.same(cat.events.map((e) => e.id), polled.map((e) => e.id).filter((id) => id >= cat.events[0]!.id), 'the same ids in the same order on both nodes')
+  t.same(a.chatroom.archive().map((s) => s.json), b.chatroom.archive().map((s) => s.json), 'identical archives, byte for byte')
+  await cat.close()
+})
+
+t.test('a client resumes on the other process from its cursor', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const { a, b, baseA, baseB } = await twoNodes(t, redis)
+  const cookie = await signIn(a, 'cat') // one secret: the cookie works on both
+  const first = await SocketClient.open(baseA, cookie)
+  await first.untilId(1)
+  await first.close()
+  for (let i = 0; i < 5; i++) await b.chatroom.say('ann', `while cat moved ${i}`)
+  const cursor = first.events.at(-1)!.id
+  const again = await SocketClient.open(baseB, cookie, `?lastReceived=${cursor}`)
+  const last = b.chatroom.lastId
+  await again.untilId(last)
+  const ids = again.ids()
+  t.same(ids.slice(0, ids.indexOf(last) + 1), range(cursor + 1, last), 'exactly what followed the cursor')
+  t.ok(again.events.some((e) => e.text === 'while cat moved 4'))
+  await again.close()
+})
+
+t.test('Redis restarts: readiness and sending fail clearly, then every event arrives exactly once', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const { a, b, baseA, baseB } = await twoNodes(t, redis)
+  const ann = await signIn(a, 'ann')
+  const watcher = await SocketClient.open(baseB, await signIn(b, 'bob'))
+  await a.chatroom.say('ann', 'before')
+  await watcher.until(() => watcher.events.some((e) => e.text === 'before'), 'before')
+
+  await redis.stop()
+  const ready = await fetch(`${baseA}/readyz`)
+  t.equal(ready.status, 503, '/readyz fails while Redis is down')
+  t.equal((await fetch(`${baseA}/healthz`)).status, 200, '/healthz still says the process lives')
+  const down = await fetch(`${baseA}/longpolling/room/messages`, {
+    method: 'POST',
+    headers: { cookie: ann, 'content-type': 'application/json' },
+    body: JSON.stringify({ text: 'into the void' }),
+  })
+  t.equal(down.status, 503, 'sending answers 503 instead of hanging')
+  t.match(await down.json(), { error: 'Service Unavailable', message: /not sent/ })
+
+  await redis.start()
+  for (const base of [baseA, baseB]) {
+    const deadline = Date.now() + 15_000
+    while ((await fetch(`${base}/readyz`)).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    t.equal((await fetch(`${base}/readyz`)).status, 200, `${base === baseA ? 'A' : 'B'} reconnected by itself`)
+  }
+  for (let i = 0; i < 5; i++) await a.chatroom.say('ann', `after ${i}`)
+  await watcher.until(() => watcher.events.some((e) => e.text === 'after 4'), 'after 4', 15_000)
+  const ids = watcher.ids()
+  t.same(ids, range(ids[0]!, ids.at(-1)!), 'consecutive: nothing lost, nothing twice')
+  t.notOk(watcher.events.some((e) => e.text === 'into the void'), 'the refused message was never said')
+  await watcher.close()
+})
