@@ -8,6 +8,7 @@ import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
 import keepalive from './plugins/keepalive.js'
+import metrics from './plugins/metrics.js'
 import oauth from './plugins/oauth.js'
 import security from './plugins/security.js'
 import session from './plugins/session.js'
@@ -56,6 +57,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(views)
   await app.register(keepalive, { config })
   await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
+  await app.register(metrics)
   // Shutdown: once pending polls have answered and sockets have been told (preClose), give
   // responses a moment to go out, then cut what is left: idle keep-alives and connections a
   // client opened but never used, which server.close() would otherwise wait on.

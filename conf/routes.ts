@@ -37,6 +37,7 @@ export const routes: Route[] = [
   // Operations
   { method: 'GET', url: '/healthz', action: App.healthz },
   { method: 'GET', url: '/readyz', action: App.readyz },
+  { method: 'GET', url: '/metrics', action: App.metrics },
 
   // Who is here (every transport)
   { method: 'GET', url: '/room/users', action: App.users, auth: 'api' },

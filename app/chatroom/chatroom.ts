@@ -34,6 +34,8 @@ export class Chatroom implements SubscriptionOwner {
   /** Folded from join/leave events as they are delivered, so it always matches lastId. */
   private readonly present = new Map<string, string | undefined>()
   private readonly lastTyping = new Map<string, number>()
+  /** Counts for /metrics: events this node saw, deliveries to its readers, readers dropped as lagged. */
+  readonly stats = { events: 0, deliveries: 0, lagged: 0 }
   /** While missing events are fetched, newer arrivals wait here. */
   private filling: Promise<void> | undefined
   private held: StoredEvent[] = []
@@ -87,6 +89,7 @@ export class Chatroom implements SubscriptionOwner {
 
   release(subscription: Subscription): void {
     this.subscriptions.delete(subscription)
+    if (subscription.state === 'lagged') this.stats.lagged++
   }
 
   wake(subscription: Subscription): void {
@@ -190,6 +193,8 @@ export class Chatroom implements SubscriptionOwner {
     const { type, user, avatar } = stored.event
     if (type === 'join') this.present.set(user, avatar)
     else if (type === 'leave') this.present.delete(user)
+    this.stats.events++
+    this.stats.deliveries += this.subscriptions.size
     for (const subscription of this.subscriptions) subscription.push(stored)
   }
 

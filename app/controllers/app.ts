@@ -136,3 +136,9 @@ export async function readyz(request: FastifyRequest, reply: FastifyReply) {
     .header('cache-control', 'no-store')
     .send(ready ? { status: 'ready' } : { status: 'unavailable', message: 'The broker cannot be reached.' })
 }
+
+/** GET /metrics — Prometheus text format. */
+export async function metrics(request: FastifyRequest, reply: FastifyReply) {
+  const registry = request.server.metricsRegistry
+  return reply.type(registry.contentType).header('cache-control', 'no-store').send(await registry.metrics())
+}

@@ -43,6 +43,8 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   }
   // A waiting poll holds the user online like an open socket.
   const release = presence.hold(user)
+  const stats = request.server.transportStats
+  stats.pendingPolls++
   return new Promise<string | Buffer>((resolve) => {
     // Answers on the first of: events or signals, timeout, the room closing (shutdown answers []).
     const answer = () => {
@@ -53,6 +55,7 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
       subscription.cancel()
       here(request)
       release()
+      stats.pendingPolls--
       resolve(events.length === 1 && signals.length === 0 ? frameOf(events[0]!) : jsonBatch(events, signals))
     }
     // The client went away: release everything now (subscription, timer, hold), not at the

@@ -1,0 +1,73 @@
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Transport counts the room cannot see (kept by the controllers). */
+    transportStats: { pendingPolls: number }
+  }
+}
+
+/**
+ * GET /metrics in Prometheus format: connections per transport, events and deliveries, lagged
+ * drops, pending long polls, online users, and Node's own (event loop lag, memory, GC).
+ * Values are read when scraped; nothing is added to the hot path but plain counters.
+ */
+export default fp(
+  async function metrics(app) {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    app.decorate('transportStats', { pendingPolls: 0 })
+    const stats = () => app.chatroom.stats
+
+    new Gauge({
+      name: 'chat_connections',
+      help: 'Open connections by transport (long polling: polls waiting now)',
+      labelNames: ['transport'],
+      registers: [registry],
+      collect() {
+        this.set({ transport: 'websocket' }, app.websocketServer.clients.size)
+        this.set({ transport: 'longpolling' }, app.transportStats.pendingPolls)
+      },
+    })
+    new Gauge({
+      name: 'chat_longpolls_pending',
+      help: 'Long polls waiting for an event',
+      registers: [registry],
+      collect() {
+        this.set(app.transportStats.pendingPolls)
+      },
+    })
+    new Gauge({
+      name: 'chat_online_users',
+      help: 'Users this process holds online',
+      registers: [registry],
+      collect() {
+        this.set(app.presence.size)
+      },
+    })
+    // Counters that mirror the room's own totals.
+    const mirror = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(read())
+        },
+      })
+    mirror('chat_events_total', 'Events this process received from the broker', () => stats().events)
+    mirror('chat_deliveries_total', 'Events handed to readers on this process', () => stats().deliveries)
+    mirror('chat_lagged_drops_total', 'Readers dropped for falling behind', () => stats().lagged)
+
+    app.decorate('metricsRegistry', registry)
+  },
+  { name: 'metrics' },
+)
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metricsRegistry: Registry
+  }
+}

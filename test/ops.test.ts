@@ -1,0 +1,55 @@
+import t from 'tap'
+import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
+
+const metric = (body: string, name: string) => {
+  const line = body.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{') && l.includes(name))
+  return line === undefined ? undefined : Number(line.split(' ').at(-1))
+}
+
+t.test('/healthz and /readyz', async (t) => {
+  const app = await buildTestApp(t)
+  const health = await app.inject({ method: 'GET', url: '/healthz' })
+  t.same([health.statusCode, health.json()], [200, { status: 'ok' }])
+  const ready = await app.inject({ method: 'GET', url: '/readyz' })
+  t.same([ready.statusCode, ready.json()], [200, { status: 'ready' }], 'the memory broker is always ready')
+})
+
+t.test('/metrics counts connections, pending polls, events, deliveries and lagged drops', async (t) => {
+  const app = await buildTestApp(t, { SUBSCRIBER_QUEUE: '2', ARCHIVE_SIZE: '5', LONGPOLL_TIMEOUT: '30' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const scrape = async () => (await fetch(`${base}/metrics`)).text()
+
+  const cat = await SocketClient.open(base, await signIn(app, 'cat'))
+  await cat.untilId(1)
+  const bob = await signIn(app, 'bob')
+  await enter(app, bob, 'longpolling')
+  const controller = new AbortController()
+  const poll = fetch(`${base}/longpolling/room/messages?lastReceived=${app.chatroom.lastId}`, { headers: { cookie: bob }, signal: controller.signal }).catch(() => undefined)
+  await eventually(() => app.transportStats.pendingPolls === 1, 'a waiting poll')
+
+  let body = await scrape()
+  t.match(body, /# TYPE chat_connections gauge/)
+  t.equal(metric(body, 'chat_connections{transport="websocket"}'), 1)
+  t.equal(metric(body, 'chat_connections{transport="longpolling"}'), 1)
+  t.equal(metric(body, 'chat_longpolls_pending'), 1)
+  t.equal(metric(body, 'chat_online_users'), 2)
+  t.equal(metric(body, 'chat_events_total'), 2, 'two joins')
+  t.match(body, /nodejs_eventloop_lag_seconds \d/, 'event loop lag')
+
+  // A reader that stops reading is dropped as lagged.
+  const stalled = app.chatroom.subscribe()
+  // One event a tick: readers that read keep up; only the stalled one falls behind.
+  for (let i = 0; i < 5; i++) {
+    await app.chatroom.say('ann', `m${i}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  t.equal(stalled.state, 'lagged')
+  await poll
+  body = await scrape()
+  t.equal(metric(body, 'chat_events_total'), 7)
+  t.equal(metric(body, 'chat_lagged_drops_total'), 1)
+  t.ok(metric(body, 'chat_deliveries_total')! >= 7, 'deliveries counted')
+  t.equal(metric(body, 'chat_longpolls_pending'), 0, 'the answered poll is no longer pending')
+  controller.abort()
+  await cat.close()
+})
