@@ -137,3 +137,20 @@ t.test('Redis restarts: readiness and sending fail clearly, then every event arr
   t.notOk(watcher.events.some((e) => e.text === 'into the void'), 'the refused message was never said')
   await watcher.close()
 })
+
+t.test('the flood limit is shared by every process', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const env = { BROKER: 'redis', REDIS_URL: redis.url, REDIS_PREFIX: `flood${Math.random().toString(36).slice(2)}:`, RATE_LIMIT_MESSAGES: '2', RATE_LIMIT_WINDOW: '30' }
+  const a = await buildTestApp(t, env)
+  const b = await buildTestApp(t, env)
+  const ann = await signIn(a, 'ann')
+  const say = (app: typeof a, text: string) =>
+    app.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: ann }, payload: { text } })
+  t.equal((await say(a, 'one on A')).statusCode, 201)
+  t.equal((await say(b, 'two on B')).statusCode, 201)
+  const third = await say(a, 'three on A')
+  t.equal(third.statusCode, 429, 'the third, on either process, is over the limit')
+  t.ok(Number(third.headers['retry-after']) >= 1)
+  const bob = await signIn(b, 'bob')
+  t.equal((await b.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: bob }, payload: { text: 'bob is fine' } })).statusCode, 201)
+})

@@ -16,18 +16,18 @@ export type Spoken =
 export async function speak(app: FastifyInstance, user: SignedInUser, raw: unknown): Promise<Spoken> {
   const text = messageTextSchema(app.config.MAX_MESSAGE_LENGTH).safeParse(raw)
   if (!text.success) return { ok: false, status: 400, message: firstIssue(text.error) }
-  const waitMs = await app.floodGuard.take(user.name)
-  if (waitMs > 0) {
-    const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
-    const { RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW } = app.config
-    return {
-      ok: false,
-      status: 429,
-      retryAfter,
-      message: `Slow down: at most ${RATE_LIMIT_MESSAGES} messages per ${RATE_LIMIT_WINDOW} s. Try again in ${retryAfter} s.`,
-    }
-  }
   try {
+    const waitMs = await app.floodGuard.take(user.name)
+    if (waitMs > 0) {
+      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+      const { RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW } = app.config
+      return {
+        ok: false,
+        status: 429,
+        retryAfter,
+        message: `Slow down: at most ${RATE_LIMIT_MESSAGES} messages per ${RATE_LIMIT_WINDOW} s. Try again in ${retryAfter} s.`,
+      }
+    }
     return { ok: true, stored: await app.chatroom.say(user.name, text.data, user.avatar) }
   } catch (err) {
     // The broker is unreachable: say so plainly instead of hanging or pretending.

@@ -45,7 +45,14 @@ export default fp(
     presence.start()
     app.decorate('chatroom', room)
     app.decorate('presence', presence)
-    app.decorate('floodGuard', new MemoryFloodGuard(opts.config.RATE_LIMIT_MESSAGES, opts.config.RATE_LIMIT_WINDOW * 1000))
+    // With Redis the limit is shared by every process, so a user cannot multiply it by reconnecting elsewhere.
+    const { RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW } = opts.config
+    app.decorate(
+      'floodGuard',
+      broker instanceof RedisBroker
+        ? broker.floodGuard(RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW * 1000)
+        : new MemoryFloodGuard(RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW * 1000),
+    )
     // Before the server stops accepting: pending long polls answer, sockets close (1001),
     // otherwise close() would wait on them.
     app.addHook('preClose', async () => {

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import { createEvent, createTypingSignal, eventSchema, type EventDraft, type StoredEvent } from '../event.js'
+import type { FloodGuard } from '../flood.js'
 import type { Broker, BrokerListener } from './broker.js'
 
 export interface RedisBrokerOptions {
@@ -22,6 +23,23 @@ redis.call('PUBLISH', KEYS[3], json)
 return id
 `
 
+// A user's message times in a sorted set, on Redis's clock so every process agrees:
+// 0 and counted when under the limit, else milliseconds until the oldest leaves the window.
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+`
+
 function parseStored(json: string): StoredEvent | undefined {
   try {
     const event = eventSchema.parse(JSON.parse(json))
@@ -41,10 +59,12 @@ export class RedisBroker implements Broker {
   private readonly subscriber: Redis
   private readonly keys: { lastId: string; archive: string; events: string; signals: string }
   private readonly archiveSize: number
+  private readonly prefix: string
   private listener: BrokerListener = { event: () => {}, signal: () => {} }
 
   constructor(options: RedisBrokerOptions) {
     const prefix = options.prefix ?? 'chat:'
+    this.prefix = prefix
     this.keys = {
       lastId: `${prefix}lastId`,
       archive: `${prefix}archive`,
@@ -58,6 +78,7 @@ export class RedisBroker implements Broker {
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null })
     for (const client of [this.commands, this.subscriber]) client.on('error', (error: unknown) => options.onError?.(error))
     this.commands.defineCommand('chatPublish', { numberOfKeys: 3, lua: PUBLISH })
+    this.commands.defineCommand('chatFloodTake', { numberOfKeys: 1, lua: TAKE })
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.keys.events) {
         const stored = parseStored(message)
@@ -108,6 +129,17 @@ export class RedisBroker implements Broker {
     this.commands.publish(this.keys.signals, signal.user).catch(() => {
       // Typing signals are best effort.
     })
+  }
+
+  /** The per-user message limit, shared by every process on this Redis. */
+  floodGuard(limit: number, windowMs: number): FloodGuard {
+    const run = this.commands as Redis & {
+      chatFloodTake(key: string, window: number, limit: number, nonce: string): Promise<number>
+    }
+    let nonce = 0
+    return {
+      take: (user) => run.chatFloodTake(`${this.prefix}flood:${user}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`),
+    }
   }
 
   listen(listener: BrokerListener): void {
