@@ -79,6 +79,8 @@ export const configSchema = z.object({
   /** memory: one process, nothing to install; redis: several processes share one room. */
   BROKER: z.preprocess(unset, z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory')),
   REDIS_URL: z.preprocess(unset, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379')),
+  /** With Redis: seconds a process's presence leases live; a process that dies takes its users with it after this. */
+  PRESENCE_TTL: seconds(1, 3600, 15),
   /** Prefix for this room's Redis keys and channels. */
   REDIS_PREFIX: z.preprocess(unset, z.string().min(1).max(100).default('chat:')),
   /** local: identicons served by this server; gravatar: Gravatar for email sign-ins. */

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket } from 'ws'
 import type { Event } from '../app/chatroom/event.js'
@@ -138,3 +139,29 @@ export async function enter(app: FastifyInstance, cookie: string, transport: Tra
   const res = await app.inject({ method: 'GET', url: roomPages[transport], headers: { cookie } })
   if (res.statusCode !== 200) throw new Error(`entering ${transport} failed: ${res.statusCode}`)
 }
+
+/** The real server process (app/server.ts through tsx), on a free port. */
+export async function startServer(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/server.ts'], {
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SESSION_SECRET: 'server-test-secret-server-test-secret-0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let output = ''
+  child.stderr.on('data', (d) => (output += d))
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000)
+    child.stdout.on('data', (d: Buffer) => {
+      output += d
+      const url = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1]
+      if (url) {
+        clearTimeout(timer)
+        resolve(url)
+      }
+    })
+  })
+  return { child, base, output: () => output }
+}
+

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MemoryBroker } from '../app/chatroom/broker/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
-import { Presence } from '../app/chatroom/presence.js'
+import { LocalPresenceStore, Presence } from '../app/chatroom/presence.js'
 import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -9,7 +9,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function setup(graceMs: number) {
   const room = new Chatroom(new MemoryBroker(100), { archiveSize: 100, subscriberQueue: 100 })
   await room.start()
-  const presence = new Presence(room, { graceMs })
+  const presence = new Presence(new LocalPresenceStore(room), { graceMs })
   presence.start()
   const kinds = () => room.archive().map((s) => `${s.event.type}:${s.event.user}`)
   return { room, presence, kinds }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, enter, eventually, range, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, enter, eventually, range, signIn, SocketClient, startServer, TEST_SECRET } from './helpers.js'
 
 const haveRedis = spawnSync('redis-server', ['--version']).status === 0
 const skip = haveRedis ? false : 'redis-server is not installed (apt-get install redis-server); Redis tests skipped'
@@ -153,4 +153,45 @@ t.test('the flood limit is shared by every process', { skip }, async (t) => {
   t.ok(Number(third.headers['retry-after']) >= 1)
   const bob = await signIn(b, 'bob')
   t.equal((await b.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: bob }, payload: { text: 'bob is fine' } })).statusCode, 201)
+})
+
+t.test('presence is shared: one join and one leave for a user on two processes', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const { a, b, baseA, baseB } = await twoNodes(t, redis)
+  const watcher = await SocketClient.open(baseB, await signIn(b, 'watcher'))
+  const kinds = () => watcher.events.filter((e) => e.user === 'cat').map((e) => e.type)
+  const cookie = await signIn(a, 'cat')
+  const onA = await SocketClient.open(baseA, cookie)
+  const onB = await SocketClient.open(baseB, cookie)
+  await watcher.until(() => kinds().includes('join'), 'cat joins')
+  await onA.close()
+  await new Promise((r) => setTimeout(r, 300))
+  t.same(kinds(), ['join'], 'leaving one process is not leaving the room')
+  const users = (await (await fetch(`${baseA}/room/users`, { headers: { cookie } })).json()) as { users: { name: string }[] }
+  t.same(users.users.map((u) => u.name).sort(), ['cat', 'watcher'], 'both processes list who is in the room')
+  await onB.close()
+  await watcher.until(() => kinds().includes('leave'), 'cat leaves')
+  t.same(kinds(), ['join', 'leave'])
+  await watcher.close()
+})
+
+t.test('a killed process\'s users leave after the lease TTL', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const env = { BROKER: 'redis', REDIS_URL: redis.url, REDIS_PREFIX: `kill${Math.random().toString(36).slice(2)}:`, PRESENCE_TTL: '1' }
+  const survivor = await buildTestApp(t, env)
+  const baseB = await survivor.listen({ host: '127.0.0.1', port: 0 })
+  const { child, base: baseA } = await startServer(t, { ...env, SESSION_SECRET: TEST_SECRET, PRESENCE_GRACE: '0' })
+  const watcher = await SocketClient.open(baseB, await signIn(survivor, 'watcher'))
+  const doomed = await SocketClient.open(baseA, await signIn(survivor, 'doomed')) // one secret: the cookie works on A
+  const kinds = () => watcher.events.filter((e) => e.user === 'doomed').map((e) => e.type)
+  await watcher.until(() => kinds().includes('join'), 'doomed joins via A')
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  const killedAt = Date.now()
+  await watcher.until(() => kinds().includes('leave'), 'doomed leaves', 10_000)
+  const took = Date.now() - killedAt
+  t.ok(took < 5000, `left ${took} ms after the kill (TTL 1 s)`)
+  t.same(kinds(), ['join', 'leave'])
+  t.equal(doomed.closed?.code, 1006, 'its socket died with the process')
+  await watcher.close()
 })

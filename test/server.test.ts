@@ -2,32 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import t from 'tap'
-import { SocketClient } from './helpers.js'
-
-/** The real server process (app/server.ts through tsx), on a free port. */
-async function startServer(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/server.ts'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SESSION_SECRET: 'server-test-secret-server-test-secret-0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  let output = ''
-  child.stderr.on('data', (d) => (output += d))
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000)
-    child.stdout.on('data', (d: Buffer) => {
-      output += d
-      const url = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1]
-      if (url) {
-        clearTimeout(timer)
-        resolve(url)
-      }
-    })
-  })
-  return { child, base, output: () => output }
-}
+import { SocketClient, startServer } from './helpers.js'
 
 async function signIn(base: string, user: string): Promise<string> {
   const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'websocket' }), redirect: 'manual' })

@@ -1,5 +1,5 @@
 import type { Broker } from './broker/broker.js'
-import { createTypingSignal, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 export interface ChatroomOptions {
@@ -52,7 +52,12 @@ export class Chatroom implements SubscriptionOwner {
     if (this.started) return
     this.started = true
     this.broker.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal) })
+    // Who is here already (another process may have been running): the shared snapshot, then
+    // the joins and leaves after it.
+    const snapshot = await this.broker.roster?.()
+    for (const { name, avatar } of snapshot?.users ?? []) this.present.set(name, avatar)
     const archive = await this.broker.archive(0)
+    for (const { event } of archive) if (snapshot && event.id > snapshot.lastId) this.fold(event)
     // Events delivered while the archive loaded are newer; keep them after it.
     const newest = archive.at(-1)?.event.id ?? 0
     this.recent = [...archive, ...this.recent.filter((s) => s.event.id > newest)].slice(
@@ -190,12 +195,16 @@ export class Chatroom implements SubscriptionOwner {
   private append(stored: StoredEvent): void {
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
-    const { type, user, avatar } = stored.event
-    if (type === 'join') this.present.set(user, avatar)
-    else if (type === 'leave') this.present.delete(user)
+    this.fold(stored.event)
     this.stats.events++
     this.stats.deliveries += this.subscriptions.size
     for (const subscription of this.subscriptions) subscription.push(stored)
+  }
+
+  /** Keeps the roster in step with join and leave events. */
+  private fold({ type, user, avatar }: Event): void {
+    if (type === 'join') this.present.set(user, avatar)
+    else if (type === 'leave') this.present.delete(user)
   }
 
   private relay(signal: Signal): void {

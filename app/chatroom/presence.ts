@@ -5,6 +5,32 @@ export interface Member {
   avatar?: string | undefined
 }
 
+/**
+ * Where "is this user anywhere?" is decided. This node tells it when it starts and stops
+ * holding a user; the store publishes join and leave. The memory store is this process alone;
+ * the Redis one counts every process's leases, so a user on two processes joins once.
+ */
+export interface PresenceStore {
+  arrive(member: Member): Promise<void>
+  depart(member: Member): Promise<void>
+  /** Called on every sweep with the users this node holds (renew leases, expire dead nodes'). */
+  tick?(held: Member[]): Promise<void>
+}
+
+/** One process: the room itself hears join and leave. */
+export class LocalPresenceStore implements PresenceStore {
+  private readonly room: Chatroom
+  constructor(room: Chatroom) {
+    this.room = room
+  }
+  async arrive(member: Member): Promise<void> {
+    await this.room.join(member.name, member.avatar)
+  }
+  async depart(member: Member): Promise<void> {
+    await this.room.leave(member.name, member.avatar)
+  }
+}
+
 export interface PresenceOptions {
   /** How long after a user's last connection goes their leave is published. */
   graceMs: number
@@ -28,13 +54,13 @@ interface State {
  * a reload or a second tab makes no noise. One sweep timer for everyone, no timer per user.
  */
 export class Presence {
-  private readonly room: Chatroom
+  private readonly store: PresenceStore
   private readonly options: PresenceOptions
   private readonly users = new Map<string, State>()
   private sweeper: NodeJS.Timeout | undefined
 
-  constructor(room: Chatroom, options: PresenceOptions) {
-    this.room = room
+  constructor(store: PresenceStore, options: PresenceOptions) {
+    this.store = store
     this.options = options
   }
 
@@ -88,8 +114,19 @@ export class Presence {
     return this.users.size
   }
 
+  /** Shutdown: this node lets go of everyone it holds, so nobody is left listed. */
+  async close(): Promise<void> {
+    this.stop()
+    const held = [...this.users].map(([name, state]) => ({ name, avatar: state.avatar }))
+    this.users.clear()
+    await Promise.all(held.map((member) => this.store.depart(member).catch((error: unknown) => this.options.onError?.(error))))
+  }
+
   /** Expires leases and publishes the leaves whose grace has passed. */
   sweep(now = Date.now()): void {
+    this.store
+      .tick?.([...this.users].map(([name, state]) => ({ name, avatar: state.avatar })))
+      .catch((error: unknown) => this.options.onError?.(error))
     for (const [name, state] of this.users) {
       for (const [transport, until] of state.leases) if (until <= now) state.leases.delete(transport)
       if (state.leaveAt === undefined) {
@@ -116,7 +153,7 @@ export class Presence {
     }
     const state: State = { avatar: member.avatar, held: 0, leases: new Map(), leaveAt: undefined }
     this.users.set(member.name, state)
-    this.room.join(member.name, member.avatar).catch((error: unknown) => this.options.onError?.(error))
+    this.store.arrive(member).catch((error: unknown) => this.options.onError?.(error))
     return state
   }
 
@@ -126,6 +163,6 @@ export class Presence {
   }
 
   private publishLeave(name: string, avatar: string | undefined): void {
-    this.room.leave(name, avatar).catch((error: unknown) => this.options.onError?.(error))
+    this.store.depart({ name, avatar }).catch((error: unknown) => this.options.onError?.(error))
   }
 }

@@ -5,7 +5,7 @@ import { MemoryBroker } from '../chatroom/broker/memory.js'
 import { RedisBroker } from '../chatroom/broker/redis.js'
 import { Chatroom } from '../chatroom/chatroom.js'
 import { MemoryFloodGuard, type FloodGuard } from '../chatroom/flood.js'
-import { Presence } from '../chatroom/presence.js'
+import { LocalPresenceStore, Presence } from '../chatroom/presence.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,7 +38,8 @@ export default fp(
       subscriberQueue: opts.config.SUBSCRIBER_QUEUE,
     })
     await room.start()
-    const presence = new Presence(room, {
+    const store = broker instanceof RedisBroker ? broker.presenceStore(opts.config.PRESENCE_TTL * 1000) : new LocalPresenceStore(room)
+    const presence = new Presence(store, {
       graceMs: opts.config.PRESENCE_GRACE * 1000,
       onError: (err) => app.log.error({ err }, 'could not publish a join or leave'),
     })
@@ -57,9 +58,10 @@ export default fp(
     // otherwise close() would wait on them.
     app.addHook('preClose', async () => {
       room.endSubscriptions()
+      // Everyone this process held leaves (other processes may still hold some of them).
+      await presence.close()
     })
     app.addHook('onClose', async () => {
-      presence.stop()
       await room.close()
     })
   },

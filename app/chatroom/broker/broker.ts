@@ -1,3 +1,4 @@
+import type { Roster } from '../chatroom.js'
 import type { EventDraft, Signal, StoredEvent } from '../event.js'
 
 export interface BrokerListener {
@@ -18,6 +19,8 @@ export interface Broker {
   archive(after: number): Promise<StoredEvent[]>
   /** Sends an ephemeral signal to every node, without storing it. */
   signal(signal: Signal): void
+  /** Who is online in the whole room, when the broker keeps that (several processes). */
+  roster?(): Promise<Roster>
   /** Whether the broker can take events now (for /readyz). */
   ready(): Promise<boolean>
   /** The one listener of this node; set once by the Chatroom before any publish. */

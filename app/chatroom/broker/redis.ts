@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis'
 import { createEvent, createTypingSignal, eventSchema, type EventDraft, type StoredEvent } from '../event.js'
+import type { Roster } from '../chatroom.js'
 import type { FloodGuard } from '../flood.js'
+import { defineScripts, readRoster, RedisPresenceStore } from './redis-presence.js'
 import type { Broker, BrokerListener } from './broker.js'
 
 export interface RedisBrokerOptions {
@@ -79,6 +81,7 @@ export class RedisBroker implements Broker {
     for (const client of [this.commands, this.subscriber]) client.on('error', (error: unknown) => options.onError?.(error))
     this.commands.defineCommand('chatPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.commands.defineCommand('chatFloodTake', { numberOfKeys: 1, lua: TAKE })
+    defineScripts(this.commands)
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.keys.events) {
         const stored = parseStored(message)
@@ -129,6 +132,20 @@ export class RedisBroker implements Broker {
     this.commands.publish(this.keys.signals, signal.user).catch(() => {
       // Typing signals are best effort.
     })
+  }
+
+  /** Presence shared by every process: leases with a TTL, join and leave decided in Redis. */
+  presenceStore(ttlMs: number): RedisPresenceStore {
+    return new RedisPresenceStore(this.commands, this.presenceKeys, this.archiveSize, ttlMs)
+  }
+
+  /** Who is online in the whole room, as of the id it returns. */
+  roster(): Promise<Roster> {
+    return readRoster(this.commands, this.presenceKeys)
+  }
+
+  private get presenceKeys() {
+    return { prefix: this.prefix, lastId: this.keys.lastId, archive: this.keys.archive, events: this.keys.events }
   }
 
   /** The per-user message limit, shared by every process on this Redis. */
