@@ -49,7 +49,9 @@ class TestRedis {
   }
 }
 
-async function redisFor(t: { teardown(fn: () => unknown): void }): Promise<TestRedis> {
+/** The Redis at REDIS_URL when set, else one of our own; `own` when the test must stop and start it. */
+async function redisFor(t: { teardown(fn: () => unknown): void }, own = false): Promise<{ url: string } & Partial<TestRedis>> {
+  if (process.env.REDIS_URL && !own) return { url: process.env.REDIS_URL }
   const redis = new TestRedis(await freePort())
   await redis.start()
   t.teardown(() => redis.dispose())
@@ -57,7 +59,7 @@ async function redisFor(t: { teardown(fn: () => unknown): void }): Promise<TestR
 }
 
 /** Two app processes' worth of app (each its own broker connections) on one Redis room. */
-async function twoNodes(t: Parameters<typeof buildTestApp>[0], redis: TestRedis) {
+async function twoNodes(t: Parameters<typeof buildTestApp>[0], redis: { url: string }) {
   const env = { BROKER: 'redis', REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
   const a = await buildTestApp(t, env)
   const b = await buildTestApp(t, env)
@@ -105,7 +107,7 @@ t.test('a client resumes on the other process from its cursor', { skip }, async 
 })
 
 t.test('Redis restarts: readiness and sending fail clearly, then every event arrives exactly once', { skip }, async (t) => {
-  const redis = await redisFor(t)
+  const redis = (await redisFor(t, true)) as TestRedis
   const { a, b, baseA, baseB } = await twoNodes(t, redis)
   const ann = await signIn(a, 'ann')
   const watcher = await SocketClient.open(baseB, await signIn(b, 'bob'))

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
 import type { Broker } from '../chatroom/broker/broker.js'
@@ -16,9 +17,15 @@ declare module 'fastify' {
 }
 
 /** The broker the configuration asks for; with Redis, connected (or a clear error). */
-async function brokerFor(config: Config, onError: (error: unknown) => void): Promise<Broker> {
+async function brokerFor(config: Config, log: FastifyBaseLogger): Promise<Broker> {
   if (config.BROKER === 'memory') return new MemoryBroker(config.ARCHIVE_SIZE)
-  const broker = new RedisBroker({ url: config.REDIS_URL, archiveSize: config.ARCHIVE_SIZE, prefix: config.REDIS_PREFIX, onError })
+  const broker = new RedisBroker({
+    url: config.REDIS_URL,
+    archiveSize: config.ARCHIVE_SIZE,
+    prefix: config.REDIS_PREFIX,
+    onError: (err) => log.warn({ err }, 'redis error'),
+    onStatus: (status) => log.info(status),
+  })
   try {
     await broker.connect()
   } catch (error) {
@@ -32,7 +39,7 @@ async function brokerFor(config: Config, onError: (error: unknown) => void): Pro
 /** One Chatroom per app instance (never a module singleton), closed with the app. */
 export default fp(
   async function chatroom(app, opts: { config: Config; broker?: Broker }) {
-    const broker = opts.broker ?? (await brokerFor(opts.config, (err) => app.log.error({ err }, 'redis')))
+    const broker = opts.broker ?? (await brokerFor(opts.config, app.log))
     const room = new Chatroom(broker, {
       archiveSize: opts.config.ARCHIVE_SIZE,
       subscriberQueue: opts.config.SUBSCRIBER_QUEUE,

@@ -12,6 +12,8 @@ export interface RedisBrokerOptions {
   prefix?: string
   /** Told about connection trouble (logged by the app). */
   onError?: (error: unknown) => void
+  /** Told when a connection is lost, is being retried, or is back. */
+  onStatus?: (status: string) => void
 }
 
 // One atomic step: the next id, the event stored in the capped archive, and published.
@@ -78,7 +80,12 @@ export class RedisBroker implements Broker {
     const common = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }
     this.commands = new Redis(options.url, common)
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null })
-    for (const client of [this.commands, this.subscriber]) client.on('error', (error: unknown) => options.onError?.(error))
+    for (const [name, client] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
+      client.on('error', (error: unknown) => options.onError?.(error))
+      client.on('close', () => options.onStatus?.(`redis ${name} connection lost`))
+      client.on('reconnecting', (ms: number) => options.onStatus?.(`redis ${name} reconnecting in ${ms} ms`))
+      client.on('ready', () => options.onStatus?.(`redis ${name} connection ready`))
+    }
     this.commands.defineCommand('chatPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.commands.defineCommand('chatFloodTake', { numberOfKeys: 1, lua: TAKE })
     defineScripts(this.commands)
