@@ -10,7 +10,14 @@ export interface Target {
   /** http://127.0.0.1:PORT */
   base: string
   pid: number
+  /** More processes serving the same room (the Redis scenario): clients are spread over all. */
+  peers?: Target[]
 }
+
+/** Every process behind a target, for CPU and memory sums. */
+const pidsOf = (target: Target) => [target.pid, ...(target.peers ?? []).map((p) => p.pid)]
+const cpuOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+const rssOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + rssBytes(pid), 0)
 
 export interface Result {
   scenario: string
@@ -73,8 +80,10 @@ export interface Run {
   latencies: number[]
 }
 
-function socketUrl(target: Target): string {
-  const ws = target.base.replace(/^http/, 'ws')
+function socketUrl(target: Target, index: number): string {
+  const all = [target, ...(target.peers ?? [])]
+  const base = all[index % all.length]!.base
+  const ws = base.replace(/^http/, 'ws')
   return target.kind === 'ours' ? `${ws}/websocket/room/socket` : `${ws}/`
 }
 
@@ -98,8 +107,9 @@ export async function openClients(
   for (let i = 0; i < n; i += 100) {
     const batch = Array.from({ length: Math.min(100, n - i) }, (_, k) => {
       const index = i + k
-      const headers = target.kind === 'ours' ? { cookie: cookies[index % cookies.length]!, origin: target.base } : {}
-      const ws = new WebSocket(socketUrl(target), { headers, perMessageDeflate: false })
+      const url = socketUrl(target, index)
+      const headers = target.kind === 'ours' ? { cookie: cookies[index % cookies.length]!, origin: new URL(url.replace(/^ws/, 'http')).origin } : {}
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false })
       const client: Client = { ws, received: 0, probe: index < senders || index % step === step - 1, index }
       ws.on('message', (data: Buffer) => {
         if (!client.probe) {
@@ -202,7 +212,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   const senders = clients.slice(0, s.senders)
   let sent = 0
   let running = true
-  const cpuBefore = cpuSeconds(target.pid)
+  const cpuBefore = cpuOf(target)
   const started = performance.now()
 
   if (s.rate !== undefined) {
@@ -234,7 +244,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   const expected = sent * s.n
   await drain(clients, expected, 5000)
   const received = total(clients)
-  const cpu = cpuSeconds(target.pid) - cpuBefore
+  const cpu = cpuOf(target) - cpuBefore
   const result: Result = {
     scenario: s.name,
     target: target.kind,
@@ -246,7 +256,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
     loss: expected - received,
     ...percentiles(run.latencies),
     cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
-    rssMiB: rssBytes(target.pid) / 1048576,
+    rssMiB: rssOf(target) / 1048576,
   }
   await closeClients(clients)
   await sleep(300)

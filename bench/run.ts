@@ -4,7 +4,7 @@
 // scenario against both in alternating order over several rounds, and prints medians with
 // each figure's ratio to the baseline measured in the same round. Raw results go to
 // bench/results/latest.json. 127.0.0.1 only; every loop is bounded.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -41,7 +41,7 @@ process.on('exit', () => {
 })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
-async function start(kind: Target['kind']): Promise<{ target: Target; child: ChildProcess }> {
+async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}): Promise<{ target: Target; child: ChildProcess }> {
   const port = await freePort()
   const script = kind === 'ours' ? join(root, 'dist', 'app', 'server.js') : join(root, 'dist', 'bench', 'baseline.js')
   const command = hasTaskset ? 'taskset' : process.execPath
@@ -56,6 +56,7 @@ async function start(kind: Target['kind']): Promise<{ target: Target; child: Chi
     RATE_LIMIT_MESSAGES: '100000',
     RATE_LIMIT_WINDOW: '0.1',
     SIGNIN_RATE_LIMIT: '100000',
+    ...extraEnv,
   }
   const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] })
   children.add(child)
@@ -123,6 +124,39 @@ async function round(r: number): Promise<Result[]> {
   }
   return results.map((x) => ({ ...x, round: r }) as Result)
 }
+
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0
+
+/**
+ * Two of our processes on one Redis (its own redis-server on a free port, nothing kept on
+ * disk), clients spread over both: what scale-out costs and gives on this machine.
+ */
+async function redisRound(r: number): Promise<Result[]> {
+  const port = await freePort()
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  children.add(redis)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const env = { BROKER: 'redis', REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `bench${r}:` }
+  const servers = [await start('ours', env), await start('ours', env)]
+  try {
+    const [first, second] = servers.map((s) => s.target) as [Target, Target]
+    const target: Target = { ...first, peers: [second] }
+    const cookies = await signInUsers(first.base, 20, `redis${r}_`)
+    const results: Result[] = []
+    for (const [i, s] of redisScenarios.entries()) {
+      if (wanted(s.name)) results.push(await socketScenario(target, cookies, s, `r${r}redis${i}`))
+    }
+    return results.map((x) => ({ ...x, round: r }) as Result)
+  } finally {
+    await Promise.all(servers.map(({ child }) => stop(child)))
+    await stop(redis)
+  }
+}
+
+const redisScenarios: SocketScenario[] = [
+  { name: 'two processes on Redis, N=1000, 20 msg/s (10 senders)', n: 1000, senders: 10, rate: 20, seconds },
+  { name: 'two processes on Redis, max fan-out, N=1000 (10 senders)', n: 1000, senders: 10, window: 8, seconds },
+]
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -217,6 +251,8 @@ const all: Result[] = []
 for (let r = 0; r < rounds; r++) {
   console.error(`round ${r + 1} of ${rounds}…`)
   all.push(...(await round(r)))
+  if (hasRedis) all.push(...(await redisRound(r)))
+  else if (r === 0) console.error('redis-server is not installed: the two-process scenarios are skipped')
 }
 const rows = summarize(all)
 console.log(`\n${quick ? 'Quick run' : 'Benchmark'}: ${rounds} round(s), ${seconds} s per scenario, ${hasTaskset ? 'server on core 1, load generator on core 0' : 'no taskset'}; medians; ratio = median of same-round ratios.\n`)
