@@ -197,3 +197,16 @@ t.test('a killed process\'s users leave after the lease TTL', { skip }, async (t
   t.equal(doomed.closed?.code, 1006, 'its socket died with the process')
   await watcher.close()
 })
+
+t.test('sign-in attempts per IP are counted across processes', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const env = { BROKER: 'redis', REDIS_URL: redis.url, REDIS_PREFIX: `signin${Math.random().toString(36).slice(2)}:`, SIGNIN_RATE_LIMIT: '3' }
+  const a = await buildTestApp(t, env)
+  const b = await buildTestApp(t, env)
+  const codes: number[] = []
+  for (const [i, app] of [a, b, a, b, a].entries()) {
+    const res = await app.inject({ method: 'POST', url: '/signin', payload: { user: `u${i}`, transport: 'refresh' } })
+    codes.push(res.statusCode)
+  }
+  t.same(codes, [303, 303, 303, 429, 429], 'three in all, whichever process answers')
+})

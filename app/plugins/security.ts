@@ -1,5 +1,6 @@
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
@@ -60,7 +61,19 @@ export default fp(
     })
 
     // Routes opt in with config.rateLimit (sign-in); nothing else is limited per IP here.
-    await app.register(rateLimit, { global: false })
+    // With Redis the counts are shared, so more processes do not mean more attempts; if Redis
+    // is down, sign-in is not limited rather than refused.
+    if (config.BROKER === 'redis') {
+      const redis = new Redis(config.REDIS_URL, { connectTimeout: 500, maxRetriesPerRequest: 1, lazyConnect: true })
+      redis.on('error', (err: unknown) => app.log.debug({ err }, 'rate-limit redis error'))
+      await redis.connect().catch(() => {})
+      app.addHook('onClose', async () => {
+        redis.disconnect()
+      })
+      await app.register(rateLimit, { global: false, redis, nameSpace: `${config.REDIS_PREFIX}ratelimit:`, skipOnError: true })
+    } else {
+      await app.register(rateLimit, { global: false })
+    }
   },
   { name: 'security' },
 )
