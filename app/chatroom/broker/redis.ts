@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { createEvent, createTypingSignal, eventSchema, type EventDraft, type StoredEvent } from '../event.js'
+import { createEvent, createTypingSignal, eventSchema, type EventDraft, type Signal, type StoredEvent } from '../event.js'
 import type { Roster } from '../chatroom.js'
 import type { FloodGuard } from '../flood.js'
 import { defineScripts, readRoster, RedisPresenceStore } from './redis-presence.js'
@@ -135,7 +135,7 @@ export class RedisBroker implements Broker {
     return out
   }
 
-  signal(signal: { user: string }): void {
+  signal(signal: Signal): void {
     this.commands.publish(this.keys.signals, signal.user).catch(() => {
       // Typing signals are best effort.
     })
