@@ -45,7 +45,14 @@ export default fp(
     const { AVATARS, SESSION_SECRET } = opts.config
     app.addHook('onRequest', async (request) => {
       const user = readSession(request, maxAge)
-      request.user = user && { ...user, avatar: avatarUrl(user, AVATARS, SESSION_SECRET) }
+      // The avatar (an HMAC) is made only if this request reads it: most never do.
+      let avatar: string | undefined
+      request.user = user && {
+        ...user,
+        get avatar() {
+          return (avatar ??= avatarUrl(user, AVATARS, SESSION_SECRET))
+        },
+      }
     })
     app.addHook('preValidation', async (request, reply) => {
       const auth = request.routeOptions.config.auth
@@ -76,6 +83,18 @@ export default fp(
 export function currentUser(request: FastifyRequest): SignedInUser {
   if (!request.user) throw new Error(`${request.url} needs auth set in conf/routes.ts`)
   return request.user
+}
+
+/**
+ * The signed-in user of a refresh or long-poll route: each of their requests keeps them
+ * online for a few of that transport's intervals (PRESENCE_LEASE_FACTOR).
+ */
+export function renewPresence(request: FastifyRequest, transport: 'refresh' | 'longpolling'): SignedInUser {
+  const { config, presence } = request.server
+  const user = currentUser(request)
+  const interval = transport === 'refresh' ? config.REFRESH_INTERVAL : config.LONGPOLL_TIMEOUT
+  presence.touch(user, transport, interval * config.PRESENCE_LEASE_FACTOR * 1000)
+  return user
 }
 
 function readSession(request: FastifyRequest, maxAge: number): User | null {
