@@ -135,17 +135,16 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
-  typing(user: string): boolean {
+  typing(user: string): void {
     const now = Date.now()
     const throttle = this.options.typingThrottleMs ?? 1500
     const last = this.lastTyping.get(user)
-    if (last !== undefined && now - last < throttle) return false
+    if (last !== undefined && now - last < throttle) return
     if (this.lastTyping.size > 10_000) {
       for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
     }
     this.lastTyping.set(user, now)
     this.broker.signal(createTypingSignal(user))
-    return true
   }
 
   /** Whether events can be published now (the broker is reachable). */

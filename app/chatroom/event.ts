@@ -68,6 +68,14 @@ export function createTypingSignal(user: string): Signal {
   return { type: 'typing', user, json: JSON.stringify({ type: 'typing', user }) }
 }
 
+/**
+ * What goes to one reader for what it has waiting: the event's shared Buffer in the common
+ * case of a single event, else one JSON array of events then signals.
+ */
+export function frameFor(events: readonly StoredEvent[], signals: readonly Signal[]): string | Buffer {
+  return events.length === 1 && signals.length === 0 ? frameOf(events[0]!) : jsonBatch(events, signals)
+}
+
 /** Events then signals, as one JSON array, from their stored JSON. */
 export function jsonBatch(events: readonly StoredEvent[], signals: readonly Signal[]): string {
   if (signals.length === 0) return jsonArray(events)

@@ -1,19 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { frameOf, jsonArray, jsonBatch } from '../chatroom/event.js'
-import { currentUser } from '../plugins/session.js'
+import { frameFor } from '../chatroom/event.js'
+import { currentUser, renewPresence } from '../plugins/session.js'
 import { cursorAheadMessage } from '../protocol.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
 import { speak } from './speak.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** Each request renews the user's presence for a few poll timeouts. */
-function here(request: FastifyRequest) {
-  const { config, presence } = request.server
-  const user = currentUser(request)
-  presence.touch(user, 'longpolling', config.LONGPOLL_TIMEOUT * config.PRESENCE_LEASE_FACTOR * 1000)
-  return user
-}
+const here = (request: FastifyRequest) => renewPresence(request, 'longpolling')
 
 /** GET /longpolling/room — the page; its script polls for events. */
 export function room(request: FastifyRequest, reply: FastifyReply) {
@@ -39,7 +33,7 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   if (subscription.size > 0) {
     const events = subscription.take()
     subscription.cancel()
-    return jsonArray(events)
+    return frameFor(events, [])
   }
   // A waiting poll holds the user online like an open socket.
   const release = presence.hold(user)
@@ -56,7 +50,7 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
       here(request)
       release()
       stats.pendingPolls--
-      resolve(events.length === 1 && signals.length === 0 ? frameOf(events[0]!) : jsonBatch(events, signals))
+      resolve(frameFor(events, signals))
     }
     // The client went away: release everything now (subscription, timer, hold), not at the
     // timeout, and end the connection, which would otherwise linger and hold up close().

@@ -1,14 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { currentUser } from '../plugins/session.js'
+import { currentUser, renewPresence } from '../plugins/session.js'
 import { speak } from './speak.js'
 
-/** Every request from the page renews the user's presence for a few refresh intervals. */
-function here(request: FastifyRequest) {
-  const { config, presence } = request.server
-  const user = currentUser(request)
-  presence.touch(user, 'refresh', config.REFRESH_INTERVAL * config.PRESENCE_LEASE_FACTOR * 1000)
-  return user
-}
+const here = (request: FastifyRequest) => renewPresence(request, 'refresh')
 
 function roomState(request: FastifyRequest) {
   const { chatroom } = request.server

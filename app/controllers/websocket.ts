@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { frameOf, jsonBatch } from '../chatroom/event.js'
+import { frameFor } from '../chatroom/event.js'
 import { currentUser } from '../plugins/session.js'
 import { CloseCode, cursorAheadMessage, type ErrorBody } from '../protocol.js'
 import { firstIssue, lastReceivedSchema } from '../validation.js'
@@ -11,6 +11,8 @@ import { speak } from './speak.js'
 
 /** How long a dropped (lagged) socket gets to complete the close handshake before it is cut. */
 const LAGGED_CLOSE_GRACE_MS = 2000
+
+const TEXT_FRAME = { binary: false } as const
 
 /** Invalid frames in a row before a socket is closed as garbage (1007). */
 const MAX_BAD_FRAMES = 5
@@ -126,8 +128,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
     const events = subscription.take()
     const signals = subscription.takeSignals()
     // A Buffer would go out as a binary frame unless told otherwise; the protocol is text.
-    if (events.length === 1 && signals.length === 0) socket.send(frameOf(events[0]!), { binary: false })
-    else if (events.length > 0 || signals.length > 0) socket.send(jsonBatch(events, signals))
+    if (events.length > 0 || signals.length > 0) socket.send(frameFor(events, signals), TEXT_FRAME)
   }
   const onDrain = () => {
     waitingForDrain = false
