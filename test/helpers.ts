@@ -165,3 +165,29 @@ export async function startServer(t: { teardown(fn: () => unknown): void }, env:
   return { child, base, output: () => output }
 }
 
+
+/**
+ * With RATE_LIMIT_MESSAGES=2 and RATE_LIMIT_WINDOW=1: two messages 0.5 s apart, the third
+ * refused, then allowed as soon as the first has left the window, while the second still
+ * counts (so the window slid; it was not reset wholesale or left to expire).
+ */
+export async function floodSlides(
+  t: { equal(a: unknown, b: unknown, m?: string): void },
+  say: (text: string, i: number) => Promise<{ statusCode: number; headers: Record<string, unknown> }>,
+): Promise<void> {
+  t.equal((await say('one', 0)).statusCode, 201)
+  // A gap between the two, so the window can hold one without the other.
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal((await say('two', 1)).statusCode, 201)
+  const refused = await say('three', 2)
+  t.equal(refused.statusCode, 429, 'the third is over the limit')
+  t.equal(refused.headers['retry-after'], '1', 'Retry-After: whole seconds, rounded up')
+  const deadline = Date.now() + 3000
+  let status = refused.statusCode
+  for (let i = 3; status === 429 && Date.now() < deadline; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    status = (await say('three, again', i)).statusCode
+  }
+  t.equal(status, 201, 'allowed again once the first left the window')
+  t.equal((await say('four', 0)).statusCode, 429, 'the second still counts: the window slid')
+}

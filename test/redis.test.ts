@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, enter, eventually, range, signIn, SocketClient, startServer, TEST_SECRET } from './helpers.js'
+import { buildTestApp, enter, eventually, floodSlides, range, signIn, SocketClient, startServer, TEST_SECRET } from './helpers.js'
 
 const haveRedis = spawnSync('redis-server', ['--version']).status === 0
 const skip = haveRedis ? false : 'redis-server is not installed (apt-get install redis-server); Redis tests skipped'
@@ -155,6 +155,17 @@ t.test('the flood limit is shared by every process', { skip }, async (t) => {
   t.ok(Number(third.headers['retry-after']) >= 1)
   const bob = await signIn(b, 'bob')
   t.equal((await b.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: bob }, payload: { text: 'bob is fine' } })).statusCode, 201)
+})
+
+t.test('the shared flood window slides: allowed again once the oldest message is out of it', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const env = { BROKER: 'redis', REDIS_URL: redis.url, REDIS_PREFIX: `slide${Math.random().toString(36).slice(2)}:`, RATE_LIMIT_MESSAGES: '2', RATE_LIMIT_WINDOW: '1' }
+  const a = await buildTestApp(t, env)
+  const b = await buildTestApp(t, env)
+  const ann = await signIn(a, 'ann')
+  const say = (app: typeof a, text: string) =>
+    app.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: ann }, payload: { text } })
+  await floodSlides(t, (text, i) => say(i % 2 === 0 ? a : b, text))
 })
 
 t.test('presence is shared: one join and one leave for a user on two processes', { skip }, async (t) => {

@@ -182,3 +182,38 @@ t.test('an open socket does not keep its upgrade request and reply alive', async
   t.equal(cat.events.at(-1)?.text, 'still works')
   await cat.close()
 })
+
+t.test('the cursor is read exactly as long polling reads it', async (t) => {
+  const { app, base } = await serve(t)
+  const cookie = await signIn(app, 'cat')
+  await app.chatroom.say('ann', 'one')
+  await app.chatroom.say('ann', 'two')
+  for (const bad of ['abc', '-1', '1.5', '', '1e3', '99999999999999999999', '0x1', ' 1']) {
+    const query = `?lastReceived=${encodeURIComponent(bad)}`
+    const poll = await app.inject({ method: 'GET', url: `/longpolling/room/messages${query}`, headers: { cookie } })
+    t.equal(poll.statusCode, 400, `long polling refuses lastReceived=${JSON.stringify(bad)}`)
+    const socket = await SocketClient.open(base, cookie, query)
+    const closed = await socket.untilClosed()
+    t.equal(closed.code, 4400, `the socket refuses lastReceived=${JSON.stringify(bad)} (4400)`)
+    t.equal(closed.reason, (poll.json() as { message: string }).message.slice(0, 120), 'with the same message')
+    t.same(socket.events, [], 'and sends nothing first')
+  }
+  // A long poller already online, so that polling adds no join of its own.
+  const dan = await signIn(app, 'dan')
+  await app.inject({ method: 'GET', url: '/longpolling/room', headers: { cookie: dan } })
+  for (const back of [2, 1, 0]) {
+    const known = app.chatroom.lastId
+    const cursor = known - back
+    const poll = back > 0 ? await app.inject({ method: 'GET', url: `/longpolling/room/messages?lastReceived=${cursor}`, headers: { cookie: dan } }) : undefined
+    const socket = await SocketClient.open(base, cookie, `?lastReceived=${cursor}`)
+    // The socket then sends its own join; compare what existed before it.
+    await socket.until(() => socket.events.some((e) => e.id > known && e.type === 'join'), 'its own join')
+    const expected = range(cursor + 1, known)
+    t.same(socket.events.filter((e) => e.id <= known).map((e) => e.id), expected, `lastReceived=${cursor}: the socket sends what follows`)
+    if (poll) t.same((poll.json() as { id: number }[]).map((e) => e.id), expected, 'and so does long polling')
+    await socket.close()
+    await eventually(() => !app.chatroom.roster().users.some((u) => u.name === 'cat'), 'cat to have left')
+  }
+  const ahead = await SocketClient.open(base, cookie, `?lastReceived=${app.chatroom.lastId + 1}`)
+  t.match(await ahead.untilClosed(), { code: 4409, reason: /ahead of the room/ }, 'a cursor ahead: 4409, as long polling answers 409')
+})
