@@ -1,8 +1,10 @@
 import t from 'tap'
-import { buildTestApp } from './helpers.js'
+import { buildTestApp, skipUnless } from './helpers.js'
 import { enterRoom, haveChromium, launchChromium, threadLines } from './browser.js'
 
-t.test('three tabs, one per transport, chat in one room', { skip: haveChromium ? false : 'chromium is not installed (apt-get install chromium)' }, async (t) => {
+const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
+
+t.test('three tabs, one per transport, chat in one room', { skip }, async (t) => {
   const app = await buildTestApp(t, { REFRESH_INTERVAL: '1' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const browser = await launchChromium()
@@ -78,7 +80,7 @@ t.test('three tabs, one per transport, chat in one room', { skip: haveChromium ?
   t.equal(await websocket.$$eval('#thread .notice.gap', (n) => n.length), 0, 'no gap notice: the cursor was inside the archive')
 })
 
-t.test('XSS battery: hostile names and texts show as text on all three pages, and no script runs', { skip: haveChromium ? false : 'chromium is not installed (apt-get install chromium)' }, async (t) => {
+t.test('XSS battery: hostile names and texts show as text on all three pages, and no script runs', { skip }, async (t) => {
   const app = await buildTestApp(t, { REFRESH_INTERVAL: '1' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const browser = await launchChromium()

@@ -7,7 +7,7 @@ t.test('defaults need nothing set', async (t) => {
   t.equal(config.PORT, 9000)
   t.equal(config.ARCHIVE_SIZE, 100)
   t.equal(config.LONGPOLL_TIMEOUT, 25)
-  t.ok(config.LONGPOLL_TIMEOUT < 60, 'long polls end before proxies cut them')
+  t.throws(() => loadConfig({ LONGPOLL_TIMEOUT: '60' }), /LONGPOLL_TIMEOUT/, 'long polls must end before proxies cut them (60 s)')
 })
 
 t.test('a missing SESSION_SECRET is generated and flagged, a set one is kept', async (t) => {

@@ -140,9 +140,19 @@ export async function enter(app: FastifyInstance, cookie: string, transport: Tra
   if (res.statusCode !== 200) throw new Error(`entering ${transport} failed: ${res.statusCode}`)
 }
 
+/**
+ * How a child process runs app/server.ts: with the TypeScript loader this test runs under
+ * (tap's, which also records the child's coverage, so the same compiled source is merged
+ * with the in-process runs), or tsx when a test file is run directly.
+ */
+export function tsLoader(): string[] {
+  const tap = process.execArgv.find((arg) => arg.startsWith('--import=') && arg.includes('@tapjs/typescript'))
+  return tap ? [tap] : ['--import', 'tsx']
+}
+
 /** The real server process (app/server.ts through tsx), on a free port. */
 export async function startServer(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/server.ts'], {
+  const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SESSION_SECRET: 'server-test-secret-server-test-secret-0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -190,4 +200,13 @@ export async function floodSlides(
   }
   t.equal(status, 201, 'allowed again once the first left the window')
   t.equal((await say('four', 0)).statusCode, 429, 'the second still counts: the window slid')
+}
+
+/**
+ * A test's `skip` option for what needs a binary of this machine (Chromium, redis-server):
+ * skipped with the reason where it is missing, except in CI (CI=true), where the test runs
+ * and fails, so that a missing install never passes as green.
+ */
+export function skipUnless(available: boolean, reason: string): string | false {
+  return available || process.env.CI ? false : reason
 }

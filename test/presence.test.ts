@@ -4,69 +4,76 @@ import { Chatroom } from '../app/chatroom/chatroom.js'
 import { LocalPresenceStore, Presence } from '../app/chatroom/presence.js'
 import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
+/** A room and its presence on a clock the test moves by hand: no timers, no margins. */
 async function setup(graceMs: number) {
   const room = new Chatroom(new MemoryBroker(100), { archiveSize: 100, subscriberQueue: 100 })
   await room.start()
-  const presence = new Presence(new LocalPresenceStore(room), { graceMs })
-  presence.start()
+  const clock = { now: 1_000_000 }
+  const presence = new Presence(new LocalPresenceStore(room), { graceMs, now: () => clock.now })
   const kinds = () => room.archive().map((s) => `${s.event.type}:${s.event.user}`)
-  return { room, presence, kinds }
+  /** Moves the clock and runs the sweep the timer would have run. */
+  const advance = (ms: number) => {
+    clock.now += ms
+    presence.sweep()
+  }
+  return { room, presence, kinds, advance }
 }
 
 t.test('two connections of one user: one join, one leave after both are gone and the grace has passed', async (t) => {
-  const { presence, kinds } = await setup(100)
-  t.teardown(() => presence.stop())
+  const { presence, kinds, advance } = await setup(100)
   const ann = { name: 'ann', avatar: '/avatars/aaaaaaaaaaaaaaaaaaaa.svg' }
   const tab1 = presence.hold(ann)
   const tab2 = presence.hold(ann)
   t.same(kinds(), ['join:ann'], 'one join for two tabs')
   tab1()
   tab1()
-  await sleep(250)
-  t.same(kinds(), ['join:ann'], 'one tab left: still here')
+  advance(250)
+  t.same(kinds(), ['join:ann'], 'one tab left (released twice): still here')
   tab2()
-  await sleep(40)
+  advance(99)
   t.same(kinds(), ['join:ann'], 'within the grace: no leave yet')
-  await eventually(() => kinds().length === 2, 'the leave', 1000)
-  t.same(kinds(), ['join:ann', 'leave:ann'])
-  t.same(presence.isOnline('ann'), false)
+  t.equal(presence.isOnline('ann'), true)
+  advance(1)
+  t.same(kinds(), ['join:ann', 'leave:ann'], 'the leave, as the grace ends')
+  t.equal(presence.isOnline('ann'), false)
 })
 
 t.test('a reload within the grace period makes no leave/join noise', async (t) => {
-  const { presence, kinds } = await setup(300)
-  t.teardown(() => presence.stop())
+  const { presence, kinds, advance } = await setup(300)
   const release = presence.hold({ name: 'bob' })
   release()
-  await sleep(100)
+  advance(299)
   const again = presence.hold({ name: 'bob' })
-  await sleep(400)
+  advance(1000)
   t.same(kinds(), ['join:bob'], 'back within the grace: nothing published')
   again()
-  await eventually(() => kinds().length === 2, 'the leave', 1500)
+  advance(299)
+  t.same(kinds(), ['join:bob'], 'the grace starts again from the last release')
+  advance(1)
   t.same(kinds(), ['join:bob', 'leave:bob'])
 })
 
 t.test('a lease runs out: offline after the lease and the grace', async (t) => {
-  const { presence, kinds, room } = await setup(50)
-  t.teardown(() => presence.stop())
+  const { presence, kinds, room, advance } = await setup(50)
   presence.touch({ name: 'cat' }, 'longpolling', 150)
   presence.touch({ name: 'cat' }, 'longpolling', 150)
   t.same(kinds(), ['join:cat'])
   t.same(room.roster().users, [{ name: 'cat' }])
-  await sleep(100)
+  advance(100)
   presence.touch({ name: 'cat' }, 'longpolling', 150)
-  await sleep(120)
-  t.same(kinds(), ['join:cat'], 'renewed in time')
-  await eventually(() => kinds().length === 2, 'the leave', 1000)
+  advance(149)
+  t.same(kinds(), ['join:cat'], 'renewed in time: the lease runs to 250')
+  advance(1)
+  t.same(kinds(), ['join:cat'], 'the lease ran out; the grace begins')
+  advance(49)
+  t.same(kinds(), ['join:cat'])
+  advance(1)
   t.same(kinds(), ['join:cat', 'leave:cat'])
   t.same(room.roster(), { lastId: 2, users: [] })
 })
 
 t.test('the leave link leaves at once, unless another transport still holds the user', async (t) => {
   const { presence, kinds } = await setup(10_000)
-  t.teardown(() => presence.stop())
   presence.touch({ name: 'dan' }, 'refresh', 60_000)
   const socket = presence.hold({ name: 'dan' })
   presence.drop({ name: 'dan' }, 'refresh')

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, enter, eventually, floodSlides, range, signIn, SocketClient, startServer, TEST_SECRET } from './helpers.js'
+import { buildTestApp, enter, eventually, floodSlides, range, signIn, skipUnless, SocketClient, startServer, TEST_SECRET } from './helpers.js'
 
 const haveRedis = spawnSync('redis-server', ['--version']).status === 0
-const skip = haveRedis ? false : 'redis-server is not installed (apt-get install redis-server); Redis tests skipped'
+const skip = skipUnless(haveRedis, 'redis-server is not installed (apt-get install redis-server); Redis tests skipped')
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -178,10 +178,14 @@ t.test('presence is shared: one join and one leave for a user on two processes',
   const onB = await SocketClient.open(baseB, cookie)
   await watcher.until(() => kinds().includes('join'), 'cat joins')
   await onA.close()
-  await new Promise((r) => setTimeout(r, 300))
+  // A let go of cat; then a message through A's Redis connection: once the watcher has it,
+  // any leave A's release could have caused would have come first.
+  await eventually(() => !a.presence.isOnline('cat'), 'A to let go of cat')
+  const marker = await a.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: await signIn(a, 'marker') }, payload: { text: 'marker' } })
+  await watcher.untilId((marker.json() as { id: number }).id)
   t.same(kinds(), ['join'], 'leaving one process is not leaving the room')
   const users = (await (await fetch(`${baseA}/room/users`, { headers: { cookie } })).json()) as { users: { name: string }[] }
-  t.same(users.users.map((u) => u.name).sort(), ['cat', 'watcher'], 'both processes list who is in the room')
+  t.same(users.users.map((u) => u.name).sort(), ['cat', 'marker', 'watcher'], 'both processes list who is in the room')
   await onB.close()
   await watcher.until(() => kinds().includes('leave'), 'cat leaves')
   t.same(kinds(), ['join', 'leave'])

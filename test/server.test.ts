@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import t from 'tap'
-import { SocketClient, startServer } from './helpers.js'
+import { SocketClient, startServer, tsLoader } from './helpers.js'
 
 async function signIn(base: string, user: string): Promise<string> {
   const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'websocket' }), redirect: 'manual' })
@@ -12,7 +12,7 @@ async function signIn(base: string, user: string): Promise<string> {
 }
 
 t.test('a bad setting stops start-up with one line naming the variable', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/server.ts'], { env: { ...process.env, PORT: 'ninety' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], { env: { ...process.env, PORT: 'ninety' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))
   const [code] = await once(child, 'exit')
@@ -35,7 +35,12 @@ t.test('SIGTERM with open sockets and waiting polls: 1001, [] at once, exit in t
   const polls = [1, 2, 3].map(() =>
     fetch(`${base}/longpolling/room/messages?lastReceived=1`, { headers: { cookie } }).then(async (r) => ({ status: r.status, body: await r.json() })),
   )
-  await new Promise((r) => setTimeout(r, 300))
+  // Wait until all three are waiting, as the server's own metrics tell.
+  const deadline = Date.now() + 5000
+  while (!/^chat_longpolls_pending 3$/m.test(await (await fetch(`${base}/metrics`)).text())) {
+    if (Date.now() > deadline) throw new Error('the three polls never waited')
+    await new Promise((r) => setTimeout(r, 20))
+  }
   const started = Date.now()
   child.kill('SIGTERM')
   const [code] = await once(child, 'exit')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, enter, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
 
 t.test('typing is shown to others, never to the typist, never archived, and throttled', async (t) => {
   const app = await buildTestApp(t)
@@ -19,26 +19,28 @@ t.test('typing is shown to others, never to the typist, never archived, and thro
   await enter(app, cat, 'longpolling')
   const catLast = app.chatroom.lastId
   await ann.untilId(catLast)
+  const readers = app.chatroom.subscriberCount
   const poll = fetch(`${base}/longpolling/room/messages?lastReceived=${catLast}&typing=1`, { headers: { cookie: cat } })
-  await new Promise((r) => setTimeout(r, 50))
+  await eventually(() => app.chatroom.subscriberCount === readers + 1, 'the poll to wait')
 
   ann.send({ typing: true })
   ann.send({ typing: true })
   ann.send({ typing: true })
   t.same(await (await poll).json(), [{ type: 'typing', user: 'ann' }], 'the long poller hears it, with no id')
-  await new Promise((r) => setTimeout(r, 150))
+  t.equal(app.chatroom.lastId, catLast, 'no id consumed')
+  t.notOk(app.chatroom.archive().some((s) => (s.event.type as string) === 'typing'), 'not archived')
+  // A message after the signals: once bob has it, every signal sent before it has reached him.
+  ann.send({ text: 'marker' })
+  await bob.untilId(catLast + 1)
   t.same(bobTyping, [{ type: 'typing', user: 'ann' }], 'bob hears it once: throttled per user')
   t.notOk(
     ann.events.some((e) => (e as { type: string }).type === 'typing'),
     'ann is never told about her own typing',
   )
-  t.equal(app.chatroom.lastId, catLast, 'no id consumed')
-  t.notOk(app.chatroom.archive().some((s) => (s.event.type as string) === 'typing'), 'not archived')
 
   // Over long polling too, and curl-style polls without ?typing=1 never see it.
-  await new Promise((r) => setTimeout(r, 1600))
-  const plain = fetch(`${base}/longpolling/room/messages?lastReceived=${catLast}`, { headers: { cookie: cat } })
-  await new Promise((r) => setTimeout(r, 50))
+  const plain = fetch(`${base}/longpolling/room/messages?lastReceived=${catLast + 1}`, { headers: { cookie: cat } })
+  await eventually(() => app.chatroom.subscriberCount === readers + 1, 'the plain poll to wait')
   const typed = await app.inject({ method: 'POST', url: '/longpolling/room/typing', headers: { cookie: cat } })
   t.equal(typed.statusCode, 204)
   await ann.until(

@@ -36,6 +36,8 @@ export interface PresenceOptions {
   graceMs: number
   /** Told when publishing a join or leave fails (the broker is down). */
   onError?: (error: unknown) => void
+  /** The clock (tests drive it by hand). */
+  now?: () => number
 }
 
 interface State {
@@ -59,9 +61,12 @@ export class Presence {
   private readonly users = new Map<string, State>()
   private sweeper: NodeJS.Timeout | undefined
 
+  private readonly now: () => number
+
   constructor(store: PresenceStore, options: PresenceOptions) {
     this.store = store
     this.options = options
+    this.now = options.now ?? Date.now
   }
 
   start(): void {
@@ -92,7 +97,7 @@ export class Presence {
   /** Keeps the user online for ttlMs from now through one transport (refresh, long polling). */
   touch(member: Member, transport: string, ttlMs: number): void {
     const state = this.arrive(member)
-    state.leases.set(transport, Math.max(state.leases.get(transport) ?? 0, Date.now() + ttlMs))
+    state.leases.set(transport, Math.max(state.leases.get(transport) ?? 0, this.now() + ttlMs))
   }
 
   /** The user left through this transport's leave link: gone at once unless something else holds them. */
@@ -123,7 +128,7 @@ export class Presence {
   }
 
   /** Expires leases and publishes the leaves whose grace has passed. */
-  sweep(now = Date.now()): void {
+  sweep(now = this.now()): void {
     this.store
       .tick?.([...this.users].map(([name, state]) => ({ name, avatar: state.avatar })))
       .catch((error: unknown) => this.options.onError?.(error))
@@ -159,7 +164,7 @@ export class Presence {
 
   private settle(name: string, state: State): void {
     if (this.users.get(name) !== state || this.active(state)) return
-    state.leaveAt = Date.now() + this.options.graceMs
+    state.leaveAt = this.now() + this.options.graceMs
   }
 
   private publishLeave(name: string, avatar: string | undefined): void {
