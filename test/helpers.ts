@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
 import { WebSocket } from 'ws'
 import type { Event } from '../app/chatroom/event.js'
 import { buildApp, type BuildOptions } from '../app/app.js'
@@ -182,7 +183,7 @@ export async function startServer(t: { teardown(fn: () => unknown): void }, env:
  * counts (so the window slid; it was not reset wholesale or left to expire).
  */
 export async function floodSlides(
-  t: { equal(a: unknown, b: unknown, m?: string): void },
+  t: Test,
   say: (text: string, i: number) => Promise<{ statusCode: number; headers: Record<string, unknown> }>,
 ): Promise<void> {
   t.equal((await say('one', 0)).statusCode, 201)
