@@ -1,8 +1,8 @@
 import formbody from '@fastify/formbody'
 import websocket from '@fastify/websocket'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
 import type { Config } from '../conf/config.js'
-import { routes } from '../conf/routes.js'
+import { routes, type RateLimit } from '../conf/routes.js'
 import type { Broker } from './chatroom/broker/broker.js'
 import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
@@ -69,9 +69,25 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       method: route.method,
       url: route.url,
       handler: route.action,
-      config: { ...(route.auth && { auth: route.auth }), ...(route.rateLimit && { rateLimit: route.rateLimit(config) }) },
+      config: { ...(route.auth && { auth: route.auth }) },
+      ...(route.rateLimit && { onRequest: perIpLimit(app, route.rateLimit(config)) }),
       ...(route.socket && { wsHandler: route.socket }),
     })
   }
   return app
+}
+
+/**
+ * A route's per-IP limit, counted by the broker (so shared by every process on Redis). If the
+ * broker cannot be asked, the request is let through rather than refused.
+ */
+function perIpLimit(app: FastifyInstance, limit: RateLimit): onRequestHookHandler {
+  const guard = app.limiter(limit.scope, limit.max, limit.windowMs)
+  return async (request, reply) => {
+    const waitMs = await guard.take(request.ip ?? 'unknown').catch(() => 0)
+    if (waitMs <= 0) return
+    const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+    reply.header('retry-after', String(retryAfter))
+    throw Object.assign(new Error(`Too many attempts from your address. Try again in ${retryAfter} s.`), { statusCode: 429 })
+  }
 }

@@ -1,4 +1,11 @@
-/** WebSocket close codes, in one place (4000-4999 are ours). */
+import type { RawData } from 'ws'
+import { z } from 'zod'
+import type { Entered, Said } from './chatroom/chatroom.js'
+
+/**
+ * WebSocket close codes, in one place (4000-4999 are ours). The browser scripts import the
+ * same table from /public/js/protocol.js, which is generated from this one.
+ */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
@@ -13,13 +20,78 @@ export const CloseCode = {
   cursorAhead: 4409,
 } as const
 
+/** The browser's copy of CloseCode, as an ES module (served at /public/js/protocol.js). */
+export const closeCodesModule = `// Generated from app/protocol.ts: the server's WebSocket close codes.\nexport const CloseCode = Object.freeze(${JSON.stringify(CloseCode)})\n`
+
 /** A non-event frame or body: what went wrong, for people and programs. */
 export interface ErrorBody {
   error: string
   message: string
   /** Seconds to wait, with Too Many Requests. */
   retryAfter?: number
+  /** With Conflict: the newest event id of the room. */
+  lastId?: number
 }
 
 export const cursorAheadMessage = (lastId: number) =>
   `lastReceived is ahead of the room, whose newest event is ${lastId} (the server restarted without its history): resume from 0.`
+
+/** A say() that did not go through, as every protocol reports it. */
+export type Refusal = Exclude<Said, { outcome: 'ok' }>
+type Refused = Extract<Entered, { ok: false }>
+
+const sayStatus = { invalid: 400, flooded: 429, unavailable: 503 } as const
+const reasons = { 400: 'Bad Request', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' } as const
+
+/** HTTP (long polling's JSON, the refresh page's flash): status, body and headers of a refusal. */
+export function httpRefusal(said: Refusal): { status: number; body: ErrorBody; headers: Record<string, string> } {
+  const status = sayStatus[said.outcome]
+  const body: ErrorBody = { error: reasons[status], message: said.message }
+  if (said.outcome !== 'flooded') return { status, body, headers: {} }
+  return { status, body, headers: { 'retry-after': String(said.retryAfter) } }
+}
+
+/** WebSocket: the error frame for a refusal; the socket stays open (invalid frames are counted apart). */
+export function errorFrame(said: Refusal): string {
+  const body: ErrorBody = { error: reasons[sayStatus[said.outcome]], message: said.message }
+  if (said.outcome === 'flooded') body.retryAfter = said.retryAfter
+  return JSON.stringify(body)
+}
+
+/** HTTP: why enter() refused (a cursor ahead of the room: 409 with the room's lastId). */
+export function httpEnterRefusal(refused: Refused): { status: 409; body: ErrorBody } {
+  return { status: 409, body: { error: reasons[409], message: cursorAheadMessage(refused.lastId), lastId: refused.lastId } }
+}
+
+/** WebSocket: why enter() refused, as a close code and a reason (at most 123 bytes). */
+export function closeForEnterRefusal(refused: Refused): [number, string] {
+  return [CloseCode.cursorAhead, cursorAheadMessage(refused.lastId).slice(0, 120)]
+}
+
+/** Client frames: {"text": …} says something, {"typing": true} tells others you are typing. */
+const clientFrameSchema = z.union([z.object({ text: z.unknown() }), z.object({ typing: z.literal(true) })])
+
+export type ClientFrame =
+  | { kind: 'say'; text: unknown }
+  | { kind: 'typing' }
+  /** Not understood: the error frame to send back. */
+  | { kind: 'bad'; body: string }
+  /** A binary frame: the protocol is JSON text; the socket is closed with this code and reason. */
+  | { kind: 'binary'; close: [number, string] }
+
+const badFrame = (message: string) => JSON.stringify({ error: 'Bad Request', message } satisfies ErrorBody)
+
+/** What a client's WebSocket frame asks for. */
+export function readClientFrame(data: RawData, isBinary: boolean): ClientFrame {
+  if (isBinary) return { kind: 'binary', close: [CloseCode.invalidData, 'frames are JSON text: {"text": "..."}'] }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(data.toString())
+  } catch {
+    return { kind: 'bad', body: badFrame('A frame must be JSON: {"text": "..."}.') }
+  }
+  const frame = clientFrameSchema.safeParse(parsed)
+  if (!frame.success) return { kind: 'bad', body: badFrame('A frame must be {"text": "..."} or {"typing": true}.') }
+  return 'text' in frame.data ? { kind: 'say', text: frame.data.text } : { kind: 'typing' }
+}
+

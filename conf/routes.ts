@@ -1,11 +1,13 @@
 import type { WebsocketHandler } from '@fastify/websocket'
-import type { RateLimitOptions } from '@fastify/rate-limit'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
 import type { Config } from './config.js'
-import * as App from '../app/controllers/app.js'
 import * as LongPolling from '../app/controllers/longpolling.js'
+import * as OAuth from '../app/controllers/oauth.js'
+import * as Ops from '../app/controllers/ops.js'
+import * as People from '../app/controllers/people.js'
 import * as Refresh from '../app/controllers/refresh.js'
 import * as WebSocket from '../app/controllers/websocket.js'
+import * as Welcome from '../app/controllers/welcome.js'
 import type { Auth } from '../app/plugins/session.js'
 
 /**
@@ -20,28 +22,36 @@ export interface Route {
   socket?: WebsocketHandler
   /** Who may call it; identity always comes from the signed session, never from the request. */
   auth?: Auth
-  /** Per-IP limit (@fastify/rate-limit), for sign-in. */
-  rateLimit?: (config: Config) => RateLimitOptions
+  /** A per-IP limit (sign-in), shared by every process that shares the broker. */
+  rateLimit?: (config: Config) => RateLimit
 }
 
-const signInLimit = (config: Config): RateLimitOptions => ({ max: config.SIGNIN_RATE_LIMIT, timeWindow: 60_000 })
+export interface RateLimit {
+  /** Routes with the same scope share one count. */
+  scope: string
+  max: number
+  windowMs: number
+}
+
+const signInLimit = (config: Config): RateLimit => ({ scope: 'signin', max: config.SIGNIN_RATE_LIMIT, windowMs: 60_000 })
 
 export const routes: Route[] = [
   // Welcome and sign-in
-  { method: 'GET', url: '/', action: App.index },
-  { method: 'POST', url: '/signin', action: App.signIn, rateLimit: signInLimit },
-  { method: 'POST', url: '/signout', action: App.signOut },
-  { method: 'GET', url: '/signin/oauth/:provider', action: App.oauthStart, rateLimit: signInLimit },
-  { method: 'GET', url: '/signin/oauth/:provider/callback', action: App.oauthCallback },
+  { method: 'GET', url: '/', action: Welcome.index },
+  { method: 'POST', url: '/signin', action: Welcome.signIn, rateLimit: signInLimit },
+  { method: 'POST', url: '/signout', action: Welcome.signOut },
+  { method: 'GET', url: '/signin/oauth/:provider', action: OAuth.start, rateLimit: signInLimit },
+  { method: 'GET', url: '/signin/oauth/:provider/callback', action: OAuth.callback },
 
   // Operations
-  { method: 'GET', url: '/healthz', action: App.healthz },
-  { method: 'GET', url: '/readyz', action: App.readyz },
-  { method: 'GET', url: '/metrics', action: App.metrics },
+  { method: 'GET', url: '/healthz', action: Ops.healthz },
+  { method: 'GET', url: '/readyz', action: Ops.readyz },
+  { method: 'GET', url: '/metrics', action: Ops.metrics },
 
-  // Who is here (every transport)
-  { method: 'GET', url: '/room/users', action: App.users, auth: 'api' },
-  { method: 'GET', url: '/avatars/:file', action: App.avatar },
+  // Who is here (every transport), and generated assets
+  { method: 'GET', url: '/room/users', action: People.users, auth: 'api' },
+  { method: 'GET', url: '/avatars/:file', action: People.avatar },
+  { method: 'GET', url: '/public/js/protocol.js', action: People.protocolScript },
 
   // Active refresh
   { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page' },
@@ -60,5 +70,6 @@ export const routes: Route[] = [
   // WebSocket
   { method: 'GET', url: '/websocket/room', action: WebSocket.room, auth: 'page' },
   { method: 'GET', url: '/websocket/room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
+  { method: 'POST', url: '/websocket/room/messages', action: WebSocket.say, auth: 'api' },
   { method: 'GET', url: '/websocket/room/leave', action: WebSocket.leave, auth: 'page' },
 ]

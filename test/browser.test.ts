@@ -67,8 +67,8 @@ t.test('three tabs, one per transport, chat in one room', { skip }, async (t) =>
   // Cut cat's socket; others talk while she is away; her page reconnects and resumes.
   const longpollingIdsBefore = await longpolling.$$eval('#thread [data-id]', (n) => n.length)
   for (const client of app.websocketServer.clients) client.terminate()
-  await app.chatroom.say('bob', 'said while cat was away 1')
-  await app.chatroom.say('bob', 'said while cat was away 2')
+  await app.chatroom.post('bob', 'said while cat was away 1')
+  await app.chatroom.post('bob', 'said while cat was away 2')
   await websocket.waitForFunction(
     () => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === 'said while cat was away 2'),
     undefined,

@@ -1,7 +1,8 @@
 import { setImmediate as tick } from 'node:timers/promises'
 import t from 'tap'
 import type { Broker, BrokerListener } from '../app/chatroom/broker/broker.js'
-import { MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { LocalPresenceStore, MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { MemoryFloodGuard } from '../app/chatroom/flood.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import { createEvent, eventSchema, frameOf, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
@@ -28,9 +29,9 @@ async function readUntil(subscription: Subscription, until: number): Promise<num
 t.test('events get consecutive ids from 1, in publish order, valid per the schema', async (t) => {
   const r = await room()
   await r.join('ann')
-  await r.say('ann', 'hello')
-  await r.say('bob', 'hi ann')
-  await r.leave('ann')
+  await r.post('ann', 'hello')
+  await r.post('bob', 'hi ann')
+  await r.left('ann')
   const archive = r.archive()
   t.same(ids(archive), [1, 2, 3, 4])
   t.same(
@@ -51,14 +52,14 @@ t.test('events get consecutive ids from 1, in publish order, valid per the schem
 
 t.test('the archive keeps only the newest ARCHIVE_SIZE events', async (t) => {
   const r = await room(10)
-  for (let i = 1; i <= 25; i++) await r.say('ann', `m${i}`)
+  for (let i = 1; i <= 25; i++) await r.post('ann', `m${i}`)
   t.same(ids(r.archive()), range(16, 25))
   t.equal(r.archive().at(-1)?.event.text, 'm25')
 })
 
 t.test('subscribe with a cursor inside, before and after the archive', async (t) => {
   const r = await room(10)
-  for (let i = 1; i <= 25; i++) await r.say('ann', `m${i}`)
+  for (let i = 1; i <= 25; i++) await r.post('ann', `m${i}`)
 
   const inside = r.subscribe(20)
   t.same(ids(inside.take()), range(21, 25), 'inside: exactly what follows the cursor')
@@ -73,7 +74,7 @@ t.test('subscribe with a cursor inside, before and after the archive', async (t)
 
   const after = r.subscribe(25)
   t.same(after.take(), [], 'after: nothing yet')
-  await r.say('bob', 'live')
+  await r.post('bob', 'live')
   t.same(ids(after.take()), [26], 'then the live event')
   t.same(ids(inside.take()), [26], 'every open subscription gets it')
 
@@ -89,7 +90,7 @@ t.test('no event lost or doubled between archive and live while 1,000 are publis
   const publisher = (async () => {
     for (let i = 0; i < TOTAL; i++) {
       // Not awaited one by one: publishes overlap subscribes in the same ticks.
-      void r.say('pub', `n${i}`)
+      void r.post('pub', `n${i}`)
       if (i % 3 === 0) await tick()
     }
   })()
@@ -127,7 +128,7 @@ t.test('a slow subscriber is dropped as lagged; a fast one gets everything', asy
   const fast = r.subscribe()
   const fastRead = readUntil(fast, 100)
   for (let i = 1; i <= 100; i++) {
-    await r.say('ann', `m${i}`)
+    await r.post('ann', `m${i}`)
   }
   t.same(await fastRead, range(1, 100), 'the fast reader got all 100 in order')
   t.equal(slow.state, 'lagged')
@@ -138,19 +139,19 @@ t.test('a slow subscriber is dropped as lagged; a fast one gets everything', asy
 
 t.test('a full archive handed to a newcomer does not count as lag', async (t) => {
   const r = await room(5, 2)
-  for (let i = 0; i < 5; i++) await r.say('ann', `old ${i}`)
+  for (let i = 0; i < 5; i++) await r.post('ann', `old ${i}`)
   const s = r.subscribe()
-  await r.say('ann', 'live 1')
-  await r.say('ann', 'live 2')
+  await r.post('ann', 'live 1')
+  await r.post('ann', 'live 2')
   t.equal(s.state, 'open', 'archive of 5 plus 2 live with a queue of 2')
-  await r.say('ann', 'live 3')
+  await r.post('ann', 'live 3')
   t.equal(s.state, 'lagged', 'the third unread live event is one too many')
 })
 
 t.test('publish never waits for a subscriber that does not read', async (t) => {
   const r = await room(10, 1000)
   const idle = r.subscribe()
-  for (let i = 0; i < 500; i++) await r.say('ann', 'x')
+  for (let i = 0; i < 500; i++) await r.post('ann', 'x')
   t.equal(idle.size, 500, 'all queued, none delivered, publish went on')
   idle.cancel()
 })
@@ -159,7 +160,7 @@ t.test('every subscriber gets the same stored event: serialized once', async (t)
   const r = await room()
   const a = r.subscribe()
   const b = r.subscribe()
-  const stored = await r.say('ann', 'same bytes')
+  const stored = await r.post('ann', 'same bytes')
   const [fromA] = a.take()
   const [fromB] = b.take()
   t.equal(fromA, stored)
@@ -172,7 +173,7 @@ t.test('every subscriber gets the same stored event: serialized once', async (t)
 
 t.test('cancel releases: 10,000 subscribe/cancel cycles leave no subscriber', async (t) => {
   const r = await room()
-  await r.say('ann', 'something in the archive')
+  await r.post('ann', 'something in the archive')
   for (let i = 0; i < 10_000; i++) {
     const s = r.subscribe(i % 2 ? 0 : undefined)
     s.cancel()
@@ -203,7 +204,7 @@ t.test('cancel and abort end a waiting reader', async (t) => {
   t.equal(never.closed, true, 'an already-aborted signal gives an ended subscription')
   t.equal(r.subscriberCount, 0)
 
-  await r.say('ann', 'in the archive')
+  await r.post('ann', 'in the archive')
   const broken = r.subscribe()
   for await (const _ of broken) break
   t.equal(broken.state, 'cancelled')
@@ -215,14 +216,14 @@ t.test('onReadable fires once per tick for whatever arrived, and take() drains i
   const s = r.subscribe()
   let calls = 0
   s.onReadable = () => calls++
-  await r.say('a', '1')
-  await r.say('a', '2')
-  await r.say('a', '3')
+  await r.post('a', '1')
+  await r.post('a', '2')
+  await r.post('a', '3')
   t.equal(calls, 0, 'not while the publisher is still running')
   await tick()
   t.equal(calls, 1, 'one wake-up for three queued events')
   t.same(ids(s.take()), [1, 2, 3])
-  await r.say('a', '4')
+  await r.post('a', '4')
   await tick()
   t.equal(calls, 2)
   s.cancel()
@@ -239,7 +240,7 @@ t.test('onReadable fires once per tick for whatever arrived, and take() drains i
   const lagging = small.subscribe()
   let lagCalls = 0
   lagging.onReadable = () => lagCalls++
-  for (let i = 0; i < 3; i++) await small.say('a', 'x')
+  for (let i = 0; i < 3; i++) await small.post('a', 'x')
   t.equal(lagging.state, 'lagged')
   t.equal(lagCalls, 1, 'and at once when it lags')
   await tick()
@@ -264,6 +265,8 @@ t.test('an id that skips ahead is filled from the archive before newer events go
       return stored.filter((s) => s.event.id > after)
     },
     signal() {},
+    presenceStore: (room) => new LocalPresenceStore(room),
+    floodGuard: (_scope, limit, windowMs) => new MemoryFloodGuard(limit, windowMs),
     async ready() {
       return true
     },

@@ -52,7 +52,7 @@ t.test('10,000 connect/disconnect cycles across transports leave no subscriber a
   const grown = (heapAfterGc() - baseline) / 1024 / 1024
   // Noise from the clients in this same process is a few MiB; a kilobyte kept per connection would be 5.
   t.ok(grown < 6, `heap over the last 5,000 cycles grew ${grown.toFixed(1)} MiB (< 6)`)
-  t.equal(app.presence.size, 20, 'presence holds the 20 users, nothing per connection')
+  t.equal(app.chatroom.presence.size, 20, 'presence holds the 20 users, nothing per connection')
   t.equal(app.chatroom.lastId, quiet, 'and no join/leave noise came from 10,000 reconnects')
   // Abandoned polls must leave no timers behind: close() would wait on them.
   const closing = Date.now()

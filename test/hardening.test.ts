@@ -163,7 +163,7 @@ t.test('a paused socket is dropped while 100 others receive every event', async 
   const text = 'x'.repeat(2000)
   let published = 0
   while (app.chatroom.subscriberCount > 100 && published < 10_000) {
-    await app.chatroom.say('publisher', text)
+    await app.chatroom.post('publisher', text)
     if (++published % 25 === 0) await new Promise((r) => setImmediate(r))
   }
   t.equal(app.chatroom.subscriberCount, 100, `the paused socket was dropped after ${published} events`)
@@ -171,7 +171,7 @@ t.test('a paused socket is dropped while 100 others receive every event', async 
   ;(slow.ws as unknown as { _socket: { resume(): void } })._socket.resume()
   const closed = await slow.untilClosed()
   t.same(closed, { code: 4000, reason: 'too far behind: reconnect with lastReceived' }, 'the slow one is told it lagged (4000)')
-  for (let i = 0; i < 50; i++) await app.chatroom.say('publisher', `after ${i}`)
+  for (let i = 0; i < 50; i++) await app.chatroom.post('publisher', `after ${i}`)
   const last = app.chatroom.lastId
   await Promise.all(others.map((o) => o.untilId(last)))
   const complete = others.filter((o) => {

@@ -12,7 +12,7 @@ t.test('answers at once with the events after the cursor', async (t) => {
   t.equal(page.statusCode, 200)
   t.match(page.body, /You are now chatting as <strong class="me">bob<\/strong>/)
   t.match(page.body, /\/public\/js\/longpolling.js/)
-  for (let i = 1; i <= 4; i++) await app.chatroom.say('ann', `m${i}`)
+  for (let i = 1; i <= 4; i++) await app.chatroom.post('ann', `m${i}`)
 
   const all = await app.inject({ method: 'GET', url: '/longpolling/room/messages', headers: { cookie: bob } })
   t.equal(all.statusCode, 200)
@@ -28,11 +28,11 @@ t.test('waits for the next event, and answers [] after the timeout', async (t) =
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const bob = await signIn(app, 'bob')
   await enter(app, bob, 'longpolling')
-  await app.chatroom.say('ann', 'old')
+  await app.chatroom.post('ann', 'old')
 
   const waiting = poll(`${base}/longpolling/room/messages?lastReceived=2`, bob)
   await eventually(() => app.chatroom.subscriberCount === 1, 'the poll to wait')
-  await app.chatroom.say('ann', 'new')
+  await app.chatroom.post('ann', 'new')
   const res = await waiting
   t.same(((await res.json()) as Event[]).map((e) => [e.id, e.text]), [[3, 'new']])
 
@@ -55,7 +55,7 @@ t.test('a client that goes away releases its wait at once', async (t) => {
   for (const c of controllers) c.abort()
   await Promise.all(polls)
   await eventually(() => app.chatroom.subscriberCount === 0, 'released without waiting 30 s', 2000)
-  t.equal(app.transportStats.pendingPolls, 0, 'none counted as waiting')
+  t.equal(app.chatroom.waitingCount, 0, 'none counted as waiting')
 })
 
 t.test('closing the app answers pending polls with [] instead of hanging', async (t) => {
@@ -75,7 +75,7 @@ t.test('closing the app answers pending polls with [] instead of hanging', async
 t.test('bad cursors and strangers get clear JSON errors', async (t) => {
   const app = await buildTestApp(t)
   const bob = await signIn(app, 'bob')
-  await app.chatroom.say('ann', 'one')
+  await app.chatroom.post('ann', 'one')
   for (const bad of ['abc', '-1', '1.5', '', '1e3', '99999999999999999999']) {
     const res = await app.inject({ method: 'GET', url: `/longpolling/room/messages?lastReceived=${bad}`, headers: { cookie: bob } })
     t.equal(res.statusCode, 400, `lastReceived=${bad}`)
@@ -139,7 +139,7 @@ t.test('polling from each answer\'s last id sees every event exactly once', asyn
     }
   })()
   for (let i = 1; i < TOTAL; i++) {
-    await app.chatroom.say('ann', `n${i}`)
+    await app.chatroom.post('ann', `n${i}`)
     if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1))
   }
   await reader

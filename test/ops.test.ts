@@ -25,7 +25,7 @@ t.test('/metrics counts connections, pending polls, events, deliveries and lagge
   await enter(app, bob, 'longpolling')
   const controller = new AbortController()
   const poll = fetch(`${base}/longpolling/room/messages?lastReceived=${app.chatroom.lastId}`, { headers: { cookie: bob }, signal: controller.signal }).catch(() => undefined)
-  await eventually(() => app.transportStats.pendingPolls === 1, 'a waiting poll')
+  await eventually(() => app.chatroom.waitingCount === 1, 'a waiting poll')
 
   let body = await scrape()
   t.match(body, /# TYPE chat_connections gauge/)
@@ -40,7 +40,7 @@ t.test('/metrics counts connections, pending polls, events, deliveries and lagge
   const stalled = app.chatroom.subscribe()
   // One event a tick: readers that read keep up; only the stalled one falls behind.
   for (let i = 0; i < 5; i++) {
-    await app.chatroom.say('ann', `m${i}`)
+    await app.chatroom.post('ann', `m${i}`)
     await new Promise((r) => setTimeout(r, 5))
   }
   t.equal(stalled.state, 'lagged')

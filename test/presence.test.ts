@@ -1,7 +1,7 @@
 import t from 'tap'
-import { MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { LocalPresenceStore, MemoryBroker } from '../app/chatroom/broker/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
-import { LocalPresenceStore, Presence } from '../app/chatroom/presence.js'
+import { Presence } from '../app/chatroom/presence.js'
 import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
 
 /** A room and its presence on a clock the test moves by hand: no timers, no margins. */

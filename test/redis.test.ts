@@ -95,7 +95,7 @@ t.test('a client resumes on the other process from its cursor', { skip }, async 
   const first = await SocketClient.open(baseA, cookie)
   await first.untilId(1)
   await first.close()
-  for (let i = 0; i < 5; i++) await b.chatroom.say('ann', `while cat moved ${i}`)
+  for (let i = 0; i < 5; i++) await b.chatroom.post('ann', `while cat moved ${i}`)
   const cursor = first.events.at(-1)!.id
   const again = await SocketClient.open(baseB, cookie, `?lastReceived=${cursor}`)
   const last = b.chatroom.lastId
@@ -111,7 +111,7 @@ t.test('Redis restarts: readiness and sending fail clearly, then every event arr
   const { a, b, baseA, baseB } = await twoNodes(t, redis)
   const ann = await signIn(a, 'ann')
   const watcher = await SocketClient.open(baseB, await signIn(b, 'bob'))
-  await a.chatroom.say('ann', 'before')
+  await a.chatroom.post('ann', 'before')
   await watcher.until(() => watcher.events.some((e) => e.text === 'before'), 'before')
 
   await redis.stop()
@@ -132,7 +132,7 @@ t.test('Redis restarts: readiness and sending fail clearly, then every event arr
     while ((await fetch(`${base}/readyz`)).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
     t.equal((await fetch(`${base}/readyz`)).status, 200, `${base === baseA ? 'A' : 'B'} reconnected by itself`)
   }
-  for (let i = 0; i < 5; i++) await a.chatroom.say('ann', `after ${i}`)
+  for (let i = 0; i < 5; i++) await a.chatroom.post('ann', `after ${i}`)
   await watcher.until(() => watcher.events.some((e) => e.text === 'after 4'), 'after 4', 15_000)
   const ids = watcher.ids()
   t.same(ids, range(ids[0]!, ids.at(-1)!), 'consecutive: nothing lost, nothing twice')
@@ -180,7 +180,7 @@ t.test('presence is shared: one join and one leave for a user on two processes',
   await onA.close()
   // A let go of cat; then a message through A's Redis connection: once the watcher has it,
   // any leave A's release could have caused would have come first.
-  await eventually(() => !a.presence.isOnline('cat'), 'A to let go of cat')
+  await eventually(() => !a.chatroom.presence.isOnline('cat'), 'A to let go of cat')
   const marker = await a.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie: await signIn(a, 'marker') }, payload: { text: 'marker' } })
   await watcher.untilId((marker.json() as { id: number }).id)
   t.same(kinds(), ['join'], 'leaving one process is not leaving the room')

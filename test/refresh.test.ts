@@ -22,11 +22,11 @@ t.test('GET /refresh joins, then the room shows the archive with "you" for the v
   t.equal(join.statusCode, 303)
   t.equal(join.headers.location, '/refresh/room')
   await app.chatroom.join('bob')
-  await app.chatroom.say('bob', 'hi ann')
+  await app.chatroom.post('bob', 'hi ann')
   const said = await app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie: ann }, payload: { message: 'hello bob' } })
   t.equal(said.statusCode, 303, 'post/redirect/get')
   t.equal(said.headers.location, '/refresh/room')
-  await app.chatroom.leave('bob')
+  await app.chatroom.left('bob')
 
   const room = await app.inject({ method: 'GET', url: '/refresh/room', headers: { cookie: ann } })
   t.equal(room.statusCode, 200)

@@ -63,11 +63,11 @@ t.test('a long poller that drops away resumes with its cursor and gets exactly w
   await enter(app, bob, 'longpolling')
   const get = (cursor: number) =>
     app.inject({ method: 'GET', url: `/longpolling/room/messages?lastReceived=${cursor}`, headers: { cookie: bob } })
-  await app.chatroom.say('ann', 'seen')
+  await app.chatroom.post('ann', 'seen')
   const first = (await get(0)).json() as Event[]
   t.same(first.map((e) => [e.id, e.type]), [[1, 'join'], [2, 'message']])
   // bob is gone (his lease keeps him listed); others talk.
-  for (let i = 0; i < 7; i++) await app.chatroom.say('ann', `missed ${i}`)
+  for (let i = 0; i < 7; i++) await app.chatroom.post('ann', `missed ${i}`)
   const resumed = (await get(2)).json() as Event[]
   t.same(resumed.map((e) => e.id), range(3, 9))
   t.same(resumed.map((e) => e.text), range(0, 6).map((i) => `missed ${i}`))
@@ -77,7 +77,7 @@ t.test('a cursor that fell out of the archive gets the whole archive, and the ga
   const app = await buildTestApp(t, { ARCHIVE_SIZE: '5', SUBSCRIBER_QUEUE: '5' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const cat = await signIn(app, 'cat')
-  for (let i = 0; i < 20; i++) await app.chatroom.say('ann', `n${i}`)
+  for (let i = 0; i < 20; i++) await app.chatroom.post('ann', `n${i}`)
   const socket = await SocketClient.open(base, cat, '?lastReceived=3')
   await socket.untilId(21)
   t.same(socket.ids(), range(16, 21), 'the archive (16..20), then the join')

@@ -28,7 +28,7 @@ t.test('a stranger\'s upgrade is refused with 401', async (t) => {
 
 t.test('connect: join, the archive, then relay both ways; leave on close', async (t) => {
   const { app, base } = await serve(t)
-  await app.chatroom.say('ann', 'before you came')
+  await app.chatroom.post('ann', 'before you came')
   const cat = await SocketClient.open(base, await signIn(app, 'cat'))
   await cat.untilId(2)
   t.match(cat.events, [{ id: 1, type: 'message', user: 'ann', text: 'before you came' }, { id: 2, type: 'join', user: 'cat' }])
@@ -55,8 +55,8 @@ t.test('resume: reconnect with the cursor and get exactly the missed events', as
   const first = await SocketClient.open(base, catCookie)
   await first.untilId(1)
   await first.close()
-  await eventually(() => !app.presence.isOnline('cat'), 'cat to leave')
-  for (let i = 0; i < 5; i++) await app.chatroom.say('ann', `missed ${i}`)
+  await eventually(() => !app.chatroom.presence.isOnline('cat'), 'cat to leave')
+  for (let i = 0; i < 5; i++) await app.chatroom.post('ann', `missed ${i}`)
   const last = app.chatroom.lastId
   const again = await SocketClient.open(base, catCookie, `?lastReceived=${first.events.at(-1)!.id}`)
   await again.untilId(last + 1)
@@ -70,7 +70,7 @@ t.test('events queued for a busy reader go out together in fewer frames', async 
   await cat.untilId(1)
   const framesBefore = cat.frames
   // Published in one tick: they coalesce.
-  await Promise.all(Array.from({ length: 200 }, (_, i) => app.chatroom.say('ann', `burst ${i}`)))
+  await Promise.all(Array.from({ length: 200 }, (_, i) => app.chatroom.post('ann', `burst ${i}`)))
   await cat.untilId(201)
   t.same(cat.ids(), range(1, 201), 'all of them, in order')
   t.ok(cat.frames - framesBefore < 20, `200 events arrived in ${cat.frames - framesBefore} frames`)
@@ -192,8 +192,8 @@ t.test('an open socket does not keep its upgrade request and reply alive', async
 t.test('the cursor is read exactly as long polling reads it', async (t) => {
   const { app, base } = await serve(t)
   const cookie = await signIn(app, 'cat')
-  await app.chatroom.say('ann', 'one')
-  await app.chatroom.say('ann', 'two')
+  await app.chatroom.post('ann', 'one')
+  await app.chatroom.post('ann', 'two')
   for (const bad of ['abc', '-1', '1.5', '', '1e3', '99999999999999999999', '0x1', ' 1']) {
     const query = `?lastReceived=${encodeURIComponent(bad)}`
     const poll = await app.inject({ method: 'GET', url: `/longpolling/room/messages${query}`, headers: { cookie } })

@@ -1,5 +1,8 @@
+import { firstIssue, messageTextSchema } from '../validation.js'
 import type { Broker } from './broker/broker.js'
 import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import type { FloodGuard } from './flood.js'
+import { Presence, type Member, type Roster } from './presence.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 export interface ChatroomOptions {
@@ -8,26 +11,54 @@ export interface ChatroomOptions {
   subscriberQueue: number
   /** A user's typing signals go out at most once per this many milliseconds (pages send every 2 s). */
   typingThrottleMs?: number
+  /** Longest message, in characters, after trimming. */
+  maxMessageLength?: number
+  /** Messages one user may send per window, across all their connections. */
+  flood?: { limit: number; windowMs: number }
+  presence?: {
+    /** How long after a user's last connection goes their leave is published. */
+    graceMs: number
+    /** With a shared broker: how long a dead process's users linger. */
+    ttlMs: number
+    /** Transports without a connection to hold (refresh, long polling): each request keeps the user for this long. */
+    leaseMs: Record<string, number>
+  }
+  /** Told what went wrong where a caller only sees an outcome (a broker that cannot be reached). */
+  onError?: (error: unknown, what: string) => void
 }
 
-export interface RosterEntry {
-  name: string
-  avatar?: string
+/** What enter() answers: a subscription, or why not. */
+export type Entered =
+  | { ok: true; subscription: Subscription }
+  /** The cursor is ahead of the room (it restarted without its history). */
+  | { ok: false; refused: 'ahead'; lastId: number }
+
+export interface EnterOptions {
+  /** The id of the last event the client has; absent: the replay window. */
+  lastReceived?: number | undefined
+  /** Also deliver others' typing signals. */
+  typing?: boolean | undefined
 }
 
-/** Who is in the room as of event `lastId`: clients apply join/leave events after it. */
-export interface Roster {
-  lastId: number
-  users: RosterEntry[]
-}
+/** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
+export type Said =
+  | { outcome: 'ok'; stored: StoredEvent }
+  | { outcome: 'invalid'; message: string }
+  | { outcome: 'flooded'; message: string; retryAfter: number }
+  | { outcome: 'unavailable'; message: string }
 
 /**
- * The one owner of room state on this node: the archive as this node has seen it, and who
- * listens here. Which events exist, and their ids, is the broker's business.
+ * The one owner of room state on this node: the archive as this node has seen it, who
+ * listens here, who is present, and how fast each may speak. Which events exist, and their
+ * ids, is the broker's business. Transports use the session API: enter (then take / wait /
+ * cancel / leave on the subscription), say, typing, leave.
  */
 export class Chatroom implements SubscriptionOwner {
   private readonly broker: Broker
   private readonly options: ChatroomOptions
+  /** Who is online, per user across their connections and transports. */
+  readonly presence: Presence
+  private readonly flood: FloodGuard
   private readonly subscriptions = new Set<Subscription>()
   private recent: StoredEvent[] = []
   private started = false
@@ -45,12 +76,20 @@ export class Chatroom implements SubscriptionOwner {
   constructor(broker: Broker, options: ChatroomOptions) {
     this.broker = broker
     this.options = options
+    const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
+    this.presence = new Presence(broker.presenceStore(this, presence.ttlMs), {
+      graceMs: presence.graceMs,
+      onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
+    })
+    const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
+    this.flood = broker.floodGuard('flood', flood.limit, flood.windowMs)
   }
 
   /** Loads the archive from the broker and starts listening. Idempotent. */
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
+    this.presence.start()
     this.broker.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal) })
     // Who is here already (another process may have been running): the shared snapshot, then
     // the joins and leaves after it.
@@ -73,6 +112,73 @@ export class Chatroom implements SubscriptionOwner {
   /** Listeners on this node. */
   get subscriberCount(): number {
     return this.subscriptions.size
+  }
+
+  /** Listeners on this node waiting in wait() (long polls). Counted when scraped. */
+  get waitingCount(): number {
+    let n = 0
+    for (const subscription of this.subscriptions) if (subscription.waiting) n++
+    return n
+  }
+
+  /**
+   * A user comes in through a transport (a socket opens, a poll arrives, a page loads): the
+   * cursor is checked, the user is held present until the subscription ends (and, for
+   * transports without a connection, kept a while longer by a lease), and the subscription
+   * hands over what follows the cursor, then live events. The caller takes or waits, then
+   * cancels (or leaves) on every path.
+   */
+  enter(member: Member, transport: string, options: EnterOptions = {}): Entered {
+    const { lastReceived } = options
+    if (lastReceived !== undefined && lastReceived > this.lastId) return { ok: false, refused: 'ahead', lastId: this.lastId }
+    // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
+    let release = (): void => {}
+    const subscription = this.subscribe(lastReceived, {
+      typing: options.typing ? { self: member.name } : undefined,
+      onEnd: () => {
+        this.renew(member, transport)
+        release()
+      },
+      onLeave: () => this.presence.drop(member, transport),
+    })
+    this.renew(member, transport)
+    release = this.presence.hold(member)
+    return { ok: true, subscription }
+  }
+
+  /**
+   * A user says something: the text is checked, the user's flood limit applied (shared by all
+   * their connections), and the message published; acknowledged once the broker has it.
+   */
+  async say(member: Member, text: unknown, transport?: string): Promise<Said> {
+    if (transport !== undefined) this.renew(member, transport)
+    const parsed = messageTextSchema(this.options.maxMessageLength ?? 2000).safeParse(text)
+    if (!parsed.success) return { outcome: 'invalid', message: firstIssue(parsed.error) }
+    try {
+      const waitMs = await this.flood.take(member.name)
+      if (waitMs > 0) {
+        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+        const { limit, windowMs } = this.options.flood ?? { limit: 20, windowMs: 10_000 }
+        const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
+        return { outcome: 'flooded', message, retryAfter }
+      }
+      return { outcome: 'ok', stored: await this.post(member.name, parsed.data, member.avatar) }
+    } catch (error) {
+      // The broker is unreachable: say so plainly instead of hanging or pretending.
+      this.options.onError?.(error, 'could not publish a message')
+      return { outcome: 'unavailable', message: 'The chat is unavailable right now; your message was not sent. Try again shortly.' }
+    }
+  }
+
+  /** The user left through a transport's leave link: gone at once unless another connection holds them. */
+  leave(member: Member, transport: string): void {
+    this.presence.drop(member, transport)
+  }
+
+  /** A request of a transport without a connection (refresh, long polling) keeps the user present a while. */
+  renew(member: Member, transport: string): void {
+    const lease = this.options.presence?.leaseMs[transport]
+    if (lease) this.presence.touch(member, transport, lease)
   }
 
   /** The archived events after the cursor (all of it without one). */
@@ -115,15 +221,18 @@ export class Chatroom implements SubscriptionOwner {
     return this.broker.publish(draft)
   }
 
+  /** Publishes a join as is (presence decides when; tests and the local presence store call it). */
   join(user: string, avatar?: string): Promise<StoredEvent> {
     return this.publish({ type: 'join', user, avatar })
   }
 
-  leave(user: string, avatar?: string): Promise<StoredEvent> {
+  /** Publishes a leave as is (see join). */
+  left(user: string, avatar?: string): Promise<StoredEvent> {
     return this.publish({ type: 'leave', user, avatar })
   }
 
-  say(user: string, text: string, avatar?: string): Promise<StoredEvent> {
+  /** Publishes a message as is, with no check or limit (trusted callers: say, tests, the benchmark). */
+  post(user: string, text: string, avatar?: string): Promise<StoredEvent> {
     return this.publish({ type: 'message', user, text, avatar })
   }
 
@@ -135,7 +244,9 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
-  typing(user: string): void {
+  typing(member: Member, transport?: string): void {
+    if (transport !== undefined) this.renew(member, transport)
+    const user = member.name
     const now = Date.now()
     const throttle = this.options.typingThrottleMs ?? 1500
     const last = this.lastTyping.get(user)
@@ -152,13 +263,17 @@ export class Chatroom implements SubscriptionOwner {
     return this.broker.ready()
   }
 
-  /** Ends every subscription: waiting readers see the end (long polls answer, sockets close). */
-  endSubscriptions(): void {
+  /**
+   * Shutdown, before the server stops accepting: every subscription ends (long polls answer,
+   * sockets close) and this node lets go of everyone it holds, so nobody is left listed.
+   */
+  async endSubscriptions(): Promise<void> {
     for (const subscription of this.subscriptions) subscription.close()
+    await this.presence.close()
   }
 
   async close(): Promise<void> {
-    this.endSubscriptions()
+    await this.endSubscriptions()
     await this.broker.close()
   }
 

@@ -1,34 +1,30 @@
-import type { Chatroom } from './chatroom.js'
-
 export interface Member {
   name: string
   avatar?: string | undefined
+}
+
+export interface RosterEntry {
+  name: string
+  avatar?: string
+}
+
+/** Who is in the room as of event `lastId`: clients apply join/leave events after it. */
+export interface Roster {
+  lastId: number
+  users: RosterEntry[]
 }
 
 /**
  * Where "is this user anywhere?" is decided. This node tells it when it starts and stops
  * holding a user; the store publishes join and leave. The memory store is this process alone;
  * the Redis one counts every process's leases, so a user on two processes joins once.
+ * The broker supplies the store that fits it (Broker.presenceStore).
  */
 export interface PresenceStore {
   arrive(member: Member): Promise<void>
   depart(member: Member): Promise<void>
   /** Called on every sweep with the users this node holds (renew leases, expire dead nodes'). */
   tick?(held: Member[]): Promise<void>
-}
-
-/** One process: the room itself hears join and leave. */
-export class LocalPresenceStore implements PresenceStore {
-  private readonly room: Chatroom
-  constructor(room: Chatroom) {
-    this.room = room
-  }
-  async arrive(member: Member): Promise<void> {
-    await this.room.join(member.name, member.avatar)
-  }
-  async depart(member: Member): Promise<void> {
-    await this.room.leave(member.name, member.avatar)
-  }
 }
 
 export interface PresenceOptions {

@@ -1,4 +1,4 @@
-import type { Signal, StoredEvent } from './event.js'
+import { frameFor, type Signal, type StoredEvent } from './event.js'
 
 /**
  * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
@@ -6,11 +6,18 @@ import type { Signal, StoredEvent } from './event.js'
  */
 export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled'
 
+/** Why wait() returned: something to take, the time ran out, the reader's signal, or the end. */
+export type WaitResult = 'readable' | 'timeout' | 'aborted' | Exclude<SubscriptionState, 'open'>
+
 export interface SubscribeOptions {
   /** Ends the subscription when aborted. */
   abort?: AbortSignal | undefined
   /** Also deliver typing signals (takeSignals), except the reader's own. */
   typing?: { self: string } | undefined
+  /** Called once when it ends, however it ends (the room lets go of the reader's presence). */
+  onEnd?: (() => void) | undefined
+  /** Called by leave() before it ends: the reader leaves the room at once. */
+  onLeave?: (() => void) | undefined
 }
 
 export interface SubscriptionOwner {
@@ -43,6 +50,10 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   /** Latest signal per user, for readers that asked for them; bounded by the number of users. */
   private signals: Map<string, Signal> | undefined
   private readonly self: string | undefined
+  private onEnd: (() => void) | undefined
+  private onLeave: (() => void) | undefined
+  /** Whether a wait() is pending (for the count of waiting long polls). */
+  waiting = false
 
   constructor(
     owner: SubscriptionOwner,
@@ -53,6 +64,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     const signal = options.abort
     this.signals = options.typing ? new Map() : undefined
     this.self = options.typing?.self
+    this.onEnd = options.onEnd
+    this.onLeave = options.onLeave
     this.owner = owner
     this.queue = backlog
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
@@ -62,6 +75,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
         // Not yet registered with the owner; end without a release call.
         this.state = 'cancelled'
         this.queue = []
+        this.runOnEnd()
         return
       }
       this.abortSignal = signal
@@ -129,9 +143,47 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     return out
   }
 
+  /** What take() and takeSignals() have, as the one frame every transport sends ([] when empty). */
+  takeFrame(): string | Buffer {
+    return frameFor(this.take(), this.takeSignals())
+  }
+
+  /**
+   * Resolves on the first of: something to take (at once if there is), `timeoutMs` passing,
+   * `abort` (the client went away), or the subscription ending (room closed, lagged,
+   * cancelled). It releases nothing itself: the reader takes, then cancels.
+   */
+  wait(timeoutMs: number, abort?: AbortSignal): Promise<WaitResult> {
+    if (this.pending) return Promise.resolve('readable')
+    if (this.state !== 'open') return Promise.resolve(this.state)
+    if (abort?.aborted) return Promise.resolve('aborted')
+    return new Promise<WaitResult>((resolve) => {
+      const finish = (result: WaitResult) => {
+        clearTimeout(timer)
+        abort?.removeEventListener('abort', onAbort)
+        this.onReadable = undefined
+        this.waiting = false
+        resolve(result)
+      }
+      const onAbort = () => finish('aborted')
+      const timer = setTimeout(() => finish('timeout'), timeoutMs)
+      abort?.addEventListener('abort', onAbort, { once: true })
+      this.waiting = true
+      // Called once per tick when something arrived, and when it ends (a cancel included).
+      this.onReadable = () => finish(this.pending || this.state === 'open' ? 'readable' : this.state)
+    })
+  }
+
   /** The reader lets go: ends and releases it. Safe to call any number of times. */
   readonly cancel = (): void => {
     this.end('cancelled')
+  }
+
+  /** The reader leaves the room (a leave link, sign-out): at once, then ends like cancel. */
+  leave(): void {
+    const onLeave = this.onLeave
+    this.end('cancelled')
+    onLeave?.()
   }
 
   /** The room shuts down: the reader is told (a long poll answers, a socket closes). */
@@ -177,9 +229,18 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.abortSignal?.removeEventListener('abort', this.cancel)
     this.abortSignal = undefined
     this.owner.release(this)
+    this.runOnEnd()
     const waiter = this.waiter
     this.waiter = undefined
     waiter?.({ value: undefined, done: true })
-    if (state !== 'cancelled') this.onReadable?.()
+    // A transport is told of an end it did not ask for; a pending wait() hears every end.
+    if (state !== 'cancelled' || this.waiting) this.onReadable?.()
+  }
+
+  private runOnEnd(): void {
+    const onEnd = this.onEnd
+    this.onEnd = undefined
+    this.onLeave = undefined
+    onEnd?.()
   }
 }

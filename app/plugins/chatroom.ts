@@ -3,22 +3,21 @@ import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
 import type { Broker } from '../chatroom/broker/broker.js'
 import { MemoryBroker } from '../chatroom/broker/memory.js'
-import { RedisBroker } from '../chatroom/broker/redis.js'
 import { Chatroom } from '../chatroom/chatroom.js'
-import { MemoryFloodGuard, type FloodGuard } from '../chatroom/flood.js'
-import { LocalPresenceStore, Presence } from '../chatroom/presence.js'
+import type { FloodGuard } from '../chatroom/flood.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     chatroom: Chatroom
-    presence: Presence
-    floodGuard: FloodGuard
+    /** A limit shared by every process on this broker (sign-ins per IP). */
+    limiter(scope: string, limit: number, windowMs: number): FloodGuard
   }
 }
 
-/** The broker the configuration asks for; with Redis, connected (or a clear error). */
+/** The broker the configuration asks for; with Redis, connected (or a clear error). Redis is loaded only then. */
 async function brokerFor(config: Config, log: FastifyBaseLogger): Promise<Broker> {
   if (config.BROKER === 'memory') return new MemoryBroker(config.ARCHIVE_SIZE)
+  const { RedisBroker } = await import('../chatroom/broker/redis.js')
   const broker = new RedisBroker({
     url: config.REDIS_URL,
     archiveSize: config.ARCHIVE_SIZE,
@@ -39,38 +38,29 @@ async function brokerFor(config: Config, log: FastifyBaseLogger): Promise<Broker
 /** One Chatroom per app instance (never a module singleton), closed with the app. */
 export default fp(
   async function chatroom(app, opts: { config: Config; broker?: Broker }) {
-    const broker = opts.broker ?? (await brokerFor(opts.config, app.log))
+    const { config } = opts
+    const broker = opts.broker ?? (await brokerFor(config, app.log))
+    const lease = (interval: number) => interval * config.PRESENCE_LEASE_FACTOR * 1000
     const room = new Chatroom(broker, {
-      archiveSize: opts.config.ARCHIVE_SIZE,
-      subscriberQueue: opts.config.SUBSCRIBER_QUEUE,
+      archiveSize: config.ARCHIVE_SIZE,
+      subscriberQueue: config.SUBSCRIBER_QUEUE,
+      maxMessageLength: config.MAX_MESSAGE_LENGTH,
+      flood: { limit: config.RATE_LIMIT_MESSAGES, windowMs: config.RATE_LIMIT_WINDOW * 1000 },
+      presence: {
+        graceMs: config.PRESENCE_GRACE * 1000,
+        ttlMs: config.PRESENCE_TTL * 1000,
+        // A refresh or long-poll user stays online a few of their intervals after their last request.
+        leaseMs: { refresh: lease(config.REFRESH_INTERVAL), longpolling: lease(config.LONGPOLL_TIMEOUT) },
+      },
+      onError: (err, what) => app.log.error({ err }, what),
     })
     await room.start()
-    const store = broker instanceof RedisBroker ? broker.presenceStore(opts.config.PRESENCE_TTL * 1000) : new LocalPresenceStore(room)
-    const presence = new Presence(store, {
-      graceMs: opts.config.PRESENCE_GRACE * 1000,
-      onError: (err) => app.log.error({ err }, 'could not publish a join or leave'),
-    })
-    presence.start()
     app.decorate('chatroom', room)
-    app.decorate('presence', presence)
-    // With Redis the limit is shared by every process, so a user cannot multiply it by reconnecting elsewhere.
-    const { RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW } = opts.config
-    app.decorate(
-      'floodGuard',
-      broker instanceof RedisBroker
-        ? broker.floodGuard(RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW * 1000)
-        : new MemoryFloodGuard(RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW * 1000),
-    )
-    // Before the server stops accepting: pending long polls answer, sockets close (1001),
-    // otherwise close() would wait on them.
-    app.addHook('preClose', async () => {
-      room.endSubscriptions()
-      // Everyone this process held leaves (other processes may still hold some of them).
-      await presence.close()
-    })
-    app.addHook('onClose', async () => {
-      await room.close()
-    })
+    app.decorate('limiter', (scope: string, limit: number, windowMs: number) => broker.floodGuard(scope, limit, windowMs))
+    // Before the server stops accepting: pending long polls answer, sockets close (1001), and
+    // everyone this process held leaves; otherwise close() would wait on them.
+    app.addHook('preClose', () => room.endSubscriptions())
+    app.addHook('onClose', () => room.close())
   },
   { name: 'chatroom' },
 )

@@ -3,8 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Transport counts the room cannot see (kept by the controllers). */
-    transportStats: { pendingPolls: number }
+    metricsRegistry: Registry
   }
 }
 
@@ -17,7 +16,6 @@ export default fp(
   async function metrics(app) {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
-    app.decorate('transportStats', { pendingPolls: 0 })
     const stats = () => app.chatroom.stats
 
     new Gauge({
@@ -27,7 +25,7 @@ export default fp(
       registers: [registry],
       collect() {
         this.set({ transport: 'websocket' }, app.websocketServer.clients.size)
-        this.set({ transport: 'longpolling' }, app.transportStats.pendingPolls)
+        this.set({ transport: 'longpolling' }, app.chatroom.waitingCount)
       },
     })
     new Gauge({
@@ -35,7 +33,7 @@ export default fp(
       help: 'Long polls waiting for an event',
       registers: [registry],
       collect() {
-        this.set(app.transportStats.pendingPolls)
+        this.set(app.chatroom.waitingCount)
       },
     })
     new Gauge({
@@ -43,7 +41,7 @@ export default fp(
       help: 'Users this process holds online',
       registers: [registry],
       collect() {
-        this.set(app.presence.size)
+        this.set(app.chatroom.presence.size)
       },
     })
     // Counters that mirror the room's own totals.
@@ -65,9 +63,3 @@ export default fp(
   },
   { name: 'metrics' },
 )
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    metricsRegistry: Registry
-  }
-}

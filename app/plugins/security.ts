@@ -1,6 +1,4 @@
 import helmet from '@fastify/helmet'
-import rateLimit from '@fastify/rate-limit'
-import { Redis } from 'ioredis'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
@@ -24,7 +22,7 @@ export function crossOrigin(request: FastifyRequest, allowed: ReadonlySet<string
   return origin === 'null'
 }
 
-/** Security headers and a strict CSP the pages work under (no inline script), origin checks, sign-in rate limit. */
+/** Security headers and a strict CSP the pages work under (no inline script), and origin checks. */
 export default fp(
   async function security(app, opts: { config: Config }) {
     const { config } = opts
@@ -59,21 +57,6 @@ export default fp(
       request.log.warn({ origin: request.headers.origin, url: request.url }, 'cross-origin request refused')
       return reply.code(403).send({ error: 'Forbidden', message: 'Cross-origin request refused: this page is not ours.' })
     })
-
-    // Routes opt in with config.rateLimit (sign-in); nothing else is limited per IP here.
-    // With Redis the counts are shared, so more processes do not mean more attempts; if Redis
-    // is down, sign-in is not limited rather than refused.
-    if (config.BROKER === 'redis') {
-      const redis = new Redis(config.REDIS_URL, { connectTimeout: 500, maxRetriesPerRequest: 1, lazyConnect: true })
-      redis.on('error', (err: unknown) => app.log.debug({ err }, 'rate-limit redis error'))
-      await redis.connect().catch(() => {})
-      app.addHook('onClose', async () => {
-        redis.disconnect()
-      })
-      await app.register(rateLimit, { global: false, redis, nameSpace: `${config.REDIS_PREFIX}ratelimit:`, skipOnError: true })
-    } else {
-      await app.register(rateLimit, { global: false })
-    }
   },
   { name: 'security' },
 )

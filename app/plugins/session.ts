@@ -85,18 +85,6 @@ export function currentUser(request: FastifyRequest): SignedInUser {
   return request.user
 }
 
-/**
- * The signed-in user of a refresh or long-poll route: each of their requests keeps them
- * online for a few of that transport's intervals (PRESENCE_LEASE_FACTOR).
- */
-export function renewPresence(request: FastifyRequest, transport: 'refresh' | 'longpolling'): SignedInUser {
-  const { config, presence } = request.server
-  const user = currentUser(request)
-  const interval = transport === 'refresh' ? config.REFRESH_INTERVAL : config.LONGPOLL_TIMEOUT
-  presence.touch(user, transport, interval * config.PRESENCE_LEASE_FACTOR * 1000)
-  return user
-}
-
 function readSession(request: FastifyRequest, maxAge: number): User | null {
   const raw = request.cookies[SESSION_COOKIE]
   if (!raw) return null

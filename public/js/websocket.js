@@ -1,6 +1,7 @@
 // WebSocket: one connection both ways. After a drop it reconnects with backoff and resumes
 // from the last id it has, so nothing is missed and nothing is shown twice.
 import { Room, backoff, onSay, onTyping, setStatus, showError } from './chat.js'
+import { CloseCode } from './protocol.js'
 
 const room = new Room()
 const thread = room.thread
@@ -30,12 +31,12 @@ function connect() {
   ws.addEventListener('close', (e) => {
     if (socket !== ws) return
     socket = null
-    if (e.code === 4401) {
+    if (e.code === CloseCode.unauthorized) {
       location.assign('/')
       return
     }
-    if (e.code === 4409) thread.reset()
-    const wait = e.code === 4409 ? 0 : backoff(failures++)
+    if (e.code === CloseCode.cursorAhead) thread.reset()
+    const wait = e.code === CloseCode.cursorAhead ? 0 : backoff(failures++)
     setStatus(`Disconnected; reconnecting in ${Math.round(wait / 1000)} s…`)
     setTimeout(connect, wait)
   })

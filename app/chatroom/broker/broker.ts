@@ -1,5 +1,6 @@
-import type { Roster } from '../chatroom.js'
 import type { EventDraft, Signal, StoredEvent } from '../event.js'
+import type { FloodGuard } from '../flood.js'
+import type { PresenceStore, Roster } from '../presence.js'
 
 export interface BrokerListener {
   /** Every event, this node's and others', in id order. */
@@ -8,9 +9,17 @@ export interface BrokerListener {
   signal(signal: Signal): void
 }
 
+/** What the local presence store publishes through: the room's own join and leave. */
+export interface PresenceRoom {
+  join(user: string, avatar?: string): Promise<StoredEvent>
+  left(user: string, avatar?: string): Promise<StoredEvent>
+}
+
 /**
  * Decides which events exist and in what order; the Chatroom decides who hears them here.
  * A broker delivers every event, its own and other nodes', to the listener in id order.
+ * It also supplies what must be shared by every process that shares it: the presence store
+ * and the flood limits, so nothing above it needs to know which broker it is.
  */
 export interface Broker {
   /** Assigns the next consecutive id and a timestamp, stores it in the archive, delivers it. */
@@ -21,6 +30,10 @@ export interface Broker {
   signal(signal: Signal): void
   /** Who is online in the whole room, when the broker keeps that (several processes). */
   roster?(): Promise<Roster>
+  /** Where join and leave are decided; `ttlMs` bounds how long a dead process's users linger. */
+  presenceStore(room: PresenceRoom, ttlMs: number): PresenceStore
+  /** At most `limit` takes per key in any `windowMs`; `scope` keeps different limits apart. */
+  floodGuard(scope: string, limit: number, windowMs: number): FloodGuard
   /** Whether the broker can take events now (for /readyz). */
   ready(): Promise<boolean>
   /** The one listener of this node; set once by the Chatroom before any publish. */

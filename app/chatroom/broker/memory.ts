@@ -1,5 +1,21 @@
 import { createEvent, type EventDraft, type Signal, type StoredEvent } from '../event.js'
-import type { Broker, BrokerListener } from './broker.js'
+import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
+import type { Member, PresenceStore } from '../presence.js'
+import type { Broker, BrokerListener, PresenceRoom } from './broker.js'
+
+/** One process: the room itself hears join and leave. */
+export class LocalPresenceStore implements PresenceStore {
+  private readonly room: PresenceRoom
+  constructor(room: PresenceRoom) {
+    this.room = room
+  }
+  async arrive(member: Member): Promise<void> {
+    await this.room.join(member.name, member.avatar)
+  }
+  async depart(member: Member): Promise<void> {
+    await this.room.left(member.name, member.avatar)
+  }
+}
 
 /** The default broker: one process, nothing to install. */
 export class MemoryBroker implements Broker {
@@ -26,6 +42,14 @@ export class MemoryBroker implements Broker {
 
   signal(signal: Signal): void {
     this.listener.signal(signal)
+  }
+
+  presenceStore(room: PresenceRoom): PresenceStore {
+    return new LocalPresenceStore(room)
+  }
+
+  floodGuard(_scope: string, limit: number, windowMs: number): FloodGuard {
+    return new MemoryFloodGuard(limit, windowMs)
   }
 
   ready(): Promise<boolean> {

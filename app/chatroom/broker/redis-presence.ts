@@ -1,8 +1,7 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { Roster } from '../chatroom.js'
-import type { Member, PresenceStore } from '../presence.js'
+import type { Member, PresenceStore, Roster } from '../presence.js'
 
 /** Keys of one room; `prefix` builds each user's lease set inside the scripts. */
 export interface PresenceKeys {

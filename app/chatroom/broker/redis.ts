@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import { createEvent, createTypingSignal, eventSchema, type EventDraft, type Signal, type StoredEvent } from '../event.js'
-import type { Roster } from '../chatroom.js'
 import type { FloodGuard } from '../flood.js'
+import type { Roster } from '../presence.js'
 import { defineScripts, readRoster, RedisPresenceStore } from './redis-presence.js'
-import type { Broker, BrokerListener } from './broker.js'
+import type { Broker, BrokerListener, PresenceRoom } from './broker.js'
 
 export interface RedisBrokerOptions {
   url: string
@@ -142,7 +142,7 @@ export class RedisBroker implements Broker {
   }
 
   /** Presence shared by every process: leases with a TTL, join and leave decided in Redis. */
-  presenceStore(ttlMs: number): RedisPresenceStore {
+  presenceStore(_room: PresenceRoom, ttlMs: number): RedisPresenceStore {
     return new RedisPresenceStore(this.commands, this.presenceKeys, this.archiveSize, ttlMs)
   }
 
@@ -155,14 +155,14 @@ export class RedisBroker implements Broker {
     return { prefix: this.prefix, lastId: this.keys.lastId, archive: this.keys.archive, events: this.keys.events }
   }
 
-  /** The per-user message limit, shared by every process on this Redis. */
-  floodGuard(limit: number, windowMs: number): FloodGuard {
+  /** A limit shared by every process on this Redis (per-user messages, sign-ins per IP). */
+  floodGuard(scope: string, limit: number, windowMs: number): FloodGuard {
     const run = this.commands as Redis & {
       chatFloodTake(key: string, window: number, limit: number, nonce: string): Promise<number>
     }
     let nonce = 0
     return {
-      take: (user) => run.chatFloodTake(`${this.prefix}flood:${user}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`),
+      take: (key) => run.chatFloodTake(`${this.prefix}${scope}:${key}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`),
     }
   }
 

@@ -1,0 +1,21 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+/** GET /healthz — the process is alive. */
+export function healthz(_request: FastifyRequest, reply: FastifyReply) {
+  return reply.header('cache-control', 'no-store').send({ status: 'ok' })
+}
+
+/** GET /readyz — the process can serve the room: its broker answers (503 while Redis is down). */
+export async function readyz(request: FastifyRequest, reply: FastifyReply) {
+  const ready = await request.server.chatroom.ready()
+  return reply
+    .code(ready ? 200 : 503)
+    .header('cache-control', 'no-store')
+    .send(ready ? { status: 'ready' } : { status: 'unavailable', message: 'The broker cannot be reached.' })
+}
+
+/** GET /metrics — Prometheus text format. */
+export async function metrics(request: FastifyRequest, reply: FastifyReply) {
+  const registry = request.server.metricsRegistry
+  return reply.type(registry.contentType).header('cache-control', 'no-store').send(await registry.metrics())
+}

@@ -1,0 +1,59 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { transportEntry, transports, userFromSignIn, type Transport } from '../identity.js'
+
+const transportChoices: { value: Transport; label: string; hint: string }[] = [
+  { value: 'refresh', label: 'Ajax, active refresh', hint: 'the page fetches the thread every few seconds' },
+  { value: 'longpolling', label: 'Ajax, long polling', hint: 'the server answers when something happens' },
+  { value: 'websocket', label: 'WebSocket', hint: 'one open connection, both ways' },
+]
+
+const signInForm = z.object({
+  user: z
+    .string({ error: 'Please choose a nick name or enter your email.' })
+    .max(254, 'A name or email is at most 254 characters.'),
+  transport: z.enum(transports, { error: 'Please pick a transport.' }),
+})
+
+type WelcomeForm = { user: string; transport: Transport }
+
+function welcome(reply: FastifyReply, request: FastifyRequest, form: WelcomeForm, error?: string) {
+  const providers = [...request.server.oauthProviders.values()].map(({ id, label }) => ({ id, label }))
+  return reply.view('app/index', { user: request.user, form, transports: transportChoices, providers, error })
+}
+
+/** What went wrong with an OAuth sign-in, by the code the callback redirects with (never echoed text). */
+const signInProblems: Record<string, string> = {
+  cancelled: 'Sign-in was cancelled. Pick a nick name, or try again.',
+  failed: 'Sign-in did not work out. Please try again, or pick a nick name.',
+  noname: 'Your account did not give us a usable name. Please pick a nick name.',
+}
+
+/** GET / — the welcome page. */
+export function index(request: FastifyRequest, reply: FastifyReply) {
+  const { signin } = request.query as { signin?: string }
+  const problem = signin !== undefined && Object.hasOwn(signInProblems, signin) ? signInProblems[signin] : undefined
+  return welcome(reply, request, { user: request.user?.name ?? '', transport: 'websocket' }, problem)
+}
+
+/** POST /signin — signs in with a nick or an email, then enters the chosen transport's room. */
+export function signIn(request: FastifyRequest, reply: FastifyReply) {
+  const body = (request.body ?? {}) as Record<string, unknown>
+  const typed = typeof body.user === 'string' ? body.user : ''
+  const picked = transports.find((t) => t === body.transport) ?? 'websocket'
+  const form = signInForm.safeParse(body)
+  if (!form.success) {
+    const typedForm = { user: typed.slice(0, 254), transport: picked }
+    return welcome(reply.code(400), request, typedForm, form.error.issues[0]!.message)
+  }
+  const result = userFromSignIn(form.data.user)
+  if ('error' in result) {
+    return welcome(reply.code(400), request, { user: form.data.user, transport: picked }, result.error)
+  }
+  return reply.signIn(result.user).redirect(transportEntry[form.data.transport], 303)
+}
+
+/** POST /signout — forgets who you are. */
+export function signOut(_request: FastifyRequest, reply: FastifyReply) {
+  return reply.signOut().redirect('/', 303)
+}

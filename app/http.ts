@@ -1,0 +1,61 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Entered, Said } from './chatroom/chatroom.js'
+import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
+
+export const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** A refused say() as JSON: 400, 429 with Retry-After, or 503. */
+export function sendRefusal(reply: FastifyReply, said: Refusal) {
+  const { status, body, headers } = httpRefusal(said)
+  return reply.code(status).headers(headers).send(body)
+}
+
+/** The text of a say over HTTP: JSON {"text": …} or the form field `message`. */
+export function messageText(request: FastifyRequest): unknown {
+  const body = (request.body ?? {}) as Record<string, unknown>
+  return typeof body === 'object' && 'text' in body ? body.text : body.message
+}
+
+/** Whether a request is a plain HTML form post from a page without JavaScript. */
+export function fromHtmlForm(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').includes('text/html') && (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
+}
+
+/**
+ * What a say over HTTP answers: to programs, 201 with the event or the refusal as JSON; to a
+ * page's no-JavaScript form, back to the page (post/redirect/get), or an error page.
+ */
+export function answerSay(request: FastifyRequest, reply: FastifyReply, said: Said, page: string) {
+  if (!fromHtmlForm(request)) {
+    if (said.outcome !== 'ok') return sendRefusal(reply, said)
+    return reply.code(201).type(JSON_TYPE).send(said.stored.json)
+  }
+  if (said.outcome === 'ok') return reply.redirect(page, 303)
+  const { status, body, headers } = httpRefusal(said)
+  reply.headers(headers)
+  throw Object.assign(new Error(body.message), { statusCode: status })
+}
+
+/** A refused enter() as JSON: 409 with the room's lastId. */
+export function sendEnterRefusal(reply: FastifyReply, refused: Extract<Entered, { ok: false }>) {
+  const { status, body } = httpEnterRefusal(refused)
+  return reply.code(status).send(body)
+}
+
+/**
+ * Runs `wait` with a signal that is aborted if the client goes away meanwhile. Its connection
+ * is then ended too: it would otherwise linger and hold up the server's close().
+ */
+export async function whileConnected<T>(reply: FastifyReply, wait: (gone: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController()
+  const gone = () => {
+    controller.abort()
+    reply.request.raw.socket?.destroy()
+  }
+  reply.raw.once('close', gone)
+  try {
+    return await wait(controller.signal)
+  } finally {
+    reply.raw.off('close', gone)
+  }
+}

@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { WebSocket } from 'ws'
+import type { Subscription } from './chatroom/subscription.js'
+import { CloseCode } from './protocol.js'
+
+/** How long a dropped (lagged) socket gets to complete the close handshake before it is cut. */
+const LAGGED_CLOSE_GRACE_MS = 2000
+
+/** Invalid frames in a row before a socket is closed as garbage (1007). */
+const MAX_BAD_FRAMES = 5
+
+// A Buffer would go out as a binary frame unless told otherwise; the protocol is text.
+const TEXT_FRAME = { binary: false } as const
+
+export interface SocketWriterOptions {
+  /** Unsent bytes past which nothing more is written (SOCKET_BUFFER_LIMIT). */
+  limit: number
+  log: { debug(obj: object, msg: string): void }
+}
+
+/**
+ * Writes one subscription to one WebSocket (ws's lib/limiter.js is the model: one small job).
+ * What is queued goes out as one frame per tick (the room wakes every reader once per tick);
+ * nothing is written past `limit` unsent bytes, so the subscription's queue fills and the room
+ * drops the reader as lagged (4000, gorilla's rule); the room closing says 1001. When the
+ * socket closes the subscription is cancelled, which lets go of the user's presence.
+ */
+export class SocketWriter {
+  private readonly socket: WebSocket
+  private readonly raw: Socket
+  private readonly subscription: Subscription
+  private readonly limit: number
+  private waitingForDrain = false
+  private badFrames = 0
+
+  constructor(socket: WebSocket, request: IncomingMessage, subscription: Subscription, options: SocketWriterOptions) {
+    this.socket = socket
+    this.subscription = subscription
+    this.limit = options.limit
+    this.raw = request.socket
+    release(socket, this.raw, options.log)
+    subscription.onReadable = this.flush
+    socket.on('close', () => {
+      this.raw.off('drain', this.onDrain)
+      subscription.cancel()
+    })
+    // The replay window (or what followed the cursor), in one frame.
+    if (subscription.pending) setImmediate(this.flush)
+  }
+
+  /** Sends everything queued as one frame, or says why the subscription ended. */
+  readonly flush = (): void => {
+    const { socket, subscription } = this
+    if (socket.readyState !== socket.OPEN) return
+    if (subscription.state === 'lagged') {
+      socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
+      // A reader that stopped will not answer the close either: free its buffers soon.
+      setTimeout(() => socket.terminate(), LAGGED_CLOSE_GRACE_MS).unref()
+      return
+    }
+    if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
+    if (this.full()) return
+    if (subscription.pending) socket.send(subscription.takeFrame(), TEXT_FRAME)
+  }
+
+  /** An error frame, written only while the socket is under its limit (dropped past it). */
+  sendError(json: string): void {
+    if (this.socket.readyState !== this.socket.OPEN || this.socket.bufferedAmount > this.limit) return
+    this.socket.send(json)
+  }
+
+  /** A frame that was not understood: told, and after MAX_BAD_FRAMES in a row, closed (1007). */
+  refuse(body: string): void {
+    if (++this.badFrames >= MAX_BAD_FRAMES) return this.socket.close(CloseCode.invalidData, 'too many invalid frames')
+    this.sendError(body)
+  }
+
+  /** A frame that was understood: the count of invalid ones starts over. */
+  accepted(): void {
+    this.badFrames = 0
+  }
+
+  private full(): boolean {
+    if (this.socket.bufferedAmount <= this.limit) return false
+    if (!this.waitingForDrain) {
+      this.waitingForDrain = true
+      this.raw.once('drain', this.onDrain)
+    }
+    return true
+  }
+
+  private readonly onDrain = (): void => {
+    this.waitingForDrain = false
+    this.flush()
+  }
+}
+
+/**
+ * Nothing that lives as long as the socket may hold the upgrade's request and reply (about
+ * 8 KB a connection): @fastify/websocket's own 'error' listener closes over both, and the
+ * ServerResponse that routed the upgrade stays attached to the TCP socket.
+ */
+function release(socket: WebSocket, raw: Socket, log: SocketWriterOptions['log']): void {
+  socket.removeAllListeners('error')
+  socket.on('error', (err) => log.debug({ err }, 'websocket error'))
+  ;(raw as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.detachSocket(raw)
+}

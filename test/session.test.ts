@@ -1,0 +1,190 @@
+import t from 'tap'
+import { MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { Chatroom } from '../app/chatroom/chatroom.js'
+import type { EventDraft, StoredEvent } from '../app/chatroom/event.js'
+import type { Subscription } from '../app/chatroom/subscription.js'
+import { buildTestApp, enter, signIn, SocketClient } from './helpers.js'
+
+/** A room whose releases are counted: subscriptions let go by the room, presence holds by the user. */
+async function countedRoom(graceMs = 60_000) {
+  const room = new Chatroom(new MemoryBroker(100), {
+    archiveSize: 100,
+    subscriberQueue: 3,
+    presence: { graceMs, ttlMs: 1000, leaseMs: { longpolling: 60_000 } },
+  })
+  await room.start()
+  t.teardown(() => room.close())
+  const released: Subscription[] = []
+  const release = room.release.bind(room)
+  room.release = (s) => {
+    released.push(s)
+    release(s)
+  }
+  let holds = 0
+  let letGo = 0
+  const hold = room.presence.hold.bind(room.presence)
+  room.presence.hold = (member) => {
+    holds++
+    const done = hold(member)
+    return () => {
+      letGo++
+      done()
+    }
+  }
+  const enter = (lastReceived?: number) => {
+    const entered = room.enter({ name: 'ann' }, 'websocket', { lastReceived })
+    if (!entered.ok) throw new Error('refused')
+    return entered.subscription
+  }
+  return { room, released, enter, presence: () => ({ holds, letGo }) }
+}
+
+t.test('wait() answers at once when something is queued, else on the first event', async (t) => {
+  const { room, enter, released, presence } = await countedRoom()
+  const first = enter(0)
+  t.equal(await first.wait(10_000), 'readable', 'the backlog (her own join) is there already')
+  t.same(first.take().map((s) => s.event.type), ['join'])
+  const waiting = first.wait(10_000)
+  t.equal(room.waitingCount, 1, 'counted as waiting')
+  await room.post('bob', 'hello')
+  t.equal(await waiting, 'readable')
+  t.equal(room.waitingCount, 0)
+  t.match(first.takeFrame().toString(), /"text":"hello"/)
+  first.cancel()
+  first.cancel()
+  t.same(released, [first], 'released once, however often cancelled')
+  t.same(presence(), { holds: 1, letGo: 1 }, 'and its presence hold let go once')
+})
+
+t.test('wait() ends on the timeout, the abort, the room closing, lagging, or a cancel', async (t) => {
+  const { room, enter, released, presence } = await countedRoom()
+  const cursor = () => room.lastId
+
+  const timed = enter()
+  timed.take()
+  t.equal(await timed.wait(20), 'timeout')
+  t.equal(timed.takeFrame().toString(), '[]', 'an empty frame after a timeout')
+  t.equal(timed.state, 'open', 'a timeout releases nothing by itself')
+  timed.cancel()
+
+  const aborted = enter(cursor())
+  const controller = new AbortController()
+  const abortWait = aborted.wait(10_000, controller.signal)
+  controller.abort()
+  t.equal(await abortWait, 'aborted')
+  t.equal(await aborted.wait(10_000, controller.signal), 'aborted', 'an aborted signal answers at once')
+  aborted.cancel()
+
+  const cancelled = enter(cursor())
+  const cancelWait = cancelled.wait(10_000)
+  cancelled.cancel()
+  t.equal(await cancelWait, 'cancelled', 'a cancel during the wait ends it')
+
+  const lagging = enter(cursor())
+  const lagWait = lagging.wait(10_000)
+  // The first event wakes the wait on the next tick; meanwhile four overflow a queue of three.
+  for (let i = 0; i < 4; i++) room.post('bob', `m${i}`)
+  const lagResult = await lagWait
+  t.ok(lagResult === 'lagged' || lagResult === 'readable', `woken (${lagResult})`)
+  t.equal(lagging.state, 'lagged')
+  t.equal(await lagging.wait(10_000), 'lagged', 'a lagged subscription answers at once')
+  lagging.cancel()
+
+  const closing = enter(cursor())
+  const closeWait = closing.wait(10_000)
+  await room.endSubscriptions()
+  t.equal(await closeWait, 'closed', 'the room closing ends the wait')
+  closing.cancel()
+
+  t.equal(released.length, 5, 'each of the five released exactly once')
+  t.equal(new Set(released).size, 5)
+  t.same(presence(), { holds: 5, letGo: 5 })
+  t.equal(room.subscriberCount, 0)
+})
+
+t.test('leave() ends the subscription and the presence at once; a cursor ahead is refused', async (t) => {
+  const { room, enter, released } = await countedRoom()
+  const tab = enter()
+  t.equal(room.presence.isOnline('ann'), true)
+  tab.leave()
+  tab.leave()
+  t.equal(room.presence.isOnline('ann'), false, 'no grace period for an explicit leave')
+  t.same(room.archive().map((s) => `${s.event.type}:${s.event.user}`), ['join:ann', 'leave:ann'])
+  t.same(released, [tab])
+  const refused = room.enter({ name: 'ann' }, 'websocket', { lastReceived: room.lastId + 1 })
+  t.same(refused, { ok: false, refused: 'ahead', lastId: room.lastId })
+  t.equal(room.subscriberCount, 0, 'a refusal subscribes nothing')
+  t.equal(room.presence.isOnline('ann'), false, 'and holds nobody')
+})
+
+/** A broker that can be made to fail, as Redis does when it is down. */
+class FlakyBroker extends MemoryBroker {
+  down = false
+  override publish(draft: EventDraft): Promise<StoredEvent> {
+    return this.down && draft.type === 'message' ? Promise.reject(new Error('broker down')) : super.publish(draft)
+  }
+}
+
+t.test('each say outcome maps to each protocol in one place', async (t) => {
+  const broker = new FlakyBroker(100)
+  const app = await buildTestApp(t, { RATE_LIMIT_MESSAGES: '2', RATE_LIMIT_WINDOW: '60', MAX_MESSAGE_LENGTH: '10' }, { broker })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const form = { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }
+  const lp = (cookie: string, text: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie, ...headers }, payload: headers.accept ? `message=${encodeURIComponent(text)}` : { text } })
+  const page = (cookie: string, text: string) => app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie }, payload: { message: text } })
+  const socketSay = async (socket: SocketClient, text: string) => {
+    const before = socket.errors.length
+    socket.send({ text })
+    await socket.until(() => socket.errors.length > before, 'an error frame')
+    return socket.errors.at(-1)
+  }
+
+  // invalid: 400 / error frame (counted as a bad frame) / flash
+  const ann = await signIn(app, 'ann')
+  await enter(app, ann, 'refresh')
+  t.match((await lp(ann, 'x'.repeat(11))).json(), { error: 'Bad Request', message: /at most 10 characters/ })
+  t.equal((await lp(ann, 'x'.repeat(11))).statusCode, 400)
+  const annSocket = await SocketClient.open(base, ann)
+  t.match(await socketSay(annSocket, 'x'.repeat(11)), { error: 'Bad Request', message: /at most 10 characters/ })
+  const flash = await page(ann, 'x'.repeat(11))
+  t.equal(flash.statusCode, 400)
+  t.match(flash.body, /role="alert">A message is at most 10 characters/)
+  const noScript = await lp(ann, 'x'.repeat(11), form)
+  t.equal(noScript.statusCode, 400, 'a form without JavaScript gets the page it can read')
+  t.match(noScript.body, /400 — Bad Request[\s\S]*at most 10 characters/)
+
+  // ok: 201 with the event / nothing (the event arrives) / redirect; forms go back to their page
+  t.equal((await lp(ann, 'one')).statusCode, 201)
+  const viaForm = await lp(ann, 'two', form)
+  t.same([viaForm.statusCode, viaForm.headers.location], [303, '/longpolling/room'], 'the long-poll page posts to its own transport')
+
+  // flooded: 429 + Retry-After / frame with retryAfter / flash with Retry-After
+  const flooded = await lp(ann, 'three')
+  t.equal(flooded.statusCode, 429)
+  t.equal(flooded.headers['retry-after'], '60')
+  t.match(flooded.json(), { error: 'Too Many Requests', message: /at most 2 messages per 60 s/ })
+  t.match(await socketSay(annSocket, 'three'), { error: 'Too Many Requests', retryAfter: 60 })
+  const slow = await page(ann, 'three')
+  t.same([slow.statusCode, slow.headers['retry-after']], [429, '60'])
+  t.match(slow.body, /role="alert">Slow down/)
+  const wsForm = await app.inject({ method: 'POST', url: '/websocket/room/messages', headers: { cookie: ann, ...form }, payload: 'message=three' })
+  t.same([wsForm.statusCode, wsForm.headers['retry-after']], [429, '60'], 'the socket page\'s form too')
+
+  // unavailable: 503 / frame / flash (a user each: a failed send still counts toward the limit)
+  broker.down = true
+  const [bob, cat, dan, eve] = await Promise.all(['bob', 'cat', 'dan', 'eve'].map((name) => signIn(app, name)))
+  const down = await lp(bob!, 'hello')
+  t.equal(down.statusCode, 503)
+  t.match(down.json(), { error: 'Service Unavailable', message: /not sent/ })
+  const catSocket = await SocketClient.open(base, cat!)
+  t.match(await socketSay(catSocket, 'hello'), { error: 'Service Unavailable' })
+  t.equal(catSocket.closed, undefined, 'the socket stays open')
+  const downPage = await page(dan!, 'hello')
+  t.equal(downPage.statusCode, 503)
+  t.match(downPage.body, /role="alert">The chat is unavailable right now/)
+  broker.down = false
+  const wsOk = await app.inject({ method: 'POST', url: '/websocket/room/messages', headers: { cookie: eve!, ...form }, payload: 'message=back' })
+  t.same([wsOk.statusCode, wsOk.headers.location], [303, '/websocket/room'], 'back: the socket page posts to its own transport')
+  await Promise.all([annSocket.close(), catSocket.close()])
+})
