@@ -2,7 +2,7 @@ import t from 'tap'
 import { LocalPresenceStore, MemoryBroker } from '../app/chatroom/broker/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import { Presence } from '../app/chatroom/presence.js'
-import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, enter, signIn, SocketClient } from './helpers.js'
 
 /** A room and its presence on a clock the test moves by hand: no timers, no margins. */
 async function setup(graceMs: number) {

@@ -12,7 +12,6 @@ t.test('typing is shown to others, never to the typist, never archived, and thro
     if (Array.isArray(items)) bobTyping.push(...items.filter((i) => i.type === 'typing'))
   })
   await ann.untilId(2)
-  const lastId = app.chatroom.lastId
 
   // A long poller who asked for signals, waiting.
   const cat = await signIn(app, 'cat')
