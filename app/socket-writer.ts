@@ -76,6 +76,10 @@ export class SocketWriter {
     this.sendError(body)
   }
 
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason)
+  }
+
   /** A frame that was understood: the count of invalid ones starts over. */
   accepted(): void {
     this.badFrames = 0

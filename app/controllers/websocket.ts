@@ -2,7 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { answerSay, messageText } from '../http.js'
 import { currentUser } from '../plugins/session.js'
-import { closeForEnterRefusal, CloseCode, errorFrame, readClientFrame } from '../protocol.js'
+import type { Chatroom } from '../chatroom/chatroom.js'
+import type { Member } from '../chatroom/presence.js'
+import { closeForEnterRefusal, CloseCode, errorFrame, readClientFrame, type ClientFrame } from '../protocol.js'
 import { SocketWriter } from '../socket-writer.js'
 import { firstIssue, lastReceivedSchema } from '../validation.js'
 
@@ -42,18 +44,20 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   if (!entered.ok) return socket.close(...closeForEnterRefusal(entered))
   const writer = new SocketWriter(socket, request.raw, entered.subscription, { limit: config.SOCKET_BUFFER_LIMIT, log: request.log })
   // Synchronously, so no early frame is missed.
-  socket.on('message', (data, isBinary) => {
-    const frame = readClientFrame(data, isBinary)
-    if (frame.kind === 'binary') return socket.close(...frame.close)
-    if (frame.kind === 'bad') return writer.refuse(frame.body)
-    if (frame.kind === 'typing') {
-      writer.accepted()
-      return chatroom.typing(user)
-    }
-    void chatroom.say(user, frame.text).then((said) => {
-      if (said.outcome === 'ok') writer.accepted()
-      else if (said.outcome === 'invalid') writer.refuse(errorFrame(said))
-      else writer.sendError(errorFrame(said))
-    })
+  socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), chatroom, user, writer))
+}
+
+/** One client frame: said, typed, or refused (five bad frames in a row close the socket). */
+function relay(frame: ClientFrame, chatroom: Chatroom, user: Member, writer: SocketWriter) {
+  if (frame.kind === 'binary') return writer.close(...frame.close)
+  if (frame.kind === 'bad') return writer.refuse(frame.body)
+  if (frame.kind === 'typing') {
+    writer.accepted()
+    return chatroom.typing(user)
+  }
+  void chatroom.say(user, frame.text).then((said) => {
+    if (said.outcome === 'ok') writer.accepted()
+    else if (said.outcome === 'invalid') writer.refuse(errorFrame(said))
+    else writer.sendError(errorFrame(said))
   })
 }
