@@ -3,7 +3,8 @@ import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
 import type { Config } from '../conf/config.js'
 import { routes, type RateLimit } from '../conf/routes.js'
-import type { Broker } from './chatroom/broker/broker.js'
+import type { Bus } from './chatroom/bus/bus.js'
+import type { Store } from './chatroom/store/store.js'
 import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
@@ -24,8 +25,9 @@ declare module 'fastify' {
 const SHUTDOWN_DRAIN_MS = 500
 
 export interface BuildOptions {
-  /** Overrides the broker the config would choose (tests). */
-  broker?: Broker
+  /** Override the log and the bus the config would choose (tests). */
+  store?: Store
+  bus?: Bus
   logger?: FastifyServerOptions['logger']
 }
 
@@ -56,7 +58,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(oauth, { config })
   await app.register(views)
   await app.register(keepalive, { config })
-  await app.register(chatroom, options.broker ? { config, broker: options.broker } : { config })
+  await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(metrics)
   // Shutdown: once pending polls have answered and sockets have been told (preClose), give
   // responses a moment to go out, then cut what is left: idle keep-alives and connections a

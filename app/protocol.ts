@@ -16,8 +16,10 @@ export const CloseCode = {
   lagged: 4000,
   badRequest: 4400,
   unauthorized: 4401,
-  /** The cursor is ahead of the room (it restarted without its history): resume from 0. */
-  cursorAhead: 4409,
+  /** The room cannot serve you right now (its log is unreachable): reconnect shortly. */
+  tryAgainLater: 1013,
+  /** The cursor cannot be resumed (another epoch, ahead of the log, too far behind): start over. */
+  startOver: 4409,
 } as const
 
 /** The browser's copy of CloseCode, as an ES module (served at /public/js/protocol.js). */
@@ -29,12 +31,31 @@ export interface ErrorBody {
   message: string
   /** Seconds to wait, with Too Many Requests. */
   retryAfter?: number
-  /** With Conflict: the newest event id of the room. */
+  /** With Conflict: where the room stands (start over from here). */
+  epoch?: string
   lastId?: number
+  /** With Conflict: why the cursor cannot be resumed. */
+  reason?: Refused['refused']
 }
 
-export const cursorAheadMessage = (lastId: number) =>
-  `lastReceived is ahead of the room, whose newest event is ${lastId} (the server restarted without its history): resume from 0.`
+/** Why a cursor cannot be resumed, in words; each ends with what to do. */
+export function startOverMessage(refused: Refused): string {
+  switch (refused.refused) {
+    case 'epoch':
+      return `That cursor is from another log of this room; the room's log is now epoch ${refused.epoch} (newest event ${refused.lastId}): start over.`
+    case 'ahead':
+      return `lastReceived is ahead of the room, whose newest event is ${refused.lastId} (a log created anew): start over.`
+    case 'behind':
+      return `lastReceived is too far behind the room's newest event ${refused.lastId} to replay: start over from the newest events.`
+    case 'unavailable':
+      return 'The chat is unavailable right now; try again shortly.'
+  }
+}
+
+/** The first frame on a socket: which log the ids that follow belong to. */
+export function helloFrame(epoch: string, lastId: number): string {
+  return JSON.stringify({ type: 'hello', epoch, lastId })
+}
 
 /** A say() that did not go through, as every protocol reports it. */
 export type Refusal = Exclude<Said, { outcome: 'ok' }>
@@ -58,14 +79,23 @@ export function errorFrame(said: Refusal): string {
   return JSON.stringify(body)
 }
 
-/** HTTP: why enter() refused (a cursor ahead of the room: 409 with the room's lastId). */
-export function httpEnterRefusal(refused: Refused): { status: 409; body: ErrorBody } {
-  return { status: 409, body: { error: reasons[409], message: cursorAheadMessage(refused.lastId), lastId: refused.lastId } }
+/** HTTP: why enter() refused: 409 with where the room stands, so the client starts over there (503: try again). */
+export function httpEnterRefusal(refused: Refused): { status: 409 | 503; body: ErrorBody } {
+  const { refused: reason, epoch, lastId } = refused
+  if (reason === 'unavailable') return { status: 503, body: { error: reasons[503], message: startOverMessage(refused) } }
+  return { status: 409, body: { error: reasons[409], message: startOverMessage(refused), reason, epoch, lastId } }
 }
 
-/** WebSocket: why enter() refused, as a close code and a reason (at most 123 bytes). */
+const closeReasons = {
+  epoch: 'another epoch: start over',
+  ahead: 'lastReceived is ahead of the room: start over',
+  behind: 'lastReceived is too far behind: start over',
+  unavailable: 'the chat is unavailable right now: reconnect shortly',
+} as const
+
+/** WebSocket: why enter() refused, as a close code and a reason (a close reason is at most 123 bytes). */
 export function closeForEnterRefusal(refused: Refused): [number, string] {
-  return [CloseCode.cursorAhead, cursorAheadMessage(refused.lastId).slice(0, 120)]
+  return [refused.refused === 'unavailable' ? CloseCode.tryAgainLater : CloseCode.startOver, closeReasons[refused.refused]]
 }
 
 /** Client frames: {"text": …} says something, {"typing": true} tells others you are typing. */

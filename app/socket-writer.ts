@@ -29,30 +29,35 @@ export interface SocketWriterOptions {
 export class SocketWriter {
   private readonly socket: WebSocket
   private readonly raw: Socket
-  private readonly subscription: Subscription
+  private subscription: Subscription | undefined
   private readonly limit: number
   private waitingForDrain = false
   private badFrames = 0
 
-  constructor(socket: WebSocket, request: IncomingMessage, subscription: Subscription, options: SocketWriterOptions) {
+  constructor(socket: WebSocket, request: IncomingMessage, options: SocketWriterOptions) {
     this.socket = socket
-    this.subscription = subscription
     this.limit = options.limit
     this.raw = request.socket
     release(socket, this.raw, options.log)
-    subscription.onReadable = this.flush
     socket.on('close', () => {
       this.raw.off('drain', this.onDrain)
-      subscription.cancel()
+      this.subscription?.cancel()
     })
-    // The replay window (or what followed the cursor), in one frame.
+  }
+
+  /** Starts writing the subscription: `greeting` first, then what it has (the replay window) in one frame. */
+  attach(subscription: Subscription, greeting: string): void {
+    if (this.socket.readyState !== this.socket.OPEN) return subscription.cancel()
+    this.subscription = subscription
+    subscription.onReadable = this.flush
+    this.socket.send(greeting)
     if (subscription.pending) setImmediate(this.flush)
   }
 
   /** Sends everything queued as one frame, or says why the subscription ended. */
   readonly flush = (): void => {
     const { socket, subscription } = this
-    if (socket.readyState !== socket.OPEN) return
+    if (!subscription || socket.readyState !== socket.OPEN) return
     if (subscription.state === 'lagged') {
       socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
       // A reader that stopped will not answer the close either: free its buffers soon.

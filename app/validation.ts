@@ -21,13 +21,26 @@ function buildMessageTextSchema(max: number) {
     .refine((text) => !forbidden.test(text), 'A message cannot contain control characters.')
 }
 
-/** The one cursor: the id of the last event the client has. Absent means "from the archive". */
+/** The one cursor: the id of the last event the client has (absent: the replay window), and the epoch of its log. */
 export const lastReceivedSchema = z.object({
   lastReceived: z
     .string()
     .regex(/^\d{1,15}$/, 'lastReceived must be a non-negative whole number (an event id).')
     .transform(Number)
     .optional(),
+  epoch: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'epoch must be the room epoch the server sent (letters, digits, - and _).').optional(),
+})
+
+/** GET /room/history: events before an id (default: the newest), at most `limit`. */
+export const historyQuerySchema = z.object({
+  before: z.string().regex(/^\d{1,15}$/, 'before must be an event id.').transform(Number).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, 'limit must be a whole number from 1 to 200.')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 200, 'limit must be a whole number from 1 to 200.')
+    .optional(),
+  epoch: lastReceivedSchema.shape.epoch,
 })
 
 /** A long poll's query: the cursor, and whether to include typing signals (the page asks; curl need not). */

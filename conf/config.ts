@@ -76,7 +76,21 @@ export const configSchema = z.object({
   ),
   /** Behind a reverse proxy: trust X-Forwarded-* for the client IP, protocol and host. */
   TRUST_PROXY: z.preprocess(unset, z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true')),
-  /** memory: one process, nothing to install; redis: several processes share one room. */
+  /**
+   * Where the room's log lives. sqlite: a file in DATA_DIR (the default, nothing to install);
+   * postgres: DATABASE_URL, for several processes; memory: gone when the process ends.
+   */
+  STORE: z.preprocess(unset, z.enum(['sqlite', 'postgres', 'memory'], { error: 'must be sqlite, postgres or memory' }).default('sqlite')),
+  /** The SQLite file and the generated session secret live here (created on first start). */
+  DATA_DIR: z.preprocess(unset, z.string().min(1).default('./data')),
+  DATABASE_URL: z.preprocess(unset, z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).default('postgres://postgres@127.0.0.1:5432/chat')),
+  /** Events kept in the log; older ones are pruned in the background (0: no limit). */
+  HISTORY_MAX_EVENTS: int(0, 1_000_000_000, 1_000_000),
+  /** Days events are kept (0: no limit). */
+  HISTORY_MAX_AGE_DAYS: int(0, 36_500, 0),
+  /** A client resuming from further back than this many events starts over instead. */
+  RESUME_MAX_EVENTS: int(1, 100_000, 5000),
+  /** memory: one process; redis: several processes share one room (needs STORE=postgres). */
   BROKER: z.preprocess(unset, z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory')),
   REDIS_URL: z.preprocess(unset, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379')),
   /** With Redis: seconds a process's presence leases live; a process that dies takes its users with it after this. */
@@ -101,6 +115,9 @@ export const configSchema = z.object({
   OAUTH_SCOPE: z.preprocess(unset, z.string().default('')),
 })
   .superRefine((c, ctx) => {
+    if (c.BROKER === 'redis' && c.STORE !== 'postgres') {
+      ctx.addIssue({ code: 'custom', path: ['BROKER'], message: `needs STORE=postgres (STORE=${c.STORE} is one process's log; several processes must share one database)` })
+    }
     if (c.PONG_TIMEOUT <= c.PING_INTERVAL) {
       ctx.addIssue({ code: 'custom', path: ['PONG_TIMEOUT'], message: 'must be longer than PING_INTERVAL' })
     }

@@ -50,6 +50,7 @@ export const routes: Route[] = [
 
   // Who is here (every transport), and generated assets
   { method: 'GET', url: '/room/users', action: People.users, auth: 'api' },
+  { method: 'GET', url: '/room/history', action: People.history, auth: 'api' },
   { method: 'GET', url: '/avatars/:file', action: People.avatar },
   { method: 'GET', url: '/public/js/protocol.js', action: People.protocolScript },
 

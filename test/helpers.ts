@@ -14,7 +14,7 @@ interface Teardown {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', SIGNIN_RATE_LIMIT: '100000', ...env })
+  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', SIGNIN_RATE_LIMIT: '100000', STORE: 'memory', ...env })
 }
 
 /** A fresh app (and so a fresh room) closed when the test ends. */
@@ -41,6 +41,8 @@ export async function signIn(app: FastifyInstance, user: string, transport: Tran
 export class SocketClient {
   readonly events: Event[] = []
   readonly errors: { error: string; message: string }[] = []
+  /** The server's first frame: the epoch of the log the ids belong to. */
+  hello: { epoch: string; lastId: number } | undefined
   frames = 0
   closed: { code: number; reason: string } | undefined
   readonly ws: WebSocket
@@ -54,6 +56,7 @@ export class SocketClient {
       if (isBinary) this.errors.push({ error: 'binary frame', message: data.toString() })
       const parsed: unknown = JSON.parse(data.toString())
       if (Array.isArray(parsed)) this.events.push(...(parsed as Event[]))
+      else if ((parsed as { type?: string }).type === 'hello') this.hello = parsed as { epoch: string; lastId: number }
       else this.errors.push(parsed as { error: string; message: string })
       this.wake()
     })

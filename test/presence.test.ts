@@ -1,20 +1,25 @@
 import t from 'tap'
-import { LocalPresenceStore, MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { LocalBus, LocalPresenceStore } from '../app/chatroom/bus/local.js'
+import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import { Presence } from '../app/chatroom/presence.js'
 import { buildTestApp, enter, signIn, SocketClient } from './helpers.js'
 
+/** Events are committed to the log in the next tick (one transaction per tick). */
+const committed = () => new Promise((resolve) => setImmediate(resolve))
+
 /** A room and its presence on a clock the test moves by hand: no timers, no margins. */
 async function setup(graceMs: number) {
-  const room = new Chatroom(new MemoryBroker(100), { archiveSize: 100, subscriberQueue: 100 })
+  const room = new Chatroom(new MemoryStore(), new LocalBus(), { archiveSize: 100, subscriberQueue: 100 })
   await room.start()
   const clock = { now: 1_000_000 }
   const presence = new Presence(new LocalPresenceStore(room), { graceMs, now: () => clock.now })
   const kinds = () => room.archive().map((s) => `${s.event.type}:${s.event.user}`)
-  /** Moves the clock and runs the sweep the timer would have run. */
-  const advance = (ms: number) => {
+  /** Moves the clock, runs the sweep the timer would have run, and lets what it published commit. */
+  const advance = async (ms: number) => {
     clock.now += ms
     presence.sweep()
+    await committed()
   }
   return { room, presence, kinds, advance }
 }
@@ -24,16 +29,17 @@ t.test('two connections of one user: one join, one leave after both are gone and
   const ann = { name: 'ann', avatar: '/avatars/aaaaaaaaaaaaaaaaaaaa.svg' }
   const tab1 = presence.hold(ann)
   const tab2 = presence.hold(ann)
+  await committed()
   t.same(kinds(), ['join:ann'], 'one join for two tabs')
   tab1()
   tab1()
-  advance(250)
+  await advance(250)
   t.same(kinds(), ['join:ann'], 'one tab left (released twice): still here')
   tab2()
-  advance(99)
+  await advance(99)
   t.same(kinds(), ['join:ann'], 'within the grace: no leave yet')
   t.equal(presence.isOnline('ann'), true)
-  advance(1)
+  await advance(1)
   t.same(kinds(), ['join:ann', 'leave:ann'], 'the leave, as the grace ends')
   t.equal(presence.isOnline('ann'), false)
 })
@@ -42,14 +48,14 @@ t.test('a reload within the grace period makes no leave/join noise', async (t) =
   const { presence, kinds, advance } = await setup(300)
   const release = presence.hold({ name: 'bob' })
   release()
-  advance(299)
+  await advance(299)
   const again = presence.hold({ name: 'bob' })
-  advance(1000)
+  await advance(1000)
   t.same(kinds(), ['join:bob'], 'back within the grace: nothing published')
   again()
-  advance(299)
+  await advance(299)
   t.same(kinds(), ['join:bob'], 'the grace starts again from the last release')
-  advance(1)
+  await advance(1)
   t.same(kinds(), ['join:bob', 'leave:bob'])
 })
 
@@ -57,17 +63,18 @@ t.test('a lease runs out: offline after the lease and the grace', async (t) => {
   const { presence, kinds, room, advance } = await setup(50)
   presence.touch({ name: 'cat' }, 'longpolling', 150)
   presence.touch({ name: 'cat' }, 'longpolling', 150)
+  await committed()
   t.same(kinds(), ['join:cat'])
   t.same(room.roster().users, [{ name: 'cat' }])
-  advance(100)
+  await advance(100)
   presence.touch({ name: 'cat' }, 'longpolling', 150)
-  advance(149)
+  await advance(149)
   t.same(kinds(), ['join:cat'], 'renewed in time: the lease runs to 250')
-  advance(1)
+  await advance(1)
   t.same(kinds(), ['join:cat'], 'the lease ran out; the grace begins')
-  advance(49)
+  await advance(49)
   t.same(kinds(), ['join:cat'])
-  advance(1)
+  await advance(1)
   t.same(kinds(), ['join:cat', 'leave:cat'])
   t.same(room.roster(), { lastId: 2, users: [] })
 })
@@ -77,10 +84,12 @@ t.test('the leave link leaves at once, unless another transport still holds the 
   presence.touch({ name: 'dan' }, 'refresh', 60_000)
   const socket = presence.hold({ name: 'dan' })
   presence.drop({ name: 'dan' }, 'refresh')
+  await committed()
   t.same(kinds(), ['join:dan'], 'the socket still holds dan')
   socket()
   presence.touch({ name: 'dan' }, 'refresh', 60_000)
   presence.drop({ name: 'dan' }, 'refresh')
+  await committed()
   t.same(kinds(), ['join:dan', 'leave:dan'], 'nothing else held him: leave at once, no grace')
 })
 

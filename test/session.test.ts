@@ -1,5 +1,6 @@
 import t from 'tap'
-import { MemoryBroker } from '../app/chatroom/broker/memory.js'
+import { LocalBus } from '../app/chatroom/bus/local.js'
+import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import type { EventDraft, StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
@@ -7,7 +8,7 @@ import { buildTestApp, enter, signIn, SocketClient } from './helpers.js'
 
 /** A room whose releases are counted: subscriptions let go by the room, presence holds by the user. */
 async function countedRoom(graceMs = 60_000) {
-  const room = new Chatroom(new MemoryBroker(100), {
+  const room = new Chatroom(new MemoryStore(), new LocalBus(), {
     archiveSize: 100,
     subscriberQueue: 3,
     presence: { graceMs, ttlMs: 1000, leaseMs: { longpolling: 60_000 } },
@@ -31,8 +32,8 @@ async function countedRoom(graceMs = 60_000) {
       done()
     }
   }
-  const enter = (lastReceived?: number) => {
-    const entered = room.enter({ name: 'ann' }, 'websocket', { lastReceived })
+  const enter = async (lastReceived?: number) => {
+    const entered = await room.enter({ name: 'ann' }, 'websocket', { lastReceived })
     if (!entered.ok) throw new Error('refused')
     return entered.subscription
   }
@@ -41,7 +42,7 @@ async function countedRoom(graceMs = 60_000) {
 
 t.test('wait() answers at once when something is queued, else on the first event', async (t) => {
   const { room, enter, released, presence } = await countedRoom()
-  const first = enter(0)
+  const first = await enter(0)
   t.equal(await first.wait(10_000), 'readable', 'the backlog (her own join) is there already')
   t.same(first.take().map((s) => s.event.type), ['join'])
   const waiting = first.wait(10_000)
@@ -60,14 +61,14 @@ t.test('wait() ends on the timeout, the abort, the room closing, lagging, or a c
   const { room, enter, released, presence } = await countedRoom()
   const cursor = () => room.lastId
 
-  const timed = enter()
+  const timed = await enter()
   timed.take()
   t.equal(await timed.wait(20), 'timeout')
   t.equal(timed.takeFrame().toString(), '[]', 'an empty frame after a timeout')
   t.equal(timed.state, 'open', 'a timeout releases nothing by itself')
   timed.cancel()
 
-  const aborted = enter(cursor())
+  const aborted = await enter(cursor())
   const controller = new AbortController()
   const abortWait = aborted.wait(10_000, controller.signal)
   controller.abort()
@@ -75,12 +76,12 @@ t.test('wait() ends on the timeout, the abort, the room closing, lagging, or a c
   t.equal(await aborted.wait(10_000, controller.signal), 'aborted', 'an aborted signal answers at once')
   aborted.cancel()
 
-  const cancelled = enter(cursor())
+  const cancelled = await enter(cursor())
   const cancelWait = cancelled.wait(10_000)
   cancelled.cancel()
   t.equal(await cancelWait, 'cancelled', 'a cancel during the wait ends it')
 
-  const lagging = enter(cursor())
+  const lagging = await enter(cursor())
   const lagWait = lagging.wait(10_000)
   // The first event wakes the wait on the next tick; meanwhile four overflow a queue of three.
   for (let i = 0; i < 4; i++) room.post('bob', `m${i}`)
@@ -90,7 +91,7 @@ t.test('wait() ends on the timeout, the abort, the room closing, lagging, or a c
   t.equal(await lagging.wait(10_000), 'lagged', 'a lagged subscription answers at once')
   lagging.cancel()
 
-  const closing = enter(cursor())
+  const closing = await enter(cursor())
   const closeWait = closing.wait(10_000)
   await room.endSubscriptions()
   t.equal(await closeWait, 'closed', 'the room closing ends the wait')
@@ -104,30 +105,30 @@ t.test('wait() ends on the timeout, the abort, the room closing, lagging, or a c
 
 t.test('leave() ends the subscription and the presence at once; a cursor ahead is refused', async (t) => {
   const { room, enter, released } = await countedRoom()
-  const tab = enter()
+  const tab = await enter()
   t.equal(room.presence.isOnline('ann'), true)
   tab.leave()
   tab.leave()
   t.equal(room.presence.isOnline('ann'), false, 'no grace period for an explicit leave')
   t.same(room.archive().map((s) => `${s.event.type}:${s.event.user}`), ['join:ann', 'leave:ann'])
   t.same(released, [tab])
-  const refused = room.enter({ name: 'ann' }, 'websocket', { lastReceived: room.lastId + 1 })
+  const refused = await room.enter({ name: 'ann' }, 'websocket', { lastReceived: room.lastId + 1 })
   t.same(refused, { ok: false, refused: 'ahead', lastId: room.lastId })
   t.equal(room.subscriberCount, 0, 'a refusal subscribes nothing')
   t.equal(room.presence.isOnline('ann'), false, 'and holds nobody')
 })
 
-/** A broker that can be made to fail, as Redis does when it is down. */
-class FlakyBroker extends MemoryBroker {
+/** A log that can be made to refuse messages, as a database does when it is away. */
+class FlakyStore extends MemoryStore {
   down = false
-  override publish(draft: EventDraft): Promise<StoredEvent> {
-    return this.down && draft.type === 'message' ? Promise.reject(new Error('broker down')) : super.publish(draft)
+  override append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    return this.down && drafts.some((d) => d.type === 'message') ? Promise.reject(new Error('store down')) : super.append(drafts)
   }
 }
 
 t.test('each say outcome maps to each protocol in one place', async (t) => {
-  const broker = new FlakyBroker(100)
-  const app = await buildTestApp(t, { RATE_LIMIT_MESSAGES: '2', RATE_LIMIT_WINDOW: '60', MAX_MESSAGE_LENGTH: '10' }, { broker })
+  const store = new FlakyStore()
+  const app = await buildTestApp(t, { RATE_LIMIT_MESSAGES: '2', RATE_LIMIT_WINDOW: '60', MAX_MESSAGE_LENGTH: '10' }, { store })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const form = { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }
   const lp = (cookie: string, text: string, headers: Record<string, string> = {}) =>
@@ -172,7 +173,7 @@ t.test('each say outcome maps to each protocol in one place', async (t) => {
   t.same([wsForm.statusCode, wsForm.headers['retry-after']], [429, '60'], 'the socket page\'s form too')
 
   // unavailable: 503 / frame / flash (a user each: a failed send still counts toward the limit)
-  broker.down = true
+  store.down = true
   const [bob, cat, dan, eve] = await Promise.all(['bob', 'cat', 'dan', 'eve'].map((name) => signIn(app, name)))
   const down = await lp(bob!, 'hello')
   t.equal(down.statusCode, 503)
@@ -183,7 +184,7 @@ t.test('each say outcome maps to each protocol in one place', async (t) => {
   const downPage = await page(dan!, 'hello')
   t.equal(downPage.statusCode, 503)
   t.match(downPage.body, /role="alert">The chat is unavailable right now/)
-  broker.down = false
+  store.down = false
   const wsOk = await app.inject({ method: 'POST', url: '/websocket/room/messages', headers: { cookie: eve!, ...form }, payload: 'message=back' })
   t.same([wsOk.statusCode, wsOk.headers.location], [303, '/websocket/room'], 'back: the socket page posts to its own transport')
   await Promise.all([annSocket.close(), catSocket.close()])

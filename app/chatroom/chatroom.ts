@@ -1,11 +1,13 @@
 import { firstIssue, messageTextSchema } from '../validation.js'
-import type { Broker } from './broker/broker.js'
+import type { Bus } from './bus/bus.js'
 import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import { Presence, type Member, type Roster } from './presence.js'
+import type { Store } from './store/store.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 export interface ChatroomOptions {
+  /** Events kept in memory for replay (the replay window); older ones are read from the store. */
   archiveSize: number
   /** Live events a subscriber may have queued before it is dropped as lagged. */
   subscriberQueue: number
@@ -18,24 +20,42 @@ export interface ChatroomOptions {
   presence?: {
     /** How long after a user's last connection goes their leave is published. */
     graceMs: number
-    /** With a shared broker: how long a dead process's users linger. */
+    /** With a shared bus: how long a dead process's users linger. */
     ttlMs: number
     /** Transports without a connection to hold (refresh, long polling): each request keeps the user for this long. */
     leaseMs: Record<string, number>
   }
-  /** Told what went wrong where a caller only sees an outcome (a broker that cannot be reached). */
+  /** A cursor further behind than this many events starts over instead of being replayed. */
+  resumeMax?: number
+  /** Pruning of the log, in the background (0: no bound). */
+  retention?: { maxEvents: number; maxAgeMs: number; everyMs: number }
+  /** With a shared bus: how often this process checks the store for events the bus did not bring. */
+  catchUpMs?: number
+  /** Told what went wrong where a caller only sees an outcome (a store that cannot be reached). */
   onError?: (error: unknown, what: string) => void
 }
 
-/** What enter() answers: a subscription, or why not. */
+/** Why enter() refused a cursor; every transport answers each at once and says to start over. */
+export type Refusal =
+  /** The cursor is from another log (the store was created anew). */
+  | 'epoch'
+  /** The cursor is ahead of the log. */
+  | 'ahead'
+  /** The cursor is further behind than RESUME_MAX_EVENTS, or its events were pruned. */
+  | 'behind'
+  /** The store could not be read: try again shortly. */
+  | 'unavailable'
+
+/** What enter() answers: a subscription, or why not (with where the room stands). */
 export type Entered =
   | { ok: true; subscription: Subscription }
-  /** The cursor is ahead of the room (it restarted without its history). */
-  | { ok: false; refused: 'ahead'; lastId: number }
+  | { ok: false; refused: Refusal; epoch: string; lastId: number }
 
 export interface EnterOptions {
   /** The id of the last event the client has; absent: the replay window. */
   lastReceived?: number | undefined
+  /** The epoch of the log that cursor is from; absent: not checked (curl). */
+  epoch?: string | undefined
   /** Also deliver others' typing signals. */
   typing?: boolean | undefined
 }
@@ -47,14 +67,24 @@ export type Said =
   | { outcome: 'flooded'; message: string; retryAfter: number }
   | { outcome: 'unavailable'; message: string }
 
+/** Events fetched from the store at a time when filling a gap or resuming. */
+const PAGE = 1000
+
+interface Pending {
+  draft: EventDraft
+  resolve: (stored: StoredEvent) => void
+  reject: (error: unknown) => void
+}
+
 /**
- * The one owner of room state on this node: the archive as this node has seen it, who
- * listens here, who is present, and how fast each may speak. Which events exist, and their
- * ids, is the broker's business. Transports use the session API: enter (then take / wait /
- * cancel / leave on the subscription), say, typing, leave.
+ * The one owner of room state on this node: the replay window as this node has seen it, who
+ * listens here, who is present, and how fast each may speak. The store owns the log (ids,
+ * history, the epoch); the bus carries committed events between processes. Transports use the
+ * session API: enter (then take / wait / cancel / leave on the subscription), say, typing, leave.
  */
 export class Chatroom implements SubscriptionOwner {
-  private readonly broker: Broker
+  private readonly store: Store
+  private readonly bus: Bus
   private readonly options: ChatroomOptions
   /** Who is online, per user across their connections and transports. */
   readonly presence: Presence
@@ -62,6 +92,9 @@ export class Chatroom implements SubscriptionOwner {
   private readonly subscriptions = new Set<Subscription>()
   private recent: StoredEvent[] = []
   private started = false
+  private closed = false
+  /** The newest id this node has delivered (the window may be empty). */
+  private last = 0
   /** Folded from join/leave events as they are delivered, so it always matches lastId. */
   private readonly present = new Map<string, string | undefined>()
   private readonly lastTyping = new Map<string, number>()
@@ -72,41 +105,73 @@ export class Chatroom implements SubscriptionOwner {
   private held: StoredEvent[] = []
   /** Subscriptions that got something this tick; woken together by one setImmediate. */
   private waking: Subscription[] = []
+  /** Drafts waiting for the next group commit, and whether one is in flight. */
+  private queue: Pending[] = []
+  private committing = false
+  /** Told when the queue is empty and nothing is in flight. */
+  private idleWaiters: (() => void)[] = []
+  private readonly timers: NodeJS.Timeout[] = []
 
-  constructor(broker: Broker, options: ChatroomOptions) {
-    this.broker = broker
+  constructor(store: Store, bus: Bus, options: ChatroomOptions) {
+    this.store = store
+    this.bus = bus
     this.options = options
     const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
-    this.presence = new Presence(broker.presenceStore(this, presence.ttlMs), {
+    this.presence = new Presence(bus.presenceStore(this, presence.ttlMs), {
       graceMs: presence.graceMs,
       onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
     })
     const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
-    this.flood = broker.floodGuard('flood', flood.limit, flood.windowMs)
+    this.flood = bus.floodGuard('flood', flood.limit, flood.windowMs)
   }
 
-  /** Loads the archive from the broker and starts listening. Idempotent. */
+  /**
+   * Opens the log, loads the replay window and starts listening. With a bus of its own, users
+   * the log still shows present (the process was killed) are published as gone. Idempotent.
+   */
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
+    await this.store.open()
+    this.bus.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal) })
+    const last = await this.store.lastId()
+    const window = await this.store.after(Math.max(0, last - this.options.archiveSize), this.options.archiveSize)
+    // Events delivered while the window loaded are newer; keep them after it.
+    this.recent = [...window, ...this.recent.filter((s) => s.event.id > last)].slice(-this.options.archiveSize)
+    this.last = Math.max(last, this.last)
+    if (this.bus.roster) {
+      for (const { name, avatar } of await this.bus.roster()) this.present.set(name, avatar)
+    } else {
+      const stale = new Map<string, string | undefined>()
+      for (const { event } of window) {
+        if (event.type === 'join') stale.set(event.user, event.avatar)
+        else if (event.type === 'leave') stale.delete(event.user)
+      }
+      for (const [user, avatar] of stale) this.present.set(user, avatar)
+      for (const [user, avatar] of stale) await this.left(user, avatar)
+    }
     this.presence.start()
-    this.broker.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal) })
-    // Who is here already (another process may have been running): the shared snapshot, then
-    // the joins and leaves after it.
-    const snapshot = await this.broker.roster?.()
-    for (const { name, avatar } of snapshot?.users ?? []) this.present.set(name, avatar)
-    const archive = await this.broker.archive(0)
-    for (const { event } of archive) if (snapshot && event.id > snapshot.lastId) this.fold(event)
-    // Events delivered while the archive loaded are newer; keep them after it.
-    const newest = archive.at(-1)?.event.id ?? 0
-    this.recent = [...archive, ...this.recent.filter((s) => s.event.id > newest)].slice(
-      -this.options.archiveSize,
-    )
+    const every = (ms: number | undefined, task: () => Promise<unknown>) => {
+      if (!ms) return
+      const timer = setInterval(() => void task().catch((error: unknown) => this.options.onError?.(error, 'background task failed')), ms)
+      timer.unref()
+      this.timers.push(timer)
+    }
+    const retention = this.options.retention
+    if (retention && (retention.maxEvents > 0 || retention.maxAgeMs > 0)) {
+      every(retention.everyMs, () => this.store.prune(retention.maxEvents, retention.maxAgeMs))
+    }
+    if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => this.catchUp())
+  }
+
+  /** The epoch of the room's log: a cursor is (epoch, id). */
+  get epoch(): string {
+    return this.store.epoch
   }
 
   /** The id of the newest event this node has seen (0 before the first). */
   get lastId(): number {
-    return this.recent.at(-1)?.event.id ?? 0
+    return this.last
   }
 
   /** Listeners on this node. */
@@ -123,17 +188,48 @@ export class Chatroom implements SubscriptionOwner {
 
   /**
    * A user comes in through a transport (a socket opens, a poll arrives, a page loads): the
-   * cursor is checked, the user is held present until the subscription ends (and, for
-   * transports without a connection, kept a while longer by a lease), and the subscription
-   * hands over what follows the cursor, then live events. The caller takes or waits, then
-   * cancels (or leaves) on every path.
+   * cursor is checked against the log (its epoch, ahead, too far behind), the user is held
+   * present until the subscription ends (and, for transports without a connection, a while
+   * longer by a lease), and the subscription hands over what follows the cursor (from the
+   * store when it is older than the replay window), then live events, none lost or doubled.
+   * The caller takes or waits, then cancels (or leaves) on every path.
    */
-  enter(member: Member, transport: string, options: EnterOptions = {}): Entered {
-    const { lastReceived } = options
-    if (lastReceived !== undefined && lastReceived > this.lastId) return { ok: false, refused: 'ahead', lastId: this.lastId }
+  async enter(member: Member, transport: string, options: EnterOptions = {}): Promise<Entered> {
+    try {
+      return await this.tryEnter(member, transport, options)
+    } catch (error) {
+      this.options.onError?.(error, 'could not read the log to resume a cursor')
+      return { ok: false, refused: 'unavailable', epoch: this.epoch, lastId: this.last }
+    }
+  }
+
+  private async tryEnter(member: Member, transport: string, options: EnterOptions): Promise<Entered> {
+    const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
+    let { lastReceived } = options
+    if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
+    // Another process may have given out ids this one has not seen yet: skip them when they come.
+    let skipThrough = 0
+    if (lastReceived !== undefined && lastReceived > this.last) {
+      if (options.epoch === undefined || lastReceived > (await this.store.lastId())) return refuse('ahead')
+      skipThrough = lastReceived
+      lastReceived = this.last
+    }
+    let backlog: StoredEvent[] = []
+    if (lastReceived !== undefined) {
+      if (this.last - lastReceived > (this.options.resumeMax ?? 5000)) return refuse('behind')
+      // Older than the replay window: read up to it from the store, then join it in one step.
+      while (lastReceived < this.windowStart() - 1) {
+        const page = await this.store.after(lastReceived, Math.min(PAGE, this.windowStart() - 1 - lastReceived))
+        if (page[0]?.event.id !== lastReceived + 1) return refuse('behind')
+        backlog = backlog.concat(page)
+        lastReceived = page.at(-1)!.event.id
+      }
+    }
     // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
     let release = (): void => {}
     const subscription = this.subscribe(lastReceived, {
+      backlog,
+      skipThrough,
       typing: options.typing ? { self: member.name } : undefined,
       onEnd: () => {
         this.renew(member, transport)
@@ -143,12 +239,15 @@ export class Chatroom implements SubscriptionOwner {
     })
     this.renew(member, transport)
     release = this.presence.hold(member)
+    // The user's own join (if this was their arrival) is committed before they are answered,
+    // so the page they get already lists them.
+    await this.idle()
     return { ok: true, subscription }
   }
 
   /**
    * A user says something: the text is checked, the user's flood limit applied (shared by all
-   * their connections), and the message published; acknowledged once the broker has it.
+   * their connections), and the message committed to the log: acknowledged only then.
    */
   async say(member: Member, text: unknown, transport?: string): Promise<Said> {
     if (transport !== undefined) this.renew(member, transport)
@@ -164,7 +263,7 @@ export class Chatroom implements SubscriptionOwner {
       }
       return { outcome: 'ok', stored: await this.post(member.name, parsed.data, member.avatar) }
     } catch (error) {
-      // The broker is unreachable: say so plainly instead of hanging or pretending.
+      // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
       this.options.onError?.(error, 'could not publish a message')
       return { outcome: 'unavailable', message: 'The chat is unavailable right now; your message was not sent. Try again shortly.' }
     }
@@ -181,19 +280,28 @@ export class Chatroom implements SubscriptionOwner {
     if (lease) this.presence.touch(member, transport, lease)
   }
 
-  /** The archived events after the cursor (all of it without one). */
+  /** The replay window after the cursor (all of it without one). */
   archive(lastReceived = 0): StoredEvent[] {
-    const first = this.recent[0]?.event.id ?? 1
     // Ids are consecutive, so the cursor maps straight to an index.
-    return this.recent.slice(Math.max(0, lastReceived - first + 1))
+    return this.recent.slice(Math.max(0, lastReceived - this.windowStart() + 1))
+  }
+
+  /** Up to `limit` events before id `before`, oldest first: from the window when it has them, else the store. */
+  history(before: number, limit: number): Promise<StoredEvent[]> {
+    before = Math.min(before, this.last + 1)
+    const start = this.windowStart()
+    if (before - limit >= start && before <= this.last + 1) return Promise.resolve(this.recent.slice(before - limit - start, before - start))
+    return this.store.before(before, limit)
   }
 
   /**
-   * The archive after the cursor, then every live event, with nothing lost or doubled
+   * The window after the cursor, then every live event, with nothing lost or doubled
    * between the two: both are taken in one synchronous step.
    */
-  subscribe(lastReceived?: number, options?: SubscribeOptions): Subscription {
-    const subscription = new Subscription(this, this.archive(lastReceived), this.options.subscriberQueue, options)
+  subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[] } = {}): Subscription {
+    const window = this.archive(lastReceived)
+    const backlog = options.backlog?.length ? options.backlog.concat(window) : window
+    const subscription = new Subscription(this, backlog, this.options.subscriberQueue, options)
     if (!subscription.closed) this.subscriptions.add(subscription)
     return subscription
   }
@@ -217,8 +325,51 @@ export class Chatroom implements SubscriptionOwner {
     for (const subscription of waking) if (subscription.pending) subscription.onReadable?.()
   }
 
+  /**
+   * Commits the event to the log and resolves with it once committed; then this node delivers
+   * it and the bus carries it to the others. Drafts of one tick (and those that arrive while a
+   * commit is in flight) share one transaction.
+   */
   publish(draft: EventDraft): Promise<StoredEvent> {
-    return this.broker.publish(draft)
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ draft, resolve, reject }) === 1 && !this.committing) setImmediate(this.commit)
+    })
+  }
+
+  private readonly commit = (): void => {
+    const batch = this.queue
+    this.queue = []
+    if (batch.length === 0) return
+    this.committing = true
+    this.store.append(batch.map((p) => p.draft)).then(
+      (stored) => {
+        this.committing = false
+        for (const s of stored) {
+          this.deliver(s)
+          this.bus.publish(s)
+        }
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!)
+        this.next()
+      },
+      (error: unknown) => {
+        this.committing = false
+        for (const p of batch) p.reject(error)
+        this.next()
+      },
+    )
+  }
+
+  private next(): void {
+    if (this.queue.length > 0) return void setImmediate(this.commit)
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  /** Resolves once everything published so far is committed (or failed). */
+  private idle(): Promise<void> {
+    if (!this.committing && this.queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   /** Publishes a join as is (presence decides when; tests and the local presence store call it). */
@@ -255,12 +406,13 @@ export class Chatroom implements SubscriptionOwner {
       for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
     }
     this.lastTyping.set(user, now)
-    this.broker.signal(createTypingSignal(user))
+    this.bus.signal(createTypingSignal(user))
   }
 
-  /** Whether events can be published now (the broker is reachable). */
-  ready(): Promise<boolean> {
-    return this.broker.ready()
+  /** Whether events can be published now (the store and the bus answer). */
+  async ready(): Promise<boolean> {
+    const [store, bus] = await Promise.all([this.store.ready(), this.bus.ready()])
+    return store && bus
   }
 
   /**
@@ -273,42 +425,73 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const timer of this.timers) clearInterval(timer)
     await this.endSubscriptions()
-    await this.broker.close()
+    // Leaves published on the way out are committed before the store closes.
+    await this.idle()
+    await this.bus.close()
+    await this.store.close()
+  }
+
+  private windowStart(): number {
+    return this.recent[0]?.event.id ?? this.last + 1
   }
 
   /**
-   * From the broker. Events reach readers in id order with no gap the archive can fill: when
-   * an id skips ahead (this node missed some, e.g. while its broker reconnected), the missing
-   * ones are fetched and newer arrivals wait for them. Never waits on a subscriber.
+   * Every event, this node's own (after commit) and others' (from the bus), reaches readers in
+   * id order with no gap: when an id skips ahead (this node missed some, e.g. while the bus
+   * reconnected), the missing ones are read from the store and newer arrivals wait for them.
+   * Never waits on a subscriber.
    */
   private deliver(stored: StoredEvent): void {
-    if (this.filling) {
+    const id = stored.event.id
+    if (id <= this.last) return
+    if (this.filling || id > this.last + 1) {
       this.held.push(stored)
-      return
-    }
-    const last = this.lastId
-    if (stored.event.id <= last) return
-    if (last > 0 && stored.event.id > last + 1) {
-      this.held.push(stored)
-      this.filling = this.broker
-        .archive(last)
-        .catch(() => [] as StoredEvent[])
-        .then((missing) => {
-          this.filling = undefined
-          const all = [...missing, ...this.held].sort((a, b) => a.event.id - b.event.id)
-          this.held = []
-          // What the archive no longer has stays a gap; readers see it in the ids.
-          for (const s of all) if (s.event.id > this.lastId) this.append(s)
-        })
+      this.fill()
       return
     }
     this.append(stored)
   }
 
+  /** Reads what this node missed from the store, then lets the held arrivals through. Retries while the store is away. */
+  private fill(): void {
+    if (this.filling) return
+    this.filling = (async () => {
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          for (;;) {
+            const missing = await this.store.after(this.last, PAGE)
+            for (const s of missing) if (s.event.id === this.last + 1) this.append(s)
+            if (missing.length < PAGE) break
+          }
+          break
+        } catch (error) {
+          this.options.onError?.(error, 'could not read missed events from the store')
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)).unref())
+        }
+      }
+      const held = this.held.sort((a, b) => a.event.id - b.event.id)
+      this.held = []
+      // What the store no longer has (pruned) stays a gap; readers see it in the ids.
+      for (const s of held) if (s.event.id > this.last) this.append(s)
+    })().finally(() => {
+      this.filling = undefined
+    })
+  }
+
+  /** With a shared bus: events another process committed that the bus did not bring (it was down). */
+  private async catchUp(): Promise<void> {
+    if (this.filling) return
+    if ((await this.store.lastId()) > this.last) this.fill()
+  }
+
   private append(stored: StoredEvent): void {
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
+    this.last = stored.event.id
     this.fold(stored.event)
     this.stats.events++
     this.stats.deliveries += this.subscriptions.size

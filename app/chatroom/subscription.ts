@@ -18,6 +18,8 @@ export interface SubscribeOptions {
   onEnd?: (() => void) | undefined
   /** Called by leave() before it ends: the reader leaves the room at once. */
   onLeave?: (() => void) | undefined
+  /** Live events up to this id are not delivered (the reader has them from another process). */
+  skipThrough?: number | undefined
 }
 
 export interface SubscriptionOwner {
@@ -52,6 +54,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   private readonly self: string | undefined
   private onEnd: (() => void) | undefined
   private onLeave: (() => void) | undefined
+  private readonly skipThrough: number
   /** Whether a wait() is pending (for the count of waiting long polls). */
   waiting = false
 
@@ -66,6 +69,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.self = options.typing?.self
     this.onEnd = options.onEnd
     this.onLeave = options.onLeave
+    this.skipThrough = options.skipThrough ?? 0
     this.owner = owner
     this.queue = backlog
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
@@ -103,6 +107,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
    */
   push(stored: StoredEvent): boolean {
     if (this.state !== 'open') return false
+    if (stored.event.id <= this.skipThrough) return true
     if (this.waiter) {
       const resolve = this.waiter
       this.waiter = undefined

@@ -8,19 +8,21 @@ export function room(request: FastifyRequest, reply: FastifyReply) {
   const { chatroom, config } = request.server
   const user = currentUser(request)
   chatroom.renew(user, 'longpolling')
-  return reply.view('longpolling/room', { user, roster: chatroom.roster(), maxLength: config.MAX_MESSAGE_LENGTH })
+  return reply.view('longpolling/room', { user, roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH })
 }
 
 /**
- * GET /longpolling/room/messages?lastReceived=ID — the events after ID at once if there are
+ * GET /longpolling/room/messages?lastReceived=ID&epoch=E — the events after ID at once if there are
  * any, else the next ones as soon as they come, else [] after LONGPOLL_TIMEOUT (or at once
- * when the server shuts down). A client that goes away releases its wait at once.
+ * when the server shuts down). X-Room-Epoch says which log the ids belong to. A client that goes
+ * away releases its wait at once.
  */
 export async function waitMessages(request: FastifyRequest, reply: FastifyReply) {
+  const { chatroom, config } = request.server
+  reply.header('x-room-epoch', chatroom.epoch)
   const query = pollQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
-  const { chatroom, config } = request.server
-  const entered = chatroom.enter(currentUser(request), 'longpolling', query.data)
+  const entered = await chatroom.enter(currentUser(request), 'longpolling', query.data)
   if (!entered.ok) return sendEnterRefusal(reply, entered)
   const { subscription } = entered
   try {

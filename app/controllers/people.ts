@@ -1,10 +1,33 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
+import { jsonArray } from '../chatroom/event.js'
+import { JSON_TYPE, sendEnterRefusal } from '../http.js'
 import { closeCodesModule } from '../protocol.js'
+import { firstIssue, historyQuerySchema } from '../validation.js'
 
 /** GET /room/users — who is online, with avatars, as of event lastId. */
 export function users(request: FastifyRequest, reply: FastifyReply) {
   return reply.header('cache-control', 'no-store').send(request.server.chatroom.roster())
+}
+
+/**
+ * GET /room/history?before=ID&limit=N[&epoch=E] — `{"epoch", "events"}`: at most N (≤ 200,
+ * default 50) events with ids below ID (default: the newest), oldest first, from the log.
+ */
+export async function history(request: FastifyRequest, reply: FastifyReply) {
+  const { chatroom } = request.server
+  const query = historyQuerySchema.safeParse(request.query)
+  if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
+  const { before, limit, epoch } = query.data
+  if (epoch !== undefined && epoch !== chatroom.epoch) return sendEnterRefusal(reply, { ok: false, refused: 'epoch', epoch: chatroom.epoch, lastId: chatroom.lastId })
+  let events
+  try {
+    events = await chatroom.history(before ?? chatroom.lastId + 1, limit ?? 50)
+  } catch {
+    return reply.code(503).send({ error: 'Service Unavailable', message: 'The history cannot be read right now; try again shortly.' })
+  }
+  const body = `{"epoch":${JSON.stringify(chatroom.epoch)},"events":${jsonArray(events)}}`
+  return reply.header('cache-control', 'no-store').type(JSON_TYPE).send(body)
 }
 
 /** GET /avatars/:file — a deterministic identicon, made here (no third-party request). */

@@ -4,14 +4,14 @@ import { answerSay, messageText } from '../http.js'
 import { currentUser } from '../plugins/session.js'
 import type { Chatroom } from '../chatroom/chatroom.js'
 import type { Member } from '../chatroom/presence.js'
-import { closeForEnterRefusal, CloseCode, errorFrame, readClientFrame, type ClientFrame } from '../protocol.js'
+import { closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
 import { SocketWriter } from '../socket-writer.js'
 import { firstIssue, lastReceivedSchema } from '../validation.js'
 
 /** GET /websocket/room — the page; its script opens the socket. */
 export function room(request: FastifyRequest, reply: FastifyReply) {
   const { chatroom, config } = request.server
-  return reply.view('websocket/room', { user: currentUser(request), roster: chatroom.roster(), maxLength: config.MAX_MESSAGE_LENGTH })
+  return reply.view('websocket/room', { user: currentUser(request), roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH })
 }
 
 /** GET /websocket/room/socket without an upgrade. */
@@ -31,7 +31,8 @@ export function leave(_request: FastifyRequest, reply: FastifyReply) {
 }
 
 /**
- * GET /websocket/room/socket[?lastReceived=ID] — enters the room, sends the replay window (or
+ * GET /websocket/room/socket[?lastReceived=ID&epoch=E] — enters the room, says which log (epoch)
+ * the ids belong to, sends the replay window (or
  * what follows the cursor), then relays both ways: server frames are JSON arrays of events,
  * client frames {"text": …} or {"typing": true}. The socket closing cancels the subscription.
  */
@@ -40,11 +41,13 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const user = currentUser(request)
   const query = lastReceivedSchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
-  const entered = chatroom.enter(user, 'websocket', { lastReceived: query.data.lastReceived, typing: true })
-  if (!entered.ok) return socket.close(...closeForEnterRefusal(entered))
-  const writer = new SocketWriter(socket, request.raw, entered.subscription, { limit: config.SOCKET_BUFFER_LIMIT, log: request.log })
+  const writer = new SocketWriter(socket, request.raw, { limit: config.SOCKET_BUFFER_LIMIT, log: request.log })
   // Synchronously, so no early frame is missed.
   socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), chatroom, user, writer))
+  void chatroom.enter(user, 'websocket', { ...query.data, typing: true }).then((entered) => {
+    if (!entered.ok) return writer.close(...closeForEnterRefusal(entered))
+    writer.attach(entered.subscription, helloFrame(chatroom.epoch, chatroom.lastId))
+  })
 }
 
 /** One client frame: said, typed, or refused (five bad frames in a row close the socket). */

@@ -1,47 +1,63 @@
 import type { FastifyBaseLogger } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
-import type { Broker } from '../chatroom/broker/broker.js'
-import { MemoryBroker } from '../chatroom/broker/memory.js'
+import type { Bus } from '../chatroom/bus/bus.js'
+import { LocalBus } from '../chatroom/bus/local.js'
 import { Chatroom } from '../chatroom/chatroom.js'
 import type { FloodGuard } from '../chatroom/flood.js'
+import { MemoryStore } from '../chatroom/store/memory.js'
+import type { Store } from '../chatroom/store/store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     chatroom: Chatroom
-    /** A limit shared by every process on this broker (sign-ins per IP). */
+    /** A limit shared by every process on this bus (sign-ins per IP). */
     limiter(scope: string, limit: number, windowMs: number): FloodGuard
   }
 }
 
-/** The broker the configuration asks for; with Redis, connected (or a clear error). Redis is loaded only then. */
-async function brokerFor(config: Config, log: FastifyBaseLogger): Promise<Broker> {
-  if (config.BROKER === 'memory') return new MemoryBroker(config.ARCHIVE_SIZE)
-  const { RedisBroker } = await import('../chatroom/broker/redis.js')
-  const broker = new RedisBroker({
+const hideCredentials = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@')
+
+/** The log the configuration asks for. The drivers of the ones not asked for are never loaded. */
+async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> {
+  if (config.STORE === 'memory') return new MemoryStore()
+  if (config.STORE === 'sqlite') {
+    const { SqliteStore } = await import('../chatroom/store/sqlite.js')
+    const store = new SqliteStore(config.DATA_DIR)
+    log.info(`room log: ${store.file}`)
+    return store
+  }
+  const { PostgresStore } = await import('../chatroom/store/postgres.js')
+  return new PostgresStore({ url: config.DATABASE_URL, onError: (err) => log.warn({ err }, 'postgres error') })
+}
+
+/** The bus the configuration asks for; with Redis, connected (or a clear error). */
+async function busFor(config: Config, log: FastifyBaseLogger): Promise<Bus> {
+  if (config.BROKER === 'memory') return new LocalBus()
+  const { RedisBus } = await import('../chatroom/bus/redis.js')
+  const bus = new RedisBus({
     url: config.REDIS_URL,
-    archiveSize: config.ARCHIVE_SIZE,
     prefix: config.REDIS_PREFIX,
     onError: (err) => log.warn({ err }, 'redis error'),
     onStatus: (status) => log.info(status),
   })
   try {
-    await broker.connect()
+    await bus.connect()
   } catch (error) {
-    await broker.close()
-    const shown = config.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')
-    throw new Error(`Cannot reach Redis at ${shown} (BROKER=redis): ${(error as Error).message}`)
+    await bus.close()
+    throw new Error(`Cannot reach Redis at ${hideCredentials(config.REDIS_URL)} (BROKER=redis): ${(error as Error).message}`)
   }
-  return broker
+  return bus
 }
 
 /** One Chatroom per app instance (never a module singleton), closed with the app. */
 export default fp(
-  async function chatroom(app, opts: { config: Config; broker?: Broker }) {
+  async function chatroom(app, opts: { config: Config; store?: Store | undefined; bus?: Bus | undefined }) {
     const { config } = opts
-    const broker = opts.broker ?? (await brokerFor(config, app.log))
+    const store = opts.store ?? (await storeFor(config, app.log))
+    const bus = opts.bus ?? (await busFor(config, app.log))
     const lease = (interval: number) => interval * config.PRESENCE_LEASE_FACTOR * 1000
-    const room = new Chatroom(broker, {
+    const room = new Chatroom(store, bus, {
       archiveSize: config.ARCHIVE_SIZE,
       subscriberQueue: config.SUBSCRIBER_QUEUE,
       maxMessageLength: config.MAX_MESSAGE_LENGTH,
@@ -52,11 +68,19 @@ export default fp(
         // A refresh or long-poll user stays online a few of their intervals after their last request.
         leaseMs: { refresh: lease(config.REFRESH_INTERVAL), longpolling: lease(config.LONGPOLL_TIMEOUT) },
       },
+      resumeMax: config.RESUME_MAX_EVENTS,
+      retention: { maxEvents: config.HISTORY_MAX_EVENTS, maxAgeMs: config.HISTORY_MAX_AGE_DAYS * 86_400_000, everyMs: 60_000 },
       onError: (err, what) => app.log.error({ err }, what),
     })
-    await room.start()
+    try {
+      await room.start()
+    } catch (error) {
+      await room.close().catch(() => {})
+      const where = config.STORE === 'postgres' ? ` at ${hideCredentials(config.DATABASE_URL)}` : config.STORE === 'sqlite' ? ` in ${config.DATA_DIR}` : ''
+      throw new Error(`Cannot open the room's log (STORE=${config.STORE})${where}: ${(error as Error).message}`)
+    }
     app.decorate('chatroom', room)
-    app.decorate('limiter', (scope: string, limit: number, windowMs: number) => broker.floodGuard(scope, limit, windowMs))
+    app.decorate('limiter', (scope: string, limit: number, windowMs: number) => bus.floodGuard(scope, limit, windowMs))
     // Before the server stops accepting: pending long polls answer, sockets close (1001), and
     // everyone this process held leaves; otherwise close() would wait on them.
     app.addHook('preClose', () => room.endSubscriptions())

@@ -21,10 +21,12 @@ async function refresh() {
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html')
     const fresh = doc.getElementById('thread')
     const users = doc.getElementById('users')
-    if (!fresh || !users) throw new Error('unexpected answer')
+    const history = doc.getElementById('history')
+    if (!fresh || !users || !history) throw new Error('unexpected answer')
     localTimes(fresh)
     keepingScroll((thread) => thread.replaceChildren(...fresh.childNodes))
     document.getElementById('users').replaceChildren(...users.childNodes)
+    document.getElementById('history').replaceChildren(...history.childNodes)
     setStatus('')
   } catch {
     setStatus('Could not reach the server; trying again…')
@@ -34,4 +36,5 @@ async function refresh() {
 localTimes(document)
 keepingScroll(() => {})
 document.getElementById('thread').scrollTop = 1e9
-setInterval(refresh, interval)
+// A page of older history stays put; the newest messages reload.
+if (!roomEl.dataset.history) setInterval(refresh, interval)

@@ -1,13 +1,12 @@
 import { Redis } from 'ioredis'
-import { createEvent, createTypingSignal, eventSchema, type EventDraft, type Signal, type StoredEvent } from '../event.js'
+import { createTypingSignal, eventSchema, type Signal, type StoredEvent } from '../event.js'
 import type { FloodGuard } from '../flood.js'
-import type { Roster } from '../presence.js'
+import type { RosterEntry } from '../presence.js'
 import { defineScripts, readRoster, RedisPresenceStore } from './redis-presence.js'
-import type { Broker, BrokerListener, PresenceRoom } from './broker.js'
+import type { Bus, BusListener, PresenceRoom } from './bus.js'
 
-export interface RedisBrokerOptions {
+export interface RedisBusOptions {
   url: string
-  archiveSize: number
   /** Keys and channels start with this (several rooms or apps can share one Redis). */
   prefix?: string
   /** Told about connection trouble (logged by the app). */
@@ -16,18 +15,7 @@ export interface RedisBrokerOptions {
   onStatus?: (status: string) => void
 }
 
-// One atomic step: the next id, the event stored in the capped archive, and published.
-// The event's JSON is made in JS (fixed key order); the script only puts the id in front.
-const PUBLISH = `
-local id = redis.call('INCR', KEYS[1])
-local json = '{"id":' .. id .. ARGV[1]
-redis.call('RPUSH', KEYS[2], json)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('PUBLISH', KEYS[3], json)
-return id
-`
-
-// A user's message times in a sorted set, on Redis's clock so every process agrees:
+// A key's take times in a sorted set, on Redis's clock so every process agrees:
 // 0 and counted when under the limit, else milliseconds until the oldest leaves the window.
 const TAKE = `
 local t = redis.call('TIME')
@@ -54,29 +42,26 @@ function parseStored(json: string): StoredEvent | undefined {
 }
 
 /**
- * Several processes, one room: ids and the archive live in Redis and are assigned by one
- * script, so every process sees the same consecutive ids in the same order. Each process
- * has one subscriber connection (not one per client) that hands events to its Chatroom.
+ * Several processes, one room (BROKER=redis): committed events and typing signals go out on
+ * two channels, one subscriber connection per process (not one per client); presence leases
+ * and flood limits live in Redis. Nothing here is the log: a Redis that restarts empty loses
+ * presence leases and flood counts for a moment, never an event or an id.
  */
-export class RedisBroker implements Broker {
+export class RedisBus implements Bus {
+  readonly shared = true
   private readonly commands: Redis
   private readonly subscriber: Redis
-  private readonly keys: { lastId: string; archive: string; events: string; signals: string }
-  private readonly archiveSize: number
+  private readonly channels: { events: string; signals: string }
   private readonly prefix: string
-  private listener: BrokerListener = { event: () => {}, signal: () => {} }
+  private readonly onError: (error: unknown) => void
+  private listener: BusListener = { event: () => {}, signal: () => {} }
 
-  constructor(options: RedisBrokerOptions) {
+  constructor(options: RedisBusOptions) {
     const prefix = options.prefix ?? 'chat:'
     this.prefix = prefix
-    this.keys = {
-      lastId: `${prefix}lastId`,
-      archive: `${prefix}archive`,
-      events: `${prefix}events`,
-      signals: `${prefix}signals`,
-    }
-    this.archiveSize = options.archiveSize
-    // Commands fail fast while Redis is down (a clear 503) instead of queueing forever.
+    this.channels = { events: `${prefix}events`, signals: `${prefix}signals` }
+    this.onError = options.onError ?? (() => {})
+    // Commands fail fast while Redis is down (a clear error) instead of queueing forever.
     const common = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }
     this.commands = new Redis(options.url, common)
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null })
@@ -86,23 +71,22 @@ export class RedisBroker implements Broker {
       client.on('reconnecting', (ms: number) => options.onStatus?.(`redis ${name} reconnecting in ${ms} ms`))
       client.on('ready', () => options.onStatus?.(`redis ${name} connection ready`))
     }
-    this.commands.defineCommand('chatPublish', { numberOfKeys: 3, lua: PUBLISH })
     this.commands.defineCommand('chatFloodTake', { numberOfKeys: 1, lua: TAKE })
     defineScripts(this.commands)
     this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.keys.events) {
+      if (channel === this.channels.events) {
         const stored = parseStored(message)
         if (stored) this.listener.event(stored)
-      } else if (channel === this.keys.signals) {
+      } else if (channel === this.channels.signals) {
         this.listener.signal(createTypingSignal(message))
       }
     })
   }
 
-  /** Connects both clients and subscribes; the subscription is renewed on every reconnect by ioredis. */
+  /** Connects both clients and subscribes; ioredis renews the subscription on every reconnect. */
   async connect(): Promise<void> {
     await Promise.all([this.commands.connect(), this.subscriber.connect()])
-    await this.subscriber.subscribe(this.keys.events, this.keys.signals)
+    await this.subscriber.subscribe(this.channels.events, this.channels.signals)
   }
 
   /** Whether Redis answers now (for /readyz). */
@@ -114,45 +98,25 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async publish(draft: EventDraft): Promise<StoredEvent> {
-    const timestamp = Date.now()
-    // The JSON with id 0, minus its '{"id":0' head: the script writes the real id there.
-    const template = createEvent(0, timestamp, draft).json.slice('{"id":0'.length)
-    const run = this.commands as Redis & {
-      chatPublish(k1: string, k2: string, k3: string, tail: string, size: number): Promise<number>
-    }
-    const id = await run.chatPublish(this.keys.lastId, this.keys.archive, this.keys.events, template, this.archiveSize)
-    return createEvent(id, timestamp, draft)
-  }
-
-  async archive(after: number): Promise<StoredEvent[]> {
-    const list = await this.commands.lrange(this.keys.archive, 0, -1)
-    const out: StoredEvent[] = []
-    for (const json of list) {
-      const stored = parseStored(json)
-      if (stored && stored.event.id > after) out.push(stored)
-    }
-    return out
+  publish(stored: StoredEvent): void {
+    // Best effort: a process that misses it catches up from the store.
+    this.commands.publish(this.channels.events, stored.json).catch(this.onError)
   }
 
   signal(signal: Signal): void {
-    this.commands.publish(this.keys.signals, signal.user).catch(() => {
+    this.commands.publish(this.channels.signals, signal.user).catch(() => {
       // Typing signals are best effort.
     })
   }
 
   /** Presence shared by every process: leases with a TTL, join and leave decided in Redis. */
-  presenceStore(_room: PresenceRoom, ttlMs: number): RedisPresenceStore {
-    return new RedisPresenceStore(this.commands, this.presenceKeys, this.archiveSize, ttlMs)
+  presenceStore(room: PresenceRoom, ttlMs: number): RedisPresenceStore {
+    return new RedisPresenceStore(this.commands, room, this.prefix, ttlMs)
   }
 
-  /** Who is online in the whole room, as of the id it returns. */
-  roster(): Promise<Roster> {
-    return readRoster(this.commands, this.presenceKeys)
-  }
-
-  private get presenceKeys() {
-    return { prefix: this.prefix, lastId: this.keys.lastId, archive: this.keys.archive, events: this.keys.events }
+  /** Who is online in the whole room. */
+  roster(): Promise<RosterEntry[]> {
+    return readRoster(this.commands, this.prefix)
   }
 
   /** A limit shared by every process on this Redis (per-user messages, sign-ins per IP). */
@@ -166,7 +130,7 @@ export class RedisBroker implements Broker {
     }
   }
 
-  listen(listener: BrokerListener): void {
+  listen(listener: BusListener): void {
     this.listener = listener
   }
 

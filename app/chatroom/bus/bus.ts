@@ -1,0 +1,42 @@
+import type { Signal, StoredEvent } from '../event.js'
+import type { FloodGuard } from '../flood.js'
+import type { PresenceStore, RosterEntry } from '../presence.js'
+
+export interface BusListener {
+  /** A committed event from another process (in the order the bus got them; the room reorders). */
+  event(stored: StoredEvent): void
+  /** Ephemeral signals from any process; may be lost, never stored. */
+  signal(signal: Signal): void
+}
+
+/** What a presence store publishes through: the room's own join and leave (committed to its log). */
+export interface PresenceRoom {
+  join(user: string, avatar?: string): Promise<StoredEvent>
+  left(user: string, avatar?: string): Promise<StoredEvent>
+}
+
+/**
+ * Carries, never keeps: committed events and signals between processes, plus what every
+ * process on it must share (presence leases, flood limits). Ids and history never come from
+ * the bus (the store owns the log), so a bus that restarts empty loses nothing.
+ */
+export interface Bus {
+  /** Whether other processes share the room through this bus (then the room also catches up from the store). */
+  readonly shared: boolean
+  /** Carries a committed event to the other processes (this one has delivered it already). Best effort. */
+  publish(stored: StoredEvent): void
+  /** Sends an ephemeral signal to every process, this one included. */
+  signal(signal: Signal): void
+  /** Who is online in the whole room, when the bus keeps that (several processes). */
+  roster?(): Promise<RosterEntry[]>
+  /** Where join and leave are decided; `ttlMs` bounds how long a dead process's users linger. */
+  presenceStore(room: PresenceRoom, ttlMs: number): PresenceStore
+  /** At most `limit` takes per key in any `windowMs`; `scope` keeps different limits apart. */
+  floodGuard(scope: string, limit: number, windowMs: number): FloodGuard
+  /** Whether the bus answers now (for /readyz). */
+  ready(): Promise<boolean>
+  /** The one listener of this process; set once by the Chatroom at start. */
+  listen(listener: BusListener): void
+  close(): Promise<void>
+}
+

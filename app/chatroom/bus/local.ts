@@ -1,0 +1,48 @@
+import type { Signal, StoredEvent } from '../event.js'
+import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
+import type { Member, PresenceStore } from '../presence.js'
+import type { Bus, BusListener, PresenceRoom } from './bus.js'
+
+/** One process: the room itself hears join and leave. */
+export class LocalPresenceStore implements PresenceStore {
+  private readonly room: PresenceRoom
+  constructor(room: PresenceRoom) {
+    this.room = room
+  }
+  async arrive(member: Member): Promise<void> {
+    await this.room.join(member.name, member.avatar)
+  }
+  async depart(member: Member): Promise<void> {
+    await this.room.left(member.name, member.avatar)
+  }
+}
+
+/** The default bus (BROKER=memory): one process, nothing to carry between processes. */
+export class LocalBus implements Bus {
+  readonly shared = false
+  private listener: BusListener = { event: () => {}, signal: () => {} }
+
+  publish(_stored: StoredEvent): void {}
+
+  signal(signal: Signal): void {
+    this.listener.signal(signal)
+  }
+
+  presenceStore(room: PresenceRoom): PresenceStore {
+    return new LocalPresenceStore(room)
+  }
+
+  floodGuard(_scope: string, limit: number, windowMs: number): FloodGuard {
+    return new MemoryFloodGuard(limit, windowMs)
+  }
+
+  ready(): Promise<boolean> {
+    return Promise.resolve(true)
+  }
+
+  listen(listener: BusListener): void {
+    this.listener = listener
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,51 @@
+import type { EventDraft, StoredEvent } from '../event.js'
+import { newEpoch, numbered, type Store } from './store.js'
+
+/** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
+export class MemoryStore implements Store {
+  readonly epoch = newEpoch()
+  private events: StoredEvent[] = []
+  private last = 0
+
+  async open(): Promise<void> {}
+
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    const stored = numbered(drafts, this.last + 1, Date.now())
+    this.last += stored.length
+    this.events.push(...stored)
+    return Promise.resolve(stored)
+  }
+
+  after(after: number, limit: number): Promise<StoredEvent[]> {
+    const first = this.events[0]?.event.id ?? this.last + 1
+    const from = Math.max(0, after - first + 1)
+    return Promise.resolve(this.events.slice(from, from + limit))
+  }
+
+  before(before: number, limit: number): Promise<StoredEvent[]> {
+    const first = this.events[0]?.event.id ?? this.last + 1
+    const end = Math.max(0, Math.min(this.events.length, before - first))
+    return Promise.resolve(this.events.slice(Math.max(0, end - limit), end))
+  }
+
+  lastId(): Promise<number> {
+    return Promise.resolve(this.last)
+  }
+
+  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    const before = this.events.length
+    if (maxEvents > 0 && this.events.length > maxEvents) this.events = this.events.slice(-maxEvents)
+    if (maxAgeMs > 0) {
+      const cutoff = Date.now() - maxAgeMs
+      const keep = this.events.findIndex((s) => s.event.timestamp >= cutoff)
+      this.events = keep < 0 ? [] : this.events.slice(keep)
+    }
+    return Promise.resolve(before - this.events.length)
+  }
+
+  ready(): Promise<boolean> {
+    return Promise.resolve(true)
+  }
+
+  async close(): Promise<void> {}
+}

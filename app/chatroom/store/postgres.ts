@@ -1,0 +1,104 @@
+import pg from 'pg'
+import type { EventDraft, StoredEvent } from '../event.js'
+import { fromJson, newEpoch, numbered, type Store } from './store.js'
+
+export interface PostgresStoreOptions {
+  url: string
+  /** Told about connection trouble (logged by the app). */
+  onError?: (error: unknown) => void
+}
+
+// Several processes create the schema at once: one at a time, under an advisory lock.
+const SCHEMA_LOCK = 0x63686174 // "chat"
+
+/**
+ * The log in PostgreSQL (STORE=postgres), shared by every process. Ids come from a counter row
+ * updated in the insert's transaction: the row lock orders the transactions, so ids are
+ * consecutive, never reused, and commit in id order (a SEQUENCE would leave gaps on rollback
+ * and could commit out of order).
+ */
+export class PostgresStore implements Store {
+  epoch = ''
+  private readonly pool: pg.Pool
+
+  constructor(options: PostgresStoreOptions) {
+    // Fail fast while the database is away (a clear 503) instead of queueing for long.
+    this.pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 2000, query_timeout: 5000, idleTimeoutMillis: 10_000 })
+    this.pool.on('error', (error) => options.onError?.(error))
+  }
+
+  async open(): Promise<void> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK])
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS chat_log (id INT PRIMARY KEY DEFAULT 1 CHECK (id = 1), epoch TEXT NOT NULL, last_id BIGINT NOT NULL);
+        CREATE TABLE IF NOT EXISTS chat_events (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, json TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS chat_events_at ON chat_events (at);
+      `)
+      await client.query('INSERT INTO chat_log (epoch, last_id) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING', [newEpoch()])
+      this.epoch = (await client.query<{ epoch: string }>('SELECT epoch FROM chat_log')).rows[0]!.epoch
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK]).catch(() => {})
+      client.release()
+    }
+  }
+
+  async append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const { rows } = await client.query<{ last_id: string }>('UPDATE chat_log SET last_id = last_id + $1 RETURNING last_id', [drafts.length])
+      const stored = numbered(drafts, Number(rows[0]!.last_id) - drafts.length + 1, Date.now())
+      await client.query(
+        'INSERT INTO chat_events (id, at, json) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])',
+        [stored.map((s) => s.event.id), stored.map((s) => s.event.timestamp), stored.map((s) => s.json)],
+      )
+      await client.query('COMMIT')
+      return stored
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+
+  async after(after: number, limit: number): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{ json: string }>('SELECT json FROM chat_events WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])
+    return rows.map((row) => fromJson(row.json))
+  }
+
+  async before(before: number, limit: number): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{ json: string }>(
+      'SELECT json FROM (SELECT id, json FROM chat_events WHERE id < $1 ORDER BY id DESC LIMIT $2) newest ORDER BY id',
+      [before, limit],
+    )
+    return rows.map((row) => fromJson(row.json))
+  }
+
+  async lastId(): Promise<number> {
+    const { rows } = await this.pool.query<{ last_id: string }>('SELECT last_id FROM chat_log')
+    return Number(rows[0]?.last_id ?? 0)
+  }
+
+  async prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    let deleted = 0
+    if (maxEvents > 0) deleted += (await this.pool.query('DELETE FROM chat_events WHERE id <= (SELECT last_id FROM chat_log) - $1', [maxEvents])).rowCount ?? 0
+    if (maxAgeMs > 0) deleted += (await this.pool.query('DELETE FROM chat_events WHERE at < $1', [Date.now() - maxAgeMs])).rowCount ?? 0
+    return deleted
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1')
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+}
