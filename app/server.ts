@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig, type Config } from '../conf/config.js'
+import { keptSessionSecret } from '../conf/secret.js'
 import { buildApp } from './app.js'
 
 let config: Config
@@ -11,10 +12,12 @@ try {
   process.exit(1)
 }
 
+// Without SESSION_SECRET, one made once and kept in DATA_DIR: a restart keeps people signed in.
+const kept = config.sessionSecretGenerated ? keptSessionSecret(config.DATA_DIR) : undefined
+if (kept) config = { ...config, SESSION_SECRET: kept.secret }
+
 const app = await buildApp(config)
-if (config.sessionSecretGenerated) {
-  app.log.warn('SESSION_SECRET is not set: using a random one, so every sign-in ends when the server restarts')
-}
+if (kept) app.log.info(`SESSION_SECRET is not set: using the one ${kept.created ? 'made now and ' : ''}kept in ${kept.file}`)
 
 // On SIGINT/SIGTERM: stop accepting, let open requests finish, and exit in time regardless.
 closeWithGrace({ delay: 4000 }, async ({ signal, err }) => {

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { WebSocket } from 'ws'
@@ -156,8 +159,11 @@ export function tsLoader(): string[] {
 
 /** The real server process (app/server.ts through tsx), on a free port. */
 export async function startServer(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
+  // A data folder of its own (the SQLite log), removed afterwards unless the test brought one.
+  const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'chat-data-'))
+  if (!env.DATA_DIR) t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SESSION_SECRET: 'server-test-secret-server-test-secret-0', ...env },
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SESSION_SECRET: 'server-test-secret-server-test-secret-0', DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.teardown(() => {

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { SocketClient, startServer, tsLoader } from './helpers.js'
 
@@ -20,11 +23,28 @@ t.test('a bad setting stops start-up with one line naming the variable', async (
   t.equal(stderr.trim(), 'Invalid PORT="ninety": must be a whole number from 0 to 65535')
 })
 
-t.test('without SESSION_SECRET it warns that sign-ins end on restart', async (t) => {
-  const { child, output } = await startServer(t, { SESSION_SECRET: '' })
-  t.match(output(), /SESSION_SECRET is not set/)
-  child.kill('SIGTERM')
-  await once(child, 'exit')
+t.test('without SESSION_SECRET one is made once and kept in DATA_DIR: a restart keeps people signed in', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'chat-secret-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const first = await startServer(t, { SESSION_SECRET: '', DATA_DIR: dataDir })
+  t.match(first.output(), /SESSION_SECRET is not set: using the one made now and kept in .*session-secret/)
+  const file = join(dataDir, 'session-secret')
+  t.equal(statSync(file).mode & 0o777, 0o600, 'readable by this user only')
+  const cookie = await signIn(first.base, 'ann')
+  const said = await fetch(`${first.base}/longpolling/room/messages`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{"text":"before"}' })
+  t.equal(said.status, 201)
+  first.child.kill('SIGTERM')
+  await once(first.child, 'exit')
+
+  const second = await startServer(t, { SESSION_SECRET: '', DATA_DIR: dataDir })
+  t.match(second.output(), /SESSION_SECRET is not set: using the one kept in/)
+  t.notMatch(second.output(), /made now/)
+  const users = await fetch(`${second.base}/room/users`, { headers: { cookie } })
+  t.equal(users.status, 200, 'the cookie from before the restart still works')
+  const history = (await (await fetch(`${second.base}/room/history`, { headers: { cookie } })).json()) as { events: { text?: string }[] }
+  t.ok(history.events.some((e) => e.text === 'before'), 'and the message from before the restart is still there')
+  second.child.kill('SIGTERM')
+  await once(second.child, 'exit')
 })
 
 t.test('SIGTERM with open sockets and waiting polls: 1001, [] at once, exit in time', async (t) => {

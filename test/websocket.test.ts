@@ -134,7 +134,9 @@ t.test('bad and future cursors are refused with a close code and reason', async 
   const bad = await SocketClient.open(base, cookie, '?lastReceived=banana')
   t.match(await bad.untilClosed(), { code: 4400, reason: /lastReceived/ })
   const ahead = await SocketClient.open(base, cookie, '?lastReceived=500')
-  t.match(await ahead.untilClosed(), { code: 4409, reason: /resume from 0/ })
+  t.match(await ahead.untilClosed(), { code: 4409, reason: /ahead of the room: start over/ })
+  const other = await SocketClient.open(base, cookie, '?lastReceived=0&epoch=someOtherLog')
+  t.match(await other.untilClosed(), { code: 4409, reason: /another epoch: start over/ }, 'a cursor of another log')
   t.equal(app.chatroom.lastId, 0, 'no join for refused sockets')
 })
 

@@ -232,12 +232,12 @@ export class Chatroom implements SubscriptionOwner {
       skipThrough,
       typing: options.typing ? { self: member.name } : undefined,
       onEnd: () => {
-        this.renew(member, transport)
+        void this.renew(member, transport)
         release()
       },
       onLeave: () => this.presence.drop(member, transport),
     })
-    this.renew(member, transport)
+    void this.renew(member, transport)
     release = this.presence.hold(member)
     // The user's own join (if this was their arrival) is committed before they are answered,
     // so the page they get already lists them.
@@ -250,7 +250,7 @@ export class Chatroom implements SubscriptionOwner {
    * their connections), and the message committed to the log: acknowledged only then.
    */
   async say(member: Member, text: unknown, transport?: string): Promise<Said> {
-    if (transport !== undefined) this.renew(member, transport)
+    if (transport !== undefined) void this.renew(member, transport)
     const parsed = messageTextSchema(this.options.maxMessageLength ?? 2000).safeParse(text)
     if (!parsed.success) return { outcome: 'invalid', message: firstIssue(parsed.error) }
     try {
@@ -270,14 +270,19 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   /** The user left through a transport's leave link: gone at once unless another connection holds them. */
-  leave(member: Member, transport: string): void {
+  leave(member: Member, transport: string): Promise<void> {
     this.presence.drop(member, transport)
+    return this.idle()
   }
 
-  /** A request of a transport without a connection (refresh, long polling) keeps the user present a while. */
-  renew(member: Member, transport: string): void {
+  /**
+   * A request of a transport without a connection (refresh, long polling) keeps the user
+   * present a while. Resolves once their join (if this was their arrival) is committed.
+   */
+  renew(member: Member, transport: string): Promise<void> {
     const lease = this.options.presence?.leaseMs[transport]
     if (lease) this.presence.touch(member, transport, lease)
+    return this.idle()
   }
 
   /** The replay window after the cursor (all of it without one). */
@@ -396,7 +401,7 @@ export class Chatroom implements SubscriptionOwner {
 
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
   typing(member: Member, transport?: string): void {
-    if (transport !== undefined) this.renew(member, transport)
+    if (transport !== undefined) void this.renew(member, transport)
     const user = member.name
     const now = Date.now()
     const throttle = this.options.typingThrottleMs ?? 1500

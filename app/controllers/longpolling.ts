@@ -4,10 +4,10 @@ import { currentUser } from '../plugins/session.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
-export function room(request: FastifyRequest, reply: FastifyReply) {
+export async function room(request: FastifyRequest, reply: FastifyReply) {
   const { chatroom, config } = request.server
   const user = currentUser(request)
-  chatroom.renew(user, 'longpolling')
+  await chatroom.renew(user, 'longpolling')
   return reply.view('longpolling/room', { user, roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH })
 }
 
@@ -46,7 +46,7 @@ export function typing(request: FastifyRequest, reply: FastifyReply) {
 }
 
 /** GET /longpolling/room/leave — leaves and goes back to the welcome page. */
-export function leave(request: FastifyRequest, reply: FastifyReply) {
-  request.server.chatroom.leave(currentUser(request), 'longpolling')
+export async function leave(request: FastifyRequest, reply: FastifyReply) {
+  await request.server.chatroom.leave(currentUser(request), 'longpolling')
   return reply.redirect('/', 303)
 }

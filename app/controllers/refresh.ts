@@ -42,8 +42,8 @@ async function renderRoom(request: FastifyRequest, reply: FastifyReply, extra: {
 }
 
 /** GET /refresh — enters the room (join, unless already here), then shows it. */
-export function index(request: FastifyRequest, reply: FastifyReply) {
-  request.server.chatroom.renew(currentUser(request), 'refresh')
+export async function index(request: FastifyRequest, reply: FastifyReply) {
+  await request.server.chatroom.renew(currentUser(request), 'refresh')
   return reply.redirect('/refresh/room', 303)
 }
 
@@ -76,7 +76,7 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
 }
 
 /** GET /refresh/room/leave — leaves the room and goes back to the welcome page. */
-export function leave(request: FastifyRequest, reply: FastifyReply) {
-  request.server.chatroom.leave(currentUser(request), 'refresh')
+export async function leave(request: FastifyRequest, reply: FastifyReply) {
+  await request.server.chatroom.leave(currentUser(request), 'refresh')
   return reply.redirect('/', 303)
 }

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { createTypingSignal, eventSchema, type Signal, type StoredEvent } from '../event.js'
-import type { FloodGuard } from '../flood.js'
+import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import type { RosterEntry } from '../presence.js'
 import { defineScripts, readRoster, RedisPresenceStore } from './redis-presence.js'
 import type { Bus, BusListener, PresenceRoom } from './bus.js'
@@ -119,14 +119,22 @@ export class RedisBus implements Bus {
     return readRoster(this.commands, this.prefix)
   }
 
-  /** A limit shared by every process on this Redis (per-user messages, sign-ins per IP). */
+  /**
+   * A limit shared by every process on this Redis (per-user messages, sign-ins per IP). While
+   * Redis is away each process counts on its own, so the chat keeps working: the log is not here.
+   */
   floodGuard(scope: string, limit: number, windowMs: number): FloodGuard {
     const run = this.commands as Redis & {
       chatFloodTake(key: string, window: number, limit: number, nonce: string): Promise<number>
     }
+    const local = new MemoryFloodGuard(limit, windowMs)
     let nonce = 0
     return {
-      take: (key) => run.chatFloodTake(`${this.prefix}${scope}:${key}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`),
+      take: (key) =>
+        run.chatFloodTake(`${this.prefix}${scope}:${key}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`).catch((error: unknown) => {
+          this.onError(error)
+          return local.take(key)
+        }),
     }
   }
 
