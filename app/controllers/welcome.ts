@@ -27,13 +27,15 @@ const signInProblems: Record<string, string> = {
   cancelled: 'Sign-in was cancelled. Pick a nick name, or try again.',
   failed: 'Sign-in did not work out. Please try again, or pick a nick name.',
   noname: 'Your account did not give us a usable name. Please pick a nick name.',
+  expired: 'You were signed out (the sign-in expired, or you signed out in another tab). Enter the room again to go on.',
 }
 
-/** GET / — the welcome page. */
+/** GET /[?signin=PROBLEM&name=NAME] — the welcome page; after a problem, the name typed before is filled in. */
 export function index(request: FastifyRequest, reply: FastifyReply) {
-  const { signin } = request.query as { signin?: string }
+  const { signin, name } = request.query as { signin?: string; name?: string }
   const problem = signin !== undefined && Object.hasOwn(signInProblems, signin) ? signInProblems[signin] : undefined
-  return welcome(reply, request, { user: request.user?.name ?? '', transport: 'websocket' }, problem)
+  const typed = typeof name === 'string' ? name.slice(0, 254) : ''
+  return welcome(reply, request, { user: request.user?.name ?? typed, transport: 'websocket' }, problem)
 }
 
 /** POST /signin — signs in with a nick or an email, then enters the chosen transport's room. */

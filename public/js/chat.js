@@ -69,12 +69,22 @@ export function renderEvent(event) {
 }
 
 /**
- * The thread as a sequence of consecutive ids: shows each event once, in order, and says
- * when events were missed (the cursor fell out of the archive).
+ * The thread as a sequence of consecutive ids of one log (its epoch): shows each event once,
+ * in order, says when events were missed, and loads older ones on request.
  */
 export class Thread {
   constructor() {
     this.lastId = 0
+    this.firstId = 0
+    /** The log the ids belong to: a cursor is (epoch, lastId). */
+    this.epoch = roomEl.dataset.epoch || ''
+    this.olderButton = document.getElementById('older')
+    this.olderButton?.addEventListener('click', () => this.loadOlder())
+  }
+
+  /** The query that resumes after what this thread shows (empty when it shows nothing yet). */
+  cursor() {
+    return this.lastId > 0 ? `lastReceived=${this.lastId}&epoch=${encodeURIComponent(this.epoch)}` : ''
   }
 
   /** Shows the events not shown yet; returns how many were new. */
@@ -88,17 +98,54 @@ export class Thread {
           thread.append(el('div', 'notice gap', `${missed} earlier event${missed === 1 ? ' was' : 's were'} missed while you were away`))
         }
         thread.append(renderEvent(event))
+        if (this.firstId === 0) this.firstId = event.id
         this.lastId = event.id
         added++
       }
     })
+    this.showOlder()
     return added
   }
 
-  /** The room restarted without its history: start over. */
-  reset() {
+  /** The cursor cannot be resumed (a new log, or too far behind): start over from the newest, with nothing shown twice. */
+  reset(epoch) {
     this.lastId = 0
-    keepingScroll((thread) => thread.append(el('div', 'notice gap', 'The room restarted.')))
+    this.firstId = 0
+    if (epoch) this.epoch = epoch
+    threadEl.replaceChildren(el('div', 'notice gap', 'The conversation was reloaded from the server.'))
+    this.showOlder()
+  }
+
+  /** Remembers the epoch the server says the ids belong to (before anything is shown). */
+  adopt(epoch) {
+    if (epoch && this.lastId === 0) this.epoch = epoch
+  }
+
+  showOlder() {
+    if (this.olderButton) this.olderButton.hidden = !(this.firstId > 1)
+  }
+
+  /** "Load older messages": the page of history before the first event shown, kept in place. */
+  async loadOlder() {
+    if (this.firstId <= 1) return
+    try {
+      const res = await fetch(`/room/history?before=${this.firstId}&limit=50&epoch=${encodeURIComponent(this.epoch)}`, { headers: { accept: 'application/json' } })
+      if (res.status === 409) return this.reset((await res.json()).epoch)
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+      const { events } = await res.json()
+      const older = events.filter((e) => e.id < this.firstId)
+      if (older.length === 0) {
+        this.firstId = 1
+        return this.showOlder()
+      }
+      const before = threadEl.scrollHeight
+      threadEl.prepend(...older.map(renderEvent))
+      threadEl.scrollTop += threadEl.scrollHeight - before
+      this.firstId = older[0].id
+      this.showOlder()
+    } catch {
+      showError('Could not load older messages; try again.')
+    }
   }
 }
 
@@ -236,6 +283,20 @@ export class Room {
     this.thread.add(events)
     this.roster.add(events)
     this.typing.add(items)
+  }
+}
+
+/** The session is gone (signed out elsewhere, expired): back to the welcome page, the name kept. */
+export function signedOut() {
+  location.assign(`/?signin=expired&name=${encodeURIComponent(me)}`)
+}
+
+/** Whether the server no longer knows this session (as opposed to being unreachable). */
+export async function sessionGone() {
+  try {
+    return (await fetch('/room/users', { headers: { accept: 'application/json' } })).status === 401
+  } catch {
+    return false
   }
 }
 

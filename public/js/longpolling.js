@@ -1,6 +1,6 @@
 // Long polling: ask for what follows the last id we have; the server answers at once if
 // there is something, else when something happens, else [] after its timeout.
-import { Room, backoff, onSay, onTyping, setStatus, sleep } from './chat.js'
+import { Room, backoff, onSay, onTyping, setStatus, signedOut, sleep } from './chat.js'
 
 const room = new Room()
 const thread = room.thread
@@ -10,16 +10,18 @@ async function poll() {
   let synced = false
   for (;;) {
     try {
-      const cursor = thread.lastId > 0 ? `&lastReceived=${thread.lastId}` : ''
-      const res = await fetch(`/longpolling/room/messages?typing=1${cursor}`, { headers: { accept: 'application/json' } })
+      const cursor = thread.cursor()
+      const res = await fetch(`/longpolling/room/messages?typing=1${cursor ? '&' + cursor : ''}`, { headers: { accept: 'application/json' } })
       if (res.status === 401) {
-        location.assign('/')
+        signedOut()
         return
       }
       if (res.status === 409) {
-        thread.reset()
+        // Another log of the room, or too far behind: start over from the newest.
+        thread.reset((await res.json()).epoch)
         continue
       }
+      thread.adopt(res.headers.get('x-room-epoch'))
       if (!res.ok) throw new Error(`HTTP ${res.status}`)
       room.receive(await res.json())
       if (failures > 0 || !synced) {

@@ -1,5 +1,5 @@
 // Active refresh: reload only the thread every few seconds, keeping the reader's place.
-import { keepingScroll, roomEl, setStatus } from './chat.js'
+import { keepingScroll, roomEl, setStatus, signedOut } from './chat.js'
 
 const interval = Number(roomEl.dataset.interval || 5) * 1000
 
@@ -12,10 +12,7 @@ function localTimes(root) {
 async function refresh() {
   try {
     const res = await fetch('/refresh/room/thread', { headers: { accept: 'text/html' } })
-    if (res.status === 401) {
-      location.assign('/')
-      return
-    }
+    if (res.status === 401) return signedOut()
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     // Parsed by the browser from the server's escaped HTML: no user text is ever put in as markup here.
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html')

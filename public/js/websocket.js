@@ -1,6 +1,6 @@
 // WebSocket: one connection both ways. After a drop it reconnects with backoff and resumes
 // from the last id it has, so nothing is missed and nothing is shown twice.
-import { Room, backoff, onSay, onTyping, setStatus, showError } from './chat.js'
+import { Room, backoff, onSay, onTyping, sessionGone, setStatus, showError, signedOut } from './chat.js'
 import { CloseCode } from './protocol.js'
 
 const room = new Room()
@@ -10,11 +10,13 @@ let failures = 0
 
 function connect() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  const cursor = thread.lastId > 0 ? `?lastReceived=${thread.lastId}` : ''
-  const ws = new WebSocket(`${scheme}//${location.host}/websocket/room/socket${cursor}`)
+  const cursor = thread.cursor()
+  const ws = new WebSocket(`${scheme}//${location.host}/websocket/room/socket${cursor ? '?' + cursor : ''}`)
   socket = ws
   let first = true
+  let opened = false
   ws.addEventListener('open', () => {
+    opened = true
     failures = 0
     setStatus('')
   })
@@ -26,17 +28,18 @@ function connect() {
       if (first) room.roster.resync()
       first = false
     }
+    else if (data && data.type === 'hello') thread.adopt(data.epoch)
     else if (data && data.error) showError(data.message)
   })
-  ws.addEventListener('close', (e) => {
+  ws.addEventListener('close', async (e) => {
     if (socket !== ws) return
     socket = null
-    if (e.code === CloseCode.unauthorized) {
-      location.assign('/')
-      return
-    }
-    if (e.code === CloseCode.cursorAhead) thread.reset()
-    const wait = e.code === CloseCode.cursorAhead ? 0 : backoff(failures++)
+    if (e.code === CloseCode.unauthorized) return signedOut()
+    // Refused before it opened: a browser does not say why, so ask whether the session still holds.
+    if (!opened && (await sessionGone())) return signedOut()
+    // Another log of the room, or too far behind: start over from the newest.
+    if (e.code === CloseCode.startOver) thread.reset()
+    const wait = e.code === CloseCode.startOver ? 0 : backoff(failures++)
     setStatus(`Disconnected; reconnecting in ${Math.round(wait / 1000)} s…`)
     setTimeout(connect, wait)
   })
