@@ -29,6 +29,7 @@ export class PostgresStore implements Store {
 
   async open(): Promise<void> {
     const client = await this.pool.connect()
+    client.on('error', () => {})
     try {
       await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK])
       await client.query(`
@@ -46,6 +47,10 @@ export class PostgresStore implements Store {
 
   async append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
     const client = await this.pool.connect()
+    // A connection that breaks while checked out reports here; the query's rejection says the rest.
+    const ignore = () => {}
+    client.on('error', ignore)
+    let broken: Error | undefined
     try {
       await client.query('BEGIN')
       const { rows } = await client.query<{ last_id: string }>('UPDATE chat_log SET last_id = last_id + $1 RETURNING last_id', [drafts.length])
@@ -58,9 +63,12 @@ export class PostgresStore implements Store {
       return stored
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {})
+      broken = error as Error
       throw error
     } finally {
-      client.release()
+      client.off('error', ignore)
+      // A client that failed is not given back to the pool: the next query gets a fresh connection.
+      client.release(broken)
     }
   }
 
