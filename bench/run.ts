@@ -5,9 +5,11 @@
 // each figure's ratio to the baseline measured in the same round. Raw results go to
 // bench/results/latest.json. 127.0.0.1 only; every loop is bounded.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import pg from 'pg'
 import { fileURLToPath } from 'node:url'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
 
@@ -34,11 +36,41 @@ function freePort(): Promise<number> {
   })
 }
 
-// Servers this run started; if the run itself is stopped, they go with it.
+// Servers this run started, and the data folders they write; if the run itself is stopped, they go with it.
 const children = new Set<ChildProcess>()
+const dataDirs: string[] = []
 process.on('exit', () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
 })
+
+/** PostgreSQL for the store and two-process scenarios: DATABASE_URL, or this machine's. */
+const pgAdmin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+async function withDatabase<T>(name: string, run: (url: string) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: pgAdmin, connectionTimeoutMillis: 2000 })
+  await admin.connect()
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await admin.query(`CREATE DATABASE ${name}`)
+    const url = new URL(pgAdmin)
+    url.pathname = `/${name}`
+    return await run(url.toString())
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
+    await admin.end()
+  }
+}
+const hasPostgres = await (async () => {
+  const client = new pg.Client({ connectionString: pgAdmin, connectionTimeoutMillis: 2000 })
+  try {
+    await client.connect()
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => {})
+  }
+})()
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
 async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}): Promise<{ target: Target; child: ChildProcess }> {
@@ -56,8 +88,11 @@ async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}
     RATE_LIMIT_MESSAGES: '100000',
     RATE_LIMIT_WINDOW: '0.1',
     SIGNIN_RATE_LIMIT: '100000',
+    // The default store (SQLite) in a folder of this run's own.
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'chat-bench-')),
     ...extraEnv,
   }
+  dataDirs.push(env.DATA_DIR)
   const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
@@ -136,21 +171,51 @@ async function redisRound(r: number): Promise<Result[]> {
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   children.add(redis)
   await new Promise((resolve) => setTimeout(resolve, 300))
-  const env = { BROKER: 'redis', REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `bench${r}:` }
-  const servers = [await start('ours', env), await start('ours', env)]
-  try {
-    const [first, second] = servers.map((s) => s.target) as [Target, Target]
-    const target: Target = { ...first, peers: [second] }
-    const cookies = await signInUsers(first.base, 20, `redis${r}_`)
-    const results: Result[] = []
-    for (const [i, s] of redisScenarios.entries()) {
-      if (wanted(s.name)) results.push(await socketScenario(target, cookies, s, `r${r}redis${i}`))
+  return withDatabase(`chat_bench_redis_${r}`, async (databaseUrl) => {
+    const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `bench${r}:` }
+    const servers = [await start('ours', env), await start('ours', env)]
+    try {
+      const [first, second] = servers.map((s) => s.target) as [Target, Target]
+      const target: Target = { ...first, peers: [second] }
+      const cookies = await signInUsers(first.base, 20, `redis${r}_`)
+      const results: Result[] = []
+      for (const [i, s] of redisScenarios.entries()) {
+        if (wanted(s.name)) results.push(await socketScenario(target, cookies, s, `r${r}redis${i}`))
+      }
+      return results.map((x) => ({ ...x, round: r }) as Result)
+    } finally {
+      await Promise.all(servers.map(({ child }) => stop(child)))
+      await stop(redis)
     }
-    return results.map((x) => ({ ...x, round: r }) as Result)
-  } finally {
-    await Promise.all(servers.map(({ child }) => stop(child)))
-    await stop(redis)
+  })
+}
+
+/** The store as a dimension: the same fan-out and send-to-delivery latency on each log. */
+const storeScenario = (store: string): SocketScenario => ({ name: `store=${store}: max fan-out, N=1000 (10 senders)`, n: 1000, senders: 10, window: 8, seconds })
+const stores = ['memory', 'sqlite', 'postgres'] as const
+
+async function storeRound(r: number): Promise<Result[]> {
+  const results: Result[] = []
+  for (const store of stores) {
+    const scenario = storeScenario(store)
+    if (!wanted(scenario.name)) continue
+    if (store === 'postgres' && !hasPostgres) {
+      if (r === 0) console.error('PostgreSQL is not reachable: the postgres store is skipped')
+      continue
+    }
+    const run = async (extra: Record<string, string>) => {
+      const server = await start('ours', { STORE: store, ...extra })
+      try {
+        const cookies = await signInUsers(server.target.base, 20, `store${r}${store}_`)
+        results.push(await socketScenario(server.target, cookies, scenario, `r${r}${store}`))
+      } finally {
+        await stop(server.child)
+      }
+    }
+    if (store === 'postgres') await withDatabase(`chat_bench_store_${r}`, (url) => run({ DATABASE_URL: url }))
+    else await run({})
   }
+  return results.map((x) => ({ ...x, round: r }) as Result)
 }
 
 const redisScenarios: SocketScenario[] = [
@@ -236,6 +301,14 @@ function targets(rows: Row[]): [string, boolean | undefined][] {
     ['long polling: 0 gaps', check(get('long polling', 'gaps'), (r) => r.ours === 0)],
     ['long polling: every event delivered', check(get('long polling', 'lost'), (r) => r.ours === 0)],
     ['long polling: p99 ≤ 1 s', check(get('long polling', 'p99 ms'), (r) => r.ours <= 1000)],
+    [
+      'store: sqlite within 10% of memory on max fan-out deliveries/s',
+      (() => {
+        const memory = get('store=memory', 'deliveries/s')
+        const sqlite = get('store=sqlite', 'deliveries/s')
+        return memory && sqlite ? sqlite.ours >= 0.9 * memory.ours : undefined
+      })(),
+    ],
   ]
 }
 
@@ -251,8 +324,9 @@ const all: Result[] = []
 for (let r = 0; r < rounds; r++) {
   console.error(`round ${r + 1} of ${rounds}…`)
   all.push(...(await round(r)))
-  if (hasRedis) all.push(...(await redisRound(r)))
-  else if (r === 0) console.error('redis-server is not installed: the two-process scenarios are skipped')
+  if (!quick) all.push(...(await storeRound(r)))
+  if (hasRedis && hasPostgres) all.push(...(await redisRound(r)))
+  else if (r === 0) console.error('redis-server or PostgreSQL is missing: the two-process scenarios are skipped')
 }
 const rows = summarize(all)
 console.log(`\n${quick ? 'Quick run' : 'Benchmark'}: ${rounds} round(s), ${seconds} s per scenario, ${hasTaskset ? 'server on core 1, load generator on core 0' : 'no taskset'}; medians; ratio = median of same-round ratios.\n`)

@@ -131,3 +131,40 @@ t.test('XSS battery: hostile names and texts show as text on all three pages, an
   }
   t.equal(dialogs, 0, 'no alert ever ran')
 })
+
+t.test('a new log (memory store restarted) makes the pages start over cleanly; a refused session goes back to the welcome page', { skip }, async (t) => {
+  const first = await buildTestApp(t, { STORE: 'memory' })
+  const base = await first.listen({ host: '127.0.0.1', port: 0 })
+  const port = Number(new URL(base).port)
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+  const websocket = await enterRoom(browser, base, 'ann', 'websocket')
+  const longpolling = await enterRoom(browser, base, 'bob', 'longpolling')
+  await first.chatroom.post('carl', 'from the old room')
+  const shows = (page: typeof websocket, text: string) =>
+    page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === x), text, { timeout: 15_000 })
+  await Promise.all([shows(websocket, 'from the old room'), shows(longpolling, 'from the old room')])
+
+  // The same address, a new process's worth of app: a new memory store, a new epoch, same secret.
+  await first.close()
+  const second = await buildTestApp(t, { STORE: 'memory' })
+  await second.listen({ host: '127.0.0.1', port })
+  t.not(second.chatroom.epoch, first.chatroom.epoch)
+  await second.chatroom.post('carl', 'from the new room')
+  for (const [name, page] of [['websocket', websocket], ['long polling', longpolling]] as const) {
+    await shows(page, 'from the new room')
+    const texts = await page.$$eval('#thread .text', (n) => n.map((x) => x.textContent))
+    t.same(texts, ['from the new room'], `${name}: the new room only, nothing kept from the old log, nothing twice`)
+    t.match(await page.textContent('#thread'), /The conversation was reloaded from the server/, `${name}: says it started over`)
+    const ids = await page.$$eval('#thread [data-id]', (n) => n.map((x) => Number((x as HTMLElement).dataset.id)))
+    t.same(ids, Array.from({ length: ids.length }, (_, i) => i + 1), `${name}: the new log's ids from 1, no gap`)
+  }
+
+  // A server that no longer knows the session (another secret): back to the welcome page, name kept.
+  await second.close()
+  const third = await buildTestApp(t, { STORE: 'memory', SESSION_SECRET: 'another-secret-another-secret-another-1' })
+  await third.listen({ host: '127.0.0.1', port })
+  await websocket.waitForURL('**/?signin=expired&name=ann', { timeout: 15_000 })
+  t.match(await websocket.textContent('.flash.error'), /You were signed out/, 'a short explanation')
+  t.equal(await websocket.inputValue('#user'), 'ann', 'the name is filled in')
+})

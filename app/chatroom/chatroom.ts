@@ -353,6 +353,8 @@ export class Chatroom implements SubscriptionOwner {
           this.deliver(s)
           this.bus.publish(s)
         }
+        // The batch is the tick's coalescing point: readers get it now, not a loop turn later.
+        this.wakeAll()
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!)
         this.next()
       },

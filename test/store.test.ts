@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Event, EventDraft } from '../app/chatroom/event.js'
+import { MemoryStore } from '../app/chatroom/store/memory.js'
+import { PostgresStore } from '../app/chatroom/store/postgres.js'
+import { SqliteStore } from '../app/chatroom/store/sqlite.js'
+import type { Store } from '../app/chatroom/store/store.js'
+import { loadConfig } from '../conf/config.js'
+import { buildTestApp, range, signIn, skipUnless } from './helpers.js'
+import { freshDatabase, havePostgres } from './pg.js'
+
+const messages = (from: number, to: number): EventDraft[] => range(from, to).map((i) => ({ type: 'message', user: 'ann', text: `m${i}` }))
+const ids = (events: { event: Event }[]) => events.map((s) => s.event.id)
+
+function tempDir(t: { teardown(fn: () => unknown): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-store-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const kinds: [string, (t: { teardown(fn: () => unknown): void }) => Promise<Store>, string | false][] = [
+  ['memory', async () => new MemoryStore(), false],
+  ['sqlite', async (t) => new SqliteStore(tempDir(t)), false],
+  ['postgres', async (t) => new PostgresStore({ url: await freshDatabase(t) }), skipUnless(await havePostgres(), 'PostgreSQL is not running')],
+]
+
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: consecutive ids in one transaction per batch, pages after and before an id, pruning`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    t.match(store.epoch, /^[A-Za-z0-9_-]{8,}$/, 'an epoch made with the log')
+    t.equal(await store.lastId(), 0, 'a new log is empty')
+    const first = await store.append(messages(1, 3))
+    t.same(ids(first), [1, 2, 3])
+    t.same(first.map((s) => JSON.parse(s.json)), first.map((s) => s.event), 'the JSON is the event')
+    const second = await store.append(messages(4, 10))
+    t.same(ids(second), range(4, 10), 'the next batch goes on')
+    t.equal(await store.lastId(), 10)
+    t.same(ids(await store.after(0, 4)), [1, 2, 3, 4], 'after: oldest first, at most the limit')
+    t.same(ids(await store.after(8, 100)), [9, 10])
+    t.same(ids(await store.after(10, 100)), [], 'nothing after the newest')
+    t.same(ids(await store.before(11, 3)), [8, 9, 10], 'before: the newest below, oldest first')
+    t.same(ids(await store.before(3, 10)), [1, 2])
+    t.same(ids(await store.before(1, 10)), [])
+    t.same((await store.after(3, 1))[0]!.event, second[0]!.event, 'read back as written')
+
+    t.equal(await store.prune(4, 0), 6, 'keeps the newest 4')
+    t.same(ids(await store.after(0, 100)), [7, 8, 9, 10])
+    t.equal(await store.lastId(), 10, 'pruning never lowers the last id')
+    t.same(ids(await store.append(messages(11, 11))), [11], 'ids are never reused after pruning')
+    t.equal(await store.prune(0, 60_000), 0, 'nothing is older than a minute')
+    t.equal(await store.prune(0, 0), 0, 'no bound, nothing pruned')
+    t.equal(await store.ready(), true)
+  })
+}
+
+t.test('sqlite: the log and its epoch survive closing and reopening the file', async (t) => {
+  const dir = tempDir(t)
+  const first = new SqliteStore(dir)
+  await first.open()
+  await first.append(messages(1, 5))
+  const epoch = first.epoch
+  await first.close()
+  t.equal(await first.ready(), false, 'closed')
+  const again = new SqliteStore(dir)
+  await again.open()
+  t.teardown(() => again.close())
+  t.equal(again.epoch, epoch, 'the same log, the same epoch')
+  t.equal(await again.lastId(), 5)
+  t.same(ids(await again.append(messages(6, 6))), [6], 'ids go on')
+  const other = new SqliteStore(tempDir(t))
+  await other.open()
+  t.not(other.epoch, epoch, 'a new file is a new log, with a new epoch')
+  await other.close()
+})
+
+t.test('memory: pruning by age', async (t) => {
+  const store = new MemoryStore()
+  await store.append(messages(1, 3))
+  t.equal(await store.prune(0, 1), 0, 'all are newer than 1 ms... or just made')
+  await new Promise((r) => setTimeout(r, 5))
+  t.equal(await store.prune(0, 1), 3, 'all older than 1 ms now')
+  t.same(ids(await store.after(0, 10)), [])
+  t.same(ids(await store.before(10, 10)), [])
+  t.same(ids(await store.append(messages(4, 4))), [4])
+})
+
+t.test('BROKER=redis needs STORE=postgres, said in one line naming both', async (t) => {
+  t.throws(() => loadConfig({ BROKER: 'redis' }), /^Invalid BROKER="redis": needs STORE=postgres \(STORE=sqlite/)
+  t.throws(() => loadConfig({ BROKER: 'redis', STORE: 'memory' }), /needs STORE=postgres/)
+  t.doesNotThrow(() => loadConfig({ BROKER: 'redis', STORE: 'postgres' }))
+  t.throws(() => loadConfig({ STORE: 'mysql' }), /STORE.*must be sqlite, postgres or memory/)
+})
+
+t.test('GET /room/history: pages of the log, bounded, oldest first, with the epoch', async (t) => {
+  const app = await buildTestApp(t, { ARCHIVE_SIZE: '5' })
+  const cookie = await signIn(app, 'ann')
+  for (let i = 1; i <= 30; i++) await app.chatroom.post('bob', `n${i}`)
+  const get = (query: string) => app.inject({ method: 'GET', url: `/room/history${query}`, headers: { cookie } })
+  const newest = await get('?limit=10')
+  t.equal(newest.statusCode, 200)
+  t.same(newest.json(), { epoch: app.chatroom.epoch, events: newest.json().events }, 'the epoch beside the events')
+  t.same(newest.json().events.map((e: Event) => e.id), range(21, 30), 'the newest, oldest first')
+  t.same((await get('?before=21&limit=10')).json().events.map((e: Event) => e.id), range(11, 20), 'older, from the log')
+  t.same((await get('?before=28&limit=2')).json().events.map((e: Event) => e.id), [26, 27], 'from the window')
+  t.same((await get('?before=3')).json().events.map((e: Event) => e.id), [1, 2])
+  t.equal((await get('')).json().events.length, 30, 'at most 50 by default')
+  for (const bad of ['?limit=0', '?limit=201', '?limit=abc', '?before=-1', '?before=1.5', '?epoch=%3Cscript%3E']) {
+    const res = await get(bad)
+    t.equal(res.statusCode, 400, bad)
+    t.match(res.json(), { error: 'Bad Request', message: String })
+  }
+  const other = await get('?before=10&epoch=anotherLog')
+  t.equal(other.statusCode, 409)
+  t.match(other.json(), { reason: 'epoch', epoch: app.chatroom.epoch, lastId: 30 })
+  t.equal((await app.inject({ method: 'GET', url: '/room/history' })).statusCode, 401, 'signed-in users only')
+})
+
+t.test('the refresh page: "Load older messages" links to pages of history, without JavaScript', async (t) => {
+  const app = await buildTestApp(t, { ARCHIVE_SIZE: '5' })
+  const cookie = await signIn(app, 'ann', 'refresh')
+  for (let i = 1; i <= 80; i++) await app.chatroom.post('bob', `n${i}`)
+  const page = await app.inject({ method: 'GET', url: '/refresh/room', headers: { cookie } })
+  const older = /href="\/refresh\/room\?before=(\d+)&amp;epoch=([\w-]+)">Load older messages/.exec(page.body)
+  t.ok(older, 'the newest page links to older messages')
+  t.equal(older![2], app.chatroom.epoch)
+  const history = await app.inject({ method: 'GET', url: `/refresh/room?before=${older![1]}&epoch=${older![2]}`, headers: { cookie } })
+  t.equal(history.statusCode, 200)
+  t.match(history.body, /Back to the newest messages/)
+  t.notMatch(history.body, /http-equiv="refresh"/, 'a page of history does not reload itself')
+  const shown = [...history.body.matchAll(/class="text">n(\d+)</g)].map((m) => Number(m[1]))
+  t.equal(shown.length, 50, 'fifty older messages')
+  t.ok(shown.every((n, i) => i === 0 || n === shown[i - 1]! + 1), 'in order')
+  t.ok(Math.max(...shown) < 80, 'all older than the newest page')
+})
