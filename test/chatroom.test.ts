@@ -217,11 +217,13 @@ t.test('onReadable fires once per tick for whatever arrived, and take() drains i
   const s = r.subscribe()
   let calls = 0
   s.onReadable = () => calls++
-  // Published in one tick: one commit, one delivery, one wake-up.
-  await Promise.all([r.post('a', '1'), r.post('a', '2'), r.post('a', '3')])
+  // Published in one tick: one commit, one delivery, one wake-up, as soon as it is committed.
+  const posted = Promise.all([r.post('a', '1'), r.post('a', '2'), r.post('a', '3')])
   t.equal(calls, 0, 'not while the publisher is still running')
+  await posted
+  t.equal(calls, 1, 'one wake-up for three events, once committed')
   await tick()
-  t.equal(calls, 1, 'one wake-up for three queued events')
+  t.equal(calls, 1, 'and no second one for the same events')
   t.same(ids(s.take()), [1, 2, 3])
   await r.post('a', '4')
   await tick()
