@@ -54,11 +54,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   })
   await app.register(security, { config })
   await app.register(formbody)
+  await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(session, { config })
   await app.register(oauth, { config })
   await app.register(views)
   await app.register(keepalive, { config })
-  await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(metrics)
   // Shutdown: once pending polls have answered and sockets have been told (preClose), give
   // responses a moment to go out, then cut what is left: idle keep-alives and connections a
@@ -71,7 +71,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       method: route.method,
       url: route.url,
       handler: route.action,
-      config: { ...(route.auth && { auth: route.auth }) },
+      config: { ...(route.auth && { auth: route.auth }), ...(route.sameOrigin && { sameOrigin: true }) },
       ...(route.rateLimit && { onRequest: perIpLimit(app, route.rateLimit(config)) }),
       ...(route.socket && { wsHandler: route.socket }),
     })

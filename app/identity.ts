@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { remove as removeConfusables } from 'confusables'
 import { z } from 'zod'
 
 export const transports = ['refresh', 'longpolling', 'websocket'] as const
@@ -11,21 +12,70 @@ export const transportEntry: Record<Transport, string> = {
   websocket: '/websocket/room',
 }
 
-// Control characters, and the invisible format characters used to spoof names
-// (bidi overrides and isolates, zero-width spaces, BOM).
-const hidden = /[\p{Cc}\p{Cs}\u200B\u200E\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/u
 export const NAME_MAX = 32
+
+// Invisible characters: default-ignorable code points and format characters (zero-width
+// joiners and spaces, soft hyphen, bidi controls, tag characters, variation selectors, the
+// Hangul filler, ...). A variation selector or joiner inside an emoji sequence is allowed.
+const invisible = /[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}\p{Cs}]/u
+const inEmoji = /\p{Extended_Pictographic}[\uFE0F\u200D]+(?=\p{Extended_Pictographic}|$)|\p{Extended_Pictographic}\uFE0F/gu
+/** At most this many combining marks on one letter (é is one; zalgo is dozens). */
+const MAX_MARKS = 2
+const tooManyMarks = new RegExp(`\\p{M}{${MAX_MARKS + 1},}`, 'u')
+const visible = /[\p{L}\p{N}]/u
+
+/** Why a name cannot be read as it is, or undefined when it can. */
+export function unreadable(name: string): string | undefined {
+  const hidden = invisible.exec(name.replace(inEmoji, ''))
+  if (hidden) {
+    const code = hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')
+    return `A name cannot contain invisible characters (U+${code} is one).`
+  }
+  if (tooManyMarks.test(name.normalize('NFD'))) return `A name can have at most ${MAX_MARKS} accents on one letter.`
+  if (!visible.test(name.normalize('NFKC'))) return 'A name needs at least one letter or digit.'
+  return undefined
+}
+
+/**
+ * A name's skeleton (after Unicode TR #39): what it looks like, so that look-alikes compare
+ * equal. NFKC (fullwidth and compatibility forms), confusable letters mapped to Latin ones
+ * (Cyrillic а, Greek ο, accented letters to their base, with the confusables package), case
+ * folded, then the usual digit and letter look-alikes.
+ */
+export function skeleton(name: string): string {
+  // Folded first, so ALICE, alice and AL1CE all meet; i and l then count as one letter, which
+  // also makes "ali" and "all" one name: a false "taken" costs a suggestion, a missed one a spoof.
+  return removeConfusables(name.normalize('NFKC'))
+    .toLowerCase()
+    .replace(/[il1|ǀ]/g, 'l')
+    .replace(/0/g, 'o')
+    .replace(/rn/g, 'm')
+    .replace(/vv/g, 'w')
+    .normalize('NFC')
+}
+
+/** Names nobody may take: they would read as something the pages say themselves. */
+const reserved = new Set(['you'].map(skeleton))
 
 export const nameSchema = z
   .string()
   .trim()
   .min(1, 'Please choose a nick name or enter your email.')
-  .refine((name) => !hidden.test(name), 'A name cannot contain control or invisible characters.')
   .refine((name) => Array.from(name).length <= NAME_MAX, `A name is at most ${NAME_MAX} characters.`)
+  .superRefine((name, ctx) => {
+    const problem = unreadable(name)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+    else if (reserved.has(skeleton(name))) ctx.addIssue({ code: 'custom', message: `"${name}" is a word the chat uses itself; please pick another name.` })
+  })
 
-/** Who a signed-in person is, as the session cookie keeps it. Never taken from a request parameter. */
+/** Who a signed-in person is, as their server-side session keeps it. Never taken from a request parameter. */
 export interface User {
+  /** Random, made at sign-in: presence, flood limits and the name claim go by it. */
+  id: string
+  /** A claim, unique among the people present (by look-alike skeleton). */
   name: string
+  /** Signed in through an OAuth provider: which, and the provider's id for the user. */
+  provider?: { name: string; id: string }
   /** MD5 of the trimmed, lower-cased email (Gravatar's key); the email itself is not kept. */
   emailHash?: string
 }
@@ -41,7 +91,7 @@ const emailSchema = z.email()
  * The welcome form's one field: a nick name, or an email whose part before "@" is the
  * display name. Returns the user or the message to show.
  */
-export function userFromSignIn(input: string): { user: User } | { error: string } {
+export function userFromSignIn(input: string): { user: Omit<User, 'id'> } | { error: string } {
   const trimmed = input.trim()
   const at = trimmed.indexOf('@')
   if (at < 0) {
@@ -55,10 +105,11 @@ export function userFromSignIn(input: string): { user: User } | { error: string 
   return { user: { name: name.data, emailHash } }
 }
 
-/** A provider's display name made into a valid name: hidden characters dropped, cut to NAME_MAX. */
+/** A provider's display name made into a valid name: invisible characters dropped, cut to NAME_MAX. */
 export function nameFromProfile(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined
-  const cleaned = Array.from(value.replace(new RegExp(hidden.source, 'gu'), '').trim()).slice(0, NAME_MAX).join('').trim()
+  const visibleOnly = value.replace(new RegExp(invisible.source, 'gu'), '').trim()
+  const cleaned = Array.from(visibleOnly).slice(0, NAME_MAX).join('').trim()
   const name = nameSchema.safeParse(cleaned)
   return name.success ? name.data : undefined
 }

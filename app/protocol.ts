@@ -18,6 +18,8 @@ export const CloseCode = {
   unauthorized: 4401,
   /** The room cannot serve you right now (its log is unreachable): reconnect shortly. */
   tryAgainLater: 1013,
+  /** Someone else present now holds your name: sign in again with another. */
+  nameTaken: 4403,
   /** The cursor cannot be resumed (another epoch, ahead of the log, too far behind): start over. */
   startOver: 4409,
 } as const
@@ -49,6 +51,8 @@ export function startOverMessage(refused: Refused): string {
       return `lastReceived is too far behind the room's newest event ${refused.lastId} to replay: start over from the newest events.`
     case 'unavailable':
       return 'The chat is unavailable right now; try again shortly.'
+    case 'name':
+      return 'Someone else in the room now goes by your name: sign in again with another one.'
   }
 }
 
@@ -83,6 +87,7 @@ export function errorFrame(said: Refusal): string {
 export function httpEnterRefusal(refused: Refused): { status: 409 | 503; body: ErrorBody } {
   const { refused: reason, epoch, lastId } = refused
   if (reason === 'unavailable') return { status: 503, body: { error: reasons[503], message: startOverMessage(refused) } }
+  if (reason === 'name') return { status: 409, body: { error: reasons[409], message: startOverMessage(refused), reason } }
   return { status: 409, body: { error: reasons[409], message: startOverMessage(refused), reason, epoch, lastId } }
 }
 
@@ -91,11 +96,13 @@ const closeReasons = {
   ahead: 'lastReceived is ahead of the room: start over',
   behind: 'lastReceived is too far behind: start over',
   unavailable: 'the chat is unavailable right now: reconnect shortly',
+  name: 'someone else now goes by your name: sign in again',
 } as const
 
 /** WebSocket: why enter() refused, as a close code and a reason (a close reason is at most 123 bytes). */
 export function closeForEnterRefusal(refused: Refused): [number, string] {
-  return [refused.refused === 'unavailable' ? CloseCode.tryAgainLater : CloseCode.startOver, closeReasons[refused.refused]]
+  const code = refused.refused === 'unavailable' ? CloseCode.tryAgainLater : refused.refused === 'name' ? CloseCode.nameTaken : CloseCode.startOver
+  return [code, closeReasons[refused.refused]]
 }
 
 /** Client frames: {"text": …} says something, {"typing": true} tells others you are typing. */

@@ -40,8 +40,14 @@ export const configSchema = z.object({
     unset,
     z.string().min(32, 'must be at least 32 characters').optional(),
   ),
-  /** Seconds a sign-in stays valid. */
+  /** Seconds a sign-in stays valid at most. */
   SESSION_MAX_AGE: int(60, 60 * 60 * 24 * 365, 60 * 60 * 24 * 7),
+  /** Seconds a session may go unused before it ends. */
+  SESSION_IDLE: int(60, 60 * 60 * 24 * 365, 60 * 60 * 24 * 2),
+  /** The address people use (https://chat.example.com): OAuth callbacks are built from it, never from Host. */
+  PUBLIC_URL: optionalUrl,
+  /** /metrics answers only with "Authorization: Bearer METRICS_TOKEN" (unset: /metrics is off). */
+  METRICS_TOKEN: z.preprocess(unset, z.string().min(16, 'must be at least 16 characters').optional()),
   /** Longest message, in characters, after trimming. */
   MAX_MESSAGE_LENGTH: int(1, 100_000, 2000),
   /** Seconds between thread reloads on the active refresh page. */

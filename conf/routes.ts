@@ -22,6 +22,11 @@ export interface Route {
   socket?: WebsocketHandler
   /** Who may call it; identity always comes from the signed session, never from the request. */
   auth?: Auth
+  /**
+   * A GET with a side effect (it enters the room, and so may publish a join): refused when a
+   * browser says it comes from another site (Sec-Fetch-Site), like every POST.
+   */
+  sameOrigin?: boolean
   /** A per-IP limit (sign-in), shared by every process that shares the broker. */
   rateLimit?: (config: Config) => RateLimit
 }
@@ -55,22 +60,22 @@ export const routes: Route[] = [
   { method: 'GET', url: '/public/js/protocol.js', action: People.protocolScript },
 
   // Active refresh
-  { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page' },
-  { method: 'GET', url: '/refresh/room', action: Refresh.room, auth: 'page' },
-  { method: 'GET', url: '/refresh/room/thread', action: Refresh.thread, auth: 'api' },
+  { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/refresh/room', action: Refresh.room, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/refresh/room/thread', action: Refresh.thread, auth: 'api', sameOrigin: true },
   { method: 'POST', url: '/refresh/room', action: Refresh.say, auth: 'page' },
-  { method: 'GET', url: '/refresh/room/leave', action: Refresh.leave, auth: 'page' },
+  { method: 'POST', url: '/refresh/room/leave', action: Refresh.leave, auth: 'page' },
 
   // Long polling (Comet)
-  { method: 'GET', url: '/longpolling/room', action: LongPolling.room, auth: 'page' },
-  { method: 'GET', url: '/longpolling/room/messages', action: LongPolling.waitMessages, auth: 'api' },
+  { method: 'GET', url: '/longpolling/room', action: LongPolling.room, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/longpolling/room/messages', action: LongPolling.waitMessages, auth: 'api', sameOrigin: true },
   { method: 'POST', url: '/longpolling/room/messages', action: LongPolling.say, auth: 'api' },
   { method: 'POST', url: '/longpolling/room/typing', action: LongPolling.typing, auth: 'api' },
-  { method: 'GET', url: '/longpolling/room/leave', action: LongPolling.leave, auth: 'page' },
+  { method: 'POST', url: '/longpolling/room/leave', action: LongPolling.leave, auth: 'page' },
 
   // WebSocket
   { method: 'GET', url: '/websocket/room', action: WebSocket.room, auth: 'page' },
   { method: 'GET', url: '/websocket/room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
   { method: 'POST', url: '/websocket/room/messages', action: WebSocket.say, auth: 'api' },
-  { method: 'GET', url: '/websocket/room/leave', action: WebSocket.leave, auth: 'page' },
+  { method: 'POST', url: '/websocket/room/leave', action: WebSocket.leave, auth: 'page' },
 ]

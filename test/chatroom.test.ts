@@ -4,6 +4,7 @@ import type { Bus, BusListener } from '../app/chatroom/bus/bus.js'
 import { LocalBus, LocalPresenceStore } from '../app/chatroom/bus/local.js'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { MemoryFloodGuard } from '../app/chatroom/flood.js'
+import { MemoryNameClaims } from '../app/chatroom/names.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import { eventSchema, frameOf, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
@@ -254,13 +255,15 @@ t.test('an id that skips ahead is filled from the store before newer events go o
   // A shared bus whose stream can skip events, as a real one does while reconnecting; another
   // process commits to the same store.
   const store = new MemoryStore()
-  let listener: BusListener = { event: () => {}, signal: () => {} }
+  let listener: BusListener = { event: () => {}, signal: () => {}, revoked: () => {} }
   const bus: Bus = {
     shared: true,
     publish() {},
     signal() {},
     presenceStore: (room) => new LocalPresenceStore(room),
     floodGuard: (_scope, limit, windowMs) => new MemoryFloodGuard(limit, windowMs),
+    names: new MemoryNameClaims(),
+    revoke() {},
     async ready() {
       return true
     },

@@ -1,5 +1,6 @@
 import { OAuth2Server } from 'oauth2-mock-server'
 import t from 'tap'
+import { freePort } from './redis.js'
 import { loadConfig } from '../conf/config.js'
 import { buildTestApp } from './helpers.js'
 
@@ -22,6 +23,13 @@ class Browser {
   has(name: string) {
     return this.jar.has(name)
   }
+}
+
+/** The app on a port known in advance, so PUBLIC_URL (where OAuth callbacks go) is its address. */
+async function serveAt(t: Parameters<typeof buildTestApp>[0], env: Record<string, string>) {
+  const port = await freePort()
+  const app = await buildTestApp(t, { ...env, PUBLIC_URL: `http://127.0.0.1:${port}` })
+  return { app, base: await app.listen({ host: '127.0.0.1', port }) }
 }
 
 async function mockProvider(t: Parameters<typeof buildTestApp>[0]) {
@@ -47,8 +55,7 @@ t.test('sign in through a real OAuth2 server, then every transport trusts the na
   server.service.on('beforeUserinfo', (res) => {
     res.body = { sub: 'jane-1', name: '  Jane <Doe>\u202E ' }
   })
-  const app = await buildTestApp(t, env)
-  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const { app, base } = await serveAt(t, env)
 
   const welcome = await app.inject({ method: 'GET', url: '/' })
   t.match(welcome.body, /formaction="\/signin\/oauth\/oauth"[^>]*>Sign in with Mock</)
@@ -78,8 +85,7 @@ t.test('sign in through a real OAuth2 server, then every transport trusts the na
 
 t.test('a forged or missing state is refused and nobody is signed in', async (t) => {
   const { env } = await mockProvider(t)
-  const app = await buildTestApp(t, env)
-  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const { app, base } = await serveAt(t, env)
 
   const browser = new Browser()
   const start = await browser.get(`${base}/signin/oauth/oauth?transport=websocket`)
@@ -103,7 +109,7 @@ t.test('a forged or missing state is refused and nobody is signed in', async (t)
 
 t.test('a cancelled sign-in returns to the welcome page with a message', async (t) => {
   const { env } = await mockProvider(t)
-  const app = await buildTestApp(t, env)
+  const app = await buildTestApp(t, { ...env, PUBLIC_URL: 'http://127.0.0.1:9' })
   const res = await app.inject({ method: 'GET', url: '/signin/oauth/oauth/callback?error=access_denied&state=x' })
   t.equal(res.statusCode, 303)
   t.equal(res.headers.location, '/?signin=cancelled')
@@ -118,8 +124,7 @@ t.test('a profile without a usable name is refused', async (t) => {
   server.service.on('beforeUserinfo', (res) => {
     res.body = { sub: 'x', name: '\u0007\u200B' }
   })
-  const app = await buildTestApp(t, env)
-  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const { base } = await serveAt(t, env)
   const browser = new Browser()
   const start = await browser.get(`${base}/signin/oauth/oauth`)
   const back = await browser.get(start.headers.get('location')!)
@@ -131,7 +136,7 @@ t.test('a profile without a usable name is refused', async (t) => {
 t.test('Facebook appears when FB_CLIENT_ID and FB_CLIENT_SECRET are set', async (t) => {
   const plain = await buildTestApp(t)
   t.notMatch((await plain.inject({ method: 'GET', url: '/' })).body, /Sign in with/)
-  const app = await buildTestApp(t, { FB_CLIENT_ID: '123', FB_CLIENT_SECRET: 'fb-secret' })
+  const app = await buildTestApp(t, { FB_CLIENT_ID: '123', FB_CLIENT_SECRET: 'fb-secret', PUBLIC_URL: 'https://chat.example' })
   t.match((await app.inject({ method: 'GET', url: '/' })).body, /Sign in with Facebook/)
   const start = await app.inject({ method: 'GET', url: '/signin/oauth/facebook?transport=refresh' })
   t.equal(start.statusCode, 302)
@@ -147,4 +152,19 @@ t.test('OAuth settings are all or nothing', async (t) => {
   t.throws(() => loadConfig({ FB_CLIENT_ID: '1' }), /Invalid FB_CLIENT_SECRET/)
   t.throws(() => loadConfig({ OAUTH_CLIENT_ID: 'x', OAUTH_CLIENT_SECRET: 'y' }), /Invalid OAUTH_AUTHORIZE_URL: is needed with OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET/)
   t.throws(() => loadConfig({ OAUTH_AUTHORIZE_URL: 'ftp://x' }), /Invalid OAUTH_AUTHORIZE_URL="ftp:\/\/x": must be an http\(s\) URL/)
+})
+
+t.test('the OAuth callback comes from PUBLIC_URL, never from Host; without PUBLIC_URL OAuth is off, said at start', async (t) => {
+  const { env } = await mockProvider(t)
+  const app = await buildTestApp(t, { ...env, PUBLIC_URL: 'https://chat.example' })
+  const start = await app.inject({ method: 'GET', url: '/signin/oauth/oauth?transport=refresh', headers: { host: 'evil.example' } })
+  t.equal(start.statusCode, 302)
+  const redirect = new URL(new URL(start.headers.location as string).searchParams.get('redirect_uri')!)
+  t.equal(redirect.href, 'https://chat.example/signin/oauth/oauth/callback', 'the configured address, whatever Host says')
+
+  const lines: string[] = []
+  const off = await buildTestApp(t, env, { logger: { level: 'warn', stream: { write: (line: string) => void lines.push(line) } } })
+  t.notMatch((await off.inject({ method: 'GET', url: '/' })).body, /Sign in with/, 'no OAuth button')
+  t.equal((await off.inject({ method: 'GET', url: '/signin/oauth/oauth' })).statusCode, 404)
+  t.match(lines.join(''), /OAuth sign-in is off: set PUBLIC_URL/, 'one line at start says why')
 })

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
 
+const TOKEN = 'metrics-token-for-tests'
+
 const metric = (body: string, name: string) => {
   const line = body.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{') && l.includes(name))
   return line === undefined ? undefined : Number(line.split(' ').at(-1))
@@ -15,9 +17,9 @@ t.test('/healthz and /readyz', async (t) => {
 })
 
 t.test('/metrics counts connections, pending polls, events, deliveries and lagged drops', async (t) => {
-  const app = await buildTestApp(t, { SUBSCRIBER_QUEUE: '2', ARCHIVE_SIZE: '5', LONGPOLL_TIMEOUT: '30' })
+  const app = await buildTestApp(t, { SUBSCRIBER_QUEUE: '2', ARCHIVE_SIZE: '5', LONGPOLL_TIMEOUT: '30', METRICS_TOKEN: TOKEN })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
-  const scrape = async () => (await fetch(`${base}/metrics`)).text()
+  const scrape = async () => (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()
 
   const cat = await SocketClient.open(base, await signIn(app, 'cat'))
   await cat.untilId(1)
@@ -52,4 +54,18 @@ t.test('/metrics counts connections, pending polls, events, deliveries and lagge
   t.equal(metric(body, 'chat_longpolls_pending'), 0, 'the answered poll is no longer pending')
   controller.abort()
   await cat.close()
+})
+
+t.test('/metrics needs METRICS_TOKEN as a Bearer token; without one configured it is off', async (t) => {
+  const app = await buildTestApp(t, { METRICS_TOKEN: TOKEN })
+  const anonymous = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(anonymous.statusCode, 401)
+  t.equal(anonymous.headers['www-authenticate'], 'Bearer')
+  t.notMatch(anonymous.body, /nodejs_|process_/, 'nothing about the process leaks')
+  t.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong-token-wrong-token' } })).statusCode, 401)
+  t.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode, 200)
+  const off = await buildTestApp(t)
+  const res = await off.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(res.statusCode, 404)
+  t.match(res.json(), { message: /Metrics are off: set METRICS_TOKEN/ })
 })

@@ -48,7 +48,7 @@ t.test('without SESSION_SECRET one is made once and kept in DATA_DIR: a restart 
 })
 
 t.test('SIGTERM with open sockets and waiting polls: 1001, [] at once, exit in time', async (t) => {
-  const { child, base } = await startServer(t, { LONGPOLL_TIMEOUT: '30' })
+  const { child, base } = await startServer(t, { LONGPOLL_TIMEOUT: '30', METRICS_TOKEN: 'server-test-metrics-token' })
   const cookie = await signIn(base, 'ann')
   const sockets = await Promise.all([1, 2, 3].map(() => SocketClient.open(base, cookie)))
   await sockets[0]!.untilId(1)
@@ -57,7 +57,7 @@ t.test('SIGTERM with open sockets and waiting polls: 1001, [] at once, exit in t
   )
   // Wait until all three are waiting, as the server's own metrics tell.
   const deadline = Date.now() + 5000
-  while (!/^chat_longpolls_pending 3$/m.test(await (await fetch(`${base}/metrics`)).text())) {
+  while (!/^chat_longpolls_pending 3$/m.test(await (await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer server-test-metrics-token' } })).text())) {
     if (Date.now() > deadline) throw new Error('the three polls never waited')
     await new Promise((r) => setTimeout(r, 20))
   }

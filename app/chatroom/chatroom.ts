@@ -2,8 +2,9 @@ import { firstIssue, messageTextSchema } from '../validation.js'
 import type { Bus } from './bus/bus.js'
 import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
-import { Presence, type Member, type Roster } from './presence.js'
-import type { Store } from './store/store.js'
+import { skeleton } from '../identity.js'
+import { memberKey, Presence, type Member, type Roster } from './presence.js'
+import type { SessionStore, Store } from './store/store.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 export interface ChatroomOptions {
@@ -45,6 +46,8 @@ export type Refusal =
   | 'behind'
   /** The store could not be read: try again shortly. */
   | 'unavailable'
+  /** Someone else present holds the user's name (they were away long enough to lose it). */
+  | 'name'
 
 /** What enter() answers: a subscription, or why not (with where the room stands). */
 export type Entered =
@@ -69,6 +72,9 @@ export type Said =
 
 /** Events fetched from the store at a time when filling a gap or resuming. */
 const PAGE = 1000
+
+/** How long a name claim lasts unless renewed: reserved at sign-in, renewed while present. */
+export const NAME_CLAIM_MS = 10 * 60_000
 
 interface Pending {
   draft: EventDraft
@@ -120,6 +126,10 @@ export class Chatroom implements SubscriptionOwner {
     this.presence = new Presence(bus.presenceStore(this, presence.ttlMs), {
       graceMs: presence.graceMs,
       onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
+      // Gone: their name is free for someone else.
+      onGone: (member) => {
+        if (member.id) bus.names.release(skeleton(member.name), member.id).catch((error: unknown) => options.onError?.(error, 'could not release a name'))
+      },
     })
     const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
     this.flood = bus.floodGuard('flood', flood.limit, flood.windowMs)
@@ -133,7 +143,7 @@ export class Chatroom implements SubscriptionOwner {
     if (this.started) return
     this.started = true
     await this.store.open()
-    this.bus.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal) })
+    this.bus.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal), revoked: (hash) => this.onRevoked?.(hash) })
     const last = await this.store.lastId()
     const window = await this.store.after(Math.max(0, last - this.options.archiveSize), this.options.archiveSize)
     // Events delivered while the window loaded are newer; keep them after it.
@@ -162,6 +172,30 @@ export class Chatroom implements SubscriptionOwner {
       every(retention.everyMs, () => this.store.prune(retention.maxEvents, retention.maxAgeMs))
     }
     if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => this.catchUp())
+    // Names of people still here stay theirs.
+    every(NAME_CLAIM_MS / 4, () => Promise.all(this.presence.members().map((m) => this.claimName(m))))
+  }
+
+  /** The sessions the log's store keeps (the cookie holds only their id). */
+  get sessions(): SessionStore {
+    return this.store.sessions
+  }
+
+  /** Told when a session was signed out on any process (set by the session plugin). */
+  onRevoked: ((hash: string) => void) | undefined
+
+  /** Tells every process that a session was signed out. */
+  revoke(hash: string): void {
+    this.bus.revoke(hash)
+  }
+
+  /**
+   * Claims the user's name (by its look-alike skeleton) for them: at sign-in, on entering,
+   * and while they stay. False when someone else holds it.
+   */
+  async claimName(member: Member): Promise<boolean> {
+    if (!member.id) return true
+    return this.bus.names.claim(skeleton(member.name), member.id, NAME_CLAIM_MS)
   }
 
   /** The epoch of the room's log: a cursor is (epoch, id). */
@@ -207,6 +241,7 @@ export class Chatroom implements SubscriptionOwner {
     const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
     let { lastReceived } = options
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
+    if (!(await this.claimName(member))) return refuse('name')
     // Another process may have given out ids this one has not seen yet: skip them when they come.
     let skipThrough = 0
     if (lastReceived !== undefined && lastReceived > this.last) {
@@ -254,7 +289,7 @@ export class Chatroom implements SubscriptionOwner {
     const parsed = messageTextSchema(this.options.maxMessageLength ?? 2000).safeParse(text)
     if (!parsed.success) return { outcome: 'invalid', message: firstIssue(parsed.error) }
     try {
-      const waitMs = await this.flood.take(member.name)
+      const waitMs = await this.flood.take(memberKey(member))
       if (waitMs > 0) {
         const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
         const { limit, windowMs } = this.options.flood ?? { limit: 20, windowMs: 10_000 }
@@ -404,16 +439,16 @@ export class Chatroom implements SubscriptionOwner {
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
   typing(member: Member, transport?: string): void {
     if (transport !== undefined) void this.renew(member, transport)
-    const user = member.name
+    const key = memberKey(member)
     const now = Date.now()
     const throttle = this.options.typingThrottleMs ?? 1500
-    const last = this.lastTyping.get(user)
+    const last = this.lastTyping.get(key)
     if (last !== undefined && now - last < throttle) return
     if (this.lastTyping.size > 10_000) {
       for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
     }
-    this.lastTyping.set(user, now)
-    this.bus.signal(createTypingSignal(user))
+    this.lastTyping.set(key, now)
+    this.bus.signal(createTypingSignal(member.name))
   }
 
   /** Whether events can be published now (the store and the bus answer). */

@@ -1,7 +1,13 @@
 export interface Member {
+  /** Who the user is (random, from their session); absent in tests that go by name alone. */
+  id?: string | undefined
+  /** What others see: a claim, unique among the people present. */
   name: string
   avatar?: string | undefined
 }
+
+/** The key presence, flood limits and name claims go by: the user's id, else their name. */
+export const memberKey = (member: Member): string => member.id ?? member.name
 
 export interface RosterEntry {
   name: string
@@ -34,10 +40,12 @@ export interface PresenceOptions {
   onError?: (error: unknown) => void
   /** The clock (tests drive it by hand). */
   now?: () => number
+  /** Told when a user's leave is published (their name claim is let go). */
+  onGone?: (member: Member) => void
 }
 
 interface State {
-  avatar: string | undefined
+  member: Member
   /** Connections held open: sockets, pending long polls. */
   held: number
   /** Per transport: when its lease runs out (ms since epoch). */
@@ -86,7 +94,7 @@ export class Presence {
       if (released) return
       released = true
       state.held--
-      this.settle(member.name, state)
+      this.settle(memberKey(member), state)
     }
   }
 
@@ -98,16 +106,23 @@ export class Presence {
 
   /** The user left through this transport's leave link: gone at once unless something else holds them. */
   drop(member: Member, transport: string): void {
-    const state = this.users.get(member.name)
+    const state = this.users.get(memberKey(member))
     if (!state) return
     state.leases.delete(transport)
     if (this.active(state)) return
-    this.users.delete(member.name)
-    this.publishLeave(member.name, state.avatar)
+    this.users.delete(memberKey(member))
+    this.publishLeave(state.member)
   }
 
+  /** Whether someone of this name is online on this node (tests, operations). */
   isOnline(name: string): boolean {
-    return this.users.has(name)
+    for (const state of this.users.values()) if (state.member.name === name) return true
+    return false
+  }
+
+  /** The users this node holds online. */
+  members(): Member[] {
+    return [...this.users.values()].map((state) => state.member)
   }
 
   /** Users this node counts as online (including those within their grace period). */
@@ -118,17 +133,16 @@ export class Presence {
   /** Shutdown: this node lets go of everyone it holds, so nobody is left listed. */
   async close(): Promise<void> {
     this.stop()
-    const held = [...this.users].map(([name, state]) => ({ name, avatar: state.avatar }))
+    const held = this.members()
     this.users.clear()
     await Promise.all(held.map((member) => this.store.depart(member).catch((error: unknown) => this.options.onError?.(error))))
+    for (const member of held) this.options.onGone?.(member)
   }
 
   /** Expires leases and publishes the leaves whose grace has passed. */
   sweep(now = this.now()): void {
-    this.store
-      .tick?.([...this.users].map(([name, state]) => ({ name, avatar: state.avatar })))
-      .catch((error: unknown) => this.options.onError?.(error))
-    for (const [name, state] of this.users) {
+    this.store.tick?.(this.members()).catch((error: unknown) => this.options.onError?.(error))
+    for (const [key, state] of this.users) {
       for (const [transport, until] of state.leases) if (until <= now) state.leases.delete(transport)
       if (state.leaveAt === undefined) {
         if (!this.active(state)) state.leaveAt = now + this.options.graceMs
@@ -136,8 +150,8 @@ export class Presence {
         state.leaveAt = undefined
       }
       if (state.leaveAt !== undefined && state.leaveAt <= now) {
-        this.users.delete(name)
-        this.publishLeave(name, state.avatar)
+        this.users.delete(key)
+        this.publishLeave(state.member)
       }
     }
   }
@@ -147,23 +161,24 @@ export class Presence {
   }
 
   private arrive(member: Member): State {
-    const existing = this.users.get(member.name)
+    const existing = this.users.get(memberKey(member))
     if (existing) {
       existing.leaveAt = undefined
       return existing
     }
-    const state: State = { avatar: member.avatar, held: 0, leases: new Map(), leaveAt: undefined }
-    this.users.set(member.name, state)
+    const state: State = { member: { id: member.id, name: member.name, avatar: member.avatar }, held: 0, leases: new Map(), leaveAt: undefined }
+    this.users.set(memberKey(member), state)
     this.store.arrive(member).catch((error: unknown) => this.options.onError?.(error))
     return state
   }
 
-  private settle(name: string, state: State): void {
-    if (this.users.get(name) !== state || this.active(state)) return
+  private settle(key: string, state: State): void {
+    if (this.users.get(key) !== state || this.active(state)) return
     state.leaveAt = this.now() + this.options.graceMs
   }
 
-  private publishLeave(name: string, avatar: string | undefined): void {
-    this.store.depart({ name, avatar }).catch((error: unknown) => this.options.onError?.(error))
+  private publishLeave(member: Member): void {
+    this.store.depart(member).catch((error: unknown) => this.options.onError?.(error))
+    this.options.onGone?.(member)
   }
 }

@@ -45,7 +45,7 @@ export function typing(request: FastifyRequest, reply: FastifyReply) {
   return reply.code(204).send()
 }
 
-/** GET /longpolling/room/leave — leaves and goes back to the welcome page. */
+/** POST /longpolling/room/leave — leaves and goes back to the welcome page. */
 export async function leave(request: FastifyRequest, reply: FastifyReply) {
   await request.server.chatroom.leave(currentUser(request), 'longpolling')
   return reply.redirect('/', 303)

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { nameFromProfile, transportEntry, transports } from '../identity.js'
+import { claimUser } from '../plugins/session.js'
 
 const TRANSPORT_COOKIE = 'chat_oauth_transport'
 
@@ -28,6 +29,7 @@ export async function callback(request: FastifyRequest, reply: FastifyReply) {
   const query = request.query as { error?: string }
   if (query.error) return reply.redirect('/?signin=cancelled', 303)
   let name: string | undefined
+  let providerId: string | undefined
   try {
     // Throws on a missing or forged state, and on a refused code.
     const { token } = await found.client.getAccessTokenFromAuthorizationCodeFlow(request, reply)
@@ -39,11 +41,16 @@ export async function callback(request: FastifyRequest, reply: FastifyReply) {
     const profile = (await res.json()) as Record<string, unknown>
     name = nameFromProfile(profile[found.nameField])
     if (!name) return reply.redirect('/?signin=noname', 303)
+    const id = profile.id ?? profile.sub
+    providerId = typeof id === 'string' || typeof id === 'number' ? String(id).slice(0, 200) : undefined
   } catch (err) {
     request.log.warn({ err, provider: found.id }, 'OAuth sign-in failed')
     return reply.redirect('/?signin=failed', 303)
   }
   const transport = transports.find((t) => t === request.cookies[TRANSPORT_COOKIE]) ?? 'websocket'
   reply.clearCookie(TRANSPORT_COOKIE, { path: '/' }).clearCookie('chat_oauth_state', { path: '/' })
-  return reply.signIn({ name }).redirect(transportEntry[transport], 303)
+  const user = await claimUser(request, { name, ...(providerId && { provider: { name: found.label, id: providerId } }) })
+  if (!user) return reply.redirect(`/?signin=taken&name=${encodeURIComponent(name)}`, 303)
+  await reply.signIn(user)
+  return reply.redirect(transportEntry[transport], 303)
 }

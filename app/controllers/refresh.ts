@@ -75,7 +75,7 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   return renderRoom(request, reply.code(status).headers(headers), { error: error.message, draft })
 }
 
-/** GET /refresh/room/leave — leaves the room and goes back to the welcome page. */
+/** POST /refresh/room/leave — leaves the room and goes back to the welcome page. */
 export async function leave(request: FastifyRequest, reply: FastifyReply) {
   await request.server.chatroom.leave(currentUser(request), 'refresh')
   return reply.redirect('/', 303)

@@ -25,8 +25,9 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   return answerSay(request, reply, said, '/websocket/room')
 }
 
-/** GET /websocket/room/leave — the socket closing is the leave; back to the welcome page. */
-export function leave(_request: FastifyRequest, reply: FastifyReply) {
+/** POST /websocket/room/leave — leaves at once (the page's socket closes as it goes); back to the welcome page. */
+export async function leave(request: FastifyRequest, reply: FastifyReply) {
+  await request.server.chatroom.leave(currentUser(request), 'websocket')
   return reply.redirect('/', 303)
 }
 
@@ -42,11 +43,25 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const query = lastReceivedSchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
   const writer = new SocketWriter(socket, request.raw, { limit: config.SOCKET_BUFFER_LIMIT, log: request.log })
+  bindToSession(request, socket)
   // Synchronously, so no early frame is missed.
   socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), chatroom, user, writer))
   void chatroom.enter(user, 'websocket', { ...query.data, typing: true }).then((entered) => {
     if (!entered.ok) return writer.close(...closeForEnterRefusal(entered))
     writer.attach(entered.subscription, helloFrame(chatroom.epoch, chatroom.lastId))
+  })
+}
+
+/** The socket closes (4401) when its session is signed out, here or on another process. */
+function bindToSession(request: FastifyRequest, socket: WebSocket) {
+  const hash = request.sessionHash
+  if (!hash) return
+  const { sessionSockets } = request.server
+  const mine = sessionSockets.get(hash) ?? new Set()
+  sessionSockets.set(hash, mine.add(socket))
+  socket.once('close', () => {
+    mine.delete(socket)
+    if (mine.size === 0 && sessionSockets.get(hash) === mine) sessionSockets.delete(hash)
   })
 }
 

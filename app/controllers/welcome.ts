@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { transportEntry, transports, userFromSignIn, type Transport } from '../identity.js'
+import { claimUser, suggestName } from '../plugins/session.js'
 
 const transportChoices: { value: Transport; label: string; hint: string }[] = [
   { value: 'refresh', label: 'Ajax, active refresh', hint: 'the page fetches the thread every few seconds' },
@@ -27,6 +28,7 @@ const signInProblems: Record<string, string> = {
   cancelled: 'Sign-in was cancelled. Pick a nick name, or try again.',
   failed: 'Sign-in did not work out. Please try again, or pick a nick name.',
   noname: 'Your account did not give us a usable name. Please pick a nick name.',
+  taken: 'Someone in the room goes by that name (or one that looks the same) right now. Pick another name.',
   expired: 'You were signed out (the sign-in expired, or you signed out in another tab). Enter the room again to go on.',
 }
 
@@ -38,8 +40,8 @@ export function index(request: FastifyRequest, reply: FastifyReply) {
   return welcome(reply, request, { user: request.user?.name ?? typed, transport: 'websocket' }, problem)
 }
 
-/** POST /signin — signs in with a nick or an email, then enters the chosen transport's room. */
-export function signIn(request: FastifyRequest, reply: FastifyReply) {
+/** POST /signin — signs in with a nick or an email (the name must be free in the room), then enters the chosen transport's room. */
+export async function signIn(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const typed = typeof body.user === 'string' ? body.user : ''
   const picked = transports.find((t) => t === body.transport) ?? 'websocket'
@@ -52,10 +54,21 @@ export function signIn(request: FastifyRequest, reply: FastifyReply) {
   if ('error' in result) {
     return welcome(reply.code(400), request, { user: form.data.user, transport: picked }, result.error)
   }
-  return reply.signIn(result.user).redirect(transportEntry[form.data.transport], 303)
+  const user = await claimUser(request, result.user)
+  if (!user) {
+    const name = result.user.name
+    const message = `Someone in the room goes by "${name}" (or a name that looks the same) right now. Try "${suggestName(request, name)}", or another name.`
+    return welcome(reply.code(409), request, { user: form.data.user, transport: picked }, message)
+  }
+  await reply.signIn(user)
+  return reply.redirect(transportEntry[form.data.transport], 303)
 }
 
-/** POST /signout — forgets who you are. */
-export function signOut(_request: FastifyRequest, reply: FastifyReply) {
-  return reply.signOut().redirect('/', 303)
+/** POST /signout — ends the session at once (on every process) and leaves the room. */
+export async function signOut(request: FastifyRequest, reply: FastifyReply) {
+  if (request.user) {
+    for (const transport of transports) await request.server.chatroom.leave(request.user, transport)
+  }
+  await reply.signOut()
+  return reply.redirect('/', 303)
 }

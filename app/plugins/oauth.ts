@@ -1,5 +1,4 @@
 import oauth2, { type OAuth2Namespace, type ProviderConfiguration } from '@fastify/oauth2'
-import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
 
@@ -77,13 +76,18 @@ export function providerDefinitions(config: Config): ProviderDefinition[] {
 export default fp(
   async function oauth(app, opts: { config: Config }) {
     const providers = new Map<string, OAuthProvider>()
-    for (const def of providerDefinitions(opts.config)) {
+    const definitions = providerDefinitions(opts.config)
+    const publicUrl = opts.config.PUBLIC_URL?.replace(/\/+$/, '')
+    if (definitions.length > 0 && !publicUrl) {
+      app.log.warn(`OAuth sign-in is off: set PUBLIC_URL (the address people use) so callbacks never come from the Host header`)
+    }
+    for (const def of publicUrl ? definitions : []) {
       const name = `oauth2${def.id[0]!.toUpperCase()}${def.id.slice(1)}` as const
       await app.register(oauth2, {
         name,
         scope: def.scope,
         credentials: { client: { id: def.clientId, secret: def.clientSecret }, auth: def.auth },
-        callbackUri: (request: FastifyRequest) => `${request.protocol}://${request.host}/signin/oauth/${def.id}/callback`,
+        callbackUri: `${publicUrl}/signin/oauth/${def.id}/callback`,
         redirectStateCookieName: 'chat_oauth_state',
         cookie: { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: 600 },
         userAgent: false,

@@ -6,6 +6,13 @@ import { providerDefinitions } from './oauth.js'
 
 const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A GET with a side effect: checked like a POST (see conf/routes.ts). */
+    sameOrigin?: boolean
+  }
+}
+
 /**
  * A request that changes state, or opens the socket, must come from our own pages (or an
  * allowed origin). Browsers always send Origin on those; tools like curl send none and
@@ -52,7 +59,7 @@ export default fp(
     const allowed = new Set(config.ALLOWED_ORIGINS.map((o) => new URL(o).origin))
     app.addHook('onRequest', async (request, reply) => {
       const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket'
-      if (!upgrade && !unsafeMethods.has(request.method)) return
+      if (!upgrade && !unsafeMethods.has(request.method) && !request.routeOptions.config.sameOrigin) return
       if (!crossOrigin(request, allowed)) return
       request.log.warn({ origin: request.headers.origin, url: request.url }, 'cross-origin request refused')
       return reply.code(403).send({ error: 'Forbidden', message: 'Cross-origin request refused: this page is not ours.' })

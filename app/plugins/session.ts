@@ -1,19 +1,26 @@
+import { createHash, randomBytes } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Config } from '../../conf/config.js'
 import { avatarUrl } from '../avatars.js'
-import { nameSchema, type SignedInUser, type User } from '../identity.js'
+import { nameSchema, skeleton, type SignedInUser, type User } from '../identity.js'
 
 export const SESSION_COOKIE = 'chat_session'
 
-// What the signed cookie carries: the user, and when they signed in (for expiry).
-const payloadSchema = z.object({
+/** What a session keeps about its user (validated again when read back). */
+const userSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
   name: nameSchema,
   emailHash: z.string().regex(/^[0-9a-f]{32}$/).optional(),
-  issuedAt: z.number().int(),
+  provider: z.object({ name: z.string().min(1).max(40), id: z.string().min(1).max(200) }).optional(),
 })
+
+/** How long this process trusts a session it has read before asking the store again. */
+const CACHE_MS = 5000
+/** A session's last-use time is written at most this often (idle expiry needs no more). */
+const TOUCH_MS = 60_000
 
 /**
  * Who may call a route: 'page' sends strangers to the welcome page, 'api' answers 401
@@ -26,28 +33,94 @@ declare module 'fastify' {
     auth?: Auth
   }
   interface FastifyRequest {
-    /** The signed-in user, or null: from the signed session cookie only. */
+    /** The signed-in user, or null: from the server-side session the cookie names, only. */
     user: SignedInUser | null
+    /** The hash of this request's session id, when it has a valid one. */
+    sessionHash: string | null
   }
   interface FastifyReply {
-    signIn(user: User): FastifyReply
-    signOut(): FastifyReply
+    /** A new session for the user (a new id: any session this request had is ended); sets the cookie. */
+    signIn(user: User): Promise<void>
+    /** Ends the session at once, on every process; clears the cookie. */
+    signOut(): Promise<void>
+  }
+  interface FastifyInstance {
+    /** The open sockets of each session (by hash): closed with 4401 when it is signed out anywhere. */
+    sessionSockets: Map<string, Set<{ close(code: number, reason: string): void }>>
   }
 }
 
-/** Signed, HttpOnly, SameSite=Lax session cookie. A tampered or expired one reads as signed out. */
+const hashOf = (id: string) => createHash('sha256').update(id).digest('base64url')
+
+interface Cached {
+  user: User | null
+  checkedAt: number
+  seenAt: number
+}
+
+/**
+ * Server-side sessions: the cookie (signed, HttpOnly, SameSite=Lax) holds only a random id;
+ * the store keeps the user under the id's hash. Sessions end on sign-out (at once, on every
+ * process: the bus tells the others), after SESSION_IDLE seconds unused, and SESSION_MAX_AGE
+ * seconds after sign-in; a new id is made at every sign-in.
+ */
 export default fp(
   async function session(app, opts: { config: Config }) {
-    const maxAge = opts.config.SESSION_MAX_AGE
-    await app.register(cookie, { secret: opts.config.SESSION_SECRET })
+    const { AVATARS, SESSION_SECRET, SESSION_MAX_AGE, SESSION_IDLE } = opts.config
+    const maxAgeMs = SESSION_MAX_AGE * 1000
+    const idleMs = SESSION_IDLE * 1000
+    await app.register(cookie, { secret: SESSION_SECRET })
+    const sessions = app.chatroom.sessions
+    const cache = new Map<string, Cached>()
+    const sockets = new Map<string, Set<{ close(code: number, reason: string): void }>>()
+    app.decorate('sessionSockets', sockets)
+    app.chatroom.onRevoked = (hash) => {
+      cache.delete(hash)
+      // Its open sockets close at once: signing out ends what the session opened.
+      for (const socket of sockets.get(hash) ?? []) socket.close(4401, 'signed out')
+      sockets.delete(hash)
+    }
+
+    /** The session's user, from this process's cache or the store; expired ones are deleted. */
+    async function lookup(hash: string): Promise<User | null> {
+      const now = Date.now()
+      let entry = cache.get(hash)
+      if (!entry || now - entry.checkedAt > CACHE_MS) {
+        const record = await sessions.read(hash)
+        const parsed = record && userSchema.safeParse(JSON.parse(record.user))
+        const alive = record && parsed?.success && record.createdAt + maxAgeMs > now && record.seenAt + idleMs > now
+        if (record && !alive) await sessions.delete(hash)
+        entry = { user: alive ? parsed.data : null, checkedAt: now, seenAt: record?.seenAt ?? 0 }
+        if (cache.size > 50_000) cache.clear()
+        cache.set(hash, entry)
+      }
+      if (entry.user && now - entry.seenAt > TOUCH_MS) {
+        entry.seenAt = now
+        await sessions.touch(hash, now)
+      }
+      return entry.user
+    }
 
     app.decorateRequest('user', null)
-    const { AVATARS, SESSION_SECRET } = opts.config
+    app.decorateRequest('sessionHash', null)
     app.addHook('onRequest', async (request) => {
-      const user = readSession(request, maxAge)
+      const raw = request.cookies[SESSION_COOKIE]
+      if (!raw) return
+      const unsigned = request.unsignCookie(raw)
+      if (!unsigned.valid || !unsigned.value) return
+      const hash = hashOf(unsigned.value)
+      let user: User | null
+      try {
+        user = await lookup(hash)
+      } catch (err) {
+        request.log.error({ err }, 'could not read a session')
+        throw Object.assign(new Error('Sessions cannot be read right now; try again shortly.'), { statusCode: 503 })
+      }
+      if (!user) return
+      request.sessionHash = hash
       // The avatar (an HMAC) is made only if this request reads it: most never do.
       let avatar: string | undefined
-      request.user = user && {
+      request.user = {
         ...user,
         get avatar() {
           return (avatar ??= avatarUrl(user, AVATARS, SESSION_SECRET))
@@ -61,44 +134,60 @@ export default fp(
       return reply.code(401).send({ error: 'Unauthorized', message: 'Sign in first: POST /signin with user and transport.' })
     })
 
-    app.decorateReply('signIn', function (this: FastifyReply, user: User) {
-      const payload = { ...user, issuedAt: Math.floor(Date.now() / 1000) }
-      return this.setCookie(SESSION_COOKIE, Buffer.from(JSON.stringify(payload)).toString('base64url'), {
-        signed: true,
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: this.request.protocol === 'https',
-        path: '/',
-        maxAge,
-      })
+    const cookieOptions = (reply: FastifyReply) =>
+      ({ signed: true, httpOnly: true, sameSite: 'lax', secure: reply.request.protocol === 'https', path: '/', maxAge: SESSION_MAX_AGE }) as const
+
+    async function end(hash: string): Promise<void> {
+      cache.delete(hash)
+      await sessions.delete(hash)
+      app.chatroom.revoke(hash)
+    }
+
+    app.decorateReply('signIn', async function (this: FastifyReply, user: User) {
+      if (this.request.sessionHash) await end(this.request.sessionHash)
+      const id = randomBytes(32).toString('base64url')
+      const now = Date.now()
+      await sessions.create(hashOf(id), { user: JSON.stringify(userSchema.parse(user)), createdAt: now, seenAt: now })
+      // Not returned: a reply is a thenable that settles only once sent.
+      this.setCookie(SESSION_COOKIE, id, cookieOptions(this))
     })
-    app.decorateReply('signOut', function (this: FastifyReply) {
-      return this.clearCookie(SESSION_COOKIE, { path: '/' })
+    app.decorateReply('signOut', async function (this: FastifyReply) {
+      if (this.request.sessionHash) await end(this.request.sessionHash)
+      this.clearCookie(SESSION_COOKIE, { path: '/' })
     })
+
+    const prune = setInterval(() => {
+      const now = Date.now()
+      sessions.prune(now - idleMs, now - maxAgeMs).catch((err: unknown) => app.log.warn({ err }, 'could not prune sessions'))
+    }, 10 * 60_000)
+    prune.unref()
+    app.addHook('onClose', async () => clearInterval(prune))
   },
-  { name: 'session' },
+  { name: 'session', dependencies: ['chatroom'] },
 )
+
+/**
+ * The user to sign in as, with their name claimed for them: the current session's id when it
+ * is the same name (another tab, another transport: the same person), else a new random id.
+ * Undefined when someone else present holds the name (or a look-alike of it).
+ */
+export async function claimUser(request: FastifyRequest, candidate: Omit<User, 'id'>): Promise<User | undefined> {
+  const current = request.user
+  const id = current && skeleton(current.name) === skeleton(candidate.name) ? current.id : randomBytes(16).toString('base64url')
+  const user: User = { ...candidate, id }
+  return (await request.server.chatroom.claimName(user)) ? user : undefined
+}
+
+/** A free variant of a taken name, judged by who is in the room now (the claim decides at sign-in). */
+export function suggestName(request: FastifyRequest, name: string): string {
+  const taken = new Set(request.server.chatroom.roster().users.map((u) => skeleton(u.name)))
+  const base = Array.from(name).slice(0, 29).join('')
+  for (let n = 2; n < 1000; n++) if (!taken.has(skeleton(`${base}${n}`))) return `${base}${n}`
+  return `${base}_${randomBytes(2).toString('hex')}`
+}
 
 /** The signed-in user of a route that has auth set (the guard has run). */
 export function currentUser(request: FastifyRequest): SignedInUser {
   if (!request.user) throw new Error(`${request.url} needs auth set in conf/routes.ts`)
   return request.user
-}
-
-function readSession(request: FastifyRequest, maxAge: number): User | null {
-  const raw = request.cookies[SESSION_COOKIE]
-  if (!raw) return null
-  const unsigned = request.unsignCookie(raw)
-  if (!unsigned.valid || unsigned.value === null) return null
-  let json: unknown
-  try {
-    json = JSON.parse(Buffer.from(unsigned.value, 'base64url').toString('utf8'))
-  } catch {
-    return null
-  }
-  const parsed = payloadSchema.safeParse(json)
-  if (!parsed.success) return null
-  const { issuedAt, ...user } = parsed.data
-  if (issuedAt + maxAge < Date.now() / 1000) return null
-  return user.emailHash === undefined ? { name: user.name } : user
 }

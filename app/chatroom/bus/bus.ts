@@ -1,5 +1,6 @@
 import type { Signal, StoredEvent } from '../event.js'
 import type { FloodGuard } from '../flood.js'
+import type { NameClaims } from '../names.js'
 import type { PresenceStore, RosterEntry } from '../presence.js'
 
 export interface BusListener {
@@ -7,6 +8,8 @@ export interface BusListener {
   event(stored: StoredEvent): void
   /** Ephemeral signals from any process; may be lost, never stored. */
   signal(signal: Signal): void
+  /** A session was signed out somewhere: forget it here too (its hash). */
+  revoked(hash: string): void
 }
 
 /** What a presence store publishes through: the room's own join and leave (committed to its log). */
@@ -33,6 +36,10 @@ export interface Bus {
   presenceStore(room: PresenceRoom, ttlMs: number): PresenceStore
   /** At most `limit` takes per key in any `windowMs`; `scope` keeps different limits apart. */
   floodGuard(scope: string, limit: number, windowMs: number): FloodGuard
+  /** Who holds which name, shared by every process on the bus. */
+  readonly names: NameClaims
+  /** Tells every process, this one included, that a session was signed out. */
+  revoke(hash: string): void
   /** Whether the bus answers now (for /readyz). */
   ready(): Promise<boolean>
   /** The one listener of this process; set once by the Chatroom at start. */

@@ -1,5 +1,6 @@
 import type { Signal, StoredEvent } from '../event.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
+import { MemoryNameClaims } from '../names.js'
 import type { Member, PresenceStore } from '../presence.js'
 import type { Bus, BusListener, PresenceRoom } from './bus.js'
 
@@ -20,7 +21,12 @@ export class LocalPresenceStore implements PresenceStore {
 /** The default bus (BROKER=memory): one process, nothing to carry between processes. */
 export class LocalBus implements Bus {
   readonly shared = false
-  private listener: BusListener = { event: () => {}, signal: () => {} }
+  private listener: BusListener = { event: () => {}, signal: () => {}, revoked: () => {} }
+  readonly names = new MemoryNameClaims()
+
+  revoke(hash: string): void {
+    this.listener.revoked(hash)
+  }
 
   publish(_stored: StoredEvent): void {}
 

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { Member, PresenceStore, RosterEntry } from '../presence.js'
+import { memberKey, type Member, type PresenceStore, type RosterEntry } from '../presence.js'
 import type { PresenceRoom } from './bus.js'
 
 // Shared by the scripts: Redis's clock, the keys, and "is the user's last lease gone?".
@@ -11,15 +11,18 @@ const COMMON = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local P = ARGV[1]
-local leases, online, avatars = P .. 'presence:leases', P .. 'presence:online', P .. 'presence:avatars'
+local leases, online, avatars, names = P .. 'presence:leases', P .. 'presence:online', P .. 'presence:avatars', P .. 'presence:names'
 local gone = {}
+-- Users are keys (their ids); names and avatars are kept beside them for the leave.
 local function check(user)
   local mine = P .. 'presence:user:' .. user
   redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
   if redis.call('ZCARD', mine) == 0 and redis.call('SREM', online, user) == 1 then
     table.insert(gone, user)
+    table.insert(gone, redis.call('HGET', names, user) or user)
     table.insert(gone, redis.call('HGET', avatars, user) or '')
     redis.call('HDEL', avatars, user)
+    redis.call('HDEL', names, user)
   end
 end
 local function lease(node, ttl, user)
@@ -30,15 +33,16 @@ local function lease(node, ttl, user)
 end
 `
 
-// ARGV: prefix, node, ttl, user, avatar. Returns 1 when the user was not online anywhere.
+// ARGV: prefix, node, ttl, user, name, avatar. Returns 1 when the user was not online anywhere.
 const ARRIVE = COMMON + `
 local user = ARGV[4]
 lease(ARGV[2], tonumber(ARGV[3]), user)
-if ARGV[5] ~= '' then redis.call('HSET', avatars, user, ARGV[5]) end
+redis.call('HSET', names, user, ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', avatars, user, ARGV[6]) end
 return redis.call('SADD', online, user)
 `
 
-// ARGV: prefix, node, user. Returns {user, avatar} when that was their last lease.
+// ARGV: prefix, node, user. Returns {user, name, avatar} when that was their last lease.
 const DEPART = COMMON + `
 local node, user = ARGV[2], ARGV[3]
 redis.call('ZREM', P .. 'presence:user:' .. user, node)
@@ -49,7 +53,7 @@ return gone
 
 // ARGV: prefix, node, ttl, users...: renews this node's leases (and, after Redis lost its
 // data, puts its users back online without a second join), then expires every node's overdue
-// leases (a process that died takes its users with it). Returns {user, avatar, ...} that left.
+// leases (a process that died takes its users with it). Returns {user, name, avatar, ...} that left.
 const TICK = COMMON + `
 local node, ttl = ARGV[2], tonumber(ARGV[3])
 for i = 4, #ARGV do
@@ -67,17 +71,22 @@ end
 return gone
 `
 
-// ARGV: prefix: who is online, with avatars.
+// ARGV: prefix: who is online (their names), with avatars.
 const ROSTER = `
 local P = ARGV[1]
-return { cjson.encode(redis.call('SMEMBERS', P .. 'presence:online')), cjson.encode(redis.call('HGETALL', P .. 'presence:avatars')) }
+local out = {}
+for _, user in ipairs(redis.call('SMEMBERS', P .. 'presence:online')) do
+  table.insert(out, redis.call('HGET', P .. 'presence:names', user) or user)
+  table.insert(out, redis.call('HGET', P .. 'presence:avatars', user) or '')
+end
+return out
 `
 
 type Scripted = Redis & {
   chatArrive(...argv: (string | number)[]): Promise<number>
   chatDepart(...argv: (string | number)[]): Promise<string[]>
   chatTick(...argv: (string | number)[]): Promise<string[]>
-  chatRoster(prefix: string): Promise<[string, string]>
+  chatRoster(prefix: string): Promise<string[]>
 }
 
 export function defineScripts(redis: Redis): void {
@@ -89,13 +98,10 @@ export function defineScripts(redis: Redis): void {
 
 /** Who is online in the whole room, from the shared set. */
 export async function readRoster(redis: Redis, prefix: string): Promise<RosterEntry[]> {
-  const [usersJson, avatarsJson] = await (redis as Scripted).chatRoster(prefix)
-  // cjson encodes an empty table as {}, not [].
-  const names = usersJson === '{}' ? [] : (JSON.parse(usersJson) as string[])
-  const flat = avatarsJson === '{}' ? [] : (JSON.parse(avatarsJson) as string[])
-  const avatars = new Map<string, string>()
-  for (let i = 0; i + 1 < flat.length; i += 2) avatars.set(flat[i]!, flat[i + 1]!)
-  return names.map((name) => (avatars.has(name) ? { name, avatar: avatars.get(name)! } : { name }))
+  const flat = await (redis as Scripted).chatRoster(prefix)
+  const out: RosterEntry[] = []
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push(flat[i + 1] ? { name: flat[i]!, avatar: flat[i + 1]! } : { name: flat[i]! })
+  return out
 }
 
 /**
@@ -119,13 +125,13 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async arrive(member: Member): Promise<void> {
-    if ((await this.redis.chatArrive(this.prefix, this.node, this.ttlMs, member.name, member.avatar ?? '')) === 1) {
+    if ((await this.redis.chatArrive(this.prefix, this.node, this.ttlMs, memberKey(member), member.name, member.avatar ?? '')) === 1) {
       await this.room.join(member.name, member.avatar)
     }
   }
 
   async depart(member: Member): Promise<void> {
-    await this.leave(await this.redis.chatDepart(this.prefix, this.node, member.name))
+    await this.leave(await this.redis.chatDepart(this.prefix, this.node, memberKey(member)))
   }
 
   /** Renews this node's leases a few times per TTL, and expires dead nodes' leases. */
@@ -133,10 +139,10 @@ export class RedisPresenceStore implements PresenceStore {
     const now = Date.now()
     if (now - this.lastRenew < this.ttlMs / 4) return
     this.lastRenew = now
-    await this.leave(await this.redis.chatTick(this.prefix, this.node, this.ttlMs, ...held.map((m) => m.name)))
+    await this.leave(await this.redis.chatTick(this.prefix, this.node, this.ttlMs, ...held.map(memberKey)))
   }
 
   private async leave(gone: string[]): Promise<void> {
-    for (let i = 0; i + 1 < gone.length; i += 2) await this.room.left(gone[i]!, gone[i + 1] || undefined)
+    for (let i = 0; i + 2 < gone.length; i += 3) await this.room.left(gone[i + 1]!, gone[i + 2] || undefined)
   }
 }

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { createTypingSignal, eventSchema, type Signal, type StoredEvent } from '../event.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
+import type { NameClaims } from '../names.js'
 import type { RosterEntry } from '../presence.js'
 import { defineScripts, readRoster, RedisPresenceStore } from './redis-presence.js'
 import type { Bus, BusListener, PresenceRoom } from './bus.js'
@@ -32,6 +33,18 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 0
 `
 
+// A name claim: set when free or already this user's (then renewed), refused when another holds it.
+const CLAIM = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`
+
 function parseStored(json: string): StoredEvent | undefined {
   try {
     const event = eventSchema.parse(JSON.parse(json))
@@ -51,15 +64,16 @@ export class RedisBus implements Bus {
   readonly shared = true
   private readonly commands: Redis
   private readonly subscriber: Redis
-  private readonly channels: { events: string; signals: string }
+  private readonly channels: { events: string; signals: string; revoked: string }
+  readonly names: NameClaims
   private readonly prefix: string
   private readonly onError: (error: unknown) => void
-  private listener: BusListener = { event: () => {}, signal: () => {} }
+  private listener: BusListener = { event: () => {}, signal: () => {}, revoked: () => {} }
 
   constructor(options: RedisBusOptions) {
     const prefix = options.prefix ?? 'chat:'
     this.prefix = prefix
-    this.channels = { events: `${prefix}events`, signals: `${prefix}signals` }
+    this.channels = { events: `${prefix}events`, signals: `${prefix}signals`, revoked: `${prefix}revoked` }
     this.onError = options.onError ?? (() => {})
     // Commands fail fast while Redis is down (a clear error) instead of queueing forever.
     const common = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }
@@ -72,6 +86,16 @@ export class RedisBus implements Bus {
       client.on('ready', () => options.onStatus?.(`redis ${name} connection ready`))
     }
     this.commands.defineCommand('chatFloodTake', { numberOfKeys: 1, lua: TAKE })
+    this.commands.defineCommand('chatClaim', { numberOfKeys: 1, lua: CLAIM })
+    this.commands.defineCommand('chatRelease', { numberOfKeys: 1, lua: RELEASE })
+    const scripted = this.commands as Redis & {
+      chatClaim(key: string, userId: string, ttlMs: number): Promise<number>
+      chatRelease(key: string, userId: string): Promise<number>
+    }
+    this.names = {
+      claim: async (key, userId, ttlMs) => (await scripted.chatClaim(`${prefix}name:${key}`, userId, Math.round(ttlMs))) === 1,
+      release: async (key, userId) => void (await scripted.chatRelease(`${prefix}name:${key}`, userId)),
+    }
     defineScripts(this.commands)
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channels.events) {
@@ -79,6 +103,8 @@ export class RedisBus implements Bus {
         if (stored) this.listener.event(stored)
       } else if (channel === this.channels.signals) {
         this.listener.signal(createTypingSignal(message))
+      } else if (channel === this.channels.revoked) {
+        this.listener.revoked(message)
       }
     })
   }
@@ -86,7 +112,7 @@ export class RedisBus implements Bus {
   /** Connects both clients and subscribes; ioredis renews the subscription on every reconnect. */
   async connect(): Promise<void> {
     await Promise.all([this.commands.connect(), this.subscriber.connect()])
-    await this.subscriber.subscribe(this.channels.events, this.channels.signals)
+    await this.subscriber.subscribe(this.channels.events, this.channels.signals, this.channels.revoked)
   }
 
   /** Whether Redis answers now (for /readyz). */
@@ -101,6 +127,11 @@ export class RedisBus implements Bus {
   publish(stored: StoredEvent): void {
     // Best effort: a process that misses it catches up from the store.
     this.commands.publish(this.channels.events, stored.json).catch(this.onError)
+  }
+
+  revoke(hash: string): void {
+    // Best effort across processes; each also checks the store when its cache runs out.
+    this.commands.publish(this.channels.revoked, hash).catch(this.onError)
   }
 
   signal(signal: Signal): void {

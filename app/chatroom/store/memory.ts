@@ -1,9 +1,34 @@
 import type { EventDraft, StoredEvent } from '../event.js'
-import { newEpoch, numbered, type Store } from './store.js'
+import { newEpoch, numbered, type SessionRecord, type SessionStore, type Store } from './store.js'
+
+/** Sessions in a Map (STORE=memory). */
+export class MemorySessions implements SessionStore {
+  private readonly map = new Map<string, SessionRecord>()
+  async create(hash: string, record: SessionRecord): Promise<void> {
+    this.map.set(hash, { ...record })
+  }
+  async read(hash: string): Promise<SessionRecord | undefined> {
+    const record = this.map.get(hash)
+    return record && { ...record }
+  }
+  async touch(hash: string, seenAt: number): Promise<void> {
+    const record = this.map.get(hash)
+    if (record) record.seenAt = seenAt
+  }
+  async delete(hash: string): Promise<void> {
+    this.map.delete(hash)
+  }
+  async prune(idleBefore: number, createdBefore: number): Promise<number> {
+    let n = 0
+    for (const [hash, r] of this.map) if (r.seenAt < idleBefore || r.createdAt < createdBefore) n += Number(this.map.delete(hash))
+    return n
+  }
+}
 
 /** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
 export class MemoryStore implements Store {
   readonly epoch = newEpoch()
+  readonly sessions = new MemorySessions()
   private events: StoredEvent[] = []
   private last = 0
 

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import type { EventDraft, StoredEvent } from '../event.js'
-import { fromJson, newEpoch, numbered, type Store } from './store.js'
+import { fromJson, newEpoch, numbered, type SessionRecord, type SessionStore, type Store } from './store.js'
 
 export interface PostgresStoreOptions {
   url: string
@@ -20,6 +20,24 @@ const SCHEMA_LOCK = 0x63686174 // "chat"
 export class PostgresStore implements Store {
   epoch = ''
   private readonly pool: pg.Pool
+  readonly sessions: SessionStore = {
+    create: async (hash: string, r: SessionRecord) => {
+      await this.pool.query('INSERT INTO chat_sessions (hash, "user", created_at, seen_at) VALUES ($1, $2, $3, $4)', [hash, r.user, r.createdAt, r.seenAt])
+    },
+    read: async (hash: string) => {
+      const { rows } = await this.pool.query<{ user: string; created_at: string; seen_at: string }>('SELECT "user", created_at, seen_at FROM chat_sessions WHERE hash = $1', [hash])
+      const row = rows[0]
+      return row && { user: row.user, createdAt: Number(row.created_at), seenAt: Number(row.seen_at) }
+    },
+    touch: async (hash: string, seenAt: number) => {
+      await this.pool.query('UPDATE chat_sessions SET seen_at = $1 WHERE hash = $2', [seenAt, hash])
+    },
+    delete: async (hash: string) => {
+      await this.pool.query('DELETE FROM chat_sessions WHERE hash = $1', [hash])
+    },
+    prune: async (idleBefore: number, createdBefore: number) =>
+      (await this.pool.query('DELETE FROM chat_sessions WHERE seen_at < $1 OR created_at < $2', [idleBefore, createdBefore])).rowCount ?? 0,
+  }
 
   constructor(options: PostgresStoreOptions) {
     // Fail fast while the database is away (a clear 503) instead of queueing for long.
@@ -36,6 +54,7 @@ export class PostgresStore implements Store {
         CREATE TABLE IF NOT EXISTS chat_log (id INT PRIMARY KEY DEFAULT 1 CHECK (id = 1), epoch TEXT NOT NULL, last_id BIGINT NOT NULL);
         CREATE TABLE IF NOT EXISTS chat_events (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, json TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS chat_events_at ON chat_events (at);
+        CREATE TABLE IF NOT EXISTS chat_sessions (hash TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
       `)
       await client.query('INSERT INTO chat_log (epoch, last_id) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING', [newEpoch()])
       this.epoch = (await client.query<{ epoch: string }>('SELECT epoch FROM chat_log')).rows[0]!.epoch

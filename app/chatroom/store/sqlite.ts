@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { EventDraft, StoredEvent } from '../event.js'
-import { fromJson, newEpoch, numbered, type Store } from './store.js'
+import { fromJson, newEpoch, numbered, type SessionRecord, type SessionStore, type Store } from './store.js'
 
 /**
  * The default log: one SQLite file in `dir`, made on first start (STORE=sqlite). One process
@@ -12,6 +12,7 @@ import { fromJson, newEpoch, numbered, type Store } from './store.js'
 export class SqliteStore implements Store {
   epoch = ''
   readonly file: string
+  readonly sessions: SessionStore
   private readonly db: Database.Database
   private last = 0
   private readonly insert: Database.Statement<[number, number, string]>
@@ -30,7 +31,24 @@ export class SqliteStore implements Store {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, json TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS events_at ON events (at);
+      CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL);
     `)
+    const db = this.db
+    const read = db.prepare<[string], { user: string; created_at: number; seen_at: number }>('SELECT user, created_at, seen_at FROM sessions WHERE hash = ?')
+    const create = db.prepare<[string, string, number, number]>('INSERT INTO sessions (hash, user, created_at, seen_at) VALUES (?, ?, ?, ?)')
+    const touch = db.prepare<[number, string]>('UPDATE sessions SET seen_at = ? WHERE hash = ?')
+    const remove = db.prepare<[string]>('DELETE FROM sessions WHERE hash = ?')
+    const prune = db.prepare<[number, number]>('DELETE FROM sessions WHERE seen_at < ? OR created_at < ?')
+    this.sessions = {
+      create: async (hash: string, r: SessionRecord) => void create.run(hash, r.user, r.createdAt, r.seenAt),
+      read: async (hash: string) => {
+        const row = read.get(hash)
+        return row && { user: row.user, createdAt: row.created_at, seenAt: row.seen_at }
+      },
+      touch: async (hash: string, seenAt: number) => void touch.run(seenAt, hash),
+      delete: async (hash: string) => void remove.run(hash),
+      prune: async (idleBefore: number, createdBefore: number) => prune.run(idleBefore, createdBefore).changes,
+    }
     this.insert = this.db.prepare('INSERT INTO events (id, at, json) VALUES (?, ?, ?)')
     this.setLast = this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     this.selectAfter = this.db.prepare('SELECT json FROM events WHERE id > ? ORDER BY id LIMIT ?')

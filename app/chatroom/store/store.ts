@@ -27,6 +27,27 @@ export interface Store {
   /** Whether the log can take events now (for /readyz). */
   ready(): Promise<boolean>
   close(): Promise<void>
+
+  /** Server-side sessions (the cookie holds only the id; the store keeps a hash of it). */
+  sessions: SessionStore
+}
+
+export interface SessionRecord {
+  /** The signed-in user, as JSON. */
+  user: string
+  createdAt: number
+  seenAt: number
+}
+
+export interface SessionStore {
+  create(hash: string, record: SessionRecord): Promise<void>
+  read(hash: string): Promise<SessionRecord | undefined>
+  /** Marks the session used now (for idle expiry). */
+  touch(hash: string, seenAt: number): Promise<void>
+  /** Deletes it at once (sign-out). */
+  delete(hash: string): Promise<void>
+  /** Deletes sessions idle since before `idleBefore` or made before `createdBefore`. */
+  prune(idleBefore: number, createdBefore: number): Promise<number>
 }
 
 /** A new log's epoch: random, short, URL-safe. */
