@@ -1,4 +1,5 @@
 import t from 'tap'
+import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { buildTestApp, skipUnless } from './helpers.js'
 import { enterRoom, haveChromium, launchChromium, threadLines } from './browser.js'
 
@@ -133,7 +134,9 @@ t.test('XSS battery: hostile names and texts show as text on all three pages, an
 })
 
 t.test('a new log (memory store restarted) makes the pages start over cleanly; a refused session goes back to the welcome page', { skip }, async (t) => {
-  const first = await buildTestApp(t, { STORE: 'memory' })
+  // Sessions kept across the new log (a real restart keeps them in SQLite or PostgreSQL).
+  const firstStore = new MemoryStore()
+  const first = await buildTestApp(t, { STORE: 'memory' }, { store: firstStore })
   const base = await first.listen({ host: '127.0.0.1', port: 0 })
   const port = Number(new URL(base).port)
   const browser = await launchChromium()
@@ -147,7 +150,7 @@ t.test('a new log (memory store restarted) makes the pages start over cleanly; a
 
   // The same address, a new process's worth of app: a new memory store, a new epoch, same secret.
   await first.close()
-  const second = await buildTestApp(t, { STORE: 'memory' })
+  const second = await buildTestApp(t, { STORE: 'memory' }, { store: new MemoryStore(firstStore.sessions) })
   await second.listen({ host: '127.0.0.1', port })
   t.not(second.chatroom.epoch, first.chatroom.epoch)
   await second.chatroom.post('carl', 'from the new room')

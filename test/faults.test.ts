@@ -252,24 +252,26 @@ t.test('a memory store restarts: every transport tells the client the epoch chan
 
   server = await startServer(t, env)
   await reconnect(base)
-  await say(base, cookie, 'new room')
-  const poll = await fetch(`${base}/longpolling/room/messages?lastReceived=${cursor}&epoch=${oldEpoch}`, { headers: { cookie } })
+  // A memory store keeps its sessions in memory too: sign in again (SQLite and PostgreSQL keep them).
+  const again = await signIn(base, 'ann')
+  await say(base, again, 'new room')
+  const poll = await fetch(`${base}/longpolling/room/messages?lastReceived=${cursor}&epoch=${oldEpoch}`, { headers: { cookie: again } })
   t.equal(poll.status, 409, 'long polling: 409 at once')
   const body = (await poll.json()) as { epoch: string; lastId: number; reason: string }
   t.not(body.epoch, oldEpoch, 'with the new epoch')
   t.match(body, { reason: 'epoch', lastId: Number })
   t.equal(poll.headers.get('x-room-epoch'), body.epoch)
 
-  const socket = await SocketClient.open(base, cookie, `?lastReceived=${cursor}&epoch=${oldEpoch}`)
+  const socket = await SocketClient.open(base, again, `?lastReceived=${cursor}&epoch=${oldEpoch}`)
   t.match(await socket.untilClosed(), { code: 4409, reason: /another epoch/ }, 'WebSocket: 4409 at once')
-  const fresh = await SocketClient.open(base, cookie)
+  const fresh = await SocketClient.open(base, again)
   await fresh.until(() => fresh.hello !== undefined, 'hello')
   t.equal(fresh.hello!.epoch, body.epoch, 'a new socket is told the new epoch first')
   await fresh.close()
 
-  const history = await fetch(`${base}/room/history?before=${cursor + 1}&epoch=${oldEpoch}`, { headers: { cookie } })
+  const history = await fetch(`${base}/room/history?before=${cursor + 1}&epoch=${oldEpoch}`, { headers: { cookie: again } })
   t.equal(history.status, 409, 'history: 409')
-  const page = await fetch(`${base}/refresh/room?before=${cursor + 1}&epoch=${oldEpoch}`, { headers: { cookie }, redirect: 'manual' })
+  const page = await fetch(`${base}/refresh/room?before=${cursor + 1}&epoch=${oldEpoch}`, { headers: { cookie: again }, redirect: 'manual' })
   t.same([page.status, page.headers.get('location')], [303, '/refresh/room'], 'the refresh page starts over at the newest')
   server.child.kill('SIGTERM')
   await once(server.child, 'exit')

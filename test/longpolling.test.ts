@@ -150,7 +150,7 @@ t.test('leave publishes a leave and returns to the welcome page', async (t) => {
   const app = await buildTestApp(t)
   const bob = await signIn(app, 'bob')
   await enter(app, bob, 'longpolling')
-  const res = await app.inject({ method: 'GET', url: '/longpolling/room/leave', headers: { cookie: bob } })
+  const res = await app.inject({ method: 'POST', url: '/longpolling/room/leave', headers: { cookie: bob } })
   t.equal(res.headers.location, '/')
   t.match(app.chatroom.archive().at(-1)?.event, { type: 'leave', user: 'bob' })
 })

@@ -3,8 +3,8 @@ import { buildTestApp, enter, signIn } from './helpers.js'
 
 t.test('strangers are sent to the welcome page', async (t) => {
   const app = await buildTestApp(t)
-  for (const url of ['/refresh', '/refresh/room', '/refresh/room/leave']) {
-    const res = await app.inject({ method: 'GET', url })
+  for (const [method, url] of [['GET', '/refresh'], ['GET', '/refresh/room'], ['POST', '/refresh/room/leave']] as const) {
+    const res = await app.inject({ method, url })
     t.equal(res.statusCode, 303, url)
     t.equal(res.headers.location, '/')
   }
@@ -31,7 +31,7 @@ t.test('GET /refresh joins, then the room shows the archive with "you" for the v
   const room = await app.inject({ method: 'GET', url: '/refresh/room', headers: { cookie: ann } })
   t.equal(room.statusCode, 200)
   t.match(room.body, /You are now chatting as <strong class="me">ann<\/strong>/)
-  t.match(room.body, /href="\/refresh\/room\/leave"/)
+  t.match(room.body, /<form class="leave" method="post" action="\/refresh\/room\/leave">/)
   t.match(room.body, /<span class="user">you<\/span> joined/)
   t.match(room.body, /<span class="user">bob<\/span> joined the room/)
   t.match(room.body, /<span class="user">bob<\/span>\s*<span class="text">hi ann<\/span>/)
@@ -90,7 +90,7 @@ t.test('leave publishes a leave and returns to the welcome page', async (t) => {
   const app = await buildTestApp(t)
   const ann = await signIn(app, 'ann', 'refresh')
   await enter(app, ann, 'refresh')
-  const res = await app.inject({ method: 'GET', url: '/refresh/room/leave', headers: { cookie: ann } })
+  const res = await app.inject({ method: 'POST', url: '/refresh/room/leave', headers: { cookie: ann } })
   t.equal(res.statusCode, 303)
   t.equal(res.headers.location, '/')
   t.match(app.chatroom.archive().at(-1)?.event, { type: 'leave', user: 'ann' })

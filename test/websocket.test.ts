@@ -16,7 +16,7 @@ t.test('the room page renders; the socket URL without an upgrade says so', async
   t.match(page.body, /\/public\/js\/websocket.js/)
   const plain = await app.inject({ method: 'GET', url: '/websocket/room/socket', headers: { cookie: cat } })
   t.equal(plain.statusCode, 426)
-  const leave = await app.inject({ method: 'GET', url: '/websocket/room/leave', headers: { cookie: cat } })
+  const leave = await app.inject({ method: 'POST', url: '/websocket/room/leave', headers: { cookie: cat } })
   t.equal(leave.headers.location, '/')
 })
 

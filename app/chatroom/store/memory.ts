@@ -28,7 +28,12 @@ export class MemorySessions implements SessionStore {
 /** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
 export class MemoryStore implements Store {
   readonly epoch = newEpoch()
-  readonly sessions = new MemorySessions()
+  readonly sessions: MemorySessions
+
+  /** `sessions`: another store's, to keep people signed in across a new log (tests). */
+  constructor(sessions = new MemorySessions()) {
+    this.sessions = sessions
+  }
   private events: StoredEvent[] = []
   private last = 0
 
