@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
-import { buildTestApp, skipUnless } from './helpers.js'
+import { buildTestApp, eventually, skipUnless } from './helpers.js'
 import { enterRoom, haveChromium, launchChromium, threadLines } from './browser.js'
 
 const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
@@ -170,4 +170,27 @@ t.test('a new log (memory store restarted) makes the pages start over cleanly; a
   await websocket.waitForURL('**/?signin=expired&name=ann', { timeout: 15_000 })
   t.match(await websocket.textContent('.flash.error'), /You were signed out/, 'a short explanation')
   t.equal(await websocket.inputValue('#user'), 'ann', 'the name is filled in')
+})
+
+t.test('one person per name: a second browser is refused "alice" until the first signs out', { skip }, async (t) => {
+  const app = await buildTestApp(t)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+  const first = await enterRoom(browser, base, 'alice', 'websocket')
+  await first.waitForSelector('#thread .notice')
+
+  const second = await (await browser.newContext()).newPage()
+  await second.goto(base + '/')
+  await second.fill('#user', 'alice')
+  await second.check('input[name=transport][value=longpolling]')
+  await second.click('button[type=submit]')
+  await second.waitForSelector('.flash.error')
+  t.match(await second.textContent('.flash.error'), /Someone in the room goes by "alice".*Try "alice2"/, 'refused, with a suggestion')
+  t.equal(await second.inputValue('#user'), 'alice', 'what was typed is kept')
+
+  await Promise.all([first.waitForURL(`${base}/`), first.click('form.signout button')])
+  await eventually(() => !app.chatroom.presence.isOnline('alice'), 'alice to have left')
+  await Promise.all([second.waitForURL('**/longpolling/room'), second.click('button[type=submit]')])
+  t.match(await second.textContent('h1'), /You are now chatting as alice/, 'the second browser gets alice')
 })

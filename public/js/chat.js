@@ -286,9 +286,19 @@ export class Room {
   }
 }
 
+// Leaving on purpose (the leave or sign-out form): the server closing our connection is expected.
+let leaving = false
+for (const out of document.querySelectorAll('form.signout, form.leave')) out.addEventListener('submit', () => (leaving = true))
+
 /** The session is gone (signed out elsewhere, expired): back to the welcome page, the name kept. */
 export function signedOut() {
+  if (leaving) return
   location.assign(`/?signin=expired&name=${encodeURIComponent(me)}`)
+}
+
+/** Someone else present now holds this user's name: back to the welcome page to pick another. */
+export function nameTaken() {
+  if (!leaving) location.assign(`/?signin=taken&name=${encodeURIComponent(me)}`)
 }
 
 /** Whether the server no longer knows this session (as opposed to being unreachable). */

@@ -1,6 +1,6 @@
 // Long polling: ask for what follows the last id we have; the server answers at once if
 // there is something, else when something happens, else [] after its timeout.
-import { Room, backoff, onSay, onTyping, setStatus, signedOut, sleep } from './chat.js'
+import { Room, backoff, nameTaken, onSay, onTyping, setStatus, signedOut, sleep } from './chat.js'
 
 const room = new Room()
 const thread = room.thread
@@ -17,8 +17,10 @@ async function poll() {
         return
       }
       if (res.status === 409) {
+        const conflict = await res.json()
+        if (conflict.reason === 'name') return nameTaken()
         // Another log of the room, or too far behind: start over from the newest.
-        thread.reset((await res.json()).epoch)
+        thread.reset(conflict.epoch)
         continue
       }
       thread.adopt(res.headers.get('x-room-epoch'))

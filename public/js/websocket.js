@@ -1,6 +1,6 @@
 // WebSocket: one connection both ways. After a drop it reconnects with backoff and resumes
 // from the last id it has, so nothing is missed and nothing is shown twice.
-import { Room, backoff, onSay, onTyping, sessionGone, setStatus, showError, signedOut } from './chat.js'
+import { Room, backoff, nameTaken, onSay, onTyping, sessionGone, setStatus, showError, signedOut } from './chat.js'
 import { CloseCode } from './protocol.js'
 
 const room = new Room()
@@ -35,6 +35,7 @@ function connect() {
     if (socket !== ws) return
     socket = null
     if (e.code === CloseCode.unauthorized) return signedOut()
+    if (e.code === CloseCode.nameTaken) return nameTaken()
     // Refused before it opened: a browser does not say why, so ask whether the session still holds.
     if (!opened && (await sessionGone())) return signedOut()
     // Another log of the room, or too far behind: start over from the newest.
