@@ -8,8 +8,15 @@ import { buildTestApp } from './helpers.js'
 class Browser {
   private jar = new Map<string, string>()
   async get(url: string): Promise<Response> {
+    return this.request(url)
+  }
+  /** A JSON POST, as a page's script sends it. */
+  post(url: string, body: unknown): Promise<Response> {
+    return this.request(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+  }
+  private async request(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
     const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    const res = await fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} })
+    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...init.headers, ...(cookie ? { cookie } : {}) } })
     for (const line of res.headers.getSetCookie()) {
       const [pair] = line.split(';')
       const eq = pair!.indexOf('=')
@@ -80,7 +87,11 @@ t.test('sign in through a real OAuth2 server, then every transport trusts the na
   const page = await browser.get(`${base}/longpolling/room`)
   t.match(await page.text(), /You are now chatting as <strong class="me">Jane &lt;Doe&gt;<\/strong>/, 'the profile name, cleaned and escaped')
   const said = await browser.get(`${base}/longpolling/room/messages`)
-  t.match(await said.json(), [{ type: 'join', user: 'Jane <Doe>' }])
+  t.match(await said.json(), [{ type: 'join', user: 'Jane <Doe>', via: 'Mock' }], 'marked as signed in through the provider')
+  const posted = await browser.post(`${base}/longpolling/room/messages`, { text: 'hello' })
+  t.match(await posted.json(), { user: 'Jane <Doe>', via: 'Mock', text: 'hello' })
+  const refresh = await browser.get(`${base}/refresh/room`)
+  t.match(await refresh.text(), /<span class="via" title="Signed in with Mock">Mock<\/span>/, 'the mark shows on the page')
 })
 
 t.test('a forged or missing state is refused and nobody is signed in', async (t) => {

@@ -296,7 +296,7 @@ export class Chatroom implements SubscriptionOwner {
         const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
         return { outcome: 'flooded', message, retryAfter }
       }
-      return { outcome: 'ok', stored: await this.post(member.name, parsed.data, member.avatar) }
+      return { outcome: 'ok', stored: await this.post(member.name, parsed.data, member.avatar, member.provider?.name) }
     } catch (error) {
       // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
       this.options.onError?.(error, 'could not publish a message')
@@ -415,18 +415,18 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   /** Publishes a join as is (presence decides when; tests and the local presence store call it). */
-  join(user: string, avatar?: string): Promise<StoredEvent> {
-    return this.publish({ type: 'join', user, avatar })
+  join(user: string, avatar?: string, via?: string): Promise<StoredEvent> {
+    return this.publish({ type: 'join', user, avatar, via })
   }
 
   /** Publishes a leave as is (see join). */
-  left(user: string, avatar?: string): Promise<StoredEvent> {
-    return this.publish({ type: 'leave', user, avatar })
+  left(user: string, avatar?: string, via?: string): Promise<StoredEvent> {
+    return this.publish({ type: 'leave', user, avatar, via })
   }
 
   /** Publishes a message as is, with no check or limit (trusted callers: say, tests, the benchmark). */
-  post(user: string, text: string, avatar?: string): Promise<StoredEvent> {
-    return this.publish({ type: 'message', user, text, avatar })
+  post(user: string, text: string, avatar?: string, via?: string): Promise<StoredEvent> {
+    return this.publish({ type: 'message', user, text, avatar, via })
   }
 
   /** Who is in the room, by name, as of lastId. */

@@ -9,6 +9,8 @@ export const eventSchema = z.object({
   user: z.string(),
   /** The user's avatar URL (never their email). */
   avatar: z.string().optional(),
+  /** Signed in through this OAuth provider (shown beside the name). */
+  via: z.string().optional(),
   /** Milliseconds since the epoch; for display only, never a cursor. */
   timestamp: z.number().int(),
   text: z.string().optional(),
@@ -42,6 +44,7 @@ export function frameOf(stored: StoredEvent): Buffer {
 export function createEvent(id: number, timestamp: number, draft: EventDraft): StoredEvent {
   const event: Event = { id, type: draft.type, user: draft.user, timestamp }
   if (draft.avatar !== undefined) event.avatar = draft.avatar
+  if (draft.via !== undefined) event.via = draft.via
   if (draft.text !== undefined) event.text = draft.text
   return { event, json: JSON.stringify(event) }
 }

@@ -4,6 +4,8 @@ export interface Member {
   /** What others see: a claim, unique among the people present. */
   name: string
   avatar?: string | undefined
+  /** Signed in through an OAuth provider: its name is shown beside theirs. */
+  provider?: { name: string } | undefined
 }
 
 /** The key presence, flood limits and name claims go by: the user's id, else their name. */
@@ -166,7 +168,8 @@ export class Presence {
       existing.leaveAt = undefined
       return existing
     }
-    const state: State = { member: { id: member.id, name: member.name, avatar: member.avatar }, held: 0, leases: new Map(), leaveAt: undefined }
+    const { id, name, avatar, provider } = member
+    const state: State = { member: { id, name, avatar, provider: provider && { name: provider.name } }, held: 0, leases: new Map(), leaveAt: undefined }
     this.users.set(memberKey(member), state)
     this.store.arrive(member).catch((error: unknown) => this.options.onError?.(error))
     return state

@@ -58,7 +58,13 @@ export function renderEvent(event) {
     row.append(timeEl(event.timestamp), ' ')
     const avatar = avatarEl(event.avatar, 20)
     if (avatar) row.append(avatar)
-    row.append(el('span', 'user', who), ' ', el('span', 'text', event.text ?? ''))
+    row.append(el('span', 'user', who), ' ')
+    if (typeof event.via === 'string') {
+      const via = el('span', 'via', event.via)
+      via.title = `Signed in with ${event.via}`
+      row.append(via, ' ')
+    }
+    row.append(el('span', 'text', event.text ?? ''))
     return row
   }
   const row = el('div', 'notice')

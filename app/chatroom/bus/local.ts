@@ -11,10 +11,10 @@ export class LocalPresenceStore implements PresenceStore {
     this.room = room
   }
   async arrive(member: Member): Promise<void> {
-    await this.room.join(member.name, member.avatar)
+    await this.room.join(member.name, member.avatar, member.provider?.name)
   }
   async depart(member: Member): Promise<void> {
-    await this.room.left(member.name, member.avatar)
+    await this.room.left(member.name, member.avatar, member.provider?.name)
   }
 }
 
