@@ -57,6 +57,28 @@ for (const [kind, make, skip] of kinds) {
   })
 }
 
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: sessions are kept by hash, touched, deleted and pruned`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { sessions } = store
+    const user = JSON.stringify({ id: 'u'.repeat(16), name: 'ann' })
+    await sessions.create('h1', { user, createdAt: 1000, seenAt: 1000 })
+    await sessions.create('h2', { user, createdAt: 5000, seenAt: 5000 })
+    await sessions.create('h3', { user, createdAt: 9000, seenAt: 9000 })
+    t.same(await sessions.read('h1'), { user, createdAt: 1000, seenAt: 1000 })
+    t.equal(await sessions.read('nope'), undefined)
+    await sessions.touch('h1', 8000)
+    t.equal((await sessions.read('h1'))!.seenAt, 8000, 'touched')
+    t.equal(await sessions.prune(6000, 0), 1, 'idle since before 6000: h2')
+    t.equal(await sessions.read('h2'), undefined)
+    t.equal(await sessions.prune(0, 2000), 1, 'made before 2000: h1')
+    await sessions.delete('h3')
+    t.equal(await sessions.read('h3'), undefined, 'deleted at once')
+  })
+}
+
 t.test('sqlite: the log and its epoch survive closing and reopening the file', async (t) => {
   const dir = tempDir(t)
   const first = new SqliteStore(dir)
