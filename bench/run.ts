@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import pg from 'pg'
 import { fileURLToPath } from 'node:url'
+import { createDatabase, dropDatabase, postgresAnswers } from './pg.js'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
 
 const args = process.argv.slice(2)
@@ -44,33 +44,15 @@ process.on('exit', () => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
 })
 
-/** PostgreSQL for the store and two-process scenarios: DATABASE_URL, or this machine's. */
-const pgAdmin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+/** PostgreSQL for the store and two-process scenarios: a database for the run, dropped after. */
 async function withDatabase<T>(name: string, run: (url: string) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: pgAdmin, connectionTimeoutMillis: 2000 })
-  await admin.connect()
   try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await admin.query(`CREATE DATABASE ${name}`)
-    const url = new URL(pgAdmin)
-    url.pathname = `/${name}`
-    return await run(url.toString())
+    return await run(await createDatabase(name))
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
-    await admin.end()
+    await dropDatabase(name).catch(() => {})
   }
 }
-const hasPostgres = await (async () => {
-  const client = new pg.Client({ connectionString: pgAdmin, connectionTimeoutMillis: 2000 })
-  try {
-    await client.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-})()
+const hasPostgres = await postgresAnswers()
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
 async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}): Promise<{ target: Target; child: ChildProcess }> {
