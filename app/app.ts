@@ -9,6 +9,7 @@ import { CloseCode } from './protocol.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
 import keepalive from './plugins/keepalive.js'
+import limits from './plugins/limits.js'
 import metrics from './plugins/metrics.js'
 import oauth from './plugins/oauth.js'
 import security from './plugins/security.js'
@@ -38,6 +39,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // The longest message, every character percent-encoded as 4 UTF-8 bytes, plus the form around it.
     bodyLimit: Math.max(16 * 1024, config.MAX_MESSAGE_LENGTH * 12 + 4096),
     trustProxy: config.TRUST_PROXY,
+    // A request must arrive whole in time (a slow body is cut with 408); an idle connection
+    // lives no longer than a long poll needs; idle keep-alives close soon.
+    requestTimeout: config.REQUEST_TIMEOUT * 1000,
+    connectionTimeout: (config.LONGPOLL_TIMEOUT + config.REQUEST_TIMEOUT) * 1000,
+    keepAliveTimeout: config.KEEPALIVE_TIMEOUT * 1000,
   })
   app.decorate('config', config)
   await app.register(errors)
@@ -52,6 +58,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       this.websocketServer.close(() => done())
     },
   })
+  await app.register(limits, { config })
   await app.register(security, { config })
   await app.register(formbody)
   await app.register(chatroom, { config, store: options.store, bus: options.bus })

@@ -10,6 +10,9 @@ const LAGGED_CLOSE_GRACE_MS = 2000
 /** Invalid frames in a row before a socket is closed as garbage (1007). */
 const MAX_BAD_FRAMES = 5
 
+/** Error frames dropped (the client reads none of them) before the socket is closed as abusive (1008). */
+const MAX_DROPPED_ERRORS = 20
+
 // A Buffer would go out as a binary frame unless told otherwise; the protocol is text.
 const TEXT_FRAME = { binary: false } as const
 
@@ -33,6 +36,7 @@ export class SocketWriter {
   private readonly limit: number
   private waitingForDrain = false
   private badFrames = 0
+  private droppedErrors = 0
 
   constructor(socket: WebSocket, request: IncomingMessage, options: SocketWriterOptions) {
     this.socket = socket
@@ -69,9 +73,16 @@ export class SocketWriter {
     if (subscription.pending) socket.send(subscription.takeFrame(), TEXT_FRAME)
   }
 
-  /** An error frame, written only while the socket is under its limit (dropped past it). */
+  /**
+   * An error frame. It counts toward the socket's buffer limit like any frame: past the limit it
+   * is dropped, and a client that keeps causing errors it never reads is closed (1008).
+   */
   sendError(json: string): void {
-    if (this.socket.readyState !== this.socket.OPEN || this.socket.bufferedAmount > this.limit) return
+    if (this.socket.readyState !== this.socket.OPEN) return
+    if (this.socket.bufferedAmount + json.length > this.limit) {
+      if (++this.droppedErrors >= MAX_DROPPED_ERRORS) this.socket.close(CloseCode.policy, 'too many refused frames left unread')
+      return
+    }
     this.socket.send(json)
   }
 
@@ -85,7 +96,7 @@ export class SocketWriter {
     this.socket.close(code, reason)
   }
 
-  /** A frame that was understood: the count of invalid ones starts over. */
+  /** A message that was said: the count of invalid frames starts over (typing does not count: it is free to send). */
   accepted(): void {
     this.badFrames = 0
   }

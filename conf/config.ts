@@ -71,6 +71,23 @@ export const configSchema = z.object({
   PONG_TIMEOUT: seconds(0.1, 7200, 60),
   /** Bytes a socket may have unsent before it gets no more frames; then its queue fills and it is dropped. */
   SOCKET_BUFFER_LIMIT: int(1024, 1 << 30, 1 << 20),
+  /** Seconds a client gets to send a request's headers, and the whole request (a slow body is cut with 408). */
+  HEADERS_TIMEOUT: seconds(1, 300, 10),
+  REQUEST_TIMEOUT: seconds(1, 600, 20),
+  /** Seconds an idle keep-alive connection is kept. */
+  KEEPALIVE_TIMEOUT: seconds(1, 600, 5),
+  /** Open connections in all, and from one IP address; 0: from the descriptor limit (all) or no cap (per IP). */
+  MAX_CONNECTIONS: int(0, 1_000_000, 0),
+  MAX_CONNECTIONS_PER_IP: int(0, 1_000_000, 256),
+  /** Open sockets and waiting long polls one user may have at once; the newest over the cap is refused. */
+  MAX_SOCKETS_PER_USER: int(1, 10_000, 16),
+  MAX_POLLS_PER_USER: int(1, 10_000, 16),
+  /** The event loop lagging more than this many milliseconds: new requests get 503 with Retry-After. */
+  MAX_EVENT_LOOP_DELAY: int(0, 60_000, 1000),
+  /** Join/leave pairs one user may cause per minute; past it their leave waits until they settle. */
+  PRESENCE_CHURN: int(1, 10_000, 6),
+  /** People listed by name on the pages and /room/users (the rest are counted). */
+  ROSTER_LIMIT: int(1, 10_000, 100),
   /** Other origins whose pages may open the socket and POST (comma-separated, e.g. https://chat.example.com). */
   ALLOWED_ORIGINS: z.preprocess(
     unset,

@@ -17,7 +17,7 @@ interface Teardown {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', SIGNIN_RATE_LIMIT: '100000', STORE: 'memory', ...env })
+  return loadConfig({ SESSION_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', PRESENCE_GRACE: '0', SIGNIN_RATE_LIMIT: '100000', STORE: 'memory', MAX_EVENT_LOOP_DELAY: '0', MAX_CONNECTIONS_PER_IP: '0', ...env })
 }
 
 /** A fresh app (and so a fresh room) closed when the test ends. */

@@ -69,10 +69,8 @@ function bindToSession(request: FastifyRequest, socket: WebSocket) {
 function relay(frame: ClientFrame, chatroom: Chatroom, user: Member, writer: SocketWriter) {
   if (frame.kind === 'binary') return writer.close(...frame.close)
   if (frame.kind === 'bad') return writer.refuse(frame.body)
-  if (frame.kind === 'typing') {
-    writer.accepted()
-    return chatroom.typing(user)
-  }
+  // Typing is free to send, so it does not excuse the bad frames around it.
+  if (frame.kind === 'typing') return chatroom.typing(user)
   void chatroom.say(user, frame.text).then((said) => {
     if (said.outcome === 'ok') writer.accepted()
     else if (said.outcome === 'invalid') writer.refuse(errorFrame(said))
