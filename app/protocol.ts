@@ -53,6 +53,8 @@ export function startOverMessage(refused: Refused): string {
       return 'The chat is unavailable right now; try again shortly.'
     case 'name':
       return 'Someone else in the room now goes by your name: sign in again with another one.'
+    case 'tooMany':
+      return 'You have too many connections open to this room already; close some tabs and try again.'
   }
 }
 
@@ -84,10 +86,11 @@ export function errorFrame(said: Refusal): string {
 }
 
 /** HTTP: why enter() refused: 409 with where the room stands, so the client starts over there (503: try again). */
-export function httpEnterRefusal(refused: Refused): { status: 409 | 503; body: ErrorBody } {
+export function httpEnterRefusal(refused: Refused): { status: 409 | 429 | 503; body: ErrorBody } {
   const { refused: reason, epoch, lastId } = refused
   if (reason === 'unavailable') return { status: 503, body: { error: reasons[503], message: startOverMessage(refused) } }
   if (reason === 'name') return { status: 409, body: { error: reasons[409], message: startOverMessage(refused), reason } }
+  if (reason === 'tooMany') return { status: 429, body: { error: reasons[429], message: startOverMessage(refused), reason } }
   return { status: 409, body: { error: reasons[409], message: startOverMessage(refused), reason, epoch, lastId } }
 }
 
@@ -97,11 +100,13 @@ const closeReasons = {
   behind: 'lastReceived is too far behind: start over',
   unavailable: 'the chat is unavailable right now: reconnect shortly',
   name: 'someone else now goes by your name: sign in again',
+  tooMany: 'too many connections for one user',
 } as const
 
 /** WebSocket: why enter() refused, as a close code and a reason (a close reason is at most 123 bytes). */
 export function closeForEnterRefusal(refused: Refused): [number, string] {
-  const code = refused.refused === 'unavailable' ? CloseCode.tryAgainLater : refused.refused === 'name' ? CloseCode.nameTaken : CloseCode.startOver
+  const codes: Partial<Record<Refused['refused'], number>> = { unavailable: CloseCode.tryAgainLater, name: CloseCode.nameTaken, tooMany: CloseCode.policy }
+  const code = codes[refused.refused] ?? CloseCode.startOver
   return [code, closeReasons[refused.refused]]
 }
 

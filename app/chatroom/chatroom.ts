@@ -25,9 +25,13 @@ export interface ChatroomOptions {
     ttlMs: number
     /** Transports without a connection to hold (refresh, long polling): each request keeps the user for this long. */
     leaseMs: Record<string, number>
+    /** Joins one user may cause per minute before their leaves are held back. */
+    churnLimit?: number
   }
   /** A cursor further behind than this many events starts over instead of being replayed. */
   resumeMax?: number
+  /** Subscriptions one user may hold at once per transport (sockets, waiting polls); the newest over it is refused. */
+  perUser?: Record<string, number>
   /** Pruning of the log, in the background (0: no bound). */
   retention?: { maxEvents: number; maxAgeMs: number; everyMs: number }
   /** With a shared bus: how often this process checks the store for events the bus did not bring. */
@@ -48,6 +52,8 @@ export type Refusal =
   | 'unavailable'
   /** Someone else present holds the user's name (they were away long enough to lose it). */
   | 'name'
+  /** The user already holds as many connections of this transport as one person may. */
+  | 'tooMany'
 
 /** What enter() answers: a subscription, or why not (with where the room stands). */
 export type Entered =
@@ -117,6 +123,8 @@ export class Chatroom implements SubscriptionOwner {
   /** Told when the queue is empty and nothing is in flight. */
   private idleWaiters: (() => void)[] = []
   private readonly timers: NodeJS.Timeout[] = []
+  /** Subscriptions open per user and transport, for the per-user caps. */
+  private readonly open = new Map<string, number>()
 
   constructor(store: Store, bus: Bus, options: ChatroomOptions) {
     this.store = store
@@ -125,6 +133,7 @@ export class Chatroom implements SubscriptionOwner {
     const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
     this.presence = new Presence(bus.presenceStore(this, presence.ttlMs), {
       graceMs: presence.graceMs,
+      churnLimit: presence.churnLimit,
       onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
       // Gone: their name is free for someone else.
       onGone: (member) => {
@@ -242,6 +251,10 @@ export class Chatroom implements SubscriptionOwner {
     let { lastReceived } = options
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
     if (!(await this.claimName(member))) return refuse('name')
+    const counted = `${transport}\n${memberKey(member)}`
+    const cap = this.options.perUser?.[transport]
+    const held = this.open.get(counted) ?? 0
+    if (cap !== undefined && held >= cap) return refuse('tooMany')
     // Another process may have given out ids this one has not seen yet: skip them when they come.
     let skipThrough = 0
     if (lastReceived !== undefined && lastReceived > this.last) {
@@ -267,11 +280,15 @@ export class Chatroom implements SubscriptionOwner {
       skipThrough,
       typing: options.typing ? { self: member.name } : undefined,
       onEnd: () => {
+        const left = (this.open.get(counted) ?? 1) - 1
+        if (left > 0) this.open.set(counted, left)
+        else this.open.delete(counted)
         void this.renew(member, transport)
         release()
       },
       onLeave: () => this.presence.drop(member, transport),
     })
+    if (!subscription.closed) this.open.set(counted, held + 1)
     void this.renew(member, transport)
     release = this.presence.hold(member)
     // The user's own join (if this was their arrival) is committed before they are answered,

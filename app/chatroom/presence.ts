@@ -44,7 +44,14 @@ export interface PresenceOptions {
   now?: () => number
   /** Told when a user's leave is published (their name claim is let go). */
   onGone?: (member: Member) => void
+  /**
+   * Joins one user may cause per minute. Past it (a flapping client) their leave waits until
+   * they have been gone a minute, so they cannot flood the room with join/leave pairs.
+   */
+  churnLimit?: number
 }
+
+const CHURN_WINDOW_MS = 60_000
 
 interface State {
   member: Member
@@ -65,6 +72,8 @@ export class Presence {
   private readonly store: PresenceStore
   private readonly options: PresenceOptions
   private readonly users = new Map<string, State>()
+  /** When each user recently joined (for churnLimit); pruned on every sweep. */
+  private readonly joins = new Map<string, number[]>()
   private sweeper: NodeJS.Timeout | undefined
 
   private readonly now: () => number
@@ -112,6 +121,10 @@ export class Presence {
     if (!state) return
     state.leases.delete(transport)
     if (this.active(state)) return
+    if (this.churning(memberKey(member), this.now())) {
+      state.leaveAt = this.now() + CHURN_WINDOW_MS
+      return
+    }
     this.users.delete(memberKey(member))
     this.publishLeave(state.member)
   }
@@ -152,10 +165,24 @@ export class Presence {
         state.leaveAt = undefined
       }
       if (state.leaveAt !== undefined && state.leaveAt <= now) {
+        if (this.churning(key, now)) {
+          state.leaveAt = now + CHURN_WINDOW_MS
+          continue
+        }
         this.users.delete(key)
         this.publishLeave(state.member)
       }
     }
+    for (const key of this.joins.keys()) this.churning(key, now)
+  }
+
+  /** Whether the user joined churnLimit times within the last minute (forgets older joins). */
+  private churning(key: string, now: number): boolean {
+    const times = this.joins.get(key)
+    if (!times) return false
+    while (times.length > 0 && times[0]! <= now - CHURN_WINDOW_MS) times.shift()
+    if (times.length === 0) this.joins.delete(key)
+    return times.length >= (this.options.churnLimit ?? Infinity)
   }
 
   private active(state: State): boolean {
@@ -171,6 +198,11 @@ export class Presence {
     const { id, name, avatar, provider } = member
     const state: State = { member: { id, name, avatar, provider: provider && { name: provider.name } }, held: 0, leases: new Map(), leaveAt: undefined }
     this.users.set(memberKey(member), state)
+    if (this.options.churnLimit !== undefined) {
+      const times = this.joins.get(memberKey(member)) ?? []
+      times.push(this.now())
+      this.joins.set(memberKey(member), times)
+    }
     this.store.arrive(member).catch((error: unknown) => this.options.onError?.(error))
     return state
   }

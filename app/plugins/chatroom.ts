@@ -67,8 +67,10 @@ export default fp(
         ttlMs: config.PRESENCE_TTL * 1000,
         // A refresh or long-poll user stays online a few of their intervals after their last request.
         leaseMs: { refresh: lease(config.REFRESH_INTERVAL), longpolling: lease(config.LONGPOLL_TIMEOUT) },
+        churnLimit: config.PRESENCE_CHURN,
       },
       resumeMax: config.RESUME_MAX_EVENTS,
+      perUser: { websocket: config.MAX_SOCKETS_PER_USER, longpolling: config.MAX_POLLS_PER_USER },
       retention: { maxEvents: config.HISTORY_MAX_EVENTS, maxAgeMs: config.HISTORY_MAX_AGE_DAYS * 86_400_000, everyMs: 60_000 },
       onError: (err, what) => app.log.error({ err }, what),
     })
