@@ -1,3 +1,4 @@
+import { createServer } from 'node:http'
 import formbody from '@fastify/formbody'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
@@ -42,6 +43,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // A request must arrive whole in time (a slow body is cut with 408); an idle connection
     // lives no longer than a long poll needs; idle keep-alives close soon.
     requestTimeout: config.REQUEST_TIMEOUT * 1000,
+    // Node checks those timeouts every 30 s by default: often enough to cut slow clients in time.
+    serverFactory: (handler) =>
+      createServer(
+        { connectionsCheckingInterval: 1000, headersTimeout: config.HEADERS_TIMEOUT * 1000, requestTimeout: config.REQUEST_TIMEOUT * 1000, keepAliveTimeout: config.KEEPALIVE_TIMEOUT * 1000 },
+        handler,
+      ),
     connectionTimeout: (config.LONGPOLL_TIMEOUT + config.REQUEST_TIMEOUT) * 1000,
     keepAliveTimeout: config.KEEPALIVE_TIMEOUT * 1000,
   })

@@ -62,12 +62,7 @@ export class SocketWriter {
   readonly flush = (): void => {
     const { socket, subscription } = this
     if (!subscription || socket.readyState !== socket.OPEN) return
-    if (subscription.state === 'lagged') {
-      socket.close(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
-      // A reader that stopped will not answer the close either: free its buffers soon.
-      setTimeout(() => socket.terminate(), LAGGED_CLOSE_GRACE_MS).unref()
-      return
-    }
+    if (subscription.state === 'lagged') return this.closeAndCut(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
     if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
     if (this.full()) return
     if (subscription.pending) socket.send(subscription.takeFrame(), TEXT_FRAME)
@@ -80,7 +75,7 @@ export class SocketWriter {
   sendError(json: string): void {
     if (this.socket.readyState !== this.socket.OPEN) return
     if (this.socket.bufferedAmount + json.length > this.limit) {
-      if (++this.droppedErrors >= MAX_DROPPED_ERRORS) this.socket.close(CloseCode.policy, 'too many refused frames left unread')
+      if (++this.droppedErrors >= MAX_DROPPED_ERRORS) this.closeAndCut(CloseCode.policy, 'too many refused frames left unread')
       return
     }
     this.socket.send(json)
@@ -94,6 +89,13 @@ export class SocketWriter {
 
   close(code: number, reason: string): void {
     this.socket.close(code, reason)
+  }
+
+  /** Closes a socket whose reader has stopped: it will not answer the close either, so its buffers are freed soon. */
+  private closeAndCut(code: number, reason: string): void {
+    if (this.socket.readyState !== this.socket.OPEN) return
+    this.socket.close(code, reason)
+    setTimeout(() => this.socket.terminate(), LAGGED_CLOSE_GRACE_MS).unref()
   }
 
   /** A message that was said: the count of invalid frames starts over (typing does not count: it is free to send). */

@@ -141,6 +141,9 @@ export const configSchema = z.object({
     if (c.BROKER === 'redis' && c.STORE !== 'postgres') {
       ctx.addIssue({ code: 'custom', path: ['BROKER'], message: `needs STORE=postgres (STORE=${c.STORE} is one process's log; several processes must share one database)` })
     }
+    if (c.HEADERS_TIMEOUT > c.REQUEST_TIMEOUT) {
+      ctx.addIssue({ code: 'custom', path: ['HEADERS_TIMEOUT'], message: 'must not be longer than REQUEST_TIMEOUT' })
+    }
     if (c.PONG_TIMEOUT <= c.PING_INTERVAL) {
       ctx.addIssue({ code: 'custom', path: ['PONG_TIMEOUT'], message: 'must be longer than PING_INTERVAL' })
     }

@@ -30,6 +30,8 @@ export interface ChatroomOptions {
   }
   /** A cursor further behind than this many events starts over instead of being replayed. */
   resumeMax?: number
+  /** People listed by name in a roster (the rest are counted). */
+  rosterLimit?: number
   /** Subscriptions one user may hold at once per transport (sockets, waiting polls); the newest over it is refused. */
   perUser?: Record<string, number>
   /** Pruning of the log, in the background (0: no bound). */
@@ -446,11 +448,19 @@ export class Chatroom implements SubscriptionOwner {
     return this.publish({ type: 'message', user, text, avatar, via })
   }
 
-  /** Who is in the room, by name, as of lastId. */
-  roster(): Roster {
-    const users = [...this.present].map(([name, avatar]) => (avatar === undefined ? { name } : { name, avatar }))
-    users.sort((a, b) => a.name.localeCompare(b.name))
-    return { lastId: this.lastId, users }
+  /** Who is in the room as of lastId: how many, and the first `limit` by name (ROSTER_LIMIT), so a page stays small when thousands are here. */
+  roster(limit = this.options.rosterLimit ?? Infinity): Roster {
+    const names = [...this.present.keys()].sort((a, b) => a.localeCompare(b)).slice(0, limit)
+    const users = names.map((name) => {
+      const avatar = this.present.get(name)
+      return avatar === undefined ? { name } : { name, avatar }
+    })
+    return { lastId: this.lastId, count: this.present.size, users }
+  }
+
+  /** Everyone present, by name (for suggestions; not for pages). */
+  presentNames(): string[] {
+    return [...this.present.keys()]
   }
 
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */

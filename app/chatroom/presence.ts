@@ -19,6 +19,8 @@ export interface RosterEntry {
 /** Who is in the room as of event `lastId`: clients apply join/leave events after it. */
 export interface Roster {
   lastId: number
+  /** How many are present; `users` lists the first of them by name (bounded). */
+  count: number
   users: RosterEntry[]
 }
 

@@ -28,7 +28,7 @@ async function inRoom(request: FastifyRequest) {
   return {
     user,
     events: events.map((s) => s.event),
-    users: chatroom.roster().users,
+    ...(({ users, count }) => ({ users, count }))(chatroom.roster()),
     epoch: chatroom.epoch,
     // A link to the page before this one, while there is one.
     older: first !== undefined && first > 1 ? first : undefined,

@@ -180,7 +180,7 @@ export async function claimUser(request: FastifyRequest, candidate: Omit<User, '
 
 /** A free variant of a taken name, judged by who is in the room now (the claim decides at sign-in). */
 export function suggestName(request: FastifyRequest, name: string): string {
-  const taken = new Set(request.server.chatroom.roster().users.map((u) => skeleton(u.name)))
+  const taken = new Set(request.server.chatroom.presentNames().map(skeleton))
   const base = Array.from(name).slice(0, 29).join('')
   for (let n = 2; n < 1000; n++) if (!taken.has(skeleton(`${base}${n}`))) return `${base}${n}`
   return `${base}_${randomBytes(2).toString('hex')}`

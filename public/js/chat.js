@@ -173,6 +173,8 @@ export class Roster {
       const snapshot = await res.json()
       this.lastId = snapshot.lastId
       this.users = new Map(snapshot.users.map((u) => [u.name, u.avatar]))
+      // Past the server's limit only a count comes; leaves of people not listed come off it.
+      this.hidden = Math.max(0, (snapshot.count ?? snapshot.users.length) - snapshot.users.length)
       // Events that arrived while the snapshot was on its way.
       for (const event of this.recent) this.apply(event)
       this.render()
@@ -197,12 +199,14 @@ export class Roster {
     if (event.id <= this.lastId) return false
     this.lastId = event.id
     if (event.type === 'join') this.users.set(event.user, event.avatar)
-    else this.users.delete(event.user)
+    else if (!this.users.delete(event.user) && this.hidden > 0) this.hidden--
     return true
   }
 
   render() {
     const names = [...this.users.keys()].sort((a, b) => a.localeCompare(b))
+    const count = document.getElementById('online-count')
+    if (count) count.textContent = String(names.length + (this.hidden ?? 0))
     usersEl.replaceChildren(
       ...names.map((name) => {
         const li = el('li', name === me ? 'online me' : 'online')
