@@ -34,10 +34,10 @@ function connect() {
   ws.addEventListener('close', async (e) => {
     if (socket !== ws) return
     socket = null
-    if (e.code === CloseCode.unauthorized) return signedOut()
     if (e.code === CloseCode.nameTaken) return nameTaken()
-    // Refused before it opened: a browser does not say why, so ask whether the session still holds.
-    if (!opened && (await sessionGone())) return signedOut()
+    // Signed out (4401), or refused before it opened (a browser does not say why): the session may
+    // be gone, or replaced by a new sign-in in another tab; only a gone one leaves the room.
+    if ((e.code === CloseCode.unauthorized || !opened) && (await sessionGone())) return signedOut()
     // Another log of the room, or too far behind: start over from the newest.
     if (e.code === CloseCode.startOver) thread.reset()
     const wait = e.code === CloseCode.startOver ? 0 : backoff(failures++)
