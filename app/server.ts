@@ -16,7 +16,11 @@ try {
 const kept = config.sessionSecretGenerated ? keptSessionSecret(config.DATA_DIR) : undefined
 if (kept) config = { ...config, SESSION_SECRET: kept.secret }
 
-const app = await buildApp(config)
+// Readable lines on a terminal; JSON lines for log collectors everywhere else.
+const logger = process.stdout.isTTY
+  ? { level: config.LOG_LEVEL, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+  : { level: config.LOG_LEVEL }
+const app = await buildApp(config, { logger })
 if (kept) app.log.info(`SESSION_SECRET is not set: using the one ${kept.created ? 'made now and ' : ''}kept in ${kept.file}`)
 
 // On SIGINT/SIGTERM: stop accepting, let open requests finish, and exit in time regardless.
