@@ -80,8 +80,10 @@ t.test('sign in through a real OAuth2 server, then every transport trusts the na
   const callback = new URL(back.headers.get('location')!)
   t.equal(callback.searchParams.get('state'), state, 'the provider hands the state back')
   const done = await browser.get(callback.href)
-  t.equal(done.status, 303)
-  t.equal(done.headers.get('location'), '/longpolling/room', 'into the transport picked before leaving')
+  t.equal(done.status, 200)
+  const next = await done.text()
+  t.match(next, /<meta http-equiv="refresh" content="0; url=\/longpolling\/room">/, 'on into the transport picked before leaving, from a page of ours')
+  t.match(next, /<a href="\/longpolling\/room">Enter the room<\/a>/)
   t.ok(browser.has('chat_session'), 'signed in')
 
   const page = await browser.get(`${base}/longpolling/room`)

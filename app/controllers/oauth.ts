@@ -52,5 +52,7 @@ export async function callback(request: FastifyRequest, reply: FastifyReply) {
   const user = await claimUser(request, { name, ...(providerId && { provider: { name: found.label, id: providerId } }) })
   if (!user) return reply.redirect(`/?signin=taken&name=${encodeURIComponent(name)}`, 303)
   await reply.signIn(user)
-  return reply.redirect(transportEntry[transport], 303)
+  // The provider's redirect made this a cross-site navigation, and entering the room refuses
+  // those: a page of our own moves on, so the next request comes from our own origin.
+  return reply.view('app/continue', { user, next: transportEntry[transport] })
 }
