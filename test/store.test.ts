@@ -99,6 +99,15 @@ t.test('sqlite: the log and its epoch survive closing and reopening the file', a
   await other.close()
 })
 
+t.test('sqlite: a second process on the same file is refused, so no id is handed out twice', async (t) => {
+  const dir = tempDir(t)
+  const first = new SqliteStore(dir)
+  await first.open()
+  t.teardown(() => first.close())
+  await first.append(messages(1, 1))
+  t.throws(() => new SqliteStore(dir), /locked/, 'the second owner fails at once')
+})
+
 t.test('memory: pruning by age', async (t) => {
   const store = new MemoryStore()
   await store.append(messages(1, 3))

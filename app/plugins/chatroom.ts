@@ -23,7 +23,13 @@ async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> 
   if (config.STORE === 'memory') return new MemoryStore()
   if (config.STORE === 'sqlite') {
     const { SqliteStore } = await import('../chatroom/store/sqlite.js')
-    const store = new SqliteStore(config.DATA_DIR)
+    let store
+    try {
+      store = new SqliteStore(config.DATA_DIR)
+    } catch (error) {
+      // Most often another process already serves this DATA_DIR (the file is locked).
+      throw new Error(`Cannot open the room's log (STORE=sqlite) in ${config.DATA_DIR}: ${(error as Error).message}`)
+    }
     log.info(`room log: ${store.file}`)
     return store
   }

@@ -6,7 +6,7 @@ import { fromJson, newEpoch, numbered, type SessionRecord, type SessionStore, ty
 
 /**
  * The default log: one SQLite file in `dir`, made on first start (STORE=sqlite). One process
- * writes it. better-sqlite3 is synchronous, so statements are prepared once and a batch is one
+ * owns it (an exclusive lock). better-sqlite3 is synchronous, so statements are prepared once and a batch is one
  * transaction; WAL with synchronous=FULL makes a commit durable before it is acknowledged.
  */
 export class SqliteStore implements Store {
@@ -25,6 +25,9 @@ export class SqliteStore implements Store {
     mkdirSync(dir, { recursive: true })
     this.file = join(dir, 'chat.sqlite')
     this.db = new Database(this.file)
+    // One process owns the file: a second one started on the same DATA_DIR fails at start
+    // ("database is locked") instead of handing out the same ids.
+    this.db.pragma('locking_mode = EXCLUSIVE')
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = FULL')
     this.db.exec(`
