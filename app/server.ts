@@ -20,7 +20,14 @@ if (kept) config = { ...config, SESSION_SECRET: kept.secret }
 const logger = process.stdout.isTTY
   ? { level: config.LOG_LEVEL, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
   : { level: config.LOG_LEVEL }
-const app = await buildApp(config, { logger })
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp(config, { logger })
+} catch (error) {
+  // Could not open the log or reach Redis: one line that says which, not a stack.
+  console.error((error as Error).message)
+  process.exit(1)
+}
 if (kept) app.log.info(`SESSION_SECRET is not set: using the one ${kept.created ? 'made now and ' : ''}kept in ${kept.file}`)
 
 // On SIGINT/SIGTERM: stop accepting, let open requests finish, and exit in time regardless.
