@@ -70,6 +70,12 @@ async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}
     RATE_LIMIT_MESSAGES: '100000',
     RATE_LIMIT_WINDOW: '0.1',
     SIGNIN_RATE_LIMIT: '100000',
+    // ...and the caps a thousand sockets from one address and twenty users would hit.
+    MAX_CONNECTIONS_PER_IP: '0',
+    MAX_SOCKETS_PER_USER: '10000',
+    MAX_POLLS_PER_USER: '10000',
+    MAX_EVENT_LOOP_DELAY: '0',
+    PRESENCE_CHURN: '10000',
     // The default store (SQLite) in a folder of this run's own.
     DATA_DIR: mkdtempSync(join(tmpdir(), 'chat-bench-')),
     ...extraEnv,
