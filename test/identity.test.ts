@@ -38,7 +38,7 @@ t.test('a name someone present holds is refused, with a suggestion; the same per
 })
 
 t.test('a name is released when its holder leaves, and only then', async (t) => {
-  const app = await buildTestApp(t, { PRESENCE_GRACE: '0.2' })
+  const app = await buildTestApp(t, { PRESENCE_GRACE: '1' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const alice = await signIn(app, 'alice')
   const socket = await SocketClient.open(base, alice)
