@@ -68,7 +68,12 @@ export type Refusal = Exclude<Said, { outcome: 'ok' }>
 type Refused = Extract<Entered, { ok: false }>
 
 const sayStatus = { invalid: 400, flooded: 429, unavailable: 503 } as const
-const reasons = { 400: 'Bad Request', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' } as const
+/** HTTP reason phrases, for the `error` of every JSON error body and page (app/plugins/errors.ts too). */
+export const reasons = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
+  429: 'Too Many Requests', 503: 'Service Unavailable',
+} as const
 
 /** HTTP (long polling's JSON, the refresh page's flash): status, body and headers of a refusal. */
 export function httpRefusal(said: Refusal): { status: number; body: ErrorBody; headers: Record<string, string> } {

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { reasons } from '../protocol.js'
 
 /** Browsers get a page, everything else JSON. */
 function wantsHtml(request: FastifyRequest): boolean {
@@ -15,11 +16,7 @@ function sendError(request: FastifyRequest, reply: FastifyReply, status: number,
   return reply.send({ error, message })
 }
 
-const reasons: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
-  503: 'Service Unavailable',
-}
+const reason = (status: number): string | undefined => (reasons as Record<number, string>)[status]
 
 /** One error handler: 4xx say what was wrong; 5xx are logged in full and hidden from clients. */
 export default fp(
@@ -28,9 +25,9 @@ export default fp(
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
       if (status >= 500) {
         request.log.error({ err: error }, 'request failed')
-        return sendError(request, reply, status, reasons[status] ?? 'Internal Server Error', 'Something went wrong on our side. Please try again.')
+        return sendError(request, reply, status, reason(status) ?? 'Internal Server Error', 'Something went wrong on our side. Please try again.')
       }
-      return sendError(request, reply, status, reasons[status] ?? 'Bad Request', error.message ?? 'Bad request')
+      return sendError(request, reply, status, reason(status) ?? 'Bad Request', error.message ?? 'Bad request')
     })
     app.setNotFoundHandler((request, reply) =>
       sendError(request, reply, 404, 'Not Found', `Nothing here: ${request.method} ${request.url.split('?')[0]}`),
