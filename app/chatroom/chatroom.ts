@@ -253,6 +253,7 @@ export class Chatroom implements SubscriptionOwner {
     let { lastReceived } = options
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
     if (!(await this.claimName(member))) return refuse('name')
+    const arriving = !this.presence.holds(member)
     const counted = `${transport}\n${memberKey(member)}`
     const cap = this.options.perUser?.[transport]
     const held = this.open.get(counted) ?? 0
@@ -293,9 +294,9 @@ export class Chatroom implements SubscriptionOwner {
     if (!subscription.closed) this.open.set(counted, held + 1)
     void this.renew(member, transport)
     release = this.presence.hold(member)
-    // The user's own join (if this was their arrival) is committed before they are answered,
-    // so the page they get already lists them.
-    await this.idle()
+    // Their own join, on arrival, is committed before they are answered, so the page they get
+    // already lists them; a poll of someone already here does not wait on others' commits.
+    if (arriving) await this.idle()
     return { ok: true, subscription }
   }
 

@@ -131,6 +131,11 @@ export class Presence {
     this.publishLeave(state.member)
   }
 
+  /** Whether this node holds the user online now (within their grace period too). */
+  holds(member: Member): boolean {
+    return this.users.has(memberKey(member))
+  }
+
   /** Whether someone of this name is online on this node (tests, operations). */
   isOnline(name: string): boolean {
     for (const state of this.users.values()) if (state.member.name === name) return true
