@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Entered, Said } from './chatroom/chatroom.js'
 import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
+import { transportNames, type Transport } from './identity.js'
+import { currentUser } from './plugins/session.js'
+import { tabSchema } from './validation.js'
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -58,4 +62,29 @@ export async function whileConnected<T>(reply: FastifyReply, wait: (gone: AbortS
   } finally {
     reply.raw.off('close', gone)
   }
+}
+
+/** A new page id: each room page gets one, and sends it with its requests and its leave. */
+export function newTab(): string {
+  return randomBytes(12).toString('base64url')
+}
+
+/** The page a form or beacon comes from (field or query `tab`); undefined when absent or malformed. */
+export function tabOf(request: FastifyRequest): string | undefined {
+  const body = (request.body ?? {}) as Record<string, unknown>
+  const query = (request.query ?? {}) as Record<string, unknown>
+  const tab = tabSchema.safeParse(typeof body === 'object' && body.tab !== undefined ? body.tab : query.tab)
+  return tab.success ? tab.data : undefined
+}
+
+/**
+ * What a live room page (long polling, WebSocket) shows when it loads: who is here, the log's
+ * epoch, and a new page id, whose lease holds the user present until the page's connection opens.
+ */
+export async function roomPage(request: FastifyRequest, transport: Transport) {
+  const { chatroom, config } = request.server
+  const user = currentUser(request)
+  const tab = newTab()
+  await chatroom.renew(user, transport, tab)
+  return { user, tab, roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH, way: transportNames[transport].short }
 }

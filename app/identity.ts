@@ -5,6 +5,13 @@ import { z } from 'zod'
 export const transports = ['refresh', 'longpolling', 'websocket'] as const
 export type Transport = (typeof transports)[number]
 
+/** Each way in, in plain words: `label` on the welcome page, `short` in the room's top bar. */
+export const transportNames: Record<Transport, { label: string; short: string; hint: string }> = {
+  websocket: { label: 'Live (WebSocket)', short: 'Live · WebSocket', hint: 'messages arrive the moment they are sent' },
+  longpolling: { label: 'Live, for strict networks (long polling)', short: 'Live · long polling', hint: 'works through proxies and firewalls that block WebSocket' },
+  refresh: { label: 'Reloads every few seconds', short: 'Reloads every few seconds', hint: 'works without JavaScript' },
+}
+
 /** Where each transport's room starts (refresh joins on /refresh, then shows /refresh/room). */
 export const transportEntry: Record<Transport, string> = {
   refresh: '/refresh',

@@ -14,6 +14,8 @@ export const CloseCode = {
   tooBig: 1009,
   /** Fell too far behind: reconnect and resume from your cursor. */
   lagged: 4000,
+  /** You left the room (this page, or a leave or sign-out elsewhere): do not reconnect. */
+  left: 4001,
   badRequest: 4400,
   unauthorized: 4401,
   /** The room cannot serve you right now (its log is unreachable): reconnect shortly. */
@@ -38,6 +40,8 @@ export interface ErrorBody {
   lastId?: number
   /** With Conflict: why the cursor cannot be resumed. */
   reason?: Refused['refused']
+  /** WebSocket: the client's `ref` of the frame this answers. */
+  ref?: string
 }
 
 /** Why a cursor cannot be resumed, in words; each ends with what to do. */
@@ -83,11 +87,20 @@ export function httpRefusal(said: Refusal): { status: number; body: ErrorBody; h
   return { status, body, headers: { 'retry-after': String(said.retryAfter) } }
 }
 
-/** WebSocket: the error frame for a refusal; the socket stays open (invalid frames are counted apart). */
-export function errorFrame(said: Refusal): string {
+/**
+ * WebSocket: the error frame for a refusal, with the `ref` the client gave its frame (so the
+ * page knows which draft was refused); the socket stays open (invalid frames are counted apart).
+ */
+export function errorFrame(said: Refusal, ref?: string): string {
   const body: ErrorBody = { error: reasons[sayStatus[said.outcome]], message: said.message }
   if (said.outcome === 'flooded') body.retryAfter = said.retryAfter
+  if (ref !== undefined) body.ref = ref
   return JSON.stringify(body)
+}
+
+/** WebSocket: a message was committed; `ref` is the client's for its frame, `id` the event's. */
+export function ackFrame(ref: string, id: number): string {
+  return JSON.stringify({ type: 'ack', ref, id })
 }
 
 /** HTTP: why enter() refused: 409 with where the room stands, so the client starts over there (503: try again). */
@@ -115,11 +128,18 @@ export function closeForEnterRefusal(refused: Refused): [number, string] {
   return [code, closeReasons[refused.refused]]
 }
 
-/** Client frames: {"text": …} says something, {"typing": true} tells others you are typing. */
-const clientFrameSchema = z.union([z.object({ text: z.unknown() }), z.object({ typing: z.literal(true) })])
+/**
+ * Client frames: {"text": …} says something (with an optional "ref", up to 40 characters, that
+ * the answer repeats: {"type": "ack", "ref", "id"} or an error frame), {"typing": true} tells
+ * others you are typing.
+ */
+const clientFrameSchema = z.union([
+  z.object({ text: z.unknown(), ref: z.string().max(40).optional() }),
+  z.object({ typing: z.literal(true) }),
+])
 
 export type ClientFrame =
-  | { kind: 'say'; text: unknown }
+  | { kind: 'say'; text: unknown; ref?: string | undefined }
   | { kind: 'typing' }
   /** Not understood: the error frame to send back. */
   | { kind: 'bad'; body: string }
@@ -138,7 +158,7 @@ export function readClientFrame(data: RawData, isBinary: boolean): ClientFrame {
     return { kind: 'bad', body: badFrame('A frame must be JSON: {"text": "..."}.') }
   }
   const frame = clientFrameSchema.safeParse(parsed)
-  if (!frame.success) return { kind: 'bad', body: badFrame('A frame must be {"text": "..."} or {"typing": true}.') }
-  return 'text' in frame.data ? { kind: 'say', text: frame.data.text } : { kind: 'typing' }
+  if (!frame.success) return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "ref"?: "..."} or {"typing": true}.') }
+  return 'text' in frame.data ? { kind: 'say', text: frame.data.text, ref: frame.data.ref } : { kind: 'typing' }
 }
 

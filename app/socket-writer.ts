@@ -64,6 +64,7 @@ export class SocketWriter {
     if (!subscription || socket.readyState !== socket.OPEN) return
     if (subscription.state === 'lagged') return this.closeAndCut(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
     if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
+    if (subscription.state === 'left') return socket.close(CloseCode.left, 'you left the room')
     if (this.full()) return
     if (subscription.pending) socket.send(subscription.takeFrame(), TEXT_FRAME)
   }
@@ -98,9 +99,13 @@ export class SocketWriter {
     setTimeout(() => this.socket.terminate(), LAGGED_CLOSE_GRACE_MS).unref()
   }
 
-  /** A message that was said: the count of invalid frames starts over (typing does not count: it is free to send). */
-  accepted(): void {
+  /**
+   * A message that was said: the count of invalid frames starts over (typing does not count: it
+   * is free to send), and the client hears `ack` when its frame asked for one.
+   */
+  accepted(ack?: string): void {
     this.badFrames = 0
+    if (ack !== undefined) this.sendError(ack)
   }
 
   private full(): boolean {

@@ -31,6 +31,12 @@ export const lastReceivedSchema = z.object({
   epoch: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'epoch must be the room epoch the server sent (letters, digits, - and _).').optional(),
 })
 
+/** Which page of the user a request comes from: the random id the page got when it loaded. */
+export const tabSchema = z.string().regex(/^[A-Za-z0-9_-]{8,40}$/, 'tab must be the page id the server gave (8 to 40 letters, digits, - and _).')
+
+/** A request from one page: the cursor, and the page's id. */
+export const pageQuerySchema = lastReceivedSchema.extend({ tab: tabSchema.optional() })
+
 /** GET /room/history: events before an id (default: the newest), at most `limit`. */
 export const historyQuerySchema = z.object({
   before: z.string().regex(/^\d{1,15}$/, 'before must be an event id.').transform(Number).optional(),
@@ -44,7 +50,7 @@ export const historyQuerySchema = z.object({
 })
 
 /** A long poll's query: the cursor, and whether to include typing signals (the page asks; curl need not). */
-export const pollQuerySchema = lastReceivedSchema.extend({
+export const pollQuerySchema = pageQuerySchema.extend({
   typing: z
     .enum(['0', '1', 'false', 'true'], { error: 'typing must be 1 or 0.' })
     .transform((v) => v === '1' || v === 'true')

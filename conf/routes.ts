@@ -57,13 +57,16 @@ export const routes: Route[] = [
   { method: 'GET', url: '/room/users', action: People.users, auth: 'api' },
   { method: 'GET', url: '/room/history', action: People.history, auth: 'api' },
   { method: 'GET', url: '/avatars/:file', action: People.avatar },
+  { method: 'POST', url: '/room/leave', action: People.leave, auth: 'api' },
   { method: 'GET', url: '/public/js/protocol.js', action: People.protocolScript },
+  { method: 'GET', url: '/public/js/linkify.js', action: People.linkifyScript },
 
   // Active refresh
   { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page', sameOrigin: true },
   { method: 'GET', url: '/refresh/room', action: Refresh.room, auth: 'page', sameOrigin: true },
   { method: 'GET', url: '/refresh/room/thread', action: Refresh.thread, auth: 'api', sameOrigin: true },
   { method: 'POST', url: '/refresh/room', action: Refresh.say, auth: 'page' },
+  { method: 'POST', url: '/refresh/room/typing', action: Refresh.typing, auth: 'api' },
   { method: 'POST', url: '/refresh/room/leave', action: Refresh.leave, auth: 'page' },
 
   // Long polling (Comet)

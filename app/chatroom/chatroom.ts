@@ -25,6 +25,8 @@ export interface ChatroomOptions {
     ttlMs: number
     /** Transports without a connection to hold (refresh, long polling): each request keeps the user for this long. */
     leaseMs: Record<string, number>
+    /** A page that was just loaded holds the user this long while it opens its connection (default 15 s). */
+    pageLeaseMs?: number
     /** Joins one user may cause per minute before their leaves are held back. */
     churnLimit?: number
   }
@@ -69,6 +71,8 @@ export interface EnterOptions {
   epoch?: string | undefined
   /** Also deliver others' typing signals. */
   typing?: boolean | undefined
+  /** Which page of the user this is (a random id the page got when it loaded): its leave ends only its own. */
+  tab?: string | undefined
 }
 
 /** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
@@ -83,6 +87,15 @@ const PAGE = 1000
 
 /** How long a name claim lasts unless renewed: reserved at sign-in, renewed while present. */
 export const NAME_CLAIM_MS = 10 * 60_000
+
+interface Connection {
+  transport: string
+  tab: string | undefined
+  subscription: Subscription
+}
+
+/** How long "NAME is typing" shows after their last signal on pages that fetch it (the scripts show it 4 s). */
+const TYPING_SHOWS_MS = 4000
 
 interface Pending {
   draft: EventDraft
@@ -127,6 +140,10 @@ export class Chatroom implements SubscriptionOwner {
   private readonly timers: NodeJS.Timeout[] = []
   /** Subscriptions open per user and transport, for the per-user caps. */
   private readonly open = new Map<string, number>()
+  /** Each user's open subscriptions, by transport and page, so one page's leave ends just its own. */
+  private readonly connections = new Map<string, Set<Connection>>()
+  /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
+  private readonly typists = new Map<string, number>()
 
   constructor(store: Store, bus: Bus, options: ChatroomOptions) {
     this.store = store
@@ -278,6 +295,8 @@ export class Chatroom implements SubscriptionOwner {
     }
     // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
     let release = (): void => {}
+    const key = memberKey(member)
+    const { tab } = options
     const subscription = this.subscribe(lastReceived, {
       backlog,
       skipThrough,
@@ -286,13 +305,22 @@ export class Chatroom implements SubscriptionOwner {
         const left = (this.open.get(counted) ?? 1) - 1
         if (left > 0) this.open.set(counted, left)
         else this.open.delete(counted)
-        void this.renew(member, transport)
+        const mine = this.connections.get(key)
+        mine?.delete(connection)
+        if (mine?.size === 0) this.connections.delete(key)
+        void this.renew(member, transport, tab)
         release()
       },
-      onLeave: () => this.presence.drop(member, transport),
+      onLeave: () => this.presence.drop(member, transport, tab),
     })
-    if (!subscription.closed) this.open.set(counted, held + 1)
-    void this.renew(member, transport)
+    const connection: Connection = { transport, tab, subscription }
+    if (!subscription.closed) {
+      this.open.set(counted, held + 1)
+      const mine = this.connections.get(key)
+      if (mine) mine.add(connection)
+      else this.connections.set(key, new Set([connection]))
+    }
+    void this.renew(member, transport, tab)
     release = this.presence.hold(member)
     // Their own join, on arrival, is committed before they are answered, so the page they get
     // already lists them; a poll of someone already here does not wait on others' commits.
@@ -324,20 +352,43 @@ export class Chatroom implements SubscriptionOwner {
     }
   }
 
-  /** The user left through a transport's leave link: gone at once unless another connection holds them. */
-  leave(member: Member, transport: string): Promise<void> {
-    this.presence.drop(member, transport)
+  /**
+   * The user left: one page of theirs (`tab`: the page's leave beacon or form), one transport
+   * (a leave link without a page id), or the room (sign-out: neither). That page's connections
+   * end at once (a socket is closed with 4001), and the leave is published at once unless
+   * another page of theirs still holds them. Resolves once the leave is committed.
+   */
+  leave(member: Member, transport?: string, tab?: string): Promise<void> {
+    for (const connection of [...(this.connections.get(memberKey(member)) ?? [])]) {
+      if (transport !== undefined && connection.transport !== transport) continue
+      if (tab !== undefined && connection.tab !== tab) continue
+      connection.subscription.leave()
+    }
+    this.presence.drop(member, transport, tab)
     return this.idle()
   }
 
   /**
    * A request of a transport without a connection (refresh, long polling) keeps the user
-   * present a while. Resolves once their join (if this was their arrival) is committed.
+   * present a while, and so does loading a page (until its connection opens). Resolves once
+   * their join (if this was their arrival) is committed.
    */
-  renew(member: Member, transport: string): Promise<void> {
-    const lease = this.options.presence?.leaseMs[transport]
-    if (lease) this.presence.touch(member, transport, lease)
+  renew(member: Member, transport: string, tab?: string): Promise<void> {
+    const presence = this.options.presence
+    const lease = presence?.leaseMs[transport] ?? (tab ? (presence?.pageLeaseMs ?? 15_000) : undefined)
+    if (lease) this.presence.touch(member, transport, lease, tab)
     return this.idle()
+  }
+
+  /** Who is typing now (their signal in the last few seconds), except `self`: for pages that fetch it. */
+  typingNow(self?: string): string[] {
+    const now = Date.now()
+    const names: string[] = []
+    for (const [name, until] of this.typists) {
+      if (until <= now) this.typists.delete(name)
+      else if (name !== self) names.push(name)
+    }
+    return names
   }
 
   /** The replay window after the cursor (all of it without one). */
@@ -572,9 +623,16 @@ export class Chatroom implements SubscriptionOwner {
   private fold({ type, user, avatar }: Event): void {
     if (type === 'join') this.present.set(user, avatar)
     else if (type === 'leave') this.present.delete(user)
+    if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
   }
 
   private relay(signal: Signal): void {
+    if (signal.type === 'typing') {
+      // Bounded: past a thousand typists, the oldest signals are forgotten first.
+      this.typists.delete(signal.user)
+      if (this.typists.size >= 1000) this.typists.delete(this.typists.keys().next().value!)
+      this.typists.set(signal.user, Date.now() + TYPING_SHOWS_MS)
+    }
     for (const subscription of this.subscriptions) subscription.signal(signal)
   }
 }

@@ -55,6 +55,19 @@ export interface PresenceOptions {
 
 const CHURN_WINDOW_MS = 60_000
 
+/** Leases one user may hold (transports times open pages). */
+const MAX_LEASES = 16
+
+/** A lease is held by a transport, or by one page (tab) of it. */
+const leaseKey = (transport: string, tab?: string): string => (tab ? `${transport}#${tab}` : transport)
+
+/** Whether a leave of (transport, tab) ends this lease: the page's, the transport's, or every lease. */
+function leaseMatches(key: string, transport?: string, tab?: string): boolean {
+  if (tab !== undefined) return key.endsWith(`#${tab}`)
+  if (transport === undefined) return true
+  return key === transport || key.startsWith(`${transport}#`)
+}
+
 interface State {
   member: Member
   /** Connections held open: sockets, pending long polls. */
@@ -111,17 +124,26 @@ export class Presence {
     }
   }
 
-  /** Keeps the user online for ttlMs from now through one transport (refresh, long polling). */
-  touch(member: Member, transport: string, ttlMs: number): void {
+  /**
+   * Keeps the user online for ttlMs from now through one transport (refresh, long polling), and
+   * one page of it when `tab` says which (so that page's leave does not end another's lease).
+   */
+  touch(member: Member, transport: string, ttlMs: number, tab?: string): void {
     const state = this.arrive(member)
-    state.leases.set(transport, Math.max(state.leases.get(transport) ?? 0, this.now() + ttlMs))
+    let key = leaseKey(transport, tab)
+    // A client cannot grow the map by making up pages: past the bound, they share one lease.
+    if (!state.leases.has(key) && state.leases.size >= MAX_LEASES) key = transport
+    state.leases.set(key, Math.max(state.leases.get(key) ?? 0, this.now() + ttlMs))
   }
 
-  /** The user left through this transport's leave link: gone at once unless something else holds them. */
-  drop(member: Member, transport: string): void {
+  /**
+   * The user left: the leases of one page (`tab`), of one transport, or all of them go, and the
+   * leave is published at once unless something else (another tab's connection) holds them.
+   */
+  drop(member: Member, transport?: string, tab?: string): void {
     const state = this.users.get(memberKey(member))
     if (!state) return
-    state.leases.delete(transport)
+    for (const key of state.leases.keys()) if (leaseMatches(key, transport, tab)) state.leases.delete(key)
     if (this.active(state)) return
     if (this.churning(memberKey(member), this.now())) {
       state.leaveAt = this.now() + CHURN_WINDOW_MS

@@ -2,9 +2,10 @@ import { frameFor, type Signal, type StoredEvent } from './event.js'
 
 /**
  * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
- * reader never stalls the room); closed: the room shut down; cancelled: its reader let go.
+ * reader never stalls the room); closed: the room shut down; cancelled: its reader let go;
+ * left: the user left the room (their page, a leave link, sign-out), so the transport ends too.
  */
-export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled'
+export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled' | 'left'
 
 /** Why wait() returned: something to take, the time ran out, the reader's signal, or the end. */
 export type WaitResult = 'readable' | 'timeout' | 'aborted' | Exclude<SubscriptionState, 'open'>
@@ -184,10 +185,10 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.end('cancelled')
   }
 
-  /** The reader leaves the room (a leave link, sign-out): at once, then ends like cancel. */
+  /** The reader leaves the room (a leave link, sign-out): ends (the transport is told), then leaves at once. */
   leave(): void {
     const onLeave = this.onLeave
-    this.end('cancelled')
+    this.end('left')
     onLeave?.()
   }
 

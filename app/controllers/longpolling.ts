@@ -1,14 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { answerSay, JSON_TYPE, messageText, sendEnterRefusal, whileConnected } from '../http.js'
+import { answerSay, JSON_TYPE, messageText, roomPage, sendEnterRefusal, tabOf, whileConnected } from '../http.js'
 import { currentUser } from '../plugins/session.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
-  const { chatroom, config } = request.server
-  const user = currentUser(request)
-  await chatroom.renew(user, 'longpolling')
-  return reply.view('longpolling/room', { user, roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH })
+  return reply.view('longpolling/room', await roomPage(request, 'longpolling'))
 }
 
 /**
@@ -45,8 +42,8 @@ export function typing(request: FastifyRequest, reply: FastifyReply) {
   return reply.code(204).send()
 }
 
-/** POST /longpolling/room/leave — leaves and goes back to the welcome page. */
+/** POST /longpolling/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page. */
 export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'longpolling')
+  await request.server.chatroom.leave(currentUser(request), 'longpolling', tabOf(request))
   return reply.redirect('/', 303)
 }

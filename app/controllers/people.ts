@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
-import { JSON_TYPE, sendEnterRefusal } from '../http.js'
+import { JSON_TYPE, sendEnterRefusal, tabOf } from '../http.js'
 import { closeCodesModule } from '../protocol.js'
+import { currentUser } from '../plugins/session.js'
+import { linkifyModule } from '../thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
 
 /** GET /room/users — who is online, with avatars, as of event lastId. */
@@ -44,4 +46,21 @@ export function avatar(request: FastifyRequest, reply: FastifyReply) {
 /** GET /public/js/protocol.js — the close codes for the browser scripts, generated from app/protocol.ts. */
 export function protocolScript(_request: FastifyRequest, reply: FastifyReply) {
   return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(closeCodesModule)
+}
+
+/** GET /public/js/linkify.js — the function that finds links, generated from app/thread.ts (the templates use the same one). */
+export function linkifyScript(_request: FastifyRequest, reply: FastifyReply) {
+  return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(linkifyModule)
+}
+
+/**
+ * POST /room/leave (field `tab`) — a page going away (its `pagehide` beacon) or its leave form:
+ * that page's connections end and the user leaves at once, unless another page of theirs still
+ * holds them. 204; without a valid `tab`, 400 (nothing is left).
+ */
+export async function leave(request: FastifyRequest, reply: FastifyReply) {
+  const tab = tabOf(request)
+  if (tab === undefined) return reply.code(400).send({ error: 'Bad Request', message: 'tab must be the page id the server gave.' })
+  await request.server.chatroom.leave(currentUser(request), undefined, tab)
+  return reply.code(204).send()
 }

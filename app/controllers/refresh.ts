@@ -1,8 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
+import { answerSay, fromHtmlForm, newTab, sendEnterRefusal, tabOf } from '../http.js'
+import { transportNames } from '../identity.js'
 import { httpRefusal } from '../protocol.js'
 import { currentUser } from '../plugins/session.js'
-import { historyQuerySchema } from '../validation.js'
+import { threadRows } from '../thread.js'
+import { firstIssue, historyQuerySchema, pageQuerySchema } from '../validation.js'
 
 /** Older messages shown per page of history. */
 const HISTORY_PAGE = 50
@@ -11,10 +14,10 @@ const HISTORY_PAGE = 50
  * Enters the room for one page load (Revel's Room action): the replay window, or with
  * `?before=ID` a page of older history, and who is here. A stale `epoch` starts over.
  */
-async function inRoom(request: FastifyRequest) {
+async function inRoom(request: FastifyRequest, tab: string) {
   const { chatroom } = request.server
   const user = currentUser(request)
-  const entered = await chatroom.enter(user, 'refresh')
+  const entered = await chatroom.enter(user, 'refresh', { tab })
   if (!entered.ok) throw Object.assign(new Error('The chat is unavailable right now; try again shortly.'), { statusCode: 503 })
   let events: StoredEvent[]
   const query = historyQuerySchema.safeParse(request.query)
@@ -25,10 +28,15 @@ async function inRoom(request: FastifyRequest) {
     entered.subscription.cancel()
   }
   const first = events[0]?.event.id
+  const { users, count } = chatroom.roster()
   return {
     user,
-    events: events.map((s) => s.event),
-    ...(({ users, count }) => ({ users, count }))(chatroom.roster()),
+    tab,
+    rows: threadRows(events.map((s) => s.event), user.name),
+    lastId: events.at(-1)?.event.id ?? chatroom.lastId,
+    users,
+    count,
+    typing: typingLine(chatroom.typingNow(user.name)),
     epoch: chatroom.epoch,
     // A link to the page before this one, while there is one.
     older: first !== undefined && first > 1 ? first : undefined,
@@ -36,9 +44,17 @@ async function inRoom(request: FastifyRequest) {
   }
 }
 
+/** The typing line, as the other pages' scripts word it. */
+function typingLine(names: string[]): string {
+  if (names.length === 0) return ''
+  if (names.length === 1) return `${names[0]} is typing…`
+  return names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
+}
+
 async function renderRoom(request: FastifyRequest, reply: FastifyReply, extra: { error?: string; draft?: string } = {}) {
   const { config } = request.server
-  return reply.view('refresh/room', { ...(await inRoom(request)), interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
+  const page = await inRoom(request, newTab())
+  return reply.view('refresh/room', { ...page, way: transportNames.refresh.short, interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
 }
 
 /** GET /refresh — enters the room (join, unless already here), then shows it. */
@@ -60,23 +76,58 @@ export async function room(request: FastifyRequest, reply: FastifyReply) {
   return renderRoom(request, reply)
 }
 
-/** GET /refresh/room/thread — just the thread and the online list, for the page's script to swap in. */
+/**
+ * GET /refresh/room/thread?lastReceived=ID&epoch=E&tab=T — for the page's script: the events
+ * after its cursor (only what is new), who is here and who is typing, as HTML the server
+ * rendered. A cursor that cannot be resumed answers 409 as long polling does (the page reloads).
+ */
 export async function thread(request: FastifyRequest, reply: FastifyReply) {
-  return reply.header('cache-control', 'no-store').view('refresh/thread', await inRoom(request))
+  const { chatroom } = request.server
+  const query = pageQuerySchema.safeParse(request.query)
+  if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
+  const user = currentUser(request)
+  const entered = await chatroom.enter(user, 'refresh', query.data)
+  if (!entered.ok) return sendEnterRefusal(reply, entered)
+  let events: StoredEvent[]
+  try {
+    events = entered.subscription.take()
+  } finally {
+    entered.subscription.cancel()
+  }
+  const { users, count } = chatroom.roster()
+  return reply.header('cache-control', 'no-store').view('refresh/thread', {
+    user,
+    rows: threadRows(events.map((s) => s.event), user.name),
+    lastId: events.at(-1)?.event.id ?? query.data.lastReceived ?? chatroom.lastId,
+    epoch: chatroom.epoch,
+    users,
+    count,
+    typing: typingLine(chatroom.typingNow(user.name)),
+  })
 }
 
-/** POST /refresh/room — says the form's message, then back to the room (post/redirect/get); a refusal shows on the page. */
+/**
+ * POST /refresh/room — says the form's message, then back to the room (post/redirect/get); a
+ * refusal shows on the page with the draft kept. The page's script posts JSON-accepting and
+ * gets long polling's answers (201, or the refusal as JSON).
+ */
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const said = await request.server.chatroom.say(currentUser(request), body.message, 'refresh')
-  if (said.outcome === 'ok') return reply.redirect('/refresh/room', 303)
+  if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, '/refresh/room')
   const { status, body: error, headers } = httpRefusal(said)
   const draft = typeof body.message === 'string' ? body.message : ''
   return renderRoom(request, reply.code(status).headers(headers), { error: error.message, draft })
 }
 
-/** POST /refresh/room/leave — leaves the room and goes back to the welcome page. */
+/** POST /refresh/room/typing — "I am typing" from the page's script (204). */
+export function typing(request: FastifyRequest, reply: FastifyReply) {
+  request.server.chatroom.typing(currentUser(request), 'refresh')
+  return reply.code(204).send()
+}
+
+/** POST /refresh/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page. */
 export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'refresh')
+  await request.server.chatroom.leave(currentUser(request), 'refresh', tabOf(request))
   return reply.redirect('/', 303)
 }

@@ -1,17 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { answerSay, messageText } from '../http.js'
+import { answerSay, messageText, roomPage, tabOf } from '../http.js'
 import { currentUser } from '../plugins/session.js'
 import type { Chatroom } from '../chatroom/chatroom.js'
 import type { Member } from '../chatroom/presence.js'
-import { closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
+import { ackFrame, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
 import { SocketWriter } from '../socket-writer.js'
-import { firstIssue, lastReceivedSchema } from '../validation.js'
+import { firstIssue, pageQuerySchema } from '../validation.js'
 
 /** GET /websocket/room — the page; its script opens the socket. */
-export function room(request: FastifyRequest, reply: FastifyReply) {
-  const { chatroom, config } = request.server
-  return reply.view('websocket/room', { user: currentUser(request), roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH })
+export async function room(request: FastifyRequest, reply: FastifyReply) {
+  return reply.view('websocket/room', await roomPage(request, 'websocket'))
 }
 
 /** GET /websocket/room/socket without an upgrade. */
@@ -25,9 +24,9 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   return answerSay(request, reply, said, '/websocket/room')
 }
 
-/** POST /websocket/room/leave — leaves at once (the page's socket closes as it goes); back to the welcome page. */
+/** POST /websocket/room/leave[tab=T] — leaves at once (that page's socket closes with 4001); back to the welcome page. */
 export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'websocket')
+  await request.server.chatroom.leave(currentUser(request), 'websocket', tabOf(request))
   return reply.redirect('/', 303)
 }
 
@@ -40,7 +39,7 @@ export async function leave(request: FastifyRequest, reply: FastifyReply) {
 export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const { chatroom, config } = request.server
   const user = currentUser(request)
-  const query = lastReceivedSchema.safeParse(request.query)
+  const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
   const writer = new SocketWriter(socket, request.raw, { limit: config.SOCKET_BUFFER_LIMIT, log: request.log })
   bindToSession(request, socket)
@@ -71,9 +70,10 @@ function relay(frame: ClientFrame, chatroom: Chatroom, user: Member, writer: Soc
   if (frame.kind === 'bad') return writer.refuse(frame.body)
   // Typing is free to send, so it does not excuse the bad frames around it.
   if (frame.kind === 'typing') return chatroom.typing(user)
+  const { ref } = frame
   void chatroom.say(user, frame.text).then((said) => {
-    if (said.outcome === 'ok') writer.accepted()
-    else if (said.outcome === 'invalid') writer.refuse(errorFrame(said))
-    else writer.sendError(errorFrame(said))
+    if (said.outcome === 'ok') writer.accepted(ref === undefined ? undefined : ackFrame(ref, said.stored.event.id))
+    else if (said.outcome === 'invalid') writer.refuse(errorFrame(said, ref))
+    else writer.sendError(errorFrame(said, ref))
   })
 }

@@ -1,26 +1,31 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { transportEntry, transports, userFromSignIn, type Transport } from '../identity.js'
+import { NAME_MAX, transportEntry, transportNames, transports, userFromSignIn, type Transport } from '../identity.js'
 import { claimUser, suggestName } from '../plugins/session.js'
 
-const transportChoices: { value: Transport; label: string; hint: string }[] = [
-  { value: 'refresh', label: 'Ajax, active refresh', hint: 'the page fetches the thread every few seconds' },
-  { value: 'longpolling', label: 'Ajax, long polling', hint: 'the server answers when something happens' },
-  { value: 'websocket', label: 'WebSocket', hint: 'one open connection, both ways' },
-]
+const transportChoices = (['websocket', 'longpolling', 'refresh'] as const).map((value) => ({ value, ...transportNames[value] }))
+
+/** The longest email the field takes; a name alone is at most NAME_MAX characters. */
+const FIELD_MAX = 254
 
 const signInForm = z.object({
-  user: z
-    .string({ error: 'Please choose a nick name or enter your email.' })
-    .max(254, 'A name or email is at most 254 characters.'),
-  transport: z.enum(transports, { error: 'Please pick a transport.' }),
+  user: z.string({ error: 'Please choose a nick name or enter your email.' }).max(FIELD_MAX, `An email is at most ${FIELD_MAX} characters.`),
+  transport: z.enum(transports, { error: 'Please pick a way in.' }),
 })
 
 type WelcomeForm = { user: string; transport: Transport }
 
-function welcome(reply: FastifyReply, request: FastifyRequest, form: WelcomeForm, error?: string) {
+/**
+ * After a refused sign-in the browser is sent back to `/` (post/redirect/get, so reloading is
+ * safe) with what it typed in this short-lived cookie; the welcome page reads it once.
+ */
+const FORM_COOKIE = 'chat_signin'
+const flashSchema = z.object({ user: z.string().max(FIELD_MAX), transport: z.enum(transports), problem: z.enum(['invalid', 'taken', 'left']) })
+type Flash = z.infer<typeof flashSchema>
+
+function welcome(reply: FastifyReply, request: FastifyRequest, form: WelcomeForm, message?: { text: string; kind: 'error' | 'info' }) {
   const providers = [...request.server.oauthProviders.values()].map(({ id, label }) => ({ id, label }))
-  return reply.view('app/index', { user: request.user, form, transports: transportChoices, providers, error })
+  return reply.view('app/index', { user: request.user, form, transports: transportChoices, providers, message, nameMax: NAME_MAX, fieldMax: FIELD_MAX })
 }
 
 /** What went wrong with an OAuth sign-in, by the code the callback redirects with (never echoed text). */
@@ -32,43 +37,75 @@ const signInProblems: Record<string, string> = {
   expired: 'You were signed out (the sign-in expired, or you signed out in another tab). Enter the room again to go on.',
 }
 
+/** Why the typed name or email cannot be used (the same words the sign-in gave). */
+function problemWith(typed: string): string | undefined {
+  const form = signInForm.shape.user.safeParse(typed)
+  if (!form.success) return form.error.issues[0]!.message
+  const result = userFromSignIn(typed)
+  return 'error' in result ? result.error : undefined
+}
+
+function takenMessage(request: FastifyRequest, typed: string): string {
+  const result = userFromSignIn(typed)
+  const name = 'user' in result ? result.user.name : typed
+  return `Someone in the room goes by "${name}" (or a name that looks the same) right now. Try "${suggestName(request, name)}", or another name.`
+}
+
+/** Reads (and clears) what a refused sign-in left for the welcome page. */
+function takeFlash(request: FastifyRequest, reply: FastifyReply): Flash | undefined {
+  const raw = request.cookies[FORM_COOKIE]
+  if (raw === undefined) return undefined
+  reply.clearCookie(FORM_COOKIE, { path: '/' })
+  try {
+    const flash = flashSchema.safeParse(JSON.parse(raw))
+    return flash.success ? flash.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function backToWelcome(reply: FastifyReply, flash: Flash) {
+  reply.setCookie(FORM_COOKIE, JSON.stringify(flash), { httpOnly: true, sameSite: 'lax', path: '/', maxAge: 300, secure: reply.request.protocol === 'https' })
+  return reply.redirect('/', 303)
+}
+
 /** GET /[?signin=PROBLEM&name=NAME] — the welcome page; after a problem, the name typed before is filled in. */
 export function index(request: FastifyRequest, reply: FastifyReply) {
+  const flash = takeFlash(request, reply)
+  if (flash) {
+    const form = { user: flash.user, transport: flash.transport }
+    if (flash.problem === 'left') return welcome(reply, request, form, { text: 'You left the room. Come back any time.', kind: 'info' })
+    const problem = flash.problem === 'taken' ? takenMessage(request, flash.user) : (problemWith(flash.user) ?? 'Please try again.')
+    return welcome(reply, request, form, { text: problem, kind: 'error' })
+  }
   const { signin, name } = request.query as { signin?: string; name?: string }
   const problem = signin !== undefined && Object.hasOwn(signInProblems, signin) ? signInProblems[signin] : undefined
-  const typed = typeof name === 'string' ? name.slice(0, 254) : ''
-  return welcome(reply, request, { user: request.user?.name ?? typed, transport: 'websocket' }, problem)
+  const typed = typeof name === 'string' ? name.slice(0, FIELD_MAX) : ''
+  return welcome(reply, request, { user: request.user?.name ?? typed, transport: 'websocket' }, problem ? { text: problem, kind: 'error' } : undefined)
 }
 
-/** POST /signin — signs in with a nick or an email (the name must be free in the room), then enters the chosen transport's room. */
+/**
+ * POST /signin — signs in with a nick or an email (the name must be free in the room), then
+ * enters the chosen transport's room. A refusal goes back to `/` with the form as typed.
+ */
 export async function signIn(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
-  const typed = typeof body.user === 'string' ? body.user : ''
-  const picked = transports.find((t) => t === body.transport) ?? 'websocket'
+  const typed = typeof body.user === 'string' ? body.user.slice(0, FIELD_MAX) : ''
+  const transport = transports.find((t) => t === body.transport) ?? 'websocket'
   const form = signInForm.safeParse(body)
-  if (!form.success) {
-    const typedForm = { user: typed.slice(0, 254), transport: picked }
-    return welcome(reply.code(400), request, typedForm, form.error.issues[0]!.message)
-  }
-  const result = userFromSignIn(form.data.user)
-  if ('error' in result) {
-    return welcome(reply.code(400), request, { user: form.data.user, transport: picked }, result.error)
-  }
+  const result = form.success ? userFromSignIn(form.data.user) : undefined
+  if (!result || 'error' in result) return backToWelcome(reply, { user: typed, transport, problem: 'invalid' })
   const user = await claimUser(request, result.user)
-  if (!user) {
-    const name = result.user.name
-    const message = `Someone in the room goes by "${name}" (or a name that looks the same) right now. Try "${suggestName(request, name)}", or another name.`
-    return welcome(reply.code(409), request, { user: form.data.user, transport: picked }, message)
-  }
+  if (!user) return backToWelcome(reply, { user: typed, transport, problem: 'taken' })
   await reply.signIn(user)
-  return reply.redirect(transportEntry[form.data.transport], 303)
+  return reply.redirect(transportEntry[transport], 303)
 }
 
-/** POST /signout — ends the session at once (on every process) and leaves the room. */
+/** POST /signout — leaves the room and ends the session at once (on every process); the welcome page keeps the name. */
 export async function signOut(request: FastifyRequest, reply: FastifyReply) {
-  if (request.user) {
-    for (const transport of transports) await request.server.chatroom.leave(request.user, transport)
-  }
+  const user = request.user
+  if (user) await request.server.chatroom.leave(user)
   await reply.signOut()
-  return reply.redirect('/', 303)
+  if (!user) return reply.redirect('/', 303)
+  return backToWelcome(reply, { user: user.name.slice(0, FIELD_MAX), transport: 'websocket', problem: 'left' })
 }

@@ -1,8 +1,11 @@
-// Shared by the room pages: rendering events (always as text, never as HTML), keeping the
-// reader's scroll position, the say form, and status lines.
+// Shared by the room pages: rendering events (always as text nodes, never as HTML), grouping
+// and date lines, keeping the reader's place, the message box, the online list, leaving.
+import { linkSegments } from './linkify.js'
 
 export const roomEl = document.getElementById('room')
 export const me = roomEl.dataset.user
+/** This page's id: sent with every request, so its leave ends only this page's connections. */
+export const tab = roomEl.dataset.tab || ''
 const threadEl = document.getElementById('thread')
 const statusEl = document.getElementById('status')
 const flashEl = document.getElementById('flash')
@@ -10,10 +13,14 @@ const form = document.getElementById('say')
 const input = document.getElementById('message')
 const usersEl = document.getElementById('users')
 const typingEl = document.getElementById('typing')
+const pill = document.getElementById('new-pill')
+
+/** Consecutive messages of one sender within this long show as one group (as the server's app/thread.ts). */
+const GROUP_WITHIN_MS = 5 * 60_000
 
 /** Whether the reader is at (or near) the bottom of the thread, so new events should follow. */
 function atBottom() {
-  return threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 24
+  return threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 32
 }
 
 /** Runs a change to the thread; follows new content only if the reader was at the bottom. */
@@ -22,6 +29,7 @@ export function keepingScroll(change) {
   const top = threadEl.scrollTop
   change(threadEl)
   threadEl.scrollTop = follow ? threadEl.scrollHeight : top
+  return follow
 }
 
 function el(tag, className, text) {
@@ -42,36 +50,169 @@ function avatarEl(url, size) {
   return img
 }
 
+const timeFormat = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' })
+const fullFormat = new Intl.DateTimeFormat([], { dateStyle: 'full', timeStyle: 'short' })
+const dayFormat = new Intl.DateTimeFormat([], { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
+
 function timeEl(timestamp) {
-  const t = el('time', '', new Date(timestamp).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))
+  const t = el('time', '', timeFormat.format(timestamp))
   t.dateTime = new Date(timestamp).toISOString()
+  t.title = fullFormat.format(timestamp)
   return t
 }
 
-/** One event as DOM, the same markup the server renders for the refresh page. */
+/** A message's text with its http(s) links as safe links (the same function the server renders with). */
+export function textWithLinks(text) {
+  const node = el('div', 'text')
+  for (const part of linkSegments(text)) {
+    if (!part.href) {
+      node.append(part.text)
+      continue
+    }
+    const a = el('a', '', part.text)
+    a.href = part.href
+    a.rel = 'noopener noreferrer nofollow'
+    a.target = '_blank'
+    node.append(a)
+  }
+  return node
+}
+
+/** One event as DOM: the markup the server renders (views/partials/events.eta). */
 export function renderEvent(event) {
   const mine = event.user === me
   const who = mine ? 'you' : event.user
+  const row = el('div', event.type === 'message' ? (mine ? 'message mine' : 'message') : 'notice')
+  row.dataset.id = String(event.id)
+  row.dataset.user = event.user
+  row.dataset.ts = String(event.timestamp)
   if (event.type === 'message') {
-    const row = el('div', mine ? 'message mine' : 'message')
-    row.dataset.id = String(event.id)
-    row.append(timeEl(event.timestamp), ' ')
-    const avatar = avatarEl(event.avatar, 20)
+    const avatar = avatarEl(event.avatar, 32)
     if (avatar) row.append(avatar)
-    row.append(el('span', 'user', who), ' ')
+    const meta = el('div', 'meta')
+    meta.append(el('span', 'user', who))
     if (typeof event.via === 'string') {
       const via = el('span', 'via', event.via)
       via.title = `Signed in with ${event.via}`
-      row.append(via, ' ')
+      meta.append(' ', via)
     }
-    row.append(el('span', 'text', event.text ?? ''))
+    meta.append(' ', timeEl(event.timestamp))
+    const body = el('div', 'body')
+    body.append(meta, textWithLinks(event.text ?? ''))
+    row.append(body)
     return row
   }
-  const row = el('div', 'notice')
-  row.dataset.id = String(event.id)
   const verb = event.type === 'join' ? 'joined' : 'left'
-  row.append(timeEl(event.timestamp), ' ', el('span', 'user', who), ` ${verb}${mine ? '' : ' the room'}`)
+  row.append(el('span', 'user', who), ` ${verb}${mine ? '' : ' the room'} `, timeEl(event.timestamp))
   return row
+}
+
+const dayKey = (ts) => {
+  const d = new Date(ts)
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`
+}
+
+function dayLabel(ts) {
+  const key = dayKey(ts)
+  if (key === dayKey(Date.now())) return 'Today'
+  if (key === dayKey(Date.now() - 86_400_000)) return 'Yesterday'
+  return dayFormat.format(ts)
+}
+
+function dayEl(ts) {
+  const p = el('p', 'day')
+  p.setAttribute('role', 'separator')
+  p.append(el('span', '', dayLabel(ts)))
+  return p
+}
+
+/** The event row before this one in the thread (date lines and notices without an id skipped). */
+function previousEvent(row) {
+  for (let node = row.previousElementSibling; node; node = node.previousElementSibling) if (node.dataset.ts) return node
+  return null
+}
+
+/**
+ * Puts one event row in its place: a date line before it when its (local) day differs from
+ * the event before, and `cont` when it continues that sender's group. The server draws the
+ * same with UTC dates; here local time wins.
+ */
+function arrange(row) {
+  if (!row.dataset.ts) return
+  const ts = Number(row.dataset.ts)
+  const prev = previousEvent(row)
+  const before = row.previousElementSibling
+  const line = before?.classList.contains('day') ? before : null
+  const newDay = !prev || dayKey(Number(prev.dataset.ts)) !== dayKey(ts)
+  if (newDay && !line) row.before(dayEl(ts))
+  else if (newDay) line.firstElementChild.textContent = dayLabel(ts)
+  else line?.remove()
+  const adjacent = (newDay ? null : row.previousElementSibling) === prev
+  const cont =
+    adjacent && row.classList.contains('message') && prev.classList.contains('message') && prev.dataset.user === row.dataset.user && ts - Number(prev.dataset.ts) < GROUP_WITHIN_MS
+  row.classList.toggle('cont', Boolean(cont))
+  const time = row.querySelector('time')
+  if (time) {
+    time.textContent = timeFormat.format(ts)
+    time.title = fullFormat.format(ts)
+  }
+}
+
+/** Arranges every row from `first` on (after adding rows there). */
+export function arrangeFrom(first) {
+  for (let node = first; node; node = node.nextElementSibling) arrange(node)
+}
+
+/** Server-rendered rows (the refresh page): local dates and times, and groups. */
+export function arrangeAll() {
+  for (const line of threadEl.querySelectorAll('.day')) line.remove()
+  arrangeFrom(threadEl.firstElementChild)
+}
+
+/**
+ * Counts what arrives while the reader cannot see it: a pill over the thread when scrolled up
+ * ("3 new messages"), and the count in the tab's title while the tab is hidden.
+ */
+class Unseen {
+  constructor() {
+    this.below = 0
+    this.hidden = 0
+    this.title = document.title
+    pill?.addEventListener('click', () => {
+      threadEl.scrollTop = threadEl.scrollHeight
+      this.seenBelow()
+    })
+    threadEl.addEventListener('scroll', () => {
+      if (atBottom()) this.seenBelow()
+    })
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) {
+        this.hidden = 0
+        document.title = this.title
+      }
+    })
+  }
+
+  /** `count` messages from others arrived; `followed` says whether the thread scrolled to them. */
+  add(count, followed) {
+    if (count === 0) return
+    if (!followed) {
+      this.below += count
+      if (pill) {
+        pill.textContent = `${this.below} new message${this.below === 1 ? '' : 's'} below`
+        pill.hidden = false
+      }
+    }
+    if (document.hidden) {
+      this.hidden += count
+      document.title = `(${this.hidden}) ${this.title}`
+    }
+  }
+
+  seenBelow() {
+    this.below = 0
+    if (pill) pill.hidden = true
+  }
 }
 
 /**
@@ -84,6 +225,7 @@ export class Thread {
     this.firstId = 0
     /** The log the ids belong to: a cursor is (epoch, lastId). */
     this.epoch = roomEl.dataset.epoch || ''
+    this.unseen = new Unseen()
     this.olderButton = document.getElementById('older')
     this.olderButton?.addEventListener('click', () => this.loadOlder())
   }
@@ -95,22 +237,29 @@ export class Thread {
 
   /** Shows the events not shown yet; returns how many were new. */
   add(events) {
-    let added = 0
-    keepingScroll((thread) => {
+    const rows = []
+    let fromOthers = 0
+    const followed = keepingScroll((thread) => {
       for (const event of events) {
         if (event.id <= this.lastId) continue
         if (this.lastId > 0 && event.id > this.lastId + 1) {
           const missed = event.id - this.lastId - 1
-          thread.append(el('div', 'notice gap', `${missed} earlier event${missed === 1 ? ' was' : 's were'} missed while you were away`))
+          const gap = el('div', 'notice gap', `${missed} earlier event${missed === 1 ? ' was' : 's were'} missed while you were away`)
+          thread.append(gap)
+          rows.push(gap)
         }
-        thread.append(renderEvent(event))
+        const row = renderEvent(event)
+        thread.append(row)
+        rows.push(row)
+        if (event.type === 'message' && event.user !== me) fromOthers++
         if (this.firstId === 0) this.firstId = event.id
         this.lastId = event.id
-        added++
       }
+      if (rows.length > 0) arrangeFrom(rows[0])
     })
+    this.unseen.add(fromOthers, followed)
     this.showOlder()
-    return added
+    return rows.length
   }
 
   /** The cursor cannot be resumed (a new log, or too far behind): start over from the newest, with nothing shown twice. */
@@ -145,13 +294,25 @@ export class Thread {
         return this.showOlder()
       }
       const before = threadEl.scrollHeight
-      threadEl.prepend(...older.map(renderEvent))
+      const oldFirst = threadEl.querySelector('[data-ts]')
+      const rows = older.map(renderEvent)
+      threadEl.prepend(...rows)
+      arrangeFrom(rows[0])
+      if (oldFirst) arrange(oldFirst)
       threadEl.scrollTop += threadEl.scrollHeight - before
       this.firstId = older[0].id
       this.showOlder()
     } catch {
       showError('Could not load older messages; try again.')
     }
+  }
+}
+
+/** The online count, in the list's heading and on the phone's "Online" button. */
+function showCount(n) {
+  for (const id of ['online-count', 'online-toggle-count']) {
+    const node = document.getElementById(id)
+    if (node) node.textContent = String(n)
   }
 }
 
@@ -205,8 +366,7 @@ export class Roster {
 
   render() {
     const names = [...this.users.keys()].sort((a, b) => a.localeCompare(b))
-    const count = document.getElementById('online-count')
-    if (count) count.textContent = String(names.length + (this.hidden ?? 0))
+    showCount(names.length + (this.hidden ?? 0))
     usersEl.replaceChildren(
       ...names.map((name) => {
         const li = el('li', name === me ? 'online me' : 'online')
@@ -219,6 +379,23 @@ export class Roster {
       }),
     )
   }
+}
+
+/** The online list drawn by the server (the refresh page): swapped in whole, with its count. */
+export function showUsers(list, count) {
+  usersEl.replaceChildren(...list.childNodes)
+  showCount(count)
+}
+
+/** "NAME is typing…" (the same words as the refresh page's, drawn by the server). */
+export function typingText(names) {
+  if (names.length === 0) return ''
+  if (names.length === 1) return `${names[0]} is typing…`
+  return names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
+}
+
+export function setTyping(text) {
+  if (typingEl.textContent !== text) typingEl.textContent = text
 }
 
 /** "NAME is typing…": shown a few seconds after each signal, cleared when they send. Never for yourself. */
@@ -244,9 +421,7 @@ export class TypingLine {
   render() {
     const now = Date.now()
     for (const [name, until] of this.until) if (until <= now) this.until.delete(name)
-    const names = [...this.until.keys()]
-    typingEl.textContent =
-      names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
+    setTyping(typingText([...this.until.keys()]))
   }
 }
 
@@ -260,7 +435,7 @@ export function onTyping(notify, intervalMs = 2000) {
   let trailing = null
   const fire = () => {
     trailing = null
-    if (!input.value.trim()) return
+    if (!input.value.trim() || document.activeElement !== input) return
     last = Date.now()
     notify()
   }
@@ -296,9 +471,41 @@ export class Room {
   }
 }
 
-// Leaving on purpose (the leave or sign-out form): the server closing our connection is expected.
+// Leaving: the page tells the server as it goes (closing the tab, navigating away), so others
+// see the leave at once; a reload's new page is already holding the user by then.
 let leaving = false
-for (const out of document.querySelectorAll('form.signout, form.leave')) out.addEventListener('submit', () => (leaving = true))
+/** Whether this page is on its way out (the server closing our connection is expected). */
+export const isLeaving = () => leaving
+for (const out of document.querySelectorAll('form.signout')) out.addEventListener('submit', () => (leaving = true))
+addEventListener('pagehide', () => {
+  leaving = true
+  if (tab) navigator.sendBeacon('/room/leave', new URLSearchParams({ tab }))
+})
+// Back from the browser's page cache: this page left when it was hidden, so it starts anew.
+addEventListener('pageshow', (e) => {
+  if (e.persisted) location.reload()
+})
+
+// The online list on a phone: behind the "Online" button (a plain #people link without JavaScript).
+const toggle = document.getElementById('online-toggle')
+const closePeople = document.getElementById('close-people')
+function showPeople(open) {
+  document.body.classList.toggle('people-open', open)
+  toggle?.setAttribute('aria-expanded', String(open))
+  if (open) document.getElementById('people')?.focus?.()
+}
+toggle?.addEventListener('click', (e) => {
+  e.preventDefault()
+  showPeople(!document.body.classList.contains('people-open'))
+})
+closePeople?.addEventListener('click', (e) => {
+  e.preventDefault()
+  showPeople(false)
+  toggle?.focus()
+})
+addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && document.body.classList.contains('people-open')) showPeople(false)
+})
 
 /** The session is gone (signed out elsewhere, expired): back to the welcome page, the name kept. */
 export function signedOut() {
@@ -320,8 +527,26 @@ export async function sessionGone() {
   }
 }
 
-export function setStatus(text) {
-  statusEl.textContent = text
+let countdown = null
+
+/** The status line; with `untilMs`, `{s}` in the text counts down the seconds to it. */
+export function setStatus(text, untilMs) {
+  clearInterval(countdown)
+  countdown = null
+  if (untilMs === undefined) {
+    statusEl.textContent = text
+    return
+  }
+  const show = () => {
+    const left = Math.max(0, Math.ceil((untilMs - Date.now()) / 1000))
+    statusEl.textContent = text.replace('{s}', left === 0 ? 'now' : `in ${left} s`)
+    if (left === 0) {
+      clearInterval(countdown)
+      countdown = null
+    }
+  }
+  show()
+  countdown = setInterval(show, 1000)
 }
 
 export function showError(text) {
@@ -329,21 +554,45 @@ export function showError(text) {
   flashEl.hidden = !text
 }
 
-/** Enter (or Send) hands the text to `send`; the box is cleared only once it went out. */
+/** The message box grows with its text, up to a few lines (then it scrolls). */
+function fitInput() {
+  input.style.height = 'auto'
+  input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`
+}
+
+/**
+ * Enter (or Send) hands the text to `send`, which resolves with '' once the server took it or
+ * with why not; the box is cleared only then, so a refused message stays for another try.
+ * Shift+Enter starts a new line.
+ */
 export function onSay(send) {
+  let sending = false
+  input.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return
+    e.preventDefault()
+    form.requestSubmit()
+  })
+  input.addEventListener('input', fitInput)
   form.addEventListener('submit', async (e) => {
     e.preventDefault()
-    const text = input.value.trim()
-    if (!text) return
+    const text = input.value
+    if (!text.trim() || sending) return
+    sending = true
+    form.setAttribute('aria-busy', 'true')
     const error = await send(text)
+    sending = false
+    form.removeAttribute('aria-busy')
     if (error) {
       showError(error)
     } else {
       showError('')
-      input.value = ''
+      // What was typed meanwhile stays.
+      if (input.value === text) input.value = ''
+      fitInput()
     }
     input.focus()
   })
+  fitInput()
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

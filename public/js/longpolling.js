@@ -1,6 +1,6 @@
 // Long polling: ask for what follows the last id we have; the server answers at once if
 // there is something, else when something happens, else [] after its timeout.
-import { Room, backoff, nameTaken, onSay, onTyping, setStatus, signedOut, sleep } from './chat.js'
+import { Room, backoff, isLeaving, nameTaken, onSay, onTyping, setStatus, signedOut, sleep, tab } from './chat.js'
 
 const room = new Room()
 const thread = room.thread
@@ -8,14 +8,11 @@ const thread = room.thread
 async function poll() {
   let failures = 0
   let synced = false
-  for (;;) {
+  while (!isLeaving()) {
     try {
       const cursor = thread.cursor()
-      const res = await fetch(`/longpolling/room/messages?typing=1${cursor ? '&' + cursor : ''}`, { headers: { accept: 'application/json' } })
-      if (res.status === 401) {
-        signedOut()
-        return
-      }
+      const res = await fetch(`/longpolling/room/messages?typing=1&tab=${encodeURIComponent(tab)}${cursor ? '&' + cursor : ''}`, { headers: { accept: 'application/json' } })
+      if (res.status === 401) return signedOut()
       if (res.status === 409) {
         const conflict = await res.json()
         if (conflict.reason === 'name') return nameTaken()
@@ -33,10 +30,11 @@ async function poll() {
       }
       failures = 0
     } catch {
+      if (isLeaving()) return
       synced = false
       // Revel's client stopped for good on one error; this one keeps trying.
       const wait = backoff(failures++)
-      setStatus(`Connection lost; retrying in ${Math.round(wait / 1000)} s…`)
+      setStatus('Connection lost; retrying {s}…', Date.now() + wait)
       await sleep(wait)
     }
   }
@@ -51,9 +49,9 @@ onSay(async (text) => {
     })
     if (res.ok) return ''
     const body = await res.json().catch(() => ({}))
-    return body.message || `Not sent (HTTP ${res.status}).`
+    return body.message || `Not sent (HTTP ${res.status}); your message is still in the box.`
   } catch {
-    return 'Not sent: the server cannot be reached.'
+    return 'Not sent: the server cannot be reached. Your message is still in the box.'
   }
 })
 

@@ -1,37 +1,72 @@
-// Active refresh: reload only the thread every few seconds, keeping the reader's place.
-import { keepingScroll, roomEl, setStatus, signedOut } from './chat.js'
+// Active refresh, with JavaScript: every few seconds, the events after the last one shown
+// (drawn by the server) are appended, with who is here and who is typing; sending stays on
+// the page. Without JavaScript the page reloads itself and the form posts as usual.
+import { arrangeAll, arrangeFrom, keepingScroll, onSay, onTyping, roomEl, setStatus, setTyping, showError, showUsers, signedOut, tab } from './chat.js'
 
 const interval = Number(roomEl.dataset.interval || 5) * 1000
-
-function localTimes(root) {
-  for (const t of root.querySelectorAll('time[datetime]')) {
-    t.textContent = new Date(t.dateTime).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-  }
-}
+const threadEl = document.getElementById('thread')
+let lastId = Number(roomEl.dataset.lastId || 0)
+const epoch = roomEl.dataset.epoch || ''
+let timer = null
 
 async function refresh() {
+  clearTimeout(timer)
   try {
-    const res = await fetch('/refresh/room/thread', { headers: { accept: 'text/html' } })
+    const query = new URLSearchParams({ lastReceived: String(lastId), epoch, tab })
+    const res = await fetch(`/refresh/room/thread?${query}`, { headers: { accept: 'text/html' } })
     if (res.status === 401) return signedOut()
+    // Another log of the room (or too far behind): the page starts over.
+    if (res.status === 409) return location.assign('/refresh/room')
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     // Parsed by the browser from the server's escaped HTML: no user text is ever put in as markup here.
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html')
     const fresh = doc.getElementById('thread')
     const users = doc.getElementById('users')
-    const history = doc.getElementById('history')
-    if (!fresh || !users || !history) throw new Error('unexpected answer')
-    localTimes(fresh)
-    keepingScroll((thread) => thread.replaceChildren(...fresh.childNodes))
-    document.getElementById('users').replaceChildren(...users.childNodes)
-    document.getElementById('history').replaceChildren(...history.childNodes)
+    const typing = doc.getElementById('typing')
+    if (!fresh || !users || !typing) throw new Error('unexpected answer')
+    const rows = [...fresh.children].filter((node) => node.dataset.id && Number(node.dataset.id) > lastId)
+    if (rows.length > 0) {
+      keepingScroll((thread) => {
+        thread.append(...rows)
+        arrangeFrom(rows[0])
+      })
+      lastId = Number(rows.at(-1).dataset.id)
+    }
+    showUsers(users, Number(users.dataset.count || 0))
+    setTyping(typing.textContent)
     setStatus('')
   } catch {
     setStatus('Could not reach the server; trying again…')
   }
+  timer = setTimeout(refresh, interval)
 }
 
-localTimes(document)
-keepingScroll(() => {})
-document.getElementById('thread').scrollTop = 1e9
+onSay(async (text) => {
+  try {
+    const res = await fetch('/refresh/room', {
+      method: 'POST',
+      headers: { accept: 'application/json' },
+      body: new URLSearchParams({ message: text, tab }),
+    })
+    if (res.status === 401) return signedOut()
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}))
+      return body.message || `Not sent (HTTP ${res.status}); your message is still in the box.`
+    }
+    void refresh()
+    return ''
+  } catch {
+    return 'Not sent: the server cannot be reached. Your message is still in the box.'
+  }
+})
+
+onTyping(() => {
+  fetch('/refresh/room/typing', { method: 'POST' }).catch(() => {})
+})
+
+arrangeAll()
+threadEl.scrollTop = threadEl.scrollHeight
+// An error the server drew (a refused message without JavaScript) goes with the next success.
+if (!document.getElementById('flash').hidden) showError(document.getElementById('flash').textContent)
 // A page of older history stays put; the newest messages reload.
-if (!roomEl.dataset.history) setInterval(refresh, interval)
+if (!roomEl.dataset.history) timer = setTimeout(refresh, interval)
