@@ -14,7 +14,9 @@ t.test('flood control: one limit per user across every transport; others unaffec
     app.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie }, payload: { text } })
   t.equal((await lp(ann, 'one')).statusCode, 201)
   t.equal((await lp(ann, 'two')).statusCode, 201)
-  const form = await app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie: ann }, payload: { message: 'three' } })
+  const formPost = (message: string) =>
+    app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie: ann, accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }, payload: `message=${message}` })
+  const form = await formPost('three')
   t.equal(form.statusCode, 303)
 
   const fourth = await lp(ann, 'four')
@@ -22,9 +24,10 @@ t.test('flood control: one limit per user across every transport; others unaffec
   t.match(fourth.json(), { error: 'Too Many Requests', message: /at most 3 messages per 30 s/ })
   t.ok(Number(fourth.headers['retry-after']) >= 1 && Number(fourth.headers['retry-after']) <= 30, 'Retry-After in seconds')
 
-  const page = await app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie: ann }, payload: { message: 'five' } })
+  const page = await formPost('five')
   t.equal(page.statusCode, 429)
   t.match(page.body, /class="flash error" id="flash" role="alert">Slow down/)
+  t.match(page.body, />five<\/textarea>/, 'the draft is kept')
   t.ok(page.headers['retry-after'])
 
   socket.send({ text: 'six' })

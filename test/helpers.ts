@@ -40,10 +40,27 @@ export async function signIn(app: FastifyInstance, user: string, transport: Tran
   return `chat_session=${cookie.value}`
 }
 
+/**
+ * A sign-in the server refuses: it sends the browser back to `/` (post/redirect/get) with what
+ * was typed in a short-lived cookie; `page` is the welcome page that browser then gets.
+ */
+export async function refusedSignIn(app: FastifyInstance, payload: Record<string, string>, headers: Record<string, string> = {}) {
+  const res = await app.inject({ method: 'POST', url: '/signin', payload, headers: { accept: 'text/html', ...headers } })
+  if (res.statusCode !== 303 || res.headers.location !== '/') throw new Error(`sign-in was not refused: ${res.statusCode} ${String(res.headers.location)}`)
+  if (res.cookies.some((c) => c.name === 'chat_session' && c.value)) throw new Error('a refused sign-in set a session')
+  const form = res.cookies.find((c) => c.name === 'chat_signin')
+  if (!form) throw new Error('no form cookie')
+  const cookie = [headers.cookie, `chat_signin=${form.value}`].filter(Boolean).join('; ')
+  const page = await app.inject({ method: 'GET', url: '/', headers: { cookie } })
+  return { res, page }
+}
+
 /** A real WebSocket client that records every frame; resolves once open (or rejects on refusal). */
 export class SocketClient {
   readonly events: Event[] = []
-  readonly errors: { error: string; message: string }[] = []
+  readonly errors: { error: string; message: string; ref?: string }[] = []
+  /** Answers to frames sent with a `ref`: the message was committed as event `id`. */
+  readonly acks: { ref: string; id: number }[] = []
   /** The server's first frame: the epoch of the log the ids belong to. */
   hello: { epoch: string; lastId: number } | undefined
   frames = 0
@@ -60,6 +77,7 @@ export class SocketClient {
       const parsed: unknown = JSON.parse(data.toString())
       if (Array.isArray(parsed)) this.events.push(...(parsed as Event[]))
       else if ((parsed as { type?: string }).type === 'hello') this.hello = parsed as { epoch: string; lastId: number }
+      else if ((parsed as { type?: string }).type === 'ack') this.acks.push(parsed as { ref: string; id: number })
       else this.errors.push(parsed as { error: string; message: string })
       this.wake()
     })

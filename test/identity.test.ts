@@ -1,6 +1,6 @@
 import t from 'tap'
 import { skeleton, unreadable } from '../app/identity.js'
-import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, enter, eventually, refusedSignIn, signIn, SocketClient } from './helpers.js'
 
 const signInAs = (app: Awaited<ReturnType<typeof buildTestApp>>, user: string, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/signin', headers, payload: { user, transport: 'websocket' } })
@@ -14,7 +14,9 @@ t.test('a name someone present holds is refused, with a suggestion; the same per
 
   const impostor = await signInAs(app, 'erin')
   t.equal(impostor.statusCode, 409, 'a second person asking for erin is refused')
-  t.match(impostor.body, /Someone in the room goes by &quot;erin&quot;.*Try &quot;erin2&quot;/, 'a clear message and a suggestion')
+  t.match(impostor.json(), { error: 'Conflict', message: /Someone in the room goes by "erin".*Try "erin2"/ }, 'a clear message and a suggestion')
+  const { page } = await refusedSignIn(app, { user: 'erin', transport: 'longpolling' })
+  t.match(page.body, /Someone in the room goes by &quot;erin&quot;.*Try &quot;erin2&quot;/, 'a browser gets the welcome page again, saying so')
   t.notOk(impostor.cookies.some((c) => c.name === 'chat_session' && c.value), 'and not signed in')
   for (const lookAlike of ['ERIN', 'еrin', 'ｅｒｉｎ', 'er1n', 'Erin ']) {
     const res = await signInAs(app, lookAlike)

@@ -10,7 +10,7 @@ t.test('answers at once with the events after the cursor', async (t) => {
   const bob = await signIn(app, 'bob', 'longpolling')
   const page = await app.inject({ method: 'GET', url: '/longpolling/room', headers: { cookie: bob } })
   t.equal(page.statusCode, 200)
-  t.match(page.body, /You are now chatting as <strong class="me">bob<\/strong>/)
+  t.match(page.body, /class="whoami"[^>]*>bob<\/span>/)
   t.match(page.body, /\/public\/js\/longpolling.js/)
   for (let i = 1; i <= 4; i++) await app.chatroom.post('ann', `m${i}`)
 

@@ -87,7 +87,7 @@ t.test('sign in through a real OAuth2 server, then every transport trusts the na
   t.ok(browser.has('chat_session'), 'signed in')
 
   const page = await browser.get(`${base}/longpolling/room`)
-  t.match(await page.text(), /You are now chatting as <strong class="me">Jane &lt;Doe&gt;<\/strong>/, 'the profile name, cleaned and escaped')
+  t.match(await page.text(), /class="whoami"[^>]*>Jane &lt;Doe&gt;<\/span>/, 'the profile name, cleaned and escaped')
   const said = await browser.get(`${base}/longpolling/room/messages`)
   t.match(await said.json(), [{ type: 'join', user: 'Jane <Doe>', via: 'Mock' }], 'marked as signed in through the provider')
   const posted = await browser.post(`${base}/longpolling/room/messages`, { text: 'hello' })

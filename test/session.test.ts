@@ -134,7 +134,8 @@ t.test('each say outcome maps to each protocol in one place', async (t) => {
   const form = { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }
   const lp = (cookie: string, text: string, headers: Record<string, string> = {}) =>
     app.inject({ method: 'POST', url: '/longpolling/room/messages', headers: { cookie, ...headers }, payload: headers.accept ? `message=${encodeURIComponent(text)}` : { text } })
-  const page = (cookie: string, text: string) => app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie }, payload: { message: text } })
+  const page = (cookie: string, text: string) =>
+    app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie, ...form }, payload: `message=${encodeURIComponent(text)}` })
   const socketSay = async (socket: SocketClient, text: string) => {
     const before = socket.errors.length
     socket.send({ text })

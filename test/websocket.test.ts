@@ -12,7 +12,7 @@ t.test('the room page renders; the socket URL without an upgrade says so', async
   const cat = await signIn(app, 'cat')
   const page = await app.inject({ method: 'GET', url: '/websocket/room', headers: { cookie: cat } })
   t.equal(page.statusCode, 200)
-  t.match(page.body, /You are now chatting as <strong class="me">cat<\/strong>/)
+  t.match(page.body, /class="whoami"[^>]*>cat<\/span>/)
   t.match(page.body, /\/public\/js\/websocket.js/)
   const plain = await app.inject({ method: 'GET', url: '/websocket/room/socket', headers: { cookie: cat } })
   t.equal(plain.statusCode, 426)

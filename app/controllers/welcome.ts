@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { NAME_MAX, transportEntry, transportNames, transports, userFromSignIn, type Transport } from '../identity.js'
 import { claimUser, suggestName } from '../plugins/session.js'
+import { reasons } from '../protocol.js'
 
 const transportChoices = (['websocket', 'longpolling', 'refresh'] as const).map((value) => ({ value, ...transportNames[value] }))
 
@@ -10,7 +11,7 @@ const FIELD_MAX = 254
 
 const signInForm = z.object({
   user: z.string({ error: 'Please choose a nick name or enter your email.' }).max(FIELD_MAX, `An email is at most ${FIELD_MAX} characters.`),
-  transport: z.enum(transports, { error: 'Please pick a way in.' }),
+  transport: z.enum(transports),
 })
 
 type WelcomeForm = { user: string; transport: Transport }
@@ -20,7 +21,7 @@ type WelcomeForm = { user: string; transport: Transport }
  * safe) with what it typed in this short-lived cookie; the welcome page reads it once.
  */
 const FORM_COOKIE = 'chat_signin'
-const flashSchema = z.object({ user: z.string().max(FIELD_MAX), transport: z.enum(transports), problem: z.enum(['invalid', 'taken', 'left']) })
+const flashSchema = z.object({ user: z.string().max(FIELD_MAX), transport: z.enum(transports), problem: z.enum(['invalid', 'long', 'taken', 'left']) })
 type Flash = z.infer<typeof flashSchema>
 
 function welcome(reply: FastifyReply, request: FastifyRequest, form: WelcomeForm, message?: { text: string; kind: 'error' | 'info' }) {
@@ -51,6 +52,19 @@ function takenMessage(request: FastifyRequest, typed: string): string {
   return `Someone in the room goes by "${name}" (or a name that looks the same) right now. Try "${suggestName(request, name)}", or another name.`
 }
 
+function flashMessage(request: FastifyRequest, flash: Flash): string {
+  switch (flash.problem) {
+    case 'left':
+      return 'You left the room. Come back any time.'
+    case 'taken':
+      return takenMessage(request, flash.user)
+    case 'long':
+      return `An email is at most ${FIELD_MAX} characters.`
+    case 'invalid':
+      return problemWith(flash.user) ?? 'Please try again.'
+  }
+}
+
 /** Reads (and clears) what a refused sign-in left for the welcome page. */
 function takeFlash(request: FastifyRequest, reply: FastifyReply): Flash | undefined {
   const raw = request.cookies[FORM_COOKIE]
@@ -64,7 +78,15 @@ function takeFlash(request: FastifyRequest, reply: FastifyReply): Flash | undefi
   }
 }
 
-function backToWelcome(reply: FastifyReply, flash: Flash) {
+/**
+ * A refused sign-in: a browser goes back to the welcome page with the form as typed; a program
+ * (no text/html in Accept, e.g. curl) gets the status and the message as JSON.
+ */
+function backToWelcome(reply: FastifyReply, flash: Flash, message?: () => string) {
+  if (message && !(reply.request.headers.accept ?? '').includes('text/html')) {
+    const status = flash.problem === 'taken' ? 409 : 400
+    return reply.code(status).send({ error: reasons[status], message: message() })
+  }
   reply.setCookie(FORM_COOKIE, JSON.stringify(flash), { httpOnly: true, sameSite: 'lax', path: '/', maxAge: 300, secure: reply.request.protocol === 'https' })
   return reply.redirect('/', 303)
 }
@@ -74,9 +96,7 @@ export function index(request: FastifyRequest, reply: FastifyReply) {
   const flash = takeFlash(request, reply)
   if (flash) {
     const form = { user: flash.user, transport: flash.transport }
-    if (flash.problem === 'left') return welcome(reply, request, form, { text: 'You left the room. Come back any time.', kind: 'info' })
-    const problem = flash.problem === 'taken' ? takenMessage(request, flash.user) : (problemWith(flash.user) ?? 'Please try again.')
-    return welcome(reply, request, form, { text: problem, kind: 'error' })
+    return welcome(reply, request, form, { text: flashMessage(request, flash), kind: flash.problem === 'left' ? 'info' : 'error' })
   }
   const { signin, name } = request.query as { signin?: string; name?: string }
   const problem = signin !== undefined && Object.hasOwn(signInProblems, signin) ? signInProblems[signin] : undefined
@@ -92,11 +112,18 @@ export async function signIn(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const typed = typeof body.user === 'string' ? body.user.slice(0, FIELD_MAX) : ''
   const transport = transports.find((t) => t === body.transport) ?? 'websocket'
-  const form = signInForm.safeParse(body)
+  // A form always says how; a client that does not (or names no known way) gets the default.
+  const form = signInForm.safeParse({ user: body.user, transport })
   const result = form.success ? userFromSignIn(form.data.user) : undefined
-  if (!result || 'error' in result) return backToWelcome(reply, { user: typed, transport, problem: 'invalid' })
+  if (!result || 'error' in result) {
+    const flash: Flash = { user: typed, transport, problem: typeof body.user === 'string' && body.user.length > FIELD_MAX ? 'long' : 'invalid' }
+    return backToWelcome(reply, flash, () => flashMessage(request, flash))
+  }
   const user = await claimUser(request, result.user)
-  if (!user) return backToWelcome(reply, { user: typed, transport, problem: 'taken' })
+  if (!user) {
+    const flash: Flash = { user: typed, transport, problem: 'taken' }
+    return backToWelcome(reply, flash, () => flashMessage(request, flash))
+  }
   await reply.signIn(user)
   return reply.redirect(transportEntry[transport], 303)
 }
