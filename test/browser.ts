@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const haveChromium = existsSync(CHROMIUM)
@@ -21,9 +23,13 @@ export function launchChromium(): Promise<Browser> {
   })
 }
 
+/** The two screens the pages are made for. */
+export const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } }
+export const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
+
 /** Signs in through the welcome form, as a person would. */
-export async function enterRoom(browser: Browser, base: string, user: string, transport: string): Promise<Page> {
-  const context = await browser.newContext()
+export async function enterRoom(browser: Browser, base: string, user: string, transport: string, screen: BrowserContextOptions = DESKTOP): Promise<Page> {
+  const context = await browser.newContext(screen)
   const page = await context.newPage()
   page.on('pageerror', (error) => {
     throw error
@@ -38,4 +44,25 @@ export async function enterRoom(browser: Browser, base: string, user: string, tr
 /** The thread as a reader sees it: one line per event. */
 export function threadLines(page: Page): Promise<string[]> {
   return page.$$eval('#thread > div', (rows) => rows.map((r) => (r.textContent ?? '').replace(/\s+/g, ' ').trim()))
+}
+
+/** Where the browser tests leave screenshots to look at (git-ignored). */
+export const SCREENSHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  await page.screenshot({ path: `${SCREENSHOTS}${name}.png` })
+}
+
+const axeSource = createRequire(import.meta.url)('axe-core').source as string
+
+/** axe-core's findings on the page as it is now (WCAG 2.x A and AA rules, and best practices). */
+export async function axeViolations(page: Page): Promise<{ id: string; impact: string | null; nodes: string[] }[]> {
+  // Evaluated through the debugging protocol, so the page's Content-Security-Policy does not apply.
+  await page.evaluate(axeSource)
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe
+    const result = await axe.run(document, { resultTypes: ['violations'] })
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }))
+  })
 }

@@ -61,9 +61,13 @@ const MAX_LEASES = 16
 /** A lease is held by a transport, or by one page (tab) of it. */
 const leaseKey = (transport: string, tab?: string): string => (tab ? `${transport}#${tab}` : transport)
 
-/** Whether a leave of (transport, tab) ends this lease: the page's, the transport's, or every lease. */
+/**
+ * Whether a leave of (transport, tab) ends this lease: the page's own and those of requests that
+ * named no page (its typing and sending), the transport's, or every lease. Another page of the
+ * user holds them by its own lease or connection.
+ */
 function leaseMatches(key: string, transport?: string, tab?: string): boolean {
-  if (tab !== undefined) return key.endsWith(`#${tab}`)
+  if (tab !== undefined) return key.endsWith(`#${tab}`) || !key.includes('#')
   if (transport === undefined) return true
   return key === transport || key.startsWith(`${transport}#`)
 }

@@ -57,9 +57,8 @@ async function renderRoom(request: FastifyRequest, reply: FastifyReply, extra: {
   return reply.view('refresh/room', { ...page, way: transportNames.refresh.short, interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
 }
 
-/** GET /refresh — enters the room (join, unless already here), then shows it. */
-export async function index(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.renew(currentUser(request), 'refresh')
+/** GET /refresh — Revel's entry: the room (which enters it: a join, unless already here). */
+export function index(_request: FastifyRequest, reply: FastifyReply) {
   return reply.redirect('/refresh/room', 303)
 }
 

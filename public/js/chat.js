@@ -147,7 +147,7 @@ function arrange(row) {
   if (newDay && !line) row.before(dayEl(ts))
   else if (newDay) line.firstElementChild.textContent = dayLabel(ts)
   else line?.remove()
-  const adjacent = (newDay ? null : row.previousElementSibling) === prev
+  const adjacent = !newDay && prev !== null && row.previousElementSibling === prev
   const cont =
     adjacent && row.classList.contains('message') && prev.classList.contains('message') && prev.dataset.user === row.dataset.user && ts - Number(prev.dataset.ts) < GROUP_WITHIN_MS
   row.classList.toggle('cont', Boolean(cont))
