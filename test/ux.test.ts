@@ -85,23 +85,23 @@ t.test('desktop: links, groups, own messages, new lines, the unread pill and tit
   for (let i = 0; i < 30; i++) await app.chatroom.post('bob', `filler ${i}`)
   await shows(cat, 'filler 29')
   await cat.evaluate(() => (document.getElementById('thread')!.scrollTop = 0))
-  const other = await cat.context().newPage()
-  await other.goto(base + '/room/users')
-  await other.bringToFront()
-  await cat.waitForFunction(() => document.hidden, undefined, { timeout: 5000 }).catch(() => undefined)
-  const hidden = await cat.evaluate(() => document.hidden)
+  // The tab goes to the background (headless Chromium never hides a tab by itself, so the page is told as a browser tells it).
+  const setHidden = (hidden: boolean) =>
+    cat.evaluate((h) => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => h })
+      document.dispatchEvent(new Event('visibilitychange'))
+    }, hidden)
+  await setHidden(true)
   await app.chatroom.post('bob', 'while you were scrolled up 1')
   await app.chatroom.post('bob', 'while you were scrolled up 2')
   await shows(cat, 'while you were scrolled up 2')
   t.equal(await cat.textContent('#new-pill'), '2 new messages below')
-  if (hidden) t.match(await cat.title(), /^\(2\) /, 'the hidden tab counts them in its title')
-  else t.comment('this Chromium does not hide background tabs; the title count is not checked')
-  await cat.bringToFront()
+  t.match(await cat.title(), /^\(2\) Chat room · Chat$/, 'the hidden tab counts them in its title')
+  await setHidden(false)
+  t.equal(await cat.title(), 'Chat room · Chat', 'back in front: the count goes')
   await cat.click('#new-pill')
   t.ok(await cat.evaluate(() => document.getElementById('new-pill')!.hidden), 'the pill goes once read')
   t.ok(await cat.evaluate(() => { const th = document.getElementById('thread')!; return th.scrollHeight - th.scrollTop - th.clientHeight < 40 }), 'and the thread is at the newest')
-  t.notMatch(await cat.title(), /^\(/)
-  await other.close()
 
   for (const [name, page] of Object.entries(pages)) await screenshot(page, `desktop-${name}`)
 

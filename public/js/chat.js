@@ -239,7 +239,8 @@ export class Thread {
   add(events) {
     const rows = []
     let fromOthers = 0
-    const followed = keepingScroll((thread) => {
+    let sentByMe = false
+    let followed = keepingScroll((thread) => {
       for (const event of events) {
         if (event.id <= this.lastId) continue
         if (this.lastId > 0 && event.id > this.lastId + 1) {
@@ -252,11 +253,18 @@ export class Thread {
         thread.append(row)
         rows.push(row)
         if (event.type === 'message' && event.user !== me) fromOthers++
+        else if (event.type === 'message') sentByMe = true
         if (this.firstId === 0) this.firstId = event.id
         this.lastId = event.id
       }
       if (rows.length > 0) arrangeFrom(rows[0])
     })
+    // What you just sent is where you look: the thread goes to it.
+    if (sentByMe && !followed) {
+      threadEl.scrollTop = threadEl.scrollHeight
+      this.unseen.seenBelow()
+      followed = true
+    }
     this.unseen.add(fromOthers, followed)
     this.showOlder()
     return rows.length
@@ -549,9 +557,13 @@ export function setStatus(text, untilMs) {
   countdown = setInterval(show, 1000)
 }
 
+/** The error line over the message box (it takes room from the thread, which keeps its place). */
 export function showError(text) {
-  flashEl.textContent = text
-  flashEl.hidden = !text
+  if (flashEl.textContent === text && flashEl.hidden === !text) return
+  keepingScroll(() => {
+    flashEl.textContent = text
+    flashEl.hidden = !text
+  })
 }
 
 /** The message box grows with its text, up to a few lines (then it scrolls). */
