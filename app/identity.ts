@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto'
 import { remove as removeConfusables } from 'confusables'
 import { z } from 'zod'
 
-export const transports = ['refresh', 'longpolling', 'websocket'] as const
+export const transports = ['refresh', 'longpolling', 'websocket', 'sse', 'auto'] as const
 export type Transport = (typeof transports)[number]
 
 /** Each way in, in plain words: `label` on the welcome page, `short` in the room's top bar. */
 export const transportNames: Record<Transport, { label: string; short: string; hint: string }> = {
+  auto: { label: 'Automatic (recommended)', short: 'Live', hint: 'the best way your network allows: WebSocket, else a stream, else long polling; it switches by itself' },
+  sse: { label: 'Live, one-way stream (Server-Sent Events)', short: 'Live · event stream', hint: 'for networks that block WebSocket but let streams through' },
   websocket: { label: 'Live (WebSocket)', short: 'Live · WebSocket', hint: 'messages arrive the moment they are sent' },
   longpolling: { label: 'Live, for strict networks (long polling)', short: 'Live · long polling', hint: 'works through proxies and firewalls that block WebSocket' },
   refresh: { label: 'Reloads every few seconds', short: 'Reloads every few seconds', hint: 'works without JavaScript' },
@@ -17,6 +19,8 @@ export const transportEntry: Record<Transport, string> = {
   refresh: '/refresh',
   longpolling: '/longpolling/room',
   websocket: '/websocket/room',
+  sse: '/sse/room',
+  auto: '/auto/room',
 }
 
 export const NAME_MAX = 32

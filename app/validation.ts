@@ -31,6 +31,13 @@ export const lastReceivedSchema = z.object({
   epoch: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'epoch must be the room epoch the server sent (letters, digits, - and _).').optional(),
 })
 
+/** The Last-Event-ID header a browser's EventSource sends when it reconnects: the id of the last event it has. */
+export const lastEventIdSchema = z
+  .string()
+  .regex(/^\d{1,15}$/, 'Last-Event-ID must be an event id (a non-negative whole number).')
+  .transform(Number)
+  .optional()
+
 /** Which page of the user a request comes from: the random id the page got when it loaded. */
 export const tabSchema = z.string().regex(/^[A-Za-z0-9_-]{8,40}$/, 'tab must be the page id the server gave (8 to 40 letters, digits, - and _).')
 

@@ -54,6 +54,10 @@ export const configSchema = z.object({
   REFRESH_INTERVAL: seconds(1, 300, 5),
   /** Seconds a long poll waits before answering []; proxies cut requests near 60 s. */
   LONGPOLL_TIMEOUT: seconds(0.1, 55, 25),
+  /** Seconds between heartbeats (comments) on a Server-Sent Events stream, under common proxy idle timeouts (30-60 s). */
+  SSE_HEARTBEAT: seconds(0.05, 55, 15),
+  /** Seconds the automatic page waits before trying a stronger way again (after falling back). */
+  AUTO_RETRY: seconds(0.5, 3600, 60),
   /** Seconds after a user's last connection goes before their leave is published (a reload is not leave+join). */
   PRESENCE_GRACE: seconds(0, 300, 5),
   /**
@@ -79,7 +83,7 @@ export const configSchema = z.object({
   /** Open connections in all, and from one IP address; 0: from the descriptor limit (all) or no cap (per IP). */
   MAX_CONNECTIONS: int(0, 1_000_000, 0),
   MAX_CONNECTIONS_PER_IP: int(0, 1_000_000, 256),
-  /** Open sockets and waiting long polls one user may have at once; the newest over the cap is refused. */
+  /** Open sockets (WebSocket and event streams) and waiting long polls one user may have at once; the newest over the cap is refused. */
   MAX_SOCKETS_PER_USER: int(1, 10_000, 16),
   MAX_POLLS_PER_USER: int(1, 10_000, 16),
   /** The event loop lagging more than this many milliseconds: new requests get 503 with Retry-After. */

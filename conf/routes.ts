@@ -2,10 +2,12 @@ import type { WebsocketHandler } from '@fastify/websocket'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
 import type { Config } from './config.js'
 import * as LongPolling from '../app/controllers/longpolling.js'
+import * as Auto from '../app/controllers/auto.js'
 import * as OAuth from '../app/controllers/oauth.js'
 import * as Ops from '../app/controllers/ops.js'
 import * as People from '../app/controllers/people.js'
 import * as Refresh from '../app/controllers/refresh.js'
+import * as Sse from '../app/controllers/sse.js'
 import * as WebSocket from '../app/controllers/websocket.js'
 import * as Welcome from '../app/controllers/welcome.js'
 import type { Auth } from '../app/plugins/session.js'
@@ -75,6 +77,16 @@ export const routes: Route[] = [
   { method: 'POST', url: '/longpolling/room/messages', action: LongPolling.say, auth: 'api' },
   { method: 'POST', url: '/longpolling/room/typing', action: LongPolling.typing, auth: 'api' },
   { method: 'POST', url: '/longpolling/room/leave', action: LongPolling.leave, auth: 'page' },
+
+  // Server-Sent Events: the room as an event stream, sending by POST
+  { method: 'GET', url: '/sse/room', action: Sse.room, auth: 'page' },
+  { method: 'GET', url: '/sse/room/events', action: Sse.events, auth: 'api', sameOrigin: true },
+  { method: 'POST', url: '/sse/room/messages', action: Sse.say, auth: 'api' },
+  { method: 'POST', url: '/sse/room/typing', action: Sse.typing, auth: 'api' },
+  { method: 'POST', url: '/sse/room/leave', action: Sse.leave, auth: 'page' },
+
+  // Automatic: WebSocket, falling back to the event stream, then long polling (the page's script chooses)
+  { method: 'GET', url: '/auto/room', action: Auto.room, auth: 'page' },
 
   // WebSocket
   { method: 'GET', url: '/websocket/room', action: WebSocket.room, auth: 'page' },

@@ -16,6 +16,8 @@ t.test('the welcome page shows the sign-in form with the three ways in, in plain
     ['refresh', 'Reloads every few seconds'],
     ['longpolling', 'Live, for strict networks (long polling)'],
     ['websocket', 'Live (WebSocket)'],
+    ['sse', 'Live, one-way stream (Server-Sent Events)'],
+    ['auto', 'Automatic (recommended)'],
   ]) {
     t.match(res.body, `value="${value}"`)
     t.match(res.body, label)
@@ -30,7 +32,7 @@ t.test('the welcome page shows the sign-in form with the three ways in, in plain
 
 t.test('a valid sign-in sets a signed HttpOnly SameSite=Lax cookie and enters the chosen room', async (t) => {
   const app = await buildTestApp(t)
-  const rooms = { refresh: '/refresh', longpolling: '/longpolling/room', websocket: '/websocket/room' }
+  const rooms = { refresh: '/refresh', longpolling: '/longpolling/room', websocket: '/websocket/room', sse: '/sse/room', auto: '/auto/room' }
   for (const [transport, location] of Object.entries(rooms)) {
     // A name each: a name is claimed at sign-in.
     const res = await app.inject({ method: 'POST', url: '/signin', payload: { user: `  ann-${transport}  `, transport } })
@@ -89,7 +91,7 @@ t.test('invalid input comes back to the form (at a reload-safe address) with the
   // A missing or unknown way in is the default one, not an error.
   for (const transport of [undefined, 'carrier-pigeon']) {
     const res = await app.inject({ method: 'POST', url: '/signin', payload: { user: `ann${transport ? 1 : 2}`, ...(transport && { transport }) } })
-    t.equal(res.headers.location, '/websocket/room')
+    t.equal(res.headers.location, '/auto/room')
   }
   // 32 visible characters are fine, even when they are not ASCII.
   const ok = await app.inject({ method: 'POST', url: '/signin', payload: { user: '🐹'.repeat(16) + 'ж'.repeat(16), transport: 'refresh' } })

@@ -157,7 +157,7 @@ export async function eventually(check: () => boolean, what: string, ms = 5000):
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
-const roomPages: Record<Transport, string> = { refresh: '/refresh/room', longpolling: '/longpolling/room', websocket: '/websocket/room' }
+const roomPages: Record<Transport, string> = { refresh: '/refresh/room', longpolling: '/longpolling/room', websocket: '/websocket/room', sse: '/sse/room', auto: '/auto/room' }
 
 /** Opens the transport's room page as the browser would (refresh and long polling join on it). */
 export async function enter(app: FastifyInstance, cookie: string, transport: Transport): Promise<void> {

@@ -30,6 +30,8 @@ export interface StoredEvent {
   readonly json: string
   /** Cache for frameOf(): the event alone as a JSON array, UTF-8 encoded once. */
   frame?: Buffer
+  /** Cache for sseFrameOf(): the event as one Server-Sent Events message, UTF-8 encoded once. */
+  sse?: Buffer
 }
 
 /**
@@ -38,6 +40,26 @@ export interface StoredEvent {
  */
 export function frameOf(stored: StoredEvent): Buffer {
   return (stored.frame ??= Buffer.from(`[${stored.json}]`))
+}
+
+/** The event as a Server-Sent Events message, its id as the stream's: `id: N\ndata: {…}\n\n`. */
+export function sseText(stored: StoredEvent): string {
+  return `id: ${stored.event.id}\ndata: ${stored.json}\n\n`
+}
+
+/** sseText as bytes, made on first use and shared by every event stream (like frameOf for sockets). */
+export function sseFrameOf(stored: StoredEvent): Buffer {
+  return (stored.sse ??= Buffer.from(sseText(stored)))
+}
+
+/** What goes to one event stream for what it has waiting: the shared bytes for a single event, else one string. */
+export function sseFrameFor(events: readonly StoredEvent[], signals: readonly Signal[]): string | Buffer {
+  if (events.length === 1 && signals.length === 0) return sseFrameOf(events[0]!)
+  let out = ''
+  for (const stored of events) out += sseText(stored)
+  // Signals carry no id, so the stream's last event id stays the last event's.
+  for (const signal of signals) out += `event: ${signal.type}\ndata: ${signal.json}\n\n`
+  return out
 }
 
 /** Builds the event with a fixed key order, so every node serializes it the same way. */

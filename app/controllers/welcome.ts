@@ -4,7 +4,7 @@ import { NAME_MAX, transportEntry, transportNames, transports, userFromSignIn, t
 import { claimUser, suggestName } from '../plugins/session.js'
 import { reasons } from '../protocol.js'
 
-const transportChoices = (['websocket', 'longpolling', 'refresh'] as const).map((value) => ({ value, ...transportNames[value] }))
+const transportChoices = (['auto', 'websocket', 'sse', 'longpolling', 'refresh'] as const).map((value) => ({ value, ...transportNames[value] }))
 
 /** The longest email the field takes; a name alone is at most NAME_MAX characters. */
 const FIELD_MAX = 254
@@ -101,7 +101,7 @@ export function index(request: FastifyRequest, reply: FastifyReply) {
   const { signin, name } = request.query as { signin?: string; name?: string }
   const problem = signin !== undefined && Object.hasOwn(signInProblems, signin) ? signInProblems[signin] : undefined
   const typed = typeof name === 'string' ? name.slice(0, FIELD_MAX) : ''
-  return welcome(reply, request, { user: request.user?.name ?? typed, transport: 'websocket' }, problem ? { text: problem, kind: 'error' } : undefined)
+  return welcome(reply, request, { user: request.user?.name ?? typed, transport: 'auto' }, problem ? { text: problem, kind: 'error' } : undefined)
 }
 
 /**
@@ -111,7 +111,7 @@ export function index(request: FastifyRequest, reply: FastifyReply) {
 export async function signIn(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const typed = typeof body.user === 'string' ? body.user.slice(0, FIELD_MAX) : ''
-  const transport = transports.find((t) => t === body.transport) ?? 'websocket'
+  const transport = transports.find((t) => t === body.transport) ?? 'auto'
   // A form always says how; a client that does not (or names no known way) gets the default.
   const form = signInForm.safeParse({ user: body.user, transport })
   const result = form.success ? userFromSignIn(form.data.user) : undefined
@@ -134,5 +134,5 @@ export async function signOut(request: FastifyRequest, reply: FastifyReply) {
   if (user) await request.server.chatroom.leave(user)
   await reply.signOut()
   if (!user) return reply.redirect('/', 303)
-  return backToWelcome(reply, { user: user.name.slice(0, FIELD_MAX), transport: 'websocket', problem: 'left' })
+  return backToWelcome(reply, { user: user.name.slice(0, FIELD_MAX), transport: 'auto', problem: 'left' })
 }

@@ -1,0 +1,66 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { answerSay, messageText, roomPage, tabOf } from '../http.js'
+import { currentUser } from '../plugins/session.js'
+import { helloFrame, httpEnterRefusal } from '../protocol.js'
+import { SseWriter } from '../sse-writer.js'
+import { firstIssue, lastEventIdSchema, pageQuerySchema } from '../validation.js'
+
+/** GET /sse/room — the page; its script opens the event stream. */
+export async function room(request: FastifyRequest, reply: FastifyReply) {
+  return reply.view('sse/room', await roomPage(request, 'sse'))
+}
+
+/** One Server-Sent Events message, for what is not an event of the log. */
+const message = (name: string, data: string) => `event: ${name}\ndata: ${data}\n\n`
+
+/**
+ * GET /sse/room/events[?lastReceived=ID&epoch=E&tab=T] — enters the room and streams it as
+ * Server-Sent Events: `hello` (which log the ids belong to), then each event as `id: N` /
+ * `data: {…}` from the cursor on, `typing` signals, and a comment line every SSE_HEARTBEAT.
+ * The browser's own reconnect sends `Last-Event-ID`, which wins over `lastReceived` (the
+ * stream's URL still has the cursor it was opened with). A cursor the room cannot resume, a
+ * name someone else holds, too many streams, or a log that cannot be read are said in the
+ * stream as `refused` (its data is long polling's JSON error, with `status`), and it ends.
+ */
+export async function events(request: FastifyRequest, reply: FastifyReply) {
+  const { chatroom, config } = request.server
+  const query = pageQuerySchema.safeParse(request.query)
+  if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
+  const lastEventId = lastEventIdSchema.safeParse(request.headers['last-event-id'])
+  if (!lastEventId.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(lastEventId.error) })
+  const cursor = { ...query.data, ...(lastEventId.data !== undefined && { lastReceived: lastEventId.data }) }
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    // nginx and others buffer responses unless told not to.
+    'x-accel-buffering': 'no',
+  })
+  const writer = new SseWriter(res, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
+  const entered = await chatroom.enter(currentUser(request), 'sse', { ...cursor, typing: true })
+  if (!entered.ok) {
+    const { status, body } = httpEnterRefusal(entered)
+    return writer.end(message('refused', JSON.stringify({ status, ...body })))
+  }
+  writer.attach(entered.subscription, message('hello', helloFrame(chatroom.epoch, chatroom.lastId)))
+}
+
+/** POST /sse/room/messages — says form field `message` or JSON {"text": …}; 201 with the event (as long polling). */
+export async function say(request: FastifyRequest, reply: FastifyReply) {
+  const said = await request.server.chatroom.say(currentUser(request), messageText(request), 'sse')
+  return answerSay(request, reply, said, '/sse/room')
+}
+
+/** POST /sse/room/typing — "I am typing" (204). */
+export function typing(request: FastifyRequest, reply: FastifyReply) {
+  request.server.chatroom.typing(currentUser(request), 'sse')
+  return reply.code(204).send()
+}
+
+/** POST /sse/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page. */
+export async function leave(request: FastifyRequest, reply: FastifyReply) {
+  await request.server.chatroom.leave(currentUser(request), 'sse', tabOf(request))
+  return reply.redirect('/', 303)
+}

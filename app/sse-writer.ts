@@ -1,0 +1,117 @@
+import type { ServerResponse } from 'node:http'
+import { sseFrameFor } from './chatroom/event.js'
+import type { Subscription } from './chatroom/subscription.js'
+
+export interface SseWriterOptions {
+  /** Unsent bytes past which nothing more is written (SOCKET_BUFFER_LIMIT, as for sockets). */
+  limit: number
+  /** Milliseconds between heartbeats (SSE_HEARTBEAT). */
+  heartbeatMs: number
+}
+
+/**
+ * Every open stream, by heartbeat period: one timer per period for all of them, none per
+ * stream. A stream that wrote nothing for a period gets a comment line, which proxies and
+ * browsers ignore but which keeps idle-connection timers from cutting it.
+ */
+const beating = new Map<number, { streams: Set<SseWriter>; timer: NodeJS.Timeout }>()
+
+function beat(writer: SseWriter, ms: number): () => void {
+  let group = beating.get(ms)
+  if (!group) {
+    const streams = new Set<SseWriter>()
+    const timer = setInterval(() => {
+      for (const stream of streams) stream.heartbeat()
+    }, ms)
+    timer.unref()
+    beating.set(ms, (group = { streams, timer }))
+  }
+  const { streams, timer } = group
+  streams.add(writer)
+  return () => {
+    streams.delete(writer)
+    if (streams.size === 0) {
+      clearInterval(timer)
+      beating.delete(ms)
+    }
+  }
+}
+
+/**
+ * Writes one subscription to one Server-Sent Events response: what is queued goes out once per
+ * tick as the shared bytes of each event (`id:` is the event id, so the browser's Last-Event-ID
+ * resumes exactly), typing signals as `event: typing`. The slow-reader rule is the socket's:
+ * nothing is written past `limit` unsent bytes, the queue fills, the room drops the reader, and
+ * the stream ends (the browser reconnects from its last id). The response closing cancels the
+ * subscription, which lets go of the user's presence.
+ */
+export class SseWriter {
+  private readonly res: ServerResponse
+  private readonly limit: number
+  private subscription: Subscription | undefined
+  private waitingForDrain = false
+  private wrote = false
+  private readonly stopBeating: () => void
+
+  constructor(res: ServerResponse, options: SseWriterOptions) {
+    this.res = res
+    this.limit = options.limit
+    this.stopBeating = beat(this, options.heartbeatMs)
+    res.on('close', () => {
+      this.stopBeating()
+      this.subscription?.cancel()
+    })
+  }
+
+  /** Starts the stream: the reconnect delay and `greeting` first, then what the subscription has. */
+  attach(subscription: Subscription, greeting: string): void {
+    if (this.res.destroyed) return subscription.cancel()
+    this.subscription = subscription
+    subscription.onReadable = this.flush
+    this.write(`retry: 2000\n${greeting}`)
+    if (subscription.pending) setImmediate(this.flush)
+  }
+
+  /** Sends everything queued, or ends the stream saying why (the browser's EventSource reconnects unless told not to). */
+  readonly flush = (): void => {
+    const { res, subscription } = this
+    if (!subscription || res.writableEnded) return
+    if (subscription.state === 'lagged') return this.end()
+    if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')
+    if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
+    if (subscription.state !== 'open' || this.full()) return
+    if (subscription.pending) this.write(sseFrameFor(subscription.take(), subscription.takeSignals()))
+  }
+
+  /** Called by the shared timer: a comment, unless something was written since the last beat. */
+  heartbeat(): void {
+    if (!this.wrote && !this.res.writableEnded && !this.full()) this.res.write(':\n\n')
+    this.wrote = false
+  }
+
+  /** Ends the stream (with a last message). */
+  end(last?: string): void {
+    if (this.res.writableEnded) return
+    this.stopBeating()
+    this.res.end(last)
+  }
+
+  private write(chunk: string | Buffer): void {
+    this.wrote = true
+    this.res.write(chunk)
+  }
+
+  private full(): boolean {
+    if (this.res.writableLength <= this.limit) return false
+    if (!this.waitingForDrain) {
+      this.waitingForDrain = true
+      this.res.once('drain', this.onDrain)
+    }
+    return true
+  }
+
+  private readonly onDrain = (): void => {
+    this.waitingForDrain = false
+    this.flush()
+  }
+}
