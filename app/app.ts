@@ -1,4 +1,5 @@
 import { createServer } from 'node:http'
+import { PassThrough } from 'node:stream'
 import formbody from '@fastify/formbody'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
@@ -31,6 +32,12 @@ export interface BuildOptions {
   store?: Store
   bus?: Bus
   logger?: FastifyServerOptions['logger']
+  /**
+   * Tests of the automatic page: act like a network that blocks a way in. `websocket`: upgrades
+   * are refused (403, as a proxy that strips them); `sse`: event streams open but nothing ever
+   * arrives (a proxy that buffers). The object may be changed while the app runs.
+   */
+  block?: { websocket?: boolean; sse?: boolean }
 }
 
 /** Builds the whole app, ready to inject or listen; never listens itself. */
@@ -80,6 +87,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('preClose', async () => {
     setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS).unref()
   })
+  if (options.block) blockWays(app, options.block)
   for (const route of routes) {
     app.route({
       method: route.method,
@@ -106,4 +114,16 @@ function perIpLimit(app: FastifyInstance, limit: RateLimit): onRequestHookHandle
     reply.header('retry-after', String(retryAfter))
     throw Object.assign(new Error(`Too many attempts from your address. Try again in ${retryAfter} s.`), { statusCode: 429 })
   }
+}
+
+/** See BuildOptions.block: a network in the way, for tests. */
+function blockWays(app: FastifyInstance, block: NonNullable<BuildOptions['block']>): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0]
+    if (block.websocket && path === '/websocket/room/socket' && request.headers.upgrade) {
+      return reply.code(403).send({ error: 'Forbidden', message: 'upgrades are blocked on this network' })
+    }
+    // Held open and silent, as a buffering proxy would, until the client gives up.
+    if (block.sse && path === '/sse/room/events') return reply.type('text/event-stream').send(new PassThrough())
+  })
 }

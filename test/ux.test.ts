@@ -4,7 +4,7 @@ import { buildTestApp, skipUnless } from './helpers.js'
 import { axeViolations, DESKTOP, enterRoom, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
 
 const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
-const transports = ['refresh', 'longpolling', 'websocket'] as const
+const transports = ['refresh', 'longpolling', 'websocket', 'sse', 'auto'] as const
 
 /** Waits until the page's thread shows a message with exactly this text. */
 const shows = (page: Page, text: string, timeout = 10_000) =>
