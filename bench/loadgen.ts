@@ -1,6 +1,7 @@
 // The load generator: opens sockets to a server (ours, signed in through the real HTTP
 // sign-in, or the baseline), sends at a fixed rate or as fast as the echo allows, and
 // measures every delivery on one clock. Every loop here is bounded in count and time.
+import { Agent, request as httpRequest, type ClientRequest } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
 import { cpuSeconds, rssBytes } from './proc.js'
@@ -149,7 +150,7 @@ export async function closeClients(clients: Client[]): Promise<void> {
   )
 }
 
-const total = (clients: Client[]) => clients.reduce((sum, c) => sum + c.received, 0)
+const totalOf = (clients: Client[]) => clients.reduce((sum, c) => sum + c.received, 0)
 
 /**
  * Calls fire() `rate` times a second, by the clock: a tick that comes late (the load
@@ -177,12 +178,12 @@ export function percentiles(samples: number[]): Pick<Result, 'p50' | 'p90' | 'p9
 }
 
 /** Waits (bounded) until every expected delivery arrived or nothing more comes. */
-async function drain(clients: Client[], expected: number, limitMs: number): Promise<void> {
+async function drain(total: () => number, expected: number, limitMs: number): Promise<void> {
   const deadline = performance.now() + limitMs
   let last = -1
   let still = 0
   while (performance.now() < deadline) {
-    const now = total(clients)
+    const now = total()
     if (now >= expected) return
     still = now === last ? still + 1 : 0
     if (still >= 20) return
@@ -200,14 +201,55 @@ export interface SocketScenario {
   /** Messages each closed-loop sender keeps in flight. */
   window?: number
   seconds: number
+  /** How the N readers listen (default: WebSocket); with 'sse' the senders are sockets of their own. */
+  readers?: 'websocket' | 'sse'
+}
+
+interface Stream {
+  req: ClientRequest
+  received: number
+}
+
+/**
+ * Opens n event streams (ours only), 100 at a time; each counts the run's messages by scanning
+ * its chunks for the tag, never parsing them (the load generator must not be the bottleneck).
+ */
+async function openStreams(target: Target, n: number, cookies: string[], run: Run): Promise<Stream[]> {
+  const needle = Buffer.from(`"text":"${run.tag}:`)
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity })
+  const streams: Stream[] = []
+  const all = [target, ...(target.peers ?? [])]
+  for (let i = 0; i < n; i += 100) {
+    const batch = Array.from({ length: Math.min(100, n - i) }, (_, k) => {
+      const index = i + k
+      const base = all[index % all.length]!.base
+      return new Promise<Stream>((resolve, reject) => {
+        const req = httpRequest(`${base}/sse/room/events`, { agent, headers: { cookie: cookies[index % cookies.length]!, accept: 'text/event-stream' } }, (res) => {
+          if (res.statusCode !== 200) return reject(new Error(`event stream refused: ${res.statusCode}`))
+          const stream: Stream = { req, received: 0 }
+          res.on('data', (chunk: Buffer) => (stream.received += countIn(chunk, needle)))
+          res.once('data', () => resolve(stream))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    })
+    streams.push(...(await Promise.all(batch)))
+  }
+  return streams
 }
 
 /** N sockets, K senders at a fixed total rate or closed-loop; latency, throughput, loss, CPU. */
 export async function socketScenario(target: Target, cookies: string[], s: SocketScenario, tag: string): Promise<Result> {
   const run: Run = { tag, latencies: [] }
-  const { clients, connectMs } = await openClients(target, s.n, cookies, run, 50, s.senders)
+  const sse = s.readers === 'sse'
+  const { clients, connectMs } = await openClients(target, sse ? s.senders : s.n, cookies, run, 50, s.senders)
+  const streams = sse ? await openStreams(target, s.n, cookies, run) : []
+  const total = () => totalOf(clients) + streams.reduce((sum, x) => sum + x.received, 0)
+  const readers = sse ? s.n + s.senders : s.n
   await sleep(500)
   for (const c of clients) c.received = 0
+  for (const x of streams) x.received = 0
   run.latencies.length = 0
   const senders = clients.slice(0, s.senders)
   let sent = 0
@@ -240,10 +282,10 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   }
   running = false
   const elapsed = (performance.now() - started) / 1000
-  const inWindow = total(clients)
-  const expected = sent * s.n
-  await drain(clients, expected, 5000)
-  const received = total(clients)
+  const inWindow = total()
+  const expected = sent * readers
+  await drain(total, expected, 5000)
+  const received = total()
   const cpu = cpuOf(target) - cpuBefore
   const result: Result = {
     scenario: s.name,
@@ -259,6 +301,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
     rssMiB: rssOf(target) / 1048576,
   }
   await closeClients(clients)
+  for (const x of streams) x.req.destroy()
   await sleep(300)
   return result
 }

@@ -119,6 +119,7 @@ const socketScenarios: SocketScenario[] = [
   { name: 'max fan-out, N=100 (10 senders)', n: 100, senders: 10, window: 8, seconds },
   { name: 'max fan-out, N=1000 (10 senders)', n: 1000, senders: 10, window: 8, seconds },
 ]
+const sseScenario: SocketScenario = { name: 'event streams (SSE): max fan-out, N=1000 (10 socket senders)', n: 1000, senders: 10, window: 8, seconds, readers: 'sse' }
 const idleSizes = quick ? [1000] : [1000, 5000]
 
 async function round(r: number): Promise<Result[]> {
@@ -141,6 +142,8 @@ async function round(r: number): Promise<Result[]> {
       }
     }
     const ours = servers.find((s) => s.target.kind === 'ours')!.target
+    // Server-Sent Events (ours only): the same fan-out, N readers on event streams.
+    if (wanted(sseScenario.name)) results.push(await socketScenario(ours, cookies.get('ours')!, sseScenario, `r${r}sse`))
     if (wanted('long polling')) results.push(await longPollScenario(ours, cookies.get('ours')!, 200, 100, seconds, `r${r}lp`))
   } finally {
     await Promise.all(servers.map(({ child }) => stop(child)))
@@ -286,6 +289,15 @@ function targets(rows: Row[]): [string, boolean | undefined][] {
     ['N=100 at 100 msg/s: p99 ≤ baseline', check(get('N=100, 100 msg/s', 'p99 ms'), (r) => r.ours <= (r.baseline ?? -1))],
     ['N=100 at 100 msg/s: loss 0', check(get('N=100, 100 msg/s', 'lost'), (r) => r.ours === 0)],
     ['idle memory per socket at 5,000: ≤ 1.2× baseline', check(get('idle memory, 5000', 'idle bytes / socket'), (r) => (r.ratio ?? Infinity) <= 1.2)],
+    [
+      'event streams: CPU per 1M deliveries within 1.5× the WebSocket figure at N=1000 max fan-out',
+      (() => {
+        const streams = get('event streams (SSE): max fan-out', 'CPU s / 1M deliveries')
+        const sockets = get('max fan-out, N=1000', 'CPU s / 1M deliveries')
+        return streams && sockets ? streams.ours <= 1.5 * sockets.ours : undefined
+      })(),
+    ],
+    ['event streams: loss 0', check(get('event streams (SSE)', 'lost'), (r) => r.ours === 0)],
     ['long polling: 0 gaps', check(get('long polling', 'gaps'), (r) => r.ours === 0)],
     ['long polling: every event delivered', check(get('long polling', 'lost'), (r) => r.ours === 0)],
     ['long polling: p99 ≤ 1 s', check(get('long polling', 'p99 ms'), (r) => r.ours <= 1000)],
