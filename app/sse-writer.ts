@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { sseFrameFor } from './chatroom/event.js'
 import type { Subscription } from './chatroom/subscription.js'
 
@@ -46,14 +46,14 @@ function beat(writer: SseWriter, ms: number): () => void {
  * subscription, which lets go of the user's presence.
  */
 export class SseWriter {
-  private readonly res: ServerResponse
+  private readonly res: Socket
   private readonly limit: number
   private subscription: Subscription | undefined
   private waitingForDrain = false
   private wrote = false
   private readonly stopBeating: () => void
 
-  constructor(res: ServerResponse, options: SseWriterOptions) {
+  constructor(res: Socket, options: SseWriterOptions) {
     this.res = res
     this.limit = options.limit
     this.stopBeating = beat(this, options.heartbeatMs)
@@ -93,7 +93,8 @@ export class SseWriter {
   end(last?: string): void {
     if (this.res.writableEnded) return
     this.stopBeating()
-    this.res.end(last)
+    if (last === undefined) this.res.end()
+    else this.res.end(last)
   }
 
   private write(chunk: string | Buffer): void {

@@ -10,6 +10,10 @@ export async function room(request: FastifyRequest, reply: FastifyReply) {
   return reply.view('sse/room', await roomPage(request, 'sse'))
 }
 
+const SSE_HEAD =
+  'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-store\r\n' +
+  'x-content-type-options: nosniff\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n'
+
 /** One Server-Sent Events message, for what is not an event of the log. */
 const message = (name: string, data: string) => `event: ${name}\ndata: ${data}\n\n`
 
@@ -30,14 +34,11 @@ export async function events(request: FastifyRequest, reply: FastifyReply) {
   if (!lastEventId.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(lastEventId.error) })
   const cursor = { ...query.data, ...(lastEventId.data !== undefined && { lastReceived: lastEventId.data }) }
   reply.hijack()
-  const res = reply.raw
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    // nginx and others buffer responses unless told not to.
-    'x-accel-buffering': 'no',
-  })
+  // The stream is written straight to the connection (as a WebSocket is): no chunk framing
+  // around each write; it ends when the connection does.
+  const socket = reply.raw.socket!
+  socket.write(SSE_HEAD)
+  const res = socket
   const writer = new SseWriter(res, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
   const entered = await chatroom.enter(currentUser(request), 'sse', { ...cursor, typing: true })
   if (!entered.ok) {
