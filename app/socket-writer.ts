@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
+import { wsFrameFor } from './chatroom/event.js'
 import type { Subscription } from './chatroom/subscription.js'
 import { CloseCode } from './protocol.js'
 
@@ -13,8 +14,6 @@ const MAX_BAD_FRAMES = 5
 /** Error frames dropped (the client reads none of them) before the socket is closed as abusive (1008). */
 const MAX_DROPPED_ERRORS = 20
 
-// A Buffer would go out as a binary frame unless told otherwise; the protocol is text.
-const TEXT_FRAME = { binary: false } as const
 
 export interface SocketWriterOptions {
   /** Unsent bytes past which nothing more is written (SOCKET_BUFFER_LIMIT). */
@@ -66,7 +65,11 @@ export class SocketWriter {
     if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
     if (subscription.state === 'left') return socket.close(CloseCode.left, 'you left the room')
     if (this.full()) return
-    if (subscription.pending) socket.send(subscription.takeFrame(), TEXT_FRAME)
+    // The frame's bytes are shared by every socket that gets the same batch; they go straight
+    // to the connection (no compression is negotiated, so ws has nothing queued to interleave).
+    if (!subscription.pending) return
+    if (socket.extensions === '') this.raw.write(wsFrameFor(subscription.take(), subscription.takeSignals()))
+    else socket.send(subscription.takeFrame(), { binary: false })
   }
 
   /**

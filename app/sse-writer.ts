@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { sseFrameFor } from './chatroom/event.js'
+import { sseBytesFor } from './chatroom/event.js'
 import type { Subscription } from './chatroom/subscription.js'
 
 export interface SseWriterOptions {
@@ -15,6 +15,13 @@ export interface SseWriterOptions {
  * browsers ignore but which keeps idle-connection timers from cutting it.
  */
 const beating = new Map<number, { streams: Set<SseWriter>; timer: NodeJS.Timeout }>()
+
+/** Event streams open on this process (for /metrics). */
+export function openStreams(): number {
+  let n = 0
+  for (const { streams } of beating.values()) n += streams.size
+  return n
+}
 
 function beat(writer: SseWriter, ms: number): () => void {
   let group = beating.get(ms)
@@ -80,7 +87,7 @@ export class SseWriter {
     if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')
     if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
     if (subscription.state !== 'open' || this.full()) return
-    if (subscription.pending) this.write(sseFrameFor(subscription.take(), subscription.takeSignals()))
+    if (subscription.pending) this.write(sseBytesFor(subscription.take(), subscription.takeSignals()))
   }
 
   /** Called by the shared timer: a comment, unless something was written since the last beat. */

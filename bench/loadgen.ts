@@ -38,6 +38,12 @@ export interface Result {
   cpuPerMillion?: number
   rssMiB?: number
   idleBytesPerConn?: number
+  /** RSS of a fresh process before its first connection. */
+  startupMiB?: number
+  /** One message to every idle connection: until the last one had it. */
+  deliverAllMs?: number
+  /** The load generator's own CPU, as a share of one core over the run (near 100%: it is the bottleneck). */
+  loadgenCpu?: number
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -110,7 +116,8 @@ export async function openClients(
       const index = i + k
       const url = socketUrl(target, index)
       const headers = target.kind === 'ours' ? { cookie: cookies[index % cookies.length]!, origin: new URL(url.replace(/^ws/, 'http')).origin } : {}
-      const ws = new WebSocket(url, { headers, perMessageDeflate: false })
+      // Source addresses spread over 127.0.0.1-4: one address has only ~28,000 ports to connect from.
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false, localAddress: `127.0.0.${1 + (index % 4)}` })
       const client: Client = { ws, received: 0, probe: index < senders || index % step === step - 1, index }
       ws.on('message', (data: Buffer) => {
         if (!client.probe) {
@@ -255,6 +262,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   let sent = 0
   let running = true
   const cpuBefore = cpuOf(target)
+  const loadBefore = process.cpuUsage()
   const started = performance.now()
 
   if (s.rate !== undefined) {
@@ -282,6 +290,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   }
   running = false
   const elapsed = (performance.now() - started) / 1000
+  const load = process.cpuUsage(loadBefore)
   const inWindow = total()
   const expected = sent * readers
   await drain(total, expected, 5000)
@@ -299,6 +308,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
     ...percentiles(run.latencies),
     cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
     rssMiB: rssOf(target) / 1048576,
+    loadgenCpu: (load.user + load.system) / 1e6 / elapsed,
   }
   await closeClients(clients)
   for (const x of streams) x.req.destroy()
@@ -306,16 +316,32 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   return result
 }
 
-/** Memory one idle connection costs the server: RSS before and after opening n sockets. */
-export async function idleMemory(target: Target, cookies: string[], n: number, tag: string): Promise<Result> {
+/**
+ * Memory one idle connection costs the server (a fresh process): RSS before and after opening n
+ * sockets, and how long opening them took (sign-in excluded: the cookies are made before). With
+ * `deliver`, one message then goes to all of them and the time until the last has it is taken.
+ */
+export async function idleMemory(target: Target, cookies: string[], n: number, tag: string, deliver = false): Promise<Result> {
   await sleep(300)
   const before = rssBytes(target.pid)
-  const { clients, connectMs } = await openClients(target, n, cookies, { tag, latencies: [] }, 0)
-  await sleep(1500)
+  const run: Run = { tag, latencies: [] }
+  const { clients, connectMs } = await openClients(target, n, cookies, run, 0)
+  await sleep(Math.min(5000, 1500 + n / 20))
   const after = rssBytes(target.pid)
+  const result: Result = { scenario: `idle memory, ${n} sockets`, target: target.kind, connectMs, idleBytesPerConn: (after - before) / n, rssMiB: after / 1048576 }
+  if (deliver) {
+    for (const c of clients) c.received = 0
+    const started = performance.now()
+    send(clients[0]!, run)
+    await drain(() => totalOf(clients), n, 60_000)
+    result.deliverAllMs = performance.now() - started
+    result.received = totalOf(clients)
+    result.expected = n
+    result.loss = n - result.received
+  }
   await closeClients(clients)
   await sleep(300)
-  return { scenario: `idle memory, ${n} sockets`, target: target.kind, connectMs, idleBytesPerConn: (after - before) / n, rssMiB: after / 1048576 }
+  return result
 }
 
 /** Long polling (ours only): pollers follow their cursors while a socket publishes at a fixed rate. */
@@ -326,18 +352,19 @@ export async function longPollScenario(target: Target, cookies: string[], poller
   let running = true
   // A fresh controller per poll (one shared signal would collect a listener per fetch).
   const current: AbortController[] = []
-  const start = (await (await fetch(`${target.base}/longpolling/room/messages`, { headers: { cookie: cookies[0]! } })).json()) as { id: number }[]
+  const cookieOf = (index: number): Record<string, string> => (target.kind === 'ours' ? { cookie: cookies[index % cookies.length]! } : {})
+  const start = (await (await fetch(`${target.base}/longpolling/room/messages`, { headers: cookieOf(0) })).json()) as { id: number }[]
   const firstCursor = start.at(-1)?.id ?? 0
 
   const poller = async (index: number) => {
     let cursor = firstCursor
-    const cookie = cookies[index % cookies.length]!
+    const headers = cookieOf(index)
     // Bounded: at most one poll per 5 ms of the run, and never past `running`.
     for (let polls = 0; running && polls < (seconds * 1000) / 5; polls++) {
       let events: { id: number; text?: string }[]
       const controller = (current[index] = new AbortController())
       try {
-        const res = await fetch(`${target.base}/longpolling/room/messages?lastReceived=${cursor}`, { headers: { cookie }, signal: controller.signal })
+        const res = await fetch(`${target.base}/longpolling/room/messages?lastReceived=${cursor}`, { headers, signal: controller.signal })
         events = (await res.json()) as { id: number; text?: string }[]
       } catch {
         return
@@ -356,14 +383,18 @@ export async function longPollScenario(target: Target, cookies: string[], poller
   const loops = Array.from({ length: pollers }, (_, i) => poller(i))
   await sleep(500)
 
-  // The publisher keeps its own samples: only the pollers' deliveries are measured.
-  const { clients } = await openClients(target, 1, cookies, { tag, latencies: [] }, 0, 1)
-  const publisher = clients[0]!
+  // The publisher posts over HTTP, as a long-polling page does (the same for both servers).
+  const publish = () =>
+    void fetch(`${target.base}/longpolling/room/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...cookieOf(pollers) },
+      body: JSON.stringify({ text: `${tag}:${pollers}:${performance.now()}` }),
+    }).then((res) => res.arrayBuffer(), () => undefined)
   const cpuBefore = cpuSeconds(target.pid)
   let sent = 0
   const started = performance.now()
   const stop = paced(rate, () => {
-    send(publisher, run)
+    publish()
     sent++
   })
   await sleep(seconds * 1000)
@@ -377,7 +408,6 @@ export async function longPollScenario(target: Target, cookies: string[], poller
   for (const controller of current) controller?.abort()
   await Promise.all(loops)
   const cpu = cpuSeconds(target.pid) - cpuBefore
-  await closeClients(clients)
   return {
     scenario: `long polling, ${pollers} pollers, ${rate} msg/s`,
     target: target.kind,

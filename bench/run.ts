@@ -5,22 +5,23 @@
 // each figure's ratio to the baseline measured in the same round. Raw results go to
 // bench/results/latest.json. 127.0.0.1 only; every loop is bounded.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createDatabase, dropDatabase, postgresAnswers } from './pg.js'
+import { rssBytes } from './proc.js'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
 
 const args = process.argv.slice(2)
 /** The value after --name, if given. */
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
 const quick = args.includes('--quick')
-const rounds = Math.max(1, Math.min(20, Number(option('--rounds') ?? (quick ? 1 : 3)) || 1))
+const rounds = args.includes('--profile') ? 1 : Math.max(1, Math.min(20, Number(option('--rounds') ?? (quick ? 1 : 3)) || 1))
 const seconds = quick ? 2 : 6
 // --only TEXT: just the scenarios whose name contains TEXT (for working on one figure).
-const only = option('--only') ?? ''
+const only = option('--only') ?? option('--profile') ?? ''
 const wanted = (name: string) => name.includes(only)
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -55,11 +56,25 @@ async function withDatabase<T>(name: string, run: (url: string) => Promise<T>): 
 const hasPostgres = await postgresAnswers()
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
-async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}): Promise<{ target: Target; child: ChildProcess }> {
+/** The servers a run compares: ours, the plain ws broadcast server, the bare fastify long-poll server. */
+const scripts = {
+  ours: join(root, 'dist', 'app', 'server.js'),
+  baseline: join(root, 'dist', 'bench', 'baseline.js'),
+  longpoll: join(root, 'dist', 'bench', 'baseline-longpoll.js'),
+}
+
+async function start(
+  kind: Target['kind'],
+  extraEnv: Record<string, string> = {},
+  script: string = scripts[kind],
+  fds?: number,
+): Promise<{ target: Target; child: ChildProcess }> {
   const port = await freePort()
-  const script = kind === 'ours' ? join(root, 'dist', 'app', 'server.js') : join(root, 'dist', 'bench', 'baseline.js')
-  const command = hasTaskset ? 'taskset' : process.execPath
-  const argv = hasTaskset ? ['-c', '1', process.execPath, script] : [script]
+  // With --profile, our server writes a CPU profile when it exits.
+  const node = [process.execPath, ...(profiling && kind === 'ours' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), script]
+  const pinned = hasTaskset ? ['taskset', '-c', '1', ...node] : node
+  // Many connections need many descriptors: raised for this process alone (root may raise the hard limit too).
+  const [command, ...argv] = fds ? ['bash', '-c', `ulimit -n ${fds} && exec "$@"`, 'bash', ...pinned] : pinned
   const env = {
     ...process.env,
     PORT: String(port),
@@ -81,7 +96,7 @@ async function start(kind: Target['kind'], extraEnv: Record<string, string> = {}
     ...extraEnv,
   }
   dataDirs.push(env.DATA_DIR)
-  const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(command!, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
   const base = `http://127.0.0.1:${port}`
@@ -119,21 +134,37 @@ const socketScenarios: SocketScenario[] = [
   { name: 'max fan-out, N=100 (10 senders)', n: 100, senders: 10, window: 8, seconds },
   { name: 'max fan-out, N=1000 (10 senders)', n: 1000, senders: 10, window: 8, seconds },
 ]
+// --profile TEXT: one round of just the scenarios matching TEXT, our server writing a CPU profile.
+const profiling = option('--profile')
+const profileDir = join(root, 'bench', 'profiles')
 const sseScenario: SocketScenario = { name: 'event streams (SSE): max fan-out, N=1000 (10 socket senders)', n: 1000, senders: 10, window: 8, seconds, readers: 'sse' }
-const idleSizes = quick ? [1000] : [1000, 5000]
+const idleSizes = quick ? [1000] : [1000, 5000, 10_000]
+/** Connections the big idle scenario holds (full runs only), and descriptors it needs per process. */
+const BIG = 50_000
+const BIG_FDS = 60_000
 
 async function round(r: number): Promise<Result[]> {
   const results: Result[] = []
   const order: Target['kind'][] = r % 2 === 0 ? ['ours', 'baseline'] : ['baseline', 'ours']
-  // Fresh processes each round; idle memory first, before anything else grows the heap.
+  // Idle memory: a fresh process per size, measured before anything else grows its heap.
+  for (const n of idleSizes.filter((n) => wanted(`idle memory, ${n} sockets`))) {
+    for (const kind of order) {
+      const { target, child } = await start(kind)
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        const startupMiB = rssBytes(target.pid) / 1048576
+        const cookies = kind === 'ours' ? await signInUsers(target.base, 20, `idle${r}_${n}_`) : []
+        results.push({ ...(await idleMemory(target, cookies, n, `idle${r}`)), startupMiB })
+      } finally {
+        await stop(child)
+      }
+    }
+  }
   const servers = await Promise.all(order.map((kind) => start(kind)))
   try {
     const cookies = new Map<string, string[]>()
     for (const { target } of servers) {
       cookies.set(target.kind, target.kind === 'ours' ? await signInUsers(target.base, 20, `bench${r}_`) : [])
-    }
-    for (const n of idleSizes.filter((n) => wanted(`idle memory, ${n} sockets`))) {
-      for (const { target } of servers) results.push(await idleMemory(target, cookies.get(target.kind)!, n, `idle${r}`))
     }
     for (const [i, s] of socketScenarios.entries()) {
       if (!wanted(s.name)) continue
@@ -144,7 +175,15 @@ async function round(r: number): Promise<Result[]> {
     const ours = servers.find((s) => s.target.kind === 'ours')!.target
     // Server-Sent Events (ours only): the same fan-out, N readers on event streams.
     if (wanted(sseScenario.name)) results.push(await socketScenario(ours, cookies.get('ours')!, sseScenario, `r${r}sse`))
-    if (wanted('long polling')) results.push(await longPollScenario(ours, cookies.get('ours')!, 200, 100, seconds, `r${r}lp`))
+    if (wanted('long polling')) {
+      results.push(await longPollScenario(ours, cookies.get('ours')!, 200, 100, seconds, `r${r}lp`))
+      const bare = await start('baseline', {}, scripts.longpoll)
+      try {
+        results.push(await longPollScenario(bare.target, [], 200, 100, seconds, `r${r}lpb`))
+      } finally {
+        await stop(bare.child)
+      }
+    }
   } finally {
     await Promise.all(servers.map(({ child }) => stop(child)))
   }
@@ -219,7 +258,7 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn'>
+type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu'>
 const metrics: [Metric, string, (v: number) => string][] = [
   ['sentPerSec', 'sent msg/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['deliveriesPerSec', 'deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
@@ -233,6 +272,9 @@ const metrics: [Metric, string, (v: number) => string][] = [
   ['idleBytesPerConn', 'idle bytes / socket', (v) => Math.round(v).toLocaleString('en-US')],
   ['connectMs', 'connect ms', (v) => Math.round(v).toLocaleString('en-US')],
   ['rssMiB', 'server RSS MiB', (v) => v.toFixed(0)],
+  ['startupMiB', 'RSS before the first connection MiB', (v) => v.toFixed(0)],
+  ['deliverAllMs', 'one message to all ms', (v) => Math.round(v).toLocaleString('en-US')],
+  ['loadgenCpu', 'load generator CPU (1 = a core)', (v) => v.toFixed(2)],
 ]
 
 interface Row {
@@ -278,38 +320,60 @@ function table(rows: Row[]): string {
   return lines.join('\n')
 }
 
-function targets(rows: Row[]): [string, boolean | undefined][] {
+/** The issue's targets, each from this run's figures: [what, figure, PASS/MISS (undefined: not measured)]. */
+function targets(rows: Row[]): [string, string, boolean | undefined][] {
   const get = (scenario: string, metric: string) => rows.find((r) => r.scenario.startsWith(scenario) && r.metric === metric)
-  const check = (row: Row | undefined, ok: (r: Row) => boolean) => (row ? ok(row) : undefined)
+  const f = (v: number | undefined, digits = 2) => (v === undefined ? '—' : v.toFixed(digits))
+  const ratio = (scenario: string, metric: string, max: number): [string, boolean | undefined] => {
+    const row = get(scenario, metric)
+    return [`${f(row?.ratio)}× (${f(row?.ours)} vs ${f(row?.baseline)})`, row?.ratio === undefined ? undefined : row.ratio <= max]
+  }
+  const abs = (scenario: string, metric: string, ok: (v: number) => boolean, digits = 2): [string, boolean | undefined] => {
+    const row = get(scenario, metric)
+    return [f(row?.ours, digits), row ? ok(row.ours) : undefined]
+  }
+  const of = (what: string, [figure, ok]: [string, boolean | undefined]): [string, string, boolean | undefined] => [what, figure, ok]
+  const between = (a: Row | undefined, b: Row | undefined, ok: (x: number, y: number) => boolean): [string, boolean | undefined] =>
+    a && b ? [`${f(a.ours)} vs ${f(b.ours)} (${f(a.ours / b.ours)}×)`, ok(a.ours, b.ours)] : ['—', undefined]
+  const loadgen = get('max fan-out, N=1000 (10 senders)', 'load generator CPU (1 = a core)')
   return [
-    ['max fan-out N=1000: deliveries/s ≥ 5× baseline', check(get('max fan-out, N=1000', 'deliveries/s'), (r) => (r.ratio ?? 0) >= 5)],
-    ['max fan-out N=1000: CPU per 1M deliveries ≤ 0.2× baseline', check(get('max fan-out, N=1000', 'CPU s / 1M deliveries'), (r) => (r.ratio ?? Infinity) <= 0.2)],
-    ['N=1000 at 20 msg/s: p99 ≤ baseline', check(get('N=1000, 20 msg/s', 'p99 ms'), (r) => r.ours <= (r.baseline ?? -1))],
-    ['N=1000 at 20 msg/s: loss 0', check(get('N=1000, 20 msg/s', 'lost'), (r) => r.ours === 0)],
-    ['N=100 at 100 msg/s: p99 ≤ baseline', check(get('N=100, 100 msg/s', 'p99 ms'), (r) => r.ours <= (r.baseline ?? -1))],
-    ['N=100 at 100 msg/s: loss 0', check(get('N=100, 100 msg/s', 'lost'), (r) => r.ours === 0)],
-    ['idle memory per socket at 5,000: ≤ 1.2× baseline', check(get('idle memory, 5000', 'idle bytes / socket'), (r) => (r.ratio ?? Infinity) <= 1.2)],
-    [
-      'event streams: CPU per 1M deliveries within 1.5× the WebSocket figure at N=1000 max fan-out',
-      (() => {
-        const streams = get('event streams (SSE): max fan-out', 'CPU s / 1M deliveries')
-        const sockets = get('max fan-out, N=1000', 'CPU s / 1M deliveries')
-        return streams && sockets ? streams.ours <= 1.5 * sockets.ours : undefined
-      })(),
-    ],
-    ['event streams: loss 0', check(get('event streams (SSE)', 'lost'), (r) => r.ours === 0)],
-    ['long polling: 0 gaps', check(get('long polling', 'gaps'), (r) => r.ours === 0)],
-    ['long polling: every event delivered', check(get('long polling', 'lost'), (r) => r.ours === 0)],
-    ['long polling: p99 ≤ 1 s', check(get('long polling', 'p99 ms'), (r) => r.ours <= 1000)],
-    [
-      'store: sqlite within 10% of memory on max fan-out deliveries/s',
-      (() => {
-        const memory = get('store=memory', 'deliveries/s')
-        const sqlite = get('store=sqlite', 'deliveries/s')
-        return memory && sqlite ? sqlite.ours >= 0.9 * memory.ours : undefined
-      })(),
-    ],
+    of('N=100 at 100 msg/s: CPU per delivery ≤ 1.0× ws', ratio('N=100, 100 msg/s', 'CPU s / 1M deliveries', 1)),
+    of('N=100 at 100 msg/s: p99 ≤ 1.0× ws', ratio('N=100, 100 msg/s', 'p99 ms', 1)),
+    of('N=1000 at 100 msg/s: CPU per delivery ≤ 1.0× ws', ratio('N=1000, 100 msg/s', 'CPU s / 1M deliveries', 1)),
+    of('N=1000 at 100 msg/s: p99 ≤ 1.0× ws', ratio('N=1000, 100 msg/s', 'p99 ms', 1)),
+    of('max fan-out N=1000: ≤ 0.5 s CPU per 1M deliveries', abs('max fan-out, N=1000 (10 senders)', 'CPU s / 1M deliveries', (v) => v <= 0.5)),
+    of('max fan-out N=1000: the load generator is not saturated (< 0.9 of its core)', [f(loadgen?.ours), loadgen ? loadgen.ours < 0.9 : undefined]),
+    of('idle: ≤ 6 KB per socket at 10,000 (fresh process)', abs('idle memory, 10000', 'idle bytes / socket', (v) => v <= 6 * 1024, 0)),
+    of('idle: RSS before the first connection ≤ 70 MB', abs('idle memory, 1000', 'RSS before the first connection MiB', (v) => v <= 70, 0)),
+    of('opening 10,000 sockets ≤ 1.1× ws', ratio('idle memory, 10000', 'connect ms', 1.1)),
+    of('long polling, 200 pollers at 100 msg/s: CPU ≤ 1.0× bare fastify', ratio('long polling', 'CPU s / 1M deliveries', 1)),
+    of('long polling: 0 gaps', abs('long polling', 'gaps', (v) => v === 0, 0)),
+    of('long polling: p99 ≤ 1.0× bare fastify', ratio('long polling', 'p99 ms', 1)),
+    of(`${BIG.toLocaleString('en-US')} idle sockets held, one message delivered to all`, abs(`idle memory, ${BIG}`, 'lost', (v) => v === 0, 0)),
+    of('store: sqlite within 10% of memory on max fan-out', between(get('store=sqlite', 'deliveries/s'), get('store=memory', 'deliveries/s'), (a, b) => a >= 0.9 * b)),
+    of(
+      'two processes on Redis: CPU per delivery ≤ 1.2× one process (max fan-out N=1000)',
+      between(get('two processes on Redis, max fan-out', 'CPU s / 1M deliveries'), get('max fan-out, N=1000 (10 senders)', 'CPU s / 1M deliveries'), (a, b) => a <= 1.2 * b),
+    ),
+    of(
+      'event streams: CPU per 1M deliveries within 1.5× WebSocket (max fan-out N=1000)',
+      between(get('event streams (SSE): max fan-out', 'CPU s / 1M deliveries'), get('max fan-out, N=1000 (10 senders)', 'CPU s / 1M deliveries'), (a, b) => a <= 1.5 * b),
+    ),
   ]
+}
+
+/**
+ * 50,000 idle WebSocket connections to one fresh process of ours (full runs only): RSS per
+ * socket, and one message to all of them. Each side needs ~50,000 descriptors.
+ */
+async function bigRound(): Promise<Result[]> {
+  const { target, child } = await start('ours', {}, scripts.ours, BIG_FDS)
+  try {
+    const cookies = await signInUsers(target.base, 20, 'big_')
+    return [{ ...(await idleMemory(target, cookies, BIG, 'big', true)), round: 0 } as Result]
+  } finally {
+    await stop(child)
+  }
 }
 
 if (hasTaskset) {
@@ -321,6 +385,11 @@ if (hasTaskset) {
 }
 const startedAt = Date.now()
 const all: Result[] = []
+const fdLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0)
+if (!quick && wanted(`idle memory, ${BIG}`)) {
+  if (fdLimit >= BIG_FDS) all.push(...(await bigRound()))
+  else console.error(`the ${BIG} sockets scenario needs ${BIG_FDS} descriptors (this process has ${fdLimit}); npm run bench raises it where it may`)
+}
 for (let r = 0; r < rounds; r++) {
   console.error(`round ${r + 1} of ${rounds}…`)
   all.push(...(await round(r)))
@@ -332,7 +401,8 @@ const rows = summarize(all)
 console.log(`\n${quick ? 'Quick run' : 'Benchmark'}: ${rounds} round(s), ${seconds} s per scenario, ${hasTaskset ? 'server on core 1, load generator on core 0' : 'no taskset'}; medians; ratio = median of same-round ratios.\n`)
 console.log(table(rows))
 console.log('\nTargets:')
-for (const [what, ok] of targets(rows)) console.log(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS'}  ${what}`)
+for (const [what, figure, ok] of targets(rows)) console.log(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS'}  ${what}: ${figure}`)
+if (profiling) console.log(`\nCPU profile of our server: ${profileDir}/*.cpuprofile (open in Chrome DevTools, Performance tab, or speedscope)`)
 console.log(`\n(${((Date.now() - startedAt) / 1000).toFixed(0)} s)`)
 mkdirSync(join(root, 'bench', 'results'), { recursive: true })
 writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ quick, rounds, seconds, results: all, summary: rows }, null, 2))

@@ -245,3 +245,31 @@ t.test('each event\'s stream bytes are made once and shared', async (t) => {
   const other = createEvent(8, 2, { type: 'leave', user: 'ann' })
   t.equal(sseFrameFor([stored, other], [{ type: 'typing', user: 'bob', json: '{"type":"typing","user":"bob"}' }]), `id: 7\ndata: ${stored.json}\n\nid: 8\ndata: ${other.json}\n\nevent: typing\ndata: {"type":"typing","user":"bob"}\n\n`)
 })
+
+t.test('WebSocket frames are made once per event, and once per batch for every reader at the same place', async (t) => {
+  const { Receiver } = await import('ws')
+  const { wsFrame, wsFrameFor } = await import('../app/chatroom/event.js')
+  // Each length class of the header, read back by ws's own parser.
+  for (const length of [0, 125, 126, 65_535, 65_536]) {
+    const payload = Buffer.alloc(length, 'a')
+    const frame = wsFrame(payload)
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const receiver = new Receiver({ isServer: false })
+      receiver.on('message', (data: Buffer) => resolve(data))
+      receiver.on('error', reject)
+      receiver.write(frame)
+    })
+    t.equal(got.length, length, `a ${length}-byte payload`)
+  }
+  const payloadOf = (frame: Buffer) => frame.subarray((frame[1]! & 0x7f) < 126 ? 2 : 4).toString()
+  const a = createEvent(1, 1, { type: 'message', user: 'ann', text: 'one' })
+  const b = createEvent(2, 2, { type: 'message', user: 'ann', text: 'two' })
+  t.equal(wsFrameFor([a], []), wsFrameFor([a], []), 'one event: its own cached frame')
+  const batch = wsFrameFor([a, b], [])
+  t.equal(wsFrameFor([a, b], []), batch, 'the next reader with the same batch reuses it')
+  t.equal(payloadOf(batch), `[${a.json},${b.json}]`)
+  t.not(wsFrameFor([b], []), batch)
+  const signal = { type: 'typing' as const, user: 'bob', json: '{"type":"typing","user":"bob"}' }
+  t.equal(payloadOf(wsFrameFor([a, b], [signal])), `[${a.json},${b.json},${signal.json}]`, 'signals make a reader its own frame')
+  t.equal(payloadOf(wsFrameFor([], [])), '[]')
+})

@@ -32,6 +32,8 @@ export interface StoredEvent {
   frame?: Buffer
   /** Cache for sseFrameOf(): the event as one Server-Sent Events message, UTF-8 encoded once. */
   sse?: Buffer
+  /** Cache for wsFrameFor(): frame bytes as they go on the wire (WebSocket header + `[event]`). */
+  ws?: Buffer
 }
 
 /**
@@ -107,4 +109,65 @@ export function jsonBatch(events: readonly StoredEvent[], signals: readonly Sign
   let out = events.length > 0 ? jsonArray(events).slice(0, -1) + ',' : '['
   for (let i = 0; i < signals.length; i++) out += (i === 0 ? '' : ',') + signals[i]!.json
   return out + ']'
+}
+
+/**
+ * A server-to-client WebSocket text frame (RFC 6455 5.2: FIN, opcode 1, unmasked) around the
+ * payload, as bytes: made once per event (or per batch) and written as is to every socket.
+ */
+export function wsFrame(payload: Buffer): Buffer {
+  const length = payload.length
+  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(headerLength + length)
+  frame[0] = 0x81
+  if (length < 126) frame[1] = length
+  else if (length < 65536) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeBigUInt64BE(BigInt(length), 2)
+  }
+  payload.copy(frame, headerLength)
+  return frame
+}
+
+/**
+ * What readers that are at the same place get in a tick is the same batch: the last batch made
+ * is kept (by its first and last id), so the second and every later reader of a tick reuse its
+ * bytes instead of building their own. Signals make a batch the reader's own (they are not cached).
+ */
+class BatchCache {
+  private first = 0
+  private last = 0
+  private bytes: Buffer | undefined
+
+  get(events: readonly StoredEvent[], make: () => Buffer): Buffer {
+    const first = events[0]!.event.id
+    const last = events[events.length - 1]!.event.id
+    // Ids are consecutive, so the first and last id name the batch.
+    if (this.bytes === undefined || first !== this.first || last !== this.last || last - first + 1 !== events.length) {
+      this.bytes = make()
+      this.first = first
+      this.last = last
+    }
+    return this.bytes
+  }
+}
+
+const wsBatches = new BatchCache()
+const sseBatches = new BatchCache()
+
+/** The WebSocket frame bytes for what one reader has waiting (shared by every reader with the same batch). */
+export function wsFrameFor(events: readonly StoredEvent[], signals: readonly Signal[]): Buffer {
+  if (signals.length > 0) return wsFrame(Buffer.from(jsonBatch(events, signals)))
+  if (events.length === 1) return (events[0]!.ws ??= wsFrame(frameOf(events[0]!)))
+  if (events.length === 0) return wsFrame(Buffer.from('[]'))
+  return wsBatches.get(events, () => wsFrame(Buffer.from(jsonArray(events))))
+}
+
+/** sseFrameFor, with batches shared the same way. */
+export function sseBytesFor(events: readonly StoredEvent[], signals: readonly Signal[]): string | Buffer {
+  if (signals.length > 0 || events.length < 2) return sseFrameFor(events, signals)
+  return sseBatches.get(events, () => Buffer.from(sseFrameFor(events, signals) as string))
 }

@@ -18,12 +18,12 @@ export async function readyz(request: FastifyRequest, reply: FastifyReply) {
 /** GET /metrics — Prometheus text format, for a scraper that has METRICS_TOKEN. */
 export async function metrics(request: FastifyRequest, reply: FastifyReply) {
   const token = request.server.config.METRICS_TOKEN
-  if (!token) return reply.code(404).send({ error: 'Not Found', message: 'Metrics are off: set METRICS_TOKEN and send it as a Bearer token.' })
+  const registry = request.server.metricsRegistry
+  if (!token || !registry) return reply.code(404).send({ error: 'Not Found', message: 'Metrics are off: set METRICS_TOKEN and send it as a Bearer token.' })
   const given = Buffer.from(request.headers.authorization ?? '')
   const wanted = Buffer.from(`Bearer ${token}`)
   if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
     return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Unauthorized', message: 'Send Authorization: Bearer METRICS_TOKEN.' })
   }
-  const registry = request.server.metricsRegistry
   return reply.type(registry.contentType).header('cache-control', 'no-store').send(await registry.metrics())
 }

@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { openStreams } from '../sse-writer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    metricsRegistry: Registry
+    /** Undefined while METRICS_TOKEN is unset (/metrics is off, and prom-client is never loaded). */
+    metricsRegistry: Registry | undefined
   }
 }
 
@@ -14,6 +16,8 @@ declare module 'fastify' {
  */
 export default fp(
   async function metrics(app) {
+    if (!app.config.METRICS_TOKEN) return void app.decorate('metricsRegistry', undefined)
+    const { collectDefaultMetrics, Counter, Gauge, Registry } = await import('prom-client')
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const stats = () => app.chatroom.stats
@@ -26,6 +30,7 @@ export default fp(
       collect() {
         this.set({ transport: 'websocket' }, app.websocketServer.clients.size)
         this.set({ transport: 'longpolling' }, app.chatroom.waitingCount)
+        this.set({ transport: 'sse' }, openStreams())
       },
     })
     new Gauge({
