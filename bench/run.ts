@@ -91,6 +91,9 @@ async function start(
     MAX_POLLS_PER_USER: '10000',
     MAX_EVENT_LOOP_DELAY: '0',
     PRESENCE_CHURN: '10000',
+    // Most of the load generator's readers only scan bytes and never answer pings.
+    PING_INTERVAL: '600',
+    PONG_TIMEOUT: '1200',
     // The default store (SQLite) in a folder of this run's own.
     DATA_DIR: mkdtempSync(join(tmpdir(), 'chat-bench-')),
     ...extraEnv,
