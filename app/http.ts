@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Entered, Said } from './chatroom/chatroom.js'
+import type { Abortable } from './chatroom/subscription.js'
 import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
 import { transportNames, type Transport } from './identity.js'
 import { currentUser } from './plugins/session.js'
@@ -50,17 +51,39 @@ export function sendEnterRefusal(reply: FastifyReply, refused: Extract<Entered, 
  * Runs `wait` with a signal that is aborted if the client goes away meanwhile. Its connection
  * is then ended too: it would otherwise linger and hold up the server's close().
  */
-export async function whileConnected<T>(reply: FastifyReply, wait: (gone: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController()
+export async function whileConnected<T>(reply: FastifyReply, wait: (gone: Abortable) => Promise<T>): Promise<T> {
+  const signal = new Gone()
   const gone = () => {
-    controller.abort()
+    signal.abort()
     reply.request.raw.socket?.destroy()
   }
   reply.raw.once('close', gone)
   try {
-    return await wait(controller.signal)
+    return await wait(signal)
   } finally {
     reply.raw.off('close', gone)
+  }
+}
+
+/** An abort signal with one listener: what a waiting long poll needs (an AbortSignal costs far more to make, per poll). */
+class Gone implements Abortable {
+  aborted = false
+  private listener: (() => void) | undefined
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined
+  }
+
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    const listener = this.listener
+    this.listener = undefined
+    listener?.()
   }
 }
 

@@ -386,6 +386,8 @@ if (hasTaskset) {
     // Pinning is a nicety; the run goes on without it.
   }
 }
+// A profiling run starts with an empty folder, so what is there afterwards is this run's.
+if (profiling) rmSync(profileDir, { recursive: true, force: true })
 const startedAt = Date.now()
 const all: Result[] = []
 const fdLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0)

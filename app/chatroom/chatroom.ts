@@ -269,8 +269,9 @@ export class Chatroom implements SubscriptionOwner {
     const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
     let { lastReceived } = options
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
-    if (!(await this.claimName(member))) return refuse('name')
     const arriving = !this.presence.holds(member)
+    // Someone present already holds their name (renewed while they stay): asked only on arrival.
+    if (arriving && !(await this.claimName(member))) return refuse('name')
     const counted = `${transport}\n${memberKey(member)}`
     const cap = this.options.perUser?.[transport]
     const held = this.open.get(counted) ?? 0

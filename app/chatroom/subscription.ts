@@ -7,6 +7,13 @@ import { frameFor, type Signal, type StoredEvent } from './event.js'
  */
 export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled' | 'left'
 
+/** What wait() listens to for its reader going away: an AbortSignal, or anything as small with the same three members. */
+export interface Abortable {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 /** Why wait() returned: something to take, the time ran out, the reader's signal, or the end. */
 export type WaitResult = 'readable' | 'timeout' | 'aborted' | Exclude<SubscriptionState, 'open'>
 
@@ -159,7 +166,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
    * `abort` (the client went away), or the subscription ending (room closed, lagged,
    * cancelled). It releases nothing itself: the reader takes, then cancels.
    */
-  wait(timeoutMs: number, abort?: AbortSignal): Promise<WaitResult> {
+  wait(timeoutMs: number, abort?: Abortable): Promise<WaitResult> {
     if (this.pending) return Promise.resolve('readable')
     if (this.state !== 'open') return Promise.resolve(this.state)
     if (abort?.aborted) return Promise.resolve('aborted')

@@ -1,5 +1,6 @@
-import helmet from '@fastify/helmet'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyRequest } from 'fastify'
+import helmet from 'helmet'
 import fp from 'fastify-plugin'
 import type { Config } from '../../conf/config.js'
 import { providerDefinitions } from './oauth.js'
@@ -29,6 +30,19 @@ export function crossOrigin(request: FastifyRequest, allowed: ReadonlySet<string
   return origin === 'null'
 }
 
+/** The headers helmet sets with these options, worked out once: its middleware run over a stand-in response. */
+function securityHeaders(options: Parameters<typeof helmet>[0]): [string, string][] {
+  const headers: [string, string][] = []
+  const res = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers.push([name, String(value)])
+    },
+    removeHeader() {},
+  }
+  helmet(options)({} as IncomingMessage, res as unknown as ServerResponse, () => {})
+  return headers
+}
+
 /** Security headers and a strict CSP the pages work under (no inline script), and origin checks. */
 export default fp(
   async function security(app, opts: { config: Config }) {
@@ -36,7 +50,7 @@ export default fp(
     const imgSrc = ["'self'", ...(config.AVATARS === 'gravatar' ? ['https://www.gravatar.com'] : [])]
     // Chromium applies form-action to the redirect after the OAuth button's form too.
     const providers = providerDefinitions(config).flatMap((p) => (p.auth.authorizeHost ? [new URL(p.auth.authorizeHost).origin] : []))
-    await app.register(helmet, {
+    const headers = securityHeaders({
       contentSecurityPolicy: {
         useDefaults: false,
         directives: {
@@ -54,6 +68,11 @@ export default fp(
       crossOriginResourcePolicy: { policy: 'same-origin' },
       // no-referrer would make browsers send "Origin: null" on our own form posts.
       referrerPolicy: { policy: 'same-origin' },
+    })
+    // The same headers on every response, set from one list made at start (not per request).
+    app.addHook('onRequest', (_request, reply, done) => {
+      for (const [name, value] of headers) reply.raw.setHeader(name, value)
+      done()
     })
 
     const allowed = new Set(config.ALLOWED_ORIGINS.map((o) => new URL(o).origin))

@@ -72,6 +72,24 @@ export default fp(
     await app.register(cookie, { secret: SESSION_SECRET })
     const sessions = app.chatroom.sessions
     const cache = new Map<string, Cached>()
+    /** Signed cookie value -> its session's hash (null: a bad signature). */
+    const hashes = new Map<string, string | null>()
+    /** Each session user with their avatar (an HMAC, made once, when first read). */
+    const avatars = new WeakMap<User, SignedInUser>()
+    const withAvatar = (user: User): SignedInUser => {
+      let signed = avatars.get(user)
+      if (!signed) {
+        let avatar: string | undefined
+        signed = {
+          ...user,
+          get avatar() {
+            return (avatar ??= avatarUrl(user, AVATARS, SESSION_SECRET))
+          },
+        }
+        avatars.set(user, signed)
+      }
+      return signed
+    }
     const sockets = new Map<string, Set<{ close(code: number, reason: string): void }>>()
     app.decorate('sessionSockets', sockets)
     app.chatroom.onRevoked = (hash) => {
@@ -106,9 +124,15 @@ export default fp(
     app.addHook('onRequest', async (request) => {
       const raw = request.cookies[SESSION_COOKIE]
       if (!raw) return
-      const unsigned = request.unsignCookie(raw)
-      if (!unsigned.valid || !unsigned.value) return
-      const hash = hashOf(unsigned.value)
+      // A cookie's signature and hash are worked out once per cookie, not once per request.
+      let hash = hashes.get(raw)
+      if (hash === undefined) {
+        const unsigned = request.unsignCookie(raw)
+        hash = unsigned.valid && unsigned.value ? hashOf(unsigned.value) : null
+        if (hashes.size >= 50_000) hashes.clear()
+        hashes.set(raw, hash)
+      }
+      if (hash === null) return
       let user: User | null
       try {
         user = await lookup(hash)
@@ -118,14 +142,7 @@ export default fp(
       }
       if (!user) return
       request.sessionHash = hash
-      // The avatar (an HMAC) is made only if this request reads it: most never do.
-      let avatar: string | undefined
-      request.user = {
-        ...user,
-        get avatar() {
-          return (avatar ??= avatarUrl(user, AVATARS, SESSION_SECRET))
-        },
-      }
+      request.user = withAvatar(user)
     })
     app.addHook('preValidation', async (request, reply) => {
       const auth = request.routeOptions.config.auth
