@@ -98,3 +98,22 @@ t.test('a WebSocket message with a ref is acknowledged with its id, or refused w
   t.notOk('ref' in socket.errors[3]!)
   await socket.close()
 })
+
+t.test('events from the bus are checked by hand like the schema would', async (t) => {
+  const { eventSchema, readEvent } = await import('../app/chatroom/event.js')
+  const good = [
+    { id: 1, type: 'join', user: 'ann', timestamp: 5 },
+    { id: 2, type: 'message', user: 'ann', timestamp: 5, text: 'hi', avatar: '/avatars/x.svg', via: 'Facebook' },
+  ]
+  const bad: unknown[] = [
+    null, 'x', [], { id: 0, type: 'join', user: 'a', timestamp: 1 }, { id: 1.5, type: 'join', user: 'a', timestamp: 1 },
+    { id: 1, type: 'shout', user: 'a', timestamp: 1 }, { id: 1, type: 'join', user: 5, timestamp: 1 },
+    { id: 1, type: 'join', user: 'a', timestamp: '1' }, { id: 1, type: 'message', user: 'a', timestamp: 1, text: 7 },
+    { id: 1, type: 'join', user: 'a', timestamp: 1, avatar: {} }, { id: 1, type: 'join', user: 'a', timestamp: 1, via: [] },
+  ]
+  for (const e of good) t.same(readEvent(e), eventSchema.parse(e), JSON.stringify(e))
+  for (const e of bad) {
+    t.equal(readEvent(e), undefined, JSON.stringify(e))
+    t.notOk(eventSchema.safeParse(e).success, 'and the schema agrees')
+  }
+})

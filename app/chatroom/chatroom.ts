@@ -1,4 +1,4 @@
-import { firstIssue, messageTextSchema } from '../validation.js'
+import { checkMessageText } from '../validation.js'
 import type { Bus } from './bus/bus.js'
 import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
@@ -335,8 +335,8 @@ export class Chatroom implements SubscriptionOwner {
    */
   async say(member: Member, text: unknown, transport?: string): Promise<Said> {
     if (transport !== undefined) void this.renew(member, transport)
-    const parsed = messageTextSchema(this.options.maxMessageLength ?? 2000).safeParse(text)
-    if (!parsed.success) return { outcome: 'invalid', message: firstIssue(parsed.error) }
+    const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
+    if ('error' in checked) return { outcome: 'invalid', message: checked.error }
     try {
       const waitMs = await this.flood.take(memberKey(member))
       if (waitMs > 0) {
@@ -345,7 +345,7 @@ export class Chatroom implements SubscriptionOwner {
         const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
         return { outcome: 'flooded', message, retryAfter }
       }
-      return { outcome: 'ok', stored: await this.post(member.name, parsed.data, member.avatar, member.provider?.name) }
+      return { outcome: 'ok', stored: await this.post(member.name, checked.text, member.avatar, member.provider?.name) }
     } catch (error) {
       // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
       this.options.onError?.(error, 'could not publish a message')

@@ -18,6 +18,22 @@ export const eventSchema = z.object({
 
 export type Event = z.infer<typeof eventSchema>
 
+const types: ReadonlySet<unknown> = new Set(eventTypes)
+const optionalString = (v: unknown) => v === undefined || typeof v === 'string'
+
+/**
+ * The same check as eventSchema, by hand, for events that arrive by the thousand (from the bus):
+ * the event, or undefined when it is not one.
+ */
+export function readEvent(value: unknown): Event | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const e = value as Record<string, unknown>
+  const ok =
+    Number.isInteger(e.id) && (e.id as number) > 0 && types.has(e.type) && typeof e.user === 'string' &&
+    Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text)
+  return ok ? (e as Event) : undefined
+}
+
 /** What a caller hands the room; the broker assigns id and timestamp. */
 export type EventDraft = Omit<Event, 'id' | 'timestamp'>
 

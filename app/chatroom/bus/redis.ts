@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { createTypingSignal, eventSchema, type Signal, type StoredEvent } from '../event.js'
+import { createTypingSignal, readEvent, type Signal, type StoredEvent } from '../event.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import type { NameClaims } from '../names.js'
 import type { RosterEntry } from '../presence.js'
@@ -47,8 +47,8 @@ return 0
 
 function parseStored(json: string): StoredEvent | undefined {
   try {
-    const event = eventSchema.parse(JSON.parse(json))
-    return { event, json }
+    const event = readEvent(JSON.parse(json))
+    return event && { event, json }
   } catch {
     return undefined
   }
