@@ -369,7 +369,7 @@ export async function idleMemory(target: Target, cookies: string[], n: number, t
   await sleep(300)
   const before = rssBytes(target.pid)
   const run: Run = { tag, latencies: [] }
-  const { clients, connectMs } = await openClients(target, n, cookies, run, 0)
+  const { clients, connectMs } = await openClients(target, n, cookies, run, 0, deliver ? 1 : 0)
   await sleep(Math.min(5000, 1500 + n / 20))
   const after = rssBytes(target.pid)
   const result: Result = { scenario: `idle memory, ${n} sockets`, target: target.kind, connectMs, idleBytesPerConn: (after - before) / n, rssMiB: after / 1048576 }

@@ -145,6 +145,8 @@ const idleSizes = quick ? [1000] : [1000, 5000, 10_000]
 /** Connections the big idle scenario holds (full runs only), and descriptors it needs per process. */
 const BIG = 50_000
 const BIG_FDS = 60_000
+/** This process's descriptor limit (its children inherit it). */
+const fdLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0)
 
 async function round(r: number): Promise<Result[]> {
   const results: Result[] = []
@@ -352,7 +354,15 @@ function targets(rows: Row[]): [string, string, boolean | undefined][] {
     of('long polling, 200 pollers at 100 msg/s: CPU ≤ 1.0× bare fastify', ratio('long polling', 'CPU s / 1M deliveries', 1)),
     of('long polling: 0 gaps', abs('long polling', 'gaps', (v) => v === 0, 0)),
     of('long polling: p99 ≤ 1.0× bare fastify', ratio('long polling', 'p99 ms', 1)),
-    of(`${BIG.toLocaleString('en-US')} idle sockets held, one message delivered to all`, abs(`idle memory, ${BIG}`, 'lost', (v) => v === 0, 0)),
+    ((): [string, string, boolean | undefined] => {
+      const what = `${BIG.toLocaleString('en-US')} idle sockets held, one message delivered to all`
+      const big = rows.filter((r) => r.scenario === `idle memory, ${bigN} sockets`)
+      const [perSocket, all, lost] = ['idle bytes / socket', 'one message to all ms', 'lost'].map((m) => big.find((r) => r.metric === m)?.ours)
+      if (lost === undefined) return [what, '—', undefined]
+      const figure = `${bigN.toLocaleString('en-US')} held, ${f(perSocket, 0)} B/socket, one message to all in ${f(all, 0)} ms, ${lost} missed`
+      // Fewer than 50,000 (the descriptor limit): measured, but the target itself is not.
+      return [what, bigN < BIG ? `${figure} (descriptor limit ${fdLimit}: 50,000 not possible here)` : figure, bigN < BIG ? undefined : lost === 0]
+    })(),
     of('store: sqlite within 10% of memory on max fan-out', between(get('store=sqlite', 'deliveries/s'), get('store=memory', 'deliveries/s'), (a, b) => a >= 0.9 * b)),
     of(
       'two processes on Redis: CPU per delivery ≤ 1.2× one process (max fan-out N=1000)',
@@ -369,11 +379,11 @@ function targets(rows: Row[]): [string, string, boolean | undefined][] {
  * 50,000 idle WebSocket connections to one fresh process of ours (full runs only): RSS per
  * socket, and one message to all of them. Each side needs ~50,000 descriptors.
  */
-async function bigRound(): Promise<Result[]> {
-  const { target, child } = await start('ours', {}, scripts.ours, BIG_FDS)
+async function bigRound(n: number): Promise<Result[]> {
+  const { target, child } = await start('ours', {}, scripts.ours, Math.min(BIG_FDS, fdLimit))
   try {
     const cookies = await signInUsers(target.base, 20, 'big_')
-    return [{ ...(await idleMemory(target, cookies, BIG, 'big', true)), round: 0 } as Result]
+    return [{ ...(await idleMemory(target, cookies, n, 'big', true)), round: 0 } as Result]
   } finally {
     await stop(child)
   }
@@ -390,10 +400,12 @@ if (hasTaskset) {
 if (profiling) rmSync(profileDir, { recursive: true, force: true })
 const startedAt = Date.now()
 const all: Result[] = []
-const fdLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0)
-if (!quick && wanted(`idle memory, ${BIG}`)) {
-  if (fdLimit >= BIG_FDS) all.push(...(await bigRound()))
-  else console.error(`the ${BIG} sockets scenario needs ${BIG_FDS} descriptors (this process has ${fdLimit}); npm run bench raises it where it may`)
+// Where the descriptor limit is lower than 50,000 connections need (and cannot be raised:
+// it takes CAP_SYS_RESOURCE), as many as it allows are held instead, and the target says so.
+const bigN = fdLimit >= BIG_FDS ? BIG : Math.max(1000, Math.floor((fdLimit - 1000) / 1000) * 1000)
+if (!quick && (wanted(`idle memory, ${BIG}`) || wanted(`idle memory, ${bigN}`))) {
+  if (bigN < BIG) console.error(`${BIG} sockets need ${BIG_FDS} descriptors per process; this machine allows ${fdLimit}: holding ${bigN} instead`)
+  all.push(...(await bigRound(bigN)))
 }
 for (let r = 0; r < rounds; r++) {
   console.error(`round ${r + 1} of ${rounds}…`)

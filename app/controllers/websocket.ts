@@ -41,7 +41,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const user = currentUser(request)
   const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
-  const writer = new SocketWriter(socket, request.raw, { limit: config.SOCKET_BUFFER_LIMIT, log: request.log })
+  const writer = new SocketWriter(socket, request.raw, { limit: config.SOCKET_BUFFER_LIMIT, log: request.server.log })
   bindToSession(request, socket)
   // Synchronously, so no early frame is missed.
   socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), chatroom, user, writer))
