@@ -167,7 +167,8 @@ function scanning(url: string, headers: Record<string, string>, localAddress: st
       const client: Client = { ws: undefined, raw: socket, received: 0, probe: false, index }
       let tail: Buffer = Buffer.alloc(0)
       const scan = (chunk: Buffer) => {
-        if (tail.length > 0) client.received += countIn(Buffer.concat([tail, chunk.subarray(0, needle.length - 1)]), needle)
+        // A chunk that starts a frame (0x81: a final text frame) cannot continue a tag from the last one.
+        if (tail.length > 0 && chunk[0] !== 0x81) client.received += countIn(Buffer.concat([tail, chunk.subarray(0, needle.length - 1)]), needle)
         client.received += countIn(chunk, needle)
         tail = chunk.subarray(Math.max(0, chunk.length - needle.length + 1))
       }
@@ -289,6 +290,13 @@ async function openStreams(target: Target, n: number, cookies: string[], run: Ru
   return streams
 }
 
+async function warmUp(senders: Client[], run: Run, rate: number): Promise<void> {
+  let next = 0
+  const stop = paced(rate, () => send(senders[next++ % senders.length]!, run))
+  await sleep(1000)
+  stop()
+}
+
 /** N sockets, K senders at a fixed total rate or closed-loop; latency, throughput, loss, CPU. */
 export async function socketScenario(target: Target, cookies: string[], s: SocketScenario, tag: string): Promise<Result> {
   const run: Run = { tag, latencies: [] }
@@ -298,6 +306,9 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   const streams = sse ? await openStreams(target, s.n, cookies, run) : []
   const total = () => totalOf(clients) + streams.reduce((sum, x) => sum + x.received, 0)
   const readers = sse ? s.n + s.senders : s.n
+  // A second of the same load first, not measured: a fresh server process compiles its hot
+  // paths during its first messages, and a long-running server (what this measures) has.
+  await warmUp(clients.slice(0, s.senders), { tag: `${tag}w`, latencies: [] }, s.rate ?? 200)
   await sleep(500)
   for (const c of clients) c.received = 0
   for (const x of streams) x.received = 0

@@ -274,3 +274,15 @@ t.test('WebSocket frames are made once per event, and once per batch for every r
   t.equal(payloadOf(wsFrameFor([a, b], [signal])), `[${a.json},${b.json},${signal.json}]`, 'signals make a reader its own frame')
   t.equal(payloadOf(wsFrameFor([], [])), '[]')
 })
+
+t.test('heartbeats keep a quiet stream open past the server\'s idle-connection timeout', async (t) => {
+  // The server cuts a connection idle for LONGPOLL_TIMEOUT + REQUEST_TIMEOUT (1.5 s here).
+  const app = await buildTestApp(t, { REQUEST_TIMEOUT: '1', HEADERS_TIMEOUT: '1', LONGPOLL_TIMEOUT: '0.5', SSE_HEARTBEAT: '0.3' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const stream = await SseClient.open(base, await signIn(app, 'ann'))
+  await stream.until(() => stream.comments >= 8, 'eight heartbeats (2.4 s)')
+  t.notOk(stream.ended, 'still open, well past the idle timeout')
+  await app.chatroom.post('bob', 'still here')
+  await stream.until(() => stream.events().some((e) => e.text === 'still here'), 'an event after it')
+  stream.close()
+})
