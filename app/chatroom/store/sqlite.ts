@@ -20,6 +20,10 @@ export class SqliteStore implements Store {
   private readonly selectAfter: Database.Statement<[number, number], { json: string }>
   private readonly selectBefore: Database.Statement<[number, number], { json: string }>
   private readonly appendAll: (events: StoredEvent[]) => void
+  private readonly pruneThrough: (through: number) => number
+  private readonly deleteThrough: Database.Statement<[number]>
+  private readonly atOf: Database.Statement<[number], number>
+  private readonly firstId: Database.Statement<[], number | null>
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true })
@@ -33,7 +37,8 @@ export class SqliteStore implements Store {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, json TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS events_at ON events (at);
+      -- Not needed (pruning by age finds its cutoff by id): one page less to write per commit.
+      DROP INDEX IF EXISTS events_at;
       CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL);
     `)
     const db = this.db
@@ -56,17 +61,26 @@ export class SqliteStore implements Store {
     this.setLast = this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     this.selectAfter = this.db.prepare('SELECT json FROM events WHERE id > ? ORDER BY id LIMIT ?')
     this.selectBefore = this.db.prepare('SELECT json FROM (SELECT id, json FROM events WHERE id < ? ORDER BY id DESC LIMIT ?) ORDER BY id')
+    // A commit writes the events and nothing else: the newest id is the table's, and meta's
+    // last_id keeps it only across pruning (see prune), so an id is never given out twice.
     this.appendAll = this.db.transaction((events: StoredEvent[]) => {
       for (const { event, json } of events) this.insert.run(event.id, event.timestamp, json)
-      this.setLast.run(String(events.at(-1)!.event.id))
     })
+    this.pruneThrough = this.db.transaction((through: number) => {
+      this.setLast.run(String(this.last))
+      return this.deleteThrough.run(through).changes
+    })
+    this.deleteThrough = this.db.prepare('DELETE FROM events WHERE id <= ?')
+    this.atOf = this.db.prepare<[number], number>('SELECT at FROM events WHERE id >= ? ORDER BY id LIMIT 1').pluck()
+    this.firstId = this.db.prepare<[], number | null>('SELECT min(id) FROM events').pluck()
   }
 
   async open(): Promise<void> {
     const read = (key: string) => (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value
     this.db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?) ON CONFLICT (key) DO NOTHING").run(newEpoch())
     this.epoch = read('epoch')!
-    this.last = Number(read('last_id') ?? 0)
+    const newest = this.db.prepare('SELECT max(id) FROM events').pluck().get() as number | null
+    this.last = Math.max(Number(read('last_id') ?? 0), newest ?? 0)
   }
 
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
@@ -93,10 +107,25 @@ export class SqliteStore implements Store {
   }
 
   prune(maxEvents: number, maxAgeMs: number): Promise<number> {
-    let deleted = 0
-    if (maxEvents > 0) deleted += this.db.prepare('DELETE FROM events WHERE id <= ?').run(this.last - maxEvents).changes
-    if (maxAgeMs > 0) deleted += this.db.prepare('DELETE FROM events WHERE at < ?').run(Date.now() - maxAgeMs).changes
-    return Promise.resolve(deleted)
+    let through = maxEvents > 0 ? this.last - maxEvents : 0
+    if (maxAgeMs > 0) through = Math.max(through, this.olderThan(Date.now() - maxAgeMs))
+    return Promise.resolve(through > 0 ? this.pruneThrough(through) : 0)
+  }
+
+  /**
+   * The newest id committed before `cutoff`: a binary search by id, since ids and commit times
+   * rise together (a clock set back may leave a few old events a round longer).
+   */
+  private olderThan(cutoff: number): number {
+    let lo = (this.firstId.get() as number | null) ?? 0
+    let hi = this.last
+    if (lo === 0 || (this.atOf.get(lo) as number) >= cutoff) return 0
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2)
+      if ((this.atOf.get(mid) as number | undefined ?? Infinity) < cutoff) lo = mid
+      else hi = mid - 1
+    }
+    return lo
   }
 
   ready(): Promise<boolean> {
