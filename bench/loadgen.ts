@@ -120,11 +120,13 @@ export async function openClients(
       const index = i + k
       const url = socketUrl(target, index)
       const headers: Record<string, string> = target.kind === 'ours' ? { cookie: cookies[index % cookies.length]!, origin: new URL(url.replace(/^ws/, 'http')).origin } : {}
-      // Source addresses spread over 127.0.0.1-4: one address has only ~28,000 ports to connect from.
-      const localAddress = `127.0.0.${1 + (index % 4)}`
+      // Past ~28,000 sockets one source address runs out of ports: then they are spread over
+      // 127.0.0.1-4. Not below that: binding a source address makes the kernel search for a
+      // free port itself, which turns slow (seconds) with thousands of ports in TIME_WAIT.
+      const localAddress = n >= 15_000 ? `127.0.0.${1 + (index % 4)}` : undefined
       const probe = index < senders || index % step === step - 1
       if (!probe) return scanning(url, headers, localAddress, needle, index)
-      const ws = new WebSocket(url, { headers, perMessageDeflate: false, localAddress })
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false, ...(localAddress && { localAddress }) })
       const client: Client = { ws, received: 0, probe, index }
       ws.on('message', (data: Buffer) => {
         if (!client.probe) {
@@ -156,10 +158,10 @@ export async function openClients(
  * frames are scanned as raw bytes for the run's tag, never parsed, so the load generator spends
  * little per delivery (the tail of each chunk is kept, so a tag split across two is still seen).
  */
-function scanning(url: string, headers: Record<string, string>, localAddress: string, needle: Buffer, index: number): Promise<Client> {
+function scanning(url: string, headers: Record<string, string>, localAddress: string | undefined, needle: Buffer, index: number): Promise<Client> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url.replace(/^ws/, 'http'), {
-      localAddress,
+      ...(localAddress && { localAddress }),
       agent: false,
       headers: { ...headers, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') },
     })

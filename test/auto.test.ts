@@ -82,4 +82,9 @@ t.test('automatic: with WebSocket refused and streams buffered, it lands on long
   await exactlyOnce(t, app, ann, 1, 'after two fallbacks')
   t.same(presenceOf(app, 'ann'), ['join'], 'one join, no leave')
   await screenshot(ann, 'desktop-auto-longpolling')
+  // A quiet room: the poll waits with nothing to answer, which is not silence to flee from.
+  const waiting = app.chatroom.waitingCount
+  await new Promise((resolve) => setTimeout(resolve, 6000))
+  t.match(await ann.textContent('#way'), /^Live · long polling/, 'still on long polling after a quiet spell past the 4 s bound')
+  t.equal(app.chatroom.waitingCount, waiting, 'one poll waiting, as before')
 })

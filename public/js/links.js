@@ -320,6 +320,8 @@ export function automatic(retryMs) {
       showWay(`Connecting · ${wayNames[ORDER[index]]}…`)
     }
     next.start()
+    // Long polling, the last resort, may rightly be quiet (nothing new to answer): no bound on it.
+    if (index === ORDER.length - 1) return
     // Silent past the bound: this way does not work here (a proxy that buffers, or swallows upgrades).
     const timer = setTimeout(() => {
       if (next.live || next.stopped) return
