@@ -145,7 +145,7 @@ t.test('a new log (memory store restarted) makes the pages start over cleanly; a
   const longpolling = await enterRoom(browser, base, 'bob', 'longpolling')
   await first.chatroom.post('carl', 'from the old room')
   const shows = (page: typeof websocket, text: string) =>
-    page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === x), text, { timeout: 15_000 })
+    page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .text')).some((n) => n.textContent === x), text, { timeout: 30_000 })
   await Promise.all([shows(websocket, 'from the old room'), shows(longpolling, 'from the old room')])
 
   // The same address, a new process's worth of app: a new memory store, a new epoch, same secret.

@@ -286,3 +286,12 @@ t.test('heartbeats keep a quiet stream open past the server\'s idle-connection t
   await stream.until(() => stream.events().some((e) => e.text === 'still here'), 'an event after it')
   stream.close()
 })
+
+t.test('a batch is shared by the same events only, never by another log\'s events with the same ids', async (t) => {
+  const { wsFrameFor } = await import('../app/chatroom/event.js')
+  const one = [createEvent(1, 1, { type: 'message', user: 'ann', text: 'old log' }), createEvent(2, 2, { type: 'message', user: 'ann', text: 'old log 2' })]
+  const other = [createEvent(1, 1, { type: 'message', user: 'bob', text: 'new log' }), createEvent(2, 2, { type: 'message', user: 'bob', text: 'new log 2' })]
+  t.match(wsFrameFor(one, []).toString(), /old log/)
+  t.match(wsFrameFor(other, []).toString(), /new log/, 'ids 1-2 again, other events: other bytes')
+  t.match(sseFrameFor(other, []), /new log/)
+})

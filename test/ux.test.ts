@@ -7,7 +7,7 @@ const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get instal
 const transports = ['refresh', 'longpolling', 'websocket', 'sse', 'auto'] as const
 
 /** Waits until the page's thread shows a message with exactly this text. */
-const shows = (page: Page, text: string, timeout = 10_000) =>
+const shows = (page: Page, text: string, timeout = 20_000) =>
   page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .message .text')).some((n) => n.textContent === x), text, { timeout })
 
 /** Waits until the page's online list does (or does not) list this name. */

@@ -283,12 +283,24 @@ export function keepConnected(kind) {
     },
   }
   const connect = () => {
-    link = new kinds[kind](room, owner)
-    link.start()
+    const mine = (link = new kinds[kind](room, owner))
+    mine.start()
+    // A connection that opened but never greets (a stuck proxy) is tried again; a long poll may
+    // rightly wait with nothing to say, so it has no such bound.
+    if (kind !== 'longpolling') {
+      setTimeout(() => {
+        if (mine.live || mine.stopped) return
+        mine.stop()
+        owner.lost(mine, 'dropped')
+      }, GREETING_MS)
+    }
   }
   wire(() => link)
   connect()
 }
+
+/** How long a socket or stream may stay without its greeting before the page tries again. */
+const GREETING_MS = 10_000
 
 /** How long a way may stay silent (no greeting) before the automatic page moves on. */
 const SILENT_MS = 4000
