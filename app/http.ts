@@ -111,3 +111,25 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
   await chatroom.renew(user, transport, tab)
   return { user, tab, roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH, way: transportNames[transport].short }
 }
+
+/**
+ * The actions every transport answers the same way over plain HTTP, for its page at `page`:
+ * say (form field `message` or JSON {"text": …}; 201 with the event, or back to the page for a
+ * form), typing (204), and leave (that page, when it says which; then the welcome page).
+ */
+export function httpActions(transport: Transport, page: string) {
+  return {
+    async say(request: FastifyRequest, reply: FastifyReply) {
+      const said = await request.server.chatroom.say(currentUser(request), messageText(request), transport)
+      return answerSay(request, reply, said, page)
+    },
+    typing(request: FastifyRequest, reply: FastifyReply) {
+      request.server.chatroom.typing(currentUser(request), transport)
+      return reply.code(204).send()
+    },
+    async leave(request: FastifyRequest, reply: FastifyReply) {
+      await request.server.chatroom.leave(currentUser(request), transport, tabOf(request))
+      return reply.redirect('/', 303)
+    },
+  }
+}

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { answerSay, JSON_TYPE, messageText, roomPage, sendEnterRefusal, tabOf, whileConnected } from '../http.js'
+import { httpActions, JSON_TYPE, roomPage, sendEnterRefusal, whileConnected } from '../http.js'
 import { currentUser } from '../plugins/session.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
 
@@ -30,20 +30,9 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   }
 }
 
-/** POST /longpolling/room/messages — says form field `message` or JSON {"text": …}; 201 with the event. */
-export async function say(request: FastifyRequest, reply: FastifyReply) {
-  const said = await request.server.chatroom.say(currentUser(request), messageText(request), 'longpolling')
-  return answerSay(request, reply, said, '/longpolling/room')
-}
-
-/** POST /longpolling/room/typing — "I am typing"; others' pages show it for a few seconds. */
-export function typing(request: FastifyRequest, reply: FastifyReply) {
-  request.server.chatroom.typing(currentUser(request), 'longpolling')
-  return reply.code(204).send()
-}
-
-/** POST /longpolling/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page. */
-export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'longpolling', tabOf(request))
-  return reply.redirect('/', 303)
-}
+/**
+ * POST /longpolling/room/messages — says form field `message` or JSON {"text": …}; 201 with the event.
+ * POST /longpolling/room/typing — "I am typing"; others' pages show it for a few seconds (204).
+ * POST /longpolling/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page.
+ */
+export const { say, typing, leave } = httpActions('longpolling', '/longpolling/room')

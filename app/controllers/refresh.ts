@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
-import { answerSay, fromHtmlForm, newTab, sendEnterRefusal, tabOf } from '../http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, sendEnterRefusal } from '../http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../protocol.js'
 import { currentUser } from '../plugins/session.js'
@@ -119,14 +119,5 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   return renderRoom(request, reply.code(status).headers(headers), { error: error.message, draft })
 }
 
-/** POST /refresh/room/typing — "I am typing" from the page's script (204). */
-export function typing(request: FastifyRequest, reply: FastifyReply) {
-  request.server.chatroom.typing(currentUser(request), 'refresh')
-  return reply.code(204).send()
-}
-
-/** POST /refresh/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page. */
-export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'refresh', tabOf(request))
-  return reply.redirect('/', 303)
-}
+/** POST /refresh/room/typing (204, from the page's script) and POST /refresh/room/leave[tab=T]. */
+export const { typing, leave } = httpActions('refresh', '/refresh/room')

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { answerSay, messageText, roomPage, tabOf } from '../http.js'
+import { httpActions, roomPage } from '../http.js'
 import { currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../protocol.js'
 import { SseWriter } from '../sse-writer.js'
@@ -48,20 +48,5 @@ export async function events(request: FastifyRequest, reply: FastifyReply) {
   writer.attach(entered.subscription, message('hello', helloFrame(chatroom.epoch, chatroom.lastId)))
 }
 
-/** POST /sse/room/messages — says form field `message` or JSON {"text": …}; 201 with the event (as long polling). */
-export async function say(request: FastifyRequest, reply: FastifyReply) {
-  const said = await request.server.chatroom.say(currentUser(request), messageText(request), 'sse')
-  return answerSay(request, reply, said, '/sse/room')
-}
-
-/** POST /sse/room/typing — "I am typing" (204). */
-export function typing(request: FastifyRequest, reply: FastifyReply) {
-  request.server.chatroom.typing(currentUser(request), 'sse')
-  return reply.code(204).send()
-}
-
-/** POST /sse/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page. */
-export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'sse', tabOf(request))
-  return reply.redirect('/', 303)
-}
+/** POST /sse/room/messages (as long polling), POST /sse/room/typing (204), POST /sse/room/leave[tab=T]. */
+export const { say, typing, leave } = httpActions('sse', '/sse/room')

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { answerSay, messageText, roomPage, tabOf } from '../http.js'
+import { httpActions, roomPage } from '../http.js'
 import { currentUser } from '../plugins/session.js'
 import type { Chatroom } from '../chatroom/chatroom.js'
 import type { Member } from '../chatroom/presence.js'
@@ -18,17 +18,11 @@ export function notUpgraded(_request: FastifyRequest, reply: FastifyReply) {
   return reply.code(426).header('upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'Open this URL as a WebSocket.' })
 }
 
-/** POST /websocket/room/messages — the page's form without JavaScript (or curl): says it over HTTP. */
-export async function say(request: FastifyRequest, reply: FastifyReply) {
-  const said = await request.server.chatroom.say(currentUser(request), messageText(request))
-  return answerSay(request, reply, said, '/websocket/room')
-}
-
-/** POST /websocket/room/leave[tab=T] — leaves at once (that page's socket closes with 4001); back to the welcome page. */
-export async function leave(request: FastifyRequest, reply: FastifyReply) {
-  await request.server.chatroom.leave(currentUser(request), 'websocket', tabOf(request))
-  return reply.redirect('/', 303)
-}
+/**
+ * POST /websocket/room/messages — the page's form without JavaScript (or curl): says it over HTTP.
+ * POST /websocket/room/leave[tab=T] — leaves at once (that page's socket closes with 4001); back to the welcome page.
+ */
+export const { say, leave } = httpActions('websocket', '/websocket/room')
 
 /**
  * GET /websocket/room/socket[?lastReceived=ID&epoch=E] — enters the room, says which log (epoch)
