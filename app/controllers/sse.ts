@@ -33,13 +33,13 @@ export async function events(request: FastifyRequest, reply: FastifyReply) {
   const lastEventId = lastEventIdSchema.safeParse(request.headers['last-event-id'])
   if (!lastEventId.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(lastEventId.error) })
   const cursor = { ...query.data, ...(lastEventId.data !== undefined && { lastReceived: lastEventId.data }) }
-  reply.hijack()
   // The stream is written straight to the connection (as a WebSocket is): no chunk framing
   // around each write; it ends when the connection does.
-  const socket = reply.raw.socket!
+  const socket = reply.raw.socket
+  reply.hijack()
+  if (!socket || socket.destroyed) return
   socket.write(SSE_HEAD)
-  const res = socket
-  const writer = new SseWriter(res, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
+  const writer = new SseWriter(socket, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
   const entered = await chatroom.enter(currentUser(request), 'sse', { ...cursor, typing: true })
   if (!entered.ok) {
     const { status, body } = httpEnterRefusal(entered)
