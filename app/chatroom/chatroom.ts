@@ -138,9 +138,7 @@ export class Chatroom implements SubscriptionOwner {
   /** Told when the queue is empty and nothing is in flight. */
   private idleWaiters: (() => void)[] = []
   private readonly timers: NodeJS.Timeout[] = []
-  /** Subscriptions open per user and transport, for the per-user caps. */
-  private readonly open = new Map<string, number>()
-  /** Each user's open subscriptions, by transport and page, so one page's leave ends just its own. */
+  /** Each user's open subscriptions, by transport and page: for the per-user caps, and so one page's leave ends just its own. */
   private readonly connections = new Map<string, Set<Connection>>()
   /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
   private readonly typists = new Map<string, number>()
@@ -272,10 +270,9 @@ export class Chatroom implements SubscriptionOwner {
     const arriving = !this.presence.holds(member)
     // Someone present already holds their name (renewed while they stay): asked only on arrival.
     if (arriving && !(await this.claimName(member))) return refuse('name')
-    const counted = `${transport}\n${memberKey(member)}`
+    const key = memberKey(member)
     const cap = this.options.perUser?.[transport]
-    const held = this.open.get(counted) ?? 0
-    if (cap !== undefined && held >= cap) return refuse('tooMany')
+    if (cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
     // Another process may have given out ids this one has not seen yet: skip them when they come.
     let skipThrough = 0
     if (lastReceived !== undefined && lastReceived > this.last) {
@@ -296,16 +293,12 @@ export class Chatroom implements SubscriptionOwner {
     }
     // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
     let release = (): void => {}
-    const key = memberKey(member)
     const { tab } = options
     const subscription = this.subscribe(lastReceived, {
       backlog,
       skipThrough,
       typing: options.typing ? { self: member.name } : undefined,
       onEnd: () => {
-        const left = (this.open.get(counted) ?? 1) - 1
-        if (left > 0) this.open.set(counted, left)
-        else this.open.delete(counted)
         const mine = this.connections.get(key)
         mine?.delete(connection)
         if (mine?.size === 0) this.connections.delete(key)
@@ -316,7 +309,6 @@ export class Chatroom implements SubscriptionOwner {
     })
     const connection: Connection = { transport, tab, subscription }
     if (!subscription.closed) {
-      this.open.set(counted, held + 1)
       const mine = this.connections.get(key)
       if (mine) mine.add(connection)
       else this.connections.set(key, new Set([connection]))
@@ -379,6 +371,13 @@ export class Chatroom implements SubscriptionOwner {
     const lease = presence?.leaseMs[transport] ?? (tab ? (presence?.pageLeaseMs ?? 15_000) : undefined)
     if (lease) this.presence.touch(member, transport, lease, tab)
     return this.idle()
+  }
+
+  /** How many subscriptions of this transport the user holds open on this node. */
+  private heldBy(key: string, transport: string): number {
+    let held = 0
+    for (const connection of this.connections.get(key) ?? []) if (connection.transport === transport) held++
+    return held
   }
 
   /** Who is typing now (their signal in the last few seconds), except `self`: for pages that fetch it. */
