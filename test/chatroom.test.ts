@@ -287,3 +287,113 @@ t.test('an id that skips ahead is filled from the store before newer events go o
   t.same(ids(sub.take()), [1, 2, 3, 4, 5, 6], 'in order, nothing missed, nothing twice')
   t.same(ids(r.archive()), [1, 2, 3, 4, 5, 6])
 })
+
+/** A shared bus the test drives by hand (as a Redis that drops messages while it restarts), and a store whose reads it can hold. */
+function sharedRoom(t: { teardown(fn: () => unknown): void }) {
+  class HeldStore extends MemoryStore {
+    /** While set, reads (after, lastId) finish, then wait for it to resolve before answering. */
+    hold: Promise<void> | undefined
+    override async after(after: number, limit: number): Promise<StoredEvent[]> {
+      const events = await super.after(after, limit)
+      await this.hold
+      return events
+    }
+    override async lastId(): Promise<number> {
+      const id = await super.lastId()
+      await this.hold
+      return id
+    }
+  }
+  const store = new HeldStore()
+  let listener: BusListener = { event: () => {}, signal: () => {}, revoked: () => {} }
+  const bus: Bus = {
+    shared: true,
+    publish() {},
+    signal() {},
+    presenceStore: (room) => new LocalPresenceStore(room),
+    floodGuard: (_scope, limit, windowMs) => new MemoryFloodGuard(limit, windowMs),
+    names: new MemoryNameClaims(),
+    revoke() {},
+    async ready() {
+      return true
+    },
+    listen(l) {
+      listener = l
+    },
+    async close() {},
+  }
+  const room = new Chatroom(store, bus, { archiveSize: 100, subscriberQueue: 100, catchUpMs: 0 })
+  t.teardown(() => room.close())
+  /** Another process commits these; the bus brings none of them (yet). */
+  const commitElsewhere = (...texts: string[]) => store.append(texts.map((text) => ({ type: 'message' as const, user: 'bob', text })))
+  const holdReads = () => {
+    let release!: () => void
+    store.hold = new Promise((resolve) => (release = resolve))
+    return () => {
+      store.hold = undefined
+      release()
+    }
+  }
+  return { room, store, bus: () => listener, commitElsewhere, holdReads }
+}
+
+t.test('an event the bus brings while missed ones are read never jumps over events committed after that read began (the two-process skip)', async (t) => {
+  const { room, bus, commitElsewhere, holdReads } = sharedRoom(t)
+  await room.start()
+  const reader = room.subscribe()
+  const [one] = await commitElsewhere('m1')
+  bus().event(one!)
+  const [, three] = await commitElsewhere('m2', 'm3')
+  const release = holdReads()
+  bus().event(three!) // 2 was missed: the room reads 2..3 from the store, and that read is held
+  await tick()
+  // Meanwhile 4 and 5 are committed elsewhere and lost by the bus; 6 comes through.
+  const [, , six] = await commitElsewhere('m4', 'm5', 'm6')
+  bus().event(six!)
+  release()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.same(ids(reader.take()), [1, 2, 3, 4, 5, 6], 'the reader gets 4 and 5 too, in order')
+  t.same(ids(room.archive()), [1, 2, 3, 4, 5, 6], 'so does the replay window')
+  t.equal(room.stats.gaps, 0, 'no reader ever met a gap')
+})
+
+t.test('a cursor ahead of this process, resumed while this process catches up, is not moved past what the reader has', async (t) => {
+  const { room, bus, commitElsewhere, holdReads } = sharedRoom(t)
+  await room.start()
+  const first = await commitElsewhere('m1', 'm2', 'm3')
+  for (const s of first) bus().event(s)
+  const later = await commitElsewhere('m4', 'm5')
+  // The reader has 5 (from another process); this one has only 3 and asks the store where the log stands.
+  const release = holdReads()
+  const entering = room.enter({ name: 'reader' }, 'websocket', { lastReceived: 5, epoch: room.epoch })
+  await tick()
+  // While that read is held, this process catches up past the cursor: 4, 5, then 6 and 7.
+  for (const s of later) bus().event(s)
+  for (const s of await commitElsewhere('m6', 'm7')) bus().event(s)
+  release()
+  const entered = await entering
+  if (!entered.ok) throw new Error(`refused: ${entered.refused}`)
+  await tick()
+  const got = ids(entered.subscription.take()).filter((id) => room.archive().some((s) => s.event.id === id && s.event.type === 'message'))
+  t.same(got, [6, 7], 'the reader gets 6 and 7, the events after its cursor')
+  entered.subscription.cancel()
+})
+
+t.test('a reader that would be handed a gap is ended as lagged (so it resumes from its cursor), and the gap is counted', async (t) => {
+  const { room, bus, commitElsewhere } = sharedRoom(t)
+  await room.start()
+  for (const s of await commitElsewhere('m1', 'm2')) bus().event(s)
+  const reader = room.subscribe()
+  t.same(ids(reader.take()), [1, 2])
+  // The store loses 3..4 (pruned, or a bad restore) before this process read them; 5 arrives.
+  const [, , five] = await commitElsewhere('m3', 'm4', 'm5')
+  ;(room as unknown as { store: MemoryStore }).store.prune(1, 0)
+  bus().event(five!)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(reader.state, 'lagged', 'the reader was ended, not handed 5 after 2')
+  t.same(reader.take(), [], 'and was given nothing past the gap')
+  t.equal(room.stats.gaps, 1, 'counted for /metrics')
+  t.same(ids(room.archive()), [5], 'the replay window starts over at 5, consecutive')
+  const resumed = await room.enter({ name: 'reader' }, 'websocket', { lastReceived: 2, epoch: room.epoch })
+  t.match(resumed, { ok: false, refused: 'behind' }, 'resuming from 2 is told to start over')
+})

@@ -126,7 +126,7 @@ export class Chatroom implements SubscriptionOwner {
   private readonly present = new Map<string, string | undefined>()
   private readonly lastTyping = new Map<string, number>()
   /** Counts for /metrics: events this node saw, deliveries to its readers, readers dropped as lagged. */
-  readonly stats = { events: 0, deliveries: 0, lagged: 0 }
+  readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0 }
   /** While missing events are fetched, newer arrivals wait here. */
   private filling: Promise<void> | undefined
   private held: StoredEvent[] = []
@@ -277,8 +277,11 @@ export class Chatroom implements SubscriptionOwner {
     let skipThrough = 0
     if (lastReceived !== undefined && lastReceived > this.last) {
       if (options.epoch === undefined || lastReceived > (await this.store.lastId())) return refuse('ahead')
-      skipThrough = lastReceived
-      lastReceived = this.last
+      // This node may have caught up while the store answered: then the cursor is simply behind.
+      if (lastReceived > this.last) {
+        skipThrough = lastReceived
+        lastReceived = this.last
+      }
     }
     let backlog: StoredEvent[] = []
     if (lastReceived !== undefined) {
@@ -412,7 +415,8 @@ export class Chatroom implements SubscriptionOwner {
   subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[] } = {}): Subscription {
     const window = this.archive(lastReceived)
     const backlog = options.backlog?.length ? options.backlog.concat(window) : window
-    const subscription = new Subscription(this, backlog, this.options.subscriberQueue, options)
+    // Everything up to this.last is in the backlog or before the cursor: live events follow it.
+    const subscription = new Subscription(this, backlog, this.options.subscriberQueue, { ...options, position: this.last })
     if (!subscription.closed) this.subscriptions.add(subscription)
     return subscription
   }
@@ -420,6 +424,12 @@ export class Chatroom implements SubscriptionOwner {
   release(subscription: Subscription): void {
     this.subscriptions.delete(subscription)
     if (subscription.state === 'lagged') this.stats.lagged++
+  }
+
+  /** Counted for /metrics (chat_reader_gaps_total): a reader would have skipped events; it was ended instead. */
+  gap(_subscription: Subscription, expected: number, got: number): void {
+    this.stats.gaps++
+    this.options.onError?.(new Error(`a reader expected event ${expected} and was handed ${got}; it was ended to resume from its cursor`), 'a reader would have skipped events')
   }
 
   wake(subscription: Subscription): void {
@@ -584,9 +594,14 @@ export class Chatroom implements SubscriptionOwner {
       for (let attempt = 0; !this.closed; attempt++) {
         try {
           for (;;) {
-            const missing = await this.store.after(this.last, PAGE)
+            const from = this.last
+            const missing = await this.store.after(from, PAGE)
             for (const s of missing) if (s.event.id === this.last + 1) this.append(s)
-            if (missing.length < PAGE) break
+            if (missing.length === PAGE) continue
+            // Arrivals held while that read was under way can be newer than what it saw: the
+            // bus brought them, and not the ones committed just before them. The store has
+            // those (it gave out the held ids after them): read again until they join up.
+            if (this.lowestHeld() <= this.last + 1 || this.last === from) break
           }
           break
         } catch (error) {
@@ -596,11 +611,17 @@ export class Chatroom implements SubscriptionOwner {
       }
       const held = this.held.sort((a, b) => a.event.id - b.event.id)
       this.held = []
-      // What the store no longer has (pruned) stays a gap; readers see it in the ids.
       for (const s of held) if (s.event.id > this.last) this.append(s)
     })().finally(() => {
       this.filling = undefined
     })
+  }
+
+  /** The lowest held id this node has not delivered yet (Infinity: none). */
+  private lowestHeld(): number {
+    let lowest = Infinity
+    for (const { event } of this.held) if (event.id > this.last && event.id < lowest) lowest = event.id
+    return lowest
   }
 
   /** With a shared bus: events another process committed that the bus did not bring (it was down). */
@@ -610,6 +631,9 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   private append(stored: StoredEvent): void {
+    // The store no longer has what came before (pruned): the window starts over here, so it stays
+    // consecutive, and each reader is ended rather than handed a gap (it resumes or is told).
+    if (stored.event.id !== this.last + 1) this.recent = []
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
     this.last = stored.event.id

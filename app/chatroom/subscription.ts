@@ -28,11 +28,15 @@ export interface SubscribeOptions {
   onLeave?: (() => void) | undefined
   /** Live events up to this id are not delivered (the reader has them from another process). */
   skipThrough?: number | undefined
+  /** The id of the last event the reader has once the backlog is read: every live event must follow it. */
+  position?: number | undefined
 }
 
 export interface SubscriptionOwner {
   /** Called once when the subscription ends, however it ends. */
   release(subscription: Subscription): void
+  /** A live event did not follow the reader's last one: it was ended as lagged rather than skip (counted, must never happen). */
+  gap?(subscription: Subscription, expected: number, got: number): void
   /** The subscription has something to read; the owner calls its onReadable (batched per tick). */
   wake(subscription: Subscription): void
 }
@@ -63,6 +67,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   private onEnd: (() => void) | undefined
   private onLeave: (() => void) | undefined
   private readonly skipThrough: number
+  /** The id the next live event must have (undefined: not checked). */
+  private expected: number | undefined
   /** Whether a wait() is pending (for the count of waiting long polls). */
   waiting = false
 
@@ -78,6 +84,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.onEnd = options.onEnd
     this.onLeave = options.onLeave
     this.skipThrough = options.skipThrough ?? 0
+    const position = backlog.at(-1)?.event.id ?? options.position
+    if (position !== undefined) this.expected = Math.max(position, this.skipThrough) + 1
     this.owner = owner
     this.queue = backlog
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
@@ -115,7 +123,17 @@ export class Subscription implements AsyncIterable<StoredEvent> {
    */
   push(stored: StoredEvent): boolean {
     if (this.state !== 'open') return false
-    if (stored.event.id <= this.skipThrough) return true
+    const id = stored.event.id
+    if (id <= this.skipThrough) return true
+    if (this.expected !== undefined) {
+      // A reader never skips an event: on a gap it is ended, and resumes from its cursor (or is told to start over).
+      if (id !== this.expected) {
+        this.owner.gap?.(this, this.expected, id)
+        this.end('lagged')
+        return false
+      }
+      this.expected = id + 1
+    }
     if (this.waiter) {
       const resolve = this.waiter
       this.waiter = undefined

@@ -63,6 +63,7 @@ export default fp(
     mirror('chat_events_total', 'Events this process received from the broker', () => stats().events)
     mirror('chat_deliveries_total', 'Events handed to readers on this process', () => stats().deliveries)
     mirror('chat_lagged_drops_total', 'Readers dropped for falling behind', () => stats().lagged)
+    mirror('chat_reader_gaps_total', 'Readers that would have skipped an event (ended to resume instead); must stay 0', () => stats().gaps)
 
     app.decorate('metricsRegistry', registry)
   },
