@@ -26,7 +26,8 @@ export interface Route {
   auth?: Auth
   /**
    * A GET with a side effect (it enters the room, and so may publish a join): refused when a
-   * browser says it comes from another site (Sec-Fetch-Site), like every POST.
+   * browser says it comes from another site (Sec-Fetch-Site, Origin), like every POST and
+   * upgrade. Every room page and every GET that enters the room has it (test/crosssite.test.ts).
    */
   sameOrigin?: boolean
   /** A per-IP limit (sign-in), shared by every process that shares the broker. */
@@ -79,17 +80,17 @@ export const routes: Route[] = [
   { method: 'POST', url: '/longpolling/room/leave', action: LongPolling.leave, auth: 'page' },
 
   // Server-Sent Events: the room as an event stream, sending by POST
-  { method: 'GET', url: '/sse/room', action: Sse.room, auth: 'page' },
+  { method: 'GET', url: '/sse/room', action: Sse.room, auth: 'page', sameOrigin: true },
   { method: 'GET', url: '/sse/room/events', action: Sse.events, auth: 'api', sameOrigin: true },
   { method: 'POST', url: '/sse/room/messages', action: Sse.say, auth: 'api' },
   { method: 'POST', url: '/sse/room/typing', action: Sse.typing, auth: 'api' },
   { method: 'POST', url: '/sse/room/leave', action: Sse.leave, auth: 'page' },
 
   // Automatic: WebSocket, falling back to the event stream, then long polling (the page's script chooses)
-  { method: 'GET', url: '/auto/room', action: Auto.room, auth: 'page' },
+  { method: 'GET', url: '/auto/room', action: Auto.room, auth: 'page', sameOrigin: true },
 
   // WebSocket
-  { method: 'GET', url: '/websocket/room', action: WebSocket.room, auth: 'page' },
+  { method: 'GET', url: '/websocket/room', action: WebSocket.room, auth: 'page', sameOrigin: true },
   { method: 'GET', url: '/websocket/room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
   { method: 'POST', url: '/websocket/room/messages', action: WebSocket.say, auth: 'api' },
   { method: 'POST', url: '/websocket/room/leave', action: WebSocket.leave, auth: 'page' },

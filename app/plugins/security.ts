@@ -7,6 +7,9 @@ import { providerDefinitions } from './oauth.js'
 
 const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
+const CROSS_ORIGIN_REFUSED =
+  'Cross-origin request refused: it came from another site, and only this chat\'s own pages can enter the room or act in it. Open the chat from its own address.'
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** A GET with a side effect: checked like a POST (see conf/routes.ts). */
@@ -15,8 +18,9 @@ declare module 'fastify' {
 }
 
 /**
- * A request that changes state, or opens the socket, must come from our own pages (or an
- * allowed origin). Browsers always send Origin on those; tools like curl send none and
+ * A request that changes state, enters the room (a room page, the socket, the stream, a poll)
+ * must come from our own pages (or an allowed origin): another site's page must not put its
+ * visitor in the room. Browsers always send Origin on those; tools like curl send none and
  * carry no ambient cookies, so they pass.
  */
 export function crossOrigin(request: FastifyRequest, allowed: ReadonlySet<string>): boolean {
@@ -76,12 +80,13 @@ export default fp(
     })
 
     const allowed = new Set(config.ALLOWED_ORIGINS.map((o) => new URL(o).origin))
-    app.addHook('onRequest', async (request, reply) => {
+    app.addHook('onRequest', async (request) => {
       const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket'
       if (!upgrade && !unsafeMethods.has(request.method) && !request.routeOptions.config.sameOrigin) return
       if (!crossOrigin(request, allowed)) return
-      request.log.warn({ origin: request.headers.origin, url: request.url }, 'cross-origin request refused')
-      return reply.code(403).send({ error: 'Forbidden', message: 'Cross-origin request refused: this page is not ours.' })
+      request.log.warn({ origin: request.headers.origin, site: request.headers['sec-fetch-site'], url: request.url }, 'cross-origin request refused')
+      // Through the error handler: a browser gets a page saying why, a program JSON.
+      throw Object.assign(new Error(CROSS_ORIGIN_REFUSED), { statusCode: 403 })
     })
   },
   { name: 'security' },

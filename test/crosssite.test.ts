@@ -1,0 +1,113 @@
+import t from 'tap'
+import { routes } from '../conf/routes.js'
+import { buildTestApp, signIn, SocketClient } from './helpers.js'
+
+// Issue 21, item 3: a page of another site must not put anyone in the room. Every room page
+// and every request that enters the room (page load, socket, stream, poll, the refresh page's
+// thread, a say or typing signal), from each kind of sender a browser can be: ours, typed,
+// a program, a sibling site, another site.
+const senders: [string, Record<string, string>, boolean][] = [
+  ['same-origin', { 'sec-fetch-site': 'same-origin' }, true],
+  ['typed (none)', { 'sec-fetch-site': 'none' }, true],
+  ['no headers', {}, true],
+  ['same-site', { 'sec-fetch-site': 'same-site' }, false],
+  ['cross-site', { 'sec-fetch-site': 'cross-site' }, false],
+  ['foreign Origin', { origin: 'https://evil.example' }, false],
+]
+
+/** Read-only, for the signed-in user's own scripts: they put nobody in the room (and CORP keeps other sites from reading them). */
+const readOnly = new Set(['GET /room/users', 'GET /room/history'])
+/** Requests that must enter the room when allowed: the room pages, the socket, the stream, the polls (not /refresh, a redirect to its page). */
+const entering = (method: string, url: string) => method === 'GET' && url !== '/refresh'
+
+t.test('cross-site matrix: no room page or entering request from another site puts anyone in the room', async (t) => {
+  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '1' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  // Every route a signed-in person calls, from the route table itself, so a new one is checked too.
+  const endpoints = routes.filter((r) => r.auth && !readOnly.has(`${r.method} ${r.url}`))
+  t.ok(endpoints.length >= 20, `${endpoints.length} endpoints`)
+
+  /** One request as a browser (or curl) would make it; its status (101 for an opened socket). */
+  async function call(method: string, url: string, cookie: string, headers: Record<string, string>): Promise<number> {
+    if (url === '/websocket/room/socket') {
+      try {
+        const socket = await SocketClient.open(base, cookie, '', headers)
+        await socket.until(() => socket.hello !== undefined, 'hello')
+        await socket.close()
+        return 101
+      } catch (error) {
+        const status = /refused: (\d+)/.exec(String(error))?.[1]
+        if (!status) throw error
+        return Number(status)
+      }
+    }
+    const page = method === 'GET' && !url.includes('/room/')
+    const controller = new AbortController()
+    const res = await fetch(base + url, {
+      method,
+      redirect: 'manual',
+      signal: controller.signal,
+      headers: {
+        cookie,
+        accept: page ? 'text/html' : url.endsWith('/events') ? 'text/event-stream' : 'application/json',
+        ...(method === 'POST' && { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      // `message`: the field every say takes (the refresh page's too).
+      ...(method === 'POST' && { body: JSON.stringify({ message: 'hello from a page' }) }),
+    })
+    if (res.status === 403) {
+      // A browser gets a page that says why; a program, JSON.
+      const type = res.headers.get('content-type') ?? ''
+      const body = await res.text()
+      t.match(type, page ? /text\/html/ : /application\/json/, `${method} ${url}: the refusal is ${page ? 'a page' : 'JSON'}`)
+      t.match(body, /another site|Cross-origin/, `${method} ${url}: the refusal says why`)
+    } else if (url.endsWith('/events')) {
+      controller.abort()
+    } else {
+      await res.arrayBuffer()
+    }
+    return res.status
+  }
+
+  const matrix: { endpoint: string; cells: string[] }[] = []
+  const cellsOf: { user: string; endpoint: string; sender: string; allowed: boolean; status: number; enters: boolean }[] = []
+  let n = 0
+  for (const route of endpoints) {
+    const endpoint = `${route.method} ${route.url}`
+    const cells: string[] = []
+    for (const [sender, headers, allowed] of senders) {
+      // A new person per cell: whether a join was stored says whether this request let them in.
+      const user = `person${++n}`
+      const cookie = await signIn(app, user)
+      const status = await call(route.method, route.url, cookie, headers)
+      cellsOf.push({ user, endpoint, sender, allowed, status, enters: entering(route.method, route.url) })
+      cells.push(String(status))
+    }
+    matrix.push({ endpoint, cells })
+  }
+  // Typing and page leases renew presence without waiting: let those joins land.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const log = app.chatroom.archive().map((s) => s.event)
+  const joined = new Set(log.filter((e) => e.type === 'join').map((e) => e.user))
+  const said = new Set(log.filter((e) => e.type === 'message').map((e) => e.user))
+  for (const cell of cellsOf) {
+    const what = `${cell.endpoint}, ${cell.sender}`
+    const row = matrix.find((r) => r.endpoint === cell.endpoint)!
+    const column = senders.findIndex(([s]) => s === cell.sender)
+    row.cells[column] += joined.has(cell.user) ? ' join' : ''
+    if (cell.allowed) {
+      t.not(cell.status, 403, `${what}: allowed (${cell.status})`)
+      if (cell.enters) t.ok(joined.has(cell.user), `${what}: entered the room`)
+    } else {
+      t.equal(cell.status, 403, `${what}: refused`)
+      t.notOk(joined.has(cell.user), `${what}: no join stored`)
+      t.notOk(said.has(cell.user), `${what}: nothing said`)
+    }
+  }
+
+  const width = Math.max(...matrix.map((r) => r.endpoint.length))
+  const columns = senders.map(([s]) => s.padEnd(14)).join(' | ')
+  const lines = [`${'endpoint'.padEnd(width)} | ${columns}`, ...matrix.map((r) => `${r.endpoint.padEnd(width)} | ${r.cells.map((c) => c.padEnd(14)).join(' | ')}`)]
+  t.comment(`cross-site matrix (status, and "join" when a join event was stored):\n${lines.join('\n')}`)
+})
