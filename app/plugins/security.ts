@@ -20,8 +20,8 @@ declare module 'fastify' {
 /**
  * A request that changes state, enters the room (a room page, the socket, the stream, a poll)
  * must come from our own pages (or an allowed origin): another site's page must not put its
- * visitor in the room. Browsers always send Origin on those; tools like curl send none and
- * carry no ambient cookies, so they pass.
+ * visitor in the room. Browsers send Origin or Sec-Fetch-Site on those (a navigation only the
+ * latter); tools like curl send neither and carry no ambient cookies, so they pass.
  */
 export function crossOrigin(request: FastifyRequest, allowed: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
