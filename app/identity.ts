@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { remove as removeConfusables } from 'confusables'
 import { z } from 'zod'
+import { illFormed } from './validation.js'
 
 export const transports = ['refresh', 'longpolling', 'websocket', 'sse', 'auto'] as const
 export type Transport = (typeof transports)[number]
@@ -37,6 +38,8 @@ const visible = /[\p{L}\p{N}]/u
 
 /** Why a name cannot be read as it is, or undefined when it can. */
 export function unreadable(name: string): string | undefined {
+  const broken = illFormed(name, 'A name')
+  if (broken) return broken
   const hidden = invisible.exec(name.replace(inEmoji, ''))
   if (hidden) {
     const code = hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')
@@ -47,19 +50,31 @@ export function unreadable(name: string): string | undefined {
   return undefined
 }
 
+// Punctuation (dots, the middle dot, hyphens, underscores, quotes, brackets), spaces, and the
+// symbols that read as marks beside letters (^ ` ~ + = < >): names are told apart by their
+// letters, digits and emoji, not by these. Emoji and other pictures (\p{So}) and currency
+// signs still count.
+const insignificant = /[\p{P}\p{Z}\p{Sk}\p{Sm}]/gu
+
 /**
  * A name's skeleton (after Unicode TR #39): what it looks like, so that look-alikes compare
  * equal. NFKC (fullwidth and compatibility forms), confusable letters mapped to Latin ones
  * (Cyrillic а, Greek ο, accented letters to their base, with the confusables package), case
- * folded, then the usual digit and letter look-alikes.
+ * folded, the usual digit and letter look-alikes, and without punctuation or spaces: "alice.",
+ * ".alice", "a·lice" and "a-lice" are all alice.
  */
 export function skeleton(name: string): string {
   // Folded first, so ALICE, alice and AL1CE all meet; i and l then count as one letter, which
   // also makes "ali" and "all" one name: a false "taken" costs a suggestion, a missed one a spoof.
-  return removeConfusables(name.normalize('NFKC'))
+  // Mapped before punctuation goes, as | is a symbol that reads as l.
+  const folded = removeConfusables(name.normalize('NFKC'))
     .toLowerCase()
     .replace(/[il1|ǀ]/g, 'l')
     .replace(/0/g, 'o')
+  const bare = folded.replace(insignificant, '')
+  // Punctuation alone (never a valid name) keeps its own skeleton rather than becoming "".
+  // Letter pairs after it goes, so "r.n" meets "rn" and so "m".
+  return (bare === '' ? folded : bare)
     .replace(/rn/g, 'm')
     .replace(/vv/g, 'w')
     .normalize('NFC')
@@ -105,6 +120,8 @@ const emailSchema = z.email()
 export function userFromSignIn(input: string): { user: Omit<User, 'id'> } | { error: string } {
   const trimmed = input.trim()
   const at = trimmed.indexOf('@')
+  const broken = illFormed(trimmed, at < 0 ? 'A name' : 'An email')
+  if (broken) return { error: broken }
   if (at < 0) {
     const name = nameSchema.safeParse(trimmed)
     return name.success ? { user: { name: name.data } } : { error: name.error.issues[0]!.message }

@@ -3,6 +3,20 @@ import { z } from 'zod'
 // Control characters other than newline; bidi overrides that would flip the rest of the page.
 const forbidden = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/
 
+// A lone surrogate: half of a character, which JSON can carry ("\ud800") and UTF-8 cannot (it
+// would reach readers as U+FFFD, or break a strict decoder). With the u flag a whole pair is one
+// code point, so this matches only the halves alone: String.prototype.isWellFormed, which
+// TypeScript's ES2023 lib does not know yet.
+const loneSurrogate = /\p{Surrogate}/u
+
+/** Why text is not well-formed Unicode (names the first lone surrogate), or undefined when it is. */
+export function illFormed(text: string, what: string): string | undefined {
+  const lone = loneSurrogate.exec(text)
+  if (!lone) return undefined
+  const code = lone[0].charCodeAt(0).toString(16).toUpperCase()
+  return `${what} must be well-formed Unicode text: U+${code} is half of a character (a lone surrogate).`
+}
+
 /**
  * A message's text: 1..max characters after trimming, newlines allowed, CRLF folded. Checked by
  * hand (it runs for every message said, so no schema object is walked), with these answers.
@@ -14,6 +28,8 @@ export function checkMessageText(text: unknown, max: number): { text: string } |
   // Characters, not UTF-16 units: counted only when the units alone could be over.
   if (folded.length > max && Array.from(folded).length > max) return { error: `A message is at most ${max} characters.` }
   if (forbidden.test(folded)) return { error: 'A message cannot contain control characters.' }
+  const broken = illFormed(folded, 'A message')
+  if (broken) return { error: broken }
   return { text: folded }
 }
 
