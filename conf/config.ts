@@ -44,6 +44,8 @@ export const configSchema = z.object({
   SESSION_MAX_AGE: int(60, 60 * 60 * 24 * 365, 60 * 60 * 24 * 7),
   /** Seconds a session may go unused before it ends. */
   SESSION_IDLE: int(60, 60 * 60 * 24 * 365, 60 * 60 * 24 * 2),
+  /** Sessions one address may hold; past it, its least recently used one is signed out (0: no bound). */
+  SESSIONS_PER_ADDRESS: int(0, 1_000_000, 50),
   /** The address people use (https://chat.example.com): OAuth callbacks are built from it, never from Host. */
   PUBLIC_URL: optionalUrl,
   /** /metrics answers only with "Authorization: Bearer METRICS_TOKEN" (unset: /metrics is off). */

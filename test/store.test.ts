@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
 import type { Event, EventDraft } from '../app/chatroom/event.js'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
@@ -64,10 +65,11 @@ for (const [kind, make, skip] of kinds) {
     t.teardown(() => store.close())
     const { sessions } = store
     const user = JSON.stringify({ id: 'u'.repeat(16), name: 'ann' })
-    await sessions.create('h1', { user, createdAt: 1000, seenAt: 1000 })
-    await sessions.create('h2', { user, createdAt: 5000, seenAt: 5000 })
-    await sessions.create('h3', { user, createdAt: 9000, seenAt: 9000 })
-    t.same(await sessions.read('h1'), { user, createdAt: 1000, seenAt: 1000 })
+    await sessions.create('h1', { user, createdAt: 1000, seenAt: 1000, address: '10.0.0.1' })
+    await sessions.create('h2', { user, createdAt: 5000, seenAt: 5000, address: '10.0.0.1' })
+    await sessions.create('h3', { user, createdAt: 9000, seenAt: 9000, address: '10.0.0.2' })
+    t.same(await sessions.read('h1'), { user, createdAt: 1000, seenAt: 1000, address: '10.0.0.1' })
+    t.equal(await sessions.count(), 3)
     t.equal(await sessions.read('nope'), undefined)
     await sessions.touch('h1', 8000)
     t.equal((await sessions.read('h1'))!.seenAt, 8000, 'touched')
@@ -76,6 +78,32 @@ for (const [kind, make, skip] of kinds) {
     t.equal(await sessions.prune(0, 2000), 1, 'made before 2000: h1')
     await sessions.delete('h3')
     t.equal(await sessions.read('h3'), undefined, 'deleted at once')
+    t.equal(await sessions.count(), 0)
+  })
+}
+
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: an address's sessions are trimmed to the bound, least recently used first, never the one just made`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { sessions } = store
+    const user = JSON.stringify({ id: 'u'.repeat(16), name: 'ann' })
+    const create = (hash: string, seenAt: number, address = 'A') => sessions.create(hash, { user, createdAt: seenAt, seenAt, address })
+    for (const i of range(1, 5)) await create(`a${i}`, i * 1000)
+    await create('b1', 1000, 'B')
+    await sessions.touch('a1', 9000)
+    await create('a6', 6000)
+    t.same(await sessions.trim('A', 6, 'a6'), [], 'six of A: within the bound')
+    t.same((await sessions.trim('A', 3, 'a6')).sort(), ['a2', 'a3', 'a4'], 'the new one and the two used last are kept')
+    t.equal(await sessions.count(), 4)
+    t.ok(await sessions.read('a1'), 'a1 was used last of all')
+    t.ok(await sessions.read('b1'), 'another address is not touched')
+    t.same(await sessions.trim('A', 3, 'a6'), [], 'nothing more to trim')
+    await create('a7', 0)
+    t.same((await sessions.trim('A', 1, 'a7')).sort(), ['a1', 'a5', 'a6'], 'the one just made stays, even with the oldest last use')
+    t.same(await sessions.read('a7'), { user, createdAt: 0, seenAt: 0, address: 'A' })
+    t.equal(await sessions.count(), 2)
   })
 }
 
@@ -97,6 +125,21 @@ t.test('sqlite: the log and its epoch survive closing and reopening the file', a
   await other.open()
   t.not(other.epoch, epoch, 'a new file is a new log, with a new epoch')
   await other.close()
+})
+
+t.test('sqlite: a file made before sessions had an address opens, and its sessions are kept', async (t) => {
+  const dir = tempDir(t)
+  const old = new Database(join(dir, 'chat.sqlite'))
+  old.exec('CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)')
+  old.prepare("INSERT INTO sessions VALUES ('old', '{}', 1, 2)").run()
+  old.close()
+  const store = new SqliteStore(dir)
+  await store.open()
+  t.teardown(() => store.close())
+  t.same(await store.sessions.read('old'), { user: '{}', createdAt: 1, seenAt: 2, address: '' })
+  await store.sessions.create('new', { user: '{}', createdAt: 3, seenAt: 3, address: '10.0.0.1' })
+  t.same(await store.sessions.trim('10.0.0.1', 1, 'new'), [])
+  t.equal(await store.sessions.count(), 2)
 })
 
 t.test('sqlite: a second process on the same file is refused, so no id is handed out twice', async (t) => {

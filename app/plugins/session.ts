@@ -21,6 +21,8 @@ const userSchema = z.object({
 const CACHE_MS = 5000
 /** A session's last-use time is written at most this often (idle expiry needs no more). */
 const TOUCH_MS = 60_000
+/** Expired sessions are deleted this often at most (and at least every half SESSION_IDLE). */
+const SWEEP_MS = 10 * 60_000
 
 /**
  * Who may call a route: 'page' sends strangers to the welcome page, 'api' answers 401
@@ -62,13 +64,15 @@ interface Cached {
  * Server-side sessions: the cookie (signed, HttpOnly, SameSite=Lax) holds only a random id;
  * the store keeps the user under the id's hash. Sessions end on sign-out (at once, on every
  * process: the bus tells the others), after SESSION_IDLE seconds unused, and SESSION_MAX_AGE
- * seconds after sign-in; a new id is made at every sign-in.
+ * seconds after sign-in; a new id is made at every sign-in. One address holds at most
+ * SESSIONS_PER_ADDRESS sessions: past it, its least recently used one is signed out.
  */
 export default fp(
   async function session(app, opts: { config: Config }) {
-    const { AVATARS, SESSION_SECRET, SESSION_MAX_AGE, SESSION_IDLE } = opts.config
+    const { AVATARS, SESSION_SECRET, SESSION_MAX_AGE, SESSION_IDLE, SESSIONS_PER_ADDRESS } = opts.config
     const maxAgeMs = SESSION_MAX_AGE * 1000
     const idleMs = SESSION_IDLE * 1000
+    const sweepMs = Math.min(SWEEP_MS, idleMs / 2)
     await app.register(cookie, { secret: SESSION_SECRET })
     const sessions = app.chatroom.sessions
     const cache = new Map<string, Cached>()
@@ -160,11 +164,35 @@ export default fp(
       app.chatroom.revoke(hash)
     }
 
+    /** Deletes sessions past their idle or absolute expiry. */
+    let sweptAt = Date.now()
+    async function sweep(): Promise<void> {
+      const now = Date.now()
+      sweptAt = now
+      try {
+        await sessions.prune(now - idleMs, now - maxAgeMs)
+      } catch (err) {
+        app.log.warn({ err }, 'could not prune sessions')
+      }
+    }
+
     app.decorateReply('signIn', async function (this: FastifyReply, user: User) {
       if (this.request.sessionHash) await end(this.request.sessionHash)
       const id = randomBytes(32).toString('base64url')
+      const hash = hashOf(id)
       const now = Date.now()
-      await sessions.create(hashOf(id), { user: JSON.stringify(userSchema.parse(user)), createdAt: now, seenAt: now })
+      const address = this.request.ip ?? ''
+      await sessions.create(hash, { user: JSON.stringify(userSchema.parse(user)), createdAt: now, seenAt: now, address })
+      // Sessions no longer pile up with cookie-less sign-ins: the address's least recently used
+      // ones beyond the bound are signed out (everywhere, their sockets closed), and sign-ins,
+      // which are what add rows, also sweep the expired ones when due.
+      if (SESSIONS_PER_ADDRESS > 0) {
+        for (const ended of await sessions.trim(address, SESSIONS_PER_ADDRESS, hash)) {
+          cache.delete(ended)
+          app.chatroom.revoke(ended)
+        }
+      }
+      if (now - sweptAt >= sweepMs) await sweep()
       // Not returned: a reply is a thenable that settles only once sent.
       this.setCookie(SESSION_COOKIE, id, cookieOptions(this))
     })
@@ -173,10 +201,7 @@ export default fp(
       this.clearCookie(SESSION_COOKIE, { path: '/' })
     })
 
-    const prune = setInterval(() => {
-      const now = Date.now()
-      sessions.prune(now - idleMs, now - maxAgeMs).catch((err: unknown) => app.log.warn({ err }, 'could not prune sessions'))
-    }, 10 * 60_000)
+    const prune = setInterval(() => void sweep(), sweepMs)
     prune.unref()
     app.addHook('onClose', async () => clearInterval(prune))
   },

@@ -4,8 +4,12 @@ import { newEpoch, numbered, type SessionRecord, type SessionStore, type Store }
 /** Sessions in a Map (STORE=memory). */
 export class MemorySessions implements SessionStore {
   private readonly map = new Map<string, SessionRecord>()
+  /** Each address's sessions, so a sign-in's trim looks at that address only. */
+  private readonly byAddress = new Map<string, Set<string>>()
   async create(hash: string, record: SessionRecord): Promise<void> {
     this.map.set(hash, { ...record })
+    const mine = this.byAddress.get(record.address) ?? new Set()
+    this.byAddress.set(record.address, mine.add(hash))
   }
   async read(hash: string): Promise<SessionRecord | undefined> {
     const record = this.map.get(hash)
@@ -16,12 +20,32 @@ export class MemorySessions implements SessionStore {
     if (record) record.seenAt = seenAt
   }
   async delete(hash: string): Promise<void> {
-    this.map.delete(hash)
+    this.remove(hash)
   }
   async prune(idleBefore: number, createdBefore: number): Promise<number> {
     let n = 0
-    for (const [hash, r] of this.map) if (r.seenAt < idleBefore || r.createdAt < createdBefore) n += Number(this.map.delete(hash))
+    for (const [hash, r] of this.map) if (r.seenAt < idleBefore || r.createdAt < createdBefore) n += Number(this.remove(hash))
     return n
+  }
+  async trim(address: string, keep: number, current: string): Promise<string[]> {
+    const others = [...(this.byAddress.get(address) ?? [])].filter((hash) => hash !== current)
+    if (others.length < keep) return []
+    const newestFirst = others.sort((a, b) => this.map.get(b)!.seenAt - this.map.get(a)!.seenAt)
+    const ended = newestFirst.slice(Math.max(0, keep - 1))
+    for (const hash of ended) this.remove(hash)
+    return ended
+  }
+  async count(): Promise<number> {
+    return this.map.size
+  }
+  private remove(hash: string): boolean {
+    const record = this.map.get(hash)
+    if (!record) return false
+    this.map.delete(hash)
+    const mine = this.byAddress.get(record.address)
+    mine?.delete(hash)
+    if (mine?.size === 0) this.byAddress.delete(record.address)
+    return true
   }
 }
 

@@ -22,12 +22,15 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool
   readonly sessions: SessionStore = {
     create: async (hash: string, r: SessionRecord) => {
-      await this.pool.query('INSERT INTO chat_sessions (hash, "user", created_at, seen_at) VALUES ($1, $2, $3, $4)', [hash, r.user, r.createdAt, r.seenAt])
+      await this.pool.query('INSERT INTO chat_sessions (hash, "user", created_at, seen_at, address) VALUES ($1, $2, $3, $4, $5)', [hash, r.user, r.createdAt, r.seenAt, r.address])
     },
     read: async (hash: string) => {
-      const { rows } = await this.pool.query<{ user: string; created_at: string; seen_at: string }>('SELECT "user", created_at, seen_at FROM chat_sessions WHERE hash = $1', [hash])
+      const { rows } = await this.pool.query<{ user: string; created_at: string; seen_at: string; address: string }>(
+        'SELECT "user", created_at, seen_at, address FROM chat_sessions WHERE hash = $1',
+        [hash],
+      )
       const row = rows[0]
-      return row && { user: row.user, createdAt: Number(row.created_at), seenAt: Number(row.seen_at) }
+      return row && { user: row.user, createdAt: Number(row.created_at), seenAt: Number(row.seen_at), address: row.address }
     },
     touch: async (hash: string, seenAt: number) => {
       await this.pool.query('UPDATE chat_sessions SET seen_at = $1 WHERE hash = $2', [seenAt, hash])
@@ -37,6 +40,16 @@ export class PostgresStore implements Store {
     },
     prune: async (idleBefore: number, createdBefore: number) =>
       (await this.pool.query('DELETE FROM chat_sessions WHERE seen_at < $1 OR created_at < $2', [idleBefore, createdBefore])).rowCount ?? 0,
+    trim: async (address: string, keep: number, current: string) => {
+      const { rows } = await this.pool.query<{ hash: string }>(
+        `DELETE FROM chat_sessions WHERE address = $1 AND hash <> $2 AND hash NOT IN
+           (SELECT hash FROM chat_sessions WHERE address = $1 AND hash <> $2 ORDER BY seen_at DESC LIMIT $3)
+         RETURNING hash`,
+        [address, current, Math.max(0, keep - 1)],
+      )
+      return rows.map((row) => row.hash)
+    },
+    count: async () => Number((await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM chat_sessions')).rows[0]!.n),
   }
 
   constructor(options: PostgresStoreOptions) {
@@ -55,6 +68,8 @@ export class PostgresStore implements Store {
         CREATE TABLE IF NOT EXISTS chat_events (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, json TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS chat_events_at ON chat_events (at);
         CREATE TABLE IF NOT EXISTS chat_sessions (hash TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
+        ALTER TABLE chat_sessions ADD COLUMN IF NOT EXISTS address TEXT NOT NULL DEFAULT '';
+        CREATE INDEX IF NOT EXISTS chat_sessions_address ON chat_sessions (address, seen_at);
       `)
       await client.query('INSERT INTO chat_log (epoch, last_id) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING', [newEpoch()])
       this.epoch = (await client.query<{ epoch: string }>('SELECT epoch FROM chat_log')).rows[0]!.epoch

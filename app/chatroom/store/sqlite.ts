@@ -39,23 +39,37 @@ export class SqliteStore implements Store {
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, json TEXT NOT NULL);
       -- Not needed (pruning by age finds its cutoff by id): one page less to write per commit.
       DROP INDEX IF EXISTS events_at;
-      CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL, address TEXT NOT NULL DEFAULT '');
     `)
+    // Files made before sessions were bounded per address.
+    const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sessions')").all()
+    if (!columns.some((c) => c.name === 'address')) this.db.exec("ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT ''")
+    this.db.exec('CREATE INDEX IF NOT EXISTS sessions_address ON sessions (address, seen_at)')
     const db = this.db
-    const read = db.prepare<[string], { user: string; created_at: number; seen_at: number }>('SELECT user, created_at, seen_at FROM sessions WHERE hash = ?')
-    const create = db.prepare<[string, string, number, number]>('INSERT INTO sessions (hash, user, created_at, seen_at) VALUES (?, ?, ?, ?)')
+    const read = db.prepare<[string], { user: string; created_at: number; seen_at: number; address: string }>('SELECT user, created_at, seen_at, address FROM sessions WHERE hash = ?')
+    const create = db.prepare<[string, string, number, number, string]>('INSERT INTO sessions (hash, user, created_at, seen_at, address) VALUES (?, ?, ?, ?, ?)')
     const touch = db.prepare<[number, string]>('UPDATE sessions SET seen_at = ? WHERE hash = ?')
     const remove = db.prepare<[string]>('DELETE FROM sessions WHERE hash = ?')
     const prune = db.prepare<[number, number]>('DELETE FROM sessions WHERE seen_at < ? OR created_at < ?')
+    const trim = db
+      .prepare<[{ address: string; current: string; others: number }], string>(
+        `DELETE FROM sessions WHERE address = @address AND hash <> @current AND hash NOT IN
+           (SELECT hash FROM sessions WHERE address = @address AND hash <> @current ORDER BY seen_at DESC LIMIT @others)
+         RETURNING hash`,
+      )
+      .pluck()
+    const count = db.prepare<[], number>('SELECT count(*) FROM sessions').pluck()
     this.sessions = {
-      create: async (hash: string, r: SessionRecord) => void create.run(hash, r.user, r.createdAt, r.seenAt),
+      create: async (hash: string, r: SessionRecord) => void create.run(hash, r.user, r.createdAt, r.seenAt, r.address),
       read: async (hash: string) => {
         const row = read.get(hash)
-        return row && { user: row.user, createdAt: row.created_at, seenAt: row.seen_at }
+        return row && { user: row.user, createdAt: row.created_at, seenAt: row.seen_at, address: row.address }
       },
       touch: async (hash: string, seenAt: number) => void touch.run(seenAt, hash),
       delete: async (hash: string) => void remove.run(hash),
       prune: async (idleBefore: number, createdBefore: number) => prune.run(idleBefore, createdBefore).changes,
+      trim: async (address: string, keep: number, current: string) => trim.all({ address, current, others: Math.max(0, keep - 1) }),
+      count: async () => count.get() ?? 0,
     }
     this.insert = this.db.prepare('INSERT INTO events (id, at, json) VALUES (?, ?, ?)')
     this.setLast = this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")

@@ -37,6 +37,8 @@ export interface SessionRecord {
   user: string
   createdAt: number
   seenAt: number
+  /** The address it was signed in from: one address holds a bounded number of sessions. */
+  address: string
 }
 
 export interface SessionStore {
@@ -48,6 +50,13 @@ export interface SessionStore {
   delete(hash: string): Promise<void>
   /** Deletes sessions idle since before `idleBefore` or made before `createdBefore`. */
   prune(idleBefore: number, createdBefore: number): Promise<number>
+  /**
+   * Deletes the least recently used sessions of `address` beyond `keep`, never `current` (the
+   * one just made); returns their hashes, to be signed out everywhere.
+   */
+  trim(address: string, keep: number, current: string): Promise<string[]>
+  /** How many sessions are kept. */
+  count(): Promise<number>
 }
 
 /** A new log's epoch: random, short, URL-safe. */
