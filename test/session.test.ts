@@ -191,3 +191,33 @@ t.test('each say outcome maps to each protocol in one place', async (t) => {
   t.same([wsOk.statusCode, wsOk.headers.location], [303, '/websocket/room'], 'back: the socket page posts to its own transport')
   await Promise.all([annSocket.close(), catSocket.close()])
 })
+
+/** Date.now moved on by hand (the session code reads the time from it); put back when the test ends. */
+function controlledClock(t: { teardown(fn: () => unknown): void }) {
+  const realNow = Date.now
+  let skew = 0
+  Date.now = () => realNow() + skew
+  t.teardown(() => {
+    Date.now = realNow
+  })
+  return { advance: (seconds: number) => void (skew += seconds * 1000) }
+}
+
+t.test('SESSION_IDLE=60: someone active every 4 s stays signed in; someone idle past a minute is signed out', async (t) => {
+  const clock = controlledClock(t)
+  const app = await buildTestApp(t, { SESSION_IDLE: '60' })
+  const status = async (cookie: string) => (await app.inject({ method: 'GET', url: '/room/users', headers: { cookie } })).statusCode
+  const active = await signIn(app, 'ann')
+  const idle = await signIn(app, 'bob')
+  const once = await signIn(app, 'cat')
+  const outAt: number[] = []
+  for (let second = 4; second <= 152; second += 4) {
+    clock.advance(4)
+    if ((await status(active)) !== 200) outAt.push(second)
+    if (second === 32) t.equal(await status(once), 200, 'cat: used once, 32 s in')
+    if (second === 84) t.equal(await status(once), 200, 'cat: 52 s after that use, still signed in')
+    if (second === 152) t.equal(await status(once), 401, 'cat: 68 s after her last use, signed out')
+    if (second === 64) t.equal(await status(idle), 401, 'bob: unused since signing in 64 s ago, signed out')
+  }
+  t.same(outAt, [], 'ann, active every 4 s, is never signed out in 152 s')
+})

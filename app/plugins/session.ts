@@ -19,7 +19,10 @@ const userSchema = z.object({
 
 /** How long this process trusts a session it has read before asking the store again. */
 const CACHE_MS = 5000
-/** A session's last-use time is written at most this often (idle expiry needs no more). */
+/**
+ * A session's last-use time is written at most this often, and at most every tenth of
+ * SESSION_IDLE: the stored time is then never older than the last use by more than that.
+ */
 const TOUCH_MS = 60_000
 /** Expired sessions are deleted this often at most (and at least every half SESSION_IDLE). */
 const SWEEP_MS = 10 * 60_000
@@ -57,7 +60,10 @@ const hashOf = (id: string) => createHash('sha256').update(id).digest('base64url
 interface Cached {
   user: User | null
   checkedAt: number
+  /** The last use the store holds, as far as this process knows. */
   seenAt: number
+  /** The last use on this process (or the store's, if newer): idle expiry is measured from it. */
+  usedAt: number
 }
 
 /**
@@ -72,6 +78,7 @@ export default fp(
     const { AVATARS, SESSION_SECRET, SESSION_MAX_AGE, SESSION_IDLE, SESSIONS_PER_ADDRESS } = opts.config
     const maxAgeMs = SESSION_MAX_AGE * 1000
     const idleMs = SESSION_IDLE * 1000
+    const touchMs = Math.min(TOUCH_MS, idleMs / 10)
     const sweepMs = Math.min(SWEEP_MS, idleMs / 2)
     await app.register(cookie, { secret: SESSION_SECRET })
     const sessions = app.chatroom.sessions
@@ -110,15 +117,19 @@ export default fp(
       if (!entry || now - entry.checkedAt > CACHE_MS) {
         const record = await sessions.read(hash)
         const parsed = record && userSchema.safeParse(JSON.parse(record.user))
-        const alive = record && parsed?.success && record.createdAt + maxAgeMs > now && record.seenAt + idleMs > now
+        const usedAt = Math.max(record?.seenAt ?? 0, entry?.usedAt ?? 0)
+        const alive = record && parsed?.success && record.createdAt + maxAgeMs > now && usedAt + idleMs > now
         if (record && !alive) await sessions.delete(hash)
-        entry = { user: alive ? parsed.data : null, checkedAt: now, seenAt: record?.seenAt ?? 0 }
+        entry = { user: alive ? parsed.data : null, checkedAt: now, seenAt: record?.seenAt ?? 0, usedAt }
         if (cache.size > 50_000) cache.clear()
         cache.set(hash, entry)
       }
-      if (entry.user && now - entry.seenAt > TOUCH_MS) {
-        entry.seenAt = now
-        await sessions.touch(hash, now)
+      if (entry.user) {
+        entry.usedAt = now
+        if (now - entry.seenAt > touchMs) {
+          entry.seenAt = now
+          await sessions.touch(hash, now)
+        }
       }
       return entry.user
     }
@@ -164,13 +175,16 @@ export default fp(
       app.chatroom.revoke(hash)
     }
 
-    /** Deletes sessions past their idle or absolute expiry. */
+    /**
+     * Deletes sessions past their idle or absolute expiry. The stored last use may lag the real
+     * one by touchMs: that much more slack, so a session in use is never swept.
+     */
     let sweptAt = Date.now()
     async function sweep(): Promise<void> {
       const now = Date.now()
       sweptAt = now
       try {
-        await sessions.prune(now - idleMs, now - maxAgeMs)
+        await sessions.prune(now - idleMs - touchMs, now - maxAgeMs)
       } catch (err) {
         app.log.warn({ err }, 'could not prune sessions')
       }
