@@ -126,6 +126,12 @@ export const configSchema = z.object({
   PRESENCE_TTL: seconds(1, 3600, 15),
   /** Prefix for this room's Redis keys and channels. */
   REDIS_PREFIX: z.preprocess(unset, z.string().min(1).max(100).default('chat:')),
+  /**
+   * Seconds any one call to PostgreSQL or Redis on a request's path may take (a commit, a read, a
+   * limit, a name claim): past it the request is answered 503 and nothing it began is left
+   * half-done. A backend that stopped answering is then not asked again until it answers a probe.
+   */
+  BACKEND_TIMEOUT: seconds(0.1, 60, 2),
   /** local: identicons served by this server; gravatar: Gravatar for email sign-ins. */
   AVATARS: z.preprocess(unset, z.enum(['local', 'gravatar'], { error: 'must be local or gravatar' }).default('local')),
   /** "Sign in with Facebook" appears when both are set. */

@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createDatabase, dropDatabase, postgresAnswers } from '../bench/pg.js'
 
 export { pgAdminUrl as ADMIN_URL } from '../bench/pg.js'
@@ -15,4 +19,65 @@ export async function freshDatabase(t: { teardown(fn: () => unknown): void }): P
   const url = await createDatabase(name)
   t.teardown(() => dropDatabase(name))
   return url
+}
+
+/** The PostgreSQL server binaries of this machine (Debian keeps them per version), or undefined. */
+function postgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql'
+  if (!existsSync(root)) return undefined
+  const version = readdirSync(root).sort((a, b) => Number(b) - Number(a))[0]
+  return version && existsSync(join(root, version, 'bin', 'initdb')) ? join(root, version, 'bin') : undefined
+}
+
+export const havePostgresBinaries = postgresBin() !== undefined
+
+/**
+ * A PostgreSQL server of our own (initdb in a temporary folder, on a free port, trust auth), so
+ * a test may stop it (SIGSTOP) without touching the shared one. As root it runs as the
+ * `postgres` user, which PostgreSQL requires.
+ */
+export class PrivatePostgres {
+  readonly dir = mkdtempSync(join(tmpdir(), 'chat-pg-'))
+  private readonly bin = postgresBin()!
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`
+  }
+
+  private run(command: string, args: string[]): void {
+    const root = process.getuid?.() === 0
+    const result = root ? spawnSync('runuser', ['-u', 'postgres', '--', join(this.bin, command), ...args]) : spawnSync(join(this.bin, command), args)
+    if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr?.toString()}${result.stdout?.toString()}`)
+  }
+
+  start(): void {
+    if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres', this.dir])
+    const data = join(this.dir, 'data')
+    this.run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`
+    this.run('pg_ctl', ['-D', data, '-o', options, '-l', join(this.dir, 'log'), '-w', 'start'])
+  }
+
+  /** The server's processes: the postmaster and its children. */
+  pids(): number[] {
+    const main = Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+    const children = spawnSync('pgrep', ['-P', String(main)]).stdout.toString().split('\n').filter(Boolean).map(Number)
+    return [main, ...children]
+  }
+
+  /** Every process of it stops (SIGSTOP) or goes on (SIGCONT): connections stay open, nothing answers. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    for (const pid of this.pids()) process.kill(pid, signal)
+  }
+
+  dispose(): void {
+    try {
+      this.signal('SIGCONT')
+      this.run('pg_ctl', ['-D', join(this.dir, 'data'), '-m', 'immediate', 'stop'])
+    } catch {
+      // Not started, or already gone.
+    }
+    rmSync(this.dir, { recursive: true, force: true })
+  }
 }

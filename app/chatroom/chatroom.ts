@@ -1,5 +1,6 @@
 import { checkMessageText } from '../validation.js'
 import type { Bus } from './bus/bus.js'
+import { deadline } from './deadline.js'
 import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import { skeleton } from '../identity.js'
@@ -81,6 +82,9 @@ export type Said =
   | { outcome: 'invalid'; message: string }
   | { outcome: 'flooded'; message: string; retryAfter: number }
   | { outcome: 'unavailable'; message: string }
+
+/** /readyz answers within a second: each backend's check gets this long. */
+const READY_MS = 900
 
 /** Events fetched from the store at a time when filling a gap or resuming. */
 const PAGE = 1000
@@ -540,9 +544,10 @@ export class Chatroom implements SubscriptionOwner {
     this.bus.signal(createTypingSignal(member.name))
   }
 
-  /** Whether events can be published now (the store and the bus answer). */
+  /** Whether events can be published now (the store and the bus answer): known within a second, whatever they do. */
   async ready(): Promise<boolean> {
-    const [store, bus] = await Promise.all([this.store.ready(), this.bus.ready()])
+    const answers = (check: () => Promise<boolean>) => deadline(check(), READY_MS, 'a backend').catch(() => false)
+    const [store, bus] = await Promise.all([answers(() => this.store.ready()), answers(() => this.bus.ready())])
     return store && bus
   }
 

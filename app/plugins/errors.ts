@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { backendUnavailable } from '../chatroom/deadline.js'
 import { reasons } from '../protocol.js'
 
 /** Browsers get a page, everything else JSON. */
@@ -22,6 +23,12 @@ const reason = (status: number): string | undefined => (reasons as Record<number
 export default fp(
   async function errors(app) {
     app.setErrorHandler((error: { statusCode?: number; message?: string }, request, reply) => {
+      // A database or Redis that is away or did not answer in time: try again, not a bug.
+      if (backendUnavailable(error)) {
+        request.log.warn({ err: error }, 'a backend is unavailable')
+        reply.header('retry-after', '2')
+        return sendError(request, reply, 503, reasons[503], 'The chat is unavailable right now (its database or broker is not answering). Try again shortly.')
+      }
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
       if (status >= 500) {
         request.log.error({ err: error }, 'request failed')

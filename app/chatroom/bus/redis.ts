@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { deadline, DeadlineError } from '../deadline.js'
 import { createTypingSignal, readEvent, type Signal, type StoredEvent } from '../event.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import type { NameClaims } from '../names.js'
@@ -14,7 +15,12 @@ export interface RedisBusOptions {
   onError?: (error: unknown) => void
   /** Told when a connection is lost, is being retried, or is back. */
   onStatus?: (status: string) => void
+  /** Longest wait for any command, in ms (default 2000); past it Redis counts as hung until it answers a ping. */
+  timeoutMs?: number
 }
+
+/** How often a hung Redis is pinged to see whether it answers again. */
+const PROBE_MS = 250
 
 // A key's take times in a sorted set, on Redis's clock so every process agrees:
 // 0 and counted when under the limit, else milliseconds until the oldest leaves the window.
@@ -69,6 +75,10 @@ export class RedisBus implements Bus {
   private readonly prefix: string
   private readonly onError: (error: unknown) => void
   private listener: BusListener = { event: () => {}, signal: () => {}, revoked: () => {} }
+  private readonly timeoutMs: number
+  /** Set while Redis is connected but does not answer (stopped, overloaded): calls on a request's path fail at once. */
+  private hung: Promise<void> | undefined
+  private closing = false
 
   constructor(options: RedisBusOptions) {
     const prefix = options.prefix ?? 'chat:'
@@ -77,7 +87,9 @@ export class RedisBus implements Bus {
     this.onError = options.onError ?? (() => {})
     // Commands fail fast while Redis is down (a clear error) instead of queueing forever.
     const common = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }
-    this.commands = new Redis(options.url, common)
+    this.timeoutMs = options.timeoutMs ?? 2000
+    // A Redis that is connected but stopped (SIGSTOP, a long fork) answers nothing: every command has a deadline.
+    this.commands = new Redis(options.url, { ...common, commandTimeout: this.timeoutMs })
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null })
     for (const [name, client] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
       client.on('error', (error: unknown) => options.onError?.(error))
@@ -93,8 +105,8 @@ export class RedisBus implements Bus {
       chatRelease(key: string, userId: string): Promise<number>
     }
     this.names = {
-      claim: async (key, userId, ttlMs) => (await scripted.chatClaim(`${prefix}name:${key}`, userId, Math.round(ttlMs))) === 1,
-      release: async (key, userId) => void (await scripted.chatRelease(`${prefix}name:${key}`, userId)),
+      claim: async (key, userId, ttlMs) => (await this.call(() => scripted.chatClaim(`${prefix}name:${key}`, userId, Math.round(ttlMs)))) === 1,
+      release: async (key, userId) => void (await this.call(() => scripted.chatRelease(`${prefix}name:${key}`, userId))),
     }
     defineScripts(this.commands)
     this.subscriber.on('message', (channel: string, message: string) => {
@@ -115,13 +127,38 @@ export class RedisBus implements Bus {
     await this.subscriber.subscribe(this.channels.events, this.channels.signals, this.channels.revoked)
   }
 
-  /** Whether Redis answers now (for /readyz). */
+  /** Whether Redis answers now (for /readyz): within a second, whatever Redis does. */
   async ready(): Promise<boolean> {
+    if (this.hung) return false
     try {
-      return (await this.commands.ping()) === 'PONG'
+      return (await deadline(this.commands.ping(), Math.min(this.timeoutMs, 900), 'Redis')) === 'PONG'
     } catch {
       return false
     }
+  }
+
+  /**
+   * A command on a request's path: refused at once while Redis is hung; one that runs past the
+   * deadline marks it hung, and a ping every PROBE_MS tells when it answers again.
+   */
+  private call<T>(command: () => Promise<T>): Promise<T> {
+    if (this.hung) return Promise.reject(new DeadlineError('Redis', this.timeoutMs))
+    return command().catch((error: unknown) => {
+      if (error instanceof Error && /timed out/i.test(error.message)) this.markHung()
+      throw error
+    })
+  }
+
+  private markHung(): void {
+    if (this.hung || this.closing) return
+    this.onError(new Error(`Redis did not answer within ${this.timeoutMs} ms: refusing what needs it until it answers again`))
+    this.hung = (async () => {
+      while (!this.closing) {
+        await new Promise((resolve) => setTimeout(resolve, PROBE_MS).unref())
+        if (await this.commands.ping().then((pong) => pong === 'PONG', () => false)) break
+      }
+      this.hung = undefined
+    })()
   }
 
   publish(stored: StoredEvent): void {
@@ -162,7 +199,7 @@ export class RedisBus implements Bus {
     let nonce = 0
     return {
       take: (key) =>
-        run.chatFloodTake(`${this.prefix}${scope}:${key}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`).catch((error: unknown) => {
+        this.call(() => run.chatFloodTake(`${this.prefix}${scope}:${key}`, Math.round(windowMs), limit, `${process.pid}:${++nonce}`)).catch((error: unknown) => {
           this.onError(error)
           return local.take(key)
         }),
@@ -174,6 +211,9 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.subscriber.quit(), this.commands.quit()])
+    this.closing = true
+    // quit() waits for Redis to answer; a hung one is disconnected instead.
+    const quit = (client: Redis) => deadline(client.quit(), this.timeoutMs, 'Redis').catch(() => client.disconnect())
+    await Promise.allSettled([quit(this.subscriber), quit(this.commands)])
   }
 }

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { deadline, DeadlineError } from '../deadline.js'
 import type { EventDraft, StoredEvent } from '../event.js'
 import { fromJson, newEpoch, numbered, type SessionRecord, type SessionStore, type Store } from './store.js'
 
@@ -6,7 +7,12 @@ export interface PostgresStoreOptions {
   url: string
   /** Told about connection trouble (logged by the app). */
   onError?: (error: unknown) => void
+  /** Longest wait for a connection, a query or a whole commit, in ms (default 2000). */
+  timeoutMs?: number
 }
+
+/** How often a database that stopped answering is probed. */
+const PROBE_MS = 250
 
 // Several processes create the schema at once: one at a time, under an advisory lock.
 const SCHEMA_LOCK = 0x63686174 // "chat"
@@ -53,9 +59,44 @@ export class PostgresStore implements Store {
   }
 
   constructor(options: PostgresStoreOptions) {
-    // Fail fast while the database is away (a clear 503) instead of queueing for long.
-    this.pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 2000, query_timeout: 5000, idleTimeoutMillis: 10_000 })
-    this.pool.on('error', (error) => options.onError?.(error))
+    // Fail fast while the database is away or stopped (a clear 503) instead of queueing for long.
+    this.timeoutMs = options.timeoutMs ?? 2000
+    this.onError = options.onError ?? (() => {})
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: 4,
+      connectionTimeoutMillis: this.timeoutMs,
+      query_timeout: this.timeoutMs,
+      idleTimeoutMillis: 10_000,
+    })
+    this.pool.on('error', (error) => this.onError(error))
+  }
+
+  private readonly timeoutMs: number
+  private readonly onError: (error: unknown) => void
+  /** Set while the database does not answer: commits are refused at once until a probe answers. */
+  private hung: Promise<void> | undefined
+  private closing = false
+
+  private markHung(): void {
+    if (this.hung || this.closing) return
+    this.onError(new Error(`PostgreSQL did not answer within ${this.timeoutMs} ms: refusing commits until it answers again`))
+    this.hung = (async () => {
+      while (!this.closing) {
+        await new Promise((resolve) => setTimeout(resolve, PROBE_MS).unref())
+        if (await this.probe()) break
+      }
+      this.hung = undefined
+    })()
+  }
+
+  private async probe(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1')
+      return true
+    } catch {
+      return false
+    }
   }
 
   async open(): Promise<void> {
@@ -79,13 +120,35 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * The whole transaction has one deadline: past it the connection is destroyed, so the
+   * database rolls the transaction back (unless its COMMIT was already on the way, when the
+   * event stands and is delivered by the catch-up: refused, yet in the log, never lost).
+   */
   async append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    if (this.hung) throw new DeadlineError('PostgreSQL', this.timeoutMs)
+    let client: pg.PoolClient | undefined
+    let late = false
+    try {
+      return await deadline(this.transaction(drafts, (c) => (client = c), () => late), this.timeoutMs, 'PostgreSQL', () => {
+        late = true
+        ;(client as (pg.PoolClient & { connection?: { stream?: { destroy(): void } } }) | undefined)?.connection?.stream?.destroy()
+      })
+    } catch (error) {
+      if (late || /timeout/i.test((error as Error).message)) this.markHung()
+      throw error
+    }
+  }
+
+  private async transaction(drafts: readonly EventDraft[], checkedOut: (client: pg.PoolClient) => void, late: () => boolean): Promise<StoredEvent[]> {
     const client = await this.pool.connect()
+    checkedOut(client)
     // A connection that breaks while checked out reports here; the query's rejection says the rest.
     const ignore = () => {}
     client.on('error', ignore)
     let broken: Error | undefined
     try {
+      if (late()) throw new DeadlineError('PostgreSQL', this.timeoutMs)
       await client.query('BEGIN')
       const { rows } = await client.query<{ last_id: string }>('UPDATE chat_log SET last_id = last_id + $1 RETURNING last_id', [drafts.length])
       const stored = numbered(drafts, Number(rows[0]!.last_id) - drafts.length + 1, Date.now())
@@ -96,7 +159,8 @@ export class PostgresStore implements Store {
       await client.query('COMMIT')
       return stored
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {})
+      // No ROLLBACK (a stopped database would not answer it either): the connection is
+      // destroyed on release, and the database rolls back what it had of the transaction.
       broken = error as Error
       throw error
     } finally {
@@ -131,16 +195,15 @@ export class PostgresStore implements Store {
     return deleted
   }
 
+  /** Within a second, whatever the database does. */
   async ready(): Promise<boolean> {
-    try {
-      await this.pool.query('SELECT 1')
-      return true
-    } catch {
-      return false
-    }
+    if (this.hung) return false
+    return deadline(this.probe(), Math.min(this.timeoutMs, 900), 'PostgreSQL').catch(() => false)
   }
 
   async close(): Promise<void> {
-    await this.pool.end()
+    this.closing = true
+    // end() waits for every connection to be given back; one stuck on a stopped database is not waited for.
+    await deadline(this.pool.end(), this.timeoutMs, 'PostgreSQL').catch(() => {})
   }
 }

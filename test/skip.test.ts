@@ -1,0 +1,282 @@
+import { once } from 'node:events'
+import t, { type Test } from 'tap'
+import { WebSocket } from 'ws'
+import type { Event } from '../app/chatroom/event.js'
+import { eventually, range, skipUnless, startServer } from './helpers.js'
+import { freshDatabase, havePostgres } from './pg.js'
+import { freePort, haveRedis, TestRedis } from './redis.js'
+
+// The whole fault sequence against the real thing, several times: two app processes on one
+// PostgreSQL log and a redis-server of our own, senders on both, readers of every transport on
+// both that resume from their cursor (often on the other process), Redis killed (SIGKILL) and
+// started again empty three times, and one app process killed and started again. Every reader
+// must get every event once and in order, or be told to start over: never skip one silently.
+// Every loop is bounded in count and time, and everything is on 127.0.0.1.
+
+const withPostgres = await havePostgres()
+const RUNS = Number(process.env.FAULT_RUNS ?? 2)
+const METRICS_TOKEN = 'fault-test-metrics-token'
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function signIn(base: string, user: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'longpolling' }), redirect: 'manual' })
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
+    if (cookie) return cookie.split(';')[0]!
+    if (attempt >= 20) throw new Error(`sign-in as ${user} failed: ${res.status}`)
+    await sleep(100)
+  }
+}
+
+type Transport = 'websocket' | 'sse' | 'longpolling'
+
+/**
+ * A reader that keeps one cursor (epoch, last id) across connections: each connection lasts a
+ * short random while (or until its process dies), then it resumes on the next process in turn.
+ * It records what a user would notice: an id that skips ahead (a silent gap), one seen twice,
+ * and being told to start over (409 / 4409 / a refused stream).
+ */
+class Reader {
+  readonly ids: number[] = []
+  readonly gaps: string[] = []
+  readonly doubled: number[] = []
+  told = 0
+  connections = 0
+  private epoch: string | undefined
+  private cursor: number | undefined
+  private stopped = false
+  private turn: number
+  private loop: Promise<void> | undefined
+
+  constructor(
+    readonly name: string,
+    readonly transport: Transport,
+    private readonly cookie: string,
+    private readonly bases: () => string[],
+    first: number,
+  ) {
+    this.turn = first
+  }
+
+  get last(): number {
+    return this.cursor ?? 0
+  }
+
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        const all = this.bases()
+        const base = all[this.turn++ % all.length]!
+        this.connections++
+        try {
+          await this.connect(base, Math.round(150 + Math.random() * 600))
+        } catch (e) {
+          if (process.env.DEBUG_SKIP) console.error('connect', this.transport, String(e))
+          await sleep(50)
+        }
+      }
+    })()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    await this.loop
+  }
+
+  private query(): string {
+    return this.cursor === undefined ? '' : `?lastReceived=${this.cursor}&epoch=${this.epoch}`
+  }
+
+  private see(events: { id?: number }[]): void {
+    for (const event of events) {
+      const id = event.id
+      if (id === undefined) continue // a typing signal
+      if (this.cursor !== undefined && id <= this.cursor) this.doubled.push(id)
+      else {
+        if (this.cursor !== undefined && id !== this.cursor + 1) this.gaps.push(`${this.cursor + 1}..${id - 1} (${this.transport} on ${this.name})`)
+        this.cursor = id
+        this.ids.push(id)
+      }
+    }
+  }
+
+  private startOver(): void {
+    this.told++
+    this.cursor = undefined
+    this.epoch = undefined
+  }
+
+  private connect(base: string, ms: number): Promise<void> {
+    if (this.transport === 'websocket') return this.socket(base, ms)
+    if (this.transport === 'sse') return this.stream(base, ms)
+    return this.poll(base, ms)
+  }
+
+  private async socket(base: string, ms: number): Promise<void> {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/websocket/room/socket${this.query()}`, { headers: { cookie: this.cookie } })
+    ws.on('error', () => {})
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as unknown
+      if (Array.isArray(frame)) this.see(frame as Event[])
+      else if ((frame as { type?: string }).type === 'hello') this.epoch = (frame as { epoch: string }).epoch
+    })
+    const timer = setTimeout(() => ws.close(), ms)
+    const [code] = (await once(ws, 'close')) as [number]
+    clearTimeout(timer)
+    if (code === 4409) this.startOver()
+  }
+
+  private async stream(base: string, ms: number): Promise<void> {
+    const res = await fetch(`${base}/sse/room/events${this.query()}`, { headers: { cookie: this.cookie }, signal: AbortSignal.timeout(ms) })
+    if (process.env.DEBUG_SKIP) console.error('sse status', res.status)
+    if (!res.ok || !res.body) return void (await sleep(50))
+    let buffer = ''
+    try {
+      const chunks = res.body.pipeThrough(new TextDecoderStream()).getReader()
+      for (let read = await chunks.read(); !read.done; read = await chunks.read()) {
+        buffer += read.value
+        let end: number
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const name = /^event: (.*)$/m.exec(block)?.[1]
+          const data = /^data: (.*)$/m.exec(block)?.[1]
+          if (data === undefined) continue
+          if (name === 'hello') this.epoch = (JSON.parse(data) as { epoch: string }).epoch
+          else if (name === 'refused') {
+            if ((JSON.parse(data) as { status: number }).status === 409) this.startOver()
+          } else if (name === undefined) this.see([JSON.parse(data) as Event])
+        }
+      }
+    } catch (e) {
+      // The time ran out (the reader moves on), or the process died.
+      if (process.env.DEBUG_SKIP) console.error('sse', String(e), buffer.slice(0, 200))
+    }
+  }
+
+  private async poll(base: string, ms: number): Promise<void> {
+    const until = Date.now() + ms
+    while (Date.now() < until && !this.stopped) {
+      const res = await fetch(`${base}/longpolling/room/messages${this.query()}`, { headers: { cookie: this.cookie }, signal: AbortSignal.timeout(3000) })
+      if (res.status === 409) return this.startOver()
+      if (res.status !== 200) return void (await sleep(50))
+      this.epoch = res.headers.get('x-room-epoch') ?? this.epoch
+      this.see((await res.json()) as Event[])
+    }
+  }
+}
+
+/** Senders that send until stopped, to each process in turn, keeping what was acknowledged. */
+function senders(bases: () => string[], cookies: string[]) {
+  const acked: Event[] = []
+  let refused = 0
+  let stop = false
+  const loops = cookies.map(async (cookie, i) => {
+    for (let n = 0; n < 5000 && !stop; n++) {
+      const all = bases()
+      try {
+        const res = await fetch(`${all[n % all.length]}/longpolling/room/messages`, {
+          method: 'POST',
+          headers: { cookie, 'content-type': 'application/json' },
+          body: JSON.stringify({ text: `s${i}-${n}` }),
+          signal: AbortSignal.timeout(5000),
+        })
+        if (res.status === 201) acked.push((await res.json()) as Event)
+        else refused++
+      } catch {
+        refused++
+        await sleep(20)
+      }
+    }
+  })
+  return {
+    acked,
+    refused: () => refused,
+    async stop() {
+      stop = true
+      await Promise.all(loops)
+    },
+  }
+}
+
+async function readerGaps(base: string): Promise<number | undefined> {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).catch(() => undefined)
+  if (!res?.ok) return undefined
+  const line = (await res.text()).split('\n').find((l) => l.startsWith('chat_reader_gaps_total '))
+  return line === undefined ? undefined : Number(line.split(' ')[1])
+}
+
+async function faultRun(t: Test, run: number): Promise<void> {
+  const redis = new TestRedis(await freePort())
+  await redis.start()
+  t.teardown(() => redis.dispose())
+  const [portA, portB] = [await freePort(), await freePort()]
+  const env = {
+    STORE: 'postgres',
+    BROKER: 'redis',
+    DATABASE_URL: await freshDatabase(t),
+    REDIS_URL: redis.url,
+    RATE_LIMIT_MESSAGES: '100000',
+    PRESENCE_TTL: '2',
+    METRICS_TOKEN,
+  }
+  const a = await startServer(t, { ...env, PORT: String(portA) })
+  let b = await startServer(t, { ...env, PORT: String(portB) })
+  let bAlive = true
+  const bases = () => (bAlive ? [a.base, b.base] : [a.base])
+
+  const readers: Reader[] = []
+  for (const transport of ['websocket', 'sse', 'longpolling'] as const) {
+    for (const home of [0, 1]) {
+      const name = `${transport}${home ? 'B' : 'A'}`
+      readers.push(new Reader(name, transport, await signIn([a.base, b.base][home]!, name), bases, home))
+    }
+  }
+  const cookies = await Promise.all(['ann', 'bob', 'cat', 'dan'].map((name, i) => signIn(i % 2 ? b.base : a.base, name)))
+  for (const reader of readers) reader.start()
+  const sending = senders(bases, cookies)
+  const began = Date.now()
+
+  // Redis dies three times and comes back empty; process B is killed (SIGKILL) in between.
+  for (let kill = 1; kill <= 3; kill++) {
+    await sleep(1200)
+    await redis.stop()
+    await sleep(300 + Math.random() * 700)
+    await redis.start()
+    if (kill === 2) {
+      bAlive = false
+      b.child.kill('SIGKILL')
+      await once(b.child, 'exit')
+      b = await startServer(t, { ...env, PORT: String(portB) })
+      bAlive = true
+    }
+  }
+  await sleep(1500)
+  await sending.stop()
+  const acked = sending.acked.length
+  const last = Math.max(...sending.acked.map((e) => e.id))
+  t.ok(acked > 100, `run ${run}: ${acked} messages acknowledged in ${Date.now() - began} ms (${sending.refused()} sends refused or unanswered while things were down)`)
+
+  // Everyone catches up to the last acknowledged message, then the readers stop.
+  await eventually(() => readers.every((r) => r.last >= last), `every reader to reach event ${last}`, 20_000).catch((error: unknown) => {
+    t.fail(`${String(error)}: ${readers.map((r) => `${r.name} at ${r.last} after ${r.connections} connections`).join(', ')}`)
+  })
+  await Promise.all(readers.map((r) => r.stop()))
+
+  const gaps = readers.flatMap((r) => r.gaps)
+  t.same(gaps, [], `run ${run}: no reader skipped an event (${readers.reduce((n, r) => n + r.connections, 0)} connections, each resumed from its cursor)`)
+  t.same(readers.flatMap((r) => r.doubled), [], `run ${run}: no reader got an event twice`)
+  t.same(readers.map((r) => r.told), readers.map(() => 0), `run ${run}: nobody had to start over (the log is durable)`)
+  for (const reader of readers) t.same(reader.ids, range(reader.ids[0]!, reader.last), `run ${run}: ${reader.transport} reader homed on ${reader.name.at(-1)}: every event once, in order`)
+  t.same([await readerGaps(a.base), await readerGaps(b.base)], [0, 0], `run ${run}: chat_reader_gaps_total is 0 on both processes`)
+  t.comment(`run ${run}: ${gaps.length} gaps${gaps.length ? `: ${gaps.join(', ')}` : ''}`)
+
+  for (const server of [a, b]) {
+    server.child.kill('SIGTERM')
+    await once(server.child, 'exit')
+  }
+}
+
+t.test('two processes, every transport resuming on both, Redis killed and started empty three times, a process killed: no reader skips an event', { skip: skipUnless(withPostgres && haveRedis, 'PostgreSQL or redis-server is missing') }, async (t) => {
+  for (let run = 1; run <= RUNS; run++) await t.test(`run ${run} of ${RUNS}`, (t) => faultRun(t, run))
+})
