@@ -25,7 +25,7 @@ async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> 
     const { SqliteStore } = await import('../chatroom/store/sqlite.js')
     let store
     try {
-      store = new SqliteStore(config.DATA_DIR)
+      store = new SqliteStore(config.DATA_DIR, { onError: (error) => log.error(error.message) })
     } catch (error) {
       // Most often another process already serves this DATA_DIR (the file is locked).
       throw new Error(`Cannot open the room's log (STORE=sqlite) in ${config.DATA_DIR}: ${(error as Error).message}`)
@@ -34,7 +34,7 @@ async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> 
     return store
   }
   const { PostgresStore } = await import('../chatroom/store/postgres.js')
-  return new PostgresStore({ url: config.DATABASE_URL, timeoutMs: config.BACKEND_TIMEOUT * 1000, onError: (err) => log.warn({ err }, 'postgres error') })
+  return new PostgresStore({ url: config.DATABASE_URL, onError: (err) => log.warn({ err }, 'postgres error') })
 }
 
 /** The bus the configuration asks for; with Redis, connected (or a clear error). */
@@ -46,7 +46,6 @@ async function busFor(config: Config, log: FastifyBaseLogger): Promise<Bus> {
     prefix: config.REDIS_PREFIX,
     onError: (err) => log.warn({ err }, 'redis error'),
     onStatus: (status) => log.info(status),
-    timeoutMs: config.BACKEND_TIMEOUT * 1000,
   })
   try {
     await bus.connect()

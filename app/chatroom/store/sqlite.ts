@@ -1,19 +1,40 @@
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { EventDraft, StoredEvent } from '../event.js'
 import { fromJson, newEpoch, numbered, type SessionRecord, type SessionStore, type Store } from './store.js'
+
+export interface SqliteStoreOptions {
+  /** Told once, when the file is found deleted or replaced under the running server (logged by the app). */
+  onError?: (error: Error) => void
+}
+
+/** Which file a path names now (undefined: none). */
+function fileAt(path: string): { dev: bigint; ino: bigint } | undefined {
+  const stat = statSync(path, { bigint: true, throwIfNoEntry: false })
+  return stat && { dev: stat.dev, ino: stat.ino }
+}
+
+const sameFile = (a: { dev: bigint; ino: bigint } | undefined, b: { dev: bigint; ino: bigint } | undefined) =>
+  a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino
 
 /**
  * The default log: one SQLite file in `dir`, made on first start (STORE=sqlite). One process
  * owns it (an exclusive lock). better-sqlite3 is synchronous, so statements are prepared once and a batch is one
  * transaction; WAL with synchronous=FULL makes a commit durable before it is acknowledged.
+ * A file deleted or replaced under it is noticed before a commit is acknowledged (see intact).
  */
 export class SqliteStore implements Store {
   epoch = ''
   readonly file: string
   readonly sessions: SessionStore
   private readonly db: Database.Database
+  private readonly options: SqliteStoreOptions
+  /** The files this connection writes to (the write-ahead one once it exists). */
+  private readonly opened: { dev: bigint; ino: bigint } | undefined
+  private wal: { dev: bigint; ino: bigint } | undefined
+  /** Set once the files at the paths are no longer the ones written to: then nothing more is acknowledged. */
+  private lost: Error | undefined
   private last = 0
   private readonly insert: Database.Statement<[number, number, string]>
   private readonly setLast: Database.Statement<[string]>
@@ -25,10 +46,12 @@ export class SqliteStore implements Store {
   private readonly atOf: Database.Statement<[number], number>
   private readonly firstId: Database.Statement<[], number | null>
 
-  constructor(dir: string) {
+  constructor(dir: string, options: SqliteStoreOptions = {}) {
     mkdirSync(dir, { recursive: true })
     this.file = join(dir, 'chat.sqlite')
+    this.options = options
     this.db = new Database(this.file)
+    this.opened = fileAt(this.file)
     // One process owns the file: a second one started on the same DATA_DIR fails at start
     // ("database is locked") instead of handing out the same ids.
     this.db.pragma('locking_mode = EXCLUSIVE')
@@ -59,16 +82,21 @@ export class SqliteStore implements Store {
       )
       .pluck()
     const count = db.prepare<[], number>('SELECT count(*) FROM sessions').pluck()
+    // After the file was lost, writes would go to files a restart never reads (or worse, a
+    // write-ahead file replayed onto the restored one): sign-ins and sign-outs are refused, and
+    // housekeeping waits for the restart.
     this.sessions = {
-      create: async (hash: string, r: SessionRecord) => void create.run(hash, r.user, r.createdAt, r.seenAt, r.address),
+      create: async (hash: string, r: SessionRecord) => void create.run(this.writable(hash), r.user, r.createdAt, r.seenAt, r.address),
       read: async (hash: string) => {
         const row = read.get(hash)
         return row && { user: row.user, createdAt: row.created_at, seenAt: row.seen_at, address: row.address }
       },
-      touch: async (hash: string, seenAt: number) => void touch.run(seenAt, hash),
-      delete: async (hash: string) => void remove.run(hash),
-      prune: async (idleBefore: number, createdBefore: number) => prune.run(idleBefore, createdBefore).changes,
-      trim: async (address: string, keep: number, current: string) => trim.all({ address, current, others: Math.max(0, keep - 1) }),
+      touch: async (hash: string, seenAt: number) => {
+        if (!this.lost) touch.run(seenAt, hash)
+      },
+      delete: async (hash: string) => void remove.run(this.writable(hash)),
+      prune: async (idleBefore: number, createdBefore: number) => (this.lost ? 0 : prune.run(idleBefore, createdBefore).changes),
+      trim: async (address: string, keep: number, current: string) => trim.all({ address: this.writable(address), current, others: Math.max(0, keep - 1) }),
       count: async () => count.get() ?? 0,
     }
     this.insert = this.db.prepare('INSERT INTO events (id, at, json) VALUES (?, ?, ?)')
@@ -99,9 +127,12 @@ export class SqliteStore implements Store {
 
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
     try {
+      if (!this.intact()) throw this.lost
       const stored = numbered(drafts, this.last + 1, Date.now())
       this.appendAll(stored)
       this.last += stored.length
+      // Acknowledged only if the file committed to is still the one a restart opens.
+      if (!this.intact()) throw this.lost
       return Promise.resolve(stored)
     } catch (error) {
       return Promise.reject(error)
@@ -121,6 +152,7 @@ export class SqliteStore implements Store {
   }
 
   prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    if (this.lost) return Promise.resolve(0)
     let through = maxEvents > 0 ? this.last - maxEvents : 0
     if (maxAgeMs > 0) through = Math.max(through, this.olderThan(Date.now() - maxAgeMs))
     return Promise.resolve(through > 0 ? this.pruneThrough(through) : 0)
@@ -143,7 +175,61 @@ export class SqliteStore implements Store {
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(this.db.open)
+    return Promise.resolve(this.db.open && this.intact())
+  }
+
+  /**
+   * Whether the files at the log's paths are still the ones this connection writes to. The
+   * first time they are not (deleted or replaced under the running server: a cleanup job, a
+   * mistake), what the connection holds is saved, the operator is told once, and from then on
+   * nothing is acknowledged: a commit to a file the next start does not open would be lost.
+   */
+  private intact(): boolean {
+    if (this.lost) return false
+    const main = fileAt(this.file)
+    const wal = fileAt(`${this.file}-wal`)
+    this.wal ??= wal
+    if (sameFile(main, this.opened) && (this.wal === undefined || sameFile(wal, this.wal))) return true
+    const what = main === undefined ? 'deleted' : !sameFile(main, this.opened) ? 'replaced' : 'wal'
+    // Told once in full; every refusal after says it shortly.
+    this.options.onError?.(new Error(`${this.describe(what)} ${this.rescue(what)} Messages are refused until the server is restarted.`))
+    this.lost = new Error(`The room's log ${this.file} is no longer the file this process opened: restart the server.`)
+    return false
+  }
+
+  private describe(what: 'deleted' | 'replaced' | 'wal'): string {
+    if (what === 'wal') return `The room's log's write-ahead file ${this.file}-wal was deleted or replaced while the server ran.`
+    return `The room's log ${this.file} was ${what === 'deleted' ? 'deleted' : 'replaced by another file'} while the server ran.`
+  }
+
+  /** Saves what this connection holds where a restart finds it (a replacement is not overwritten); says where. */
+  private rescue(what: 'deleted' | 'replaced' | 'wal'): string {
+    try {
+      // Everything into the main file this connection holds, and the write-ahead file at the
+      // path emptied: a restart must not replay it onto another main file.
+      this.db.pragma('wal_checkpoint(TRUNCATE)')
+      if (what === 'wal') return `What it held is saved in ${this.file}.`
+      const target = what === 'deleted' ? this.file : `${this.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`
+      mkdirSync(dirname(target), { recursive: true })
+      this.db.prepare('VACUUM INTO ?').run(target)
+      const fd = openSync(target, 'r')
+      try {
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      return what === 'deleted'
+        ? `It was written back from this process's open copy, with every message acknowledged.`
+        : `The log as it stood is saved as ${target}: move it to ${this.file} (server stopped) to keep those messages.`
+    } catch (error) {
+      return `Saving a copy failed (${(error as Error).message}).`
+    }
+  }
+
+  /** The key, if sessions may still be written (else why not, thrown). */
+  private writable(key: string): string {
+    if (this.lost) throw this.lost
+    return key
   }
 
   async close(): Promise<void> {

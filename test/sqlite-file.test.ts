@@ -1,0 +1,118 @@
+import { once } from 'node:events'
+import { mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import t from 'tap'
+import type { EventDraft } from '../app/chatroom/event.js'
+import { SqliteStore } from '../app/chatroom/store/sqlite.js'
+import { range, startServer } from './helpers.js'
+
+const messages = (from: number, to: number): EventDraft[] => range(from, to).map((i) => ({ type: 'message', user: 'ann', text: `m${i}` }))
+
+function tempDir(t: { teardown(fn: () => unknown): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-file-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+async function signIn(base: string, user: string): Promise<string> {
+  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'longpolling' }), redirect: 'manual' })
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
+  if (!cookie) throw new Error(`no cookie: ${res.status}`)
+  return cookie.split(';')[0]!
+}
+
+t.test('the SQLite file deleted under a running server: nothing more is acknowledged, /readyz says so, a restart loses nothing acknowledged', async (t) => {
+  const dir = tempDir(t)
+  const env = { DATA_DIR: dir, STORE: 'sqlite', RATE_LIMIT_MESSAGES: '1000' }
+  const first = await startServer(t, env)
+  const cookie = await signIn(first.base, 'ann')
+  const say = (text: string) =>
+    fetch(`${first.base}/longpolling/room/messages`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ text }) })
+  const acknowledged: string[] = []
+  for (const i of range(1, 5)) {
+    const res = await say(`before ${i}`)
+    t.equal(res.status, 201)
+    if (res.status === 201) acknowledged.push(`before ${i}`)
+  }
+  t.equal((await fetch(`${first.base}/readyz`)).status, 200)
+
+  unlinkSync(join(dir, 'chat.sqlite'))
+  const after: number[] = []
+  for (const i of range(1, 20)) {
+    const res = await say(`after ${i}`)
+    after.push(res.status)
+    if (res.status === 201) acknowledged.push(`after ${i}`)
+  }
+  t.same(after, range(1, 20).map(() => 503), 'every send after the deletion: 503, not 201')
+  t.equal((await fetch(`${first.base}/readyz`)).status, 503, '/readyz: not ready')
+  const lines = first.output().split('\n').filter((line) => /chat\.sqlite was deleted/.test(line))
+  t.equal(lines.length, 1, 'one error line says so')
+  t.match(lines[0], /"level":50.*restarted/, 'an error, asking for a restart')
+  first.child.kill('SIGTERM')
+  await once(first.child, 'exit')
+
+  const second = await startServer(t, env)
+  const history = await fetch(`${second.base}/room/history?limit=200`, { headers: { cookie: await signIn(second.base, 'bob') } })
+  const texts = ((await history.json()) as { events: { text?: string }[] }).events.map((e) => e.text)
+  t.same(acknowledged.filter((text) => !texts.includes(text)), [], 'every message acknowledged with 201 is there after the restart')
+  t.equal(acknowledged.length, 5)
+  t.equal((await fetch(`${second.base}/readyz`)).status, 200)
+  second.child.kill('SIGTERM')
+  await once(second.child, 'exit')
+})
+
+t.test('the SQLite file replaced by another (renamed over it): nothing more is acknowledged; the log as it stood is saved beside it', async (t) => {
+  const dir = tempDir(t)
+  const told: string[] = []
+  const store = new SqliteStore(dir, { onError: (error) => told.push(error.message) })
+  await store.open()
+  t.teardown(() => store.close())
+  await store.append(messages(1, 3))
+  const epoch = store.epoch
+
+  const elsewhere = tempDir(t)
+  const other = new SqliteStore(elsewhere)
+  await other.open()
+  await other.close()
+  renameSync(join(elsewhere, 'chat.sqlite'), join(dir, 'chat.sqlite'))
+
+  await t.rejects(store.append(messages(4, 4)), /no longer the file this process opened: restart the server/)
+  await t.rejects(store.append(messages(4, 4)), /restart the server/, 'and stays refused')
+  t.equal(await store.ready(), false)
+  await t.rejects(store.sessions.create('h', { user: '{}', createdAt: 1, seenAt: 1, address: 'a' }), /restart the server/, 'sign-ins are refused too')
+  t.equal(told.length, 1, 'told once')
+  t.match(told[0], /was replaced by another file.*saved as .*chat\.sqlite\.rescued-.*restarted/)
+  await store.close()
+
+  const rescued = readdirSync(dir).filter((name) => name.startsWith('chat.sqlite.rescued-'))
+  t.equal(rescued.length, 1, 'one copy saved')
+  const copy = new Database(join(dir, rescued[0]!), { readonly: true })
+  t.same(copy.prepare('SELECT id FROM events ORDER BY id').pluck().all(), [1, 2, 3], 'with every acknowledged event')
+  t.equal(copy.prepare("SELECT value FROM meta WHERE key = 'epoch'").pluck().get(), epoch)
+  copy.close()
+  const reopened = new SqliteStore(dir)
+  await reopened.open()
+  t.teardown(() => reopened.close())
+  t.equal(reopened.epoch, other.epoch, 'the replacement is not overwritten')
+})
+
+t.test('the write-ahead file deleted under a running store: what it held is saved into the main file; nothing more is acknowledged', async (t) => {
+  const dir = tempDir(t)
+  const told: string[] = []
+  const store = new SqliteStore(dir, { onError: (error) => told.push(error.message) })
+  await store.open()
+  await store.append(messages(1, 3))
+  unlinkSync(join(dir, 'chat.sqlite-wal'))
+  await t.rejects(store.append(messages(4, 4)), /restart the server/)
+  t.equal(await store.ready(), false)
+  t.equal(told.length, 1)
+  t.match(told[0], /write-ahead file .*chat\.sqlite-wal was deleted or replaced.*saved in .*chat\.sqlite\./)
+  await store.close()
+  const reopened = new SqliteStore(dir)
+  await reopened.open()
+  t.teardown(() => reopened.close())
+  t.equal(await reopened.lastId(), 3, 'the three acknowledged events survive the restart')
+  t.same((await reopened.append(messages(4, 4))).map((s) => s.event.id), [4])
+})
