@@ -34,7 +34,7 @@ async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> 
     return store
   }
   const { PostgresStore } = await import('../chatroom/store/postgres.js')
-  return new PostgresStore({ url: config.DATABASE_URL, onError: (err) => log.warn({ err }, 'postgres error') })
+  return new PostgresStore({ url: config.DATABASE_URL, timeoutMs: config.BACKEND_TIMEOUT * 1000, onError: (err) => log.warn({ err }, 'postgres error') })
 }
 
 /** The bus the configuration asks for; with Redis, connected (or a clear error). */
@@ -46,6 +46,7 @@ async function busFor(config: Config, log: FastifyBaseLogger): Promise<Bus> {
     prefix: config.REDIS_PREFIX,
     onError: (err) => log.warn({ err }, 'redis error'),
     onStatus: (status) => log.info(status),
+    timeoutMs: config.BACKEND_TIMEOUT * 1000,
   })
   try {
     await bus.connect()
