@@ -119,6 +119,13 @@ export const configSchema = z.object({
   HISTORY_MAX_AGE_DAYS: int(0, 36_500, 0),
   /** A client resuming from further back than this many events starts over instead. */
   RESUME_MAX_EVENTS: int(1, 100_000, 5000),
+  /**
+   * Bytes of missed events one resume may read from the log at once: a long poll answers that
+   * much and the client polls on from there; a socket or stream further behind is told to start
+   * over (and the page offers the history), so a far-behind cursor cannot make the server hold
+   * megabytes per request.
+   */
+  REPLAY_MAX_BYTES: int(16_384, 1 << 30, 1 << 20),
   /** memory: one process; redis: several processes share one room (needs STORE=postgres). */
   BROKER: z.preprocess(unset, z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory')),
   REDIS_URL: z.preprocess(unset, z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379')),

@@ -70,8 +70,7 @@ class Reader {
         this.connections++
         try {
           await this.connect(base, Math.round(150 + Math.random() * 600))
-        } catch (e) {
-          if (process.env.DEBUG_SKIP) console.error('connect', this.transport, String(e))
+        } catch {
           await sleep(50)
         }
       }
@@ -128,7 +127,6 @@ class Reader {
 
   private async stream(base: string, ms: number): Promise<void> {
     const res = await fetch(`${base}/sse/room/events${this.query()}`, { headers: { cookie: this.cookie }, signal: AbortSignal.timeout(ms) })
-    if (process.env.DEBUG_SKIP) console.error('sse status', res.status)
     if (!res.ok || !res.body) return void (await sleep(50))
     let buffer = ''
     try {
@@ -148,9 +146,8 @@ class Reader {
           } else if (name === undefined) this.see([JSON.parse(data) as Event])
         }
       }
-    } catch (e) {
+    } catch {
       // The time ran out (the reader moves on), or the process died.
-      if (process.env.DEBUG_SKIP) console.error('sse', String(e), buffer.slice(0, 200))
     }
   }
 

@@ -33,6 +33,8 @@ export interface ChatroomOptions {
   }
   /** A cursor further behind than this many events starts over instead of being replayed. */
   resumeMax?: number
+  /** Bytes of events one resume reads from the store at most (see EnterOptions.paged). */
+  replayMaxBytes?: number
   /** People listed by name in a roster (the rest are counted). */
   rosterLimit?: number
   /** Subscriptions one user may hold at once per transport (sockets, waiting polls); the newest over it is refused. */
@@ -74,6 +76,12 @@ export interface EnterOptions {
   typing?: boolean | undefined
   /** Which page of the user this is (a random id the page got when it loaded): its leave ends only its own. */
   tab?: string | undefined
+  /**
+   * The reader answers once and comes back with its new cursor (long polling): a replay past
+   * replayMaxBytes is handed over as one page (the subscription then has no live events).
+   * Otherwise such a cursor is refused as 'behind'.
+   */
+  paged?: boolean | undefined
 }
 
 /** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
@@ -86,8 +94,10 @@ export type Said =
 /** /readyz answers within a second: each backend's check gets this long. */
 const READY_MS = 900
 
-/** Events fetched from the store at a time when filling a gap or resuming. */
+/** Events fetched from the store at a time when filling a gap. */
 const PAGE = 1000
+/** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
+const REPLAY_PAGE = 200
 
 /** How long a name claim lasts unless renewed: reserved at sign-in, renewed while present. */
 export const NAME_CLAIM_MS = 10 * 60_000
@@ -287,15 +297,27 @@ export class Chatroom implements SubscriptionOwner {
         lastReceived = this.last
       }
     }
-    let backlog: StoredEvent[] = []
+    const backlog: StoredEvent[] = []
+    let replayOnly = false
     if (lastReceived !== undefined) {
       if (this.last - lastReceived > (this.options.resumeMax ?? 5000)) return refuse('behind')
-      // Older than the replay window: read up to it from the store, then join it in one step.
-      while (lastReceived < this.windowStart() - 1) {
-        const page = await this.store.after(lastReceived, Math.min(PAGE, this.windowStart() - 1 - lastReceived))
+      // Older than the replay window: read up to it from the store, then join it in one step;
+      // bounded in bytes (a long poll gets one page of it, others start over).
+      let bytes = 0
+      const budget = this.options.replayMaxBytes ?? Infinity
+      while (lastReceived < this.windowStart() - 1 && !replayOnly) {
+        const page = await this.store.after(lastReceived, Math.min(REPLAY_PAGE, this.windowStart() - 1 - lastReceived))
         if (page[0]?.event.id !== lastReceived + 1) return refuse('behind')
-        backlog = backlog.concat(page)
-        lastReceived = page.at(-1)!.event.id
+        for (const stored of page) {
+          if (bytes > 0 && bytes + stored.json.length > budget) {
+            if (!options.paged) return refuse('behind')
+            replayOnly = true
+            break
+          }
+          bytes += stored.json.length
+          backlog.push(stored)
+        }
+        lastReceived = backlog.at(-1)!.event.id
       }
     }
     // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
@@ -303,6 +325,7 @@ export class Chatroom implements SubscriptionOwner {
     const { tab } = options
     const subscription = this.subscribe(lastReceived, {
       backlog,
+      replayOnly,
       skipThrough,
       typing: options.typing ? { self: member.name } : undefined,
       onEnd: () => {
@@ -416,7 +439,9 @@ export class Chatroom implements SubscriptionOwner {
    * The window after the cursor, then every live event, with nothing lost or doubled
    * between the two: both are taken in one synchronous step.
    */
-  subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[] } = {}): Subscription {
+  subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[]; replayOnly?: boolean } = {}): Subscription {
+    // One page of an old stretch of the log, and nothing live after it (the reader comes back for more).
+    if (options.replayOnly) return new Subscription(this, options.backlog ?? [], this.options.subscriberQueue, options)
     const window = this.archive(lastReceived)
     const backlog = options.backlog?.length ? options.backlog.concat(window) : window
     // Everything up to this.last is in the backlog or before the cursor: live events follow it.

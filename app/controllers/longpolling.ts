@@ -19,7 +19,8 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   reply.header('x-room-epoch', chatroom.epoch)
   const query = pollQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
-  const entered = await chatroom.enter(currentUser(request), 'longpolling', query.data)
+  // Far behind: one page of at most REPLAY_MAX_BYTES, and the client polls on from its end.
+  const entered = await chatroom.enter(currentUser(request), 'longpolling', { ...query.data, paged: true })
   if (!entered.ok) return sendEnterRefusal(reply, entered)
   const { subscription } = entered
   try {
