@@ -152,7 +152,8 @@ t.test('keepalive: a socket that never answers pings is closed; a live one stays
 })
 
 t.test('a paused socket is dropped while 100 others receive every event', async (t) => {
-  const app = await buildTestApp(t, { SUBSCRIBER_QUEUE: '64', SOCKET_BUFFER_LIMIT: '65536', ARCHIVE_SIZE: '10' })
+  // 101 people from one test address: more sessions than SESSIONS_PER_ADDRESS allows by default.
+  const app = await buildTestApp(t, { SUBSCRIBER_QUEUE: '64', SOCKET_BUFFER_LIMIT: '65536', ARCHIVE_SIZE: '10', SESSIONS_PER_ADDRESS: '200' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const others = await Promise.all(range(1, 100).map(async (i) => SocketClient.open(base, await signIn(app, `reader${i}`))))
   const slowCookie = await signIn(app, 'slow')
