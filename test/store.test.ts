@@ -2,12 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import pg from 'pg'
 import t from 'tap'
 import type { Event, EventDraft } from '../app/chatroom/event.js'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { PostgresStore } from '../app/chatroom/store/postgres.js'
 import { SqliteStore } from '../app/chatroom/store/sqlite.js'
-import type { Store } from '../app/chatroom/store/store.js'
+import type { AccountRecord, PasskeyRecord, SessionRecord, Store } from '../app/chatroom/store/store.js'
 import { loadConfig } from '../conf/config.js'
 import { buildTestApp, range, signIn, skipUnless } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
@@ -21,10 +22,12 @@ function tempDir(t: { teardown(fn: () => unknown): void }): string {
   return dir
 }
 
+const noPostgres = skipUnless(await havePostgres(), 'PostgreSQL is not running')
+
 const kinds: [string, (t: { teardown(fn: () => unknown): void }) => Promise<Store>, string | false][] = [
   ['memory', async () => new MemoryStore(), false],
   ['sqlite', async (t) => new SqliteStore(tempDir(t)), false],
-  ['postgres', async (t) => new PostgresStore({ url: await freshDatabase(t) }), skipUnless(await havePostgres(), 'PostgreSQL is not running')],
+  ['postgres', async (t) => new PostgresStore({ url: await freshDatabase(t) }), noPostgres],
 ]
 
 for (const [kind, make, skip] of kinds) {
@@ -65,10 +68,10 @@ for (const [kind, make, skip] of kinds) {
     t.teardown(() => store.close())
     const { sessions } = store
     const user = JSON.stringify({ id: 'u'.repeat(16), name: 'ann' })
-    await sessions.create('h1', { user, createdAt: 1000, seenAt: 1000, address: '10.0.0.1' })
-    await sessions.create('h2', { user, createdAt: 5000, seenAt: 5000, address: '10.0.0.1' })
-    await sessions.create('h3', { user, createdAt: 9000, seenAt: 9000, address: '10.0.0.2' })
-    t.same(await sessions.read('h1'), { user, createdAt: 1000, seenAt: 1000, address: '10.0.0.1' })
+    await sessions.create('h1', { user, createdAt: 1000, seenAt: 1000, address: '10.0.0.1', account: '', userAgent: '' })
+    await sessions.create('h2', { user, createdAt: 5000, seenAt: 5000, address: '10.0.0.1', account: '', userAgent: '' })
+    await sessions.create('h3', { user, createdAt: 9000, seenAt: 9000, address: '10.0.0.2', account: '', userAgent: '' })
+    t.same(await sessions.read('h1'), { user, createdAt: 1000, seenAt: 1000, address: '10.0.0.1', account: '', userAgent: '' })
     t.equal(await sessions.count(), 3)
     t.equal(await sessions.read('nope'), undefined)
     await sessions.touch('h1', 8000)
@@ -89,7 +92,7 @@ for (const [kind, make, skip] of kinds) {
     t.teardown(() => store.close())
     const { sessions } = store
     const user = JSON.stringify({ id: 'u'.repeat(16), name: 'ann' })
-    const create = (hash: string, seenAt: number, address = 'A') => sessions.create(hash, { user, createdAt: seenAt, seenAt, address })
+    const create = (hash: string, seenAt: number, address = 'A') => sessions.create(hash, { user, createdAt: seenAt, seenAt, address, account: '', userAgent: '' })
     for (const i of range(1, 5)) await create(`a${i}`, i * 1000)
     await create('b1', 1000, 'B')
     await sessions.touch('a1', 9000)
@@ -102,10 +105,232 @@ for (const [kind, make, skip] of kinds) {
     t.same(await sessions.trim('A', 3, 'a6'), [], 'nothing more to trim')
     await create('a7', 0)
     t.same((await sessions.trim('A', 1, 'a7')).sort(), ['a1', 'a5', 'a6'], 'the one just made stays, even with the oldest last use')
-    t.same(await sessions.read('a7'), { user, createdAt: 0, seenAt: 0, address: 'A' })
+    t.same(await sessions.read('a7'), { user, createdAt: 0, seenAt: 0, address: 'A', account: '', userAgent: '' })
     t.equal(await sessions.count(), 2)
   })
 }
+
+const ann: AccountRecord = { id: 'acct-ann', name: 'Ann', skeleton: 'ann', passwordHash: '$argon2id$ann', emailHash: 'e'.repeat(32), createdAt: 1000 }
+const bob: AccountRecord = { id: 'acct-bob', name: 'bob', skeleton: 'bob', passwordHash: null, createdAt: 2000 }
+const passkey = (id: string, accountId: string, createdAt: number, transports: string[] = ['internal']): PasskeyRecord => ({
+  id,
+  accountId,
+  publicKey: `pk-${id}`,
+  counter: 0,
+  transports,
+  createdAt,
+  lastUsedAt: null,
+})
+const session = (account: string, seenAt: number, userAgent = 'Firefox'): SessionRecord => ({
+  user: JSON.stringify({ id: account || 'g'.repeat(16), name: 'ann' }),
+  createdAt: 500,
+  seenAt,
+  address: '10.0.0.1',
+  account,
+  userAgent,
+})
+
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: an account per skeleton, found by id and by skeleton; a look-alike is refused and changes nothing; a password is set`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { accounts } = store
+    t.equal(await accounts.create(ann), true)
+    t.strictSame(await accounts.byId(ann.id), ann, 'read back as written')
+    t.strictSame(await accounts.bySkeleton('ann'), ann)
+    t.equal(await accounts.byId('nobody'), undefined)
+    t.equal(await accounts.bySkeleton('nobody'), undefined)
+
+    t.equal(await accounts.create({ id: 'acct-other', name: 'ANN', skeleton: 'ann', passwordHash: '$argon2id$other', createdAt: 3000 }), false, 'the same skeleton: refused, not thrown')
+    t.equal(await accounts.byId('acct-other'), undefined, 'nothing written')
+    t.strictSame(await accounts.bySkeleton('ann'), ann, 'the first one unchanged')
+    t.equal(await accounts.create({ ...bob, id: ann.id }), false, 'an id is never given twice')
+    t.equal(await accounts.bySkeleton('bob'), undefined)
+
+    t.equal(await accounts.create(bob), true, 'no password, no email: a passkey- or OAuth-only account')
+    t.strictSame(await accounts.byId(bob.id), bob)
+    await accounts.setPassword(bob.id, '$argon2id$bob')
+    t.equal((await accounts.byId(bob.id))!.passwordHash, '$argon2id$bob', 'a password set')
+    t.equal((await accounts.bySkeleton('bob'))!.passwordHash, '$argon2id$bob')
+    t.strictSame(await accounts.byId(ann.id), ann, 'another account untouched')
+    await accounts.setPassword('nobody', '$argon2id$x')
+    t.equal(await accounts.byId('nobody'), undefined, 'no account made by setting a password')
+  })
+
+  t.test(`${kind}: passkeys: one per credential id, listed oldest first, used (counter and time), removed only by their owner`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { accounts } = store
+    await accounts.create(ann)
+    await accounts.create(bob)
+    const newer = passkey('cred-2', ann.id, 2000, ['usb', 'nfc'])
+    const older = passkey('cred-1', ann.id, 1000, ['internal', 'hybrid'])
+    const bobs = passkey('cred-3', bob.id, 1500, [])
+    t.equal(await accounts.addPasskey(newer), true)
+    t.equal(await accounts.addPasskey(older), true)
+    t.equal(await accounts.addPasskey(bobs), true)
+    t.equal(await accounts.addPasskey({ ...older, accountId: bob.id, publicKey: 'another' }), false, 'the same credential id: refused, not thrown')
+    t.strictSame(await accounts.passkey('cred-1'), older, 'the first one unchanged')
+    t.equal(await accounts.passkey('nope'), undefined)
+    t.strictSame(await accounts.passkeys(ann.id), [older, newer], 'oldest first')
+    t.strictSame(await accounts.passkeys(bob.id), [bobs], 'no transports kept as none')
+    t.strictSame(await accounts.passkeys('nobody'), [])
+
+    await accounts.usePasskey('cred-2', 4_000_000_000, 5000)
+    t.strictSame(await accounts.passkey('cred-2'), { ...newer, counter: 4_000_000_000, lastUsedAt: 5000 }, 'a 32-bit counter and when')
+    t.strictSame(await accounts.passkey('cred-1'), older, 'the other untouched')
+
+    t.equal(await accounts.removePasskey(bob.id, 'cred-1'), false, "not bob's to remove")
+    t.ok(await accounts.passkey('cred-1'), 'still there')
+    t.equal(await accounts.removePasskey(ann.id, 'cred-1'), true)
+    t.equal(await accounts.passkey('cred-1'), undefined, 'removed')
+    t.equal(await accounts.removePasskey(ann.id, 'cred-1'), false, 'once')
+    t.same((await accounts.passkeys(ann.id)).map((k) => k.id), ['cred-2'])
+    t.same((await accounts.passkeys(bob.id)).map((k) => k.id), ['cred-3'])
+  })
+
+  t.test(`${kind}: a provider's user links to one account, once; the same id at another provider is another user`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { accounts } = store
+    await accounts.create(ann)
+    await accounts.create(bob)
+    t.equal(await accounts.link('github', '42', ann.id), true)
+    t.equal(await accounts.linked('github', '42'), ann.id)
+    t.equal(await accounts.link('github', '42', bob.id), false, 'linked already: refused, not thrown')
+    t.equal(await accounts.link('github', '42', ann.id), false, 'even to the same account')
+    t.equal(await accounts.linked('github', '42'), ann.id, 'the first link unchanged')
+    t.equal(await accounts.link('gitlab', '42', bob.id), true, 'another provider')
+    t.equal(await accounts.linked('gitlab', '42'), bob.id)
+    t.equal(await accounts.link('github', '7', ann.id), true, 'an account may link several users')
+    t.equal(await accounts.linked('github', '7'), ann.id)
+    t.equal(await accounts.linked('github', '43'), undefined)
+    t.equal(await accounts.linked('google', '42'), undefined)
+  })
+
+  t.test(`${kind}: an account's sessions are listed most recently used first and ended all but one; guests' never`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { sessions } = store
+    await sessions.create('s1', session(ann.id, 1000, 'Firefox'))
+    await sessions.create('s2', session(ann.id, 3000, 'Chrome'))
+    await sessions.create('s3', session(ann.id, 2000, 'Safari'))
+    await sessions.create('g1', session('', 5000))
+    await sessions.create('g2', session('', 6000))
+    await sessions.create('b1', session(bob.id, 4000))
+    const listed = await sessions.list(ann.id)
+    t.same(listed.map((s) => s.hash), ['s2', 's3', 's1'], "only ann's, most recently used first")
+    t.strictSame(listed[0], { ...session(ann.id, 3000, 'Chrome'), hash: 's2' }, 'with what tells the devices apart')
+    t.strictSame(await sessions.read('s2'), session(ann.id, 3000, 'Chrome'), 'read back with its account and browser')
+    await sessions.touch('s1', 9000)
+    t.same((await sessions.list(ann.id)).map((s) => s.hash), ['s1', 's2', 's3'], 'used now: first')
+    t.strictSame(await sessions.list(''), [], "guests' sessions are nobody's")
+    t.strictSame(await sessions.list('nobody'), [])
+
+    t.same((await sessions.endAccount(ann.id, 's2')).sort(), ['s1', 's3'], 'all but the current one, by hash')
+    t.equal(await sessions.read('s1'), undefined)
+    t.equal(await sessions.read('s3'), undefined)
+    t.ok(await sessions.read('s2'), 'the current one kept')
+    t.ok(await sessions.read('b1'), "another account's untouched")
+    t.ok(await sessions.read('g1'), "guests' untouched")
+    t.equal(await sessions.count(), 4)
+    t.strictSame(await sessions.endAccount(''), [], 'ending the guests\' "account" ends nothing')
+    t.equal(await sessions.count(), 4)
+    t.strictSame(await sessions.endAccount(ann.id), ['s2'], 'with no exception: all')
+    t.strictSame(await sessions.list(ann.id), [])
+    t.strictSame(await sessions.endAccount(ann.id), [], 'nothing left')
+    t.same(await sessions.list(bob.id).then((l) => l.map((s) => s.hash)), ['b1'])
+    t.equal(await sessions.count(), 3)
+  })
+}
+
+const lasting: [string, (t: { teardown(fn: () => unknown): void }) => Promise<() => Store>, string | false][] = [
+  [
+    'sqlite: the same file',
+    async (t) => {
+      const dir = tempDir(t)
+      return () => new SqliteStore(dir)
+    },
+    false,
+  ],
+  [
+    'postgres: the same database',
+    async (t) => {
+      const url = await freshDatabase(t)
+      return () => new PostgresStore({ url })
+    },
+    noPostgres,
+  ],
+]
+
+for (const [kind, opener, skip] of lasting) {
+  t.test(`${kind} reopened: accounts, passkeys, links and account sessions are all still there`, { skip }, async (t) => {
+    const reopen = await opener(t)
+    const first = reopen()
+    await first.open()
+    t.equal(await first.accounts.create(ann), true)
+    await first.accounts.create(bob)
+    await first.accounts.setPassword(bob.id, '$argon2id$bob')
+    await first.accounts.addPasskey(passkey('cred-1', ann.id, 1000, ['internal', 'hybrid']))
+    await first.accounts.usePasskey('cred-1', 7, 8000)
+    await first.accounts.link('github', '42', ann.id)
+    await first.sessions.create('s1', session(ann.id, 3000, 'Chrome'))
+    await first.sessions.create('g1', session('', 4000))
+    await first.close()
+
+    const again = reopen()
+    await again.open()
+    t.teardown(() => again.close())
+    t.strictSame(await again.accounts.bySkeleton('ann'), ann)
+    t.strictSame(await again.accounts.byId(bob.id), { ...bob, passwordHash: '$argon2id$bob' })
+    t.strictSame(await again.accounts.passkeys(ann.id), [{ ...passkey('cred-1', ann.id, 1000, ['internal', 'hybrid']), counter: 7, lastUsedAt: 8000 }])
+    t.equal(await again.accounts.linked('github', '42'), ann.id)
+    t.strictSame(await again.sessions.list(ann.id), [{ ...session(ann.id, 3000, 'Chrome'), hash: 's1' }])
+    t.strictSame(await again.sessions.read('g1'), session('', 4000))
+    t.equal(await again.accounts.create({ ...bob, id: 'acct-bob2' }), false, 'a skeleton taken before the restart stays taken')
+  })
+}
+
+t.test('sqlite: a file made before accounts opens, keeps its sessions as guests\', and gains accounts', async (t) => {
+  const dir = tempDir(t)
+  const old = new Database(join(dir, 'chat.sqlite'))
+  old.exec("CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL, address TEXT NOT NULL DEFAULT '')")
+  old.prepare("INSERT INTO sessions VALUES ('old', '{}', 1, 2, '10.0.0.9')").run()
+  old.close()
+  const store = new SqliteStore(dir)
+  await store.open()
+  t.teardown(() => store.close())
+  t.strictSame(await store.sessions.read('old'), { user: '{}', createdAt: 1, seenAt: 2, address: '10.0.0.9', account: '', userAgent: '' })
+  t.equal(await store.accounts.create(ann), true)
+  await store.accounts.addPasskey(passkey('cred-1', ann.id, 1000))
+  await store.sessions.create('new', session(ann.id, 3000))
+  t.same((await store.sessions.list(ann.id)).map((s) => s.hash), ['new'])
+  t.same(await store.sessions.endAccount(''), [], 'the old session is a guest\'s')
+  t.equal(await store.sessions.count(), 2)
+})
+
+t.test('postgres: a database made before accounts opens, keeps its sessions as guests\', and gains accounts', { skip: noPostgres }, async (t) => {
+  const url = await freshDatabase(t)
+  const old = new pg.Client({ connectionString: url })
+  await old.connect()
+  await old.query(`CREATE TABLE chat_sessions (hash TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL, address TEXT NOT NULL DEFAULT '');
+    INSERT INTO chat_sessions VALUES ('old', '{}', 1, 2, '10.0.0.9')`)
+  await old.end()
+  const store = new PostgresStore({ url })
+  await store.open()
+  t.teardown(() => store.close())
+  t.strictSame(await store.sessions.read('old'), { user: '{}', createdAt: 1, seenAt: 2, address: '10.0.0.9', account: '', userAgent: '' })
+  t.equal(await store.accounts.create(ann), true)
+  await store.accounts.addPasskey(passkey('cred-1', ann.id, 1000))
+  await store.sessions.create('new', session(ann.id, 3000))
+  t.same((await store.sessions.list(ann.id)).map((s) => s.hash), ['new'])
+  t.same(await store.sessions.endAccount(''), [], 'the old session is a guest\'s')
+  t.equal(await store.sessions.count(), 2)
+})
 
 t.test('sqlite: the log and its epoch survive closing and reopening the file', async (t) => {
   const dir = tempDir(t)
@@ -136,8 +361,8 @@ t.test('sqlite: a file made before sessions had an address opens, and its sessio
   const store = new SqliteStore(dir)
   await store.open()
   t.teardown(() => store.close())
-  t.same(await store.sessions.read('old'), { user: '{}', createdAt: 1, seenAt: 2, address: '' })
-  await store.sessions.create('new', { user: '{}', createdAt: 3, seenAt: 3, address: '10.0.0.1' })
+  t.same(await store.sessions.read('old'), { user: '{}', createdAt: 1, seenAt: 2, address: '', account: '', userAgent: '' })
+  await store.sessions.create('new', { user: '{}', createdAt: 3, seenAt: 3, address: '10.0.0.1', account: '', userAgent: '' })
   t.same(await store.sessions.trim('10.0.0.1', 1, 'new'), [])
   t.equal(await store.sessions.count(), 2)
 })

@@ -1,5 +1,15 @@
 import type { EventDraft, StoredEvent } from '../event.js'
-import { newEpoch, numbered, type SessionRecord, type SessionStore, type Store } from './store.js'
+import {
+  newEpoch,
+  numbered,
+  type AccountRecord,
+  type AccountStore,
+  type ListedSession,
+  type PasskeyRecord,
+  type SessionRecord,
+  type SessionStore,
+  type Store,
+} from './store.js'
 
 /** Sessions in a Map (STORE=memory). */
 export class MemorySessions implements SessionStore {
@@ -38,6 +48,17 @@ export class MemorySessions implements SessionStore {
   async count(): Promise<number> {
     return this.map.size
   }
+  async list(account: string): Promise<ListedSession[]> {
+    const mine: ListedSession[] = []
+    for (const [hash, record] of this.map) if (account && record.account === account) mine.push({ ...record, hash })
+    return mine.sort((a, b) => b.seenAt - a.seenAt)
+  }
+  async endAccount(account: string, except?: string): Promise<string[]> {
+    const ended: string[] = []
+    for (const [hash, record] of this.map) if (account && record.account === account && hash !== except) ended.push(hash)
+    for (const hash of ended) this.remove(hash)
+    return ended
+  }
   private remove(hash: string): boolean {
     const record = this.map.get(hash)
     if (!record) return false
@@ -49,14 +70,75 @@ export class MemorySessions implements SessionStore {
   }
 }
 
+/** Accounts in Maps (STORE=memory): gone with the process. */
+export class MemoryAccounts implements AccountStore {
+  private readonly byIds = new Map<string, AccountRecord>()
+  private readonly bySkeletons = new Map<string, AccountRecord>()
+  private readonly keys = new Map<string, PasskeyRecord>()
+  private readonly links = new Map<string, string>()
+  async create(record: AccountRecord): Promise<boolean> {
+    if (this.bySkeletons.has(record.skeleton) || this.byIds.has(record.id)) return false
+    const copy = { ...record }
+    this.byIds.set(copy.id, copy)
+    this.bySkeletons.set(copy.skeleton, copy)
+    return true
+  }
+  async byId(id: string): Promise<AccountRecord | undefined> {
+    const record = this.byIds.get(id)
+    return record && { ...record }
+  }
+  async bySkeleton(skeleton: string): Promise<AccountRecord | undefined> {
+    const record = this.bySkeletons.get(skeleton)
+    return record && { ...record }
+  }
+  async setPassword(id: string, passwordHash: string): Promise<void> {
+    const record = this.byIds.get(id)
+    if (record) record.passwordHash = passwordHash
+  }
+  async addPasskey(passkey: PasskeyRecord): Promise<boolean> {
+    if (this.keys.has(passkey.id)) return false
+    this.keys.set(passkey.id, { ...passkey, transports: [...passkey.transports] })
+    return true
+  }
+  async passkey(id: string): Promise<PasskeyRecord | undefined> {
+    const key = this.keys.get(id)
+    return key && { ...key, transports: [...key.transports] }
+  }
+  async passkeys(accountId: string): Promise<PasskeyRecord[]> {
+    return [...this.keys.values()]
+      .filter((k) => k.accountId === accountId)
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((k) => ({ ...k, transports: [...k.transports] }))
+  }
+  async usePasskey(id: string, counter: number, at: number): Promise<void> {
+    const key = this.keys.get(id)
+    if (key) Object.assign(key, { counter, lastUsedAt: at })
+  }
+  async removePasskey(accountId: string, id: string): Promise<boolean> {
+    if (this.keys.get(id)?.accountId !== accountId) return false
+    return this.keys.delete(id)
+  }
+  async link(provider: string, providerUserId: string, accountId: string): Promise<boolean> {
+    const key = JSON.stringify([provider, providerUserId])
+    if (this.links.has(key)) return false
+    this.links.set(key, accountId)
+    return true
+  }
+  async linked(provider: string, providerUserId: string): Promise<string | undefined> {
+    return this.links.get(JSON.stringify([provider, providerUserId]))
+  }
+}
+
 /** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
 export class MemoryStore implements Store {
   readonly epoch = newEpoch()
   readonly sessions: MemorySessions
+  readonly accounts: MemoryAccounts
 
-  /** `sessions`: another store's, to keep people signed in across a new log (tests). */
-  constructor(sessions = new MemorySessions()) {
+  /** `sessions` and `accounts`: another store's, to keep people signed in across a new log (tests). */
+  constructor(sessions = new MemorySessions(), accounts = new MemoryAccounts()) {
     this.sessions = sessions
+    this.accounts = accounts
   }
   private events: StoredEvent[] = []
   private last = 0
