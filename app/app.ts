@@ -8,6 +8,7 @@ import { routes, type RateLimit } from '../conf/routes.js'
 import type { Bus } from './chatroom/bus/bus.js'
 import type { Store } from './chatroom/store/store.js'
 import { CloseCode } from './protocol.js'
+import accounts from './plugins/accounts.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
 import keepalive from './plugins/keepalive.js'
@@ -77,6 +78,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(formbody)
   await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(session, { config })
+  await app.register(accounts)
   await app.register(oauth, { config })
   await app.register(views)
   await app.register(keepalive, { config })

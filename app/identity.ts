@@ -104,6 +104,8 @@ export interface User {
   provider?: { name: string; id: string }
   /** MD5 of the trimmed, lower-cased email (Gravatar's key); the email itself is not kept. */
   emailHash?: string
+  /** A registered account (its id is the account's, the same on every device); absent for a guest. */
+  account?: true
 }
 
 /** A signed-in user as requests see them: with the avatar URL others are shown. */

@@ -2,6 +2,7 @@ import type { WebsocketHandler } from '@fastify/websocket'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
 import type { Config } from './config.js'
 import * as LongPolling from '../app/controllers/longpolling.js'
+import * as Accounts from '../app/controllers/accounts.js'
 import * as Auto from '../app/controllers/auto.js'
 import * as OAuth from '../app/controllers/oauth.js'
 import * as Ops from '../app/controllers/ops.js'
@@ -50,6 +51,13 @@ export const routes: Route[] = [
   { method: 'POST', url: '/signout', action: Welcome.signOut },
   { method: 'GET', url: '/signin/oauth/:provider', action: OAuth.start, rateLimit: signInLimit },
   { method: 'GET', url: '/signin/oauth/:provider/callback', action: OAuth.callback },
+
+  // Accounts: a name that stays yours, and the sessions it has
+  { method: 'POST', url: '/accounts', action: Accounts.create, rateLimit: signInLimit },
+  { method: 'GET', url: '/account', action: Accounts.page, auth: 'page' },
+  { method: 'GET', url: '/account/sessions', action: Accounts.sessions, auth: 'api' },
+  { method: 'POST', url: '/account/sessions/end', action: Accounts.endSessions, auth: 'api' },
+  { method: 'POST', url: '/account/password', action: Accounts.password, auth: 'api' },
 
   // Operations
   { method: 'GET', url: '/healthz', action: Ops.healthz },

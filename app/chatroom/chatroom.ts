@@ -4,8 +4,8 @@ import { deadline } from './deadline.js'
 import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import { skeleton } from '../identity.js'
-import { memberKey, Presence, type Member, type Roster } from './presence.js'
-import type { SessionStore, Store } from './store/store.js'
+import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
+import type { AccountStore, SessionStore, Store } from './store/store.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 export interface ChatroomOptions {
@@ -192,13 +192,13 @@ export class Chatroom implements SubscriptionOwner {
     if (this.bus.roster) {
       for (const { name, avatar } of await this.bus.roster()) this.present.set(name, avatar)
     } else {
-      const stale = new Map<string, string | undefined>()
+      const stale = new Map<string, Event>()
       for (const { event } of window) {
-        if (event.type === 'join') stale.set(event.user, event.avatar)
+        if (event.type === 'join') stale.set(event.user, event)
         else if (event.type === 'leave') stale.delete(event.user)
       }
-      for (const [user, avatar] of stale) this.present.set(user, avatar)
-      for (const [user, avatar] of stale) await this.left(user, avatar)
+      for (const [user, join] of stale) this.present.set(user, join.avatar)
+      for (const [user, join] of stale) await this.left(user, join.avatar, join.via, join.guest)
     }
     this.presence.start()
     const every = (ms: number | undefined, task: () => Promise<unknown>) => {
@@ -219,6 +219,11 @@ export class Chatroom implements SubscriptionOwner {
   /** The sessions the log's store keeps (the cookie holds only their id). */
   get sessions(): SessionStore {
     return this.store.sessions
+  }
+
+  /** The registered names the log's store keeps (the chatroom itself never reads them). */
+  get accounts(): AccountStore {
+    return this.store.accounts
   }
 
   /** Told when a session was signed out on any process (set by the session plugin). */
@@ -367,7 +372,7 @@ export class Chatroom implements SubscriptionOwner {
         const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
         return { outcome: 'flooded', message, retryAfter }
       }
-      return { outcome: 'ok', stored: await this.post(member.name, checked.text, member.avatar, member.provider?.name) }
+      return { outcome: 'ok', stored: await this.post(member.name, checked.text, member.avatar, member.provider?.name, isGuest(member)) }
     } catch (error) {
       // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
       this.options.onError?.(error, 'could not publish a message')
@@ -525,18 +530,18 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   /** Publishes a join as is (presence decides when; tests and the local presence store call it). */
-  join(user: string, avatar?: string, via?: string): Promise<StoredEvent> {
-    return this.publish({ type: 'join', user, avatar, via })
+  join(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.publish({ type: 'join', user, avatar, via, guest })
   }
 
   /** Publishes a leave as is (see join). */
-  left(user: string, avatar?: string, via?: string): Promise<StoredEvent> {
-    return this.publish({ type: 'leave', user, avatar, via })
+  left(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.publish({ type: 'leave', user, avatar, via, guest })
   }
 
   /** Publishes a message as is, with no check or limit (trusted callers: say, tests, the benchmark). */
-  post(user: string, text: string, avatar?: string, via?: string): Promise<StoredEvent> {
-    return this.publish({ type: 'message', user, text, avatar, via })
+  post(user: string, text: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.publish({ type: 'message', user, text, avatar, via, guest })
   }
 
   /** Who is in the room as of lastId: how many, and the first `limit` by name (ROSTER_LIMIT), so a page stays small when thousands are here. */

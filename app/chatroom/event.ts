@@ -11,6 +11,8 @@ export const eventSchema = z.object({
   avatar: z.string().optional(),
   /** Signed in through this OAuth provider (shown beside the name). */
   via: z.string().optional(),
+  /** A guest's event: their name is theirs only while they stay (accounts' events have no mark). */
+  guest: z.literal(true).optional(),
   /** Milliseconds since the epoch; for display only, never a cursor. */
   timestamp: z.number().int(),
   text: z.string().optional(),
@@ -30,7 +32,7 @@ export function readEvent(value: unknown): Event | undefined {
   const e = value as Record<string, unknown>
   const ok =
     Number.isInteger(e.id) && (e.id as number) > 0 && types.has(e.type) && typeof e.user === 'string' &&
-    Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text)
+    Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text) && (e.guest === undefined || e.guest === true)
   return ok ? (e as Event) : undefined
 }
 
@@ -85,6 +87,7 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   const event: Event = { id, type: draft.type, user: draft.user, timestamp }
   if (draft.avatar !== undefined) event.avatar = draft.avatar
   if (draft.via !== undefined) event.via = draft.via
+  if (draft.guest) event.guest = true
   if (draft.text !== undefined) event.text = draft.text
   return { event, json: JSON.stringify(event) }
 }

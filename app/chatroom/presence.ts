@@ -6,6 +6,13 @@ export interface Member {
   avatar?: string | undefined
   /** Signed in through an OAuth provider: its name is shown beside theirs. */
   provider?: { name: string } | undefined
+  /** A registered account (the same id on every device); a member with an id and without this is a guest. */
+  account?: true | undefined
+}
+
+/** Whether the member's events are marked as a guest's: signed in (an id) without an account. */
+export function isGuest(member: Member): true | undefined {
+  return member.id !== undefined && !member.account ? true : undefined
 }
 
 /** The key presence, flood limits and name claims go by: the user's id, else their name. */

@@ -1,6 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { NAME_MAX, transportEntry, transportNames, transports, userFromSignIn, type Transport } from '../identity.js'
+import { accountUser } from '../accounts/accounts.js'
+import { PASSWORD_MIN } from '../accounts/passwords.js'
+import { knownDevice, rememberDevice } from '../plugins/accounts.js'
 import { claimUser, suggestName } from '../plugins/session.js'
 import { reasons } from '../protocol.js'
 
@@ -21,13 +24,27 @@ type WelcomeForm = { user: string; transport: Transport }
  * safe) with what it typed in this short-lived cookie; the welcome page reads it once.
  */
 const FORM_COOKIE = 'chat_signin'
-const flashSchema = z.object({ user: z.string().max(FIELD_MAX), transport: z.enum(transports), problem: z.enum(['invalid', 'long', 'taken', 'left']) })
+const flashSchema = z.object({
+  user: z.string().max(FIELD_MAX),
+  transport: z.enum(transports),
+  problem: z.enum(['invalid', 'long', 'taken', 'left', 'registered', 'password', 'slow']),
+  retryAfter: z.number().int().positive().optional(),
+})
 type Flash = z.infer<typeof flashSchema>
 
-function welcome(reply: FastifyReply, request: FastifyRequest, form: WelcomeForm, message?: { text: string; kind: 'error' | 'info' }) {
+/** The welcome page: sign in (a name as a guest, or an account's name and password), or register. */
+export function welcomePage(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  form: WelcomeForm,
+  message?: { text: string; kind: 'error' | 'info' },
+  extra: { register?: { name: string; email: string } } = {},
+) {
   const providers = [...request.server.oauthProviders.values()].map(({ id, label }) => ({ id, label }))
-  return reply.view('app/index', { user: request.user, form, transports: transportChoices, providers, message, nameMax: NAME_MAX, fieldMax: FIELD_MAX })
+  const register = extra.register ?? { name: request.user && !request.user.account ? request.user.name : '', email: '' }
+  return reply.view('app/index', { user: request.user, form, transports: transportChoices, providers, message, nameMax: NAME_MAX, fieldMax: FIELD_MAX, register, passwordMin: PASSWORD_MIN })
 }
+const welcome = welcomePage
 
 /** What went wrong with an OAuth sign-in, by the code the callback redirects with (never echoed text). */
 const signInProblems: Record<string, string> = {
@@ -62,6 +79,12 @@ function flashMessage(request: FastifyRequest, flash: Flash): string {
       return `An email is at most ${FIELD_MAX} characters.`
     case 'invalid':
       return problemWith(flash.user) ?? 'Please try again.'
+    case 'registered':
+      return `"${flash.user}" (or a name that looks the same) is a registered name. If it is yours, sign in with its password; else pick another name.`
+    case 'password':
+      return PASSWORD_REFUSED
+    case 'slow':
+      return `Too many wrong passwords. Try again in ${flash.retryAfter ?? 1} s.`
   }
 }
 
@@ -84,8 +107,9 @@ function takeFlash(request: FastifyRequest, reply: FastifyReply): Flash | undefi
  */
 function backToWelcome(reply: FastifyReply, flash: Flash, message?: () => string) {
   if (message && !(reply.request.headers.accept ?? '').includes('text/html')) {
-    const status = flash.problem === 'taken' ? 409 : 400
-    return reply.code(status).send({ error: reasons[status], message: message() })
+    const status = { taken: 409, registered: 409, password: 401, slow: 429 }[flash.problem as string] ?? 400
+    if (flash.retryAfter) reply.header('retry-after', String(flash.retryAfter))
+    return reply.code(status).send({ error: reasons[status as keyof typeof reasons], message: message() })
   }
   reply.setCookie(FORM_COOKIE, JSON.stringify(flash), { httpOnly: true, sameSite: 'lax', path: '/', maxAge: 300, secure: reply.request.protocol === 'https' })
   return reply.redirect('/', 303)
@@ -119,12 +143,45 @@ export async function signIn(request: FastifyRequest, reply: FastifyReply) {
     const flash: Flash = { user: typed, transport, problem: typeof body.user === 'string' && body.user.length > FIELD_MAX ? 'long' : 'invalid' }
     return backToWelcome(reply, flash, () => flashMessage(request, flash))
   }
+  if (typeof body.password === 'string' && body.password !== '') return signInWithPassword(request, reply, result.user.name, body.password, typed, transport)
+  // A registered name (or a look-alike) is its account's: a guest cannot take it, whoever holds it now.
+  const holder = await request.server.accounts.holding(result.user.name)
+  // Already signed in as that account (another tab's form): just go in.
+  if (holder && request.user?.id === holder.id) return reply.redirect(transportEntry[transport], 303)
+  if (holder) {
+    const flash: Flash = { user: typed, transport, problem: 'registered' }
+    return backToWelcome(reply, flash, () => flashMessage(request, flash))
+  }
   const user = await claimUser(request, result.user)
   if (!user) {
     const flash: Flash = { user: typed, transport, problem: 'taken' }
     return backToWelcome(reply, flash, () => flashMessage(request, flash))
   }
   await reply.signIn(user)
+  return reply.redirect(transportEntry[transport], 303)
+}
+
+const PASSWORD_REFUSED = 'That name and password do not match an account.'
+
+/**
+ * An account's sign-in: the same answer, after the same work, for a name nobody registered and
+ * for a wrong password. The account's name is its own: held by one of its other devices or a
+ * crashed tab, it is simply taken over (the claim goes by the account's id).
+ */
+async function signInWithPassword(request: FastifyRequest, reply: FastifyReply, name: string, password: string, typed: string, transport: Transport) {
+  const { accounts } = request.server
+  const result = await accounts.signIn(name, password, request.ip ?? '', knownDevice(request))
+  if (!result.ok) {
+    const flash: Flash = { user: typed, transport, problem: result.status === 429 ? 'slow' : 'password', ...(result.retryAfter && { retryAfter: result.retryAfter }) }
+    return backToWelcome(reply, flash, () => flashMessage(request, flash))
+  }
+  const user = accountUser(result.account)
+  if (!(await request.server.chatroom.claimName(user))) {
+    const flash: Flash = { user: typed, transport, problem: 'taken' }
+    return backToWelcome(reply, flash, () => flashMessage(request, flash))
+  }
+  await reply.signIn(user)
+  rememberDevice(reply, user.id)
   return reply.redirect(transportEntry[transport], 303)
 }
 

@@ -15,6 +15,7 @@ const userSchema = z.object({
   name: nameSchema,
   emailHash: z.string().regex(/^[0-9a-f]{32}$/).optional(),
   provider: z.object({ name: z.string().min(1).max(40), id: z.string().min(1).max(200) }).optional(),
+  account: z.literal(true).optional(),
 })
 
 /** How long this process trusts a session it has read before asking the store again. */
@@ -196,7 +197,9 @@ export default fp(
       const hash = hashOf(id)
       const now = Date.now()
       const address = this.request.ip ?? ''
-      await sessions.create(hash, { user: JSON.stringify(userSchema.parse(user)), createdAt: now, seenAt: now, address })
+      const userAgent = (this.request.headers['user-agent'] ?? '').slice(0, 256)
+      const account = user.account ? user.id : ''
+      await sessions.create(hash, { user: JSON.stringify(userSchema.parse(user)), createdAt: now, seenAt: now, address, account, userAgent })
       // Sessions no longer pile up with cookie-less sign-ins: the address's least recently used
       // ones beyond the bound are signed out (everywhere, their sockets closed), and sign-ins,
       // which are what add rows, also sweep the expired ones when due.

@@ -96,6 +96,11 @@ export function renderEvent(event) {
       via.title = `Signed in with ${event.via}`
       meta.append(' ', via)
     }
+    if (event.guest === true) {
+      const guest = el('span', 'guest', 'guest')
+      guest.title = 'A guest: the name is theirs only while they stay'
+      meta.append(' ', guest)
+    }
     meta.append(' ', timeEl(event.timestamp))
     const body = el('div', 'body')
     body.append(meta, textWithLinks(event.text ?? ''))

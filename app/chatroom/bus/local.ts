@@ -1,7 +1,7 @@
 import type { Signal, StoredEvent } from '../event.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import { MemoryNameClaims } from '../names.js'
-import type { Member, PresenceStore } from '../presence.js'
+import { isGuest, type Member, type PresenceStore } from '../presence.js'
 import type { Bus, BusListener, PresenceRoom } from './bus.js'
 
 /** One process: the room itself hears join and leave. */
@@ -11,10 +11,10 @@ export class LocalPresenceStore implements PresenceStore {
     this.room = room
   }
   async arrive(member: Member): Promise<void> {
-    await this.room.join(member.name, member.avatar, member.provider?.name)
+    await this.room.join(member.name, member.avatar, member.provider?.name, isGuest(member))
   }
   async depart(member: Member): Promise<void> {
-    await this.room.left(member.name, member.avatar, member.provider?.name)
+    await this.room.left(member.name, member.avatar, member.provider?.name, isGuest(member))
   }
 }
 

@@ -1,7 +1,16 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { memberKey, type Member, type PresenceStore, type RosterEntry } from '../presence.js'
+import { isGuest, memberKey, type Member, type PresenceStore, type RosterEntry } from '../presence.js'
+
+// A member's name as Redis keeps it, with how their events are marked (provider, guest), so the
+// process that publishes their leave (maybe another one) marks it as their join was marked.
+// Names never hold U+0000 (control characters are refused), so it separates the fields.
+const encodeName = (member: Member) => (member.provider || isGuest(member) ? `${member.name}\u0000${member.provider?.name ?? ''}\u0000${isGuest(member) ? 'g' : ''}` : member.name)
+function decodeName(stored: string): { name: string; via?: string; guest?: true } {
+  const [name, via, guest] = stored.split('\u0000')
+  return { name: name!, ...(via && { via }), ...(guest && { guest: true as const }) }
+}
 import type { PresenceRoom } from './bus.js'
 
 // Shared by the scripts: Redis's clock, the keys, and "is the user's last lease gone?".
@@ -100,7 +109,10 @@ export function defineScripts(redis: Redis): void {
 export async function readRoster(redis: Redis, prefix: string): Promise<RosterEntry[]> {
   const flat = await (redis as Scripted).chatRoster(prefix)
   const out: RosterEntry[] = []
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push(flat[i + 1] ? { name: flat[i]!, avatar: flat[i + 1]! } : { name: flat[i]! })
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const { name } = decodeName(flat[i]!)
+    out.push(flat[i + 1] ? { name, avatar: flat[i + 1]! } : { name })
+  }
   return out
 }
 
@@ -125,8 +137,8 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async arrive(member: Member): Promise<void> {
-    if ((await this.redis.chatArrive(this.prefix, this.node, this.ttlMs, memberKey(member), member.name, member.avatar ?? '')) === 1) {
-      await this.room.join(member.name, member.avatar)
+    if ((await this.redis.chatArrive(this.prefix, this.node, this.ttlMs, memberKey(member), encodeName(member), member.avatar ?? '')) === 1) {
+      await this.room.join(member.name, member.avatar, member.provider?.name, isGuest(member))
     }
   }
 
@@ -143,6 +155,9 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   private async leave(gone: string[]): Promise<void> {
-    for (let i = 0; i + 2 < gone.length; i += 3) await this.room.left(gone[i + 1]!, gone[i + 2] || undefined)
+    for (let i = 0; i + 2 < gone.length; i += 3) {
+      const { name, via, guest } = decodeName(gone[i + 1]!)
+      await this.room.left(name, gone[i + 2] || undefined, via, guest)
+    }
   }
 }

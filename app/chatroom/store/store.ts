@@ -30,6 +30,58 @@ export interface Store {
 
   /** Server-side sessions (the cookie holds only the id; the store keeps a hash of it). */
   sessions: SessionStore
+  /** Registered names: accounts, their passkeys and their OAuth links. */
+  accounts: AccountStore
+}
+
+/** A registered name. The chatroom never reads these: a person reaches it as an id and a name. */
+export interface AccountRecord {
+  /** Random (base64url): the person's id everywhere (presence, limits, name claims, sessions). */
+  id: string
+  name: string
+  /** The name's look-alike skeleton (identity.ts): unique among accounts. */
+  skeleton: string
+  /** An argon2id PHC string; null for an account that signs in by passkey or OAuth only. */
+  passwordHash: string | null
+  /** MD5 of the trimmed, lower-cased email (Gravatar's key), when one was given. */
+  emailHash?: string | undefined
+  createdAt: number
+}
+
+/** A WebAuthn credential of an account. */
+export interface PasskeyRecord {
+  /** The credential id, base64url: unique. */
+  id: string
+  accountId: string
+  /** The COSE public key, base64url. */
+  publicKey: string
+  /** The authenticator's signature counter (0 when it keeps none). */
+  counter: number
+  /** How the browser may reach the authenticator (usb, internal, hybrid, ...). */
+  transports: string[]
+  createdAt: number
+  lastUsedAt: number | null
+}
+
+export interface AccountStore {
+  /** Creates the account; false (and nothing written) when one with the same skeleton exists. */
+  create(record: AccountRecord): Promise<boolean>
+  byId(id: string): Promise<AccountRecord | undefined>
+  bySkeleton(skeleton: string): Promise<AccountRecord | undefined>
+  setPassword(id: string, passwordHash: string): Promise<void>
+  /** Adds a passkey; false when a passkey with that credential id exists already. */
+  addPasskey(passkey: PasskeyRecord): Promise<boolean>
+  passkey(id: string): Promise<PasskeyRecord | undefined>
+  /** The account's passkeys, oldest first. */
+  passkeys(accountId: string): Promise<PasskeyRecord[]>
+  /** After a sign-in with it: the new counter and when. */
+  usePasskey(id: string, counter: number, at: number): Promise<void>
+  /** Removes one of the account's passkeys; false when it has no such passkey. */
+  removePasskey(accountId: string, id: string): Promise<boolean>
+  /** Links a provider's user to an account; false when that provider user is linked already (to any account). */
+  link(provider: string, providerUserId: string, accountId: string): Promise<boolean>
+  /** The account a provider's user is linked to. */
+  linked(provider: string, providerUserId: string): Promise<string | undefined>
 }
 
 export interface SessionRecord {
@@ -39,6 +91,15 @@ export interface SessionRecord {
   seenAt: number
   /** The address it was signed in from: one address holds a bounded number of sessions. */
   address: string
+  /** The account signed in ('' for a guest): its owner lists and ends its sessions. */
+  account: string
+  /** The browser's User-Agent at sign-in (cut to 256 characters), to tell devices apart in the list. */
+  userAgent: string
+}
+
+/** A session as its owner sees it listed. */
+export interface ListedSession extends SessionRecord {
+  hash: string
 }
 
 export interface SessionStore {
@@ -57,6 +118,10 @@ export interface SessionStore {
   trim(address: string, keep: number, current: string): Promise<string[]>
   /** How many sessions are kept. */
   count(): Promise<number>
+  /** The account's sessions, most recently used first. */
+  list(account: string): Promise<ListedSession[]>
+  /** Deletes every session of the account except `except`; returns their hashes, to be signed out everywhere. */
+  endAccount(account: string, except?: string): Promise<string[]>
 }
 
 /** A new log's epoch: random, short, URL-safe. */
