@@ -71,7 +71,7 @@ export const configSchema = z.object({
   RATE_LIMIT_MESSAGES: int(1, 100_000, 20),
   RATE_LIMIT_WINDOW: seconds(0.1, 3600, 10),
   /** Sign-in attempts per minute from one IP address. */
-  SIGNIN_RATE_LIMIT: int(1, 100_000, 20),
+  SIGNIN_RATE_LIMIT: int(1, 100_000, 60),
   /** WebSocket keepalive: ping this often; close a socket silent for PONG_TIMEOUT (gorilla: 54 s / 60 s). */
   PING_INTERVAL: seconds(0.05, 3600, 54),
   PONG_TIMEOUT: seconds(0.1, 7200, 60),

@@ -173,3 +173,40 @@ t.test('brute force: the same answer for no account and a wrong password; past a
   t.equal(owner.statusCode, 303, 'the owner, on a device that signed in before, is never locked out')
   await eventually(() => app.accounts.perName.wait(skeleton('alice')) === 0, 'the success to clear the slow-down', 1000)
 })
+
+t.test('a session ended from another device: its event stream ends saying so and its waiting long poll answers 401, at once', async (t) => {
+  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '30' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const one = cookieOf(await register(app, 'alice', 'correct horse battery'))!
+  const two = cookieOf(await passwordSignIn(app, 'alice', 'correct horse battery'))!
+  const stream = await fetch(`${base}/sse/room/events`, { headers: { cookie: one } })
+  const reading = stream.text()
+  const first = await fetch(`${base}/longpolling/room/messages`, { headers: { cookie: one } })
+  const lastId = ((await first.json()) as Event[]).at(-1)?.id ?? 0
+  const began = Date.now()
+  const waiting = fetch(`${base}/longpolling/room/messages?lastReceived=${lastId}&epoch=${app.chatroom.epoch}`, { headers: { cookie: one } })
+  await eventually(() => app.chatroom.waitingCount >= 1, 'the long poll to wait')
+  const list = (await app.inject({ url: '/account/sessions', headers: { cookie: two } })).json() as { sessions: { id: string; current: boolean }[] }
+  const end = await app.inject({ method: 'POST', url: '/account/sessions/end', payload: { id: list.sessions.find((s) => !s.current)!.id }, headers: { cookie: two } })
+  t.same(end.json(), { ended: 1 })
+  const answered = await waiting
+  t.equal(answered.status, 401, 'the waiting poll: 401')
+  t.ok(Date.now() - began < 10_000, `answered in ${Date.now() - began} ms, not after its 30 s wait`)
+  t.match(await reading, /event: signedout\n/, 'the stream ended with event: signedout')
+})
+
+t.test('accounts and their sessions survive a restart (SQLite)', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'chat-accounts-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { STORE: 'sqlite', DATA_DIR: dir }
+  const first = await buildTestApp(t, env)
+  const cookie = cookieOf(await register(first, 'alice', 'correct horse battery'))!
+  await first.close()
+  const again = await buildTestApp(t, env)
+  t.equal((await again.inject({ url: '/account/sessions', headers: { cookie } })).statusCode, 200, 'still signed in after the restart')
+  t.equal((await passwordSignIn(again, 'alice', 'correct horse battery')).statusCode, 303, 'the password still works')
+  t.equal((await register(again, 'alice', 'someone else entirely')).statusCode, 409, 'and the name is still hers')
+})

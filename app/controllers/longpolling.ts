@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpActions, JSON_TYPE, roomPage, sendEnterRefusal, whileConnected } from '../http.js'
-import { currentUser } from '../plugins/session.js'
+import { bindToSession, currentUser } from '../plugins/session.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
@@ -23,10 +23,20 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   const entered = await chatroom.enter(currentUser(request), 'longpolling', { ...query.data, paged: true })
   if (!entered.ok) return sendEnterRefusal(reply, entered)
   const { subscription } = entered
+  // Signed out here or on another process while waiting: answered 401 at once.
+  let signedOut = false
+  const unbind = bindToSession(request, {
+    close: () => {
+      signedOut = true
+      subscription.cancel()
+    },
+  })
   try {
     await whileConnected(reply, (gone) => subscription.wait(config.LONGPOLL_TIMEOUT * 1000, gone))
+    if (signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
     return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(subscription.takeFrame())
   } finally {
+    unbind()
     subscription.cancel()
   }
 }

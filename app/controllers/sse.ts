@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpActions, roomPage } from '../http.js'
-import { currentUser } from '../plugins/session.js'
+import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../protocol.js'
 import { SseWriter } from '../sse-writer.js'
 import { firstIssue, lastEventIdSchema, pageQuerySchema } from '../validation.js'
@@ -40,6 +40,8 @@ export async function events(request: FastifyRequest, reply: FastifyReply) {
   if (!socket || socket.destroyed) return
   socket.write(SSE_HEAD)
   const writer = new SseWriter(socket, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
+  // Signed out here or on another process: the stream ends at once, saying so (the page does not reconnect).
+  socket.once('close', bindToSession(request, { close: () => writer.end(message('signedout', '{"reason":"signed out"}')) }))
   const entered = await chatroom.enter(currentUser(request), 'sse', { ...cursor, typing: true })
   if (!entered.ok) {
     const { status, body } = httpEnterRefusal(entered)

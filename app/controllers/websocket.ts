@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { httpActions, roomPage } from '../http.js'
-import { currentUser } from '../plugins/session.js'
+import { bindToSession, currentUser } from '../plugins/session.js'
 import type { Chatroom } from '../chatroom/chatroom.js'
 import type { Member } from '../chatroom/presence.js'
 import { ackFrame, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
@@ -36,7 +36,8 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
   const writer = new SocketWriter(socket, request.raw, { limit: config.SOCKET_BUFFER_LIMIT, log: request.server.log })
-  bindToSession(request, socket)
+  // The socket closes (4401) when its session is signed out, here or on another process.
+  socket.once('close', bindToSession(request, socket))
   // Synchronously, so no early frame is missed.
   socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), chatroom, user, writer))
   void chatroom.enter(user, 'websocket', { ...query.data, typing: true }).then((entered) => {
@@ -45,18 +46,6 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   })
 }
 
-/** The socket closes (4401) when its session is signed out, here or on another process. */
-function bindToSession(request: FastifyRequest, socket: WebSocket) {
-  const hash = request.sessionHash
-  if (!hash) return
-  const { sessionSockets } = request.server
-  const mine = sessionSockets.get(hash) ?? new Set()
-  sessionSockets.set(hash, mine.add(socket))
-  socket.once('close', () => {
-    mine.delete(socket)
-    if (mine.size === 0 && sessionSockets.get(hash) === mine) sessionSockets.delete(hash)
-  })
-}
 
 /** One client frame: said, typed, or refused (five bad frames in a row close the socket). */
 function relay(frame: ClientFrame, chatroom: Chatroom, user: Member, writer: SocketWriter) {

@@ -245,6 +245,22 @@ export function suggestName(request: FastifyRequest, name: string): string {
   return `${base}_${randomBytes(2).toString('hex')}`
 }
 
+/**
+ * Ends `connection` (closes the socket, ends the stream, answers the poll) when the request's
+ * session is signed out, on this process or another; returns how to let go of it.
+ */
+export function bindToSession(request: FastifyRequest, connection: { close(code: number, reason: string): void }): () => void {
+  const hash = request.sessionHash
+  if (!hash) return () => {}
+  const { sessionSockets } = request.server
+  const mine = sessionSockets.get(hash) ?? new Set()
+  sessionSockets.set(hash, mine.add(connection))
+  return () => {
+    mine.delete(connection)
+    if (mine.size === 0 && sessionSockets.get(hash) === mine) sessionSockets.delete(hash)
+  }
+}
+
 /** The signed-in user of a route that has auth set (the guard has run). */
 export function currentUser(request: FastifyRequest): SignedInUser {
   if (!request.user) throw new Error(`${request.url} needs auth set in conf/routes.ts`)

@@ -175,6 +175,10 @@ class EventStreamLink extends Link {
       es.close()
       this.end('left')
     })
+    es.addEventListener('signedout', () => {
+      es.close()
+      this.end('signedOut')
+    })
     es.addEventListener('error', () => {
       // Once live, the browser reconnects by itself (from its Last-Event-ID) unless the server
       // refused outright; before that, this way does not work here.
