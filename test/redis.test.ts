@@ -178,3 +178,29 @@ t.test('sign-in attempts per IP are counted across processes', { skip }, async (
   }
   t.same(codes, [303, 303, 303, 429, 429], 'three in all, whichever process answers')
 })
+
+t.test('one account on two processes: one person in the room; a session ended on one process closes its socket on the other at once, and a guest there cannot take the name', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const { a, b, baseA, baseB } = await twoNodes(t, redis)
+  const made = await a.inject({ method: 'POST', url: '/accounts', payload: { name: 'alice', password: 'correct horse battery' } })
+  t.equal(made.statusCode, 201)
+  const onA = `chat_session=${made.cookies.find((c) => c.name === 'chat_session')!.value}`
+  const signedIn = await b.inject({ method: 'POST', url: '/signin', payload: { user: 'alice', password: 'correct horse battery', transport: 'websocket' } })
+  t.equal(signedIn.statusCode, 303, 'the account signs in on the other process (the store is shared)')
+  const onB = `chat_session=${signedIn.cookies.find((c) => c.name === 'chat_session')!.value}`
+  const socketA = await SocketClient.open(baseA, onA)
+  const socketB = await SocketClient.open(baseB, onB)
+  await socketB.until(() => socketB.hello !== undefined, 'hello on B')
+  await eventually(() => a.chatroom.roster().users.length === 1 && b.chatroom.roster().users.length === 1, 'both processes list alice once')
+  t.same(b.chatroom.roster().users.map((u) => u.name), ['alice'], 'one entry for two devices on two processes')
+  const guest = await b.inject({ method: 'POST', url: '/signin', payload: { user: 'ALICE', transport: 'websocket' } })
+  t.equal(guest.statusCode, 409, 'a guest on the other process cannot take the registered name')
+
+  const list = (await a.inject({ url: '/account/sessions', headers: { cookie: onA } })).json() as { sessions: { id: string; current: boolean }[] }
+  t.equal(list.sessions.length, 2)
+  const ended = await a.inject({ method: 'POST', url: '/account/sessions/end', payload: { all: 'others' }, headers: { cookie: onA } })
+  t.same(ended.json(), { ended: 1 })
+  t.match(await socketB.untilClosed(), { code: 4401 }, 'the socket on process B closed with 4401')
+  t.equal(socketA.closed, undefined, 'this session\'s socket stays open')
+  await socketA.close()
+})
