@@ -6,6 +6,11 @@ export interface OAuthProvider {
   id: string
   /** Shown as "Sign in with LABEL". */
   label: string
+  /**
+   * Whose user ids these are, for account links: the provider, not the button, so a relabelled
+   * button keeps its links and pointing OAUTH_* at another provider never reuses them.
+   */
+  linkKey: string
   client: OAuth2Namespace
   /** Answers the signed-in user's profile for a Bearer token. */
   profileUrl: string
@@ -22,6 +27,7 @@ declare module 'fastify' {
 interface ProviderDefinition {
   id: string
   label: string
+  linkKey: string
   clientId: string
   clientSecret: string
   auth: ProviderConfiguration
@@ -50,6 +56,7 @@ export function providerDefinitions(config: Config): ProviderDefinition[] {
     out.push({
       id: 'facebook',
       label: 'Facebook',
+      linkKey: 'facebook',
       clientId: config.FB_CLIENT_ID,
       clientSecret: config.FB_CLIENT_SECRET,
       auth: FACEBOOK,
@@ -65,6 +72,8 @@ export function providerDefinitions(config: Config): ProviderDefinition[] {
     out.push({
       id: 'oauth',
       label: config.OAUTH_LABEL,
+      // The host that answers the profile (and so the user's id) says whose ids they are.
+      linkKey: `oauth:${new URL(OAUTH_PROFILE_URL).host}`,
       clientId: OAUTH_CLIENT_ID,
       clientSecret: OAUTH_CLIENT_SECRET,
       auth: { authorizeHost: authorize.host, authorizePath: authorize.path, tokenHost: token.host, tokenPath: token.path },
@@ -78,7 +87,7 @@ export function providerDefinitions(config: Config): ProviderDefinition[] {
 
 /**
  * OAuth2 sign-in through @fastify/oauth2: a random state in a signed cookie, checked on the
- * way back. The provider's name for the user ends up in the same signed session as a nick.
+ * way back. The provider's user is linked to an account (controllers/oauth.ts).
  */
 export default fp(
   async function oauth(app, opts: { config: Config }) {
@@ -104,7 +113,7 @@ export default fp(
       })
       const client = app[name as `oauth2F${string}`]
       if (!client) throw new Error(`@fastify/oauth2 did not decorate ${name}`)
-      providers.set(def.id, { id: def.id, label: def.label, client, profileUrl: def.profileUrl, nameField: def.nameField })
+      providers.set(def.id, { id: def.id, label: def.label, linkKey: def.linkKey, client, profileUrl: def.profileUrl, nameField: def.nameField })
     }
     app.decorate('oauthProviders', providers)
   },
