@@ -5,6 +5,7 @@ import * as LongPolling from '../app/controllers/longpolling.js'
 import * as Accounts from '../app/controllers/accounts.js'
 import * as Auto from '../app/controllers/auto.js'
 import * as OAuth from '../app/controllers/oauth.js'
+import * as Passkeys from '../app/controllers/passkeys.js'
 import * as Ops from '../app/controllers/ops.js'
 import * as People from '../app/controllers/people.js'
 import * as Refresh from '../app/controllers/refresh.js'
@@ -58,6 +59,13 @@ export const routes: Route[] = [
   { method: 'GET', url: '/account/sessions', action: Accounts.sessions, auth: 'api' },
   { method: 'POST', url: '/account/sessions/end', action: Accounts.endSessions, auth: 'api' },
   { method: 'POST', url: '/account/password', action: Accounts.password, auth: 'api' },
+
+  // Passkeys (WebAuthn): an account adds them, anyone signs in with one (no name asked first)
+  { method: 'POST', url: '/account/passkeys/options', action: Passkeys.registrationOptions, auth: 'api' },
+  { method: 'POST', url: '/account/passkeys', action: Passkeys.add, auth: 'api' },
+  { method: 'POST', url: '/account/passkeys/:id/delete', action: Passkeys.remove, auth: 'api' },
+  { method: 'POST', url: '/signin/passkey/options', action: Passkeys.signInOptions },
+  { method: 'POST', url: '/signin/passkey', action: Passkeys.signIn, rateLimit: signInLimit },
 
   // Operations
   { method: 'GET', url: '/healthz', action: Ops.healthz },
