@@ -63,6 +63,8 @@ async function accountPage(request: FastifyRequest, reply: FastifyReply, error?:
     ended: 'That session is signed out.',
     others: 'Every other session is signed out.',
     password: 'Your password is changed; every other session is signed out.',
+    'passkey-added': 'Your passkey is added: you can sign in with it from the welcome page.',
+    'passkey-removed': 'That passkey is removed.',
   }
   return reply.view('account/index', { title: 'Your account', user, sessions, passkeys, passwordMin: PASSWORD_MIN, notice: notice && notices[notice], error })
 }

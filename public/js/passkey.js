@@ -53,6 +53,8 @@ function show(element, text) {
   if (!element) return
   element.textContent = text
   element.hidden = !text
+  // Marked as an error only while it says something (an empty one is no error on the page).
+  element.classList.toggle('error', Boolean(text))
 }
 
 /** The common part of both answers: the credential's ids and what the browser adds. */
