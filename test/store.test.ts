@@ -4,11 +4,21 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import t from 'tap'
-import type { Event, EventDraft } from '../app/chatroom/event.js'
+import type { Event, EventDraft, StoredEvent } from '../app/chatroom/event.js'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { PostgresStore } from '../app/chatroom/store/postgres.js'
 import { SqliteStore } from '../app/chatroom/store/sqlite.js'
-import type { AccountRecord, PasskeyRecord, SessionRecord, Store } from '../app/chatroom/store/store.js'
+import {
+  fromJson,
+  LOBBY,
+  numbered,
+  type AccountRecord,
+  type PasskeyRecord,
+  type RoomRecord,
+  type RoomVisibility,
+  type SessionRecord,
+  type Store,
+} from '../app/chatroom/store/store.js'
 import { loadConfig } from '../conf/config.js'
 import { buildTestApp, range, signIn, skipUnless } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
@@ -454,4 +464,319 @@ t.test('sqlite: pruning by age finds its cutoff by id, and ids go on after every
   t.teardown(() => store.close())
   t.equal(await store.lastId(), 5, 'the newest id survives an empty table')
   t.same(ids(await store.append(messages(6, 6))), [6], 'and is never given out again')
+})
+
+const room = (name: string, visibility: RoomVisibility = 'public', createdBy = 'p-ann'): RoomRecord => ({
+  name,
+  skeleton: name.replace(/[-_]/g, ''),
+  title: `The ${name} room`,
+  topic: `about ${name}`,
+  visibility,
+  createdBy,
+  createdAt: 1000,
+})
+
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: two rooms' logs are independent: ids from 1 in each, an epoch each, pages and pruning per room`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const a = await store.log('a')
+    const b = await store.log('b')
+    t.equal(a.room, 'a')
+    t.equal(b.room, 'b')
+    t.match(a.epoch, /^[A-Za-z0-9_-]{8,}$/)
+    t.not(a.epoch, b.epoch, 'each log its own epoch')
+    t.not(a.epoch, store.epoch, 'and not the lobby\'s')
+    t.equal(await a.lastId(), 0, 'a new room starts empty')
+    t.same(ids(await a.append(messages(1, 3))), [1, 2, 3])
+    t.same(ids(await b.append(messages(1, 2))), [1, 2], 'ids from 1 in the other room too')
+    t.same(ids(await a.append(messages(4, 5))), [4, 5], 'and go on in the first')
+    t.same(ids(await store.append(messages(1, 1))), [1], 'the lobby counts on its own')
+    t.equal(await a.lastId(), 5)
+    t.equal(await b.lastId(), 2)
+    t.equal(await store.lastId(), 1)
+    t.same((await a.after(0, 10)).map((s) => s.event.text), ['m1', 'm2', 'm3', 'm4', 'm5'], "after: only the room's own")
+    t.same((await b.after(0, 10)).map((s) => s.event.text), ['m1', 'm2'])
+    t.same(ids(await a.after(3, 10)), [4, 5])
+    t.same(ids(await b.after(2, 10)), [])
+    t.same(ids(await a.before(5, 2)), [3, 4], 'before: the newest below, per room')
+    t.same(ids(await b.before(5, 10)), [1, 2])
+
+    t.equal(await a.prune(2, 0), 3, "the first room's oldest three")
+    t.same(ids(await a.after(0, 10)), [4, 5])
+    t.same(ids(await b.after(0, 10)), [1, 2], 'the other room untouched')
+    t.same(ids(await store.after(0, 10)), [1], 'the lobby untouched')
+    t.equal(await b.prune(0, 60_000), 0, 'nothing older than a minute')
+    t.equal(await a.prune(0, 0), 0)
+    await new Promise((r) => setTimeout(r, 20))
+    t.equal(await a.prune(0, 10), 2, 'by age: the rest of the first room')
+    t.equal(await a.lastId(), 5, "a pruned room's last id stays")
+    t.same(ids(await a.append(messages(6, 6))), [6], 'and is never given out again')
+    t.same(ids(await b.after(0, 10)), [1, 2], 'still untouched')
+    t.same((await store.logs()).sort(), ['a', 'b', 'lobby'], 'every log, for background pruning')
+  })
+
+  t.test(`${kind}: log(room) twice is the same log; the lobby's log is the store's own`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const first = await store.log('a')
+    await first.append(messages(1, 2))
+    const again = await store.log('a')
+    t.equal(again.epoch, first.epoch, 'the same epoch')
+    t.equal(await again.lastId(), 2)
+    t.same(ids(await again.append(messages(3, 3))), [3], 'the same ids')
+    const lobby = await store.log(LOBBY)
+    t.equal(lobby.room, LOBBY)
+    t.equal(lobby.epoch, store.epoch, "the lobby's epoch is the store's")
+    t.same(ids(await store.append(messages(1, 2))), [1, 2])
+    t.same(ids(await lobby.append(messages(3, 3))), [3], 'appended through the lobby log, after the store\'s')
+    t.same((await lobby.after(0, 10)).map((s) => s.event.text), ['m1', 'm2', 'm3'], 'read through the lobby log')
+    t.same((await store.after(0, 10)).map((s) => s.event.text), ['m1', 'm2', 'm3'], 'read through the store')
+    t.same(ids(await store.before(4, 1)), [3])
+    t.equal(await store.lastId(), 3)
+    t.equal(await lobby.prune(1, 0), 2, 'pruned through one')
+    t.same(ids(await store.after(0, 10)), [3], 'seen through the other')
+    t.equal(await store.prune(0, 0), 0)
+  })
+
+  t.test(`${kind}: rooms: one per skeleton, found by name and by skeleton, listed to whom may read them, counted`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { rooms } = store
+    t.equal(await rooms.create(room('general')), true)
+    t.strictSame(await rooms.get('general'), room('general'), 'read back as written')
+    t.strictSame(await rooms.bySkeleton('general'), room('general'))
+    t.equal(await rooms.get('nowhere'), undefined)
+    t.equal(await rooms.bySkeleton('nowhere'), undefined)
+    t.equal(await rooms.create({ ...room('gen-eral'), title: 'another' }), false, 'the same skeleton: refused, not thrown')
+    t.equal(await rooms.get('gen-eral'), undefined, 'nothing written')
+    t.strictSame(await rooms.get('general'), room('general'), 'the first one unchanged')
+    t.equal(await rooms.create({ ...room('general'), skeleton: 'other' }), false, 'the same name: refused')
+    t.equal(await rooms.bySkeleton('other'), undefined)
+
+    t.equal(await rooms.create(room('secret', 'private')), true)
+    t.equal(await rooms.create(room('ann-bob', 'direct')), true)
+    t.equal(await rooms.create(room('zoo', 'public', 'p-bob')), true)
+    t.equal(await rooms.create(room('attic', 'private', 'p-bob')), true)
+    await rooms.addMember('secret', 'p-ann', 'owner')
+    await rooms.addMember('ann-bob', 'p-ann', 'member')
+    await rooms.addMember('ann-bob', 'p-bob', 'member')
+    await rooms.addMember('attic', 'p-bob', 'owner')
+    const names = async (person: string) => (await rooms.visibleTo(person)).map((r) => r.name)
+    t.same(await names('p-ann'), ['ann-bob', 'general', 'secret', 'zoo'], 'public rooms and her private and direct ones, by name')
+    t.same(await names('p-bob'), ['ann-bob', 'attic', 'general', 'zoo'])
+    t.same(await names('p-eve'), ['general', 'zoo'], 'a stranger: only the public ones')
+    t.strictSame((await rooms.visibleTo('p-eve'))[1], room('zoo', 'public', 'p-bob'), 'whole records')
+    await rooms.removeMember('secret', 'p-ann')
+    t.same(await names('p-ann'), ['ann-bob', 'general', 'zoo'], 'no longer a member: no longer listed')
+    t.same(await rooms.counts('p-ann'), { created: 3, total: 5 })
+    t.same(await rooms.counts('p-bob'), { created: 2, total: 5 })
+    t.same(await rooms.counts('p-eve'), { created: 0, total: 5 })
+  })
+
+  t.test(`${kind}: members: added once with a role, listed oldest first, removed`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { rooms } = store
+    await rooms.create(room('general'))
+    t.equal(await rooms.addMember('general', 'p-zed', 'owner'), true)
+    t.equal(await rooms.addMember('general', 'p-ann', 'member'), true)
+    t.equal(await rooms.addMember('general', 'p-bob', 'member'), true)
+    t.equal(await rooms.addMember('general', 'p-ann', 'owner'), false, 'a member already: false')
+    t.equal(await rooms.role('general', 'p-ann'), 'member', 'and the role kept')
+    t.equal(await rooms.role('general', 'p-zed'), 'owner')
+    t.equal(await rooms.role('general', 'p-eve'), undefined)
+    t.equal(await rooms.role('elsewhere', 'p-ann'), undefined)
+    t.same(await rooms.members('general'), ['p-zed', 'p-ann', 'p-bob'], 'oldest membership first (not by id)')
+    t.equal(await rooms.removeMember('general', 'p-ann'), true)
+    t.equal(await rooms.removeMember('general', 'p-ann'), false, 'once')
+    t.equal(await rooms.removeMember('general', 'p-eve'), false, 'never a member')
+    t.equal(await rooms.role('general', 'p-ann'), undefined)
+    t.equal(await rooms.addMember('general', 'p-ann', 'owner'), true, 'back, with another role')
+    t.equal(await rooms.role('general', 'p-ann'), 'owner')
+    t.same(await rooms.members('general'), ['p-zed', 'p-bob', 'p-ann'], 'now the newest member')
+    t.same(await rooms.members('elsewhere'), [])
+  })
+
+  t.test(`${kind}: read markers only move forward, per room and person`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { rooms } = store
+    t.equal(await rooms.readMarker('general', 'p-ann'), 0, 'nothing read yet')
+    await rooms.markRead('general', 'p-ann', 5)
+    t.equal(await rooms.readMarker('general', 'p-ann'), 5)
+    await rooms.markRead('general', 'p-ann', 3)
+    t.equal(await rooms.readMarker('general', 'p-ann'), 5, 'never back')
+    await rooms.markRead('general', 'p-ann', 5)
+    t.equal(await rooms.readMarker('general', 'p-ann'), 5)
+    await rooms.markRead('general', 'p-ann', 9)
+    t.equal(await rooms.readMarker('general', 'p-ann'), 9, 'forward')
+    t.equal(await rooms.readMarker('general', 'p-bob'), 0, "another person's")
+    t.equal(await rooms.readMarker('other', 'p-ann'), 0, 'another room\'s')
+    await rooms.markRead('other', 'p-ann', 0)
+    t.equal(await rooms.readMarker('other', 'p-ann'), 0)
+  })
+
+  t.test(`${kind}: a direct room per pair of people, whichever order they are named in`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { rooms } = store
+    t.equal(await rooms.direct('p-bob', 'p-ann'), undefined)
+    await rooms.create(room('dm-1', 'direct'))
+    t.equal(await rooms.setDirect('p-bob', 'p-ann', 'dm-1'), true)
+    t.strictSame(await rooms.direct('p-ann', 'p-bob'), room('dm-1', 'direct'), 'the other order finds it')
+    t.strictSame(await rooms.direct('p-bob', 'p-ann'), room('dm-1', 'direct'))
+    await rooms.create(room('dm-2', 'direct'))
+    t.equal(await rooms.setDirect('p-ann', 'p-bob', 'dm-2'), false, 'one direct room per pair')
+    t.equal((await rooms.direct('p-ann', 'p-bob'))!.name, 'dm-1', 'the first kept')
+    t.equal(await rooms.setDirect('p-ann', 'p-eve', 'dm-2'), true, 'another pair')
+    t.equal((await rooms.direct('p-eve', 'p-ann'))!.name, 'dm-2')
+    t.equal(await rooms.direct('p-bob', 'p-eve'), undefined)
+  })
+}
+
+for (const [kind, opener, skip] of lasting) {
+  t.test(`${kind} reopened: every room's log keeps its ids and epoch; rooms, members, markers and direct rooms are still there`, { skip }, async (t) => {
+    const reopen = await opener(t)
+    const first = reopen()
+    await first.open()
+    await first.append(messages(1, 2))
+    const a = await first.log('a')
+    await a.append(messages(1, 3))
+    await a.prune(1, 0)
+    const b = await first.log('b')
+    await b.append(messages(1, 1))
+    await b.prune(1, 0)
+    await new Promise((r) => setTimeout(r, 5))
+    await b.prune(0, 1)
+    const epochs = { lobby: first.epoch, a: a.epoch, b: b.epoch }
+    await first.rooms.create(room('a', 'private'))
+    await first.rooms.addMember('a', 'p-ann', 'owner')
+    await first.rooms.addMember('a', 'p-bob', 'member')
+    await first.rooms.markRead('a', 'p-bob', 2)
+    await first.rooms.create(room('dm', 'direct'))
+    await first.rooms.setDirect('p-ann', 'p-bob', 'dm')
+    await first.close()
+
+    const again = reopen()
+    await again.open()
+    t.teardown(() => again.close())
+    t.equal(again.epoch, epochs.lobby, "the lobby's epoch")
+    t.equal(await again.lastId(), 2)
+    const a2 = await again.log('a')
+    const b2 = await again.log('b')
+    t.same({ lobby: again.epoch, a: a2.epoch, b: b2.epoch }, epochs, "every room's epoch")
+    t.equal(await a2.lastId(), 3)
+    t.same(ids(await a2.after(0, 10)), [3], 'what pruning left')
+    t.equal(await b2.lastId(), 1, 'a fully pruned room keeps its last id')
+    t.same(ids(await b2.append(messages(2, 2))), [2], 'and goes on from it')
+    t.same(ids(await a2.append(messages(4, 4))), [4])
+    t.same(ids(await again.append(messages(3, 3))), [3])
+    t.same((await again.logs()).sort(), ['a', 'b', 'lobby'])
+    t.strictSame(await again.rooms.get('a'), room('a', 'private'))
+    t.same(await again.rooms.members('a'), ['p-ann', 'p-bob'])
+    t.equal(await again.rooms.role('a', 'p-ann'), 'owner')
+    t.equal(await again.rooms.readMarker('a', 'p-bob'), 2)
+    t.equal((await again.rooms.direct('p-bob', 'p-ann'))?.name, 'dm')
+    t.equal(await again.rooms.create(room('a')), false, 'a skeleton taken before the restart stays taken')
+  })
+}
+
+/** A file as the version before rooms made it: one log in `events`, its epoch and last id in `meta`. */
+function oneLogFile(dir: string, events: StoredEvent[], lastId: number, epoch = 'oldEpoch123'): void {
+  const old = new Database(join(dir, 'chat.sqlite'))
+  old.exec(`
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, json TEXT NOT NULL);
+    CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL,
+      address TEXT NOT NULL DEFAULT '', account TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '');
+  `)
+  old.prepare("INSERT INTO meta VALUES ('epoch', ?), ('last_id', ?)").run(epoch, String(lastId))
+  const insert = old.prepare('INSERT INTO events (id, at, json) VALUES (?, ?, ?)')
+  old.transaction(() => {
+    for (const { event, json } of events) insert.run(event.id, event.timestamp, json)
+  })()
+  old.close()
+}
+
+const tables = (dir: string): string[] => {
+  const db = new Database(join(dir, 'chat.sqlite'), { readonly: true })
+  try {
+    return db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()
+  } finally {
+    db.close()
+  }
+}
+
+t.test('sqlite: a file made before rooms opens with its log as the lobby, every id and the epoch unchanged, moved once', async (t) => {
+  const dir = tempDir(t)
+  // Ids 1-3 pruned long ago; meta's last_id is behind the table's newest (it is written only when pruning).
+  const old = numbered(messages(4, 9), 4, 1_000)
+  oneLogFile(dir, old, 5)
+  const store = new SqliteStore(dir)
+  await store.open()
+  t.equal(store.epoch, 'oldEpoch123', 'the same epoch: cursors held by clients still hold')
+  t.equal(await store.lastId(), 9, 'the newest id')
+  t.strictSame(await store.after(0, 100), old.map((s) => fromJson(s.json)), 'every event, under its id, byte for byte')
+  t.same(ids(await store.before(6, 10)), [4, 5])
+  t.same(ids(await store.append(messages(10, 11))), [10, 11], 'appends go on from the last id')
+  const lobby = await store.log(LOBBY)
+  t.equal(lobby.epoch, 'oldEpoch123')
+  t.same(await store.logs(), [LOBBY])
+  await store.close()
+  t.notOk(tables(dir).includes('events'), 'the old table is gone: never read again')
+  t.notOk(tables(dir).includes('meta'))
+
+  const again = new SqliteStore(dir)
+  await again.open()
+  t.teardown(() => again.close())
+  t.equal(again.epoch, 'oldEpoch123', 'after a restart')
+  t.same(ids(await again.after(0, 100)), range(4, 11), 'nothing moved twice')
+  t.same(ids(await again.append(messages(12, 12))), [12])
+})
+
+t.test('sqlite: a file made before rooms with every event pruned keeps its last id; an empty one keeps its epoch', async (t) => {
+  const pruned = tempDir(t)
+  oneLogFile(pruned, [], 42, 'prunedEpoch')
+  const store = new SqliteStore(pruned)
+  await store.open()
+  t.teardown(() => store.close())
+  t.equal(store.epoch, 'prunedEpoch')
+  t.equal(await store.lastId(), 42, 'from meta')
+  t.same(ids(await store.append(messages(43, 43))), [43], 'never given out again')
+
+  const empty = tempDir(t)
+  oneLogFile(empty, [], 0, 'emptyEpoch')
+  const other = new SqliteStore(empty)
+  await other.open()
+  t.teardown(() => other.close())
+  t.equal(other.epoch, 'emptyEpoch')
+  t.same(ids(await other.append(messages(1, 1))), [1])
+})
+
+t.test('sqlite: an older version that wrote to the file again after the move is not merged over the lobby', async (t) => {
+  const dir = tempDir(t)
+  const store = new SqliteStore(dir)
+  await store.open()
+  await store.append(messages(1, 2))
+  await store.close()
+  const old = new Database(join(dir, 'chat.sqlite'))
+  old.exec('CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, json TEXT NOT NULL)')
+  old.prepare('INSERT INTO events VALUES (1, 1, ?)').run(numbered(messages(1, 1), 1, 1)[0]!.json)
+  old.close()
+  t.throws(() => new SqliteStore(dir), /old events table has 1 events beside the lobby's log/, 'said, not guessed')
+  const again = new Database(join(dir, 'chat.sqlite'))
+  again.exec('DELETE FROM events')
+  again.close()
+  const reopened = new SqliteStore(dir)
+  await reopened.open()
+  t.same(ids(await reopened.after(0, 10)), [1, 2], 'an empty old table is just dropped')
+  await reopened.close()
+  t.notOk(tables(dir).includes('events'))
 })

@@ -4,11 +4,17 @@ import Database from 'better-sqlite3'
 import type { EventDraft, StoredEvent } from '../event.js'
 import {
   fromJson,
+  LOBBY,
   newEpoch,
   numbered,
   type AccountRecord,
   type AccountStore,
   type PasskeyRecord,
+  type RoomLog,
+  type RoomRecord,
+  type RoomRole,
+  type RoomStore,
+  type RoomVisibility,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -28,17 +34,96 @@ function fileAt(path: string): { dev: bigint; ino: bigint } | undefined {
 const sameFile = (a: { dev: bigint; ino: bigint } | undefined, b: { dev: bigint; ino: bigint } | undefined) =>
   a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino
 
+/** The two people of a direct room in one order, whichever order they are given in. */
+const pair = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a])
+
+/** The statements every room's log shares (a room is a parameter, not a table). */
+interface LogStatements {
+  readonly appendAll: (room: string, events: StoredEvent[]) => void
+  readonly selectAfter: Database.Statement<[string, number, number], { json: string }>
+  readonly selectBefore: Database.Statement<[string, number, number], { json: string }>
+  readonly pruneThrough: (room: string, last: number, through: number) => number
+  readonly atOf: Database.Statement<[string, number], number>
+  readonly firstId: Database.Statement<[string], number | null>
+}
+
 /**
- * The default log: one SQLite file in `dir`, made on first start (STORE=sqlite). One process
+ * One room's log in the file. Its newest id is kept here (one process owns the file); the
+ * table's last_id keeps it only across pruning, so a commit writes the events and nothing else.
+ */
+class SqliteLog implements RoomLog {
+  constructor(
+    readonly room: string,
+    readonly epoch: string,
+    private last: number,
+    private readonly s: LogStatements,
+    /** Throws unless the file is still the one opened (see SqliteStore.intact). */
+    private readonly check: () => void,
+    private readonly lost: () => boolean,
+  ) {}
+
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    try {
+      this.check()
+      const stored = numbered(drafts, this.last + 1, Date.now())
+      this.s.appendAll(this.room, stored)
+      this.last += stored.length
+      // Acknowledged only if the file committed to is still the one a restart opens.
+      this.check()
+      return Promise.resolve(stored)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  after(after: number, limit: number): Promise<StoredEvent[]> {
+    return Promise.resolve(this.s.selectAfter.all(this.room, after, limit).map((row) => fromJson(row.json)))
+  }
+
+  before(before: number, limit: number): Promise<StoredEvent[]> {
+    return Promise.resolve(this.s.selectBefore.all(this.room, before, limit).map((row) => fromJson(row.json)))
+  }
+
+  lastId(): Promise<number> {
+    return Promise.resolve(this.last)
+  }
+
+  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    if (this.lost()) return Promise.resolve(0)
+    let through = maxEvents > 0 ? this.last - maxEvents : 0
+    if (maxAgeMs > 0) through = Math.max(through, this.olderThan(Date.now() - maxAgeMs))
+    return Promise.resolve(through > 0 ? this.s.pruneThrough(this.room, this.last, through) : 0)
+  }
+
+  /**
+   * The newest id committed before `cutoff`: a binary search by id, since ids and commit times
+   * rise together (a clock set back may leave a few old events a round longer).
+   */
+  private olderThan(cutoff: number): number {
+    let lo = this.s.firstId.get(this.room) ?? 0
+    let hi = this.last
+    if (lo === 0 || (this.s.atOf.get(this.room, lo) ?? Infinity) >= cutoff) return 0
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2)
+      if ((this.s.atOf.get(this.room, mid) ?? Infinity) < cutoff) lo = mid
+      else hi = mid - 1
+    }
+    return lo
+  }
+}
+
+/**
+ * The default store: one SQLite file in `dir`, made on first start (STORE=sqlite). One process
  * owns it (an exclusive lock). better-sqlite3 is synchronous, so statements are prepared once and a batch is one
  * transaction; WAL with synchronous=FULL makes a commit durable before it is acknowledged.
- * A file deleted or replaced under it is noticed before a commit is acknowledged (see intact).
+ * Every room's log is in one table keyed by (room, id). A file deleted or replaced under it is
+ * noticed before a commit is acknowledged (see intact).
  */
 export class SqliteStore implements Store {
-  epoch = ''
   readonly file: string
   readonly sessions: SessionStore
   readonly accounts: AccountStore
+  readonly rooms: RoomStore
   private readonly db: Database.Database
   private readonly options: SqliteStoreOptions
   /** The files this connection writes to (the write-ahead one once it exists). */
@@ -46,16 +131,10 @@ export class SqliteStore implements Store {
   private wal: { dev: bigint; ino: bigint } | undefined
   /** Set once the files at the paths are no longer the ones written to: then nothing more is acknowledged. */
   private lost: Error | undefined
-  private last = 0
-  private readonly insert: Database.Statement<[number, number, string]>
-  private readonly setLast: Database.Statement<[string]>
-  private readonly selectAfter: Database.Statement<[number, number], { json: string }>
-  private readonly selectBefore: Database.Statement<[number, number], { json: string }>
-  private readonly appendAll: (events: StoredEvent[]) => void
-  private readonly pruneThrough: (through: number) => number
-  private readonly deleteThrough: Database.Statement<[number]>
-  private readonly atOf: Database.Statement<[number], number>
-  private readonly firstId: Database.Statement<[], number | null>
+  private readonly statements: LogStatements
+  /** The logs asked for so far (the lobby's from open on). */
+  private readonly loaded = new Map<string, SqliteLog>()
+  private lobby: SqliteLog | undefined
 
   constructor(dir: string, options: SqliteStoreOptions = {}) {
     mkdirSync(dir, { recursive: true })
@@ -69,10 +148,21 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = FULL')
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, json TEXT NOT NULL);
-      -- Not needed (pruning by age finds its cutoff by id): one page less to write per commit.
-      DROP INDEX IF EXISTS events_at;
+      -- last_id: the newest id given out, written when pruning (a commit writes only its events).
+      CREATE TABLE IF NOT EXISTS room_logs (room TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_id INTEGER NOT NULL);
+      -- No index on at: pruning by age finds its cutoff by id (one page less to write per commit).
+      CREATE TABLE IF NOT EXISTS room_events (room TEXT NOT NULL, id INTEGER NOT NULL, at INTEGER NOT NULL, json TEXT NOT NULL,
+        PRIMARY KEY (room, id)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, skeleton TEXT NOT NULL UNIQUE, title TEXT NOT NULL, topic TEXT NOT NULL,
+        visibility TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL);
+      -- Ordered by rowid as well: members added in the same millisecond keep their order.
+      CREATE TABLE IF NOT EXISTS room_members (room TEXT NOT NULL, person TEXT NOT NULL, role TEXT NOT NULL, joined_at INTEGER NOT NULL,
+        PRIMARY KEY (room, person));
+      CREATE INDEX IF NOT EXISTS room_members_person ON room_members (person);
+      CREATE TABLE IF NOT EXISTS read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read INTEGER NOT NULL,
+        PRIMARY KEY (room, person)) WITHOUT ROWID;
+      -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
+      CREATE TABLE IF NOT EXISTS direct_rooms (a TEXT NOT NULL, b TEXT NOT NULL, room TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, created_at INTEGER NOT NULL, seen_at INTEGER NOT NULL,
         address TEXT NOT NULL DEFAULT '', account TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '');
       CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, skeleton TEXT NOT NULL UNIQUE, password_hash TEXT, email_hash TEXT,
@@ -83,6 +173,12 @@ export class SqliteStore implements Store {
       CREATE TABLE IF NOT EXISTS account_links (provider TEXT NOT NULL, provider_user_id TEXT NOT NULL, account_id TEXT NOT NULL,
         PRIMARY KEY (provider, provider_user_id));
     `)
+    try {
+      this.moveOneRoomLog()
+    } catch (error) {
+      this.db.close()
+      throw error
+    }
     // Files made before sessions were bounded per address, or belonged to accounts.
     const columns = new Set(this.db.prepare<[], string>("SELECT name FROM pragma_table_info('sessions')").pluck().all())
     for (const column of ['address', 'account', 'user_agent']) {
@@ -95,22 +191,59 @@ export class SqliteStore implements Store {
     `)
     this.sessions = this.sessionStore()
     this.accounts = this.accountStore()
-    this.insert = this.db.prepare('INSERT INTO events (id, at, json) VALUES (?, ?, ?)')
-    this.setLast = this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-    this.selectAfter = this.db.prepare('SELECT json FROM events WHERE id > ? ORDER BY id LIMIT ?')
-    this.selectBefore = this.db.prepare('SELECT json FROM (SELECT id, json FROM events WHERE id < ? ORDER BY id DESC LIMIT ?) ORDER BY id')
-    // A commit writes the events and nothing else: the newest id is the table's, and meta's
-    // last_id keeps it only across pruning (see prune), so an id is never given out twice.
-    this.appendAll = this.db.transaction((events: StoredEvent[]) => {
-      for (const { event, json } of events) this.insert.run(event.id, event.timestamp, json)
-    })
-    this.pruneThrough = this.db.transaction((through: number) => {
-      this.setLast.run(String(this.last))
-      return this.deleteThrough.run(through).changes
-    })
-    this.deleteThrough = this.db.prepare('DELETE FROM events WHERE id <= ?')
-    this.atOf = this.db.prepare<[number], number>('SELECT at FROM events WHERE id >= ? ORDER BY id LIMIT 1').pluck()
-    this.firstId = this.db.prepare<[], number | null>('SELECT min(id) FROM events').pluck()
+    this.rooms = this.roomStore()
+    this.statements = this.logStatements()
+  }
+
+  /**
+   * Files made before rooms had one log: `events`, with its epoch and last id in `meta`. It
+   * becomes the lobby's log, ids and epoch unchanged, in one transaction that also drops the old
+   * tables, so it is moved once and never read again.
+   */
+  private moveOneRoomLog(): void {
+    const has = this.db.prepare<[string], number>("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?").pluck()
+    if (!has.get('events')) return
+    this.db.transaction(() => {
+      const meta = (key: string) =>
+        has.get('meta') ? this.db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(key) : undefined
+      const moved = this.db.prepare<[string], number>('SELECT count(*) FROM room_logs WHERE room = ?').pluck().get(LOBBY)
+      const left = this.db.prepare<[], number>('SELECT count(*) FROM events').pluck().get()
+      // Only an older version started on this file after the move writes there again: its ids
+      // would clash with the lobby's, so it is left for a person to look at.
+      if (moved && left) throw new Error(`${this.file}: the old events table has ${left} events beside the lobby's log (written by an older version after the upgrade)`)
+      if (!moved) {
+        const newest = this.db.prepare<[], number | null>('SELECT max(id) FROM events').pluck().get() ?? 0
+        this.db
+          .prepare('INSERT INTO room_logs (room, epoch, last_id) VALUES (?, ?, ?)')
+          .run(LOBBY, meta('epoch') ?? newEpoch(), Math.max(Number(meta('last_id') ?? 0), newest))
+        this.db.prepare('INSERT INTO room_events (room, id, at, json) SELECT ?, id, at, json FROM events ORDER BY id').run(LOBBY)
+      }
+      this.db.exec('DROP TABLE events; DROP TABLE IF EXISTS meta')
+    })()
+  }
+
+  private logStatements(): LogStatements {
+    const db = this.db
+    const insert = db.prepare<[string, number, number, string]>('INSERT INTO room_events (room, id, at, json) VALUES (?, ?, ?, ?)')
+    const setLast = db.prepare<[number, string]>('UPDATE room_logs SET last_id = ? WHERE room = ?')
+    const deleteThrough = db.prepare<[string, number]>('DELETE FROM room_events WHERE room = ? AND id <= ?')
+    return {
+      // A commit writes the events and nothing else: one transaction per append call.
+      appendAll: db.transaction((room: string, events: StoredEvent[]) => {
+        for (const { event, json } of events) insert.run(room, event.id, event.timestamp, json)
+      }),
+      selectAfter: db.prepare('SELECT json FROM room_events WHERE room = ? AND id > ? ORDER BY id LIMIT ?'),
+      selectBefore: db.prepare(
+        'SELECT json FROM (SELECT id, json FROM room_events WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?) ORDER BY id',
+      ),
+      // The newest id is kept before its events may go, so an id is never given out twice.
+      pruneThrough: db.transaction((room: string, last: number, through: number) => {
+        setLast.run(last, room)
+        return deleteThrough.run(room, through).changes
+      }),
+      atOf: db.prepare<[string, number], number>('SELECT at FROM room_events WHERE room = ? AND id >= ? ORDER BY id LIMIT 1').pluck(),
+      firstId: db.prepare<[string], number | null>('SELECT min(id) FROM room_events WHERE room = ?').pluck(),
+    }
   }
 
   /**
@@ -227,61 +360,124 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Rooms, their members, read markers and direct rooms: written like accounts (refused once the file is lost). */
+  private roomStore(): RoomStore {
+    const db = this.db
+    type RoomRow = { name: string; skeleton: string; title: string; topic: string; visibility: RoomVisibility; created_by: string; created_at: number }
+    const room = (row: RoomRow): RoomRecord => ({
+      name: row.name,
+      skeleton: row.skeleton,
+      title: row.title,
+      topic: row.topic,
+      visibility: row.visibility,
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+    })
+    // A duplicate (name or skeleton, member, direct pair) is an answer, not an error: nothing is written.
+    const create = db.prepare<[string, string, string, string, string, string, number]>(
+      'INSERT INTO rooms (name, skeleton, title, topic, visibility, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    )
+    const get = db.prepare<[string], RoomRow>('SELECT * FROM rooms WHERE name = ?')
+    const bySkeleton = db.prepare<[string], RoomRow>('SELECT * FROM rooms WHERE skeleton = ?')
+    const visibleTo = db.prepare<[string], RoomRow>(
+      `SELECT * FROM rooms r WHERE visibility = 'public' OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.person = ?)
+       ORDER BY name`,
+    )
+    const counts = db.prepare<[string], { created: number; total: number }>('SELECT count(*) FILTER (WHERE created_by = ?) AS created, count(*) AS total FROM rooms')
+    const addMember = db.prepare<[string, string, string, number]>('INSERT INTO room_members (room, person, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    const removeMember = db.prepare<[string, string]>('DELETE FROM room_members WHERE room = ? AND person = ?')
+    const role = db.prepare<[string, string], RoomRole>('SELECT role FROM room_members WHERE room = ? AND person = ?').pluck()
+    const members = db.prepare<[string], string>('SELECT person FROM room_members WHERE room = ? ORDER BY joined_at, rowid').pluck()
+    const readMarker = db.prepare<[string, string], number>('SELECT last_read FROM read_markers WHERE room = ? AND person = ?').pluck()
+    const markRead = db.prepare<[string, string, number]>(
+      `INSERT INTO read_markers (room, person, last_read) VALUES (?, ?, ?)
+       ON CONFLICT (room, person) DO UPDATE SET last_read = excluded.last_read WHERE excluded.last_read > last_read`,
+    )
+    const direct = db.prepare<[string, string], RoomRow>('SELECT r.* FROM direct_rooms d JOIN rooms r ON r.name = d.room WHERE d.a = ? AND d.b = ?')
+    const setDirect = db.prepare<[string, string, string]>('INSERT INTO direct_rooms (a, b, room) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+    return {
+      create: async (r) => create.run(this.writable(r.name), r.skeleton, r.title, r.topic, r.visibility, r.createdBy, r.createdAt).changes === 1,
+      get: async (name) => {
+        const row = get.get(name)
+        return row && room(row)
+      },
+      bySkeleton: async (skeleton) => {
+        const row = bySkeleton.get(skeleton)
+        return row && room(row)
+      },
+      visibleTo: async (person) => visibleTo.all(person).map(room),
+      counts: async (person) => counts.get(person) ?? { created: 0, total: 0 },
+      addMember: async (name, person, r) => addMember.run(this.writable(name), person, r, Date.now()).changes === 1,
+      removeMember: async (name, person) => removeMember.run(this.writable(name), person).changes === 1,
+      role: async (name, person) => role.get(name, person),
+      members: async (name) => members.all(name),
+      readMarker: async (name, person) => readMarker.get(name, person) ?? 0,
+      markRead: async (name, person, id) => {
+        if (id > 0) markRead.run(this.writable(name), person, id)
+      },
+      direct: async (a, b) => {
+        const row = direct.get(...pair(a, b))
+        return row && room(row)
+      },
+      setDirect: async (a, b, name) => setDirect.run(...pair(this.writable(a), b), name).changes === 1,
+    }
+  }
+
   async open(): Promise<void> {
-    const read = (key: string) => (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value
-    this.db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?) ON CONFLICT (key) DO NOTHING").run(newEpoch())
-    this.epoch = read('epoch')!
-    const newest = this.db.prepare('SELECT max(id) FROM events').pluck().get() as number | null
-    this.last = Math.max(Number(read('last_id') ?? 0), newest ?? 0)
+    this.lobby = this.load(LOBBY)
+  }
+
+  /** The lobby's epoch (after open). */
+  get epoch(): string {
+    return this.lobby?.epoch ?? ''
+  }
+
+  /** A room's log, made with a fresh epoch the first time it is asked for. */
+  private load(room: string): SqliteLog {
+    let log = this.loaded.get(room)
+    if (log) return log
+    const row = this.db.prepare<[string], { epoch: string; last_id: number }>('SELECT epoch, last_id FROM room_logs WHERE room = ?').get(room)
+    if (!row) this.db.prepare('INSERT INTO room_logs (room, epoch, last_id) VALUES (?, ?, 0)').run(this.writable(room), newEpoch())
+    const epoch = row?.epoch ?? this.db.prepare<[string], string>('SELECT epoch FROM room_logs WHERE room = ?').pluck().get(room)!
+    const newest = this.db.prepare<[string], number | null>('SELECT max(id) FROM room_events WHERE room = ?').pluck().get(room) ?? 0
+    const check = () => {
+      if (!this.intact()) throw this.lost
+    }
+    log = new SqliteLog(room, epoch, Math.max(row?.last_id ?? 0, newest), this.statements, check, () => this.lost !== undefined)
+    this.loaded.set(room, log)
+    return log
+  }
+
+  private get lobbyLog(): SqliteLog {
+    return (this.lobby ??= this.load(LOBBY))
+  }
+
+  async log(room: string): Promise<RoomLog> {
+    return this.load(room)
+  }
+
+  async logs(): Promise<string[]> {
+    return this.db.prepare<[], string>('SELECT room FROM room_logs ORDER BY room').pluck().all()
   }
 
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
-    try {
-      if (!this.intact()) throw this.lost
-      const stored = numbered(drafts, this.last + 1, Date.now())
-      this.appendAll(stored)
-      this.last += stored.length
-      // Acknowledged only if the file committed to is still the one a restart opens.
-      if (!this.intact()) throw this.lost
-      return Promise.resolve(stored)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+    return this.lobbyLog.append(drafts)
   }
 
   after(after: number, limit: number): Promise<StoredEvent[]> {
-    return Promise.resolve(this.selectAfter.all(after, limit).map((row) => fromJson(row.json)))
+    return this.lobbyLog.after(after, limit)
   }
 
   before(before: number, limit: number): Promise<StoredEvent[]> {
-    return Promise.resolve(this.selectBefore.all(before, limit).map((row) => fromJson(row.json)))
+    return this.lobbyLog.before(before, limit)
   }
 
   lastId(): Promise<number> {
-    return Promise.resolve(this.last)
+    return this.lobbyLog.lastId()
   }
 
   prune(maxEvents: number, maxAgeMs: number): Promise<number> {
-    if (this.lost) return Promise.resolve(0)
-    let through = maxEvents > 0 ? this.last - maxEvents : 0
-    if (maxAgeMs > 0) through = Math.max(through, this.olderThan(Date.now() - maxAgeMs))
-    return Promise.resolve(through > 0 ? this.pruneThrough(through) : 0)
-  }
-
-  /**
-   * The newest id committed before `cutoff`: a binary search by id, since ids and commit times
-   * rise together (a clock set back may leave a few old events a round longer).
-   */
-  private olderThan(cutoff: number): number {
-    let lo = (this.firstId.get() as number | null) ?? 0
-    let hi = this.last
-    if (lo === 0 || (this.atOf.get(lo) as number) >= cutoff) return 0
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2)
-      if ((this.atOf.get(mid) as number | undefined ?? Infinity) < cutoff) lo = mid
-      else hi = mid - 1
-    }
-    return lo
+    return this.lobbyLog.prune(maxEvents, maxAgeMs)
   }
 
   ready(): Promise<boolean> {
