@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -779,4 +779,142 @@ t.test('sqlite: an older version that wrote to the file again after the move is 
   t.same(ids(await reopened.after(0, 10)), [1, 2], 'an empty old table is just dropped')
   await reopened.close()
   t.notOk(tables(dir).includes('events'))
+})
+
+/** A database as the version before rooms made it: one log in chat_events, its counter row in chat_log. */
+async function oneLogDatabase(url: string, events: StoredEvent[], lastId: number, epoch = 'oldEpoch123'): Promise<void> {
+  const old = new pg.Client({ connectionString: url })
+  await old.connect()
+  try {
+    await old.query(`
+      CREATE TABLE chat_log (id INT PRIMARY KEY DEFAULT 1 CHECK (id = 1), epoch TEXT NOT NULL, last_id BIGINT NOT NULL);
+      CREATE TABLE chat_events (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, json TEXT NOT NULL);
+      CREATE INDEX chat_events_at ON chat_events (at);
+    `)
+    await old.query('INSERT INTO chat_log (epoch, last_id) VALUES ($1, $2)', [epoch, lastId])
+    await old.query('INSERT INTO chat_events (id, at, json) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])', [
+      events.map((s) => s.event.id),
+      events.map((s) => s.event.timestamp),
+      events.map((s) => s.json),
+    ])
+  } finally {
+    await old.end()
+  }
+}
+
+t.test('postgres: a database made before rooms opens with its log as the lobby, every id and the epoch unchanged, moved once by one of two processes', { skip: noPostgres }, async (t) => {
+  const url = await freshDatabase(t)
+  const old = numbered(messages(4, 9), 4, 1_000)
+  await oneLogDatabase(url, old, 9)
+  // Two processes start at once on the old database.
+  const first = new PostgresStore({ url })
+  const second = new PostgresStore({ url })
+  t.teardown(() => second.close())
+  await Promise.all([first.open(), second.open()])
+  t.equal(first.epoch, 'oldEpoch123', 'the same epoch: cursors held by clients still hold')
+  t.equal(second.epoch, 'oldEpoch123')
+  t.equal(await first.lastId(), 9)
+  t.strictSame(await second.after(0, 100), old.map((s) => fromJson(s.json)), 'every event once, under its id, byte for byte')
+  t.same(ids(await first.before(6, 10)), [4, 5])
+  t.same(ids(await first.append(messages(10, 11))), [10, 11], 'appends go on from the last id')
+  t.same(ids(await second.append(messages(12, 12))), [12], 'on either process')
+  t.same(await first.logs(), [LOBBY])
+  await first.close()
+
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(() => client.end())
+  const { rows } = await client.query<{ old: string | null }>("SELECT coalesce(to_regclass('chat_log')::text, to_regclass('chat_events')::text) AS old")
+  t.equal(rows[0]!.old, null, 'the old tables are gone: never read again')
+
+  const again = new PostgresStore({ url })
+  await again.open()
+  t.teardown(() => again.close())
+  t.equal(again.epoch, 'oldEpoch123', 'after a restart')
+  t.same(ids(await again.after(0, 100)), range(4, 12), 'nothing moved twice')
+})
+
+t.test('postgres: a database made before rooms with every event pruned keeps its last id', { skip: noPostgres }, async (t) => {
+  const url = await freshDatabase(t)
+  await oneLogDatabase(url, [], 42, 'prunedEpoch')
+  const store = new PostgresStore({ url })
+  await store.open()
+  t.teardown(() => store.close())
+  t.equal(store.epoch, 'prunedEpoch')
+  t.equal(await store.lastId(), 42)
+  t.same(ids(await store.append(messages(43, 43))), [43], 'never given out again')
+})
+
+t.test('postgres: two processes asking for a new room at once agree on its one epoch', { skip: noPostgres }, async (t) => {
+  const url = await freshDatabase(t)
+  const stores = [new PostgresStore({ url }), new PostgresStore({ url })]
+  for (const store of stores) {
+    await store.open()
+    t.teardown(() => store.close())
+  }
+  for (const name of ['a', 'b', 'c', 'd', 'e']) {
+    const logs = await Promise.all(stores.map((store) => store.log(name)))
+    t.equal(logs[0]!.epoch, logs[1]!.epoch, `room ${name}`)
+  }
+  const a = await stores[1]!.log('a')
+  t.same(ids(await (await stores[0]!.log('a')).append(messages(1, 2))), [1, 2])
+  t.same(ids(await a.append(messages(3, 3))), [3], "one room's ids across processes")
+})
+
+t.test("postgres: a commit to one room does not wait for another room's transaction", { skip: noPostgres }, async (t) => {
+  const url = await freshDatabase(t)
+  const store = new PostgresStore({ url, timeoutMs: 5000 })
+  await store.open()
+  t.teardown(() => store.close())
+  const a = await store.log('a')
+  const b = await store.log('b')
+  await a.append(messages(1, 1))
+
+  // Another connection holds room a's counter row, as a commit in progress does.
+  const holder = new pg.Client({ connectionString: url })
+  await holder.connect()
+  t.teardown(() => holder.end())
+  await holder.query('BEGIN')
+  await holder.query("UPDATE chat_room_logs SET last_id = last_id WHERE room = 'a'")
+
+  const began = Date.now()
+  t.same(ids(await b.append(messages(1, 2))), [1, 2], 'room b commits')
+  t.same(ids(await store.append(messages(1, 1))), [1], 'and the lobby')
+  t.ok(Date.now() - began < 1000, `at once (${Date.now() - began} ms)`)
+
+  let done = false
+  const waiting = a.append(messages(2, 2)).finally(() => (done = true))
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(done, false, "room a's commit waits for the row")
+  await holder.query('COMMIT')
+  t.same(ids(await waiting), [2], 'then commits with the next id')
+  t.same(ids(await a.after(0, 10)), [1, 2])
+  t.equal(await store.ready(), true, 'nothing was taken for a hung database')
+})
+
+t.test('sqlite: once the file is deleted under the store, room writes and new logs are refused, not lost at the restart', async (t) => {
+  const dir = tempDir(t)
+  const store = new SqliteStore(dir, { onError: () => {} })
+  await store.open()
+  const a = await store.log('a')
+  await a.append(messages(1, 1))
+  await store.rooms.create(room('a'))
+  unlinkSync(join(dir, 'chat.sqlite'))
+  await t.rejects(a.append(messages(2, 2)), /restart the server/, "a room's commit")
+  await t.rejects(store.log('b'), /restart the server/, 'a new log')
+  await t.rejects(store.rooms.create(room('b')), /restart the server/)
+  await t.rejects(store.rooms.addMember('a', 'p-ann', 'owner'), /restart the server/)
+  await t.rejects(store.rooms.removeMember('a', 'p-ann'), /restart the server/)
+  await t.rejects(store.rooms.markRead('a', 'p-ann', 1), /restart the server/)
+  await t.rejects(store.rooms.setDirect('p-ann', 'p-bob', 'a'), /restart the server/)
+  t.equal(await a.prune(0, 1), 0, 'housekeeping waits for the restart')
+  t.equal((await store.rooms.get('a'))?.name, 'a', 'reads still answer')
+  t.same(ids(await a.after(0, 10)), [1])
+  await store.close()
+  const again = new SqliteStore(dir)
+  await again.open()
+  t.teardown(() => again.close())
+  t.same(await again.logs(), ['a', 'lobby'], 'written back: the logs made before, and no other')
+  t.same(ids(await (await again.log('a')).after(0, 10)), [1])
+  t.equal(await again.rooms.get('b'), undefined)
 })

@@ -3,11 +3,17 @@ import { deadline, DeadlineError } from '../deadline.js'
 import type { EventDraft, StoredEvent } from '../event.js'
 import {
   fromJson,
+  LOBBY,
   newEpoch,
   numbered,
   type AccountRecord,
   type AccountStore,
   type PasskeyRecord,
+  type RoomLog,
+  type RoomRecord,
+  type RoomRole,
+  type RoomStore,
+  type RoomVisibility,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -26,6 +32,10 @@ const PROBE_MS = 250
 
 // Several processes create the schema at once: one at a time, under an advisory lock.
 const SCHEMA_LOCK = 0x63686174 // "chat"
+/** Waiting for the schema lock, and moving a long log into the lobby, may take longer than a request. */
+const SCHEMA_MS = 10 * 60_000
+/** A query given SCHEMA_MS instead of the pool's deadline (pg reads query_timeout per query; its types leave it out). */
+const slow = (text: string, values: unknown[] = []): pg.QueryConfig => Object.assign({ text, values }, { query_timeout: SCHEMA_MS })
 
 // BIGINT columns come back as strings.
 const SESSION_COLUMNS = '"user", created_at, seen_at, address, account, user_agent'
@@ -62,14 +72,83 @@ const passkeyRecord = (row: PasskeyRow): PasskeyRecord => ({
   lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
 })
 
+const ROOM_COLUMNS = 'name, skeleton, title, topic, visibility, created_by, created_at'
+type RoomRow = { name: string; skeleton: string; title: string; topic: string; visibility: RoomVisibility; created_by: string; created_at: string }
+const roomRecord = (row: RoomRow): RoomRecord => ({
+  name: row.name,
+  skeleton: row.skeleton,
+  title: row.title,
+  topic: row.topic,
+  visibility: row.visibility,
+  createdBy: row.created_by,
+  createdAt: Number(row.created_at),
+})
+
+/** The two people of a direct room in one order (JavaScript's), whichever order they are given in. */
+const pair = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a])
+
+/** One room's log: its counter row in chat_room_logs, its events in chat_room_events. */
+class PostgresLog implements RoomLog {
+  constructor(
+    readonly room: string,
+    readonly epoch: string,
+    private readonly pool: pg.Pool,
+    /** The store's commit: one transaction under one deadline, refused at once while the database is hung. */
+    private readonly commit: (room: string, drafts: readonly EventDraft[]) => Promise<StoredEvent[]>,
+  ) {}
+
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    return this.commit(this.room, drafts)
+  }
+
+  async after(after: number, limit: number): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{ json: string }>('SELECT json FROM chat_room_events WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3', [
+      this.room,
+      after,
+      limit,
+    ])
+    return rows.map((row) => fromJson(row.json))
+  }
+
+  async before(before: number, limit: number): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{ json: string }>(
+      'SELECT json FROM (SELECT id, json FROM chat_room_events WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3) newest ORDER BY id',
+      [this.room, before, limit],
+    )
+    return rows.map((row) => fromJson(row.json))
+  }
+
+  async lastId(): Promise<number> {
+    const { rows } = await this.pool.query<{ last_id: string }>('SELECT last_id FROM chat_room_logs WHERE room = $1', [this.room])
+    return Number(rows[0]?.last_id ?? 0)
+  }
+
+  async prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    let deleted = 0
+    if (maxEvents > 0) {
+      deleted +=
+        (
+          await this.pool.query('DELETE FROM chat_room_events WHERE room = $1 AND id <= (SELECT last_id FROM chat_room_logs WHERE room = $1) - $2', [
+            this.room,
+            maxEvents,
+          ])
+        ).rowCount ?? 0
+    }
+    if (maxAgeMs > 0) {
+      deleted += (await this.pool.query('DELETE FROM chat_room_events WHERE room = $1 AND at < $2', [this.room, Date.now() - maxAgeMs])).rowCount ?? 0
+    }
+    return deleted
+  }
+}
+
 /**
- * The log in PostgreSQL (STORE=postgres), shared by every process. Ids come from a counter row
- * updated in the insert's transaction: the row lock orders the transactions, so ids are
- * consecutive, never reused, and commit in id order (a SEQUENCE would leave gaps on rollback
- * and could commit out of order).
+ * The logs in PostgreSQL (STORE=postgres), shared by every process. Each room's ids come from
+ * its counter row, updated in the insert's transaction: the row lock orders that room's
+ * transactions, so ids are consecutive, never reused, and commit in id order (a SEQUENCE would
+ * leave gaps on rollback and could commit out of order); different rooms' rows never wait for
+ * each other.
  */
 export class PostgresStore implements Store {
-  epoch = ''
   private readonly pool: pg.Pool
   readonly sessions: SessionStore = {
     create: async (hash: string, r: SessionRecord) => {
@@ -176,6 +255,87 @@ export class PostgresStore implements Store {
     },
   }
 
+  // A duplicate (name or skeleton, member, direct pair) is an answer, not an error, as for accounts.
+  readonly rooms: RoomStore = {
+    create: async (r: RoomRecord) =>
+      (
+        await this.pool.query(`INSERT INTO chat_rooms (${ROOM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, [
+          r.name,
+          r.skeleton,
+          r.title,
+          r.topic,
+          r.visibility,
+          r.createdBy,
+          r.createdAt,
+        ])
+      ).rowCount === 1,
+    get: async (name: string) => {
+      const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM chat_rooms WHERE name = $1`, [name])
+      return rows[0] && roomRecord(rows[0])
+    },
+    bySkeleton: async (skeleton: string) => {
+      const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM chat_rooms WHERE skeleton = $1`, [skeleton])
+      return rows[0] && roomRecord(rows[0])
+    },
+    // By name in code-unit order (COLLATE "C"), whatever the database's collation.
+    visibleTo: async (person: string) => {
+      const { rows } = await this.pool.query<RoomRow>(
+        `SELECT ${ROOM_COLUMNS} FROM chat_rooms r
+         WHERE visibility = 'public' OR EXISTS (SELECT 1 FROM chat_room_members m WHERE m.room = r.name AND m.person = $1)
+         ORDER BY name COLLATE "C"`,
+        [person],
+      )
+      return rows.map(roomRecord)
+    },
+    counts: async (person: string) => {
+      const { rows } = await this.pool.query<{ created: string; total: string }>(
+        'SELECT count(*) FILTER (WHERE created_by = $1) AS created, count(*) AS total FROM chat_rooms',
+        [person],
+      )
+      return { created: Number(rows[0]!.created), total: Number(rows[0]!.total) }
+    },
+    addMember: async (room: string, person: string, role: RoomRole) =>
+      (
+        await this.pool.query('INSERT INTO chat_room_members (room, person, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+          room,
+          person,
+          role,
+          Date.now(),
+        ])
+      ).rowCount === 1,
+    removeMember: async (room: string, person: string) =>
+      (await this.pool.query('DELETE FROM chat_room_members WHERE room = $1 AND person = $2', [room, person])).rowCount === 1,
+    role: async (room: string, person: string) => {
+      const { rows } = await this.pool.query<{ role: RoomRole }>('SELECT role FROM chat_room_members WHERE room = $1 AND person = $2', [room, person])
+      return rows[0]?.role
+    },
+    members: async (room: string) => {
+      const { rows } = await this.pool.query<{ person: string }>('SELECT person FROM chat_room_members WHERE room = $1 ORDER BY seq', [room])
+      return rows.map((row) => row.person)
+    },
+    readMarker: async (room: string, person: string) => {
+      const { rows } = await this.pool.query<{ last_read: string }>('SELECT last_read FROM chat_read_markers WHERE room = $1 AND person = $2', [room, person])
+      return Number(rows[0]?.last_read ?? 0)
+    },
+    markRead: async (room: string, person: string, id: number) => {
+      if (id <= 0) return
+      await this.pool.query(
+        `INSERT INTO chat_read_markers (room, person, last_read) VALUES ($1, $2, $3)
+         ON CONFLICT (room, person) DO UPDATE SET last_read = EXCLUDED.last_read WHERE chat_read_markers.last_read < EXCLUDED.last_read`,
+        [room, person, id],
+      )
+    },
+    direct: async (a: string, b: string) => {
+      const { rows } = await this.pool.query<RoomRow>(
+        'SELECT r.* FROM chat_direct_rooms d JOIN chat_rooms r ON r.name = d.room WHERE d.a = $1 AND d.b = $2',
+        pair(a, b),
+      )
+      return rows[0] && roomRecord(rows[0])
+    },
+    setDirect: async (a: string, b: string, room: string) =>
+      (await this.pool.query('INSERT INTO chat_direct_rooms (a, b, room) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [...pair(a, b), room])).rowCount === 1,
+  }
+
   constructor(options: PostgresStoreOptions) {
     // Fail fast while the database is away or stopped (a clear 503) instead of queueing for long.
     this.timeoutMs = options.timeoutMs ?? 2000
@@ -221,11 +381,22 @@ export class PostgresStore implements Store {
     const client = await this.pool.connect()
     client.on('error', () => {})
     try {
-      await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK])
+      await client.query(slow('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK]))
       await client.query(`
-        CREATE TABLE IF NOT EXISTS chat_log (id INT PRIMARY KEY DEFAULT 1 CHECK (id = 1), epoch TEXT NOT NULL, last_id BIGINT NOT NULL);
-        CREATE TABLE IF NOT EXISTS chat_events (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, json TEXT NOT NULL);
-        CREATE INDEX IF NOT EXISTS chat_events_at ON chat_events (at);
+        -- One counter row per room (its epoch, the newest id given out) and every room's events.
+        CREATE TABLE IF NOT EXISTS chat_room_logs (room TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_id BIGINT NOT NULL);
+        CREATE TABLE IF NOT EXISTS chat_room_events (room TEXT NOT NULL, id BIGINT NOT NULL, at BIGINT NOT NULL, json TEXT NOT NULL,
+          PRIMARY KEY (room, id));
+        CREATE INDEX IF NOT EXISTS chat_room_events_at ON chat_room_events (room, at);
+        CREATE TABLE IF NOT EXISTS chat_rooms (name TEXT PRIMARY KEY, skeleton TEXT NOT NULL UNIQUE, title TEXT NOT NULL, topic TEXT NOT NULL,
+          visibility TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL);
+        -- seq: the order members joined in, whatever the clocks of the processes that added them.
+        CREATE TABLE IF NOT EXISTS chat_room_members (room TEXT NOT NULL, person TEXT NOT NULL, role TEXT NOT NULL, joined_at BIGINT NOT NULL,
+          seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (room, person));
+        CREATE INDEX IF NOT EXISTS chat_room_members_person ON chat_room_members (person);
+        CREATE TABLE IF NOT EXISTS chat_read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read BIGINT NOT NULL, PRIMARY KEY (room, person));
+        -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
+        CREATE TABLE IF NOT EXISTS chat_direct_rooms (a TEXT NOT NULL, b TEXT NOT NULL, room TEXT NOT NULL, PRIMARY KEY (a, b));
         CREATE TABLE IF NOT EXISTS chat_sessions (hash TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
         ALTER TABLE chat_sessions ADD COLUMN IF NOT EXISTS address TEXT NOT NULL DEFAULT '';
         CREATE INDEX IF NOT EXISTS chat_sessions_address ON chat_sessions (address, seen_at);
@@ -242,8 +413,11 @@ export class PostgresStore implements Store {
         CREATE TABLE IF NOT EXISTS chat_account_links (provider TEXT NOT NULL, provider_user_id TEXT NOT NULL, account_id TEXT NOT NULL,
           PRIMARY KEY (provider, provider_user_id));
       `)
-      await client.query('INSERT INTO chat_log (epoch, last_id) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING', [newEpoch()])
-      this.epoch = (await client.query<{ epoch: string }>('SELECT epoch FROM chat_log')).rows[0]!.epoch
+      await this.moveOneRoomLog(client)
+      await client.query('INSERT INTO chat_room_logs (room, epoch, last_id) VALUES ($1, $2, 0) ON CONFLICT (room) DO NOTHING', [LOBBY, newEpoch()])
+      const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM chat_room_logs WHERE room = $1', [LOBBY])
+      this.lobby = new PostgresLog(LOBBY, rows[0]!.epoch, this.pool, this.commit)
+      this.loaded.set(LOBBY, Promise.resolve(this.lobby))
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK]).catch(() => {})
       client.release()
@@ -251,16 +425,108 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The whole transaction has one deadline: past it the connection is destroyed, so the
-   * database rolls the transaction back (unless its COMMIT was already on the way, when the
-   * event stands and is delivered by the catch-up: refused, yet in the log, never lost).
+   * Databases made before rooms had one log: chat_log (its epoch and last id) and chat_events.
+   * It becomes the lobby's log, ids and epoch unchanged, once: only while the lobby has no log
+   * yet, in one transaction that also drops the old tables (the schema lock keeps other new
+   * processes out; the table lock holds off, then fails, processes of the older version).
    */
-  async append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+  private async moveOneRoomLog(client: pg.PoolClient): Promise<void> {
+    const query = (text: string, values: unknown[] = []) => client.query(slow(text, values))
+    const { rows } = await query("SELECT to_regclass('chat_log') IS NOT NULL AND to_regclass('chat_events') IS NOT NULL AS old")
+    if (!(rows[0] as { old: boolean }).old) return
+    await query('BEGIN')
+    try {
+      await query('LOCK TABLE chat_log, chat_events IN ACCESS EXCLUSIVE MODE')
+      const moved = await query(
+        `INSERT INTO chat_room_logs (room, epoch, last_id)
+         SELECT $1, epoch, GREATEST(last_id, (SELECT coalesce(max(id), 0) FROM chat_events)) FROM chat_log
+         ON CONFLICT (room) DO NOTHING`,
+        [LOBBY],
+      )
+      // A lobby that has a log already was moved before: the old tables are not read again.
+      if (moved.rowCount === 1) {
+        await query('INSERT INTO chat_room_events (room, id, at, json) SELECT $1, id, at, json FROM chat_events', [LOBBY])
+        await query('DROP TABLE chat_events, chat_log')
+      }
+      await query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    }
+  }
+
+  /** The lobby's log (made in open): the store's own append, after, before, lastId and prune are its. */
+  private lobby: PostgresLog | undefined
+  /** Logs asked for by this process (their epochs never change). */
+  private readonly loaded = new Map<string, Promise<PostgresLog>>()
+
+  get epoch(): string {
+    return this.lobby?.epoch ?? ''
+  }
+
+  private get lobbyLog(): PostgresLog {
+    if (!this.lobby) throw new Error('PostgresStore: open() first')
+    return this.lobby
+  }
+
+  log(room: string): Promise<RoomLog> {
+    let log = this.loaded.get(room)
+    if (!log) {
+      log = this.load(room)
+      this.loaded.set(room, log)
+      // Asked again after a failure, it is tried again.
+      log.catch(() => this.loaded.delete(room))
+    }
+    return log
+  }
+
+  /**
+   * A room's log, made with a fresh epoch if it has none. Two processes asking at once agree:
+   * the second insert waits for the first's commit and does nothing, then both read the row.
+   */
+  private async load(room: string): Promise<PostgresLog> {
+    if (this.hung) throw new DeadlineError('PostgreSQL', this.timeoutMs)
+    await this.pool.query('INSERT INTO chat_room_logs (room, epoch, last_id) VALUES ($1, $2, 0) ON CONFLICT (room) DO NOTHING', [room, newEpoch()])
+    const { rows } = await this.pool.query<{ epoch: string }>('SELECT epoch FROM chat_room_logs WHERE room = $1', [room])
+    return new PostgresLog(room, rows[0]!.epoch, this.pool, this.commit)
+  }
+
+  async logs(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ room: string }>('SELECT room FROM chat_room_logs ORDER BY room')
+    return rows.map((row) => row.room)
+  }
+
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    return this.lobbyLog.append(drafts)
+  }
+
+  after(after: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobbyLog.after(after, limit)
+  }
+
+  before(before: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobbyLog.before(before, limit)
+  }
+
+  lastId(): Promise<number> {
+    return this.lobbyLog.lastId()
+  }
+
+  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    return this.lobbyLog.prune(maxEvents, maxAgeMs)
+  }
+
+  /**
+   * Every room's append. The whole transaction has one deadline: past it the connection is
+   * destroyed, so the database rolls the transaction back (unless its COMMIT was already on the
+   * way, when the event stands and is delivered by the catch-up: refused, yet in the log, never lost).
+   */
+  private readonly commit = async (room: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> => {
     if (this.hung) throw new DeadlineError('PostgreSQL', this.timeoutMs)
     let client: pg.PoolClient | undefined
     let late = false
     try {
-      return await deadline(this.transaction(drafts, (c) => (client = c), () => late), this.timeoutMs, 'PostgreSQL', () => {
+      return await deadline(this.transaction(room, drafts, (c) => (client = c), () => late), this.timeoutMs, 'PostgreSQL', () => {
         late = true
         ;(client as (pg.PoolClient & { connection?: { stream?: { destroy(): void } } }) | undefined)?.connection?.stream?.destroy()
       })
@@ -270,7 +536,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async transaction(drafts: readonly EventDraft[], checkedOut: (client: pg.PoolClient) => void, late: () => boolean): Promise<StoredEvent[]> {
+  private async transaction(
+    room: string,
+    drafts: readonly EventDraft[],
+    checkedOut: (client: pg.PoolClient) => void,
+    late: () => boolean,
+  ): Promise<StoredEvent[]> {
     const client = await this.pool.connect()
     checkedOut(client)
     // A connection that breaks while checked out reports here; the query's rejection says the rest.
@@ -280,11 +551,16 @@ export class PostgresStore implements Store {
     try {
       if (late()) throw new DeadlineError('PostgreSQL', this.timeoutMs)
       await client.query('BEGIN')
-      const { rows } = await client.query<{ last_id: string }>('UPDATE chat_log SET last_id = last_id + $1 RETURNING last_id', [drafts.length])
-      const stored = numbered(drafts, Number(rows[0]!.last_id) - drafts.length + 1, Date.now())
+      // The room's row lock orders its commits; another room's row is another lock.
+      const { rows } = await client.query<{ last_id: string }>('UPDATE chat_room_logs SET last_id = last_id + $1 WHERE room = $2 RETURNING last_id', [
+        drafts.length,
+        room,
+      ])
+      if (!rows[0]) throw new Error(`PostgreSQL: room ${JSON.stringify(room)} has no log`)
+      const stored = numbered(drafts, Number(rows[0].last_id) - drafts.length + 1, Date.now())
       await client.query(
-        'INSERT INTO chat_events (id, at, json) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])',
-        [stored.map((s) => s.event.id), stored.map((s) => s.event.timestamp), stored.map((s) => s.json)],
+        'INSERT INTO chat_room_events (room, id, at, json) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[])',
+        [room, stored.map((s) => s.event.id), stored.map((s) => s.event.timestamp), stored.map((s) => s.json)],
       )
       await client.query('COMMIT')
       return stored
@@ -298,31 +574,6 @@ export class PostgresStore implements Store {
       // A client that failed is not given back to the pool: the next query gets a fresh connection.
       client.release(broken)
     }
-  }
-
-  async after(after: number, limit: number): Promise<StoredEvent[]> {
-    const { rows } = await this.pool.query<{ json: string }>('SELECT json FROM chat_events WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])
-    return rows.map((row) => fromJson(row.json))
-  }
-
-  async before(before: number, limit: number): Promise<StoredEvent[]> {
-    const { rows } = await this.pool.query<{ json: string }>(
-      'SELECT json FROM (SELECT id, json FROM chat_events WHERE id < $1 ORDER BY id DESC LIMIT $2) newest ORDER BY id',
-      [before, limit],
-    )
-    return rows.map((row) => fromJson(row.json))
-  }
-
-  async lastId(): Promise<number> {
-    const { rows } = await this.pool.query<{ last_id: string }>('SELECT last_id FROM chat_log')
-    return Number(rows[0]?.last_id ?? 0)
-  }
-
-  async prune(maxEvents: number, maxAgeMs: number): Promise<number> {
-    let deleted = 0
-    if (maxEvents > 0) deleted += (await this.pool.query('DELETE FROM chat_events WHERE id <= (SELECT last_id FROM chat_log) - $1', [maxEvents])).rowCount ?? 0
-    if (maxAgeMs > 0) deleted += (await this.pool.query('DELETE FROM chat_events WHERE at < $1', [Date.now() - maxAgeMs])).rowCount ?? 0
-    return deleted
   }
 
   /** Within a second, whatever the database does. */
