@@ -2,12 +2,13 @@ import { createServer } from 'node:http'
 import { PassThrough } from 'node:stream'
 import formbody from '@fastify/formbody'
 import websocket from '@fastify/websocket'
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
 import type { Config } from '../conf/config.js'
 import { routes, type RateLimit } from '../conf/routes.js'
 import type { Bus } from './chatroom/bus/bus.js'
 import type { Store } from './chatroom/store/store.js'
 import { CloseCode } from './protocol.js'
+import { roomOf } from './http.js'
 import accounts from './plugins/accounts.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
@@ -78,6 +79,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(formbody)
   await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(session, { config })
+  app.decorateRequest('room', undefined)
   await app.register(accounts)
   await app.register(oauth, { config })
   await app.register(views)
@@ -97,6 +99,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       handler: route.action,
       config: { ...(route.auth && { auth: route.auth }), ...(route.sameOrigin && { sameOrigin: true }) },
       ...(route.rateLimit && { onRequest: perIpLimit(app, route.rateLimit(config)) }),
+      // A room's routes look the room up first: 404 for a room the person may not read, before any upgrade.
+      ...(route.url.includes(':room') && { preHandler: async (request: FastifyRequest) => void (await roomOf(request)) }),
       ...(route.socket && { wsHandler: route.socket }),
     })
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Entered, Said } from './chatroom/chatroom.js'
+import type { Room } from './chatroom/room.js'
 import type { Abortable } from './chatroom/subscription.js'
 import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
 import { transportNames, type Transport } from './identity.js'
@@ -8,6 +9,33 @@ import { currentUser } from './plugins/session.js'
 import { tabSchema } from './validation.js'
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
+
+/**
+ * The room a request is about: the `:room` of its path, or the lobby for the Revel routes. A
+ * room the person may not read (private, not a member) is answered 404, as one that does not
+ * exist: it does not exist for them.
+ */
+export async function roomOf(request: FastifyRequest): Promise<Room> {
+  if (request.room) return request.room
+  const { chatroom } = request.server
+  const name = (request.params as { room?: string } | undefined)?.room
+  if (name === undefined) return chatroom.lobby
+  const room = await chatroom.readable(name, currentUser(request))
+  if (!room) throw Object.assign(new Error('No such room.'), { statusCode: 404 })
+  return (request.room = room)
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The room of a `/…/rooms/:room/…` route, once looked up (before a WebSocket upgrade, so a stranger gets 404, not a socket). */
+    room: Room | undefined
+  }
+}
+
+/** Where a room's routes of one transport start: `/refresh/room` for the lobby, `/refresh/rooms/NAME` for another room. */
+export function roomBase(prefix: string, room: Room): string {
+  return room.name === 'lobby' ? `${prefix}/room` : `${prefix}/rooms/${encodeURIComponent(room.name)}`
+}
 
 /** A refused say() as JSON: 400, 429 with Retry-After, or 503. */
 export function sendRefusal(reply: FastifyReply, said: Refusal) {
@@ -105,11 +133,12 @@ export function tabOf(request: FastifyRequest): string | undefined {
  * epoch, and a new page id, whose lease holds the user present until the page's connection opens.
  */
 export async function roomPage(request: FastifyRequest, transport: Transport) {
-  const { chatroom, config } = request.server
+  const { config } = request.server
+  const room = await roomOf(request)
   const user = currentUser(request)
   const tab = newTab()
-  await chatroom.renew(user, transport, tab)
-  return { user, tab, roster: chatroom.roster(), epoch: chatroom.epoch, maxLength: config.MAX_MESSAGE_LENGTH, way: transportNames[transport].short }
+  await room.renew(user, transport, tab)
+  return { user, tab, roster: room.roster(), epoch: room.epoch, maxLength: config.MAX_MESSAGE_LENGTH, way: transportNames[transport].short }
 }
 
 /**
@@ -120,11 +149,12 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
 export function httpActions(transport: Transport, page: string) {
   return {
     async say(request: FastifyRequest, reply: FastifyReply) {
-      const said = await request.server.chatroom.say(currentUser(request), messageText(request), transport)
-      return answerSay(request, reply, said, page)
+      const room = await roomOf(request)
+      const said = await room.say(currentUser(request), messageText(request), transport)
+      return answerSay(request, reply, said, room.name === 'lobby' ? page : `${page.replace(/\/room$/, '')}/rooms/${encodeURIComponent(room.name)}`)
     },
-    typing(request: FastifyRequest, reply: FastifyReply) {
-      request.server.chatroom.typing(currentUser(request), transport)
+    async typing(request: FastifyRequest, reply: FastifyReply) {
+      ;(await roomOf(request)).typing(currentUser(request), transport)
       return reply.code(204).send()
     },
     async leave(request: FastifyRequest, reply: FastifyReply) {

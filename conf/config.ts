@@ -70,6 +70,13 @@ export const configSchema = z.object({
   /** Messages one user may send per RATE_LIMIT_WINDOW, across all their connections and transports. */
   RATE_LIMIT_MESSAGES: int(1, 100_000, 20),
   RATE_LIMIT_WINDOW: seconds(0.1, 3600, 10),
+  /** Rooms one person may create, and rooms in all (direct rooms included). */
+  ROOMS_PER_CREATOR: int(0, 100_000, 20),
+  MAX_ROOMS: int(1, 10_000_000, 10_000),
+  /** Members of one private room. */
+  ROOM_MEMBERS_MAX: int(2, 1_000_000, 1000),
+  /** Invitations one person may send per hour. */
+  INVITES_PER_HOUR: int(1, 100_000, 50),
   /** Sign-in attempts per minute from one IP address. */
   SIGNIN_RATE_LIMIT: int(1, 100_000, 60),
   /** WebSocket keepalive: ping this often; close a socket silent for PONG_TIMEOUT (gorilla: 54 s / 60 s). */

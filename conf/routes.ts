@@ -9,6 +9,7 @@ import * as Passkeys from '../app/controllers/passkeys.js'
 import * as Ops from '../app/controllers/ops.js'
 import * as People from '../app/controllers/people.js'
 import * as Refresh from '../app/controllers/refresh.js'
+import * as Rooms from '../app/controllers/rooms.js'
 import * as Sse from '../app/controllers/sse.js'
 import * as WebSocket from '../app/controllers/websocket.js'
 import * as Welcome from '../app/controllers/welcome.js'
@@ -110,4 +111,24 @@ export const routes: Route[] = [
   { method: 'GET', url: '/websocket/room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
   { method: 'POST', url: '/websocket/room/messages', action: WebSocket.say, auth: 'api' },
   { method: 'POST', url: '/websocket/room/leave', action: WebSocket.leave, auth: 'page' },
+
+  // Rooms: the lobby is the room of every route above; each other room has the same routes under
+  // /…/rooms/:room/…. A room a person may not read answers 404 on every one of them.
+  { method: 'GET', url: '/rooms', action: Rooms.list, auth: 'api' },
+  { method: 'POST', url: '/rooms', action: Rooms.create, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/join', action: Rooms.join, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/leave', action: Rooms.leave, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/invite', action: Rooms.invite, auth: 'api' },
+  { method: 'POST', url: '/direct', action: Rooms.direct, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/history', action: People.history, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/users', action: People.users, auth: 'api' },
+  { method: 'GET', url: '/refresh/rooms/:room', action: Refresh.room, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/refresh/rooms/:room/thread', action: Refresh.thread, auth: 'api', sameOrigin: true },
+  { method: 'POST', url: '/refresh/rooms/:room', action: Refresh.say, auth: 'page' },
+  { method: 'POST', url: '/refresh/rooms/:room/typing', action: Refresh.typing, auth: 'api' },
+  { method: 'GET', url: '/longpolling/rooms/:room/messages', action: LongPolling.waitMessages, auth: 'api', sameOrigin: true },
+  { method: 'POST', url: '/longpolling/rooms/:room/messages', action: LongPolling.say, auth: 'api' },
+  { method: 'POST', url: '/longpolling/rooms/:room/typing', action: LongPolling.typing, auth: 'api' },
+  { method: 'GET', url: '/sse/rooms/:room/events', action: Sse.events, auth: 'api', sameOrigin: true },
+  { method: 'GET', url: '/websocket/rooms/:room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
 ]

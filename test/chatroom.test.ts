@@ -260,6 +260,8 @@ t.test('an id that skips ahead is filled from the store before newer events go o
     shared: true,
     publish() {},
     signal() {},
+    watch() {},
+    unwatch() {},
     presenceStore: (room) => new LocalPresenceStore(room),
     floodGuard: (_scope, limit, windowMs) => new MemoryFloodGuard(limit, windowMs),
     names: new MemoryNameClaims(),
@@ -277,12 +279,12 @@ t.test('an id that skips ahead is filled from the store before newer events go o
   t.teardown(() => r.close())
   const sub = r.subscribe()
   const stored = await store.append(range(1, 6).map((i) => ({ type: 'message' as const, user: 'ann', text: `m${i}` })))
-  listener.event(stored[0]!)
-  listener.event(stored[3]!) // 2 and 3 were missed
-  listener.event(stored[4]!) // arrives while the gap is being filled
-  listener.event(stored[2]!) // a late duplicate
+  listener.event(stored[0]!, 'lobby')
+  listener.event(stored[3]!, 'lobby') // 2 and 3 were missed
+  listener.event(stored[4]!, 'lobby') // arrives while the gap is being filled
+  listener.event(stored[2]!, 'lobby') // a late duplicate
   await new Promise((resolve) => setImmediate(resolve))
-  listener.event(stored[5]!)
+  listener.event(stored[5]!, 'lobby')
   await new Promise((resolve) => setImmediate(resolve))
   t.same(ids(sub.take()), [1, 2, 3, 4, 5, 6], 'in order, nothing missed, nothing twice')
   t.same(ids(r.archive()), [1, 2, 3, 4, 5, 6])
@@ -310,6 +312,8 @@ function sharedRoom(t: { teardown(fn: () => unknown): void }) {
     shared: true,
     publish() {},
     signal() {},
+    watch() {},
+    unwatch() {},
     presenceStore: (room) => new LocalPresenceStore(room),
     floodGuard: (_scope, limit, windowMs) => new MemoryFloodGuard(limit, windowMs),
     names: new MemoryNameClaims(),
@@ -342,14 +346,14 @@ t.test('an event the bus brings while missed ones are read never jumps over even
   await room.start()
   const reader = room.subscribe()
   const [one] = await commitElsewhere('m1')
-  bus().event(one!)
+  bus().event(one!, 'lobby')
   const [, three] = await commitElsewhere('m2', 'm3')
   const release = holdReads()
-  bus().event(three!) // 2 was missed: the room reads 2..3 from the store, and that read is held
+  bus().event(three!, 'lobby') // 2 was missed: the room reads 2..3 from the store, and that read is held
   await tick()
   // Meanwhile 4 and 5 are committed elsewhere and lost by the bus; 6 comes through.
   const [, , six] = await commitElsewhere('m4', 'm5', 'm6')
-  bus().event(six!)
+  bus().event(six!, 'lobby')
   release()
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.same(ids(reader.take()), [1, 2, 3, 4, 5, 6], 'the reader gets 4 and 5 too, in order')
@@ -361,15 +365,15 @@ t.test('a cursor ahead of this process, resumed while this process catches up, i
   const { room, bus, commitElsewhere, holdReads } = sharedRoom(t)
   await room.start()
   const first = await commitElsewhere('m1', 'm2', 'm3')
-  for (const s of first) bus().event(s)
+  for (const s of first) bus().event(s, 'lobby')
   const later = await commitElsewhere('m4', 'm5')
   // The reader has 5 (from another process); this one has only 3 and asks the store where the log stands.
   const release = holdReads()
   const entering = room.enter({ name: 'reader' }, 'websocket', { lastReceived: 5, epoch: room.epoch })
   await tick()
   // While that read is held, this process catches up past the cursor: 4, 5, then 6 and 7.
-  for (const s of later) bus().event(s)
-  for (const s of await commitElsewhere('m6', 'm7')) bus().event(s)
+  for (const s of later) bus().event(s, 'lobby')
+  for (const s of await commitElsewhere('m6', 'm7')) bus().event(s, 'lobby')
   release()
   const entered = await entering
   if (!entered.ok) throw new Error(`refused: ${entered.refused}`)
@@ -382,13 +386,13 @@ t.test('a cursor ahead of this process, resumed while this process catches up, i
 t.test('a reader that would be handed a gap is ended as lagged (so it resumes from its cursor), and the gap is counted', async (t) => {
   const { room, bus, commitElsewhere } = sharedRoom(t)
   await room.start()
-  for (const s of await commitElsewhere('m1', 'm2')) bus().event(s)
+  for (const s of await commitElsewhere('m1', 'm2')) bus().event(s, 'lobby')
   const reader = room.subscribe()
   t.same(ids(reader.take()), [1, 2])
   // The store loses 3..4 (pruned, or a bad restore) before this process read them; 5 arrives.
   const [, , five] = await commitElsewhere('m3', 'm4', 'm5')
-  ;(room as unknown as { store: MemoryStore }).store.prune(1, 0)
-  bus().event(five!)
+  ;void (room as unknown as { store: MemoryStore }).store.prune(1, 0)
+  bus().event(five!, 'lobby')
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(reader.state, 'lagged', 'the reader was ended, not handed 5 after 2')
   t.same(reader.take(), [], 'and was given nothing past the gap')

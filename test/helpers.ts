@@ -87,8 +87,8 @@ export class SocketClient {
     })
   }
 
-  static open(base: string, cookie: string | undefined, query = '', headers: Record<string, string> = {}): Promise<SocketClient> {
-    const url = base.replace(/^http/, 'ws') + '/websocket/room/socket' + query
+  static open(base: string, cookie: string | undefined, query = '', headers: Record<string, string> = {}, path = '/websocket/room/socket'): Promise<SocketClient> {
+    const url = base.replace(/^http/, 'ws') + path + query
     const ws = new WebSocket(url, { headers: { ...(cookie ? { cookie } : {}), ...headers } })
     const client = new SocketClient(ws)
     return new Promise((resolve, reject) => {

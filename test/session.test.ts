@@ -16,8 +16,8 @@ async function countedRoom(graceMs = 60_000) {
   await room.start()
   t.teardown(() => room.close())
   const released: Subscription[] = []
-  const release = room.release.bind(room)
-  room.release = (s) => {
+  const release = room.lobby.release.bind(room.lobby)
+  room.lobby.release = (s) => {
     released.push(s)
     release(s)
   }

@@ -1,206 +1,129 @@
-import { checkMessageText } from '../validation.js'
+import { skeleton } from '../identity.js'
 import type { Bus } from './bus/bus.js'
 import { deadline } from './deadline.js'
-import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import type { StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
-import { skeleton } from '../identity.js'
-import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
-import type { AccountStore, SessionStore, Store } from './store/store.js'
-import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
+import type { Member, Presence, Roster } from './presence.js'
+import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
+import { randomBytes } from 'node:crypto'
+import { LOBBY, type AccountStore, type RoomRecord, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
+import type { SubscribeOptions, Subscription } from './subscription.js'
 
-export interface ChatroomOptions {
-  /** Events kept in memory for replay (the replay window); older ones are read from the store. */
-  archiveSize: number
-  /** Live events a subscriber may have queued before it is dropped as lagged. */
-  subscriberQueue: number
-  /** A user's typing signals go out at most once per this many milliseconds (pages send every 2 s). */
-  typingThrottleMs?: number
-  /** Longest message, in characters, after trimming. */
-  maxMessageLength?: number
-  /** Messages one user may send per window, across all their connections. */
+export type { Entered, EnterOptions, Refusal, Said } from './room.js'
+
+export interface RoomLimits {
+  /** Rooms one person may create. */
+  perCreator: number
+  /** Rooms in all (direct rooms included). */
+  total: number
+  /** Members of one private room. */
+  members: number
+}
+
+export interface ChatroomOptions extends RoomOptions {
+  /** How many rooms, and how many members in a private one. */
+  roomLimits?: RoomLimits
+  /** Messages one user may send per window, across all their connections and rooms. */
   flood?: { limit: number; windowMs: number }
-  presence?: {
-    /** How long after a user's last connection goes their leave is published. */
-    graceMs: number
-    /** With a shared bus: how long a dead process's users linger. */
-    ttlMs: number
-    /** Transports without a connection to hold (refresh, long polling): each request keeps the user for this long. */
-    leaseMs: Record<string, number>
-    /** A page that was just loaded holds the user this long while it opens its connection (default 15 s). */
-    pageLeaseMs?: number
-    /** Joins one user may cause per minute before their leaves are held back. */
-    churnLimit?: number
-  }
-  /** A cursor further behind than this many events starts over instead of being replayed. */
-  resumeMax?: number
-  /** Bytes of events one resume reads from the store at most (see EnterOptions.paged). */
-  replayMaxBytes?: number
-  /** People listed by name in a roster (the rest are counted). */
-  rosterLimit?: number
-  /** Subscriptions one user may hold at once per transport (sockets, waiting polls); the newest over it is refused. */
-  perUser?: Record<string, number>
-  /** Pruning of the log, in the background (0: no bound). */
+  /** Pruning of every room's log, in the background (0: no bound). */
   retention?: { maxEvents: number; maxAgeMs: number; everyMs: number }
   /** With a shared bus: how often this process checks the store for events the bus did not bring. */
   catchUpMs?: number
-  /** Told what went wrong where a caller only sees an outcome (a store that cannot be reached). */
-  onError?: (error: unknown, what: string) => void
 }
 
-/** Why enter() refused a cursor; every transport answers each at once and says to start over. */
-export type Refusal =
-  /** The cursor is from another log (the store was created anew). */
-  | 'epoch'
-  /** The cursor is ahead of the log. */
-  | 'ahead'
-  /** The cursor is further behind than RESUME_MAX_EVENTS, or its events were pruned. */
-  | 'behind'
-  /** The store could not be read: try again shortly. */
-  | 'unavailable'
-  /** Someone else present holds the user's name (they were away long enough to lose it). */
-  | 'name'
-  /** The user already holds as many connections of this transport as one person may. */
-  | 'tooMany'
-
-/** What enter() answers: a subscription, or why not (with where the room stands). */
-export type Entered =
-  | { ok: true; subscription: Subscription }
-  | { ok: false; refused: Refusal; epoch: string; lastId: number }
-
-export interface EnterOptions {
-  /** The id of the last event the client has; absent: the replay window. */
-  lastReceived?: number | undefined
-  /** The epoch of the log that cursor is from; absent: not checked (curl). */
-  epoch?: string | undefined
-  /** Also deliver others' typing signals. */
-  typing?: boolean | undefined
-  /** Which page of the user this is (a random id the page got when it loaded): its leave ends only its own. */
-  tab?: string | undefined
-  /**
-   * The reader answers once and comes back with its new cursor (long polling): a replay past
-   * replayMaxBytes is handed over as one page (the subscription then has no live events).
-   * Otherwise such a cursor is refused as 'behind'.
-   */
-  paged?: boolean | undefined
+/** A room as a person sees it listed. */
+export interface ListedRoom {
+  name: string
+  title: string
+  topic: string
+  visibility: RoomVisibility
+  /** The newest event id in the room's log. */
+  lastId: number
+  /** Events after the person's read marker (messages and all: the log is the unit). */
+  unread: number
+  /** Whether the person is a member (public rooms can be read without being one). */
+  member: boolean
 }
 
-/** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
-export type Said =
-  | { outcome: 'ok'; stored: StoredEvent }
-  | { outcome: 'invalid'; message: string }
-  | { outcome: 'flooded'; message: string; retryAfter: number }
-  | { outcome: 'unavailable'; message: string }
+/** Why a room action was refused: the status each HTTP route answers, and the reason to show. */
+export type RoomRefusal = { ok: false; status: 400 | 403 | 404 | 409 | 429; message: string }
+
+/** Room names: letters (any script, lower case), digits, - and _; 1 to 32 characters. */
+const ROOM_NAME = /^[\p{Ll}\p{Lo}\p{Lm}\p{N}][\p{Ll}\p{Lo}\p{Lm}\p{N}\p{Mn}_-]{0,31}$/u
+
+/** Why a room name cannot be used, or undefined. */
+export function roomNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || name === '') return 'A room needs a name.'
+  if (!ROOM_NAME.test(name.normalize('NFKC'))) return 'A room name is 1 to 32 lower-case letters, digits, - or _, starting with a letter or digit.'
+  if (name.startsWith('dm-')) return 'Room names starting with "dm-" are kept for direct messages.'
+  return undefined
+}
+
+const notFound: RoomRefusal = { ok: false, status: 404, message: 'No such room.' }
 
 /** /readyz answers within a second: each backend's check gets this long. */
 const READY_MS = 900
 
-/** Events fetched from the store at a time when filling a gap. */
-const PAGE = 1000
-/** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
-const REPLAY_PAGE = 200
-
 /** How long a name claim lasts unless renewed: reserved at sign-in, renewed while present. */
 export const NAME_CLAIM_MS = 10 * 60_000
 
-interface Connection {
-  transport: string
-  tab: string | undefined
-  subscription: Subscription
-}
-
-/** How long "NAME is typing" shows after their last signal on pages that fetch it (the scripts show it 4 s). */
-const TYPING_SHOWS_MS = 4000
-
-interface Pending {
-  draft: EventDraft
-  resolve: (stored: StoredEvent) => void
-  reject: (error: unknown) => void
-}
-
 /**
- * The one owner of room state on this node: the replay window as this node has seen it, who
- * listens here, who is present, and how fast each may speak. The store owns the log (ids,
- * history, the epoch); the bus carries committed events between processes. Transports use the
- * session API: enter (then take / wait / cancel / leave on the subscription), say, typing, leave.
+ * The chat on this node: its rooms (each a log of its own, loaded when first used), the name
+ * claims and the flood limit every room shares, and the background work (retention, catch-up
+ * from the store, keeping present people's names). Until the many-rooms routes arrive, its
+ * room API (enter, say, typing, leave, archive, history, roster, ...) is the lobby's: the Revel
+ * sample's one room, at every `/…/room…` route.
  */
-export class Chatroom implements SubscriptionOwner {
+export class Chatroom {
   private readonly store: Store
   private readonly bus: Bus
   private readonly options: ChatroomOptions
-  /** Who is online, per user across their connections and transports. */
-  readonly presence: Presence
-  private readonly flood: FloodGuard
-  private readonly subscriptions = new Set<Subscription>()
-  private recent: StoredEvent[] = []
+  private readonly shared: RoomShared
+  private readonly rooms = new Map<string, Room>()
+  private loading = new Map<string, Promise<Room>>()
+  private lobbyRoom: Room | undefined
   private started = false
   private closed = false
-  /** The newest id this node has delivered (the window may be empty). */
-  private last = 0
-  /** Folded from join/leave events as they are delivered, so it always matches lastId. */
-  private readonly present = new Map<string, string | undefined>()
-  private readonly lastTyping = new Map<string, number>()
-  /** Counts for /metrics: events this node saw, deliveries to its readers, readers dropped as lagged. */
-  readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0 }
-  /** While missing events are fetched, newer arrivals wait here. */
-  private filling: Promise<void> | undefined
-  private held: StoredEvent[] = []
-  /** Subscriptions that got something this tick; woken together by one setImmediate. */
-  private waking: Subscription[] = []
-  /** Drafts waiting for the next group commit, and whether one is in flight. */
-  private queue: Pending[] = []
-  private committing = false
-  /** Told when the queue is empty and nothing is in flight. */
-  private idleWaiters: (() => void)[] = []
   private readonly timers: NodeJS.Timeout[] = []
-  /** Each user's open subscriptions, by transport and page: for the per-user caps, and so one page's leave ends just its own. */
-  private readonly connections = new Map<string, Set<Connection>>()
-  /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
-  private readonly typists = new Map<string, number>()
+  /** Counts for /metrics, summed over every room on this node. */
+  readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0 }
 
   constructor(store: Store, bus: Bus, options: ChatroomOptions) {
     this.store = store
     this.bus = bus
     this.options = options
-    const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
-    this.presence = new Presence(bus.presenceStore(this, presence.ttlMs), {
-      graceMs: presence.graceMs,
-      churnLimit: presence.churnLimit,
-      onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
-      // Gone: their name is free for someone else.
-      onGone: (member) => {
-        if (member.id) bus.names.release(skeleton(member.name), member.id).catch((error: unknown) => options.onError?.(error, 'could not release a name'))
-      },
-    })
     const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
-    this.flood = bus.floodGuard('flood', flood.limit, flood.windowMs)
+    const floodGuard: FloodGuard = bus.floodGuard('flood', flood.limit, flood.windowMs)
+    this.shared = {
+      flood: floodGuard,
+      stats: this.stats,
+      claimName: (member) => this.claimName(member),
+      // Gone from a room: their name is free for someone else unless another room of this node still holds them.
+      onGone: (member) => {
+        if (!member.id || [...this.rooms.values()].some((room) => room.presence.holds(member))) return
+        bus.names.release(skeleton(member.name), member.id).catch((error: unknown) => options.onError?.(error, 'could not release a name'))
+      },
+    }
   }
 
   /**
-   * Opens the log, loads the replay window and starts listening. With a bus of its own, users
-   * the log still shows present (the process was killed) are published as gone. Idempotent.
+   * Opens the store, loads the lobby and starts listening. With a bus of its own, users the
+   * log still shows present (the process was killed) are published as gone. Idempotent.
    */
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
     await this.store.open()
-    this.bus.listen({ event: (stored) => this.deliver(stored), signal: (signal) => this.relay(signal), revoked: (hash) => this.onRevoked?.(hash) })
-    const last = await this.store.lastId()
-    const window = await this.store.after(Math.max(0, last - this.options.archiveSize), this.options.archiveSize)
-    // Events delivered while the window loaded are newer; keep them after it.
-    this.recent = [...window, ...this.recent.filter((s) => s.event.id > last)].slice(-this.options.archiveSize)
-    this.last = Math.max(last, this.last)
-    if (this.bus.roster) {
-      for (const { name, avatar } of await this.bus.roster()) this.present.set(name, avatar)
-    } else {
-      const stale = new Map<string, Event>()
-      for (const { event } of window) {
-        if (event.type === 'join') stale.set(event.user, event)
-        else if (event.type === 'leave') stale.delete(event.user)
-      }
-      for (const [user, join] of stale) this.present.set(user, join.avatar)
-      for (const [user, join] of stale) await this.left(user, join.avatar, join.via, join.guest)
+    this.bus.listen({
+      event: (stored, room) => this.rooms.get(room)?.deliver(stored),
+      signal: (signal, room) => this.rooms.get(room)?.relay(signal),
+      revoked: (hash) => this.onRevoked?.(hash),
+    })
+    // The Revel sample's one room: public, there from the first start on.
+    if (!(await this.store.rooms.get(LOBBY))) {
+      await this.store.rooms.create({ name: LOBBY, skeleton: skeleton(LOBBY), title: 'Lobby', topic: 'Everyone is welcome here.', visibility: 'public', createdBy: '', createdAt: Date.now() })
     }
-    this.presence.start()
+    this.lobbyRoom = await this.room(LOBBY)
     const every = (ms: number | undefined, task: () => Promise<unknown>) => {
       if (!ms) return
       const timer = setInterval(() => void task().catch((error: unknown) => this.options.onError?.(error, 'background task failed')), ms)
@@ -209,21 +132,165 @@ export class Chatroom implements SubscriptionOwner {
     }
     const retention = this.options.retention
     if (retention && (retention.maxEvents > 0 || retention.maxAgeMs > 0)) {
-      every(retention.everyMs, () => this.store.prune(retention.maxEvents, retention.maxAgeMs))
+      every(retention.everyMs, async () => {
+        for (const name of await this.store.logs()) await (await this.store.log(name)).prune(retention.maxEvents, retention.maxAgeMs)
+      })
     }
-    if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => this.catchUp())
+    if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => Promise.all([...this.rooms.values()].map((room) => room.catchUp())))
     // Names of people still here stay theirs.
-    every(NAME_CLAIM_MS / 4, () => Promise.all(this.presence.members().map((m) => this.claimName(m))))
+    every(NAME_CLAIM_MS / 4, () => Promise.all([...this.rooms.values()].flatMap((room) => room.presence.members().map((m) => this.claimName(m)))))
   }
 
-  /** The sessions the log's store keeps (the cookie holds only their id). */
+  /** A room on this node, loaded (its log opened, its window read, its events watched) on first use. */
+  room(name: string): Promise<Room> {
+    const loaded = this.rooms.get(name)
+    if (loaded) return Promise.resolve(loaded)
+    let loading = this.loading.get(name)
+    if (!loading) {
+      loading = (async () => {
+        const room = new Room(name, await this.store.log(name), this.bus, this.options, this.shared)
+        this.rooms.set(name, room)
+        this.bus.watch(name)
+        await room.start()
+        return room
+      })().finally(() => this.loading.delete(name))
+      this.loading.set(name, loading)
+    }
+    return loading
+  }
+
+  /**
+   * The room if this person may read it (public, or they are a member), loaded; undefined
+   * otherwise. A room a person may not read does not exist for them: every route answers 404.
+   */
+  async readable(name: string, member: Member): Promise<Room | undefined> {
+    if (name === LOBBY) return this.lobby
+    const record = await this.store.rooms.get(name)
+    if (!record || !(await this.mayRead(record, member))) return undefined
+    return this.room(name)
+  }
+
+  private async mayRead(record: RoomRecord, member: Member): Promise<boolean> {
+    if (record.visibility === 'public') return true
+    return member.id !== undefined && (await this.store.rooms.role(record.name, member.id)) !== undefined
+  }
+
+  /** The rooms this person can see: public ones and those they are a member of, with their last id and unread count. */
+  async listRooms(member: Member): Promise<ListedRoom[]> {
+    const id = member.id ?? ''
+    const rooms = await this.store.rooms.visibleTo(id)
+    return Promise.all(
+      rooms.map(async (r) => {
+        const lastId = this.rooms.get(r.name)?.lastId ?? (await (await this.store.log(r.name)).lastId())
+        const read = id ? await this.store.rooms.readMarker(r.name, id) : 0
+        const member = id !== '' && (await this.store.rooms.role(r.name, id)) !== undefined
+        return { name: r.name, title: r.title, topic: r.topic, visibility: r.visibility, lastId, unread: Math.max(0, lastId - read), member }
+      }),
+    )
+  }
+
+  /** A new public or private room; its creator is its owner (and first member). Private rooms need an account. */
+  async createRoom(member: Member, input: { name: unknown; title?: unknown; topic?: unknown; visibility?: unknown }): Promise<{ ok: true; room: RoomRecord } | RoomRefusal> {
+    if (!member.id) return { ok: false, status: 403, message: 'Sign in first.' }
+    const problem = roomNameProblem(input.name)
+    if (problem) return { ok: false, status: 400, message: problem }
+    const visibility = input.visibility === undefined || input.visibility === '' ? 'public' : input.visibility
+    if (visibility !== 'public' && visibility !== 'private') return { ok: false, status: 400, message: 'visibility is public or private.' }
+    if (visibility === 'private' && !member.account) return { ok: false, status: 403, message: 'A private room needs an account: register your name first.' }
+    const text = (value: unknown, max: number, what: string): string | RoomRefusal => {
+      if (value === undefined) return ''
+      if (typeof value !== 'string' || Array.from(value).length > max || /\p{Cs}|[\p{Cc}]/u.test(value)) return { ok: false, status: 400, message: `A room's ${what} is text of at most ${max} characters.` }
+      return value.trim()
+    }
+    const title = text(input.title, 80, 'title')
+    if (typeof title !== 'string') return title
+    const topic = text(input.topic, 300, 'topic')
+    if (typeof topic !== 'string') return topic
+    const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
+    const counts = await this.store.rooms.counts(member.id)
+    if (counts.created >= limits.perCreator) return { ok: false, status: 429, message: `One person may create at most ${limits.perCreator} rooms.` }
+    if (counts.total >= limits.total) return { ok: false, status: 429, message: `This chat holds at most ${limits.total} rooms; none can be created now.` }
+    const name = (input.name as string).normalize('NFKC')
+    const room: RoomRecord = { name, skeleton: skeleton(name), title: title || name, topic, visibility, createdBy: member.id, createdAt: Date.now() }
+    if (!(await this.store.rooms.create(room))) return { ok: false, status: 409, message: `A room called "${name}" (or a name that looks the same) exists already.` }
+    await this.store.rooms.addMember(name, member.id, 'owner')
+    return { ok: true, room }
+  }
+
+  /** Joins a public room (private rooms are joined by invitation only). */
+  async joinRoom(member: Member, name: string): Promise<{ ok: true } | RoomRefusal> {
+    const record = await this.store.rooms.get(name)
+    if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
+    if (record.visibility !== 'public') return { ok: true }
+    await this.store.rooms.addMember(name, member.id, 'member')
+    return { ok: true }
+  }
+
+  /** Leaves a room's membership (the lobby cannot be left this way: sign out instead). */
+  async leaveRoom(member: Member, name: string): Promise<{ ok: true } | RoomRefusal> {
+    const record = await this.store.rooms.get(name)
+    if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
+    if (name === LOBBY) return { ok: false, status: 400, message: 'Everyone stays in the lobby; sign out to leave it.' }
+    await this.store.rooms.removeMember(name, member.id)
+    const room = this.rooms.get(name)
+    // A private room's reader who is no longer a member reads no further.
+    if (room && record.visibility !== 'public') await room.leave(member)
+    return { ok: true }
+  }
+
+  /** A member invites a person (by id) into a private room. */
+  async invite(member: Member, name: string, person: string): Promise<{ ok: true; added: boolean } | RoomRefusal> {
+    const record = await this.store.rooms.get(name)
+    if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
+    if (record.visibility === 'direct') return { ok: false, status: 400, message: 'A direct room is for its two people.' }
+    if (record.visibility === 'private') {
+      if ((await this.store.rooms.role(name, member.id)) === undefined) return notFound
+      const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
+      if ((await this.store.rooms.members(name)).length >= limits.members) return { ok: false, status: 429, message: `A private room holds at most ${limits.members} members.` }
+    }
+    return { ok: true, added: await this.store.rooms.addMember(name, person, 'member') }
+  }
+
+  /** The direct room of two people (accounts), made on first use. */
+  async direct(member: Member, other: { id: string; name: string }, own: { name: string }): Promise<{ ok: true; room: RoomRecord } | RoomRefusal> {
+    if (!member.id || !member.account) return { ok: false, status: 403, message: 'Direct messages need an account: register your name first.' }
+    if (other.id === member.id) return { ok: false, status: 400, message: 'A direct room is between two people.' }
+    const found = await this.store.rooms.direct(member.id, other.id)
+    if (found) return { ok: true, room: found }
+    const name = `dm-${randomBytes(8).toString('hex')}`
+    const room: RoomRecord = { name, skeleton: name, title: [own.name, other.name].sort().join(' & '), topic: '', visibility: 'direct', createdBy: member.id, createdAt: Date.now() }
+    await this.store.rooms.create(room)
+    await this.store.rooms.addMember(name, member.id, 'member')
+    await this.store.rooms.addMember(name, other.id, 'member')
+    // Two people opening it at once: the first one recorded is theirs.
+    if (!(await this.store.rooms.setDirect(member.id, other.id, name))) return { ok: true, room: (await this.store.rooms.direct(member.id, other.id))! }
+    return { ok: true, room }
+  }
+
+  /** Moves the person's read marker in the room forward. */
+  async markRead(member: Member, name: string, id: number): Promise<void> {
+    if (member.id) await this.store.rooms.markRead(name, member.id, id)
+  }
+
+  /** The default room (the Revel sample's one room), loaded at start. */
+  get lobby(): Room {
+    if (!this.lobbyRoom) throw new Error('the chatroom has not started')
+    return this.lobbyRoom
+  }
+
+  /** The sessions the store keeps (the cookie holds only their id). */
   get sessions(): SessionStore {
     return this.store.sessions
   }
 
-  /** The registered names the log's store keeps (the chatroom itself never reads them). */
+  /** The registered names the store keeps (the chatroom itself never reads them). */
   get accounts(): AccountStore {
     return this.store.accounts
+  }
+
+  /** What the rooms are: names, who may read them, members. */
+  get roomStore(): RoomStore {
+    return this.store.rooms
   }
 
   /** Told when a session was signed out on any process (set by the session plugin). */
@@ -243,337 +310,6 @@ export class Chatroom implements SubscriptionOwner {
     return this.bus.names.claim(skeleton(member.name), member.id, NAME_CLAIM_MS)
   }
 
-  /** The epoch of the room's log: a cursor is (epoch, id). */
-  get epoch(): string {
-    return this.store.epoch
-  }
-
-  /** The id of the newest event this node has seen (0 before the first). */
-  get lastId(): number {
-    return this.last
-  }
-
-  /** Listeners on this node. */
-  get subscriberCount(): number {
-    return this.subscriptions.size
-  }
-
-  /** Listeners on this node waiting in wait() (long polls). Counted when scraped. */
-  get waitingCount(): number {
-    let n = 0
-    for (const subscription of this.subscriptions) if (subscription.waiting) n++
-    return n
-  }
-
-  /**
-   * A user comes in through a transport (a socket opens, a poll arrives, a page loads): the
-   * cursor is checked against the log (its epoch, ahead, too far behind), the user is held
-   * present until the subscription ends (and, for transports without a connection, a while
-   * longer by a lease), and the subscription hands over what follows the cursor (from the
-   * store when it is older than the replay window), then live events, none lost or doubled.
-   * The caller takes or waits, then cancels (or leaves) on every path.
-   */
-  async enter(member: Member, transport: string, options: EnterOptions = {}): Promise<Entered> {
-    try {
-      return await this.tryEnter(member, transport, options)
-    } catch (error) {
-      this.options.onError?.(error, 'could not read the log to resume a cursor')
-      return { ok: false, refused: 'unavailable', epoch: this.epoch, lastId: this.last }
-    }
-  }
-
-  private async tryEnter(member: Member, transport: string, options: EnterOptions): Promise<Entered> {
-    const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
-    let { lastReceived } = options
-    if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
-    const arriving = !this.presence.holds(member)
-    // Someone present already holds their name (renewed while they stay): asked only on arrival.
-    if (arriving && !(await this.claimName(member))) return refuse('name')
-    const key = memberKey(member)
-    const cap = this.options.perUser?.[transport]
-    if (cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
-    // Another process may have given out ids this one has not seen yet: skip them when they come.
-    let skipThrough = 0
-    if (lastReceived !== undefined && lastReceived > this.last) {
-      if (options.epoch === undefined || lastReceived > (await this.store.lastId())) return refuse('ahead')
-      // This node may have caught up while the store answered: then the cursor is simply behind.
-      if (lastReceived > this.last) {
-        skipThrough = lastReceived
-        lastReceived = this.last
-      }
-    }
-    const backlog: StoredEvent[] = []
-    let replayOnly = false
-    if (lastReceived !== undefined) {
-      if (this.last - lastReceived > (this.options.resumeMax ?? 5000)) return refuse('behind')
-      // Older than the replay window: read up to it from the store, then join it in one step;
-      // bounded in bytes (a long poll gets one page of it, others start over).
-      let bytes = 0
-      const budget = this.options.replayMaxBytes ?? Infinity
-      while (lastReceived < this.windowStart() - 1 && !replayOnly) {
-        const page = await this.store.after(lastReceived, Math.min(REPLAY_PAGE, this.windowStart() - 1 - lastReceived))
-        if (page[0]?.event.id !== lastReceived + 1) return refuse('behind')
-        for (const stored of page) {
-          if (bytes > 0 && bytes + stored.json.length > budget) {
-            if (!options.paged) return refuse('behind')
-            replayOnly = true
-            break
-          }
-          bytes += stored.json.length
-          backlog.push(stored)
-        }
-        lastReceived = backlog.at(-1)!.event.id
-      }
-    }
-    // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
-    let release = (): void => {}
-    const { tab } = options
-    const subscription = this.subscribe(lastReceived, {
-      backlog,
-      replayOnly,
-      skipThrough,
-      typing: options.typing ? { self: member.name } : undefined,
-      onEnd: () => {
-        const mine = this.connections.get(key)
-        mine?.delete(connection)
-        if (mine?.size === 0) this.connections.delete(key)
-        void this.renew(member, transport, tab)
-        release()
-      },
-      onLeave: () => this.presence.drop(member, transport, tab),
-    })
-    const connection: Connection = { transport, tab, subscription }
-    if (!subscription.closed) {
-      const mine = this.connections.get(key)
-      if (mine) mine.add(connection)
-      else this.connections.set(key, new Set([connection]))
-    }
-    void this.renew(member, transport, tab)
-    release = this.presence.hold(member)
-    // Their own join, on arrival, is committed before they are answered, so the page they get
-    // already lists them; a poll of someone already here does not wait on others' commits.
-    if (arriving) await this.idle()
-    return { ok: true, subscription }
-  }
-
-  /**
-   * A user says something: the text is checked, the user's flood limit applied (shared by all
-   * their connections), and the message committed to the log: acknowledged only then.
-   */
-  async say(member: Member, text: unknown, transport?: string): Promise<Said> {
-    if (transport !== undefined) void this.renew(member, transport)
-    const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
-    if ('error' in checked) return { outcome: 'invalid', message: checked.error }
-    try {
-      const waitMs = await this.flood.take(memberKey(member))
-      if (waitMs > 0) {
-        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
-        const { limit, windowMs } = this.options.flood ?? { limit: 20, windowMs: 10_000 }
-        const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
-        return { outcome: 'flooded', message, retryAfter }
-      }
-      return { outcome: 'ok', stored: await this.post(member.name, checked.text, member.avatar, member.provider?.name, isGuest(member)) }
-    } catch (error) {
-      // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
-      this.options.onError?.(error, 'could not publish a message')
-      return { outcome: 'unavailable', message: 'The chat is unavailable right now; your message was not sent. Try again shortly.' }
-    }
-  }
-
-  /**
-   * The user left: one page of theirs (`tab`: the page's leave beacon or form), one transport
-   * (a leave link without a page id), or the room (sign-out: neither). That page's connections
-   * end at once (a socket is closed with 4001), and the leave is published at once unless
-   * another page of theirs still holds them. Resolves once the leave is committed.
-   */
-  leave(member: Member, transport?: string, tab?: string): Promise<void> {
-    for (const connection of [...(this.connections.get(memberKey(member)) ?? [])]) {
-      if (transport !== undefined && connection.transport !== transport) continue
-      if (tab !== undefined && connection.tab !== tab) continue
-      connection.subscription.leave()
-    }
-    this.presence.drop(member, transport, tab)
-    return this.idle()
-  }
-
-  /**
-   * A request of a transport without a connection (refresh, long polling) keeps the user
-   * present a while, and so does loading a page (until its connection opens). Resolves once
-   * their join (if this was their arrival) is committed.
-   */
-  renew(member: Member, transport: string, tab?: string): Promise<void> {
-    const presence = this.options.presence
-    const lease = presence?.leaseMs[transport] ?? (tab ? (presence?.pageLeaseMs ?? 15_000) : undefined)
-    if (lease) this.presence.touch(member, transport, lease, tab)
-    return this.idle()
-  }
-
-  /** How many subscriptions of this transport the user holds open on this node. */
-  private heldBy(key: string, transport: string): number {
-    let held = 0
-    for (const connection of this.connections.get(key) ?? []) if (connection.transport === transport) held++
-    return held
-  }
-
-  /** Who is typing now (their signal in the last few seconds), except `self`: for pages that fetch it. */
-  typingNow(self?: string): string[] {
-    const now = Date.now()
-    const names: string[] = []
-    for (const [name, until] of this.typists) {
-      if (until <= now) this.typists.delete(name)
-      else if (name !== self) names.push(name)
-    }
-    return names
-  }
-
-  /** The replay window after the cursor (all of it without one). */
-  archive(lastReceived = 0): StoredEvent[] {
-    // Ids are consecutive, so the cursor maps straight to an index.
-    return this.recent.slice(Math.max(0, lastReceived - this.windowStart() + 1))
-  }
-
-  /** Up to `limit` events before id `before`, oldest first: from the window when it has them, else the store. */
-  history(before: number, limit: number): Promise<StoredEvent[]> {
-    before = Math.min(before, this.last + 1)
-    const start = this.windowStart()
-    if (before - limit >= start && before <= this.last + 1) return Promise.resolve(this.recent.slice(before - limit - start, before - start))
-    return this.store.before(before, limit)
-  }
-
-  /**
-   * The window after the cursor, then every live event, with nothing lost or doubled
-   * between the two: both are taken in one synchronous step.
-   */
-  subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[]; replayOnly?: boolean } = {}): Subscription {
-    // One page of an old stretch of the log, and nothing live after it (the reader comes back for more).
-    if (options.replayOnly) return new Subscription(this, options.backlog ?? [], this.options.subscriberQueue, options)
-    const window = this.archive(lastReceived)
-    const backlog = options.backlog?.length ? options.backlog.concat(window) : window
-    // Everything up to this.last is in the backlog or before the cursor: live events follow it.
-    const subscription = new Subscription(this, backlog, this.options.subscriberQueue, { ...options, position: this.last })
-    if (!subscription.closed) this.subscriptions.add(subscription)
-    return subscription
-  }
-
-  release(subscription: Subscription): void {
-    this.subscriptions.delete(subscription)
-    if (subscription.state === 'lagged') this.stats.lagged++
-  }
-
-  /** Counted for /metrics (chat_reader_gaps_total): a reader would have skipped events; it was ended instead. */
-  gap(_subscription: Subscription, expected: number, got: number): void {
-    this.stats.gaps++
-    this.options.onError?.(new Error(`a reader expected event ${expected} and was handed ${got}; it was ended to resume from its cursor`), 'a reader would have skipped events')
-  }
-
-  wake(subscription: Subscription): void {
-    if (this.waking.push(subscription) === 1) setImmediate(this.wakeAll)
-  }
-
-  /**
-   * One timer per tick for every reader on this node instead of one per reader: each reads
-   * all that arrived this tick at once (a socket sends it as one frame).
-   */
-  private readonly wakeAll = (): void => {
-    const waking = this.waking
-    this.waking = []
-    for (const subscription of waking) if (subscription.pending) subscription.onReadable?.()
-  }
-
-  /**
-   * Commits the event to the log and resolves with it once committed; then this node delivers
-   * it and the bus carries it to the others. Drafts of one tick (and those that arrive while a
-   * commit is in flight) share one transaction.
-   */
-  publish(draft: EventDraft): Promise<StoredEvent> {
-    return new Promise((resolve, reject) => {
-      if (this.queue.push({ draft, resolve, reject }) === 1 && !this.committing) setImmediate(this.commit)
-    })
-  }
-
-  private readonly commit = (): void => {
-    const batch = this.queue
-    this.queue = []
-    if (batch.length === 0) return
-    this.committing = true
-    this.store.append(batch.map((p) => p.draft)).then(
-      (stored) => {
-        this.committing = false
-        for (const s of stored) {
-          this.deliver(s)
-          this.bus.publish(s)
-        }
-        // The batch is the tick's coalescing point: readers get it now, not a loop turn later.
-        this.wakeAll()
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!)
-        this.next()
-      },
-      (error: unknown) => {
-        this.committing = false
-        for (const p of batch) p.reject(error)
-        this.next()
-      },
-    )
-  }
-
-  private next(): void {
-    if (this.queue.length > 0) return void setImmediate(this.commit)
-    const waiters = this.idleWaiters
-    this.idleWaiters = []
-    for (const resolve of waiters) resolve()
-  }
-
-  /** Resolves once everything published so far is committed (or failed). */
-  private idle(): Promise<void> {
-    if (!this.committing && this.queue.length === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
-  }
-
-  /** Publishes a join as is (presence decides when; tests and the local presence store call it). */
-  join(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
-    return this.publish({ type: 'join', user, avatar, via, guest })
-  }
-
-  /** Publishes a leave as is (see join). */
-  left(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
-    return this.publish({ type: 'leave', user, avatar, via, guest })
-  }
-
-  /** Publishes a message as is, with no check or limit (trusted callers: say, tests, the benchmark). */
-  post(user: string, text: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
-    return this.publish({ type: 'message', user, text, avatar, via, guest })
-  }
-
-  /** Who is in the room as of lastId: how many, and the first `limit` by name (ROSTER_LIMIT), so a page stays small when thousands are here. */
-  roster(limit = this.options.rosterLimit ?? Infinity): Roster {
-    const names = [...this.present.keys()].sort((a, b) => a.localeCompare(b)).slice(0, limit)
-    const users = names.map((name) => {
-      const avatar = this.present.get(name)
-      return avatar === undefined ? { name } : { name, avatar }
-    })
-    return { lastId: this.lastId, count: this.present.size, users }
-  }
-
-  /** Everyone present, by name (for suggestions; not for pages). */
-  presentNames(): string[] {
-    return [...this.present.keys()]
-  }
-
-  /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
-  typing(member: Member, transport?: string): void {
-    if (transport !== undefined) void this.renew(member, transport)
-    const key = memberKey(member)
-    const now = Date.now()
-    const throttle = this.options.typingThrottleMs ?? 1500
-    const last = this.lastTyping.get(key)
-    if (last !== undefined && now - last < throttle) return
-    if (this.lastTyping.size > 10_000) {
-      for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
-    }
-    this.lastTyping.set(key, now)
-    this.bus.signal(createTypingSignal(member.name))
-  }
-
   /** Whether events can be published now (the store and the bus answer): known within a second, whatever they do. */
   async ready(): Promise<boolean> {
     const answers = (check: () => Promise<boolean>) => deadline(check(), READY_MS, 'a backend').catch(() => false)
@@ -582,116 +318,93 @@ export class Chatroom implements SubscriptionOwner {
   }
 
   /**
+   * The user left: one page of theirs, one transport, or everywhere (sign-out), in every room
+   * on this node. Resolves once the leaves are committed.
+   */
+  async leave(member: Member, transport?: string, tab?: string): Promise<void> {
+    await Promise.all([...this.rooms.values()].map((room) => room.leave(member, transport, tab)))
+  }
+
+  /** Listeners on this node, in every room. */
+  get subscriberCount(): number {
+    let n = 0
+    for (const room of this.rooms.values()) n += room.subscriberCount
+    return n
+  }
+
+  /** Listeners on this node waiting in wait() (long polls), in every room. Counted when scraped. */
+  get waitingCount(): number {
+    let n = 0
+    for (const room of this.rooms.values()) n += room.waitingCount
+    return n
+  }
+
+  /**
    * Shutdown, before the server stops accepting: every subscription ends (long polls answer,
    * sockets close) and this node lets go of everyone it holds, so nobody is left listed.
    */
   async endSubscriptions(): Promise<void> {
-    for (const subscription of this.subscriptions) subscription.close()
-    await this.presence.close()
+    await Promise.all([...this.rooms.values()].map((room) => room.endSubscriptions()))
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const timer of this.timers) clearInterval(timer)
-    await this.endSubscriptions()
-    // Leaves published on the way out are committed before the store closes.
-    await this.idle()
+    await Promise.all([...this.rooms.values()].map((room) => room.close()))
     await this.bus.close()
     await this.store.close()
   }
 
-  private windowStart(): number {
-    return this.recent[0]?.event.id ?? this.last + 1
-  }
+  // The lobby's API, as the one room's was: the `/…/room…` routes, tests and the benchmark use it.
 
-  /**
-   * Every event, this node's own (after commit) and others' (from the bus), reaches readers in
-   * id order with no gap: when an id skips ahead (this node missed some, e.g. while the bus
-   * reconnected), the missing ones are read from the store and newer arrivals wait for them.
-   * Never waits on a subscriber.
-   */
-  private deliver(stored: StoredEvent): void {
-    const id = stored.event.id
-    if (id <= this.last) return
-    if (this.filling || id > this.last + 1) {
-      this.held.push(stored)
-      this.fill()
-      return
-    }
-    this.append(stored)
+  /** Who is online in the lobby (per user across tabs and transports). */
+  get presence(): Presence {
+    return this.lobby.presence
   }
-
-  /** Reads what this node missed from the store, then lets the held arrivals through. Retries while the store is away. */
-  private fill(): void {
-    if (this.filling) return
-    this.filling = (async () => {
-      for (let attempt = 0; !this.closed; attempt++) {
-        try {
-          for (;;) {
-            const from = this.last
-            const missing = await this.store.after(from, PAGE)
-            for (const s of missing) if (s.event.id === this.last + 1) this.append(s)
-            if (missing.length === PAGE) continue
-            // Arrivals held while that read was under way can be newer than what it saw: the
-            // bus brought them, and not the ones committed just before them. The store has
-            // those (it gave out the held ids after them): read again until they join up.
-            if (this.lowestHeld() <= this.last + 1 || this.last === from) break
-          }
-          break
-        } catch (error) {
-          this.options.onError?.(error, 'could not read missed events from the store')
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)).unref())
-        }
-      }
-      const held = this.held.sort((a, b) => a.event.id - b.event.id)
-      this.held = []
-      for (const s of held) if (s.event.id > this.last) this.append(s)
-    })().finally(() => {
-      this.filling = undefined
-    })
+  get epoch(): string {
+    return this.lobby.epoch
   }
-
-  /** The lowest held id this node has not delivered yet (Infinity: none). */
-  private lowestHeld(): number {
-    let lowest = Infinity
-    for (const { event } of this.held) if (event.id > this.last && event.id < lowest) lowest = event.id
-    return lowest
+  get lastId(): number {
+    return this.lobby.lastId
   }
-
-  /** With a shared bus: events another process committed that the bus did not bring (it was down). */
-  private async catchUp(): Promise<void> {
-    if (this.filling) return
-    if ((await this.store.lastId()) > this.last) this.fill()
+  enter(member: Member, transport: string, options: EnterOptions = {}): Promise<Entered> {
+    return this.lobby.enter(member, transport, options)
   }
-
-  private append(stored: StoredEvent): void {
-    // The store no longer has what came before (pruned): the window starts over here, so it stays
-    // consecutive, and each reader is ended rather than handed a gap (it resumes or is told).
-    if (stored.event.id !== this.last + 1) this.recent = []
-    this.recent.push(stored)
-    if (this.recent.length > this.options.archiveSize) this.recent.shift()
-    this.last = stored.event.id
-    this.fold(stored.event)
-    this.stats.events++
-    this.stats.deliveries += this.subscriptions.size
-    for (const subscription of this.subscriptions) subscription.push(stored)
+  say(member: Member, text: unknown, transport?: string): Promise<Said> {
+    return this.lobby.say(member, text, transport)
   }
-
-  /** Keeps the roster in step with join and leave events. */
-  private fold({ type, user, avatar }: Event): void {
-    if (type === 'join') this.present.set(user, avatar)
-    else if (type === 'leave') this.present.delete(user)
-    if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
+  renew(member: Member, transport: string, tab?: string): Promise<void> {
+    return this.lobby.renew(member, transport, tab)
   }
-
-  private relay(signal: Signal): void {
-    if (signal.type === 'typing') {
-      // Bounded: past a thousand typists, the oldest signals are forgotten first.
-      this.typists.delete(signal.user)
-      if (this.typists.size >= 1000) this.typists.delete(this.typists.keys().next().value!)
-      this.typists.set(signal.user, Date.now() + TYPING_SHOWS_MS)
-    }
-    for (const subscription of this.subscriptions) subscription.signal(signal)
+  typing(member: Member, transport?: string): void {
+    this.lobby.typing(member, transport)
+  }
+  typingNow(self?: string): string[] {
+    return this.lobby.typingNow(self)
+  }
+  archive(lastReceived = 0): StoredEvent[] {
+    return this.lobby.archive(lastReceived)
+  }
+  history(before: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobby.history(before, limit)
+  }
+  subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[]; replayOnly?: boolean } = {}): Subscription {
+    return this.lobby.subscribe(lastReceived, options)
+  }
+  join(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.lobby.join(user, avatar, via, guest)
+  }
+  left(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.lobby.left(user, avatar, via, guest)
+  }
+  post(user: string, text: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.lobby.post(user, text, avatar, via, guest)
+  }
+  roster(limit?: number): Roster {
+    return this.lobby.roster(limit)
+  }
+  presentNames(): string[] {
+    return this.lobby.presentNames()
   }
 }

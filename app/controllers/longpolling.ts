@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpActions, JSON_TYPE, roomPage, sendEnterRefusal, whileConnected } from '../http.js'
+import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, whileConnected } from '../http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { firstIssue, pollQuerySchema } from '../validation.js'
 
@@ -15,7 +15,8 @@ export async function room(request: FastifyRequest, reply: FastifyReply) {
  * away releases its wait at once.
  */
 export async function waitMessages(request: FastifyRequest, reply: FastifyReply) {
-  const { chatroom, config } = request.server
+  const { config } = request.server
+  const chatroom = await roomOf(request)
   reply.header('x-room-epoch', chatroom.epoch)
   const query = pollQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })

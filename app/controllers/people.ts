@@ -1,15 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
-import { JSON_TYPE, sendEnterRefusal, tabOf } from '../http.js'
+import { JSON_TYPE, roomOf, sendEnterRefusal, tabOf } from '../http.js'
 import { closeCodesModule } from '../protocol.js'
 import { currentUser } from '../plugins/session.js'
 import { linkifyModule } from '../thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
 
 /** GET /room/users — who is online, with avatars, as of event lastId. */
-export function users(request: FastifyRequest, reply: FastifyReply) {
-  return reply.header('cache-control', 'no-store').send(request.server.chatroom.roster())
+export async function users(request: FastifyRequest, reply: FastifyReply) {
+  return reply.header('cache-control', 'no-store').send((await roomOf(request)).roster())
 }
 
 /**
@@ -17,7 +17,7 @@ export function users(request: FastifyRequest, reply: FastifyReply) {
  * default 50) events with ids below ID (default: the newest), oldest first, from the log.
  */
 export async function history(request: FastifyRequest, reply: FastifyReply) {
-  const { chatroom } = request.server
+  const chatroom = await roomOf(request)
   const query = historyQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
   const { before, limit, epoch } = query.data

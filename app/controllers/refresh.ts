@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
-import { answerSay, fromHtmlForm, httpActions, newTab, sendEnterRefusal } from '../http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, roomBase, roomOf, sendEnterRefusal } from '../http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../protocol.js'
 import { currentUser } from '../plugins/session.js'
@@ -15,7 +15,7 @@ const HISTORY_PAGE = 50
  * `?before=ID` a page of older history, and who is here. A stale `epoch` starts over.
  */
 async function inRoom(request: FastifyRequest, tab: string) {
-  const { chatroom } = request.server
+  const chatroom = await roomOf(request)
   const user = currentUser(request)
   const entered = await chatroom.enter(user, 'refresh', { tab })
   if (!entered.ok) throw Object.assign(new Error('The chat is unavailable right now; try again shortly.'), { statusCode: 503 })
@@ -41,6 +41,8 @@ async function inRoom(request: FastifyRequest, tab: string) {
     // A link to the page before this one, while there is one.
     older: first !== undefined && first > 1 ? first : undefined,
     history: before !== undefined,
+    base: roomBase('/refresh', chatroom),
+    roomTitle: chatroom.name,
   }
 }
 
@@ -69,8 +71,9 @@ export function index(_request: FastifyRequest, reply: FastifyReply) {
  */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
   const query = historyQuerySchema.safeParse(request.query)
-  if (query.success && query.data.before !== undefined && query.data.epoch !== request.server.chatroom.epoch) {
-    return reply.redirect('/refresh/room', 303)
+  const chatroom = await roomOf(request)
+  if (query.success && query.data.before !== undefined && query.data.epoch !== chatroom.epoch) {
+    return reply.redirect(roomBase('/refresh', chatroom), 303)
   }
   return renderRoom(request, reply)
 }
@@ -81,7 +84,7 @@ export async function room(request: FastifyRequest, reply: FastifyReply) {
  * rendered. A cursor that cannot be resumed answers 409 as long polling does (the page reloads).
  */
 export async function thread(request: FastifyRequest, reply: FastifyReply) {
-  const { chatroom } = request.server
+  const chatroom = await roomOf(request)
   const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
   const user = currentUser(request)
@@ -112,8 +115,9 @@ export async function thread(request: FastifyRequest, reply: FastifyReply) {
  */
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
-  const said = await request.server.chatroom.say(currentUser(request), body.message, 'refresh')
-  if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, '/refresh/room')
+  const chatroom = await roomOf(request)
+  const said = await chatroom.say(currentUser(request), body.message, 'refresh')
+  if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, roomBase('/refresh', chatroom))
   const { status, body: error, headers } = httpRefusal(said)
   const draft = typeof body.message === 'string' ? body.message : ''
   return renderRoom(request, reply.code(status).headers(headers), { error: error.message, draft })

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpActions, roomPage } from '../http.js'
+import { httpActions, roomOf, roomPage } from '../http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../protocol.js'
 import { SseWriter } from '../sse-writer.js'
@@ -27,7 +27,8 @@ const message = (name: string, data: string) => `event: ${name}\ndata: ${data}\n
  * stream as `refused` (its data is long polling's JSON error, with `status`), and it ends.
  */
 export async function events(request: FastifyRequest, reply: FastifyReply) {
-  const { chatroom, config } = request.server
+  const { config } = request.server
+  const chatroom = await roomOf(request)
   const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
   const lastEventId = lastEventIdSchema.safeParse(request.headers['last-event-id'])

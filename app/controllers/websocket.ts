@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { httpActions, roomPage } from '../http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
-import type { Chatroom } from '../chatroom/chatroom.js'
+import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
 import { ackFrame, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
 import { SocketWriter } from '../socket-writer.js'
@@ -31,7 +31,9 @@ export const { say, leave } = httpActions('websocket', '/websocket/room')
  * client frames {"text": …} or {"typing": true}. The socket closing cancels the subscription.
  */
 export function roomSocket(socket: WebSocket, request: FastifyRequest) {
-  const { chatroom, config } = request.server
+  const { config } = request.server
+  // Looked up before the upgrade (a room's route), or the lobby.
+  const chatroom = request.room ?? request.server.chatroom.lobby
   const user = currentUser(request)
   const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return socket.close(CloseCode.badRequest, firstIssue(query.error).slice(0, 120))
@@ -48,7 +50,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
 
 
 /** One client frame: said, typed, or refused (five bad frames in a row close the socket). */
-function relay(frame: ClientFrame, chatroom: Chatroom, user: Member, writer: SocketWriter) {
+function relay(frame: ClientFrame, chatroom: Room, user: Member, writer: SocketWriter) {
   if (frame.kind === 'binary') return writer.close(...frame.close)
   if (frame.kind === 'bad') return writer.refuse(frame.body)
   // Typing is free to send, so it does not excuse the bad frames around it.

@@ -78,6 +78,7 @@ export default fp(
       },
       resumeMax: config.RESUME_MAX_EVENTS,
       replayMaxBytes: config.REPLAY_MAX_BYTES,
+      roomLimits: { perCreator: config.ROOMS_PER_CREATOR, total: config.MAX_ROOMS, members: config.ROOM_MEMBERS_MAX },
       rosterLimit: config.ROSTER_LIMIT,
       perUser: { websocket: config.MAX_SOCKETS_PER_USER, sse: config.MAX_SOCKETS_PER_USER, longpolling: config.MAX_POLLS_PER_USER },
       retention: { maxEvents: config.HISTORY_MAX_EVENTS, maxAgeMs: config.HISTORY_MAX_AGE_DAYS * 86_400_000, everyMs: 60_000 },

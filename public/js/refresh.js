@@ -8,15 +8,17 @@ const threadEl = document.getElementById('thread')
 let lastId = Number(roomEl.dataset.lastId || 0)
 const epoch = roomEl.dataset.epoch || ''
 let timer = null
+/** This room's routes: /refresh/room for the lobby, /refresh/rooms/NAME for another room. */
+const base = roomEl.dataset.base || '/refresh/room'
 
 async function refresh() {
   clearTimeout(timer)
   try {
     const query = new URLSearchParams({ lastReceived: String(lastId), epoch, tab })
-    const res = await fetch(`/refresh/room/thread?${query}`, { headers: { accept: 'text/html' } })
+    const res = await fetch(`${base}/thread?${query}`, { headers: { accept: 'text/html' } })
     if (res.status === 401) return signedOut()
     // Another log of the room (or too far behind): the page starts over.
-    if (res.status === 409) return location.assign('/refresh/room')
+    if (res.status === 409) return location.assign(base)
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     // Parsed by the browser from the server's escaped HTML: no user text is ever put in as markup here.
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html')
@@ -43,7 +45,7 @@ async function refresh() {
 
 onSay(async (text) => {
   try {
-    const res = await fetch('/refresh/room', {
+    const res = await fetch(base, {
       method: 'POST',
       headers: { accept: 'application/json' },
       body: new URLSearchParams({ message: text, tab }),
@@ -61,7 +63,7 @@ onSay(async (text) => {
 })
 
 onTyping(() => {
-  fetch('/refresh/room/typing', { method: 'POST' }).catch(() => {})
+  fetch(`${base}/typing`, { method: 'POST' }).catch(() => {})
 })
 
 arrangeAll()

@@ -4,10 +4,10 @@ import type { NameClaims } from '../names.js'
 import type { PresenceStore, RosterEntry } from '../presence.js'
 
 export interface BusListener {
-  /** A committed event from another process (in the order the bus got them; the room reorders). */
-  event(stored: StoredEvent): void
-  /** Ephemeral signals from any process; may be lost, never stored. */
-  signal(signal: Signal): void
+  /** A committed event of a room from another process (in the order the bus got them; the room reorders). */
+  event(stored: StoredEvent, room: string): void
+  /** Ephemeral signals of a room from any process; may be lost, never stored. */
+  signal(signal: Signal, room: string): void
   /** A session was signed out somewhere: forget it here too (its hash). */
   revoked(hash: string): void
 }
@@ -26,14 +26,18 @@ export interface PresenceRoom {
 export interface Bus {
   /** Whether other processes share the room through this bus (then the room also catches up from the store). */
   readonly shared: boolean
-  /** Carries a committed event to the other processes (this one has delivered it already). Best effort. */
-  publish(stored: StoredEvent): void
-  /** Sends an ephemeral signal to every process, this one included. */
-  signal(signal: Signal): void
+  /** Carries a room's committed event to the other processes that watch the room (this one has delivered it already). Best effort. */
+  publish(stored: StoredEvent, room: string): void
+  /** Sends a room's ephemeral signal to every process watching it, this one included. */
+  signal(signal: Signal, room: string): void
+  /** This process has the room loaded: its events and signals are brought here from now on. */
+  watch(room: string): void
+  /** This process let go of the room: its events are no longer sent here. */
+  unwatch(room: string): void
   /** Who is online in the whole room, when the bus keeps that (several processes). */
-  roster?(): Promise<RosterEntry[]>
-  /** Where join and leave are decided; `ttlMs` bounds how long a dead process's users linger. */
-  presenceStore(room: PresenceRoom, ttlMs: number): PresenceStore
+  roster?(room: string): Promise<RosterEntry[]>
+  /** Where a room's join and leave are decided; `ttlMs` bounds how long a dead process's users linger. */
+  presenceStore(room: PresenceRoom, ttlMs: number, name: string): PresenceStore
   /** At most `limit` takes per key in any `windowMs`; `scope` keeps different limits apart. */
   floodGuard(scope: string, limit: number, windowMs: number): FloodGuard
   /** Who holds which name, shared by every process on the bus. */

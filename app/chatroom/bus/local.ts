@@ -28,11 +28,15 @@ export class LocalBus implements Bus {
     this.listener.revoked(hash)
   }
 
-  publish(_stored: StoredEvent): void {}
+  publish(_stored: StoredEvent, _room: string): void {}
 
-  signal(signal: Signal): void {
-    this.listener.signal(signal)
+  signal(signal: Signal, room: string): void {
+    this.listener.signal(signal, room)
   }
+
+  watch(_room: string): void {}
+
+  unwatch(_room: string): void {}
 
   presenceStore(room: PresenceRoom): PresenceStore {
     return new LocalPresenceStore(room)

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { deadline, DeadlineError } from '../deadline.js'
 import { createTypingSignal, readEvent, type Signal, type StoredEvent } from '../event.js'
+import { LOBBY } from '../store/store.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import type { NameClaims } from '../names.js'
 import type { RosterEntry } from '../presence.js'
@@ -61,16 +62,19 @@ function parseStored(json: string): StoredEvent | undefined {
 }
 
 /**
- * Several processes, one room (BROKER=redis): committed events and typing signals go out on
- * two channels, one subscriber connection per process (not one per client); presence leases
- * and flood limits live in Redis. Nothing here is the log: a Redis that restarts empty loses
+ * Several processes, many rooms (BROKER=redis): each room's committed events and typing
+ * signals go out on channels of their own, and a process subscribes to the rooms it has loaded
+ * only (one subscriber connection per process, not one per client); presence leases and flood
+ * limits live in Redis. Nothing here is the log: a Redis that restarts empty loses
  * presence leases and flood counts for a moment, never an event or an id.
  */
 export class RedisBus implements Bus {
   readonly shared = true
   private readonly commands: Redis
   private readonly subscriber: Redis
-  private readonly channels: { events: string; signals: string; revoked: string }
+  private readonly revoked: string
+  /** Channel -> the room and what it carries, for the rooms this process watches. */
+  private readonly watched = new Map<string, { room: string; kind: 'events' | 'signals' }>()
   readonly names: NameClaims
   private readonly prefix: string
   private readonly onError: (error: unknown) => void
@@ -83,7 +87,7 @@ export class RedisBus implements Bus {
   constructor(options: RedisBusOptions) {
     const prefix = options.prefix ?? 'chat:'
     this.prefix = prefix
-    this.channels = { events: `${prefix}events`, signals: `${prefix}signals`, revoked: `${prefix}revoked` }
+    this.revoked = `${prefix}revoked`
     this.onError = options.onError ?? (() => {})
     // Commands fail fast while Redis is down (a clear error) instead of queueing forever.
     const common = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true }
@@ -110,21 +114,44 @@ export class RedisBus implements Bus {
     }
     defineScripts(this.commands)
     this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.channels.events) {
-        const stored = parseStored(message)
-        if (stored) this.listener.event(stored)
-      } else if (channel === this.channels.signals) {
-        this.listener.signal(createTypingSignal(message))
-      } else if (channel === this.channels.revoked) {
-        this.listener.revoked(message)
-      }
+      if (channel === this.revoked) return this.listener.revoked(message)
+      const watched = this.watched.get(channel)
+      if (!watched) return
+      if (watched.kind === 'signals') return this.listener.signal(createTypingSignal(message), watched.room)
+      const stored = parseStored(message)
+      if (stored) this.listener.event(stored, watched.room)
     })
   }
 
-  /** Connects both clients and subscribes; ioredis renews the subscription on every reconnect. */
+  /** Connects both clients and subscribes to sign-outs; ioredis renews every subscription on each reconnect. */
   async connect(): Promise<void> {
     await Promise.all([this.commands.connect(), this.subscriber.connect()])
-    await this.subscriber.subscribe(this.channels.events, this.channels.signals, this.channels.revoked)
+    await this.subscriber.subscribe(this.revoked)
+  }
+
+  /** Where a room's keys live: the lobby's where the one room's always were, others' beside them. */
+  private keyPrefix(room: string): string {
+    return room === LOBBY ? this.prefix : `${this.prefix}room:${room}:`
+  }
+
+  private channel(room: string, kind: 'events' | 'signals'): string {
+    return `${this.keyPrefix(room)}${kind}`
+  }
+
+  watch(room: string): void {
+    const channels = (['events', 'signals'] as const).map((kind) => {
+      const channel = this.channel(room, kind)
+      this.watched.set(channel, { room, kind })
+      return channel
+    })
+    // What is published before the subscription is in place reaches the room by its catch-up from the store.
+    this.subscriber.subscribe(...channels).catch(this.onError)
+  }
+
+  unwatch(room: string): void {
+    const channels = (['events', 'signals'] as const).map((kind) => this.channel(room, kind))
+    for (const channel of channels) this.watched.delete(channel)
+    this.subscriber.unsubscribe(...channels).catch(this.onError)
   }
 
   /** Whether Redis answers now (for /readyz): within a second, whatever Redis does. */
@@ -161,30 +188,30 @@ export class RedisBus implements Bus {
     })()
   }
 
-  publish(stored: StoredEvent): void {
+  publish(stored: StoredEvent, room: string): void {
     // Best effort: a process that misses it catches up from the store.
-    this.commands.publish(this.channels.events, stored.json).catch(this.onError)
+    this.commands.publish(this.channel(room, 'events'), stored.json).catch(this.onError)
   }
 
   revoke(hash: string): void {
     // Best effort across processes; each also checks the store when its cache runs out.
-    this.commands.publish(this.channels.revoked, hash).catch(this.onError)
+    this.commands.publish(this.revoked, hash).catch(this.onError)
   }
 
-  signal(signal: Signal): void {
-    this.commands.publish(this.channels.signals, signal.user).catch(() => {
+  signal(signal: Signal, room: string): void {
+    this.commands.publish(this.channel(room, 'signals'), signal.user).catch(() => {
       // Typing signals are best effort.
     })
   }
 
-  /** Presence shared by every process: leases with a TTL, join and leave decided in Redis. */
-  presenceStore(room: PresenceRoom, ttlMs: number): RedisPresenceStore {
-    return new RedisPresenceStore(this.commands, room, this.prefix, ttlMs)
+  /** A room's presence, shared by every process: leases with a TTL, join and leave decided in Redis. */
+  presenceStore(room: PresenceRoom, ttlMs: number, name: string): RedisPresenceStore {
+    return new RedisPresenceStore(this.commands, room, this.keyPrefix(name), ttlMs)
   }
 
-  /** Who is online in the whole room. */
-  roster(): Promise<RosterEntry[]> {
-    return readRoster(this.commands, this.prefix)
+  /** Who is online in the whole room, on every process. */
+  roster(room: string): Promise<RosterEntry[]> {
+    return readRoster(this.commands, this.keyPrefix(room))
   }
 
   /**

@@ -1,11 +1,16 @@
 import type { EventDraft, StoredEvent } from '../event.js'
 import {
+  LOBBY,
   newEpoch,
   numbered,
   type AccountRecord,
   type AccountStore,
   type ListedSession,
   type PasskeyRecord,
+  type RoomLog,
+  type RoomRecord,
+  type RoomRole,
+  type RoomStore,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -129,21 +134,81 @@ export class MemoryAccounts implements AccountStore {
   }
 }
 
-/** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
-export class MemoryStore implements Store {
-  readonly epoch = newEpoch()
-  readonly sessions: MemorySessions
-  readonly accounts: MemoryAccounts
-
-  /** `sessions` and `accounts`: another store's, to keep people signed in across a new log (tests). */
-  constructor(sessions = new MemorySessions(), accounts = new MemoryAccounts()) {
-    this.sessions = sessions
-    this.accounts = accounts
+/** Rooms, members and read markers in Maps (STORE=memory). */
+export class MemoryRooms implements RoomStore {
+  private readonly byName = new Map<string, RoomRecord>()
+  private readonly bySkeletons = new Map<string, RoomRecord>()
+  /** room -> person -> role, in the order they joined. */
+  private readonly memberships = new Map<string, Map<string, RoomRole>>()
+  private readonly markers = new Map<string, number>()
+  private readonly directs = new Map<string, string>()
+  async create(room: RoomRecord): Promise<boolean> {
+    if (this.byName.has(room.name) || this.bySkeletons.has(room.skeleton)) return false
+    const copy = { ...room }
+    this.byName.set(copy.name, copy)
+    this.bySkeletons.set(copy.skeleton, copy)
+    return true
   }
+  async get(name: string): Promise<RoomRecord | undefined> {
+    const room = this.byName.get(name)
+    return room && { ...room }
+  }
+  async bySkeleton(skeleton: string): Promise<RoomRecord | undefined> {
+    const room = this.bySkeletons.get(skeleton)
+    return room && { ...room }
+  }
+  async visibleTo(person: string): Promise<RoomRecord[]> {
+    return [...this.byName.values()]
+      .filter((r) => r.visibility === 'public' || this.memberships.get(r.name)?.has(person))
+      .map((r) => ({ ...r }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+  async counts(person: string): Promise<{ created: number; total: number }> {
+    let created = 0
+    for (const r of this.byName.values()) if (r.createdBy === person) created++
+    return { created, total: this.byName.size }
+  }
+  async addMember(room: string, person: string, role: RoomRole): Promise<boolean> {
+    const members = this.memberships.get(room) ?? new Map<string, RoomRole>()
+    this.memberships.set(room, members)
+    if (members.has(person)) return false
+    members.set(person, role)
+    return true
+  }
+  async removeMember(room: string, person: string): Promise<boolean> {
+    return this.memberships.get(room)?.delete(person) ?? false
+  }
+  async role(room: string, person: string): Promise<RoomRole | undefined> {
+    return this.memberships.get(room)?.get(person)
+  }
+  async members(room: string): Promise<string[]> {
+    return [...(this.memberships.get(room)?.keys() ?? [])]
+  }
+  async readMarker(room: string, person: string): Promise<number> {
+    return this.markers.get(JSON.stringify([room, person])) ?? 0
+  }
+  async markRead(room: string, person: string, id: number): Promise<void> {
+    const key = JSON.stringify([room, person])
+    if (id > (this.markers.get(key) ?? 0)) this.markers.set(key, id)
+  }
+  async direct(a: string, b: string): Promise<RoomRecord | undefined> {
+    const name = this.directs.get(JSON.stringify([a, b].sort()))
+    return name === undefined ? undefined : this.get(name)
+  }
+  async setDirect(a: string, b: string, room: string): Promise<boolean> {
+    const key = JSON.stringify([a, b].sort())
+    if (this.directs.has(key)) return false
+    this.directs.set(key, room)
+    return true
+  }
+}
+
+/** One room's log in an array. */
+export class MemoryLog implements RoomLog {
+  readonly epoch = newEpoch()
   private events: StoredEvent[] = []
   private last = 0
-
-  async open(): Promise<void> {}
+  constructor(readonly room: string) {}
 
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
     const stored = numbered(drafts, this.last + 1, Date.now())
@@ -177,6 +242,65 @@ export class MemoryStore implements Store {
       this.events = keep < 0 ? [] : this.events.slice(keep)
     }
     return Promise.resolve(before - this.events.length)
+  }
+}
+
+/** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
+export class MemoryStore implements Store {
+  private readonly lobby = new MemoryLog(LOBBY)
+  private readonly others = new Map<string, MemoryLog>([[LOBBY, this.lobby]])
+  readonly rooms = new MemoryRooms()
+  readonly epoch = this.lobby.epoch
+  readonly sessions: MemorySessions
+  readonly accounts: MemoryAccounts
+
+  /** `sessions` and `accounts`: another store's, to keep people signed in across a new log (tests). */
+  constructor(sessions = new MemorySessions(), accounts = new MemoryAccounts()) {
+    this.sessions = sessions
+    this.accounts = accounts
+  }
+  async open(): Promise<void> {}
+
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    return this.lobby.append(drafts)
+  }
+
+  after(after: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobby.after(after, limit)
+  }
+
+  before(before: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobby.before(before, limit)
+  }
+
+  lastId(): Promise<number> {
+    return this.lobby.lastId()
+  }
+
+  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    return this.lobby.prune(maxEvents, maxAgeMs)
+  }
+
+  /** The lobby's log as the store's own methods (so a store that overrides them, in tests, is the lobby's). */
+  private readonly lobbyView: RoomLog = {
+    room: LOBBY,
+    epoch: this.lobby.epoch,
+    append: (drafts) => this.append(drafts),
+    after: (after, limit) => this.after(after, limit),
+    before: (before, limit) => this.before(before, limit),
+    lastId: () => this.lastId(),
+    prune: (maxEvents, maxAgeMs) => this.prune(maxEvents, maxAgeMs),
+  }
+
+  async log(room: string): Promise<RoomLog> {
+    if (room === LOBBY) return this.lobbyView
+    let log = this.others.get(room)
+    if (!log) this.others.set(room, (log = new MemoryLog(room)))
+    return log
+  }
+
+  async logs(): Promise<string[]> {
+    return [...this.others.keys()]
   }
 
   ready(): Promise<boolean> {

@@ -32,6 +32,72 @@ export interface Store {
   sessions: SessionStore
   /** Registered names: accounts, their passkeys and their OAuth links. */
   accounts: AccountStore
+  /**
+   * One room's log, made (with an epoch of its own) the first time it is asked for. The
+   * store's own append/after/before/lastId/prune/epoch are the lobby's: `log(LOBBY)` is that
+   * same log. Commits to different rooms never wait for each other's ids.
+   */
+  log(room: string): Promise<RoomLog>
+  /** The rooms that have a log (for background pruning). */
+  logs(): Promise<string[]>
+  /** What the rooms are: names, titles, who may read them, members, read markers. */
+  rooms: RoomStore
+}
+
+/** The default room: the Revel sample's one room, and every `/…/room…` route's. */
+export const LOBBY = 'lobby'
+
+/** One room's log: ids consecutive from 1 within the room, an epoch of its own. */
+export interface RoomLog {
+  readonly room: string
+  readonly epoch: string
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]>
+  after(after: number, limit: number): Promise<StoredEvent[]>
+  before(before: number, limit: number): Promise<StoredEvent[]>
+  lastId(): Promise<number>
+  prune(maxEvents: number, maxAgeMs: number): Promise<number>
+}
+
+export type RoomVisibility = 'public' | 'private' | 'direct'
+export type RoomRole = 'owner' | 'member'
+
+export interface RoomRecord {
+  /** As typed at creation (lower-case letters, digits, - and _): the room's address. */
+  name: string
+  /** The name's look-alike skeleton: unique among rooms. */
+  skeleton: string
+  title: string
+  topic: string
+  visibility: RoomVisibility
+  /** The person (id) who made it ('' for the lobby). */
+  createdBy: string
+  createdAt: number
+}
+
+export interface RoomStore {
+  /** Creates the room; false (nothing written) when one with the same skeleton exists. */
+  create(room: RoomRecord): Promise<boolean>
+  get(name: string): Promise<RoomRecord | undefined>
+  bySkeleton(skeleton: string): Promise<RoomRecord | undefined>
+  /** Public rooms, and the private and direct rooms the person is a member of, by name. */
+  visibleTo(person: string): Promise<RoomRecord[]>
+  /** How many rooms the person created, and how many there are in all (for the limits). */
+  counts(person: string): Promise<{ created: number; total: number }>
+  /** Adds (or keeps) a member with a role; false when they were a member already. */
+  addMember(room: string, person: string, role: RoomRole): Promise<boolean>
+  /** Removes a member; false when they were not one. */
+  removeMember(room: string, person: string): Promise<boolean>
+  role(room: string, person: string): Promise<RoomRole | undefined>
+  /** The members' ids, oldest membership first. */
+  members(room: string): Promise<string[]>
+  /** The last event id the person has read in the room (0 when none). */
+  readMarker(room: string, person: string): Promise<number>
+  /** Moves the person's read marker forward (never back). */
+  markRead(room: string, person: string, id: number): Promise<void>
+  /** The direct room of two people (ids in any order), if they have one. */
+  direct(a: string, b: string): Promise<RoomRecord | undefined>
+  /** Records a new direct room for the two people (created with create() first); false when they have one. */
+  setDirect(a: string, b: string, room: string): Promise<boolean>
 }
 
 /** A registered name. The chatroom never reads these: a person reaches it as an id and a name. */

@@ -1,0 +1,653 @@
+import { checkMessageText } from '../validation.js'
+import type { Bus } from './bus/bus.js'
+import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import type { FloodGuard } from './flood.js'
+import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
+import type { RoomLog } from './store/store.js'
+import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
+
+/** How each room behaves (the chatroom's options, handed to every room). */
+export interface RoomOptions {
+  /** Events kept in memory for replay (the replay window); older ones are read from the store. */
+  archiveSize: number
+  /** Live events a subscriber may have queued before it is dropped as lagged. */
+  subscriberQueue: number
+  /** A user's typing signals go out at most once per this many milliseconds (pages send every 2 s). */
+  typingThrottleMs?: number
+  /** Longest message, in characters, after trimming. */
+  maxMessageLength?: number
+  /** Messages one user may send per window, across all their connections. */
+  flood?: { limit: number; windowMs: number }
+  presence?: {
+    /** How long after a user's last connection goes their leave is published. */
+    graceMs: number
+    /** With a shared bus: how long a dead process's users linger. */
+    ttlMs: number
+    /** Transports without a connection to hold (refresh, long polling): each request keeps the user for this long. */
+    leaseMs: Record<string, number>
+    /** A page that was just loaded holds the user this long while it opens its connection (default 15 s). */
+    pageLeaseMs?: number
+    /** Joins one user may cause per minute before their leaves are held back. */
+    churnLimit?: number
+  }
+  /** A cursor further behind than this many events starts over instead of being replayed. */
+  resumeMax?: number
+  /** Bytes of events one resume reads from the store at most (see EnterOptions.paged). */
+  replayMaxBytes?: number
+  /** People listed by name in a roster (the rest are counted). */
+  rosterLimit?: number
+  /** Subscriptions one user may hold at once per transport (sockets, waiting polls); the newest over it is refused. */
+  perUser?: Record<string, number>
+  /** Pruning of the log, in the background (0: no bound). */
+  retention?: { maxEvents: number; maxAgeMs: number; everyMs: number }
+  /** With a shared bus: how often this process checks the store for events the bus did not bring. */
+  catchUpMs?: number
+  /** Told what went wrong where a caller only sees an outcome (a store that cannot be reached). */
+  onError?: (error: unknown, what: string) => void
+}
+
+/** Why enter() refused a cursor; every transport answers each at once and says to start over. */
+export type Refusal =
+  /** The cursor is from another log (the store was created anew). */
+  | 'epoch'
+  /** The cursor is ahead of the log. */
+  | 'ahead'
+  /** The cursor is further behind than RESUME_MAX_EVENTS, or its events were pruned. */
+  | 'behind'
+  /** The store could not be read: try again shortly. */
+  | 'unavailable'
+  /** Someone else present holds the user's name (they were away long enough to lose it). */
+  | 'name'
+  /** The user already holds as many connections of this transport as one person may. */
+  | 'tooMany'
+
+/** What enter() answers: a subscription, or why not (with where the room stands). */
+export type Entered =
+  | { ok: true; subscription: Subscription }
+  | { ok: false; refused: Refusal; epoch: string; lastId: number }
+
+export interface EnterOptions {
+  /** The id of the last event the client has; absent: the replay window. */
+  lastReceived?: number | undefined
+  /** The epoch of the log that cursor is from; absent: not checked (curl). */
+  epoch?: string | undefined
+  /** Also deliver others' typing signals. */
+  typing?: boolean | undefined
+  /** Which page of the user this is (a random id the page got when it loaded): its leave ends only its own. */
+  tab?: string | undefined
+  /**
+   * The reader answers once and comes back with its new cursor (long polling): a replay past
+   * replayMaxBytes is handed over as one page (the subscription then has no live events).
+   * Otherwise such a cursor is refused as 'behind'.
+   */
+  paged?: boolean | undefined
+}
+
+/** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
+export type Said =
+  | { outcome: 'ok'; stored: StoredEvent }
+  | { outcome: 'invalid'; message: string }
+  | { outcome: 'flooded'; message: string; retryAfter: number }
+  | { outcome: 'unavailable'; message: string }
+
+/** Events fetched from the store at a time when filling a gap. */
+const PAGE = 1000
+/** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
+const REPLAY_PAGE = 200
+
+interface Connection {
+  transport: string
+  tab: string | undefined
+  subscription: Subscription
+}
+
+/** How long "NAME is typing" shows after their last signal on pages that fetch it (the scripts show it 4 s). */
+const TYPING_SHOWS_MS = 4000
+
+interface Pending {
+  draft: EventDraft
+  resolve: (stored: StoredEvent) => void
+  reject: (error: unknown) => void
+}
+
+/** What every room of a chatroom shares: the flood limit, the counters, name claims. */
+export interface RoomShared {
+  /** The per-user message limit, across every room and connection. */
+  flood: FloodGuard
+  /** Counts for /metrics, summed over the rooms. */
+  stats: { events: number; deliveries: number; lagged: number; gaps: number }
+  /** Claims a member's name among the people present (the chatroom's name claims). */
+  claimName(member: Member): Promise<boolean>
+  /** Told when a member's last presence in this room ends (their name may be let go). */
+  onGone?(member: Member): void
+}
+
+/**
+ * One room on this node: its log's replay window as this node has seen it, who listens here,
+ * who is present, and its commit queue. The log (ids, history, the epoch) is the store's; the
+ * bus carries committed events between processes. Transports use its session API: enter (then
+ * take / wait / cancel / leave on the subscription), say, typing, leave.
+ */
+export class Room implements SubscriptionOwner {
+  private readonly log: RoomLog
+  private readonly bus: Bus
+  private readonly options: RoomOptions
+  private readonly shared: RoomShared
+  /** Who is online, per user across their connections and transports. */
+  readonly presence: Presence
+  private readonly subscriptions = new Set<Subscription>()
+  private recent: StoredEvent[] = []
+  private started = false
+  private closed = false
+  /** The newest id this node has delivered (the window may be empty). */
+  private last = 0
+  /** Folded from join/leave events as they are delivered, so it always matches lastId. */
+  private readonly present = new Map<string, string | undefined>()
+  private readonly lastTyping = new Map<string, number>()
+  /** Counts for /metrics (shared by every room): events this node saw, deliveries, readers dropped as lagged. */
+  private readonly stats: RoomShared['stats']
+  /** While missing events are fetched, newer arrivals wait here. */
+  private filling: Promise<void> | undefined
+  private held: StoredEvent[] = []
+  /** Subscriptions that got something this tick; woken together by one setImmediate. */
+  private waking: Subscription[] = []
+  /** Drafts waiting for the next group commit, and whether one is in flight. */
+  private queue: Pending[] = []
+  private committing = false
+  /** Told when the queue is empty and nothing is in flight. */
+  private idleWaiters: (() => void)[] = []
+  /** Each user's open subscriptions, by transport and page: for the per-user caps, and so one page's leave ends just its own. */
+  private readonly connections = new Map<string, Set<Connection>>()
+  /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
+  private readonly typists = new Map<string, number>()
+
+  constructor(
+    readonly name: string,
+    log: RoomLog,
+    bus: Bus,
+    options: RoomOptions,
+    shared: RoomShared,
+  ) {
+    this.log = log
+    this.bus = bus
+    this.options = options
+    this.shared = shared
+    this.stats = shared.stats
+    const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
+    this.presence = new Presence(bus.presenceStore(this, presence.ttlMs, name), {
+      graceMs: presence.graceMs,
+      churnLimit: presence.churnLimit,
+      onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
+      onGone: (member) => shared.onGone?.(member),
+    })
+  }
+
+  /**
+   * Loads the replay window and starts presence. With a bus of its own, users the log still
+   * shows present (the process was killed) are published as gone.
+   */
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    const last = await this.log.lastId()
+    const window = await this.log.after(Math.max(0, last - this.options.archiveSize), this.options.archiveSize)
+    // Events delivered while the window loaded are newer; keep them after it.
+    this.recent = [...window, ...this.recent.filter((s) => s.event.id > last)].slice(-this.options.archiveSize)
+    this.last = Math.max(last, this.last)
+    if (this.bus.roster) {
+      for (const { name, avatar } of await this.bus.roster(this.name)) this.present.set(name, avatar)
+    } else {
+      const stale = new Map<string, Event>()
+      for (const { event } of window) {
+        if (event.type === 'join') stale.set(event.user, event)
+        else if (event.type === 'leave') stale.delete(event.user)
+      }
+      for (const [user, join] of stale) this.present.set(user, join.avatar)
+      for (const [user, join] of stale) await this.left(user, join.avatar, join.via, join.guest)
+    }
+    this.presence.start()
+  }
+
+  /** The epoch of the room's log: a cursor is (epoch, id). */
+  get epoch(): string {
+    return this.log.epoch
+  }
+
+  /** The id of the newest event this node has seen (0 before the first). */
+  get lastId(): number {
+    return this.last
+  }
+
+  /** Listeners on this node. */
+  get subscriberCount(): number {
+    return this.subscriptions.size
+  }
+
+  /** Listeners on this node waiting in wait() (long polls). Counted when scraped. */
+  get waitingCount(): number {
+    let n = 0
+    for (const subscription of this.subscriptions) if (subscription.waiting) n++
+    return n
+  }
+
+  /**
+   * A user comes in through a transport (a socket opens, a poll arrives, a page loads): the
+   * cursor is checked against the log (its epoch, ahead, too far behind), the user is held
+   * present until the subscription ends (and, for transports without a connection, a while
+   * longer by a lease), and the subscription hands over what follows the cursor (from the
+   * store when it is older than the replay window), then live events, none lost or doubled.
+   * The caller takes or waits, then cancels (or leaves) on every path.
+   */
+  async enter(member: Member, transport: string, options: EnterOptions = {}): Promise<Entered> {
+    try {
+      return await this.tryEnter(member, transport, options)
+    } catch (error) {
+      this.options.onError?.(error, 'could not read the log to resume a cursor')
+      return { ok: false, refused: 'unavailable', epoch: this.epoch, lastId: this.last }
+    }
+  }
+
+  private async tryEnter(member: Member, transport: string, options: EnterOptions): Promise<Entered> {
+    const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
+    let { lastReceived } = options
+    if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
+    const arriving = !this.presence.holds(member)
+    // Someone present already holds their name (renewed while they stay): asked only on arrival.
+    if (arriving && !(await this.shared.claimName(member))) return refuse('name')
+    const key = memberKey(member)
+    const cap = this.options.perUser?.[transport]
+    if (cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
+    // Another process may have given out ids this one has not seen yet: skip them when they come.
+    let skipThrough = 0
+    if (lastReceived !== undefined && lastReceived > this.last) {
+      if (options.epoch === undefined || lastReceived > (await this.log.lastId())) return refuse('ahead')
+      // This node may have caught up while the store answered: then the cursor is simply behind.
+      if (lastReceived > this.last) {
+        skipThrough = lastReceived
+        lastReceived = this.last
+      }
+    }
+    const backlog: StoredEvent[] = []
+    let replayOnly = false
+    if (lastReceived !== undefined) {
+      if (this.last - lastReceived > (this.options.resumeMax ?? 5000)) return refuse('behind')
+      // Older than the replay window: read up to it from the store, then join it in one step;
+      // bounded in bytes (a long poll gets one page of it, others start over).
+      let bytes = 0
+      const budget = this.options.replayMaxBytes ?? Infinity
+      while (lastReceived < this.windowStart() - 1 && !replayOnly) {
+        const page = await this.log.after(lastReceived, Math.min(REPLAY_PAGE, this.windowStart() - 1 - lastReceived))
+        if (page[0]?.event.id !== lastReceived + 1) return refuse('behind')
+        for (const stored of page) {
+          if (bytes > 0 && bytes + stored.json.length > budget) {
+            if (!options.paged) return refuse('behind')
+            replayOnly = true
+            break
+          }
+          bytes += stored.json.length
+          backlog.push(stored)
+        }
+        lastReceived = backlog.at(-1)!.event.id
+      }
+    }
+    // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
+    let release = (): void => {}
+    const { tab } = options
+    const subscription = this.subscribe(lastReceived, {
+      backlog,
+      replayOnly,
+      skipThrough,
+      typing: options.typing ? { self: member.name } : undefined,
+      onEnd: () => {
+        const mine = this.connections.get(key)
+        mine?.delete(connection)
+        if (mine?.size === 0) this.connections.delete(key)
+        void this.renew(member, transport, tab)
+        release()
+      },
+      onLeave: () => this.presence.drop(member, transport, tab),
+    })
+    const connection: Connection = { transport, tab, subscription }
+    if (!subscription.closed) {
+      const mine = this.connections.get(key)
+      if (mine) mine.add(connection)
+      else this.connections.set(key, new Set([connection]))
+    }
+    void this.renew(member, transport, tab)
+    release = this.presence.hold(member)
+    // Their own join, on arrival, is committed before they are answered, so the page they get
+    // already lists them; a poll of someone already here does not wait on others' commits.
+    if (arriving) await this.idle()
+    return { ok: true, subscription }
+  }
+
+  /**
+   * A user says something: the text is checked, the user's flood limit applied (shared by all
+   * their connections), and the message committed to the log: acknowledged only then.
+   */
+  async say(member: Member, text: unknown, transport?: string): Promise<Said> {
+    if (transport !== undefined) void this.renew(member, transport)
+    const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
+    if ('error' in checked) return { outcome: 'invalid', message: checked.error }
+    try {
+      const waitMs = await this.shared.flood.take(memberKey(member))
+      if (waitMs > 0) {
+        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+        const { limit, windowMs } = this.options.flood ?? { limit: 20, windowMs: 10_000 }
+        const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
+        return { outcome: 'flooded', message, retryAfter }
+      }
+      return { outcome: 'ok', stored: await this.post(member.name, checked.text, member.avatar, member.provider?.name, isGuest(member)) }
+    } catch (error) {
+      // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
+      this.options.onError?.(error, 'could not publish a message')
+      return { outcome: 'unavailable', message: 'The chat is unavailable right now; your message was not sent. Try again shortly.' }
+    }
+  }
+
+  /**
+   * The user left: one page of theirs (`tab`: the page's leave beacon or form), one transport
+   * (a leave link without a page id), or the room (sign-out: neither). That page's connections
+   * end at once (a socket is closed with 4001), and the leave is published at once unless
+   * another page of theirs still holds them. Resolves once the leave is committed.
+   */
+  leave(member: Member, transport?: string, tab?: string): Promise<void> {
+    for (const connection of [...(this.connections.get(memberKey(member)) ?? [])]) {
+      if (transport !== undefined && connection.transport !== transport) continue
+      if (tab !== undefined && connection.tab !== tab) continue
+      connection.subscription.leave()
+    }
+    this.presence.drop(member, transport, tab)
+    return this.idle()
+  }
+
+  /**
+   * A request of a transport without a connection (refresh, long polling) keeps the user
+   * present a while, and so does loading a page (until its connection opens). Resolves once
+   * their join (if this was their arrival) is committed.
+   */
+  renew(member: Member, transport: string, tab?: string): Promise<void> {
+    const presence = this.options.presence
+    const lease = presence?.leaseMs[transport] ?? (tab ? (presence?.pageLeaseMs ?? 15_000) : undefined)
+    if (lease) this.presence.touch(member, transport, lease, tab)
+    return this.idle()
+  }
+
+  /** How many subscriptions of this transport the user holds open on this node. */
+  private heldBy(key: string, transport: string): number {
+    let held = 0
+    for (const connection of this.connections.get(key) ?? []) if (connection.transport === transport) held++
+    return held
+  }
+
+  /** Who is typing now (their signal in the last few seconds), except `self`: for pages that fetch it. */
+  typingNow(self?: string): string[] {
+    const now = Date.now()
+    const names: string[] = []
+    for (const [name, until] of this.typists) {
+      if (until <= now) this.typists.delete(name)
+      else if (name !== self) names.push(name)
+    }
+    return names
+  }
+
+  /** The replay window after the cursor (all of it without one). */
+  archive(lastReceived = 0): StoredEvent[] {
+    // Ids are consecutive, so the cursor maps straight to an index.
+    return this.recent.slice(Math.max(0, lastReceived - this.windowStart() + 1))
+  }
+
+  /** Up to `limit` events before id `before`, oldest first: from the window when it has them, else the store. */
+  history(before: number, limit: number): Promise<StoredEvent[]> {
+    before = Math.min(before, this.last + 1)
+    const start = this.windowStart()
+    if (before - limit >= start && before <= this.last + 1) return Promise.resolve(this.recent.slice(before - limit - start, before - start))
+    return this.log.before(before, limit)
+  }
+
+  /**
+   * The window after the cursor, then every live event, with nothing lost or doubled
+   * between the two: both are taken in one synchronous step.
+   */
+  subscribe(lastReceived?: number, options: SubscribeOptions & { backlog?: StoredEvent[]; replayOnly?: boolean } = {}): Subscription {
+    // One page of an old stretch of the log, and nothing live after it (the reader comes back for more).
+    if (options.replayOnly) return new Subscription(this, options.backlog ?? [], this.options.subscriberQueue, options)
+    const window = this.archive(lastReceived)
+    const backlog = options.backlog?.length ? options.backlog.concat(window) : window
+    // Everything up to this.last is in the backlog or before the cursor: live events follow it.
+    const subscription = new Subscription(this, backlog, this.options.subscriberQueue, { ...options, position: this.last })
+    if (!subscription.closed) this.subscriptions.add(subscription)
+    return subscription
+  }
+
+  release(subscription: Subscription): void {
+    this.subscriptions.delete(subscription)
+    if (subscription.state === 'lagged') this.stats.lagged++
+  }
+
+  /** Counted for /metrics (chat_reader_gaps_total): a reader would have skipped events; it was ended instead. */
+  gap(_subscription: Subscription, expected: number, got: number): void {
+    this.stats.gaps++
+    this.options.onError?.(new Error(`a reader expected event ${expected} and was handed ${got}; it was ended to resume from its cursor`), 'a reader would have skipped events')
+  }
+
+  wake(subscription: Subscription): void {
+    if (this.waking.push(subscription) === 1) setImmediate(this.wakeAll)
+  }
+
+  /**
+   * One timer per tick for every reader on this node instead of one per reader: each reads
+   * all that arrived this tick at once (a socket sends it as one frame).
+   */
+  private readonly wakeAll = (): void => {
+    const waking = this.waking
+    this.waking = []
+    for (const subscription of waking) if (subscription.pending) subscription.onReadable?.()
+  }
+
+  /**
+   * Commits the event to the log and resolves with it once committed; then this node delivers
+   * it and the bus carries it to the others. Drafts of one tick (and those that arrive while a
+   * commit is in flight) share one transaction.
+   */
+  publish(draft: EventDraft): Promise<StoredEvent> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ draft, resolve, reject }) === 1 && !this.committing) setImmediate(this.commit)
+    })
+  }
+
+  private readonly commit = (): void => {
+    const batch = this.queue
+    this.queue = []
+    if (batch.length === 0) return
+    this.committing = true
+    this.log.append(batch.map((p) => p.draft)).then(
+      (stored) => {
+        this.committing = false
+        for (const s of stored) {
+          this.deliver(s)
+          this.bus.publish(s, this.name)
+        }
+        // The batch is the tick's coalescing point: readers get it now, not a loop turn later.
+        this.wakeAll()
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!)
+        this.next()
+      },
+      (error: unknown) => {
+        this.committing = false
+        for (const p of batch) p.reject(error)
+        this.next()
+      },
+    )
+  }
+
+  private next(): void {
+    if (this.queue.length > 0) return void setImmediate(this.commit)
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  /** Resolves once everything published so far is committed (or failed). */
+  private idle(): Promise<void> {
+    if (!this.committing && this.queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Publishes a join as is (presence decides when; tests and the local presence store call it). */
+  join(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.publish({ type: 'join', user, avatar, via, guest })
+  }
+
+  /** Publishes a leave as is (see join). */
+  left(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.publish({ type: 'leave', user, avatar, via, guest })
+  }
+
+  /** Publishes a message as is, with no check or limit (trusted callers: say, tests, the benchmark). */
+  post(user: string, text: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent> {
+    return this.publish({ type: 'message', user, text, avatar, via, guest })
+  }
+
+  /** Who is in the room as of lastId: how many, and the first `limit` by name (ROSTER_LIMIT), so a page stays small when thousands are here. */
+  roster(limit = this.options.rosterLimit ?? Infinity): Roster {
+    const names = [...this.present.keys()].sort((a, b) => a.localeCompare(b)).slice(0, limit)
+    const users = names.map((name) => {
+      const avatar = this.present.get(name)
+      return avatar === undefined ? { name } : { name, avatar }
+    })
+    return { lastId: this.lastId, count: this.present.size, users }
+  }
+
+  /** Everyone present, by name (for suggestions; not for pages). */
+  presentNames(): string[] {
+    return [...this.present.keys()]
+  }
+
+  /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
+  typing(member: Member, transport?: string): void {
+    if (transport !== undefined) void this.renew(member, transport)
+    const key = memberKey(member)
+    const now = Date.now()
+    const throttle = this.options.typingThrottleMs ?? 1500
+    const last = this.lastTyping.get(key)
+    if (last !== undefined && now - last < throttle) return
+    if (this.lastTyping.size > 10_000) {
+      for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
+    }
+    this.lastTyping.set(key, now)
+    this.bus.signal(createTypingSignal(member.name), this.name)
+  }
+
+  /**
+   * Shutdown, before the server stops accepting: every subscription ends (long polls answer,
+   * sockets close) and this node lets go of everyone it holds, so nobody is left listed.
+   */
+  async endSubscriptions(): Promise<void> {
+    for (const subscription of this.subscriptions) subscription.close()
+    await this.presence.close()
+  }
+
+  /** Ends every subscription and lets go of everyone here, then waits for the last commits. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.endSubscriptions()
+    // Leaves published on the way out are committed before the store closes.
+    await this.idle()
+  }
+
+  private windowStart(): number {
+    return this.recent[0]?.event.id ?? this.last + 1
+  }
+
+  /**
+   * Every event, this node's own (after commit) and others' (from the bus), reaches readers in
+   * id order with no gap: when an id skips ahead (this node missed some, e.g. while the bus
+   * reconnected), the missing ones are read from the store and newer arrivals wait for them.
+   * Never waits on a subscriber.
+   */
+  deliver(stored: StoredEvent): void {
+    const id = stored.event.id
+    if (id <= this.last) return
+    if (this.filling || id > this.last + 1) {
+      this.held.push(stored)
+      this.fill()
+      return
+    }
+    this.append(stored)
+  }
+
+  /** Reads what this node missed from the store, then lets the held arrivals through. Retries while the store is away. */
+  private fill(): void {
+    if (this.filling) return
+    this.filling = (async () => {
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          for (;;) {
+            const from = this.last
+            const missing = await this.log.after(from, PAGE)
+            for (const s of missing) if (s.event.id === this.last + 1) this.append(s)
+            if (missing.length === PAGE) continue
+            // Arrivals held while that read was under way can be newer than what it saw: the
+            // bus brought them, and not the ones committed just before them. The store has
+            // those (it gave out the held ids after them): read again until they join up.
+            if (this.lowestHeld() <= this.last + 1 || this.last === from) break
+          }
+          break
+        } catch (error) {
+          this.options.onError?.(error, 'could not read missed events from the store')
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)).unref())
+        }
+      }
+      const held = this.held.sort((a, b) => a.event.id - b.event.id)
+      this.held = []
+      for (const s of held) if (s.event.id > this.last) this.append(s)
+    })().finally(() => {
+      this.filling = undefined
+    })
+  }
+
+  /** The lowest held id this node has not delivered yet (Infinity: none). */
+  private lowestHeld(): number {
+    let lowest = Infinity
+    for (const { event } of this.held) if (event.id > this.last && event.id < lowest) lowest = event.id
+    return lowest
+  }
+
+  /** With a shared bus: events another process committed that the bus did not bring (it was down). */
+  async catchUp(): Promise<void> {
+    if (this.filling) return
+    if ((await this.log.lastId()) > this.last) this.fill()
+  }
+
+  private append(stored: StoredEvent): void {
+    // The store no longer has what came before (pruned): the window starts over here, so it stays
+    // consecutive, and each reader is ended rather than handed a gap (it resumes or is told).
+    if (stored.event.id !== this.last + 1) this.recent = []
+    this.recent.push(stored)
+    if (this.recent.length > this.options.archiveSize) this.recent.shift()
+    this.last = stored.event.id
+    this.fold(stored.event)
+    this.stats.events++
+    this.stats.deliveries += this.subscriptions.size
+    for (const subscription of this.subscriptions) subscription.push(stored)
+  }
+
+  /** Keeps the roster in step with join and leave events. */
+  private fold({ type, user, avatar }: Event): void {
+    if (type === 'join') this.present.set(user, avatar)
+    else if (type === 'leave') this.present.delete(user)
+    if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
+  }
+
+  relay(signal: Signal): void {
+    if (signal.type === 'typing') {
+      // Bounded: past a thousand typists, the oldest signals are forgotten first.
+      this.typists.delete(signal.user)
+      if (this.typists.size >= 1000) this.typists.delete(this.typists.keys().next().value!)
+      this.typists.set(signal.user, Date.now() + TYPING_SHOWS_MS)
+    }
+    for (const subscription of this.subscriptions) subscription.signal(signal)
+  }
+}

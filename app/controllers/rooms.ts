@@ -1,0 +1,73 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { RoomRefusal } from '../chatroom/chatroom.js'
+import { skeleton } from '../identity.js'
+import { currentUser } from '../plugins/session.js'
+import { reasons } from '../protocol.js'
+
+const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
+const body = (request: FastifyRequest) => (request.body ?? {}) as Record<string, unknown>
+const roomParam = (request: FastifyRequest) => (request.params as { room: string }).room
+
+function refuse(reply: FastifyReply, refused: RoomRefusal) {
+  return reply.code(refused.status).send({ error: reasons[refused.status], message: refused.message })
+}
+
+/** GET /rooms — `{"rooms": [{name, title, topic, visibility, lastId, unread, member}]}`: the rooms this person can see. */
+export async function list(request: FastifyRequest, reply: FastifyReply) {
+  const rooms = await request.server.chatroom.listRooms(currentUser(request))
+  return reply.header('cache-control', 'no-store').send({ rooms })
+}
+
+/** POST /rooms — `name`, optional `title`, `topic`, `visibility` (public | private): 201 with the room; the creator is its owner. */
+export async function create(request: FastifyRequest, reply: FastifyReply) {
+  const form = body(request)
+  const made = await request.server.chatroom.createRoom(currentUser(request), { name: form.name, title: form.title, topic: form.topic, visibility: form.visibility })
+  if (!made.ok) return refuse(reply, made)
+  const { name, title, topic, visibility } = made.room
+  if (wantsHtml(request)) return reply.redirect(`/refresh/rooms/${encodeURIComponent(name)}`, 303)
+  return reply.code(201).send({ name, title, topic, visibility })
+}
+
+/** POST /rooms/:room/join — a public room: you are a member (it is listed as yours). 200 {ok}. */
+export async function join(request: FastifyRequest, reply: FastifyReply) {
+  const joined = await request.server.chatroom.joinRoom(currentUser(request), roomParam(request))
+  if (!joined.ok) return refuse(reply, joined)
+  return reply.send({ ok: true })
+}
+
+/** POST /rooms/:room/leave — you are no longer a member (a private room then no longer exists for you). */
+export async function leave(request: FastifyRequest, reply: FastifyReply) {
+  const left = await request.server.chatroom.leaveRoom(currentUser(request), roomParam(request))
+  if (!left.ok) return refuse(reply, left)
+  if (wantsHtml(request)) return reply.redirect('/', 303)
+  return reply.send({ ok: true })
+}
+
+/** POST /rooms/:room/invite — `user` (an account's name): a member of a private room lets them in. */
+export async function invite(request: FastifyRequest, reply: FastifyReply) {
+  const form = body(request)
+  if (typeof form.user !== 'string' || form.user.trim() === '') return reply.code(400).send({ error: 'Bad Request', message: 'Say whom to invite: user=NAME (an account).' })
+  const limited = await request.server.limiter('invite', request.server.config.INVITES_PER_HOUR, 3_600_000).take(currentUser(request).id)
+  if (limited > 0) {
+    reply.header('retry-after', String(Math.ceil(limited / 1000)))
+    return reply.code(429).send({ error: 'Too Many Requests', message: `At most ${request.server.config.INVITES_PER_HOUR} invitations an hour.` })
+  }
+  const account = await request.server.chatroom.accounts.bySkeleton(skeleton(form.user.trim()))
+  if (!account) return reply.code(404).send({ error: 'Not Found', message: 'No account goes by that name (only accounts can be invited).' })
+  const invited = await request.server.chatroom.invite(currentUser(request), roomParam(request), account.id)
+  if (!invited.ok) return refuse(reply, invited)
+  return reply.send({ ok: true, user: account.name, added: invited.added })
+}
+
+/** POST /direct — `user` (an account's name): opens or finds the direct room of the two of you; `{"room"}`. */
+export async function direct(request: FastifyRequest, reply: FastifyReply) {
+  const form = body(request)
+  const me = currentUser(request)
+  if (typeof form.user !== 'string' || form.user.trim() === '') return reply.code(400).send({ error: 'Bad Request', message: 'Say with whom: user=NAME (an account).' })
+  const account = await request.server.chatroom.accounts.bySkeleton(skeleton(form.user.trim()))
+  if (!account) return reply.code(404).send({ error: 'Not Found', message: 'No account goes by that name (direct messages are between accounts).' })
+  const opened = await request.server.chatroom.direct(me, { id: account.id, name: account.name }, { name: me.name })
+  if (!opened.ok) return refuse(reply, opened)
+  if (wantsHtml(request)) return reply.redirect(`/refresh/rooms/${encodeURIComponent(opened.room.name)}`, 303)
+  return reply.send({ room: opened.room.name, title: opened.room.title })
+}
