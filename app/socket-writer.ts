@@ -131,7 +131,7 @@ export class SocketWriter {
  * 8 KB a connection): @fastify/websocket's own 'error' listener closes over both, and the
  * ServerResponse that routed the upgrade stays attached to the TCP socket.
  */
-function release(socket: WebSocket, raw: Socket, log: SocketWriterOptions['log']): void {
+export function release(socket: WebSocket, raw: Socket, log: SocketWriterOptions['log']): void {
   socket.removeAllListeners('error')
   socket.on('error', (err) => log.debug({ err }, 'websocket error'))
   ;(raw as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.detachSocket(raw)

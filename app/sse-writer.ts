@@ -56,6 +56,8 @@ export class SseWriter {
   private readonly res: Socket
   private readonly limit: number
   private subscription: Subscription | undefined
+  /** A stream of several rooms: each room's subscription, and its cursor (`ROOM:EPOCH:ID`, the stream's id is all of them). */
+  private rooms: { room: string; epoch: string; last: number; subscription: Subscription }[] | undefined
   private waitingForDrain = false
   private wrote = false
   private readonly stopBeating: () => void
@@ -67,7 +69,46 @@ export class SseWriter {
     res.on('close', () => {
       this.stopBeating()
       this.subscription?.cancel()
+      for (const entry of this.rooms ?? []) entry.subscription.cancel()
     })
+  }
+
+  /**
+   * Starts a stream of several rooms: each event's data is the event with `"room"` first, and the
+   * stream's `id:` is every room's cursor (`ROOM:EPOCH:ID,…`), so the browser's Last-Event-ID
+   * resumes all of them. A room that must start over ends the stream (the client reconnects).
+   */
+  attachRooms(entries: { room: string; epoch: string; last: number; subscription: Subscription }[], greeting: string): void {
+    if (this.res.destroyed) return entries.forEach((e) => e.subscription.cancel())
+    this.rooms = entries
+    for (const entry of entries) entry.subscription.onReadable = this.flush
+    this.write(`retry: 2000\n${greeting}`)
+    if (entries.some((e) => e.subscription.pending)) setImmediate(this.flush)
+  }
+
+  private cursorSet(): string {
+    return this.rooms!.map((r) => `${r.room}:${r.epoch}:${r.last}`).join(',')
+  }
+
+  private flushRooms(rooms: NonNullable<SseWriter['rooms']>): void {
+    for (const entry of rooms) {
+      const { subscription } = entry
+      if (subscription.state === 'lagged') return this.end()
+      if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')
+      if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
+    }
+    if (this.full()) return
+    let out = ''
+    for (const entry of rooms) {
+      if (!entry.subscription.pending) continue
+      const room = JSON.stringify(entry.room)
+      for (const stored of entry.subscription.take()) {
+        entry.last = stored.event.id
+        out += `id: ${this.cursorSet()}\ndata: {"room":${room},${stored.json.slice(1)}\n\n`
+      }
+      for (const signal of entry.subscription.takeSignals()) out += `event: ${signal.type}\ndata: {"room":${room},${signal.json.slice(1)}\n\n`
+    }
+    if (out) this.write(out)
   }
 
   /** Starts the stream: the reconnect delay and `greeting` first, then what the subscription has. */
@@ -82,6 +123,7 @@ export class SseWriter {
   /** Sends everything queued, or ends the stream saying why (the browser's EventSource reconnects unless told not to). */
   readonly flush = (): void => {
     const { res, subscription } = this
+    if (this.rooms && !res.writableEnded) return this.flushRooms(this.rooms)
     if (!subscription || res.writableEnded) return
     if (subscription.state === 'lagged') return this.end()
     if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')

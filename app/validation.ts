@@ -80,3 +80,32 @@ export const pollQuerySchema = pageQuerySchema.extend({
 export function firstIssue(error: z.ZodError): string {
   return error.issues[0]?.message ?? 'Invalid input.'
 }
+
+/** One room's cursor on a connection that carries several rooms. */
+export interface RoomCursor {
+  room: string
+  epoch?: string | undefined
+  lastReceived?: number | undefined
+}
+
+const ROOM_CURSOR = /^([^\s:,]{1,64}):([A-Za-z0-9_-]{0,64}):(\d{0,15})$/u
+
+/**
+ * Cursors as `ROOM:EPOCH:ID` (repeated `cursor` parameters, or comma-separated as in an event
+ * stream's Last-Event-ID); `ROOM::` starts at the room's replay window. At most `max` rooms,
+ * each once.
+ */
+export function parseCursors(value: unknown, max: number): { cursors: RoomCursor[] } | { error: string } {
+  const raw = (Array.isArray(value) ? value : value === undefined ? [] : [value]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]))
+  if (raw.length === 0) return { error: 'Say which rooms: cursor=ROOM:EPOCH:LASTID (ROOM:: for a room\'s newest), repeated per room.' }
+  if (raw.length > max) return { error: `At most ${max} rooms on one connection.` }
+  const cursors: RoomCursor[] = []
+  for (const item of raw) {
+    const match = typeof item === 'string' ? ROOM_CURSOR.exec(item) : null
+    if (!match) return { error: 'A cursor is ROOM:EPOCH:LASTID (ROOM:: for a room\'s newest).' }
+    const [, room, epoch, id] = match
+    if (cursors.some((c) => c.room === room)) return { error: `The room ${room} is named twice.` }
+    cursors.push({ room: room!, ...(epoch && { epoch }), ...(id && { lastReceived: Number(id) }) })
+  }
+  return { cursors }
+}

@@ -75,6 +75,10 @@ export const configSchema = z.object({
   MAX_ROOMS: int(1, 10_000_000, 10_000),
   /** Members of one private room. */
   ROOM_MEMBERS_MAX: int(2, 1_000_000, 1000),
+  /** Rooms one connection (a socket, an event stream, a long poll) may carry at once. */
+  MAX_ROOMS_PER_CONNECTION: int(1, 10_000, 50),
+  /** Seconds a room (never the lobby) nobody reads or is present in, with no event, stays in memory before it is unloaded (its next use loads it again). */
+  ROOM_IDLE: seconds(0.05, 86_400, 300),
   /** Invitations one person may send per hour. */
   INVITES_PER_HOUR: int(1, 100_000, 50),
   /** Sign-in attempts per minute from one IP address. */

@@ -131,4 +131,8 @@ export const routes: Route[] = [
   { method: 'POST', url: '/longpolling/rooms/:room/typing', action: LongPolling.typing, auth: 'api' },
   { method: 'GET', url: '/sse/rooms/:room/events', action: Sse.events, auth: 'api', sameOrigin: true },
   { method: 'GET', url: '/websocket/rooms/:room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
+  // One connection, many rooms: a cursor per room
+  { method: 'GET', url: '/websocket/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomsSocket, auth: 'api' },
+  { method: 'GET', url: '/longpolling/messages', action: LongPolling.waitRooms, auth: 'api', sameOrigin: true },
+  { method: 'GET', url: '/sse/events', action: Sse.roomsEvents, auth: 'api', sameOrigin: true },
 ]

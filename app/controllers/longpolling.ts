@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, whileConnected } from '../http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
-import { firstIssue, pollQuerySchema } from '../validation.js'
+import { enterRooms, inRoom } from '../rooms-connection.js'
+import { firstIssue, parseCursors, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -48,3 +49,49 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
  * POST /longpolling/room/leave[tab=T] — leaves (that page, when it says which), then back to the welcome page.
  */
 export const { say, typing, leave } = httpActions('longpolling', '/longpolling/room')
+
+/**
+ * GET /longpolling/messages?cursor=ROOM:EPOCH:ID&cursor=… — one poll for several rooms (Zulip's
+ * event queue): `{"events": [{"room", …event}], "rooms": {ROOM: {"epoch", "lastId"}}, "refused":
+ * [{"room", "error", "message", …}]}`, at once when any room has something (or refuses the
+ * cursor), else as soon as one does, else with no events after LONGPOLL_TIMEOUT. Poll again with
+ * each room's last id. A room far behind answers a page of it (REPLAY_MAX_BYTES) as alone.
+ */
+export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
+  const { config } = request.server
+  const parsed = parseCursors((request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION)
+  if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
+  const entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
+  const open = entries.filter((e) => e.ok)
+  const refused = entries.filter((e) => !e.ok)
+  // Signed out here or on another process while waiting: answered 401 at once.
+  let signedOut = false
+  const unbind = bindToSession(request, {
+    close: () => {
+      signedOut = true
+      for (const entry of open) entry.subscription.cancel()
+    },
+  })
+  try {
+    if (refused.length === 0 && open.length > 0 && !open.some((e) => e.subscription.pending)) {
+      const gone = new AbortController()
+      await whileConnected(reply, (away) => {
+        away.addEventListener('abort', () => gone.abort())
+        return Promise.race(open.map((e) => e.subscription.wait(config.LONGPOLL_TIMEOUT * 1000, gone.signal)))
+      })
+      gone.abort()
+    }
+    if (signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
+    const events: string[] = []
+    const rooms: Record<string, { epoch: string; lastId: number }> = {}
+    for (const entry of open) {
+      for (const stored of entry.subscription.take()) events.push(inRoom(entry.room, stored.json))
+      rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId }
+    }
+    const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refused.map((e) => e.body))}}`
+    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(body)
+  } finally {
+    unbind()
+    for (const entry of open) entry.subscription.cancel()
+  }
+}

@@ -3,7 +3,8 @@ import { httpActions, roomOf, roomPage } from '../http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../protocol.js'
 import { SseWriter } from '../sse-writer.js'
-import { firstIssue, lastEventIdSchema, pageQuerySchema } from '../validation.js'
+import { enterRooms } from '../rooms-connection.js'
+import { firstIssue, lastEventIdSchema, pageQuerySchema, parseCursors } from '../validation.js'
 
 /** GET /sse/room — the page; its script opens the event stream. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -53,3 +54,37 @@ export async function events(request: FastifyRequest, reply: FastifyReply) {
 
 /** POST /sse/room/messages (as long polling), POST /sse/room/typing (204), POST /sse/room/leave[tab=T]. */
 export const { say, typing, leave } = httpActions('sse', '/sse/room')
+
+/**
+ * GET /sse/events?cursor=ROOM:EPOCH:ID&cursor=… — one stream for several rooms: `hello` with each
+ * room's epoch and last id, then every event as `data: {"room", …event}` whose `id:` is every
+ * room's cursor (`ROOM:EPOCH:ID,…`), so the browser's Last-Event-ID resumes all of them; typing
+ * as `event: typing` with its room. A room that cannot be entered is said as `event: refused`
+ * (long polling's JSON error with `room` and `status`: 404 for a room you may not read) and the
+ * others go on.
+ */
+export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) {
+  const { config } = request.server
+  const resumed = request.headers['last-event-id']
+  const parsed = parseCursors(typeof resumed === 'string' && resumed.includes(':') ? resumed : (request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION)
+  if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
+  const socket = reply.raw.socket
+  reply.hijack()
+  if (!socket || socket.destroyed) return
+  socket.write(SSE_HEAD)
+  const writer = new SseWriter(socket, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
+  socket.once('close', bindToSession(request, { close: () => writer.end(message('signedout', '{"reason":"signed out"}')) }))
+  const entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
+  let refusals = ''
+  const open: Parameters<SseWriter['attachRooms']>[0] = []
+  const rooms: Record<string, { epoch: string; lastId: number }> = {}
+  for (const [i, entry] of entries.entries()) {
+    if (!entry.ok) refusals += message('refused', JSON.stringify({ status: entry.status, ...entry.body }))
+    else {
+      open.push({ room: entry.room, epoch: entry.of.epoch, last: parsed.cursors[i]!.lastReceived ?? 0, subscription: entry.subscription })
+      rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId }
+    }
+  }
+  if (open.length === 0) return writer.end(refusals)
+  writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals)
+}

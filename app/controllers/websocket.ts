@@ -5,6 +5,7 @@ import { bindToSession, currentUser } from '../plugins/session.js'
 import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
 import { ackFrame, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
+import { RoomsSocket } from '../rooms-socket.js'
 import { SocketWriter } from '../socket-writer.js'
 import { firstIssue, pageQuerySchema } from '../validation.js'
 
@@ -61,4 +62,16 @@ function relay(frame: ClientFrame, chatroom: Room, user: Member, writer: SocketW
     else if (said.outcome === 'invalid') writer.refuse(errorFrame(said, ref))
     else writer.sendError(errorFrame(said, ref))
   })
+}
+
+/**
+ * GET /websocket/socket — one socket for several rooms: `{"type": "subscribe", "room", "epoch",
+ * "lastReceived"}` and `{"type": "unsubscribe", "room"}`, `{"type": "say", "room", "text", "ref"}`,
+ * `{"type": "typing", "room"}`; every server frame says its room (see app/rooms-socket.ts).
+ */
+export function roomsSocket(socket: WebSocket, request: FastifyRequest) {
+  const { config } = request.server
+  // The socket closes (4401) when its session is signed out, here or on another process.
+  socket.once('close', bindToSession(request, socket))
+  new RoomsSocket(socket, request, config.SOCKET_BUFFER_LIMIT, config.MAX_ROOMS_PER_CONNECTION)
 }

@@ -1,0 +1,54 @@
+import type { FastifyRequest } from 'fastify'
+import type { Room } from './chatroom/room.js'
+import type { Signal, StoredEvent } from './chatroom/event.js'
+import type { Subscription } from './chatroom/subscription.js'
+import { httpEnterRefusal, reasons, type ErrorBody } from './protocol.js'
+import { currentUser } from './plugins/session.js'
+import type { RoomCursor } from './validation.js'
+
+/** One room on a connection that carries several: its subscription, or why it was refused. */
+export type RoomEntry =
+  | { room: string; ok: true; subscription: Subscription; of: Room }
+  | { room: string; ok: false; status: number; body: ErrorBody & { room: string } }
+
+/**
+ * Enters each room of the cursors for one connection: a room the person may not read is
+ * refused as not found (404), as it would be on its own routes; every other refusal is the
+ * room's own (409 start over with where the room stands, 429, 503), so the others go on.
+ */
+export async function enterRooms(request: FastifyRequest, cursors: RoomCursor[], transport: string, extra: { typing?: boolean; paged?: boolean; tab?: string | undefined } = {}): Promise<RoomEntry[]> {
+  const { chatroom } = request.server
+  const user = currentUser(request)
+  return Promise.all(
+    cursors.map(async (cursor): Promise<RoomEntry> => {
+      const room = await chatroom.readable(cursor.room, user)
+      if (!room) return { room: cursor.room, ok: false, status: 404, body: { error: reasons[404], message: 'No such room.', room: cursor.room } }
+      const entered = await room.enter(user, transport, { lastReceived: cursor.lastReceived, epoch: cursor.epoch, ...extra })
+      if (!entered.ok) {
+        const { status, body } = httpEnterRefusal(entered)
+        return { room: cursor.room, ok: false, status, body: { ...body, room: cursor.room } }
+      }
+      return { room: cursor.room, ok: true, subscription: entered.subscription, of: room }
+    }),
+  )
+}
+
+/** An event of a room as it goes on a connection of several rooms: its JSON with `"room"` first. */
+export function inRoom(room: string, json: string): string {
+  return `{"room":${JSON.stringify(room)},${json.slice(1)}`
+}
+
+/** A room's events and signals as one frame: `{"room", "events": [...]}` (signals are in the array, as on a one-room socket). */
+export function roomFrame(room: string, events: readonly StoredEvent[], signals: readonly Signal[]): string {
+  let out = `{"room":${JSON.stringify(room)},"events":[`
+  let first = true
+  for (const stored of events) {
+    out += (first ? '' : ',') + stored.json
+    first = false
+  }
+  for (const signal of signals) {
+    out += (first ? '' : ',') + signal.json
+    first = false
+  }
+  return out + ']}'
+}

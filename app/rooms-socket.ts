@@ -1,0 +1,161 @@
+import type { FastifyRequest } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import type { Room } from './chatroom/room.js'
+import type { Subscription } from './chatroom/subscription.js'
+import { CloseCode, errorFrame, httpEnterRefusal, reasons } from './protocol.js'
+import { currentUser } from './plugins/session.js'
+import { roomFrame } from './rooms-connection.js'
+import { release } from './socket-writer.js'
+
+/** Invalid frames in a row before the socket is closed (1007), as on a one-room socket. */
+const MAX_BAD_FRAMES = 5
+
+type ClientFrame =
+  | { type: 'subscribe'; room: string; epoch?: string; lastReceived?: number }
+  | { type: 'unsubscribe'; room: string }
+  | { type: 'say'; room: string; text: unknown; ref?: string }
+  | { type: 'typing'; room: string }
+
+/** A client frame of a socket of several rooms, checked by hand (as readClientFrame is), or why not. */
+function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
+  if (isBinary) return 'Frames are JSON text.'
+  let value: unknown
+  try {
+    value = JSON.parse(data.toString())
+  } catch {
+    return 'A frame must be JSON.'
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'A frame must be a JSON object.'
+  const f = value as Record<string, unknown>
+  if (typeof f.room !== 'string' || f.room.length === 0 || f.room.length > 64) return 'A frame names its room: "room": "NAME".'
+  const room = f.room
+  if (f.type === 'subscribe') {
+    const epochOk = f.epoch === undefined || (typeof f.epoch === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(f.epoch))
+    const lastOk = f.lastReceived === undefined || (Number.isSafeInteger(f.lastReceived) && (f.lastReceived as number) >= 0)
+    if (!epochOk || !lastOk) return 'subscribe takes "epoch" (the room\'s) and "lastReceived" (an event id).'
+    return { type: 'subscribe', room, ...(f.epoch !== undefined && { epoch: f.epoch as string }), ...(f.lastReceived !== undefined && { lastReceived: f.lastReceived as number }) }
+  }
+  if (f.type === 'unsubscribe') return { type: 'unsubscribe', room }
+  if (f.type === 'typing') return { type: 'typing', room }
+  if (f.type === 'say' || (f.type === undefined && 'text' in f)) {
+    if (f.ref !== undefined && !(typeof f.ref === 'string' && f.ref.length <= 40)) return '"ref" is a string of at most 40 characters.'
+    return { type: 'say', room, text: f.text, ...(f.ref !== undefined && { ref: f.ref as string }) }
+  }
+  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "typing", "room", …}.'
+}
+
+/**
+ * One WebSocket for several rooms (`/websocket/socket`): the client subscribes to each room with
+ * that room's cursor and unsubscribes; every server frame says its room: `{"room", "events":
+ * [...]}`, `{"type": "subscribed", "room", "epoch", "lastId"}`, `{"type": "unsubscribed", "room",
+ * "reason"}` (lagged: subscribe again from your cursor; left), `{"type": "refused", "room",
+ * "status", …}` (404 for a room you may not read, 409 start over with where it stands), acks and
+ * errors with their room. A slow client is handled as on a one-room socket: past the buffer
+ * limit nothing is written, the room's queue fills and that room is unsubscribed as lagged.
+ */
+export class RoomsSocket {
+  private readonly subscriptions = new Map<string, { subscription: Subscription; room: Room }>()
+  private readonly pending = new Set<string>()
+  private badFrames = 0
+  private waitingForDrain = false
+  private closed = false
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly request: FastifyRequest,
+    private readonly limit: number,
+    private readonly maxRooms: number,
+  ) {
+    release(socket, request.raw.socket, request.server.log)
+    socket.on('close', () => {
+      this.closed = true
+      for (const { subscription } of this.subscriptions.values()) subscription.cancel()
+      this.subscriptions.clear()
+    })
+    socket.on('message', (data, isBinary) => this.receive(data, isBinary))
+    this.send(JSON.stringify({ type: 'hello' }))
+  }
+
+  private send(frame: string): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame)
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    const frame = readFrame(data, isBinary)
+    if (typeof frame === 'string') {
+      if (++this.badFrames >= MAX_BAD_FRAMES) return this.socket.close(CloseCode.invalidData, 'too many invalid frames')
+      return this.send(JSON.stringify({ error: 'Bad Request', message: frame }))
+    }
+    if (frame.type === 'subscribe') return void this.subscribe(frame)
+    if (frame.type === 'unsubscribe') return this.unsubscribe(frame.room, 'unsubscribed')
+    const entry = this.subscriptions.get(frame.room)
+    if (!entry) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
+    const user = currentUser(this.request)
+    if (frame.type === 'typing') return entry.room.typing(user)
+    const { ref } = frame
+    void entry.room.say(user, frame.text).then((said) => {
+      if (said.outcome === 'ok') {
+        this.badFrames = 0
+        if (ref !== undefined) this.send(JSON.stringify({ type: 'ack', room: frame.room, ref, id: said.stored.event.id }))
+      } else this.send(`{"room":${JSON.stringify(frame.room)},${errorFrame(said, ref).slice(1)}`)
+    })
+  }
+
+  private async subscribe(frame: Extract<ClientFrame, { type: 'subscribe' }>): Promise<void> {
+    const { room: name } = frame
+    if (this.subscriptions.has(name) || this.pending.has(name)) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribed to that room already.', room: name }))
+    if (this.subscriptions.size + this.pending.size >= this.maxRooms) {
+      return this.send(JSON.stringify({ type: 'refused', room: name, status: 429, error: reasons[429], message: `At most ${this.maxRooms} rooms on one connection.` }))
+    }
+    this.pending.add(name)
+    try {
+      const room = await this.request.server.chatroom.readable(name, currentUser(this.request))
+      if (!room) return this.send(JSON.stringify({ type: 'refused', room: name, status: 404, error: reasons[404], message: 'No such room.' }))
+      const entered = await room.enter(currentUser(this.request), 'websocket', { lastReceived: frame.lastReceived, epoch: frame.epoch, typing: true })
+      if (!entered.ok) {
+        const { status, body } = httpEnterRefusal(entered)
+        return this.send(JSON.stringify({ type: 'refused', room: name, status, ...body }))
+      }
+      if (this.closed) return entered.subscription.cancel()
+      const { subscription } = entered
+      this.subscriptions.set(name, { subscription, room })
+      subscription.onReadable = () => this.flush(name)
+      this.send(JSON.stringify({ type: 'subscribed', room: name, epoch: room.epoch, lastId: room.lastId }))
+      if (subscription.pending) this.flush(name)
+    } finally {
+      this.pending.delete(name)
+    }
+  }
+
+  private unsubscribe(name: string, reason: string): void {
+    const entry = this.subscriptions.get(name)
+    if (!entry) return
+    this.subscriptions.delete(name)
+    entry.subscription.cancel()
+    this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason }))
+  }
+
+  /** Sends what the room has queued as one frame, or says why its subscription ended. */
+  private flush(name: string): void {
+    const entry = this.subscriptions.get(name)
+    if (!entry || this.socket.readyState !== this.socket.OPEN) return
+    const { subscription } = entry
+    if (subscription.state === 'closed') return this.socket.close(CloseCode.goingAway, 'server shutting down')
+    if (subscription.state !== 'open') {
+      this.subscriptions.delete(name)
+      // lagged: subscribe again from your cursor; left: you left the room (this page, or everywhere).
+      return this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason: subscription.state }))
+    }
+    if (this.socket.bufferedAmount > this.limit) {
+      if (!this.waitingForDrain) {
+        this.waitingForDrain = true
+        this.request.raw.socket.once('drain', () => {
+          this.waitingForDrain = false
+          for (const room of this.subscriptions.keys()) this.flush(room)
+        })
+      }
+      return
+    }
+    if (subscription.pending) this.send(roomFrame(name, subscription.take(), subscription.takeSignals()))
+  }
+}
