@@ -29,6 +29,11 @@ export interface ChatroomOptions extends RoomOptions {
   retention?: { maxEvents: number; maxAgeMs: number; everyMs: number }
   /** With a shared bus: how often this process checks the store for events the bus did not bring. */
   catchUpMs?: number
+  /**
+   * A room (never the lobby) with no reader and nobody present on this node, and no event or
+   * request for this long, is unloaded; its next use loads it again (default 5 minutes; 0: never).
+   */
+  idleMs?: number
 }
 
 /** A room as a person sees it listed. */
@@ -139,12 +144,44 @@ export class Chatroom {
     if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => Promise.all([...this.rooms.values()].map((room) => room.catchUp())))
     // Names of people still here stay theirs.
     every(NAME_CLAIM_MS / 4, () => Promise.all([...this.rooms.values()].flatMap((room) => room.presence.members().map((m) => this.claimName(m)))))
+    // One timer for every room: idle rooms cost nothing (rooms have no timer of their own while nobody is present).
+    const idleMs = this.options.idleMs ?? 5 * 60_000
+    if (idleMs > 0) every(Math.max(10, Math.min(60_000, idleMs / 2)), async () => this.unloadIdle(idleMs))
+  }
+
+  /**
+   * Unloads the rooms idle on this node for at least `idleMs` (see Room.idleSince), never the
+   * lobby nor a room still loading: its presence stops, the bus stops bringing its events, the
+   * registry forgets it. Synchronous, so a request cannot load the name again halfway through.
+   * Returns how many went.
+   */
+  unloadIdle(idleMs: number): number {
+    const before = Date.now() - idleMs
+    let unloaded = 0
+    for (const [name, room] of this.rooms) {
+      if (name === LOBBY || this.loading.has(name)) continue
+      const since = room.idleSince
+      if (since === undefined || since > before) continue
+      this.rooms.delete(name)
+      room.unload()
+      this.bus.unwatch(name)
+      unloaded++
+    }
+    return unloaded
+  }
+
+  /** How many rooms are loaded on this node (the lobby included): for tests and /metrics. */
+  get loadedRooms(): number {
+    return this.rooms.size
   }
 
   /** A room on this node, loaded (its log opened, its window read, its events watched) on first use. */
   room(name: string): Promise<Room> {
     const loaded = this.rooms.get(name)
-    if (loaded) return Promise.resolve(loaded)
+    if (loaded) {
+      loaded.touch()
+      return Promise.resolve(loaded)
+    }
     let loading = this.loading.get(name)
     if (!loading) {
       loading = (async () => {

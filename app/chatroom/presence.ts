@@ -92,7 +92,8 @@ interface State {
 /**
  * Who is online, per user rather than per connection: a join when a user first appears,
  * a leave when the last of their connections is gone and the grace period has passed, so
- * a reload or a second tab makes no noise. One sweep timer for everyone, no timer per user.
+ * a reload or a second tab makes no noise. One sweep timer for everyone while anyone is here
+ * (none in an empty room), no timer per user.
  */
 export class Presence {
   private readonly store: PresenceStore
@@ -101,6 +102,8 @@ export class Presence {
   /** When each user recently joined (for churnLimit); pruned on every sweep. */
   private readonly joins = new Map<string, number[]>()
   private sweeper: NodeJS.Timeout | undefined
+  /** Between start() and stop(). */
+  private running = false
 
   private readonly now: () => number
 
@@ -110,16 +113,28 @@ export class Presence {
     this.now = options.now ?? Date.now
   }
 
+  /** Sweeps from now on: its timer runs while someone is here (held, leased or in their grace), so an empty room has none. */
   start(): void {
-    if (this.sweeper) return
-    const every = Math.min(1000, Math.max(25, this.options.graceMs / 4))
-    this.sweeper = setInterval(() => this.sweep(), every)
-    this.sweeper.unref()
+    this.running = true
+    this.schedule()
   }
 
   stop(): void {
-    clearInterval(this.sweeper)
-    this.sweeper = undefined
+    this.running = false
+    this.schedule()
+  }
+
+  /** Starts the sweep timer on the first user, stops it once the last one is gone. */
+  private schedule(): void {
+    if (this.running && this.users.size > 0) {
+      if (this.sweeper) return
+      const every = Math.min(1000, Math.max(25, this.options.graceMs / 4))
+      this.sweeper = setInterval(() => this.sweep(), every)
+      this.sweeper.unref()
+    } else if (this.sweeper) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
   }
 
   /** Keeps the user online until the returned release is called (idempotent). */
@@ -162,6 +177,7 @@ export class Presence {
     }
     this.users.delete(memberKey(member))
     this.publishLeave(state.member)
+    this.schedule()
   }
 
   /** Whether this node holds the user online now (within their grace period too). */
@@ -214,6 +230,7 @@ export class Presence {
       }
     }
     for (const key of this.joins.keys()) this.churning(key, now)
+    this.schedule()
   }
 
   /** Whether the user joined churnLimit times within the last minute (forgets older joins). */
@@ -238,6 +255,7 @@ export class Presence {
     const { id, name, avatar, provider } = member
     const state: State = { member: { id, name, avatar, provider: provider && { name: provider.name } }, held: 0, leases: new Map(), leaveAt: undefined }
     this.users.set(memberKey(member), state)
+    this.schedule()
     if (this.options.churnLimit !== undefined) {
       const times = this.joins.get(memberKey(member)) ?? []
       times.push(this.now())

@@ -160,6 +160,10 @@ export class Room implements SubscriptionOwner {
   private readonly connections = new Map<string, Set<Connection>>()
   /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
   private readonly typists = new Map<string, number>()
+  /** When the room was last used on this node (an event, a reader coming or going, a request): the registry unloads it once idle long enough. */
+  private usedAt = Date.now()
+  /** Let go of by the registry (idle): a reference kept past that takes no readers and no writes, as another Room serves the name. */
+  private unloaded = false
 
   constructor(
     readonly name: string,
@@ -249,6 +253,8 @@ export class Room implements SubscriptionOwner {
 
   private async tryEnter(member: Member, transport: string, options: EnterOptions): Promise<Entered> {
     const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
+    // Held past its unloading (very late): the reader comes back and gets the room as loaded now.
+    if (this.unloaded) return refuse('unavailable')
     let { lastReceived } = options
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
     const arriving = !this.presence.holds(member)
@@ -367,6 +373,7 @@ export class Room implements SubscriptionOwner {
    * their join (if this was their arrival) is committed.
    */
   renew(member: Member, transport: string, tab?: string): Promise<void> {
+    if (this.unloaded) return Promise.resolve()
     const presence = this.options.presence
     const lease = presence?.leaseMs[transport] ?? (tab ? (presence?.pageLeaseMs ?? 15_000) : undefined)
     if (lease) this.presence.touch(member, transport, lease, tab)
@@ -417,11 +424,12 @@ export class Room implements SubscriptionOwner {
     // Everything up to this.last is in the backlog or before the cursor: live events follow it.
     const subscription = new Subscription(this, backlog, this.options.subscriberQueue, { ...options, position: this.last })
     if (!subscription.closed) this.subscriptions.add(subscription)
+    this.usedAt = Date.now()
     return subscription
   }
 
   release(subscription: Subscription): void {
-    this.subscriptions.delete(subscription)
+    if (this.subscriptions.delete(subscription)) this.usedAt = Date.now()
     if (subscription.state === 'lagged') this.stats.lagged++
   }
 
@@ -451,6 +459,7 @@ export class Room implements SubscriptionOwner {
    * commit is in flight) share one transaction.
    */
   publish(draft: EventDraft): Promise<StoredEvent> {
+    if (this.unloaded) return Promise.reject(new Error(`room ${this.name} was unloaded: its events go through the room loaded now`))
     return new Promise((resolve, reject) => {
       if (this.queue.push({ draft, resolve, reject }) === 1 && !this.committing) setImmediate(this.commit)
     })
@@ -557,6 +566,30 @@ export class Room implements SubscriptionOwner {
     await this.idle()
   }
 
+  /** A request through the registry uses the room: it stays loaded a while longer. */
+  touch(): void {
+    this.usedAt = Date.now()
+  }
+
+  /**
+   * Since when this room has been idle on this node (its last event, reader or request), or
+   * undefined while something holds it: a reader, someone present (held, leased or in their
+   * grace), a commit queued or in flight, missed events being read.
+   */
+  get idleSince(): number | undefined {
+    if (this.subscriptions.size > 0 || this.presence.size > 0 || this.queue.length > 0 || this.committing || this.filling || this.waking.length > 0) return undefined
+    return this.usedAt
+  }
+
+  /**
+   * The registry lets go of this idle room (see idleSince): nothing of it stays running (its
+   * presence sweep stops). The log keeps everything; the name is loaded anew on its next use.
+   */
+  unload(): void {
+    this.unloaded = true
+    this.presence.stop()
+  }
+
   private windowStart(): number {
     return this.recent[0]?.event.id ?? this.last + 1
   }
@@ -628,6 +661,7 @@ export class Room implements SubscriptionOwner {
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
     this.last = stored.event.id
+    this.usedAt = Date.now()
     this.fold(stored.event)
     this.stats.events++
     this.stats.deliveries += this.subscriptions.size
