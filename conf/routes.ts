@@ -119,6 +119,7 @@ export const routes: Route[] = [
   { method: 'POST', url: '/rooms/:room/join', action: Rooms.join, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/leave', action: Rooms.leave, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/invite', action: Rooms.invite, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/read', action: Rooms.read, auth: 'api' },
   { method: 'POST', url: '/direct', action: Rooms.direct, auth: 'api' },
   { method: 'GET', url: '/rooms/:room/history', action: People.history, auth: 'api' },
   { method: 'GET', url: '/rooms/:room/users', action: People.users, auth: 'api' },

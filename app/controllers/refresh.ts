@@ -29,11 +29,16 @@ async function inRoom(request: FastifyRequest, tab: string) {
   }
   const first = events[0]?.event.id
   const { users, count } = chatroom.roster()
+  const lastId = events.at(-1)?.event.id ?? chatroom.lastId
+  // Seen on this page: the room is read up to here (the list's unread counts follow the person to any device).
+  if (before === undefined) await request.server.chatroom.markRead(user, chatroom.name, lastId)
+  const rooms = (await request.server.chatroom.listRooms(user)).map((r) => ({ ...r, href: r.name === 'lobby' ? '/refresh/room' : `/refresh/rooms/${encodeURIComponent(r.name)}`, current: r.name === chatroom.name }))
+  const record = await request.server.chatroom.roomStore.get(chatroom.name)
   return {
     user,
     tab,
     rows: threadRows(events.map((s) => s.event), user.name),
-    lastId: events.at(-1)?.event.id ?? chatroom.lastId,
+    lastId,
     users,
     count,
     typing: typingLine(chatroom.typingNow(user.name)),
@@ -43,6 +48,9 @@ async function inRoom(request: FastifyRequest, tab: string) {
     history: before !== undefined,
     base: roomBase('/refresh', chatroom),
     roomTitle: chatroom.name,
+    roomRecord: record,
+    rooms,
+    canInvite: record?.visibility === 'private' && user.account === true,
   }
 }
 
@@ -56,7 +64,9 @@ function typingLine(names: string[]): string {
 async function renderRoom(request: FastifyRequest, reply: FastifyReply, extra: { error?: string; draft?: string } = {}) {
   const { config } = request.server
   const page = await inRoom(request, newTab())
-  return reply.view('refresh/room', { ...page, way: transportNames.refresh.short, interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
+  // Which room this is, in the top bar (the lobby, as the one room always was, needs no name).
+  const where = page.roomTitle === 'lobby' ? '' : `${page.roomRecord?.visibility === 'direct' ? page.roomRecord.title : `#${page.roomTitle}`} · `
+  return reply.view('refresh/room', { ...page, way: where + transportNames.refresh.short, interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
 }
 
 /** GET /refresh — Revel's entry: the room (which enters it: a join, unless already here). */

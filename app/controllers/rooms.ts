@@ -8,9 +8,13 @@ const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').in
 const body = (request: FastifyRequest) => (request.body ?? {}) as Record<string, unknown>
 const roomParam = (request: FastifyRequest) => (request.params as { room: string }).room
 
+/** A refusal: JSON for a program; for a browser's form, the error page with the reason (and a way back). */
 function refuse(reply: FastifyReply, refused: RoomRefusal) {
+  if (wantsHtml(reply.request)) throw Object.assign(new Error(refused.message), { statusCode: refused.status })
   return reply.code(refused.status).send({ error: reasons[refused.status], message: refused.message })
 }
+
+const roomPage = (name: string) => (name === 'lobby' ? '/refresh/room' : `/refresh/rooms/${encodeURIComponent(name)}`)
 
 /** GET /rooms — `{"rooms": [{name, title, topic, visibility, lastId, unread, member}]}`: the rooms this person can see. */
 export async function list(request: FastifyRequest, reply: FastifyReply) {
@@ -24,7 +28,7 @@ export async function create(request: FastifyRequest, reply: FastifyReply) {
   const made = await request.server.chatroom.createRoom(currentUser(request), { name: form.name, title: form.title, topic: form.topic, visibility: form.visibility })
   if (!made.ok) return refuse(reply, made)
   const { name, title, topic, visibility } = made.room
-  if (wantsHtml(request)) return reply.redirect(`/refresh/rooms/${encodeURIComponent(name)}`, 303)
+  if (wantsHtml(request)) return reply.redirect(roomPage(name), 303)
   return reply.code(201).send({ name, title, topic, visibility })
 }
 
@@ -46,16 +50,17 @@ export async function leave(request: FastifyRequest, reply: FastifyReply) {
 /** POST /rooms/:room/invite — `user` (an account's name): a member of a private room lets them in. */
 export async function invite(request: FastifyRequest, reply: FastifyReply) {
   const form = body(request)
-  if (typeof form.user !== 'string' || form.user.trim() === '') return reply.code(400).send({ error: 'Bad Request', message: 'Say whom to invite: user=NAME (an account).' })
+  if (typeof form.user !== 'string' || form.user.trim() === '') return refuse(reply, { ok: false, status: 400, message: 'Say whom to invite: user=NAME (an account).' })
   const limited = await request.server.limiter('invite', request.server.config.INVITES_PER_HOUR, 3_600_000).take(currentUser(request).id)
   if (limited > 0) {
     reply.header('retry-after', String(Math.ceil(limited / 1000)))
     return reply.code(429).send({ error: 'Too Many Requests', message: `At most ${request.server.config.INVITES_PER_HOUR} invitations an hour.` })
   }
   const account = await request.server.chatroom.accounts.bySkeleton(skeleton(form.user.trim()))
-  if (!account) return reply.code(404).send({ error: 'Not Found', message: 'No account goes by that name (only accounts can be invited).' })
+  if (!account) return refuse(reply, { ok: false, status: 404, message: 'No account goes by that name (only accounts can be invited).' })
   const invited = await request.server.chatroom.invite(currentUser(request), roomParam(request), account.id)
   if (!invited.ok) return refuse(reply, invited)
+  if (wantsHtml(request)) return reply.redirect(roomPage(roomParam(request)), 303)
   return reply.send({ ok: true, user: account.name, added: invited.added })
 }
 
@@ -63,11 +68,20 @@ export async function invite(request: FastifyRequest, reply: FastifyReply) {
 export async function direct(request: FastifyRequest, reply: FastifyReply) {
   const form = body(request)
   const me = currentUser(request)
-  if (typeof form.user !== 'string' || form.user.trim() === '') return reply.code(400).send({ error: 'Bad Request', message: 'Say with whom: user=NAME (an account).' })
+  if (typeof form.user !== 'string' || form.user.trim() === '') return refuse(reply, { ok: false, status: 400, message: 'Say with whom: user=NAME (an account).' })
   const account = await request.server.chatroom.accounts.bySkeleton(skeleton(form.user.trim()))
-  if (!account) return reply.code(404).send({ error: 'Not Found', message: 'No account goes by that name (direct messages are between accounts).' })
+  if (!account) return refuse(reply, { ok: false, status: 404, message: 'No account goes by that name (direct messages are between accounts).' })
   const opened = await request.server.chatroom.direct(me, { id: account.id, name: account.name }, { name: me.name })
   if (!opened.ok) return refuse(reply, opened)
-  if (wantsHtml(request)) return reply.redirect(`/refresh/rooms/${encodeURIComponent(opened.room.name)}`, 303)
+  if (wantsHtml(request)) return reply.redirect(roomPage(opened.room.name), 303)
   return reply.send({ room: opened.room.name, title: opened.room.title })
+}
+
+/** POST /rooms/:room/read — `id`: the person has read the room up to this event (the marker follows them to any device; it never moves back). 204. */
+export async function read(request: FastifyRequest, reply: FastifyReply) {
+  const id = Number(body(request).id)
+  if (!Number.isSafeInteger(id) || id < 0) return reply.code(400).send({ error: 'Bad Request', message: 'id must be an event id.' })
+  const room = request.room!
+  await request.server.chatroom.markRead(currentUser(request), room.name, Math.min(id, room.lastId))
+  return reply.code(204).send()
 }

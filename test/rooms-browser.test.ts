@@ -1,0 +1,101 @@
+import t from 'tap'
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
+import { buildTestApp, skipUnless } from './helpers.js'
+import { axeViolations, DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
+
+// Rooms as people use them, in Chromium, on the refresh pages (which need no JavaScript): three
+// people with accounts, a public room, a private room, a direct message, and a fourth person
+// (a guest) for whom the private room and the direct room do not exist by any route.
+
+const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
+
+async function person(browser: Browser, base: string, name: string, screen: BrowserContextOptions = DESKTOP, registered = true): Promise<Page> {
+  const page = await (await browser.newContext(screen)).newPage()
+  page.on('pageerror', (error) => {
+    throw error
+  })
+  await page.goto(base + '/')
+  if (registered) {
+    await page.fill('#register-name', name)
+    await page.fill('#register-password', 'correct horse battery')
+    await Promise.all([page.waitForURL('**/auto/room'), page.click('form.register button[type=submit]')])
+  } else {
+    await page.fill('#user', name)
+    await page.check('input[name=transport][value=refresh]')
+    await Promise.all([page.waitForURL('**/refresh/room'), page.click('form.signin:not(.register) button[type=submit]')])
+  }
+  await page.goto(base + '/refresh/room')
+  return page
+}
+
+const say = async (page: Page, text: string) => {
+  await page.fill('#message', text)
+  await page.press('#message', 'Enter')
+  await page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .message .text')).some((n) => n.textContent === x), text, { timeout: 20_000 })
+}
+const roomNames = (page: Page) => page.$$eval('#room-list a', (links) => links.map((a) => a.textContent))
+
+t.test('three people, three rooms and a direct message; a fourth person cannot see the private ones by any route', { skip }, async (t) => {
+  const app = await buildTestApp(t, { REFRESH_INTERVAL: '1' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+  const ann = await person(browser, base, 'ann')
+  const bob = await person(browser, base, 'bob')
+  const cat = await person(browser, base, 'cat', PHONE)
+
+  // ann makes a public room and a private one from the page's own forms, and invites bob.
+  const create = async (name: string, isPrivate: boolean) => {
+    await ann.goto(base + '/refresh/room')
+    await ann.click('.room-actions summary')
+    await ann.fill('#new-room', name)
+    if (isPrivate) await ann.check('input[name=visibility][value=private]')
+    await Promise.all([ann.waitForURL(`**/refresh/rooms/${name}`), ann.click('form[action="/rooms"] button')])
+  }
+  await create('dev', false)
+  await say(ann, 'builds are green')
+  await create('plans', true)
+  await say(ann, 'the secret plan')
+  await ann.click('.room-actions summary')
+  await ann.fill('#invite-user', 'bob')
+  await Promise.all([ann.waitForURL('**/refresh/rooms/plans'), ann.click('form[action$="/invite"] button')])
+
+  await bob.goto(base + '/refresh/room')
+  t.same(await roomNames(bob), ['#dev', '#lobby', '#plans'], 'bob lists the public room and the private one he was invited to')
+  await bob.click('#room-list a:text("#plans")')
+  await bob.waitForURL('**/refresh/rooms/plans')
+  await say(bob, 'count me in')
+  await ann.waitForFunction(() => Array.from(document.querySelectorAll('#thread .message .text')).some((n) => n.textContent === 'count me in'), undefined, { timeout: 20_000 })
+
+  // cat, on a phone, opens a direct message with ann.
+  await cat.goto(base + '/refresh/room')
+  t.same(await roomNames(cat), ['#dev', '#lobby'], 'cat does not see the private room')
+  await cat.goto(base + '/refresh/rooms/dev')
+  t.ok(await cat.$('text=builds are green'), 'cat reads the public room')
+  await cat.click('#online-toggle')
+  await cat.click('.room-actions summary')
+  await cat.fill('#dm-user', 'ann')
+  await Promise.all([cat.waitForURL('**/refresh/rooms/dm-*'), cat.click('form[action="/direct"] button')])
+  const dm = new URL(cat.url()).pathname
+  await say(cat, 'hi ann, just us')
+  await screenshot(cat, 'phone-rooms-dm')
+  await ann.goto(base + '/refresh/room')
+  t.ok((await roomNames(ann)).includes('ann & cat'), 'ann sees the direct room in her list')
+  t.match(await ann.textContent('#room-list'), /ann & cat\s*[1-9]/, 'with its unread count')
+  await ann.goto(base + dm)
+  t.ok(await ann.$('text=hi ann, just us'), 'and reads it')
+  await screenshot(ann, 'desktop-rooms')
+  t.same(await axeViolations(ann), [], 'axe finds nothing on a room page with the room list')
+
+  // dave, a guest: the private room and the direct room do not exist for him.
+  const dave = await person(browser, base, 'dave', DESKTOP, false)
+  t.same(await roomNames(dave), ['#dev', '#lobby'], 'dave lists only the public rooms')
+  const cookie = (await dave.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ')
+  for (const url of ['/refresh/rooms/plans', `${dm}`, '/rooms/plans/history', '/rooms/plans/users', '/longpolling/rooms/plans/messages', '/sse/rooms/plans/events', `/rooms/${dm.split('/').pop()}/history`]) {
+    const res = await fetch(base + url, { headers: { cookie } })
+    t.equal(res.status, 404, `dave: ${url} is 404`)
+  }
+  const seen = await dave.goto(base + '/refresh/rooms/plans')
+  t.equal(seen?.status(), 404, 'dave\'s browser gets the not-found page')
+  t.notOk(await dave.$('text=the secret plan'), 'and nothing of the room')
+})
