@@ -204,3 +204,26 @@ t.test('one account on two processes: one person in the room; a session ended on
   t.equal(socketA.closed, undefined, 'this session\'s socket stays open')
   await socketA.close()
 })
+
+t.test('two processes serve the same rooms: a room made on one is read on the other, each room its own ids, a private one refused there too', { skip }, async (t) => {
+  const redis = await redisFor(t)
+  const { a, b, baseB } = await twoNodes(t, redis)
+  const made = await a.inject({ method: 'POST', url: '/accounts', payload: { name: 'ann', password: 'correct horse battery' } })
+  const ann = `chat_session=${made.cookies.find((c) => c.name === 'chat_session')!.value}`
+  t.equal((await a.inject({ method: 'POST', url: '/rooms', payload: { name: 'dev' }, headers: { cookie: ann } })).statusCode, 201)
+  t.equal((await a.inject({ method: 'POST', url: '/rooms', payload: { name: 'plans', visibility: 'private' }, headers: { cookie: ann } })).statusCode, 201)
+  const bob = await signIn(b, 'bob')
+  const reader = await SocketClient.open(baseB, bob, '', {}, '/websocket/rooms/dev/socket')
+  await reader.until(() => reader.hello !== undefined, 'hello on B')
+  for (const text of ['one', 'two', 'three']) {
+    t.equal((await a.inject({ method: 'POST', url: '/longpolling/rooms/dev/messages', payload: { message: text }, headers: { cookie: ann } })).statusCode, 201)
+  }
+  await reader.until(() => reader.events.some((e) => e.text === 'three'), 'dev\'s messages on B')
+  const ids = reader.ids()
+  t.same(ids, range(ids[0]!, ids.at(-1)!), 'consecutive ids, the room\'s own')
+  t.notOk(reader.events.some((e) => e.text === undefined && e.type === 'message'), 'only dev\'s events')
+  t.equal((await b.inject({ url: '/rooms/plans/history', headers: { cookie: bob } })).statusCode, 404, 'the private room is 404 on the other process too')
+  const lobbyOnB = (await b.inject({ url: '/room/history', headers: { cookie: bob } })).json() as { events: Event[] }
+  t.notOk(lobbyOnB.events.some((e) => e.text === 'one'), 'nothing of dev in the lobby')
+  await reader.close()
+})
