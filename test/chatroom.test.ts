@@ -254,37 +254,16 @@ t.test('onReadable fires once per tick for whatever arrived, and take() drains i
 t.test('an id that skips ahead is filled from the store before newer events go out', async (t) => {
   // A shared bus whose stream can skip events, as a real one does while reconnecting; another
   // process commits to the same store.
-  const store = new MemoryStore()
-  let listener: BusListener = { event: () => {}, signal: () => {}, revoked: () => {} }
-  const bus: Bus = {
-    shared: true,
-    publish() {},
-    signal() {},
-    watch() {},
-    unwatch() {},
-    presenceStore: (room) => new LocalPresenceStore(room),
-    floodGuard: (_scope, limit, windowMs) => new MemoryFloodGuard(limit, windowMs),
-    names: new MemoryNameClaims(),
-    revoke() {},
-    async ready() {
-      return true
-    },
-    listen(l) {
-      listener = l
-    },
-    async close() {},
-  }
-  const r = new Chatroom(store, bus, { archiveSize: 100, subscriberQueue: 100, catchUpMs: 0 })
+  const { room: r, bus, commitElsewhere } = sharedRoom(t)
   await r.start()
-  t.teardown(() => r.close())
   const sub = r.subscribe()
-  const stored = await store.append(range(1, 6).map((i) => ({ type: 'message' as const, user: 'ann', text: `m${i}` })))
-  listener.event(stored[0]!, 'lobby')
-  listener.event(stored[3]!, 'lobby') // 2 and 3 were missed
-  listener.event(stored[4]!, 'lobby') // arrives while the gap is being filled
-  listener.event(stored[2]!, 'lobby') // a late duplicate
+  const stored = await commitElsewhere(...range(1, 6).map((i) => `m${i}`))
+  bus().event(stored[0]!, 'lobby')
+  bus().event(stored[3]!, 'lobby') // 2 and 3 were missed
+  bus().event(stored[4]!, 'lobby') // arrives while the gap is being filled
+  bus().event(stored[2]!, 'lobby') // a late duplicate
   await new Promise((resolve) => setImmediate(resolve))
-  listener.event(stored[5]!, 'lobby')
+  bus().event(stored[5]!, 'lobby')
   await new Promise((resolve) => setImmediate(resolve))
   t.same(ids(sub.take()), [1, 2, 3, 4, 5, 6], 'in order, nothing missed, nothing twice')
   t.same(ids(r.archive()), [1, 2, 3, 4, 5, 6])

@@ -19,6 +19,23 @@ const SSE_HEAD =
 const message = (name: string, data: string) => `event: ${name}\ndata: ${data}\n\n`
 
 /**
+ * Starts the stream: written straight to the connection (as a WebSocket is), no chunk framing
+ * around each write; it ends when the connection does, or at once (saying so, so the page does
+ * not reconnect) when its session is signed out here or on another process. Undefined when the
+ * client is already gone.
+ */
+function openStream(request: FastifyRequest, reply: FastifyReply): SseWriter | undefined {
+  const { config } = request.server
+  const socket = reply.raw.socket
+  reply.hijack()
+  if (!socket || socket.destroyed) return undefined
+  socket.write(SSE_HEAD)
+  const writer = new SseWriter(socket, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
+  socket.once('close', bindToSession(request, { close: () => writer.end(message('signedout', '{"reason":"signed out"}')) }))
+  return writer
+}
+
+/**
  * GET /sse/room/events[?lastReceived=ID&epoch=E&tab=T] — enters the room and streams it as
  * Server-Sent Events: `hello` (which log the ids belong to), then each event as `id: N` /
  * `data: {…}` from the cursor on, `typing` signals, and a comment line every SSE_HEARTBEAT.
@@ -28,22 +45,14 @@ const message = (name: string, data: string) => `event: ${name}\ndata: ${data}\n
  * stream as `refused` (its data is long polling's JSON error, with `status`), and it ends.
  */
 export async function events(request: FastifyRequest, reply: FastifyReply) {
-  const { config } = request.server
   const chatroom = await roomOf(request)
   const query = pageQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
   const lastEventId = lastEventIdSchema.safeParse(request.headers['last-event-id'])
   if (!lastEventId.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(lastEventId.error) })
   const cursor = { ...query.data, ...(lastEventId.data !== undefined && { lastReceived: lastEventId.data }) }
-  // The stream is written straight to the connection (as a WebSocket is): no chunk framing
-  // around each write; it ends when the connection does.
-  const socket = reply.raw.socket
-  reply.hijack()
-  if (!socket || socket.destroyed) return
-  socket.write(SSE_HEAD)
-  const writer = new SseWriter(socket, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
-  // Signed out here or on another process: the stream ends at once, saying so (the page does not reconnect).
-  socket.once('close', bindToSession(request, { close: () => writer.end(message('signedout', '{"reason":"signed out"}')) }))
+  const writer = openStream(request, reply)
+  if (!writer) return
   const entered = await chatroom.enter(currentUser(request), 'sse', { ...cursor, typing: true })
   if (!entered.ok) {
     const { status, body } = httpEnterRefusal(entered)
@@ -68,12 +77,8 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   const resumed = request.headers['last-event-id']
   const parsed = parseCursors(typeof resumed === 'string' && resumed.includes(':') ? resumed : (request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION)
   if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
-  const socket = reply.raw.socket
-  reply.hijack()
-  if (!socket || socket.destroyed) return
-  socket.write(SSE_HEAD)
-  const writer = new SseWriter(socket, { limit: config.SOCKET_BUFFER_LIMIT, heartbeatMs: config.SSE_HEARTBEAT * 1000 })
-  socket.once('close', bindToSession(request, { close: () => writer.end(message('signedout', '{"reason":"signed out"}')) }))
+  const writer = openStream(request, reply)
+  if (!writer) return
   const entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
   let refusals = ''
   const open: Parameters<SseWriter['attachRooms']>[0] = []
