@@ -190,7 +190,7 @@ export async function startServer(t: { teardown(fn: () => unknown): void }, env:
   let output = ''
   child.stderr.on('data', (d) => (output += d))
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000)
     child.stdout.on('data', (d: Buffer) => {
       output += d
       const url = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1]
