@@ -171,3 +171,27 @@ t.test('read markers: unread counts per room follow the person to another device
   const lobbyPage = await get(app, bobPhone, '/refresh/rooms/dev')
   t.match(lobbyPage.body, /#lobby<\/a> <span class="unread"/, 'another room with something new shows its count')
 })
+
+t.test('one person in five rooms on three devices is one entry in each room\'s online list, and one join per room', async (t) => {
+  const app = await buildTestApp(t)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const devices = [await account(app, 'ann')]
+  for (let i = 0; i < 2; i++) devices.push(cookieOf(await app.inject({ method: 'POST', url: '/signin', payload: { user: 'ann', password: 'a long enough password', transport: 'websocket' } })))
+  const rooms = ['r1', 'r2', 'r3', 'r4', 'r5']
+  for (const name of rooms) t.equal((await post(app, devices[0]!, '/rooms', { name })).statusCode, 201)
+  const sockets: WebSocket[] = []
+  for (const cookie of devices) {
+    for (const name of rooms) {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/websocket/rooms/${name}/socket`, { headers: { cookie } })
+      await new Promise((resolve, reject) => (ws.once('message', resolve), ws.once('error', reject)))
+      sockets.push(ws)
+    }
+  }
+  for (const name of rooms) {
+    const users = (await get(app, devices[1]!, `/rooms/${name}/users`)).json() as { users: { name: string }[] }
+    t.same(users.users.map((u) => u.name), ['ann'], `${name}: one entry for three devices`)
+    const log = (await get(app, devices[1]!, `/rooms/${name}/history`)).json() as { events: Event[] }
+    t.equal(log.events.filter((e) => e.type === 'join').length, 1, `${name}: one join line`)
+  }
+  for (const ws of sockets) ws.close()
+})
