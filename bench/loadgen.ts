@@ -19,8 +19,8 @@ export interface Target {
 
 /** Every process behind a target, for CPU and memory sums. */
 const pidsOf = (target: Target) => [target.pid, ...(target.peers ?? []).map((p) => p.pid)]
-const cpuOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
-const rssOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + rssBytes(pid), 0)
+export const cpuOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+export const rssOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + rssBytes(pid), 0)
 
 export interface Result {
   scenario: string
@@ -46,9 +46,14 @@ export interface Result {
   deliverAllMs?: number
   /** The load generator's own CPU, as a share of one core over the run (near 100%: it is the bottleneck). */
   loadgenCpu?: number
+  /** Rooms (bench/idle-rooms.ts): the JavaScript heap in use after a full collection. */
+  heapMiB?: number
+  /** Rooms: what each room adds to RSS and to the heap, against the same process (or a fresh one) before. */
+  rssBytesPerRoom?: number
+  heapBytesPerRoom?: number
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Signs in `count` users through POST /signin; returns their Cookie headers. */
 export async function signInUsers(base: string, count: number, prefix: string): Promise<string[]> {
@@ -67,13 +72,13 @@ export async function signInUsers(base: string, count: number, prefix: string): 
 }
 
 /** Counts occurrences of `needle` in a frame without decoding it. */
-function countIn(data: Buffer, needle: Buffer): number {
+export function countIn(data: Buffer, needle: Buffer): number {
   let count = 0
   for (let at = data.indexOf(needle); at !== -1; at = data.indexOf(needle, at + needle.length)) count++
   return count
 }
 
-interface Client {
+export interface Client {
   /** Probes and senders: a ws client. Everyone else: the bare connection after the handshake. */
   ws: WebSocket | undefined
   raw?: Socket
@@ -158,7 +163,7 @@ export async function openClients(
  * frames are scanned as raw bytes for the run's tag, never parsed, so the load generator spends
  * little per delivery (the tail of each chunk is kept, so a tag split across two is still seen).
  */
-function scanning(url: string, headers: Record<string, string>, localAddress: string | undefined, needle: Buffer, index: number): Promise<Client> {
+export function scanning(url: string, headers: Record<string, string>, localAddress: string | undefined, needle: Buffer, index: number): Promise<Client> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url.replace(/^ws/, 'http'), {
       ...(localAddress && { localAddress }),
@@ -209,7 +214,7 @@ const totalOf = (clients: Client[]) => clients.reduce((sum, c) => sum + c.receiv
  * Calls fire() `rate` times a second, by the clock: a tick that comes late (the load
  * generator is busy too) catches up, so the rate holds. Returns a stop function.
  */
-function paced(rate: number, fire: () => void): () => void {
+export function paced(rate: number, fire: () => void): () => void {
   const started = performance.now()
   let fired = 0
   const timer = setInterval(() => {
@@ -231,7 +236,7 @@ export function percentiles(samples: number[]): Pick<Result, 'p50' | 'p90' | 'p9
 }
 
 /** Waits (bounded) until every expected delivery arrived or nothing more comes. */
-async function drain(total: () => number, expected: number, limitMs: number): Promise<void> {
+export async function drain(total: () => number, expected: number, limitMs: number): Promise<void> {
   const deadline = performance.now() + limitMs
   let last = -1
   let still = 0

@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url'
 import { createDatabase, dropDatabase, postgresAnswers } from './pg.js'
 import { rssBytes } from './proc.js'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
+import type { IdleRoomsMeasure } from './idle-rooms.js'
+import { createRooms, manyRoomsScenario, type RoomsScenario } from './rooms.js'
 
 const args = process.argv.slice(2)
 /** The value after --name, if given. */
@@ -253,6 +255,59 @@ async function storeRound(r: number): Promise<Result[]> {
   return results.map((x) => ({ ...x, round: r }) as Result)
 }
 
+/**
+ * Many rooms (issue 23): R rooms × 10 readers, each room's readers on its own socket, one message
+ * per room per second; beside the one-room figures. Rooms are made through POST /rooms.
+ */
+const roomsScenario: RoomsScenario = quick
+  ? { name: 'many rooms: 100 rooms × 10 readers, 1 msg/s per room', rooms: 100, readers: 10, rate: 1, seconds: 4 }
+  : { name: 'many rooms: 1000 rooms × 10 readers, 1 msg/s per room', rooms: 1000, readers: 10, rate: 1, seconds: 10 }
+
+async function roomsRound(r: number): Promise<Result[]> {
+  const { target, child } = await start('ours', { ROOMS_PER_CREATOR: '100000', MAX_ROOMS: '100000' })
+  try {
+    const cookies = await signInUsers(target.base, 20, `rooms${r}_`)
+    const names = await createRooms(target.base, cookies[0]!, roomsScenario.rooms, `bench${r}-`)
+    return [{ ...(await manyRoomsScenario(target, cookies, names, roomsScenario, `r${r}rooms`)), round: r } as Result]
+  } finally {
+    await stop(child)
+  }
+}
+
+/** Idle rooms' memory: a store holding this many rooms (three messages each); fewer in a quick run (the figure is per room). */
+const IDLE_ROOMS = quick ? 2000 : 10_000
+
+/**
+ * bench/idle-rooms.ts in fresh processes: one fills a store (on tmpfs where there is one: the
+ * filling is not what is measured), then a chatroom opens it (none of the rooms loaded), loads
+ * every room (nobody in them) and unloads them; the same on an empty store for the baseline.
+ */
+function idleRooms(n: number): Result[] {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+  const [full, empty] = [mkdtempSync(join(base, 'chat-bench-rooms-')), mkdtempSync(join(base, 'chat-bench-empty-'))]
+  dataDirs.push(full, empty)
+  const script = join(root, 'dist', 'bench', 'idle-rooms.js')
+  const node = (...argv: string[]) => execFileSync(process.execPath, [script, ...argv], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'inherit'] })
+  node('populate', full, String(n))
+  const measured = JSON.parse(node('measure', full)) as IdleRoomsMeasure
+  const baseline = JSON.parse(node('measure', empty)) as IdleRoomsMeasure
+  const row = (what: string, m: IdleRoomsMeasure['none'], from: IdleRoomsMeasure['none']): Result => ({
+    scenario: `idle rooms, ${n}: ${what}`,
+    target: 'ours',
+    rssMiB: m.rss / 1048576,
+    heapMiB: m.heap / 1048576,
+    rssBytesPerRoom: (m.rss - from.rss) / n,
+    heapBytesPerRoom: (m.heap - from.heap) / n,
+  })
+  return [
+    // Against a process on an empty store: what rooms that are only in the store cost.
+    row('in the store, none loaded (vs an empty store)', measured.none, baseline.none),
+    // Against the same process before: what a loaded room nobody is in costs, and what stays once unloaded.
+    row('all loaded, nobody in them', measured.loaded, measured.none),
+    row('unloaded again', measured.unloaded, measured.none),
+  ]
+}
+
 const redisScenarios: SocketScenario[] = [
   { name: 'two processes on Redis, N=1000, 20 msg/s (10 senders)', n: 1000, senders: 10, rate: 20, seconds },
   { name: 'two processes on Redis, max fan-out, N=1000 (10 senders)', n: 1000, senders: 10, window: 8, seconds },
@@ -263,7 +318,7 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu'>
+type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom'>
 const metrics: [Metric, string, (v: number) => string][] = [
   ['sentPerSec', 'sent msg/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['deliveriesPerSec', 'deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
@@ -280,6 +335,9 @@ const metrics: [Metric, string, (v: number) => string][] = [
   ['startupMiB', 'RSS before the first connection MiB', (v) => v.toFixed(0)],
   ['deliverAllMs', 'one message to all ms', (v) => Math.round(v).toLocaleString('en-US')],
   ['loadgenCpu', 'load generator CPU (1 = a core)', (v) => v.toFixed(2)],
+  ['heapMiB', 'heap in use MiB', (v) => v.toFixed(1)],
+  ['rssBytesPerRoom', 'RSS bytes / room', (v) => Math.round(v).toLocaleString('en-US')],
+  ['heapBytesPerRoom', 'heap bytes / room', (v) => Math.round(v).toLocaleString('en-US')],
 ]
 
 interface Row {
@@ -376,6 +434,32 @@ function targets(rows: Row[]): [string, string, boolean | undefined][] {
   ]
 }
 
+/** The many-rooms figures beside the one-room ones of the same run, and what idle rooms cost. */
+function manyRooms(rows: Row[]): string {
+  const get = (scenario: string, metric: string) => rows.find((r) => r.scenario.startsWith(scenario) && r.metric === metric)?.ours
+  const f = (v: number | undefined, digits = 2) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(digits))
+  const b = (v: number | undefined) => (v === undefined ? '—' : `${Math.round(v).toLocaleString('en-US')} B`)
+  // Per message too: a room of 10 readers spreads each message's commit over 10 deliveries, a room of 100 over 100.
+  const perMessage = (scenario: string) => {
+    const [cpu, deliveries, sent] = [get(scenario, 'CPU s / 1M deliveries'), get(scenario, 'deliveries/s'), get(scenario, 'sent msg/s')]
+    return cpu === undefined || !deliveries || !sent ? undefined : (cpu / 1e6) * (deliveries / sent) * 1000
+  }
+  const figures = (scenario: string) =>
+    `CPU ${f(get(scenario, 'CPU s / 1M deliveries'))} s / 1M deliveries (${f(perMessage(scenario))} ms / message), p99 ${f(get(scenario, 'p99 ms'), 1)} ms, ` +
+    `${Math.round(get(scenario, 'deliveries/s') ?? 0).toLocaleString('en-US')} deliveries/s, ${f(get(scenario, 'lost'), 0)} lost`
+  const idle = `idle rooms, ${IDLE_ROOMS}: `
+  const memory = (what: string) => `RSS ${b(get(idle + what, 'RSS bytes / room'))}, heap ${b(get(idle + what, 'heap bytes / room'))} per room (process: RSS ${f(get(idle + what, 'server RSS MiB'), 0)} MiB, heap ${f(get(idle + what, 'heap in use MiB'), 1)} MiB)`
+  return [
+    'Many rooms:',
+    `  ${roomsScenario.name}: ${figures(roomsScenario.name)}`,
+    ...['N=100, 100 msg/s (10 senders)', 'N=1000, 20 msg/s (10 senders)'].map((s) => `  one room, ${s}: ${figures(s)}`),
+    `  ${IDLE_ROOMS.toLocaleString('en-US')} idle rooms (SQLite, three messages each):`,
+    `    in the store, none loaded: ${memory('in the store')}`,
+    `    all loaded, nobody in them: ${memory('all loaded')}`,
+    `    unloaded again (ROOM_IDLE): ${memory('unloaded again')}`,
+  ].join('\n')
+}
+
 /**
  * 50,000 idle WebSocket connections to one fresh process of ours (full runs only): RSS per
  * socket, and one message to all of them. Each side needs ~50,000 descriptors.
@@ -414,12 +498,16 @@ for (let r = 0; r < rounds; r++) {
   if (!quick) all.push(...(await storeRound(r)))
   if (hasRedis && hasPostgres) all.push(...(await redisRound(r)))
   else if (r === 0) console.error('redis-server or PostgreSQL is missing: the two-process scenarios are skipped')
+  if (wanted(roomsScenario.name)) all.push(...(await roomsRound(r)))
 }
+// Memory is not noisy like CPU: measured once.
+if (wanted(`idle rooms, ${IDLE_ROOMS}`)) all.push(...idleRooms(IDLE_ROOMS).map((x) => ({ ...x, round: 0 })))
 const rows = summarize(all)
 console.log(`\n${quick ? 'Quick run' : 'Benchmark'}: ${rounds} round(s), ${seconds} s per scenario, ${hasTaskset ? 'server on core 1, load generator on core 0' : 'no taskset'}; medians; ratio = median of same-round ratios.\n`)
 console.log(table(rows))
 console.log('\nTargets:')
 for (const [what, figure, ok] of targets(rows)) console.log(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS'}  ${what}: ${figure}`)
+console.log(`\n${manyRooms(rows)}`)
 if (profiling) console.log(`\nCPU profile of our server: ${profileDir}/*.cpuprofile (open in Chrome DevTools, Performance tab, or speedscope)`)
 console.log(`\n(${((Date.now() - startedAt) / 1000).toFixed(0)} s)`)
 mkdirSync(join(root, 'bench', 'results'), { recursive: true })
