@@ -170,7 +170,7 @@ export class Chatroom {
     return unloaded
   }
 
-  /** How many rooms are loaded on this node (the lobby included): for tests and /metrics. */
+  /** How many rooms are loaded on this node (the lobby included): for tests and the benchmark. */
   get loadedRooms(): number {
     return this.rooms.size
   }
