@@ -39,12 +39,64 @@ const pair = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a
 
 /** The statements every room's log shares (a room is a parameter, not a table). */
 interface LogStatements {
-  readonly appendAll: (room: string, events: StoredEvent[]) => void
+  /** Every batch of a tick, of every room, in one transaction. */
+  readonly appendAll: (batches: { room: string; events: StoredEvent[] }[]) => void
   readonly selectAfter: Database.Statement<[string, number, number], { json: string }>
   readonly selectBefore: Database.Statement<[string, number, number], { json: string }>
   readonly pruneThrough: (room: string, last: number, through: number) => number
   readonly atOf: Database.Statement<[string, number], number>
   readonly firstId: Database.Statement<[string], number | null>
+}
+
+interface PendingAppend {
+  log: SqliteLog
+  drafts: readonly EventDraft[]
+  resolve: (stored: StoredEvent[]) => void
+  reject: (error: unknown) => void
+}
+
+/**
+ * The store's commits: the appends of every room in one tick wait here and go in one
+ * transaction, each log's batch numbered from its next id; acknowledged only if the file
+ * committed to is still the one a restart opens. On failure nothing is taken: no id is given
+ * out, every waiting append is refused.
+ */
+class Committer {
+  private pending: PendingAppend[] = []
+  constructor(
+    private readonly statements: LogStatements,
+    /** Throws unless the file is still the one opened (see SqliteStore.intact). */
+    private readonly check: () => void,
+  ) {}
+
+  add(log: SqliteLog, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.push({ log, drafts, resolve, reject }) === 1) setImmediate(this.commit)
+    })
+  }
+
+  private readonly commit = (): void => {
+    const batch = this.pending
+    this.pending = []
+    const next = new Map<SqliteLog, number>()
+    const at = Date.now()
+    const batches = batch.map(({ log, drafts }) => {
+      const from = (next.get(log) ?? log.lastCommitted) + 1
+      const events = numbered(drafts, from, at)
+      next.set(log, from + events.length - 1)
+      return { room: log.room, events }
+    })
+    try {
+      this.check()
+      this.statements.appendAll(batches)
+      this.check()
+    } catch (error) {
+      for (const p of batch) p.reject(error)
+      return
+    }
+    for (const [log, last] of next) log.committed(last)
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(batches[i]!.events)
+  }
 }
 
 /**
@@ -57,23 +109,25 @@ class SqliteLog implements RoomLog {
     readonly epoch: string,
     private last: number,
     private readonly s: LogStatements,
-    /** Throws unless the file is still the one opened (see SqliteStore.intact). */
-    private readonly check: () => void,
+    private readonly committer: Committer,
     private readonly lost: () => boolean,
   ) {}
 
+  /**
+   * Joins the store's next commit: the appends of every room in one tick share one transaction
+   * (one sync to disk), so a thousand busy rooms cost one commit a tick, not a thousand.
+   */
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
-    try {
-      this.check()
-      const stored = numbered(drafts, this.last + 1, Date.now())
-      this.s.appendAll(this.room, stored)
-      this.last += stored.length
-      // Acknowledged only if the file committed to is still the one a restart opens.
-      this.check()
-      return Promise.resolve(stored)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+    return this.committer.add(this, drafts)
+  }
+
+  /** The newest id committed (ids of a batch are taken only once its commit stands). */
+  get lastCommitted(): number {
+    return this.last
+  }
+
+  committed(last: number): void {
+    this.last = last
   }
 
   after(after: number, limit: number): Promise<StoredEvent[]> {
@@ -132,6 +186,7 @@ export class SqliteStore implements Store {
   /** Set once the files at the paths are no longer the ones written to: then nothing more is acknowledged. */
   private lost: Error | undefined
   private readonly statements: LogStatements
+  private readonly committer: Committer
   /** The logs asked for so far (the lobby's from open on). */
   private readonly loaded = new Map<string, SqliteLog>()
   private lobby: SqliteLog | undefined
@@ -193,6 +248,9 @@ export class SqliteStore implements Store {
     this.accounts = this.accountStore()
     this.rooms = this.roomStore()
     this.statements = this.logStatements()
+    this.committer = new Committer(this.statements, () => {
+      if (!this.intact()) throw this.lost
+    })
   }
 
   /**
@@ -228,9 +286,9 @@ export class SqliteStore implements Store {
     const setLast = db.prepare<[number, string]>('UPDATE room_logs SET last_id = ? WHERE room = ?')
     const deleteThrough = db.prepare<[string, number]>('DELETE FROM room_events WHERE room = ? AND id <= ?')
     return {
-      // A commit writes the events and nothing else: one transaction per append call.
-      appendAll: db.transaction((room: string, events: StoredEvent[]) => {
-        for (const { event, json } of events) insert.run(room, event.id, event.timestamp, json)
+      // A commit writes the events and nothing else: one transaction for every room's batch of a tick.
+      appendAll: db.transaction((batches: { room: string; events: StoredEvent[] }[]) => {
+        for (const { room, events } of batches) for (const { event, json } of events) insert.run(room, event.id, event.timestamp, json)
       }),
       selectAfter: db.prepare('SELECT json FROM room_events WHERE room = ? AND id > ? ORDER BY id LIMIT ?'),
       selectBefore: db.prepare(
@@ -440,10 +498,7 @@ export class SqliteStore implements Store {
     if (!row) this.db.prepare('INSERT INTO room_logs (room, epoch, last_id) VALUES (?, ?, 0)').run(this.writable(room), newEpoch())
     const epoch = row?.epoch ?? this.db.prepare<[string], string>('SELECT epoch FROM room_logs WHERE room = ?').pluck().get(room)!
     const newest = this.db.prepare<[string], number | null>('SELECT max(id) FROM room_events WHERE room = ?').pluck().get(room) ?? 0
-    const check = () => {
-      if (!this.intact()) throw this.lost
-    }
-    log = new SqliteLog(room, epoch, Math.max(row?.last_id ?? 0, newest), this.statements, check, () => this.lost !== undefined)
+    log = new SqliteLog(room, epoch, Math.max(row?.last_id ?? 0, newest), this.statements, this.committer, () => this.lost !== undefined)
     this.loaded.set(room, log)
     return log
   }
