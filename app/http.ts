@@ -138,7 +138,39 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
   const user = currentUser(request)
   const tab = newTab()
   await room.renew(user, transport, tab)
-  return { user, tab, roster: room.roster(), epoch: room.epoch, maxLength: config.MAX_MESSAGE_LENGTH, way: transportNames[transport].short }
+  const sidebar = await roomSidebar(request, room, transport, room.lastId)
+  // The page's script builds every URL of this room from data-room (the lobby's are the Revel routes).
+  const sayTo = transport === 'auto' ? 'longpolling' : transport
+  return {
+    user,
+    tab,
+    roster: room.roster(),
+    epoch: room.epoch,
+    maxLength: config.MAX_MESSAGE_LENGTH,
+    ...sidebar,
+    way: sidebar.where + transportNames[transport].short,
+    sayAction: `${roomBase(`/${sayTo}`, room)}/messages`,
+    roomAttr: room.name === 'lobby' ? '' : ` data-room="${encodeURIComponent(room.name)}"`,
+  }
+}
+
+/**
+ * What every room page shows beside the thread: the rooms this person can see (with unread
+ * counts, each linking to the same way in), the room's record, whether they may invite, and the
+ * room's name for the top bar. Opening the page marks the room read up to `lastId`.
+ */
+export async function roomSidebar(request: FastifyRequest, room: Room, transport: Transport, lastId: number) {
+  const { chatroom } = request.server
+  const user = currentUser(request)
+  await chatroom.markRead(user, room.name, lastId)
+  const rooms = (await chatroom.listRooms(user)).map((r) => ({
+    ...r,
+    href: r.name === 'lobby' ? `/${transport}/room` : `/${transport}/rooms/${encodeURIComponent(r.name)}`,
+    current: r.name === room.name,
+  }))
+  const record = await chatroom.roomStore.get(room.name)
+  const where = room.name === 'lobby' ? '' : `${record?.visibility === 'direct' ? record.title : `#${room.name}`} · `
+  return { rooms, roomRecord: record, roomTitle: room.name, canInvite: record?.visibility === 'private' && user.account === true, where }
 }
 
 /**

@@ -132,6 +132,14 @@ export const routes: Route[] = [
   { method: 'POST', url: '/longpolling/rooms/:room/typing', action: LongPolling.typing, auth: 'api' },
   { method: 'GET', url: '/sse/rooms/:room/events', action: Sse.events, auth: 'api', sameOrigin: true },
   { method: 'GET', url: '/websocket/rooms/:room/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomSocket, auth: 'api' },
+  { method: 'POST', url: '/websocket/rooms/:room/messages', action: WebSocket.say, auth: 'api' },
+  { method: 'POST', url: '/sse/rooms/:room/messages', action: Sse.say, auth: 'api' },
+  { method: 'POST', url: '/sse/rooms/:room/typing', action: Sse.typing, auth: 'api' },
+  // Each room's live pages, as the lobby's (their scripts build the room's URLs from data-room)
+  { method: 'GET', url: '/auto/rooms/:room', action: Auto.room, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/websocket/rooms/:room', action: WebSocket.room, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/sse/rooms/:room', action: Sse.room, auth: 'page', sameOrigin: true },
+  { method: 'GET', url: '/longpolling/rooms/:room', action: LongPolling.room, auth: 'page', sameOrigin: true },
   // One connection, many rooms: a cursor per room
   { method: 'GET', url: '/websocket/socket', action: WebSocket.notUpgraded, socket: WebSocket.roomsSocket, auth: 'api' },
   { method: 'GET', url: '/longpolling/messages', action: LongPolling.waitRooms, auth: 'api', sameOrigin: true },

@@ -99,3 +99,36 @@ t.test('three people, three rooms and a direct message; a fourth person cannot s
   t.equal(seen?.status(), 404, 'dave\'s browser gets the not-found page')
   t.notOk(await dave.$('text=the secret plan'), 'and nothing of the room')
 })
+
+t.test('the live pages of a room: automatic, WebSocket, event stream and long polling in #dev see each other, the lobby sees nothing of it', { skip }, async (t) => {
+  const app = await buildTestApp(t)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+  const ann = await person(browser, base, 'ann')
+  await ann.goto(base + '/auto/room')
+  await ann.click('.room-actions summary')
+  await ann.fill('#new-room', 'dev')
+  await Promise.all([ann.waitForURL('**/auto/rooms/dev'), ann.click('form[action="/rooms"] button')])
+  t.match(await ann.textContent('#way'), /^#dev · /, 'the top bar names the room')
+  const pages: Page[] = [ann]
+  for (const [name, way] of [['bob', 'websocket'], ['cat', 'sse'], ['dan', 'longpolling']] as const) {
+    const page = await person(browser, base, name, way === 'longpolling' ? PHONE : DESKTOP)
+    await page.goto(`${base}/${way}/rooms/dev`)
+    pages.push(page)
+  }
+  const lobby = await person(browser, base, 'eve')
+  await lobby.goto(base + '/websocket/room')
+  for (const [i, page] of pages.entries()) await say(page, `hello from ${i}`)
+  for (const page of pages) {
+    for (let i = 0; i < pages.length; i++) {
+      await page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread .message .text')).some((n) => n.textContent === x), `hello from ${i}`, { timeout: 20_000 })
+    }
+  }
+  t.pass('every page of #dev shows every message, whatever its way in')
+  await say(lobby, 'only in the lobby')
+  t.notOk(await lobby.$('text=hello from 0'), 'the lobby shows nothing of #dev')
+  t.notOk(await ann.$('text=only in the lobby'), 'and #dev nothing of the lobby')
+  await screenshot(pages[3]!, 'phone-room-longpolling')
+  await screenshot(ann, 'desktop-room-auto')
+})

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
-import { answerSay, fromHtmlForm, httpActions, newTab, roomBase, roomOf, sendEnterRefusal } from '../http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../protocol.js'
 import { currentUser } from '../plugins/session.js'
@@ -31,9 +31,7 @@ async function inRoom(request: FastifyRequest, tab: string) {
   const { users, count } = chatroom.roster()
   const lastId = events.at(-1)?.event.id ?? chatroom.lastId
   // Seen on this page: the room is read up to here (the list's unread counts follow the person to any device).
-  if (before === undefined) await request.server.chatroom.markRead(user, chatroom.name, lastId)
-  const rooms = (await request.server.chatroom.listRooms(user)).map((r) => ({ ...r, href: r.name === 'lobby' ? '/refresh/room' : `/refresh/rooms/${encodeURIComponent(r.name)}`, current: r.name === chatroom.name }))
-  const record = await request.server.chatroom.roomStore.get(chatroom.name)
+  const sidebar = await roomSidebar(request, chatroom, 'refresh', before === undefined ? lastId : 0)
   return {
     user,
     tab,
@@ -47,10 +45,7 @@ async function inRoom(request: FastifyRequest, tab: string) {
     older: first !== undefined && first > 1 ? first : undefined,
     history: before !== undefined,
     base: roomBase('/refresh', chatroom),
-    roomTitle: chatroom.name,
-    roomRecord: record,
-    rooms,
-    canInvite: record?.visibility === 'private' && user.account === true,
+    ...sidebar,
   }
 }
 
@@ -65,8 +60,7 @@ async function renderRoom(request: FastifyRequest, reply: FastifyReply, extra: {
   const { config } = request.server
   const page = await inRoom(request, newTab())
   // Which room this is, in the top bar (the lobby, as the one room always was, needs no name).
-  const where = page.roomTitle === 'lobby' ? '' : `${page.roomRecord?.visibility === 'direct' ? page.roomRecord.title : `#${page.roomTitle}`} · `
-  return reply.view('refresh/room', { ...page, way: where + transportNames.refresh.short, interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
+  return reply.view('refresh/room', { ...page, way: page.where + transportNames.refresh.short, interval: config.REFRESH_INTERVAL, maxLength: config.MAX_MESSAGE_LENGTH, ...extra })
 }
 
 /** GET /refresh — Revel's entry: the room (which enters it: a join, unless already here). */

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RoomRefusal } from '../chatroom/chatroom.js'
-import { skeleton } from '../identity.js'
+import { skeleton, transports } from '../identity.js'
 import { currentUser } from '../plugins/session.js'
 import { reasons } from '../protocol.js'
 
@@ -14,7 +14,11 @@ function refuse(reply: FastifyReply, refused: RoomRefusal) {
   return reply.code(refused.status).send({ error: reasons[refused.status], message: refused.message })
 }
 
-const roomPage = (name: string) => (name === 'lobby' ? '/refresh/room' : `/refresh/rooms/${encodeURIComponent(name)}`)
+/** A room's page of the way in the form came from (its hidden `transport`), else the page that needs no JavaScript. */
+function roomPage(request: FastifyRequest, name: string): string {
+  const way = transports.find((t) => t === body(request).transport) ?? 'refresh'
+  return name === 'lobby' ? `/${way}/room` : `/${way}/rooms/${encodeURIComponent(name)}`
+}
 
 /** GET /rooms — `{"rooms": [{name, title, topic, visibility, lastId, unread, member}]}`: the rooms this person can see. */
 export async function list(request: FastifyRequest, reply: FastifyReply) {
@@ -28,7 +32,7 @@ export async function create(request: FastifyRequest, reply: FastifyReply) {
   const made = await request.server.chatroom.createRoom(currentUser(request), { name: form.name, title: form.title, topic: form.topic, visibility: form.visibility })
   if (!made.ok) return refuse(reply, made)
   const { name, title, topic, visibility } = made.room
-  if (wantsHtml(request)) return reply.redirect(roomPage(name), 303)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, name), 303)
   return reply.code(201).send({ name, title, topic, visibility })
 }
 
@@ -60,7 +64,7 @@ export async function invite(request: FastifyRequest, reply: FastifyReply) {
   if (!account) return refuse(reply, { ok: false, status: 404, message: 'No account goes by that name (only accounts can be invited).' })
   const invited = await request.server.chatroom.invite(currentUser(request), roomParam(request), account.id)
   if (!invited.ok) return refuse(reply, invited)
-  if (wantsHtml(request)) return reply.redirect(roomPage(roomParam(request)), 303)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, roomParam(request)), 303)
   return reply.send({ ok: true, user: account.name, added: invited.added })
 }
 
@@ -73,7 +77,7 @@ export async function direct(request: FastifyRequest, reply: FastifyReply) {
   if (!account) return refuse(reply, { ok: false, status: 404, message: 'No account goes by that name (direct messages are between accounts).' })
   const opened = await request.server.chatroom.direct(me, { id: account.id, name: account.name }, { name: me.name })
   if (!opened.ok) return refuse(reply, opened)
-  if (wantsHtml(request)) return reply.redirect(roomPage(opened.room.name), 303)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, opened.room.name), 303)
   return reply.send({ room: opened.room.name, title: opened.room.title })
 }
 

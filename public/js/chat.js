@@ -6,6 +6,13 @@ export const roomEl = document.getElementById('room')
 export const me = roomEl.dataset.user
 /** This page's id: sent with every request, so its leave ends only this page's connections. */
 export const tab = roomEl.dataset.tab || ''
+/** This page's room (the lobby when the page does not say): every URL of the room is built from it. */
+const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
+/** `/KIND/room/REST` for the lobby (the Revel routes), `/KIND/rooms/NAME/REST` for another room; KIND '' for the room's own routes. */
+export function roomUrl(kind, rest) {
+  const room = roomName === 'lobby' ? 'room' : `rooms/${encodeURIComponent(roomName)}`
+  return `${kind ? `/${kind}` : ''}/${room}${rest}`
+}
 const threadEl = document.getElementById('thread')
 const statusEl = document.getElementById('status')
 const flashEl = document.getElementById('flash')
@@ -297,7 +304,7 @@ export class Thread {
   async loadOlder() {
     if (this.firstId <= 1) return
     try {
-      const res = await fetch(`/room/history?before=${this.firstId}&limit=50&epoch=${encodeURIComponent(this.epoch)}`, { headers: { accept: 'application/json' } })
+      const res = await fetch(`${roomUrl('', '/history')}?before=${this.firstId}&limit=50&epoch=${encodeURIComponent(this.epoch)}`, { headers: { accept: 'application/json' } })
       if (res.status === 409) return this.reset((await res.json()).epoch)
       if (!res.ok) throw new Error(`HTTP ${res.status}`)
       const { events } = await res.json()
@@ -342,7 +349,7 @@ export class Roster {
 
   async resync() {
     try {
-      const res = await fetch('/room/users', { headers: { accept: 'application/json' } })
+      const res = await fetch(roomUrl('', '/users'), { headers: { accept: 'application/json' } })
       if (!res.ok) return
       const snapshot = await res.json()
       this.lastId = snapshot.lastId

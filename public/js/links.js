@@ -2,7 +2,7 @@
 // kept connected (the WebSocket, event stream and long-poll pages), or the best kind the
 // network allows, switching by itself (the automatic page). Every link resumes from the
 // thread's cursor (epoch, last id), so a reconnect or a switch neither loses nor repeats an event.
-import { Room, backoff, isLeaving, nameTaken, onSay, onTyping, sessionGone, setStatus, showError, signedOut, sleep, tab } from './chat.js'
+import { Room, backoff, isLeaving, nameTaken, onSay, onTyping, roomUrl, sessionGone, setStatus, showError, signedOut, sleep, tab } from './chat.js'
 import { CloseCode } from './protocol.js'
 
 /**
@@ -48,7 +48,7 @@ class Link {
   /** Sending over plain HTTP (event stream, long polling): the answer says whether it was taken. */
   async post(text) {
     try {
-      const res = await fetch(`/${this.kind}/room/messages`, {
+      const res = await fetch(roomUrl(this.kind, '/messages'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ text }),
@@ -62,7 +62,7 @@ class Link {
   }
 
   typing() {
-    fetch(`/${this.kind}/room/typing`, { method: 'POST' }).catch(() => {})
+    fetch(roomUrl(this.kind, '/typing'), { method: 'POST' }).catch(() => {})
   }
 }
 
@@ -80,7 +80,7 @@ class WebSocketLink extends Link {
   start() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
     const query = this.query()
-    const ws = new WebSocket(`${scheme}//${location.host}/websocket/room/socket${query ? '?' + query : ''}`)
+    const ws = new WebSocket(`${scheme}//${location.host}${roomUrl('websocket', '/socket')}${query ? '?' + query : ''}`)
     this.ws = ws
     let opened = false
     ws.addEventListener('open', () => (opened = true))
@@ -151,7 +151,7 @@ class EventStreamLink extends Link {
   }
 
   start() {
-    const es = new EventSource(`/sse/room/events?${this.query()}`)
+    const es = new EventSource(`${roomUrl('sse', '/events')}?${this.query()}`)
     this.es = es
     const hand = (item) => {
       if (this.stopped) return
@@ -209,7 +209,7 @@ class LongPollLink extends Link {
     this.abort = new AbortController()
     while (!this.stopped) {
       try {
-        const res = await fetch(`/longpolling/room/messages?${this.query('typing=1')}`, { headers: { accept: 'application/json' }, signal: this.abort.signal })
+        const res = await fetch(`${roomUrl('longpolling', '/messages')}?${this.query('typing=1')}`, { headers: { accept: 'application/json' }, signal: this.abort.signal })
         if (this.stopped) return
         if (res.status === 401) return this.end('signedOut')
         if (res.status === 409) {
@@ -244,7 +244,8 @@ const wayNames = { websocket: 'WebSocket', sse: 'event stream', longpolling: 'lo
 
 function showWay(text) {
   const way = document.getElementById('way')
-  if (way) way.textContent = text
+  // The room's name first (another room than the lobby), as the server wrote it.
+  if (way) way.textContent = (document.getElementById('room')?.dataset.where || '') + text
 }
 
 /** Sends and typing go through whichever link is current. */
