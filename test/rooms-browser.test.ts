@@ -126,6 +126,15 @@ t.test('the live pages of a room: automatic, WebSocket, event stream and long po
     }
   }
   t.pass('every page of #dev shows every message, whatever its way in')
+  // What a live page shows is marked read (within a few seconds), so it is not "new" on another device.
+  const bobsCookie = (await pages[1]!.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ')
+  let unread = -1
+  for (let i = 0; i < 40 && unread !== 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const rooms = (await (await fetch(`${base}/rooms`, { headers: { cookie: bobsCookie } })).json()) as { rooms: { name: string; unread: number }[] }
+    unread = rooms.rooms.find((r) => r.name === 'dev')!.unread
+  }
+  t.equal(unread, 0, 'bob\'s live page marked #dev read as the messages came')
   await say(lobby, 'only in the lobby')
   t.notOk(await lobby.$('text=hello from 0'), 'the lobby shows nothing of #dev')
   t.notOk(await ann.$('text=only in the lobby'), 'and #dev nothing of the lobby')

@@ -227,6 +227,48 @@ class Unseen {
   }
 }
 
+let readTimer = null
+let readUpTo = 0
+/** Tells the server this room is read up to `id`, at most every 2 s. */
+function markRead(id) {
+  readUpTo = Math.max(readUpTo, id)
+  if (readTimer) return
+  readTimer = setTimeout(() => {
+    readTimer = null
+    fetch(`/rooms/${encodeURIComponent(roomName)}/read`, { method: 'POST', body: new URLSearchParams({ id: String(readUpTo) }) }).catch(() => {})
+  }, 2000)
+}
+
+/** The room list's unread counts, fetched again every 30 s while the page is visible. */
+function keepRoomListFresh() {
+  const list = document.getElementById('room-list')
+  if (!list) return
+  setInterval(async () => {
+    if (document.hidden) return
+    try {
+      const res = await fetch('/rooms', { headers: { accept: 'application/json' } })
+      if (!res.ok) return
+      const { rooms } = await res.json()
+      for (const room of rooms) {
+        const item = list.querySelector(`li[data-room="${CSS.escape(room.name)}"]`)
+        if (!item || item.classList.contains('current')) continue
+        let badge = item.querySelector('.unread')
+        if (room.unread > 0) {
+          if (!badge) {
+            badge = el('span', 'unread', '')
+            item.append(' ', badge)
+          }
+          badge.textContent = String(room.unread)
+          badge.title = `${room.unread} new`
+        } else badge?.remove()
+      }
+    } catch {
+      // The next round tries again.
+    }
+  }, 30_000)
+}
+keepRoomListFresh()
+
 /**
  * The thread as a sequence of consecutive ids of one log (its epoch): shows each event once,
  * in order, says when events were missed, and loads older ones on request.
@@ -278,6 +320,8 @@ export class Thread {
       followed = true
     }
     this.unseen.add(fromOthers, followed)
+    // Seen: the read marker follows (so this room is not "new" on your other devices).
+    if (rows.length > 0 && followed && !document.hidden) markRead(this.lastId)
     this.showOlder()
     return rows.length
   }
