@@ -140,4 +140,15 @@ t.test('the live pages of a room: automatic, WebSocket, event stream and long po
   t.notOk(await ann.$('text=only in the lobby'), 'and #dev nothing of the lobby')
   await screenshot(pages[3]!, 'phone-room-longpolling')
   await screenshot(ann, 'desktop-room-auto')
+
+  // A direct message from a name in the online list, and leaving a room from its page.
+  await Promise.all([ann.waitForURL('**/auto/rooms/dm-*'), ann.click('#users li[data-name="bob"] form.dm button')])
+  t.match(await ann.textContent('#way'), /^ann & bob · /, 'ann is in her direct room with bob')
+  const bobPage = pages[1]!
+  t.equal(await bobPage.textContent('form.membership button'), 'Join #dev', 'a visitor of a public room may join it')
+  await Promise.all([bobPage.waitForNavigation(), bobPage.click('form.membership button')])
+  t.equal(await bobPage.textContent('form.membership button'), 'Leave #dev', 'and then leave it')
+  await Promise.all([bobPage.waitForURL('**/websocket/room'), bobPage.click('form.membership button')])
+  const bobRooms = (await (await fetch(`${base}/rooms`, { headers: { cookie: bobsCookie } })).json()) as { rooms: { name: string; member: boolean }[] }
+  t.notOk(bobRooms.rooms.find((r) => r.name === 'dev')?.member, 'bob left #dev from its page (a public room stays listed)')
 })

@@ -40,6 +40,7 @@ export async function create(request: FastifyRequest, reply: FastifyReply) {
 export async function join(request: FastifyRequest, reply: FastifyReply) {
   const joined = await request.server.chatroom.joinRoom(currentUser(request), roomParam(request))
   if (!joined.ok) return refuse(reply, joined)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, roomParam(request)), 303)
   return reply.send({ ok: true })
 }
 
@@ -47,7 +48,7 @@ export async function join(request: FastifyRequest, reply: FastifyReply) {
 export async function leave(request: FastifyRequest, reply: FastifyReply) {
   const left = await request.server.chatroom.leaveRoom(currentUser(request), roomParam(request))
   if (!left.ok) return refuse(reply, left)
-  if (wantsHtml(request)) return reply.redirect('/', 303)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, 'lobby'), 303)
   return reply.send({ ok: true })
 }
 

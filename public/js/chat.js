@@ -439,10 +439,30 @@ export class Roster {
         if (avatar) li.append(avatar)
         li.append(el('span', 'name', name))
         if (name === me) li.append(' ', el('span', 'you', '(you)'))
+        else if (roomEl.dataset.dm === '1') li.append(dmForm(name))
         return li
       }),
     )
   }
+}
+
+/** "Message": opens (or finds) the direct room with this person (an account; the server says so otherwise). */
+function dmForm(name) {
+  const form = el('form', 'dm')
+  form.method = 'post'
+  form.action = '/direct'
+  for (const [field, value] of [['user', name], ['transport', roomEl.dataset.transport || 'auto']]) {
+    const input = document.createElement('input')
+    input.type = 'hidden'
+    input.name = field
+    input.value = value
+    form.append(input)
+  }
+  const button = el('button', 'link', 'Message')
+  button.type = 'submit'
+  button.setAttribute('aria-label', `Direct message to ${name}`)
+  form.append(button)
+  return form
 }
 
 /** The online list drawn by the server (the refresh page): swapped in whole, with its count. */
