@@ -44,7 +44,7 @@ export interface ListedRoom {
   visibility: RoomVisibility
   /** The newest event id in the room's log. */
   lastId: number
-  /** Events after the person's read marker (messages and all: the log is the unit). */
+  /** Messages after the person's read marker (join and leave lines do not count), at most UNREAD_CAP. */
   unread: number
   /** Whether the person is a member (public rooms can be read without being one). */
   member: boolean
@@ -65,6 +65,9 @@ export function roomNameProblem(name: unknown): string | undefined {
 }
 
 const notFound: RoomRefusal = { ok: false, status: 404, message: 'No such room.' }
+
+/** Unread messages are counted up to this many per room (a list shows "99+" past it). */
+const UNREAD_CAP = 100
 
 /** /readyz answers within a second: each backend's check gets this long. */
 const READY_MS = 900
@@ -221,9 +224,20 @@ export class Chatroom {
         const lastId = this.rooms.get(r.name)?.lastId ?? (await (await this.store.log(r.name)).lastId())
         const read = id ? await this.store.rooms.readMarker(r.name, id) : 0
         const member = id !== '' && (await this.store.rooms.role(r.name, id)) !== undefined
-        return { name: r.name, title: r.title, topic: r.topic, visibility: r.visibility, lastId, unread: Math.max(0, lastId - read), member }
+        const unread = lastId > read ? await this.unreadMessages(r.name, read) : 0
+        return { name: r.name, title: r.title, topic: r.topic, visibility: r.visibility, lastId, unread, member }
       }),
     )
+  }
+
+  /** Messages (not join and leave lines) after the read marker, counted up to UNREAD_CAP: from the window when the room is loaded, else the log. */
+  private async unreadMessages(room: string, read: number): Promise<number> {
+    const loaded = this.rooms.get(room)
+    const window = loaded?.archive(read)
+    const events = window && (window.length === 0 || window[0]!.event.id === read + 1) ? window : await (await this.store.log(room)).after(read, UNREAD_CAP)
+    let n = 0
+    for (const { event } of events) if (event.type === 'message' && ++n >= UNREAD_CAP) break
+    return n
   }
 
   /** A new public or private room; its creator is its owner (and first member). Private rooms need an account. */

@@ -258,7 +258,7 @@ function keepRoomListFresh() {
             badge = el('span', 'unread', '')
             item.append(' ', badge)
           }
-          badge.textContent = String(room.unread)
+          badge.textContent = room.unread > 99 ? '99+' : String(room.unread)
           badge.title = `${room.unread} new`
         } else badge?.remove()
       }
