@@ -198,3 +198,15 @@ t.test('one person in five rooms on three devices is one entry in each room\'s o
   }
   for (const ws of sockets) ws.close()
 })
+
+t.test('invitations per hour are counted per person: past INVITES_PER_HOUR, 429', async (t) => {
+  const app = await buildTestApp(t, { INVITES_PER_HOUR: '2' })
+  const ann = await account(app, 'ann')
+  for (const name of ['bob', 'cat', 'dan']) await account(app, name)
+  await post(app, ann, '/rooms', { name: 'plans', visibility: 'private' })
+  t.equal((await post(app, ann, '/rooms/plans/invite', { user: 'bob' })).statusCode, 200)
+  t.equal((await post(app, ann, '/rooms/plans/invite', { user: 'cat' })).statusCode, 200)
+  const third = await post(app, ann, '/rooms/plans/invite', { user: 'dan' })
+  t.same([third.statusCode, third.json().message], [429, 'At most 2 invitations an hour.'])
+  t.match(third.headers['retry-after'], /^\d+$/)
+})

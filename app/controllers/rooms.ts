@@ -1,4 +1,5 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FloodGuard } from '../chatroom/flood.js'
 import type { RoomRefusal } from '../chatroom/chatroom.js'
 import { skeleton, transports } from '../identity.js'
 import { currentUser } from '../plugins/session.js'
@@ -52,11 +53,20 @@ export async function leave(request: FastifyRequest, reply: FastifyReply) {
   return reply.send({ ok: true })
 }
 
+/** Invitations per person and hour: one guard per app (a memory guard counts only what it was handed). */
+const inviteGuards = new WeakMap<FastifyInstance, FloodGuard>()
+function invitations(request: FastifyRequest): FloodGuard {
+  const app = request.server
+  let guard = inviteGuards.get(app)
+  if (!guard) inviteGuards.set(app, (guard = app.limiter('invite', app.config.INVITES_PER_HOUR, 3_600_000)))
+  return guard
+}
+
 /** POST /rooms/:room/invite — `user` (an account's name): a member of a private room lets them in. */
 export async function invite(request: FastifyRequest, reply: FastifyReply) {
   const form = body(request)
   if (typeof form.user !== 'string' || form.user.trim() === '') return refuse(reply, { ok: false, status: 400, message: 'Say whom to invite: user=NAME (an account).' })
-  const limited = await request.server.limiter('invite', request.server.config.INVITES_PER_HOUR, 3_600_000).take(currentUser(request).id)
+  const limited = await invitations(request).take(currentUser(request).id)
   if (limited > 0) {
     reply.header('retry-after', String(Math.ceil(limited / 1000)))
     return reply.code(429).send({ error: 'Too Many Requests', message: `At most ${request.server.config.INVITES_PER_HOUR} invitations an hour.` })
