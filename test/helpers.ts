@@ -238,3 +238,14 @@ export async function floodSlides(
 export function skipUnless(available: boolean, reason: string): string | false {
   return available || process.env.CI ? false : reason
 }
+
+/** Date.now moved on by hand (the session code reads the time from it); put back when the test ends. */
+export function controlledClock(t: Teardown) {
+  const realNow = Date.now
+  let skew = 0
+  Date.now = () => realNow() + skew
+  t.teardown(() => {
+    Date.now = realNow
+  })
+  return { advance: (seconds: number) => void (skew += seconds * 1000) }
+}

@@ -4,7 +4,7 @@ import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import type { EventDraft, StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
-import { buildTestApp, enter, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, controlledClock, enter, signIn, SocketClient } from './helpers.js'
 
 /** A room whose releases are counted: subscriptions let go by the room, presence holds by the user. */
 async function countedRoom(graceMs = 60_000) {
@@ -192,16 +192,6 @@ t.test('each say outcome maps to each protocol in one place', async (t) => {
   await Promise.all([annSocket.close(), catSocket.close()])
 })
 
-/** Date.now moved on by hand (the session code reads the time from it); put back when the test ends. */
-function controlledClock(t: { teardown(fn: () => unknown): void }) {
-  const realNow = Date.now
-  let skew = 0
-  Date.now = () => realNow() + skew
-  t.teardown(() => {
-    Date.now = realNow
-  })
-  return { advance: (seconds: number) => void (skew += seconds * 1000) }
-}
 
 t.test('SESSION_IDLE=60: someone active every 4 s stays signed in; someone idle past a minute is signed out', async (t) => {
   const clock = controlledClock(t)

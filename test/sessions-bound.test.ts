@@ -6,7 +6,7 @@ import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { PostgresStore } from '../app/chatroom/store/postgres.js'
 import { SqliteStore } from '../app/chatroom/store/sqlite.js'
 import type { Store } from '../app/chatroom/store/store.js'
-import { buildTestApp, signIn, skipUnless, SocketClient } from './helpers.js'
+import { buildTestApp, controlledClock, signIn, skipUnless, SocketClient } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
 
 type Teardown = { teardown(fn: () => unknown): void }
@@ -23,16 +23,6 @@ const kinds: [string, (t: Teardown) => Promise<Store>, string | false][] = [
   ['postgres', async (t) => new PostgresStore({ url: await freshDatabase(t) }), skipUnless(await havePostgres(), 'PostgreSQL is not running')],
 ]
 
-/** Date.now moved on by hand (the session code reads the time from it); put back when the test ends. */
-function controlledClock(t: Teardown) {
-  const realNow = Date.now
-  let skew = 0
-  Date.now = () => realNow() + skew
-  t.teardown(() => {
-    Date.now = realNow
-  })
-  return { advance: (seconds: number) => void (skew += seconds * 1000) }
-}
 
 for (const [kind, make, skip] of kinds) {
   t.test(`${kind}: 600 cookie-less sign-ins from one address keep 50 sessions; the least recently used is signed out, its socket closed`, { skip }, async (t) => {

@@ -2,28 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { createEvent, type Event, type EventDraft, type StoredEvent } from '../event.js'
 
 /**
- * The room's log: the one place ids come from. An event is acknowledged only after the
- * transaction that gave it its id has committed. Each log has an epoch, made when the log is
- * created: a cursor is (epoch, id), and a cursor from another epoch means another log.
+ * The logs (one per room: the one place ids come from), and what else the chat keeps. An event
+ * is acknowledged only after the transaction that gave it its id has committed. Each log has
+ * an epoch, made when the log is created: a cursor is (epoch, id), and a cursor from another
+ * epoch means another log. The store's own log methods are the lobby's (see RoomLog).
  */
-export interface Store {
-  /** Creates the log if needed (and its epoch), and reads where it stands. */
+export interface Store extends Omit<RoomLog, 'room'> {
+  /** Creates the tables if needed (moving an older single log into the lobby), and reads where the lobby stands. */
   open(): Promise<void>
-  /** The log's epoch (after open). */
-  readonly epoch: string
-  /**
-   * Appends the drafts in order in one transaction, giving each the next consecutive id and a
-   * timestamp; resolves once committed (the caller batches: one transaction per tick).
-   */
-  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]>
-  /** Events with id > after, oldest first, at most `limit`. */
-  after(after: number, limit: number): Promise<StoredEvent[]>
-  /** The `limit` newest events with id < before, oldest first. */
-  before(before: number, limit: number): Promise<StoredEvent[]>
-  /** The newest id given out (0 for a new log). */
-  lastId(): Promise<number>
-  /** Deletes events beyond the newest `maxEvents` or older than `maxAgeMs` (0: no bound); how many went. */
-  prune(maxEvents: number, maxAgeMs: number): Promise<number>
   /** Whether the log can take events now (for /readyz). */
   ready(): Promise<boolean>
   close(): Promise<void>
@@ -50,11 +36,20 @@ export const LOBBY = 'lobby'
 /** One room's log: ids consecutive from 1 within the room, an epoch of its own. */
 export interface RoomLog {
   readonly room: string
+  /** The log's epoch (made with the log). */
   readonly epoch: string
+  /**
+   * Appends the drafts in order in one transaction, giving each the next consecutive id and a
+   * timestamp; resolves once committed (the caller batches: one transaction per tick).
+   */
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]>
+  /** Events with id > after, oldest first, at most `limit`. */
   after(after: number, limit: number): Promise<StoredEvent[]>
+  /** The `limit` newest events with id < before, oldest first. */
   before(before: number, limit: number): Promise<StoredEvent[]>
+  /** The newest id given out (0 for a new log). */
   lastId(): Promise<number>
+  /** Deletes events beyond the newest `maxEvents` or older than `maxAgeMs` (0: no bound); how many went. */
   prune(maxEvents: number, maxAgeMs: number): Promise<number>
 }
 
