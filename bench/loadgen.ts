@@ -304,6 +304,42 @@ async function warmUp(senders: Client[], run: Run, rate: number): Promise<void> 
   stop()
 }
 
+/**
+ * A measured window, from now: when it ends, what arrived in it (the throughput), what arrived at
+ * all once the stragglers are in (the loss), the server's CPU per delivery and memory, and this
+ * load generator's own CPU (so a saturated run shows).
+ */
+export function measuring(target: Target) {
+  const cpuBefore = cpuOf(target)
+  const loadBefore = process.cpuUsage()
+  const started = performance.now()
+  return {
+    async result(m: { scenario: string; connectMs: number; latencies: number[]; total: () => number; sent: number; readers: number }): Promise<Result> {
+      const elapsed = (performance.now() - started) / 1000
+      const load = process.cpuUsage(loadBefore)
+      const inWindow = m.total()
+      const expected = m.sent * m.readers
+      await drain(m.total, expected, 5000)
+      const received = m.total()
+      const cpu = cpuOf(target) - cpuBefore
+      return {
+        scenario: m.scenario,
+        target: target.kind,
+        connectMs: m.connectMs,
+        sentPerSec: m.sent / elapsed,
+        deliveriesPerSec: inWindow / elapsed,
+        expected,
+        received,
+        loss: expected - received,
+        ...percentiles(m.latencies),
+        cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
+        rssMiB: rssOf(target) / 1048576,
+        loadgenCpu: (load.user + load.system) / 1e6 / elapsed,
+      }
+    },
+  }
+}
+
 /** N sockets, K senders at a fixed total rate or closed-loop; latency, throughput, loss, CPU. */
 export async function socketScenario(target: Target, cookies: string[], s: SocketScenario, tag: string): Promise<Result> {
   const run: Run = { tag, latencies: [] }
@@ -323,9 +359,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
   const senders = clients.slice(0, s.senders)
   let sent = 0
   let running = true
-  const cpuBefore = cpuOf(target)
-  const loadBefore = process.cpuUsage()
-  const started = performance.now()
+  const measured = measuring(target)
 
   if (s.rate !== undefined) {
     let next = 0
@@ -336,14 +370,14 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
     await sleep(s.seconds * 1000)
     stop()
   } else {
-    const window = s.window ?? 8
+    const inFlight = s.window ?? 8
     for (const sender of senders) {
       sender.onOwn = () => {
         if (!running) return
         send(sender, run)
         sent++
       }
-      for (let i = 0; i < window; i++) {
+      for (let i = 0; i < inFlight; i++) {
         send(sender, run)
         sent++
       }
@@ -351,27 +385,7 @@ export async function socketScenario(target: Target, cookies: string[], s: Socke
     await sleep(s.seconds * 1000)
   }
   running = false
-  const elapsed = (performance.now() - started) / 1000
-  const load = process.cpuUsage(loadBefore)
-  const inWindow = total()
-  const expected = sent * readers
-  await drain(total, expected, 5000)
-  const received = total()
-  const cpu = cpuOf(target) - cpuBefore
-  const result: Result = {
-    scenario: s.name,
-    target: target.kind,
-    connectMs,
-    sentPerSec: sent / elapsed,
-    deliveriesPerSec: inWindow / elapsed,
-    expected,
-    received,
-    loss: expected - received,
-    ...percentiles(run.latencies),
-    cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
-    rssMiB: rssOf(target) / 1048576,
-    loadgenCpu: (load.user + load.system) / 1e6 / elapsed,
-  }
+  const result = await measured.result({ scenario: s.name, connectMs, latencies: run.latencies, total, sent, readers })
   await closeClients(clients)
   for (const x of streams) x.req.destroy()
   await sleep(300)

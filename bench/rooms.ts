@@ -4,7 +4,7 @@
 // is bounded in count and time.
 import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
-import { closeClients, cpuOf, drain, paced, percentiles, rssOf, scanning, sleep, type Client, type Result, type Run, type Target } from './loadgen.js'
+import { closeClients, measuring, paced, scanning, sleep, type Client, type Result, type Run, type Target } from './loadgen.js'
 
 export interface RoomsScenario {
   name: string
@@ -105,33 +105,11 @@ export async function manyRoomsScenario(target: Target, cookies: string[], names
   for (const c of clients) c.received = 0
   run.latencies.length = 0
   let sent = 0
-  const cpuBefore = cpuOf(target)
-  const loadBefore = process.cpuUsage()
-  const started = performance.now()
+  const measured = measuring(target)
   const stop = everyRoom(rooms, s.rate, tag, () => sent++)
   await sleep(s.seconds * 1000)
   stop()
-  const elapsed = (performance.now() - started) / 1000
-  const load = process.cpuUsage(loadBefore)
-  const inWindow = total()
-  const expected = sent * s.readers
-  await drain(total, expected, 5000)
-  const received = total()
-  const cpu = cpuOf(target) - cpuBefore
-  const result: Result = {
-    scenario: s.name,
-    target: target.kind,
-    connectMs,
-    sentPerSec: sent / elapsed,
-    deliveriesPerSec: inWindow / elapsed,
-    expected,
-    received,
-    loss: expected - received,
-    ...percentiles(run.latencies),
-    cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
-    rssMiB: rssOf(target) / 1048576,
-    loadgenCpu: (load.user + load.system) / 1e6 / elapsed,
-  }
+  const result = await measured.result({ scenario: s.name, connectMs, latencies: run.latencies, total, sent, readers: s.readers })
   await closeClients(clients)
   await sleep(300)
   return result
