@@ -1,6 +1,7 @@
 import type { EventDraft, StoredEvent } from '../event.js'
 import {
   LOBBY,
+  LobbyMethods,
   newEpoch,
   numbered,
   type AccountRecord,
@@ -246,7 +247,7 @@ export class MemoryLog implements RoomLog {
 }
 
 /** A log that lives as long as the process (STORE=memory): tests, or explicitly ephemeral rooms. */
-export class MemoryStore implements Store {
+export class MemoryStore extends LobbyMethods implements Store {
   private readonly lobby = new MemoryLog(LOBBY)
   private readonly others = new Map<string, MemoryLog>([[LOBBY, this.lobby]])
   readonly rooms = new MemoryRooms()
@@ -256,29 +257,14 @@ export class MemoryStore implements Store {
 
   /** `sessions` and `accounts`: another store's, to keep people signed in across a new log (tests). */
   constructor(sessions = new MemorySessions(), accounts = new MemoryAccounts()) {
+    super()
     this.sessions = sessions
     this.accounts = accounts
   }
   async open(): Promise<void> {}
 
-  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
-    return this.lobby.append(drafts)
-  }
-
-  after(after: number, limit: number): Promise<StoredEvent[]> {
-    return this.lobby.after(after, limit)
-  }
-
-  before(before: number, limit: number): Promise<StoredEvent[]> {
-    return this.lobby.before(before, limit)
-  }
-
-  lastId(): Promise<number> {
-    return this.lobby.lastId()
-  }
-
-  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
-    return this.lobby.prune(maxEvents, maxAgeMs)
+  protected get lobbyLog(): RoomLog {
+    return this.lobby
   }
 
   /** The lobby's log as the store's own methods (so a store that overrides them, in tests, is the lobby's). */

@@ -4,6 +4,7 @@ import type { EventDraft, StoredEvent } from '../event.js'
 import {
   fromJson,
   LOBBY,
+  LobbyMethods,
   newEpoch,
   numbered,
   type AccountRecord,
@@ -148,7 +149,7 @@ class PostgresLog implements RoomLog {
  * leave gaps on rollback and could commit out of order); different rooms' rows never wait for
  * each other.
  */
-export class PostgresStore implements Store {
+export class PostgresStore extends LobbyMethods implements Store {
   private readonly pool: pg.Pool
   readonly sessions: SessionStore = {
     create: async (hash: string, r: SessionRecord) => {
@@ -337,6 +338,7 @@ export class PostgresStore implements Store {
   }
 
   constructor(options: PostgresStoreOptions) {
+    super()
     // Fail fast while the database is away or stopped (a clear 503) instead of queueing for long.
     this.timeoutMs = options.timeoutMs ?? 2000
     this.onError = options.onError ?? (() => {})
@@ -464,7 +466,7 @@ export class PostgresStore implements Store {
     return this.lobby?.epoch ?? ''
   }
 
-  private get lobbyLog(): PostgresLog {
+  protected get lobbyLog(): PostgresLog {
     if (!this.lobby) throw new Error('PostgresStore: open() first')
     return this.lobby
   }
@@ -494,26 +496,6 @@ export class PostgresStore implements Store {
   async logs(): Promise<string[]> {
     const { rows } = await this.pool.query<{ room: string }>('SELECT room FROM chat_room_logs ORDER BY room')
     return rows.map((row) => row.room)
-  }
-
-  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
-    return this.lobbyLog.append(drafts)
-  }
-
-  after(after: number, limit: number): Promise<StoredEvent[]> {
-    return this.lobbyLog.after(after, limit)
-  }
-
-  before(before: number, limit: number): Promise<StoredEvent[]> {
-    return this.lobbyLog.before(before, limit)
-  }
-
-  lastId(): Promise<number> {
-    return this.lobbyLog.lastId()
-  }
-
-  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
-    return this.lobbyLog.prune(maxEvents, maxAgeMs)
   }
 
   /**

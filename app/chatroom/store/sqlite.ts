@@ -5,6 +5,7 @@ import type { EventDraft, StoredEvent } from '../event.js'
 import {
   fromJson,
   LOBBY,
+  LobbyMethods,
   newEpoch,
   numbered,
   type AccountRecord,
@@ -173,7 +174,7 @@ class SqliteLog implements RoomLog {
  * Every room's log is in one table keyed by (room, id). A file deleted or replaced under it is
  * noticed before a commit is acknowledged (see intact).
  */
-export class SqliteStore implements Store {
+export class SqliteStore extends LobbyMethods implements Store {
   readonly file: string
   readonly sessions: SessionStore
   readonly accounts: AccountStore
@@ -192,6 +193,7 @@ export class SqliteStore implements Store {
   private lobby: SqliteLog | undefined
 
   constructor(dir: string, options: SqliteStoreOptions = {}) {
+    super()
     mkdirSync(dir, { recursive: true })
     this.file = join(dir, 'chat.sqlite')
     this.options = options
@@ -503,7 +505,7 @@ export class SqliteStore implements Store {
     return log
   }
 
-  private get lobbyLog(): SqliteLog {
+  protected get lobbyLog(): SqliteLog {
     return (this.lobby ??= this.load(LOBBY))
   }
 
@@ -513,26 +515,6 @@ export class SqliteStore implements Store {
 
   async logs(): Promise<string[]> {
     return this.db.prepare<[], string>('SELECT room FROM room_logs ORDER BY room').pluck().all()
-  }
-
-  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
-    return this.lobbyLog.append(drafts)
-  }
-
-  after(after: number, limit: number): Promise<StoredEvent[]> {
-    return this.lobbyLog.after(after, limit)
-  }
-
-  before(before: number, limit: number): Promise<StoredEvent[]> {
-    return this.lobbyLog.before(before, limit)
-  }
-
-  lastId(): Promise<number> {
-    return this.lobbyLog.lastId()
-  }
-
-  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
-    return this.lobbyLog.prune(maxEvents, maxAgeMs)
   }
 
   ready(): Promise<boolean> {

@@ -30,6 +30,34 @@ export interface Store extends Omit<RoomLog, 'room'> {
   rooms: RoomStore
 }
 
+/**
+ * What every store shares: its own log methods are its lobby's log's (each store says how it
+ * holds the lobby), so the one room's callers and the per-room ones meet in the same log.
+ */
+export abstract class LobbyMethods {
+  protected abstract get lobbyLog(): RoomLog
+
+  append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    return this.lobbyLog.append(drafts)
+  }
+
+  after(after: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobbyLog.after(after, limit)
+  }
+
+  before(before: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobbyLog.before(before, limit)
+  }
+
+  lastId(): Promise<number> {
+    return this.lobbyLog.lastId()
+  }
+
+  prune(maxEvents: number, maxAgeMs: number): Promise<number> {
+    return this.lobbyLog.prune(maxEvents, maxAgeMs)
+  }
+}
+
 /** The default room: the Revel sample's one room, and every `/…/room…` route's. */
 export const LOBBY = 'lobby'
 
