@@ -1,6 +1,6 @@
 import { z } from 'zod'
 
-export const eventTypes = ['join', 'leave', 'message'] as const
+export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete'] as const
 
 export const eventSchema = z.object({
   /** Consecutive per room from 1: the one cursor every transport resumes from. */
@@ -16,6 +16,14 @@ export const eventSchema = z.object({
   /** Milliseconds since the epoch; for display only, never a cursor. */
   timestamp: z.number().int(),
   text: z.string().optional(),
+  /** A message's id from its sender (8–64 characters): a resend with the same one answers this event. */
+  clientId: z.string().optional(),
+  /** An edit's or a deletion's message id. */
+  ref: z.number().int().positive().optional(),
+  /** A message edited since: when it was last edited (its text is the new one). */
+  edited: z.number().int().optional(),
+  /** A message deleted since: its text is gone from the store. */
+  deleted: z.literal(true).optional(),
 })
 
 export type Event = z.infer<typeof eventSchema>
@@ -32,12 +40,18 @@ export function readEvent(value: unknown): Event | undefined {
   const e = value as Record<string, unknown>
   const ok =
     Number.isInteger(e.id) && (e.id as number) > 0 && types.has(e.type) && typeof e.user === 'string' &&
-    Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text) && (e.guest === undefined || e.guest === true)
+    Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text) && (e.guest === undefined || e.guest === true) &&
+    optionalString(e.clientId) && (e.ref === undefined || (Number.isInteger(e.ref) && (e.ref as number) > 0)) &&
+    (e.edited === undefined || Number.isInteger(e.edited)) && (e.deleted === undefined || e.deleted === true)
   return ok ? (e as Event) : undefined
 }
 
-/** What a caller hands the room; the broker assigns id and timestamp. */
-export type EventDraft = Omit<Event, 'id' | 'timestamp'>
+/**
+ * What a caller hands the room; the store assigns id and timestamp. `sender` (the person's id,
+ * never shown) is whose message it is: a clientId is unique per sender, and only the sender
+ * edits or deletes it.
+ */
+export type EventDraft = Omit<Event, 'id' | 'timestamp' | 'edited' | 'deleted'> & { sender?: string | undefined }
 
 /**
  * An event together with its JSON, made once when the event is created, so that
@@ -52,6 +66,8 @@ export interface StoredEvent {
   sse?: Buffer
   /** Cache for wsFrameFor(): frame bytes as they go on the wire (WebSocket header + `[event]`). */
   ws?: Buffer
+  /** Set on what append() answers for a resend: the event its clientId was first sent as (nothing new was written). */
+  readonly duplicate?: true
 }
 
 /**
@@ -89,7 +105,40 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   if (draft.via !== undefined) event.via = draft.via
   if (draft.guest) event.guest = true
   if (draft.text !== undefined) event.text = draft.text
+  if (draft.clientId !== undefined) event.clientId = draft.clientId
+  if (draft.ref !== undefined) event.ref = draft.ref
   return { event, json: JSON.stringify(event) }
+}
+
+/** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
+export function restored(event: Event): StoredEvent {
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted } = event
+  const out: Event = { id, type, user, timestamp }
+  if (avatar !== undefined) out.avatar = avatar
+  if (via !== undefined) out.via = via
+  if (guest) out.guest = true
+  if (text !== undefined && !deleted) out.text = text
+  if (clientId !== undefined) out.clientId = clientId
+  if (ref !== undefined) out.ref = ref
+  if (edited !== undefined && !deleted) out.edited = edited
+  if (deleted) out.deleted = true
+  return { event: out, json: JSON.stringify(out) }
+}
+
+/**
+ * A message as it stands after an edit or a deletion event (`change`) that refers to it: the new
+ * text with the edit's time, or no text at all. A deleted message stays deleted.
+ */
+export function applyChange(message: Event, change: Event): StoredEvent {
+  if (message.deleted || change.type === 'delete') return restored({ ...message, deleted: true })
+  return restored({ ...message, text: change.text ?? message.text, edited: change.timestamp })
+}
+
+/** An edit of a message that was deleted keeps no text either. */
+export function withoutText(stored: StoredEvent): StoredEvent {
+  if (stored.event.text === undefined) return stored
+  const { text: _text, ...rest } = stored.event
+  return restored(rest)
 }
 
 /** A JSON array of events, joined from their stored JSON without re-serializing. */

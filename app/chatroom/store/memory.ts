@@ -1,9 +1,14 @@
-import type { EventDraft, StoredEvent } from '../event.js'
+import { withoutText, type EventDraft, type StoredEvent } from '../event.js'
 import {
+  planAppend,
+  searchTerms,
+  textMatches,
+  type SearchHit,
+  type SearchQuery,
+  type SentMessage,
   LOBBY,
   LobbyMethods,
   newEpoch,
-  numbered,
   type AccountRecord,
   type AccountStore,
   type ListedSession,
@@ -209,13 +214,63 @@ export class MemoryLog implements RoomLog {
   readonly epoch = newEpoch()
   private events: StoredEvent[] = []
   private last = 0
+  /** Who sent each message still kept, and the message a (sender, clientId) was. */
+  private readonly senders = new Map<number, string | undefined>()
+  private readonly sentIds = new Map<string, number>()
   constructor(readonly room: string) {}
 
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
-    const stored = numbered(drafts, this.last + 1, Date.now())
-    this.last += stored.length
-    this.events.push(...stored)
-    return Promise.resolve(stored)
+    const plan = planAppend(drafts, this.last + 1, Date.now(), {
+      sent: (sender, clientId) => {
+        const id = this.sentIds.get(`${sender}\n${clientId}`)
+        return id === undefined ? undefined : this.at(id)
+      },
+      message: (id) => {
+        const stored = this.at(id)
+        return stored && { stored, sender: this.senders.get(id) }
+      },
+    })
+    const first = this.events[0]?.event.id ?? this.last + 1
+    for (const [id, stored] of plan.changed) this.events[id - first] = stored
+    for (const ref of plan.deleted) {
+      for (let i = Math.max(0, ref - first); i < this.events.length; i++) {
+        const e = this.events[i]!.event
+        if (e.type === 'edit' && e.ref === ref) this.events[i] = withoutText(this.events[i]!)
+      }
+    }
+    for (const row of plan.rows) {
+      this.events.push(row.stored)
+      if (row.stored.event.type === 'message') this.senders.set(row.stored.event.id, row.sender)
+      if (row.sender !== undefined && row.clientId !== undefined) this.sentIds.set(`${row.sender}\n${row.clientId}`, row.stored.event.id)
+    }
+    this.last = plan.last
+    return Promise.resolve(plan.results)
+  }
+
+  private at(id: number): StoredEvent | undefined {
+    const first = this.events[0]?.event.id ?? this.last + 1
+    return id >= first ? this.events[id - first] : undefined
+  }
+
+  message(id: number): Promise<SentMessage | undefined> {
+    const stored = this.at(id)
+    return Promise.resolve(stored?.event.type === 'message' ? { stored, sender: this.senders.get(id) } : undefined)
+  }
+
+  /** The messages kept with every term, newest first. */
+  search(terms: readonly string[], query: SearchQuery): SearchHit[] {
+    const hits: SearchHit[] = []
+    const user = query.user?.toLocaleLowerCase()
+    for (let i = this.events.length - 1; i >= 0 && hits.length < query.limit; i--) {
+      const stored = this.events[i]!
+      const e = stored.event
+      if (e.type !== 'message' || e.text === undefined) continue
+      if (query.before !== undefined && e.timestamp >= query.before) continue
+      if (query.after !== undefined && e.timestamp <= query.after) continue
+      if (user !== undefined && e.user.toLocaleLowerCase() !== user) continue
+      if (textMatches(e.text, terms)) hits.push({ room: this.room, stored })
+    }
+    return hits
   }
 
   after(after: number, limit: number): Promise<StoredEvent[]> {
@@ -242,7 +297,15 @@ export class MemoryLog implements RoomLog {
       const keep = this.events.findIndex((s) => s.event.timestamp >= cutoff)
       this.events = keep < 0 ? [] : this.events.slice(keep)
     }
+    this.forget()
     return Promise.resolve(before - this.events.length)
+  }
+
+  /** Senders and client ids of pruned messages go with them. */
+  private forget(): void {
+    const first = this.events[0]?.event.id ?? this.last + 1
+    for (const id of this.senders.keys()) if (id < first) this.senders.delete(id)
+    for (const [key, id] of this.sentIds) if (id < first) this.sentIds.delete(key)
   }
 }
 
@@ -276,6 +339,7 @@ export class MemoryStore extends LobbyMethods implements Store {
     before: (before, limit) => this.before(before, limit),
     lastId: () => this.lastId(),
     prune: (maxEvents, maxAgeMs) => this.prune(maxEvents, maxAgeMs),
+    message: (id) => this.message(id),
   }
 
   async log(room: string): Promise<RoomLog> {
@@ -287,6 +351,17 @@ export class MemoryStore extends LobbyMethods implements Store {
 
   async logs(): Promise<string[]> {
     return [...this.others.keys()]
+  }
+
+  async search(query: SearchQuery): Promise<SearchHit[]> {
+    const terms = searchTerms(query.words)
+    if (terms.length === 0) return []
+    const hits: SearchHit[] = []
+    for (const room of query.rooms) {
+      const log = this.others.get(room)
+      if (log) hits.push(...log.search(terms, query))
+    }
+    return hits.sort((a, b) => b.stored.event.timestamp - a.stored.event.timestamp || b.stored.event.id - a.stored.event.id).slice(0, query.limit)
   }
 
   ready(): Promise<boolean> {

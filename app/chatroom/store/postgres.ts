@@ -1,12 +1,16 @@
 import pg from 'pg'
 import { deadline, DeadlineError } from '../deadline.js'
-import type { EventDraft, StoredEvent } from '../event.js'
+import { withoutText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   fromJson,
   LOBBY,
   LobbyMethods,
   newEpoch,
-  numbered,
+  planAppend,
+  searchTerms,
+  type SearchHit,
+  type SearchQuery,
+  type SentMessage,
   type AccountRecord,
   type AccountStore,
   type PasskeyRecord,
@@ -117,6 +121,15 @@ class PostgresLog implements RoomLog {
       [this.room, before, limit],
     )
     return rows.map((row) => fromJson(row.json))
+  }
+
+  async message(id: number): Promise<SentMessage | undefined> {
+    const { rows } = await this.pool.query<{ json: string; sender: string | null }>('SELECT json, sender FROM chat_room_events WHERE room = $1 AND id = $2', [
+      this.room,
+      id,
+    ])
+    const stored = rows[0] && fromJson(rows[0].json)
+    return stored?.event.type === 'message' ? { stored, sender: rows[0]!.sender ?? undefined } : undefined
   }
 
   async lastId(): Promise<number> {
@@ -390,6 +403,16 @@ export class PostgresStore extends LobbyMethods implements Store {
         CREATE TABLE IF NOT EXISTS chat_room_events (room TEXT NOT NULL, id BIGINT NOT NULL, at BIGINT NOT NULL, json TEXT NOT NULL,
           PRIMARY KEY (room, id));
         CREATE INDEX IF NOT EXISTS chat_room_events_at ON chat_room_events (room, at);
+        -- Who sent a message and its client id (a resend answers the first), what an edit or a deletion refers to.
+        ALTER TABLE chat_room_events ADD COLUMN IF NOT EXISTS sender TEXT;
+        ALTER TABLE chat_room_events ADD COLUMN IF NOT EXISTS client_id TEXT;
+        ALTER TABLE chat_room_events ADD COLUMN IF NOT EXISTS ref BIGINT;
+        CREATE UNIQUE INDEX IF NOT EXISTS chat_room_events_client ON chat_room_events (room, sender, client_id) WHERE client_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS chat_room_events_ref ON chat_room_events (room, ref) WHERE ref IS NOT NULL;
+        -- Search: a message's words, made from its JSON (an edit or a deletion rewrites both).
+        ALTER TABLE chat_room_events ADD COLUMN IF NOT EXISTS words tsvector GENERATED ALWAYS AS (
+          CASE WHEN json::jsonb->>'type' = 'message' THEN to_tsvector('simple', coalesce(json::jsonb->>'text', '')) END) STORED;
+        CREATE INDEX IF NOT EXISTS chat_room_events_words ON chat_room_events USING GIN (words);
         CREATE TABLE IF NOT EXISTS chat_rooms (name TEXT PRIMARY KEY, skeleton TEXT NOT NULL UNIQUE, title TEXT NOT NULL, topic TEXT NOT NULL,
           visibility TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL);
         -- seq: the order members joined in, whatever the clocks of the processes that added them.
@@ -539,11 +562,71 @@ export class PostgresStore extends LobbyMethods implements Store {
         room,
       ])
       if (!rows[0]) throw new Error(`PostgreSQL: room ${JSON.stringify(room)} has no log`)
-      const stored = numbered(drafts, Number(rows[0].last_id) - drafts.length + 1, Date.now())
-      await client.query(
-        'INSERT INTO chat_room_events (room, id, at, json) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[])',
-        [room, stored.map((s) => s.event.id), stored.map((s) => s.event.timestamp), stored.map((s) => s.json)],
-      )
+      const from = Number(rows[0].last_id) - drafts.length + 1
+      // Under the row lock, what earlier commits (on any process) sent with these client ids, and the messages edited or deleted.
+      const sent = new Map<string, StoredEvent>()
+      const targets = new Map<number, SentMessage>()
+      const clients = drafts.filter((d) => d.clientId !== undefined && d.sender !== undefined)
+      if (clients.length > 0) {
+        const found = await client.query<{ sender: string; client_id: string; json: string }>(
+          `SELECT sender, client_id, json FROM chat_room_events WHERE room = $1 AND client_id IS NOT NULL
+           AND (sender, client_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+          [room, clients.map((d) => d.sender), clients.map((d) => d.clientId)],
+        )
+        for (const row of found.rows) sent.set(`${row.sender}\n${row.client_id}`, fromJson(row.json))
+      }
+      const refs = drafts.filter((d) => d.ref !== undefined && d.ref < from).map((d) => d.ref!)
+      if (refs.length > 0) {
+        const found = await client.query<{ id: string; json: string; sender: string | null }>(
+          'SELECT id, json, sender FROM chat_room_events WHERE room = $1 AND id = ANY($2::bigint[])',
+          [room, refs],
+        )
+        for (const row of found.rows) targets.set(Number(row.id), { stored: fromJson(row.json), sender: row.sender ?? undefined })
+      }
+      const plan = planAppend(drafts, from, Date.now(), {
+        sent: (sender, clientId) => sent.get(`${sender}\n${clientId}`),
+        message: (id) => targets.get(id),
+      })
+      // Resends took no id: the counter goes back to the last one given out (the lock is still ours).
+      if (plan.last !== from + drafts.length - 1) await client.query('UPDATE chat_room_logs SET last_id = $1 WHERE room = $2', [plan.last, room])
+      if (plan.rows.length > 0) {
+        const r = plan.rows
+        await client.query(
+          `INSERT INTO chat_room_events (room, id, at, json, sender, client_id, ref)
+           SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[])`,
+          [
+            room,
+            r.map((x) => x.stored.event.id),
+            r.map((x) => x.stored.event.timestamp),
+            r.map((x) => x.stored.json),
+            r.map((x) => x.sender ?? null),
+            r.map((x) => x.clientId ?? null),
+            r.map((x) => x.ref ?? null),
+          ],
+        )
+      }
+      if (plan.changed.size > 0) {
+        await client.query('UPDATE chat_room_events e SET json = c.json FROM unnest($2::bigint[], $3::text[]) AS c (id, json) WHERE e.room = $1 AND e.id = c.id', [
+          room,
+          [...plan.changed.keys()],
+          [...plan.changed.values()].map((x) => x.json),
+        ])
+      }
+      if (plan.deleted.length > 0) {
+        const edits = await client.query<{ id: string; json: string }>(
+          "SELECT id, json FROM chat_room_events WHERE room = $1 AND ref = ANY($2::bigint[]) AND json::jsonb->>'type' = 'edit'",
+          [room, plan.deleted],
+        )
+        const bare = edits.rows.map((row) => withoutText(fromJson(row.json)))
+        if (bare.length > 0) {
+          await client.query('UPDATE chat_room_events e SET json = c.json FROM unnest($2::bigint[], $3::text[]) AS c (id, json) WHERE e.room = $1 AND e.id = c.id', [
+            room,
+            bare.map((x) => x.event.id),
+            bare.map((x) => x.json),
+          ])
+        }
+      }
+      const stored = plan.results
       await client.query('COMMIT')
       return stored
     } catch (error) {
@@ -556,6 +639,25 @@ export class PostgresStore extends LobbyMethods implements Store {
       // A client that failed is not given back to the pool: the next query gets a fresh connection.
       client.release(broken)
     }
+  }
+
+  /** Messages in the rooms given, by words (the last a prefix), newest first: the GIN index on their words. */
+  async search(query: SearchQuery): Promise<SearchHit[]> {
+    const terms = searchTerms(query.words)
+    if (terms.length === 0 || query.rooms.length === 0) return []
+    // Terms are letters, digits and _ only: quoted, nothing typed is tsquery syntax.
+    const match = terms.map((t, i) => `'${t}'${i === terms.length - 1 ? ':*' : ''}`).join(' & ')
+    const where = ["words @@ to_tsquery('simple', $1)", 'room = ANY($2::text[])']
+    const values: unknown[] = [match, query.rooms]
+    if (query.user !== undefined) values.push(query.user), where.push(`lower(json::jsonb->>'user') = lower($${values.length})`)
+    if (query.before !== undefined) values.push(query.before), where.push(`at < $${values.length}`)
+    if (query.after !== undefined) values.push(query.after), where.push(`at > $${values.length}`)
+    values.push(query.limit)
+    const { rows } = await this.pool.query<{ room: string; json: string }>(
+      `SELECT room, json FROM chat_room_events WHERE ${where.join(' AND ')} ORDER BY at DESC, id DESC LIMIT $${values.length}`,
+      values,
+    )
+    return rows.map((row) => ({ room: row.room, stored: fromJson(row.json) }))
   }
 
   /** Within a second, whatever the database does. */

@@ -1,13 +1,18 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { EventDraft, StoredEvent } from '../event.js'
+import { withoutText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   fromJson,
   LOBBY,
   LobbyMethods,
   newEpoch,
-  numbered,
+  planAppend,
+  searchTerms,
+  type AppendPlan,
+  type SearchHit,
+  type SearchQuery,
+  type SentMessage,
   type AccountRecord,
   type AccountStore,
   type PasskeyRecord,
@@ -40,8 +45,9 @@ const pair = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a
 
 /** The statements every room's log shares (a room is a parameter, not a table). */
 interface LogStatements {
-  /** Every batch of a tick, of every room, in one transaction. */
-  readonly appendAll: (batches: { room: string; events: StoredEvent[] }[]) => void
+  /** Every batch of a tick, of every room, in one transaction: each planned against what the ones before it wrote. */
+  readonly appendAll: (batches: { room: string; from: number; drafts: readonly EventDraft[] }[], at: number) => AppendPlan[]
+  readonly selectMessage: Database.Statement<[string, number], { json: string; sender: string | null }>
   readonly selectAfter: Database.Statement<[string, number, number], { json: string }>
   readonly selectBefore: Database.Statement<[string, number, number], { json: string }>
   readonly pruneThrough: (room: string, last: number, through: number) => number
@@ -80,23 +86,22 @@ class Committer {
     const batch = this.pending
     this.pending = []
     const next = new Map<SqliteLog, number>()
-    const at = Date.now()
-    const batches = batch.map(({ log, drafts }) => {
-      const from = (next.get(log) ?? log.lastCommitted) + 1
-      const events = numbered(drafts, from, at)
-      next.set(log, from + events.length - 1)
-      return { room: log.room, events }
-    })
+    const batches = batch.map(({ log, drafts }) => ({ log, room: log.room, from: (next.get(log) ?? log.lastCommitted) + 1, drafts }))
+    let plans: AppendPlan[]
     try {
       this.check()
-      this.statements.appendAll(batches)
+      // Numbered in the transaction: a batch's resends take no id, so the next batch of the log starts where it ended.
+      plans = this.statements.appendAll(batches, Date.now())
       this.check()
     } catch (error) {
       for (const p of batch) p.reject(error)
       return
     }
-    for (const [log, last] of next) log.committed(last)
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(batches[i]!.events)
+    for (let i = 0; i < batch.length; i++) {
+      const { log } = batch[i]!
+      log.committed(Math.max(log.lastCommitted, plans[i]!.last))
+      batch[i]!.resolve(plans[i]!.results)
+    }
   }
 }
 
@@ -141,6 +146,12 @@ class SqliteLog implements RoomLog {
 
   lastId(): Promise<number> {
     return Promise.resolve(this.last)
+  }
+
+  message(id: number): Promise<SentMessage | undefined> {
+    const row = this.s.selectMessage.get(this.room, id)
+    const stored = row && fromJson(row.json)
+    return Promise.resolve(stored?.event.type === 'message' ? { stored, sender: row!.sender ?? undefined } : undefined)
   }
 
   prune(maxEvents: number, maxAgeMs: number): Promise<number> {
@@ -246,6 +257,7 @@ export class SqliteStore extends LobbyMethods implements Store {
       -- Most sessions are guests' (''): only accounts' are looked up by account.
       CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account, seen_at) WHERE account <> '';
     `)
+    this.addMessageColumns()
     this.sessions = this.sessionStore()
     this.accounts = this.accountStore()
     this.rooms = this.roomStore()
@@ -253,6 +265,37 @@ export class SqliteStore extends LobbyMethods implements Store {
     this.committer = new Committer(this.statements, () => {
       if (!this.intact()) throw this.lost
     })
+  }
+
+  /**
+   * Who sent each message and its client id (a resend answers the first), what an edit or a
+   * deletion refers to, and the search index. Files made before these gain them, and their
+   * messages are indexed once.
+   */
+  private addMessageColumns(): void {
+    const columns = new Set(this.db.prepare<[], string>("SELECT name FROM pragma_table_info('room_events')").pluck().all())
+    const index = !columns.has('search_row')
+    this.db.transaction(() => {
+      for (const [column, type] of [['sender', 'TEXT'], ['client_id', 'TEXT'], ['ref', 'INTEGER'], ['search_row', 'INTEGER']] as const) {
+        if (!columns.has(column)) this.db.exec(`ALTER TABLE room_events ADD COLUMN ${column} ${type}`)
+      }
+      this.db.exec(`
+        CREATE UNIQUE INDEX IF NOT EXISTS room_events_client ON room_events (room, sender, client_id) WHERE client_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS room_events_ref ON room_events (room, ref) WHERE ref IS NOT NULL;
+        CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(text, room UNINDEXED, id UNINDEXED, user UNINDEXED, at UNINDEXED,
+          tokenize = 'unicode61 remove_diacritics 2');
+      `)
+      if (!index) return
+      const rows = this.db
+        .prepare<[], { room: string; id: number; json: string }>("SELECT room, id, json FROM room_events WHERE json LIKE '%\"type\":\"message\"%'")
+        .all()
+      const add = this.db.prepare<[string, string, number, string, number]>('INSERT INTO message_search (text, room, id, user, at) VALUES (?, ?, ?, ?, ?)')
+      const link = this.db.prepare<[number | bigint, string, number]>('UPDATE room_events SET search_row = ? WHERE room = ? AND id = ?')
+      for (const row of rows) {
+        const e = fromJson(row.json).event
+        if (e.type === 'message' && e.text !== undefined) link.run(add.run(e.text, row.room, row.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid, row.room, row.id)
+      }
+    })()
   }
 
   /**
@@ -284,14 +327,55 @@ export class SqliteStore extends LobbyMethods implements Store {
 
   private logStatements(): LogStatements {
     const db = this.db
-    const insert = db.prepare<[string, number, number, string]>('INSERT INTO room_events (room, id, at, json) VALUES (?, ?, ?, ?)')
+    const insert = db.prepare<[string, number, number, string, string | null, string | null, number | null, number | bigint | null]>(
+      'INSERT INTO room_events (room, id, at, json, sender, client_id, ref, search_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    )
     const setLast = db.prepare<[number, string]>('UPDATE room_logs SET last_id = ? WHERE room = ?')
     const deleteThrough = db.prepare<[string, number]>('DELETE FROM room_events WHERE room = ? AND id <= ?')
+    const unindexThrough = db.prepare<[string, number]>(
+      'DELETE FROM message_search WHERE rowid IN (SELECT search_row FROM room_events WHERE room = ? AND id <= ? AND search_row IS NOT NULL)',
+    )
+    const bySender = db.prepare<[string, string, string], string>('SELECT json FROM room_events WHERE room = ? AND sender = ? AND client_id = ?').pluck()
+    const selectMessage = db.prepare<[string, number], { json: string; sender: string | null }>('SELECT json, sender FROM room_events WHERE room = ? AND id = ?')
+    const index = db.prepare<[string, string, number, string, number]>('INSERT INTO message_search (text, room, id, user, at) VALUES (?, ?, ?, ?, ?)')
+    const rewrite = db.prepare<[string, string, number]>('UPDATE room_events SET json = ? WHERE room = ? AND id = ?')
+    const searchRow = db.prepare<[string, number], number | null>('SELECT search_row FROM room_events WHERE room = ? AND id = ?').pluck()
+    const reindex = db.prepare<[string, number]>('UPDATE message_search SET text = ? WHERE rowid = ?')
+    const unindex = db.prepare<[number]>('DELETE FROM message_search WHERE rowid = ?')
+    const editsOf = db.prepare<[string, number], { id: number; json: string }>("SELECT id, json FROM room_events WHERE room = ? AND ref = ? AND json LIKE '%\"type\":\"edit\"%'")
     return {
-      // A commit writes the events and nothing else: one transaction for every room's batch of a tick.
-      appendAll: db.transaction((batches: { room: string; events: StoredEvent[] }[]) => {
-        for (const { room, events } of batches) for (const { event, json } of events) insert.run(room, event.id, event.timestamp, json)
+      // A commit writes the events (and what they change) and nothing else: one transaction for every room's batch of a tick.
+      appendAll: db.transaction((batches: { room: string; from: number; drafts: readonly EventDraft[] }[], at: number) => {
+        const next = new Map<string, number>()
+        return batches.map(({ room, from, drafts }) => {
+          const plan = planAppend(drafts, Math.max(from, next.get(room) ?? 0), at, {
+            sent: (sender, clientId) => {
+              const json = bySender.get(room, sender, clientId)
+              return json === undefined ? undefined : fromJson(json)
+            },
+            message: (id) => {
+              const row = selectMessage.get(room, id)
+              return row && { stored: fromJson(row.json), sender: row.sender ?? undefined }
+            },
+          })
+          next.set(room, plan.last + 1)
+          for (const [id, stored] of plan.changed) {
+            rewrite.run(stored.json, room, id)
+            const row = searchRow.get(room, id)
+            if (row === null || row === undefined) continue
+            if (stored.event.text === undefined) unindex.run(row)
+            else reindex.run(stored.event.text, row)
+          }
+          for (const ref of plan.deleted) for (const edit of editsOf.all(room, ref)) rewrite.run(withoutText(fromJson(edit.json)).json, room, edit.id)
+          for (const { stored, sender, clientId, ref } of plan.rows) {
+            const e = stored.event
+            const row = e.type === 'message' && e.text !== undefined ? index.run(e.text, room, e.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid : null
+            insert.run(room, e.id, e.timestamp, stored.json, sender ?? null, clientId ?? null, ref ?? null, row)
+          }
+          return plan
+        })
       }),
+      selectMessage,
       selectAfter: db.prepare('SELECT json FROM room_events WHERE room = ? AND id > ? ORDER BY id LIMIT ?'),
       selectBefore: db.prepare(
         'SELECT json FROM (SELECT id, json FROM room_events WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?) ORDER BY id',
@@ -299,11 +383,35 @@ export class SqliteStore extends LobbyMethods implements Store {
       // The newest id is kept before its events may go, so an id is never given out twice.
       pruneThrough: db.transaction((room: string, last: number, through: number) => {
         setLast.run(last, room)
+        unindexThrough.run(room, through)
         return deleteThrough.run(room, through).changes
       }),
       atOf: db.prepare<[string, number], number>('SELECT at FROM room_events WHERE room = ? AND id >= ? ORDER BY id LIMIT 1').pluck(),
       firstId: db.prepare<[string], number | null>('SELECT min(id) FROM room_events WHERE room = ?').pluck(),
     }
+  }
+
+  /**
+   * Messages in the rooms given, by words (FTS5, the last word a prefix), newest first. Words
+   * are quoted, so nothing a person types is FTS5 syntax.
+   */
+  async search(query: SearchQuery): Promise<SearchHit[]> {
+    const terms = searchTerms(query.words)
+    if (terms.length === 0 || query.rooms.length === 0) return []
+    const match = terms.map((t, i) => `"${t.replace(/"/g, '""')}"${i === terms.length - 1 ? '*' : ''}`).join(' ')
+    const where = ['message_search MATCH ?', 's.room IN (SELECT value FROM json_each(?))']
+    const values: (string | number)[] = [match, JSON.stringify(query.rooms)]
+    if (query.user !== undefined) where.push('s.user = ?'), values.push(query.user.toLocaleLowerCase())
+    if (query.before !== undefined) where.push('s.at < ?'), values.push(query.before)
+    if (query.after !== undefined) where.push('s.at > ?'), values.push(query.after)
+    values.push(query.limit)
+    const rows = this.db
+      .prepare<(string | number)[], { room: string; json: string }>(
+        `SELECT s.room AS room, e.json AS json FROM message_search s JOIN room_events e ON e.room = s.room AND e.id = s.id
+         WHERE ${where.join(' AND ')} ORDER BY s.at DESC, s.id DESC LIMIT ?`,
+      )
+      .all(...values)
+    return rows.map((row) => ({ room: row.room, stored: fromJson(row.json) }))
   }
 
   /**

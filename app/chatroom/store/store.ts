@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { createEvent, type Event, type EventDraft, type StoredEvent } from '../event.js'
+import { applyChange, createEvent, withoutText, type Event, type EventDraft, type StoredEvent } from '../event.js'
 
 /**
  * The logs (one per room: the one place ids come from), and what else the chat keeps. An event
@@ -28,6 +28,8 @@ export interface Store extends Omit<RoomLog, 'room'> {
   logs(): Promise<string[]>
   /** What the rooms are: names, titles, who may read them, members, read markers. */
   rooms: RoomStore
+  /** Messages with the words, newest first, in the given rooms only. */
+  search(query: SearchQuery): Promise<SearchHit[]>
 }
 
 /**
@@ -56,6 +58,10 @@ export abstract class LobbyMethods {
   prune(maxEvents: number, maxAgeMs: number): Promise<number> {
     return this.lobbyLog.prune(maxEvents, maxAgeMs)
   }
+
+  message(id: number): Promise<SentMessage | undefined> {
+    return this.lobbyLog.message(id)
+  }
 }
 
 /** The default room: the Revel sample's one room, and every `/…/room…` route's. */
@@ -79,6 +85,134 @@ export interface RoomLog {
   lastId(): Promise<number>
   /** Deletes events beyond the newest `maxEvents` or older than `maxAgeMs` (0: no bound); how many went. */
   prune(maxEvents: number, maxAgeMs: number): Promise<number>
+  /** The message `id` as it stands (edited or deleted) and whose it is; undefined when there is none (or it was pruned). */
+  message(id: number): Promise<SentMessage | undefined>
+}
+
+/** A message and its sender's id (never shown: only the sender edits or deletes it). */
+export interface SentMessage {
+  stored: StoredEvent
+  sender: string | undefined
+}
+
+/** What `search` looks for: words (all of them, the last one as a prefix), in some rooms. */
+export interface SearchQuery {
+  /** The rooms to look in: those the person can read (never more). */
+  rooms: readonly string[]
+  words: string
+  /** Only this person's messages (their name, case folded). */
+  user?: string | undefined
+  /** Only messages sent before / after these times (ms since the epoch). */
+  before?: number | undefined
+  after?: number | undefined
+  limit: number
+}
+
+export interface SearchHit {
+  room: string
+  stored: StoredEvent
+}
+
+/** The words of a search as SQLite FTS5 wants them: each quoted, the last one a prefix. */
+export function searchTerms(words: string): string[] {
+  return words
+    .split(/[^\p{L}\p{N}_]+/u)
+    .filter((w) => w.length > 0)
+    .slice(0, 16)
+}
+
+/** Whether a message's text has every term (the last one as a prefix): the memory store's search, and the others' rule. */
+export function textMatches(text: string, terms: readonly string[]): boolean {
+  const words = text.toLocaleLowerCase().split(/[^\p{L}\p{N}_]+/u)
+  return terms.every((term, i) => {
+    const t = term.toLocaleLowerCase()
+    return words.some((w) => (i === terms.length - 1 ? w.startsWith(t) : w === t))
+  })
+}
+
+/** What a store looks up before numbering a batch (see planAppend). */
+export interface Known {
+  /** The event a sender's clientId was first sent as, as it stands now. */
+  sent(sender: string, clientId: string): StoredEvent | undefined
+  /** A message of the room (for an edit or a deletion). */
+  message(id: number): SentMessage | undefined
+}
+
+/** A new row of a log. */
+export interface Row {
+  stored: StoredEvent
+  sender: string | undefined
+  clientId: string | undefined
+  ref: number | undefined
+}
+
+/** How a batch of drafts goes into a log (the same rules for every store). */
+export interface AppendPlan {
+  /** Per draft, in order: the new event, or for a resend the event first sent (marked duplicate). */
+  results: StoredEvent[]
+  /** The new events, in id order (their json final: an edit in the same batch is applied). */
+  rows: Row[]
+  /** Messages from before this batch that it edits or deletes: their new json. */
+  changed: Map<number, StoredEvent>
+  /** Messages this batch deletes: the text of the edits that refer to them goes too. */
+  deleted: number[]
+  /** The newest id given out (firstId - 1 when every draft was a resend). */
+  last: number
+}
+
+/**
+ * The one rule for a batch, whatever the store: a draft whose (sender, clientId) was sent
+ * before, or earlier in the batch, takes no id and answers the first event; an edit or a
+ * deletion of the sender's own message rewrites it (a deleted message keeps no text, nor do its
+ * edits). The store has already checked the rest (the room: that the message is theirs).
+ */
+export function planAppend(drafts: readonly EventDraft[], firstId: number, at: number, known: Known): AppendPlan {
+  const results: StoredEvent[] = []
+  const rows: Row[] = []
+  const changed = new Map<number, StoredEvent>()
+  const deleted: number[] = []
+  const sentNow = new Map<string, Row>()
+  const byId = new Map<number, Row>()
+  let id = firstId
+  for (const draft of drafts) {
+    const key = draft.clientId !== undefined && draft.sender !== undefined ? `${draft.sender}\n${draft.clientId}` : undefined
+    if (key !== undefined) {
+      const first = sentNow.get(key)?.stored ?? known.sent(draft.sender!, draft.clientId!)
+      if (first) {
+        results.push({ event: first.event, json: first.json, duplicate: true })
+        continue
+      }
+    }
+    let stored = createEvent(id++, at, draft)
+    if ((draft.type === 'edit' || draft.type === 'delete') && draft.ref !== undefined) {
+      const ref = draft.ref
+      const inBatch = byId.get(ref)
+      const earlier = changed.get(ref)
+      const target: { stored: StoredEvent; sender: string | undefined } | undefined =
+        inBatch ?? (earlier ? { stored: earlier, sender: known.message(ref)?.sender } : known.message(ref))
+      if (target && target.stored.event.type === 'message' && target.sender === draft.sender) {
+        const after = applyChange(target.stored.event, stored.event)
+        if (inBatch) inBatch.stored = after
+        else changed.set(ref, after)
+        if (after.event.deleted) {
+          deleted.push(ref)
+          stored = withoutText(stored)
+          for (const row of rows) if (row.ref === ref && row.stored.event.type === 'edit') row.stored = withoutText(row.stored)
+        }
+      }
+    }
+    const row: Row = { stored, sender: draft.sender, clientId: draft.clientId, ref: draft.ref }
+    rows.push(row)
+    byId.set(stored.event.id, row)
+    if (key !== undefined) sentNow.set(key, row)
+    results.push(stored)
+  }
+  // What a later edit in the batch rewrote is what the reader gets.
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!
+    if (!r.duplicate) results[i] = byId.get(r.event.id)!.stored
+  }
+  return { results, rows, changed, deleted, last: id - 1 }
 }
 
 export type RoomVisibility = 'public' | 'private' | 'direct'
