@@ -33,7 +33,7 @@ declare module 'fastify' {
 }
 
 /** Where a room's routes of one transport start: `/refresh/room` for the lobby, `/refresh/rooms/NAME` for another room. */
-export function roomBase(prefix: string, room: Room): string {
+export function roomBase(prefix: string, room: Pick<Room, 'name'>): string {
   return room.name === 'lobby' ? `${prefix}/room` : `${prefix}/rooms/${encodeURIComponent(room.name)}`
 }
 
@@ -49,9 +49,30 @@ export function messageText(request: FastifyRequest): unknown {
   return typeof body === 'object' && 'text' in body ? body.text : body.message
 }
 
+/** The client message id of a say over HTTP (JSON or form field `clientId`): a resend with it answers the first event. */
+export function clientIdOf(request: FastifyRequest): unknown {
+  const body = (request.body ?? {}) as Record<string, unknown>
+  return typeof body === 'object' ? body.clientId : undefined
+}
+
 /** Whether a request is a plain HTML form post from a page without JavaScript. */
 export function fromHtmlForm(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/html') && (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
+}
+
+/**
+ * POST /rooms/:room/messages/:id/edit (`text`) and /delete (the lobby's: /room/messages/:id/…):
+ * one's own message changed; 201 with the edit or deletion event, or back to `back` (a page of
+ * this site) for a form.
+ */
+export async function changeMessage(request: FastifyRequest, reply: FastifyReply, kind: 'edit' | 'delete') {
+  const room = await roomOf(request)
+  const id = Number((request.params as { id?: string }).id)
+  const body = (request.body ?? {}) as Record<string, unknown>
+  const user = currentUser(request)
+  const said = kind === 'edit' ? await room.edit(user, id, typeof body === 'object' && 'text' in body ? body.text : body.message) : await room.remove(user, id)
+  const back = typeof body.back === 'string' && /^\/(?![/\\])/.test(body.back) ? body.back : roomBase('/refresh', room)
+  return answerSay(request, reply, said, back)
 }
 
 /**
@@ -61,7 +82,8 @@ export function fromHtmlForm(request: FastifyRequest): boolean {
 export function answerSay(request: FastifyRequest, reply: FastifyReply, said: Said, page: string) {
   if (!fromHtmlForm(request)) {
     if (said.outcome !== 'ok') return sendRefusal(reply, said)
-    return reply.code(201).type(JSON_TYPE).send(said.stored.json)
+    // A resend of a clientId already committed: 200 with the first event (nothing was posted).
+    return reply.code(said.duplicate ? 200 : 201).type(JSON_TYPE).send(said.stored.json)
   }
   if (said.outcome === 'ok') return reply.redirect(page, 303)
   const { status, body, headers } = httpRefusal(said)
@@ -182,7 +204,7 @@ export function httpActions(transport: Transport, page: string) {
   return {
     async say(request: FastifyRequest, reply: FastifyReply) {
       const room = await roomOf(request)
-      const said = await room.say(currentUser(request), messageText(request), transport)
+      const said = await room.say(currentUser(request), messageText(request), transport, clientIdOf(request))
       return answerSay(request, reply, said, room.name === 'lobby' ? page : `${page.replace(/\/room$/, '')}/rooms/${encodeURIComponent(room.name)}`)
     },
     async typing(request: FastifyRequest, reply: FastifyReply) {

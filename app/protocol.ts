@@ -1,5 +1,7 @@
 import type { RawData } from 'ws'
 import type { Entered, Said } from './chatroom/chatroom.js'
+import type { Member } from './chatroom/presence.js'
+import type { Room } from './chatroom/room.js'
 
 /**
  * WebSocket close codes, in one place (4000-4999 are ours). The browser scripts import the
@@ -70,7 +72,7 @@ export function helloFrame(epoch: string, lastId: number): string {
 export type Refusal = Exclude<Said, { outcome: 'ok' }>
 type Refused = Extract<Entered, { ok: false }>
 
-const sayStatus = { invalid: 400, flooded: 429, unavailable: 503 } as const
+const sayStatus = { invalid: 400, forbidden: 403, missing: 404, flooded: 429, unavailable: 503 } as const
 /** HTTP reason phrases, for the `error` of every JSON error body and page (app/plugins/errors.ts too). */
 export const reasons = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -97,9 +99,12 @@ export function errorFrame(said: Refusal, ref?: string): string {
   return JSON.stringify(body)
 }
 
-/** WebSocket: a message was committed; `ref` is the client's for its frame, `id` the event's. */
-export function ackFrame(ref: string, id: number): string {
-  return JSON.stringify({ type: 'ack', ref, id })
+/**
+ * WebSocket: a message (an edit, a deletion) was committed; `ref` is the client's for its frame,
+ * `id` the event's; `duplicate` when its clientId was sent before (`id` is that first event's).
+ */
+export function ackFrame(ref: string, id: number, duplicate?: true): string {
+  return JSON.stringify(duplicate ? { type: 'ack', ref, id, duplicate } : { type: 'ack', ref, id })
 }
 
 /** HTTP: why enter() refused: 409 with where the room stands, so the client starts over there (503: try again). */
@@ -128,14 +133,17 @@ export function closeForEnterRefusal(refused: Refused): [number, string] {
 }
 
 /**
- * Client frames: {"text": …} says something (with an optional "ref", up to 40 characters, that
- * the answer repeats: {"type": "ack", "ref", "id"} or an error frame), {"typing": true} tells
- * others you are typing.
+ * Client frames: {"text": …, "clientId"?: …} says something (with an optional "ref", up to 40
+ * characters, that the answer repeats: {"type": "ack", "ref", "id"} or an error frame),
+ * {"type": "edit", "id", "text"} and {"type": "delete", "id"} change one's own message,
+ * {"typing": true} tells others you are typing.
  */
 const MAX_REF = 40
 
 export type ClientFrame =
-  | { kind: 'say'; text: unknown; ref?: string | undefined }
+  | { kind: 'say'; text: unknown; ref?: string | undefined; clientId?: unknown }
+  | { kind: 'edit'; id: number; text: unknown; ref?: string | undefined }
+  | { kind: 'delete'; id: number; ref?: string | undefined }
   | { kind: 'typing' }
   /** Not understood: the error frame to send back. */
   | { kind: 'bad'; body: string }
@@ -156,11 +164,28 @@ export function readClientFrame(data: RawData, isBinary: boolean): ClientFrame {
   // Checked by hand: this runs for every frame a client sends.
   if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
     const frame = parsed as Record<string, unknown>
-    if ('text' in frame) {
-      const { ref } = frame
-      if (ref === undefined || (typeof ref === 'string' && ref.length <= MAX_REF)) return { kind: 'say', text: frame.text, ref }
+    const { ref } = frame
+    const refOk = ref === undefined || (typeof ref === 'string' && ref.length <= MAX_REF)
+    const change = readChange(frame)
+    if (change && refOk) return { ...change, ref: ref as string | undefined }
+    if ('text' in frame && frame.type === undefined) {
+      if (refOk) return { kind: 'say', text: frame.text, ref: ref as string | undefined, clientId: frame.clientId }
     } else if (frame.typing === true) return { kind: 'typing' }
   }
-  return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "ref"?: "..."} or {"typing": true}.') }
+  return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "clientId"?: "...", "ref"?: "..."}, {"type": "edit", "id", "text"}, {"type": "delete", "id"} or {"typing": true}.') }
 }
 
+/** An edit or a deletion frame (`id`: the message's), or undefined when the frame is not one. */
+export function readChange(frame: Record<string, unknown>): { kind: 'edit'; id: number; text: unknown } | { kind: 'delete'; id: number } | undefined {
+  if (!Number.isSafeInteger(frame.id) || (frame.id as number) < 1) return undefined
+  if (frame.type === 'edit' && 'text' in frame) return { kind: 'edit', id: frame.id as number, text: frame.text }
+  if (frame.type === 'delete') return { kind: 'delete', id: frame.id as number }
+  return undefined
+}
+
+/** What a say, an edit or a deletion frame does in its room (every socket: one room's, or several rooms'). */
+export function act(room: Room, user: Member, frame: Extract<ClientFrame, { kind: 'say' | 'edit' | 'delete' }>): Promise<Said> {
+  if (frame.kind === 'edit') return room.edit(user, frame.id, frame.text)
+  if (frame.kind === 'delete') return room.remove(user, frame.id)
+  return room.say(user, frame.text, undefined, frame.clientId)
+}

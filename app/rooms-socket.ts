@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Room } from './chatroom/room.js'
 import type { Subscription } from './chatroom/subscription.js'
-import { CloseCode, errorFrame, httpEnterRefusal, reasons } from './protocol.js'
+import { ackFrame, act, CloseCode, errorFrame, httpEnterRefusal, readChange, reasons } from './protocol.js'
 import { currentUser } from './plugins/session.js'
 import { roomFrame } from './rooms-connection.js'
 import { release } from './socket-writer.js'
@@ -13,7 +13,7 @@ const MAX_BAD_FRAMES = 5
 type ClientFrame =
   | { type: 'subscribe'; room: string; epoch?: string; lastReceived?: number }
   | { type: 'unsubscribe'; room: string }
-  | { type: 'say'; room: string; text: unknown; ref?: string }
+  | { type: 'act'; room: string; act: Parameters<typeof act>[2]; ref?: string }
   | { type: 'typing'; room: string }
 
 /** A client frame of a socket of several rooms, checked by hand (as readClientFrame is), or why not. */
@@ -37,11 +37,15 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
   }
   if (f.type === 'unsubscribe') return { type: 'unsubscribe', room }
   if (f.type === 'typing') return { type: 'typing', room }
-  if (f.type === 'say' || (f.type === undefined && 'text' in f)) {
-    if (f.ref !== undefined && !(typeof f.ref === 'string' && f.ref.length <= 40)) return '"ref" is a string of at most 40 characters.'
-    return { type: 'say', room, text: f.text, ...(f.ref !== undefined && { ref: f.ref as string }) }
+  if (f.ref !== undefined && !(typeof f.ref === 'string' && f.ref.length <= 40)) return '"ref" is a string of at most 40 characters.'
+  const ref = f.ref as string | undefined
+  if (f.type === 'say' || (f.type === undefined && 'text' in f)) return { type: 'act', room, act: { kind: 'say', text: f.text, clientId: f.clientId }, ref }
+  if (f.type === 'edit' || f.type === 'delete') {
+    const change = readChange(f)
+    if (!change) return `${f.type} takes the message's "id"${f.type === 'edit' ? ' and its new "text"' : ''}.`
+    return { type: 'act', room, act: change, ref }
   }
-  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "typing", "room", …}.'
+  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "typing", "room", …}.'
 }
 
 /**
@@ -93,10 +97,10 @@ export class RoomsSocket {
     const user = currentUser(this.request)
     if (frame.type === 'typing') return entry.room.typing(user)
     const { ref } = frame
-    void entry.room.say(user, frame.text).then((said) => {
+    void act(entry.room, user, frame.act).then((said) => {
       if (said.outcome === 'ok') {
         this.badFrames = 0
-        if (ref !== undefined) this.send(JSON.stringify({ type: 'ack', room: frame.room, ref, id: said.stored.event.id }))
+        if (ref !== undefined) this.send(`{"room":${JSON.stringify(frame.room)},${ackFrame(ref, said.stored.event.id, said.duplicate).slice(1)}`)
       } else this.send(`{"room":${JSON.stringify(frame.room)},${errorFrame(said, ref).slice(1)}`)
     })
   }

@@ -76,6 +76,16 @@ export const pollQuerySchema = pageQuerySchema.extend({
     .optional(),
 })
 
+/**
+ * A send's client message id (made by the page's outbox, or by a program): 8 to 64 visible
+ * ASCII characters. Absent: the send is not deduplicated.
+ */
+export function checkClientId(id: unknown): string | undefined | { error: string } {
+  if (id === undefined || id === null || id === '') return undefined
+  if (typeof id === 'string' && /^[\x21-\x7e]{8,64}$/.test(id)) return id
+  return { error: 'clientId is 8 to 64 visible ASCII characters (letters, digits, punctuation; no spaces).' }
+}
+
 /** Formats the first zod issue as the one message a client sees. */
 export function firstIssue(error: z.ZodError): string {
   return error.issues[0]?.message ?? 'Invalid input.'
@@ -109,3 +119,24 @@ export function parseCursors(value: unknown, max: number): { cursors: RoomCursor
   }
   return { cursors }
 }
+
+/** A time in a query: milliseconds since the epoch, or a date (2026-11-30) or date and time (ISO 8601). */
+const when = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+    if (Number.isFinite(ms)) return ms
+    ctx.addIssue({ code: 'custom', message: 'before and after are dates (2026-11-30), ISO 8601 times or milliseconds since 1970.' })
+    return z.NEVER
+  })
+
+/** GET /search: the words (at most 200 characters), and optionally one room, one person, a time range and how many. */
+export const searchQuerySchema = z.object({
+  q: z.string().max(200, 'q is at most 200 characters.').default(''),
+  room: z.string().min(1).max(64).optional(),
+  user: z.string().min(1).max(64).optional(),
+  before: when.optional(),
+  after: when.optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+})

@@ -2,6 +2,7 @@ import type { WebsocketHandler } from '@fastify/websocket'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
 import type { Config } from './config.js'
 import * as LongPolling from '../app/controllers/longpolling.js'
+import * as Messages from '../app/controllers/messages.js'
 import * as Accounts from '../app/controllers/accounts.js'
 import * as Auto from '../app/controllers/auto.js'
 import * as OAuth from '../app/controllers/oauth.js'
@@ -121,6 +122,14 @@ export const routes: Route[] = [
   { method: 'POST', url: '/rooms/:room/invite', action: Rooms.invite, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/read', action: Rooms.read, auth: 'api' },
   { method: 'POST', url: '/direct', action: Rooms.direct, auth: 'api' },
+
+  // Messages: one's own edited or deleted (every room; the lobby's under /room/…), and search across the rooms one can read
+  { method: 'POST', url: '/room/messages/:id/edit', action: Messages.edit, auth: 'api' },
+  { method: 'POST', url: '/room/messages/:id/delete', action: Messages.remove, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/messages/:id/edit', action: Messages.edit, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/messages/:id/delete', action: Messages.remove, auth: 'api' },
+  { method: 'GET', url: '/search', action: Messages.search, auth: 'page' },
+
   { method: 'GET', url: '/rooms/:room/history', action: People.history, auth: 'api' },
   { method: 'GET', url: '/rooms/:room/users', action: People.users, auth: 'api' },
   { method: 'GET', url: '/refresh/rooms/:room', action: Refresh.room, auth: 'page', sameOrigin: true },

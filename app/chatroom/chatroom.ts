@@ -6,7 +6,7 @@ import type { FloodGuard } from './flood.js'
 import type { Member, Presence, Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
-import { LOBBY, type AccountStore, type RoomRecord, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
+import { LOBBY, type AccountStore, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
 import type { SubscribeOptions, Subscription } from './subscription.js'
 
 export type { Entered, EnterOptions, Refusal, Said } from './room.js'
@@ -213,6 +213,28 @@ export class Chatroom {
   private async mayRead(record: RoomRecord, member: Member): Promise<boolean> {
     if (record.visibility === 'public') return true
     return member.id !== undefined && (await this.store.rooms.role(record.name, member.id)) !== undefined
+  }
+
+  /**
+   * Messages with the words, in the rooms this person can read (or in `room` alone: undefined
+   * when they cannot read it), newest first, each with its room's epoch (for a link to it).
+   */
+  async search(
+    member: Member,
+    query: { words: string; room?: string | undefined; user?: string | undefined; before?: number | undefined; after?: number | undefined; limit: number },
+  ): Promise<(SearchHit & { epoch: string })[] | undefined> {
+    let rooms: string[]
+    if (query.room !== undefined) {
+      const record = query.room === LOBBY ? undefined : await this.store.rooms.get(query.room)
+      if (query.room !== LOBBY && (!record || !(await this.mayRead(record, member)))) return undefined
+      rooms = [query.room]
+    } else {
+      rooms = [...new Set([LOBBY, ...(await this.store.rooms.visibleTo(member.id ?? '')).map((r) => r.name)])]
+    }
+    const hits = await this.store.search({ ...query, rooms })
+    const epochs = new Map<string, string>()
+    for (const hit of hits) if (!epochs.has(hit.room)) epochs.set(hit.room, (await this.store.log(hit.room)).epoch)
+    return hits.map((hit) => ({ ...hit, epoch: epochs.get(hit.room)! }))
   }
 
   /** The rooms this person can see: public ones and those they are a member of, with their last id and unread count. */
@@ -422,8 +444,8 @@ export class Chatroom {
   enter(member: Member, transport: string, options: EnterOptions = {}): Promise<Entered> {
     return this.lobby.enter(member, transport, options)
   }
-  say(member: Member, text: unknown, transport?: string): Promise<Said> {
-    return this.lobby.say(member, text, transport)
+  say(member: Member, text: unknown, transport?: string, clientId?: unknown): Promise<Said> {
+    return this.lobby.say(member, text, transport, clientId)
   }
   renew(member: Member, transport: string, tab?: string): Promise<void> {
     return this.lobby.renew(member, transport, tab)

@@ -1,6 +1,6 @@
-import { checkMessageText } from '../validation.js'
+import { checkClientId, checkMessageText } from '../validation.js'
 import type { Bus } from './bus/bus.js'
-import { createTypingSignal, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createTypingSignal, withoutText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
 import type { RoomLog } from './store/store.js'
@@ -85,8 +85,13 @@ export interface EnterOptions {
 
 /** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
 export type Said =
-  | { outcome: 'ok'; stored: StoredEvent }
+  /** Committed; `duplicate`: the clientId was sent before, and `stored` is that first event (nothing new was written). */
+  | { outcome: 'ok'; stored: StoredEvent; duplicate?: true }
   | { outcome: 'invalid'; message: string }
+  /** An edit or a deletion of a message that is not in the room (or was deleted). */
+  | { outcome: 'missing'; message: string }
+  /** An edit or a deletion of someone else's message. */
+  | { outcome: 'forbidden'; message: string }
   | { outcome: 'flooded'; message: string; retryAfter: number }
   | { outcome: 'unavailable'; message: string }
 
@@ -331,10 +336,52 @@ export class Room implements SubscriptionOwner {
    * A user says something: the text is checked, the user's flood limit applied (shared by all
    * their connections), and the message committed to the log: acknowledged only then.
    */
-  async say(member: Member, text: unknown, transport?: string): Promise<Said> {
+  async say(member: Member, text: unknown, transport?: string, clientId?: unknown): Promise<Said> {
     if (transport !== undefined) void this.renew(member, transport)
     const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
+    const id = checkClientId(clientId)
+    if (typeof id === 'object') return { outcome: 'invalid', message: id.error }
+    return this.limited(member, 'could not publish a message', async () => {
+      const stored = await this.publish({ ...this.draftOf(member, 'message'), text: checked.text, clientId: id })
+      return stored.duplicate ? { outcome: 'ok', stored, duplicate: true } : { outcome: 'ok', stored }
+    })
+  }
+
+  /** The user edits their own message `id` (an `edit` event, and the message's text replaced in the store). */
+  async edit(member: Member, id: number, text: unknown, transport?: string): Promise<Said> {
+    if (transport !== undefined) void this.renew(member, transport)
+    const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
+    if ('error' in checked) return { outcome: 'invalid', message: checked.error }
+    return this.change(member, id, 'edit', checked.text)
+  }
+
+  /** The user deletes their own message `id` (a `delete` event; its text is removed from the store). */
+  remove(member: Member, id: number, transport?: string): Promise<Said> {
+    if (transport !== undefined) void this.renew(member, transport)
+    return this.change(member, id, 'delete')
+  }
+
+  private change(member: Member, ref: number, type: 'edit' | 'delete', text?: string): Promise<Said> {
+    return this.limited(member, `could not publish an ${type}`, async () => {
+      const found = Number.isSafeInteger(ref) && ref > 0 ? await this.log.message(ref) : undefined
+      if (!found || found.stored.event.deleted) return { outcome: 'missing', message: `There is no message ${ref} in this room${found ? ' any more' : ''}.` }
+      if (found.sender === undefined || found.sender !== memberKey(member)) {
+        return { outcome: 'forbidden', message: 'You can only edit or delete your own messages.' }
+      }
+      const draft: EventDraft = { ...this.draftOf(member, type), ref }
+      if (text !== undefined) draft.text = text
+      return { outcome: 'ok', stored: await this.publish(draft) }
+    })
+  }
+
+  /** The user's events' common fields, with who sent them (their id: only they edit them; a resend is matched by it). */
+  private draftOf(member: Member, type: EventDraft['type']): EventDraft {
+    return { type, user: member.name, avatar: member.avatar, via: member.provider?.name, guest: isGuest(member), sender: memberKey(member) }
+  }
+
+  /** Runs a write under the user's flood limit (shared by all their connections); a store or limit out of reach is said plainly. */
+  private async limited(member: Member, what: string, write: () => Promise<Said>): Promise<Said> {
     try {
       const waitMs = await this.shared.flood.take(memberKey(member))
       if (waitMs > 0) {
@@ -343,10 +390,10 @@ export class Room implements SubscriptionOwner {
         const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
         return { outcome: 'flooded', message, retryAfter }
       }
-      return { outcome: 'ok', stored: await this.post(member.name, checked.text, member.avatar, member.provider?.name, isGuest(member)) }
+      return await write()
     } catch (error) {
       // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
-      this.options.onError?.(error, 'could not publish a message')
+      this.options.onError?.(error, what)
       return { outcome: 'unavailable', message: 'The chat is unavailable right now; your message was not sent. Try again shortly.' }
     }
   }
@@ -474,6 +521,8 @@ export class Room implements SubscriptionOwner {
       (stored) => {
         this.committing = false
         for (const s of stored) {
+          // A resend answers the event first sent: nothing new to deliver.
+          if (s.duplicate) continue
           this.deliver(s)
           this.bus.publish(s, this.name)
         }
@@ -661,11 +710,30 @@ export class Room implements SubscriptionOwner {
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
     this.last = stored.event.id
+    if (stored.event.ref !== undefined) this.applyToWindow(stored.event)
     this.usedAt = Date.now()
     this.fold(stored.event)
     this.stats.events++
     this.stats.deliveries += this.subscriptions.size
     for (const subscription of this.subscriptions) subscription.push(stored)
+  }
+
+  /**
+   * An edit or a deletion: the message in the window reads as it stands now (the store did the
+   * same in the commit), and a deleted message's edits keep no text either.
+   */
+  private applyToWindow(change: Event): void {
+    if (change.type !== 'edit' && change.type !== 'delete') return
+    const start = this.windowStart()
+    const target = this.recent[change.ref! - start]
+    if (target?.event.type !== 'message') return
+    const after = applyChange(target.event, change)
+    this.recent[change.ref! - start] = after
+    if (!after.event.deleted) return
+    for (let i = change.ref! - start + 1; i < this.recent.length; i++) {
+      const e = this.recent[i]!.event
+      if (e.type === 'edit' && e.ref === change.ref && e.text !== undefined) this.recent[i] = withoutText(this.recent[i]!)
+    }
   }
 
   /** Keeps the roster in step with join and leave events. */

@@ -120,7 +120,7 @@ export async function thread(request: FastifyRequest, reply: FastifyReply) {
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const chatroom = await roomOf(request)
-  const said = await chatroom.say(currentUser(request), body.message, 'refresh')
+  const said = await chatroom.say(currentUser(request), body.message, 'refresh', body.clientId)
   if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, roomBase('/refresh', chatroom))
   const { status, body: error, headers } = httpRefusal(said)
   const draft = typeof body.message === 'string' ? body.message : ''

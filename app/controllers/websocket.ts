@@ -4,7 +4,7 @@ import { httpActions, roomPage } from '../http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
-import { ackFrame, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
+import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
 import { RoomsSocket } from '../rooms-socket.js'
 import { SocketWriter } from '../socket-writer.js'
 import { firstIssue, pageQuerySchema } from '../validation.js'
@@ -57,8 +57,8 @@ function relay(frame: ClientFrame, chatroom: Room, user: Member, writer: SocketW
   // Typing is free to send, so it does not excuse the bad frames around it.
   if (frame.kind === 'typing') return chatroom.typing(user)
   const { ref } = frame
-  void chatroom.say(user, frame.text).then((said) => {
-    if (said.outcome === 'ok') writer.accepted(ref === undefined ? undefined : ackFrame(ref, said.stored.event.id))
+  void act(chatroom, user, frame).then((said) => {
+    if (said.outcome === 'ok') writer.accepted(ref === undefined ? undefined : ackFrame(ref, said.stored.event.id, said.duplicate))
     else if (said.outcome === 'invalid') writer.refuse(errorFrame(said, ref))
     else writer.sendError(errorFrame(said, ref))
   })
