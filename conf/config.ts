@@ -62,6 +62,8 @@ export const configSchema = z.object({
   AUTO_RETRY: seconds(0.5, 3600, 60),
   /** Seconds after a user's last connection goes before their leave is published (a reload is not leave+join). */
   PRESENCE_GRACE: seconds(0, 300, 5),
+  /** After a restart: seconds the people still listed stay so, waiting for their pages to reconnect (no leave and join lines). */
+  PRESENCE_RESTART_GRACE: seconds(0, 3600, 30),
   /**
    * A refresh or long-poll user stays online this many of their intervals (REFRESH_INTERVAL,
    * LONGPOLL_TIMEOUT) after their last request.

@@ -42,6 +42,8 @@ export interface PresenceStore {
   depart(member: Member): Promise<void>
   /** Called on every sweep with the users this node holds (renew leases, expire dead nodes'). */
   tick?(held: Member[]): Promise<void>
+  /** At start: these names are listed present by the log already (arriving publishes no join for them). */
+  listedAlready?(names: Iterable<string>): void
 }
 
 export interface PresenceOptions {
@@ -102,6 +104,12 @@ export class Presence {
   /** When each user recently joined (for churnLimit); pruned on every sweep. */
   private readonly joins = new Map<string, number[]>()
   private sweeper: NodeJS.Timeout | undefined
+  /**
+   * People the log shows present when this node started (the process before it went away
+   * with them here): by name, with when their leave is due unless they come back first, so a
+   * restart makes no leave and join lines for those who reconnect.
+   */
+  private readonly adopted = new Map<string, { member: Member; leaveAt: number }>()
   /** Between start() and stop(). */
   private running = false
 
@@ -124,9 +132,20 @@ export class Presence {
     this.schedule()
   }
 
+  /**
+   * After a restart: these people (the log shows them present) stay listed for `graceMs` with no
+   * line; whoever comes back in that time just goes on, the others' leaves are published then.
+   */
+  adopt(members: readonly Member[], graceMs: number): void {
+    const leaveAt = this.now() + graceMs
+    for (const member of members) if (!this.isOnline(member.name)) this.adopted.set(member.name, { member, leaveAt })
+    this.store.listedAlready?.(members.map((m) => m.name))
+    this.schedule()
+  }
+
   /** Starts the sweep timer on the first user, stops it once the last one is gone. */
   private schedule(): void {
-    if (this.running && this.users.size > 0) {
+    if (this.running && this.users.size + this.adopted.size > 0) {
       if (this.sweeper) return
       const every = Math.min(1000, Math.max(25, this.options.graceMs / 4))
       this.sweeper = setInterval(() => this.sweep(), every)
@@ -196,17 +215,21 @@ export class Presence {
     return [...this.users.values()].map((state) => state.member)
   }
 
-  /** Users this node counts as online (including those within their grace period). */
+  /** Users this node counts as online (including those within their grace period, and those adopted after a restart). */
   get size(): number {
-    return this.users.size
+    return this.users.size + this.adopted.size
   }
 
-  /** Shutdown: this node lets go of everyone it holds, so nobody is left listed. */
-  async close(): Promise<void> {
+  /**
+   * Shutdown: this node lets go of everyone it holds, so nobody is left listed. `quiet`: the
+   * process is the only one (a restart): no leave is published, and the next start adopts them.
+   */
+  async close(quiet = false): Promise<void> {
     this.stop()
     const held = this.members()
     this.users.clear()
-    await Promise.all(held.map((member) => this.store.depart(member).catch((error: unknown) => this.options.onError?.(error))))
+    this.adopted.clear()
+    if (!quiet) await Promise.all(held.map((member) => this.store.depart(member).catch((error: unknown) => this.options.onError?.(error))))
     for (const member of held) this.options.onGone?.(member)
   }
 
@@ -228,6 +251,11 @@ export class Presence {
         this.users.delete(key)
         this.publishLeave(state.member)
       }
+    }
+    for (const [name, { member, leaveAt }] of this.adopted) {
+      if (leaveAt > now) continue
+      this.adopted.delete(name)
+      this.publishLeave(member)
     }
     for (const key of this.joins.keys()) this.churning(key, now)
     this.schedule()
@@ -252,6 +280,8 @@ export class Presence {
       existing.leaveAt = undefined
       return existing
     }
+    // Back after a restart: already listed, so no join (the store knows the name) and no leave.
+    this.adopted.delete(member.name)
     const { id, name, avatar, provider } = member
     const state: State = { member: { id, name, avatar, provider: provider && { name: provider.name } }, held: 0, leases: new Map(), leaveAt: undefined }
     this.users.set(memberKey(member), state)

@@ -29,6 +29,8 @@ export interface RoomOptions {
     pageLeaseMs?: number
     /** Joins one user may cause per minute before their leaves are held back. */
     churnLimit?: number
+    /** After a restart (one process): how long the people the log shows present stay listed, waiting for them to reconnect (default 30 s). */
+    restartGraceMs?: number
   }
   /** A cursor further behind than this many events starts over instead of being replayed. */
   resumeMax?: number
@@ -212,7 +214,14 @@ export class Room implements SubscriptionOwner {
         else if (event.type === 'leave') stale.delete(event.user)
       }
       for (const [user, join] of stale) this.present.set(user, join.avatar)
-      for (const [user, join] of stale) await this.left(user, join.avatar, join.via, join.guest)
+      // The process before this one went away with them here (a restart, a crash): they stay
+      // listed a while with no line, and whoever reconnects meanwhile just goes on.
+      const members = [...stale].map(([name, join]): Member => {
+        const member: Member = { name, avatar: join.avatar, provider: join.via === undefined ? undefined : { name: join.via } }
+        // Their leave, if it comes, is marked as their join was (isGuest: an id without an account).
+        return join.guest ? { ...member, id: `restart:${name}` } : member
+      })
+      this.presence.adopt(members, this.options.presence?.restartGraceMs ?? 30_000)
     }
     this.presence.start()
   }
@@ -603,7 +612,9 @@ export class Room implements SubscriptionOwner {
    */
   async endSubscriptions(): Promise<void> {
     for (const subscription of this.subscriptions) subscription.close()
-    await this.presence.close()
+    // With a bus of its own this process is the whole chat: a shutdown is a restart, whose start
+    // adopts the people still listed (no leave and join lines). With a shared bus, the others go on.
+    await this.presence.close(!this.bus.shared)
   }
 
   /** Ends every subscription and lets go of everyone here, then waits for the last commits. */

@@ -75,6 +75,7 @@ export default fp(
         // A refresh or long-poll user stays online a few of their intervals after their last request.
         leaseMs: { refresh: lease(config.REFRESH_INTERVAL), longpolling: lease(config.LONGPOLL_TIMEOUT) },
         churnLimit: config.PRESENCE_CHURN,
+        restartGraceMs: config.PRESENCE_RESTART_GRACE * 1000,
       },
       resumeMax: config.RESUME_MAX_EVENTS,
       replayMaxBytes: config.REPLAY_MAX_BYTES,

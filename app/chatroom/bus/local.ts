@@ -7,13 +7,22 @@ import type { Bus, BusListener, PresenceRoom } from './bus.js'
 /** One process: the room itself hears join and leave. */
 export class LocalPresenceStore implements PresenceStore {
   private readonly room: PresenceRoom
+  /** Who the log shows present, as this store published it (or found it at start): a join only for someone not listed. */
+  private readonly listed = new Set<string>()
   constructor(room: PresenceRoom) {
     this.room = room
   }
+  /** At start: the people the log still shows present (the process before this one had them). */
+  listedAlready(names: Iterable<string>): void {
+    for (const name of names) this.listed.add(name)
+  }
   async arrive(member: Member): Promise<void> {
+    if (this.listed.has(member.name)) return
+    this.listed.add(member.name)
     await this.room.join(member.name, member.avatar, member.provider?.name, isGuest(member))
   }
   async depart(member: Member): Promise<void> {
+    if (!this.listed.delete(member.name)) return
     await this.room.left(member.name, member.avatar, member.provider?.name, isGuest(member))
   }
 }
