@@ -16,7 +16,7 @@ const senders: [string, Record<string, string>, boolean][] = [
 ]
 
 /** Read-only, for the signed-in user's own scripts: they put nobody in the room (and CORP keeps other sites from reading them). */
-const readOnly = new Set(['GET /room/users', 'GET /room/history', 'GET /account', 'GET /account/sessions', 'GET /rooms', 'GET /rooms/:room/users', 'GET /rooms/:room/history'])
+const readOnly = new Set(['GET /room/users', 'GET /room/history', 'GET /account', 'GET /account/sessions', 'GET /rooms', 'GET /rooms/:room/users', 'GET /rooms/:room/history', 'GET /search'])
 /** Requests that must enter the room when allowed: the room pages, the socket, the stream, the polls (not /refresh, a redirect to its page). */
 const entering = (method: string, url: string) => method === 'GET' && url !== '/refresh' && !url.startsWith('/account') && url !== '/websocket/socket'
 
