@@ -1,13 +1,20 @@
-// Shared by the room pages: rendering events (always as text nodes, never as HTML), grouping
-// and date lines, keeping the reader's place, the message box, the online list, leaving.
-import { linkSegments } from './linkify.js'
+// Shared by the room pages: rendering events (always as text nodes, never as HTML), grouping,
+// date lines and folded join/leave lines, keeping the reader's place, edits and deletions of
+// one's own messages, mentions, the message box (its counter and @-completion), the online
+// list, the connection state in the top bar, keyboard moves in the thread, leaving.
+import * as linkify from './linkify.js'
+import { MentionCompleter, MentionTracker, mentionParts, mentions } from './mentions.js'
 
 export const roomEl = document.getElementById('room')
 export const me = roomEl.dataset.user
+/** A guest's page: only guest-marked messages of this name can be this person's own. */
+const iAmGuest = roomEl.dataset.guest === '1'
 /** This page's id: sent with every request, so its leave ends only this page's connections. */
 export const tab = roomEl.dataset.tab || ''
 /** This page's room (the lobby when the page does not say): every URL of the room is built from it. */
-const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
+export const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
+/** The longest message the server takes, in characters. */
+const maxLength = Number(roomEl.dataset.maxLength || 2000)
 /** `/KIND/room/REST` for the lobby (the Revel routes), `/KIND/rooms/NAME/REST` for another room; KIND '' for the room's own routes. */
 export function roomUrl(kind, rest) {
   const room = roomName === 'lobby' ? 'room' : `rooms/${encodeURIComponent(roomName)}`
@@ -21,6 +28,8 @@ const input = document.getElementById('message')
 const usersEl = document.getElementById('users')
 const typingEl = document.getElementById('typing')
 const pill = document.getElementById('new-pill')
+const countEl = document.getElementById('say-count')
+const sendButton = form.querySelector('button[type=submit]')
 
 /** Consecutive messages of one sender within this long show as one group (as the server's app/thread.ts). */
 const GROUP_WITHIN_MS = 5 * 60_000
@@ -30,16 +39,34 @@ function atBottom() {
   return threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 32
 }
 
-/** Runs a change to the thread; follows new content only if the reader was at the bottom. */
-export function keepingScroll(change) {
-  const follow = atBottom()
+/** The first row the reader sees (at least partly) at the top of the thread; date lines, which come and go, skipped. */
+function firstRowInView() {
+  const top = threadEl.scrollTop
+  for (const row of threadEl.children) {
+    if (row.offsetHeight === 0 || row.classList.contains('day')) continue
+    if (row.offsetTop + row.offsetHeight > top) return row
+  }
+  return null
+}
+
+/**
+ * Runs a change to the thread and keeps the reader's place: at the bottom it follows new
+ * content (or always, with `follow`); elsewhere the first row in view stays where it was on the
+ * screen, whatever was added, removed or changed above it. The browser's own scroll anchoring
+ * is off for the thread (chat.css), so only this moves it.
+ */
+export function keepingScroll(change, follow = atBottom()) {
+  const anchor = follow ? null : firstRowInView()
+  const offset = anchor ? anchor.offsetTop - threadEl.scrollTop : 0
   const top = threadEl.scrollTop
   change(threadEl)
-  threadEl.scrollTop = follow ? threadEl.scrollHeight : top
+  if (follow) threadEl.scrollTop = threadEl.scrollHeight
+  else if (anchor?.isConnected && anchor.offsetHeight > 0) threadEl.scrollTop = anchor.offsetTop - offset
+  else threadEl.scrollTop = top
   return follow
 }
 
-function el(tag, className, text) {
+export function el(tag, className, text) {
   const node = document.createElement(tag)
   if (className) node.className = className
   if (text !== undefined) node.textContent = text
@@ -47,7 +74,7 @@ function el(tag, className, text) {
 }
 
 /** Only avatars this server hands out: its own identicons, or Gravatar. */
-function avatarEl(url, size) {
+export function avatarEl(url, size) {
   if (typeof url !== 'string' || !(url.startsWith('/avatars/') || url.startsWith('https://www.gravatar.com/avatar/'))) return null
   const img = el('img', 'avatar')
   img.src = url
@@ -68,32 +95,93 @@ function timeEl(timestamp) {
   return t
 }
 
-/** A message's text with its http(s) links as safe links (the same function the server renders with). */
+/**
+ * A message's text with its http(s) links as safe links (the same function the server renders
+ * with) and your name where you are mentioned marked. Links are no Tab stops: the thread is one
+ * (arrow keys move in it, Enter opens a message's first link).
+ */
 export function textWithLinks(text) {
   const node = el('div', 'text')
-  for (const part of linkSegments(text)) {
+  for (const part of linkify.linkSegments(text)) {
     if (!part.href) {
-      node.append(part.text)
+      for (const piece of mentionParts(part.text, me)) node.append(piece.mention ? el('mark', 'at-me', piece.text) : piece.text)
       continue
     }
     const a = el('a', '', part.text)
     a.href = part.href
     a.rel = 'noopener noreferrer nofollow'
     a.target = '_blank'
+    a.tabIndex = -1
     node.append(a)
   }
   return node
 }
 
+/** Whether this event is this person's own (the server checks again; a guest's name is not an account's). */
+function isOwn(event) {
+  return event.user === me && Boolean(event.guest) === iAmGuest
+}
+
+/** The text each message row shows now (after edits), for the editor. */
+const rowText = new WeakMap()
+
+/** A message's content: its text and "(edited)", or "message deleted". */
+function contentEl(text, edited, deleted) {
+  const content = el('div', 'content')
+  if (deleted) {
+    content.append(el('p', 'gone', 'message deleted'))
+    return content
+  }
+  content.append(textWithLinks(text))
+  if (edited !== undefined) {
+    const mark = el('span', 'edited', '(edited)')
+    mark.dataset.ts = String(edited)
+    mark.title = `Edited ${fullFormat.format(edited)}`
+    content.append(' ', mark)
+  }
+  return content
+}
+
+/** Edit and Delete on one's own message: shown on hover and focus, behind "⋯" on a touch screen. */
+function actionsEl() {
+  const actions = el('div', 'actions')
+  const more = el('button', 'more', '⋯')
+  more.type = 'button'
+  more.setAttribute('aria-label', 'Edit or delete this message')
+  more.setAttribute('aria-expanded', 'false')
+  const edit = el('button', 'edit', 'Edit')
+  edit.type = 'button'
+  const remove = el('button', 'delete', 'Delete')
+  remove.type = 'button'
+  for (const button of [more, edit, remove]) button.tabIndex = -1
+  actions.append(more, edit, remove)
+  return actions
+}
+
+/** The words of a line of joins and leaves (the server's own function when it serves one). */
+const joinLeaveWords =
+  linkify.joinLeaveWords ??
+  ((joined, left, who) => {
+    const part = (names, verb) => {
+      if (names.length === 0) return ''
+      const shown = names.map((n) => (n === who ? 'you' : n))
+      const list = shown.length <= 3 ? shown.slice(0, -1).join(', ') + (shown.length > 1 ? ' and ' : '') + shown.at(-1) : `${shown.slice(0, 2).join(', ')} and ${shown.length - 2} others`
+      return `${list} ${verb}`
+    }
+    return [{ text: [part(joined, 'joined'), part(left, 'left')].filter(Boolean).join(' · ') }]
+  })
+
 /** One event as DOM: the markup the server renders (views/partials/events.eta). */
 export function renderEvent(event) {
   const mine = event.user === me
   const who = mine ? 'you' : event.user
-  const row = el('div', event.type === 'message' ? (mine ? 'message mine' : 'message') : 'notice')
+  const row = el('div', event.type === 'message' ? (mine ? 'message mine' : 'message') : 'notice presence')
   row.dataset.id = String(event.id)
   row.dataset.user = event.user
   row.dataset.ts = String(event.timestamp)
+  row.dataset.type = event.type
   if (event.type === 'message') {
+    row.id = `m${event.id}`
     const avatar = avatarEl(event.avatar, 32)
     if (avatar) row.append(avatar)
     const meta = el('div', 'meta')
@@ -110,13 +198,42 @@ export function renderEvent(event) {
     }
     meta.append(' ', timeEl(event.timestamp))
     const body = el('div', 'body')
-    body.append(meta, textWithLinks(event.text ?? ''))
+    const deleted = event.deleted === true
+    body.append(meta, contentEl(event.text ?? '', event.edited, deleted))
     row.append(body)
+    rowText.set(row, event.text ?? '')
+    if (deleted) row.classList.add('deleted')
+    if (!mine && !deleted && mentions(event.text, me)) row.classList.add('mention')
+    if (isOwn(event)) {
+      row.classList.add('own')
+      if (!deleted) row.append(actionsEl())
+    }
     return row
   }
   const verb = event.type === 'join' ? 'joined' : 'left'
   row.append(el('span', 'user', who), ` ${verb}${mine ? '' : ' the room'} `, timeEl(event.timestamp))
   return row
+}
+
+/** A message row now reads `text` (an edit): "(edited)" beside it, the mention mark redone. */
+function showEdited(row, text, at) {
+  if (row.classList.contains('deleted')) return
+  rowText.set(row, text)
+  const content = contentEl(text, at, false)
+  const old = row.querySelector('.content')
+  if (old) old.replaceWith(content)
+  else row.querySelector('.body')?.append(content)
+  if (row.dataset.user !== me) row.classList.toggle('mention', mentions(text, me))
+}
+
+/** A message row now says "message deleted"; its actions go. */
+function showDeleted(row) {
+  rowText.delete(row)
+  row.classList.add('deleted')
+  row.classList.remove('mention', 'editing', 'open')
+  row.querySelector('.content')?.replaceWith(contentEl('', undefined, true))
+  row.querySelector('.edit-form')?.remove()
+  row.querySelector('.actions')?.remove()
 }
 
 const dayKey = (ts) => {
@@ -144,6 +261,14 @@ function previousEvent(row) {
   return null
 }
 
+/** The row before this one that a reader sees (folded join/leave lines and hidden rows skipped). */
+function previousShown(row) {
+  for (let node = row.previousElementSibling; node; node = node.previousElementSibling) {
+    if (!node.hidden && !node.classList.contains('folded')) return node
+  }
+  return null
+}
+
 /**
  * Puts one event row in its place: a date line before it when its (local) day differs from
  * the event before, and `cont` when it continues that sender's group. The server draws the
@@ -159,7 +284,7 @@ function arrange(row) {
   if (newDay && !line) row.before(dayEl(ts))
   else if (newDay) line.firstElementChild.textContent = dayLabel(ts)
   else line?.remove()
-  const adjacent = !newDay && prev !== null && row.previousElementSibling === prev
+  const adjacent = !newDay && prev !== null && previousShown(row) === prev
   const cont =
     adjacent && row.classList.contains('message') && prev.classList.contains('message') && prev.dataset.user === row.dataset.user && ts - Number(prev.dataset.ts) < GROUP_WITHIN_MS
   row.classList.toggle('cont', Boolean(cont))
@@ -167,6 +292,12 @@ function arrange(row) {
   if (time) {
     time.textContent = timeFormat.format(ts)
     time.title = fullFormat.format(ts)
+  }
+  // Links are no Tab stops, in rows the server drew too.
+  for (const a of row.querySelectorAll('.text a')) a.tabIndex = -1
+  if (row.classList.contains('message') && row.dataset.user !== me && !row.classList.contains('deleted')) {
+    const text = row.querySelector('.text')?.textContent
+    if (text && mentions(text, me)) row.classList.add('mention')
   }
 }
 
@@ -181,14 +312,60 @@ export function arrangeAll() {
   arrangeFrom(threadEl.firstElementChild)
 }
 
+const isPresenceRow = (node) => node?.classList?.contains('presence') === true
+const isFoldRow = (node) => node?.classList?.contains('fold') === true
+
+/**
+ * Consecutive join and leave lines fold into one ("ann, bob and cy joined · dan left"): the
+ * single lines stay in the thread (hidden, each with its id), and one line stands for them.
+ * Refolds the run of such lines `row` belongs to.
+ */
+function refold(row) {
+  let start = row
+  while (isPresenceRow(start.previousElementSibling) || isFoldRow(start.previousElementSibling)) start = start.previousElementSibling
+  const run = []
+  for (let node = start; isPresenceRow(node) || isFoldRow(node); node = node.nextElementSibling) run.push(node)
+  const rows = run.filter(isPresenceRow)
+  const folds = run.filter(isFoldRow)
+  if (rows.length < 2) {
+    for (const r of rows) r.classList.remove('folded')
+    for (const f of folds) f.remove()
+    return
+  }
+  const joined = []
+  const left = []
+  for (const r of rows) {
+    const list = r.dataset.type === 'leave' ? left : joined
+    if (!list.includes(r.dataset.user)) list.push(r.dataset.user)
+    r.classList.add('folded')
+  }
+  for (const f of folds.slice(1)) f.remove()
+  const fold = folds[0] ?? el('div', 'notice fold')
+  fold.replaceChildren(...joinLeaveWords(joined, left, me).map((w) => (w.user ? el('span', 'user', w.text) : w.text)), ' ', timeEl(Number(rows.at(-1).dataset.ts)))
+  fold.title = [joined.length ? `Joined: ${joined.join(', ')}.` : '', left.length ? `Left: ${left.join(', ')}.` : ''].filter(Boolean).join(' ')
+  rows.at(-1).after(fold)
+}
+
+/** Refolds every run of join and leave lines among `rows`. */
+function refoldAround(rows) {
+  const done = new Set()
+  for (const row of rows) {
+    if (!isPresenceRow(row) || done.has(row)) continue
+    refold(row)
+    for (let node = row; isPresenceRow(node) || isFoldRow(node); node = node.nextElementSibling) done.add(node)
+  }
+}
+
 /**
  * Counts what arrives while the reader cannot see it: a pill over the thread when scrolled up
- * ("3 new messages"), and the count in the tab's title while the tab is hidden.
+ * ("3 new messages"), and the count in the tab's title while the tab is hidden (with the
+ * mentions of you not seen yet: "(@1 · 3) …").
  */
 class Unseen {
   constructor() {
     this.below = 0
     this.hidden = 0
+    this.mentions = 0
     this.title = document.title
     pill?.addEventListener('click', () => {
       threadEl.scrollTop = threadEl.scrollHeight
@@ -200,9 +377,19 @@ class Unseen {
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden) {
         this.hidden = 0
-        document.title = this.title
+        this.showTitle()
       }
     })
+  }
+
+  showTitle() {
+    const counts = [this.mentions > 0 ? `@${this.mentions}` : '', this.hidden > 0 ? String(this.hidden) : ''].filter(Boolean)
+    document.title = counts.length > 0 ? `(${counts.join(' · ')}) ${this.title}` : this.title
+  }
+
+  setMentions(n) {
+    this.mentions = n
+    this.showTitle()
   }
 
   /** `count` messages from others arrived; `followed` says whether the thread scrolled to them. */
@@ -217,7 +404,7 @@ class Unseen {
     }
     if (document.hidden) {
       this.hidden += count
-      document.title = `(${this.hidden}) ${this.title}`
+      this.showTitle()
     }
   }
 
@@ -271,7 +458,9 @@ keepRoomListFresh()
 
 /**
  * The thread as a sequence of consecutive ids of one log (its epoch): shows each event once,
- * in order, says when events were missed, and loads older ones on request.
+ * in order, applies edits and deletions to the messages they refer to, folds join and leave
+ * lines, says when events were missed, and loads older ones on request. Pending messages (the
+ * outbox) stay at its end.
  */
 export class Thread {
   constructor() {
@@ -282,6 +471,23 @@ export class Thread {
     this.unseen = new Unseen()
     this.olderButton = document.getElementById('older')
     this.olderButton?.addEventListener('click', () => this.loadOlder())
+    /** Where the outbox shows what is not confirmed yet: always last. */
+    this.outboxEl = el('div', 'outbox')
+    this.outboxEl.id = 'outbox'
+    threadEl.append(this.outboxEl)
+    /** The room's last event when the page was made: mentions after it are news, those before were there already. */
+    this.seenUpTo = Number(roomEl.dataset.seen || 0)
+    this.mentions = new MentionTracker({
+      thread: threadEl,
+      badge: document.getElementById('mention-badge'),
+      notifyButton: document.getElementById('notify-me'),
+      room: roomName,
+      onChange: (n) => this.unseen.setMentions(n),
+    })
+  }
+
+  keepingScroll(change, follow) {
+    return keepingScroll(change, follow)
   }
 
   /** The query that resumes after what this thread shows (empty when it shows nothing yet). */
@@ -292,6 +498,8 @@ export class Thread {
   /** Shows the events not shown yet; returns how many were new. */
   add(events) {
     const rows = []
+    const changes = []
+    const mentioned = []
     let fromOthers = 0
     let sentByMe = false
     let followed = keepingScroll((thread) => {
@@ -300,18 +508,29 @@ export class Thread {
         if (this.lastId > 0 && event.id > this.lastId + 1) {
           const missed = event.id - this.lastId - 1
           const gap = el('div', 'notice gap', `${missed} earlier event${missed === 1 ? ' was' : 's were'} missed while you were away`)
-          thread.append(gap)
+          this.outboxEl.before(gap)
           rows.push(gap)
         }
-        const row = renderEvent(event)
-        thread.append(row)
-        rows.push(row)
-        if (event.type === 'message' && event.user !== me) fromOthers++
-        else if (event.type === 'message') sentByMe = true
         if (this.firstId === 0) this.firstId = event.id
         this.lastId = event.id
+        if (event.type === 'edit' || event.type === 'delete') {
+          changes.push(event)
+          continue
+        }
+        if (event.type !== 'message' && event.type !== 'join' && event.type !== 'leave') continue
+        const row = renderEvent(event)
+        this.outboxEl.before(row)
+        rows.push(row)
+        if (event.type === 'message' && event.user !== me) {
+          fromOthers++
+          if (row.classList.contains('mention')) mentioned.push([row, event])
+        } else if (event.type === 'message') sentByMe = true
       }
-      if (rows.length > 0) arrangeFrom(rows[0])
+      if (rows.length > 0) {
+        arrangeFrom(rows[0])
+        refoldAround(rows)
+      }
+      for (const change of changes) this.applyChange(change)
     })
     // What you just sent is where you look: the thread goes to it.
     if (sentByMe && !followed) {
@@ -320,18 +539,40 @@ export class Thread {
       followed = true
     }
     this.unseen.add(fromOthers, followed)
+    // After a start over, the first batch is the window again: history, not news.
+    if (!this.restarted) for (const [row, event] of mentioned) if (event.id > this.seenUpTo) this.mentions.add(row, event)
+    if (events.length > 0) this.restarted = false
     // Seen: the read marker follows (so this room is not "new" on your other devices).
     if (rows.length > 0 && followed && !document.hidden) markRead(this.lastId)
     this.showOlder()
     return rows.length
   }
 
+  /** An edit or a deletion (from the stream, or the answer to one's own): applied once, in place; unknown ids are ignored. */
+  applyChange(event) {
+    const row = threadEl.querySelector(`.message[data-id="${Number(event.ref)}"]`)
+    if (!row || row.classList.contains('deleted')) return
+    if (event.type === 'delete') {
+      this.mentions.drop(row)
+      return keepingScroll(() => showDeleted(row))
+    }
+    if (typeof event.text !== 'string') return
+    const edited = Number(row.querySelector('.edited')?.dataset.ts ?? 0)
+    // An older edit (the answer to ours, after the stream's newer one) changes nothing.
+    if (edited > event.timestamp) return
+    keepingScroll(() => showEdited(row, event.text, event.timestamp))
+    if (!row.classList.contains('mention')) this.mentions.drop(row)
+  }
+
   /** The cursor cannot be resumed (a new log, or too far behind): start over from the newest, with nothing shown twice. */
   reset(epoch) {
     this.lastId = 0
     this.firstId = 0
+    this.seenUpTo = 0
+    this.restarted = true
     if (epoch) this.epoch = epoch
-    threadEl.replaceChildren(el('div', 'notice gap', 'The conversation was reloaded from the server.'))
+    threadEl.replaceChildren(el('div', 'notice gap', 'The conversation was reloaded from the server.'), this.outboxEl)
+    this.mentions.render()
     this.showOlder()
   }
 
@@ -344,7 +585,7 @@ export class Thread {
     if (this.olderButton) this.olderButton.hidden = !(this.firstId > 1)
   }
 
-  /** "Load older messages": the page of history before the first event shown, kept in place. */
+  /** "Load older messages": the page of history before the first event shown; what the reader sees stays in place. */
   async loadOlder() {
     if (this.firstId <= 1) return
     try {
@@ -357,19 +598,271 @@ export class Thread {
         this.firstId = 1
         return this.showOlder()
       }
-      const before = threadEl.scrollHeight
-      const oldFirst = threadEl.querySelector('[data-ts]')
-      const rows = older.map(renderEvent)
-      threadEl.prepend(...rows)
-      arrangeFrom(rows[0])
-      if (oldFirst) arrange(oldFirst)
-      threadEl.scrollTop += threadEl.scrollHeight - before
+      keepingScroll(() => {
+        const oldFirst = threadEl.querySelector('[data-ts]')
+        // History shows messages as they stand: its edits and deletions are already applied.
+        const rows = older.filter((e) => e.type === 'message' || e.type === 'join' || e.type === 'leave').map(renderEvent)
+        if (rows.length === 0) return
+        threadEl.prepend(...rows)
+        arrangeFrom(rows[0])
+        if (oldFirst) arrange(oldFirst)
+        refoldAround(oldFirst ? [...rows, oldFirst] : rows)
+      }, false)
       this.firstId = older[0].id
       this.showOlder()
     } catch {
       showError('Could not load older messages; try again.')
     }
   }
+
+  /** The newest of your own messages that can still be edited. */
+  lastOwn() {
+    const rows = threadEl.querySelectorAll(':scope > .message.own:not(.deleted)')
+    return rows[rows.length - 1] ?? null
+  }
+}
+
+/** Edits and deletions of one's own messages over HTTP (every page; the answer is the event). */
+async function changeMessage(id, kind, text) {
+  try {
+    const res = await fetch(roomUrl('', `/messages/${id}/${kind}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(kind === 'edit' ? { text } : {}),
+    })
+    if (res.status === 401) {
+      signedOut()
+      return { error: 'You were signed out.' }
+    }
+    const body = await res.json().catch(() => ({}))
+    if (res.ok) return { event: body }
+    return { error: body.message || `That did not work (HTTP ${res.status}).` }
+  } catch {
+    return { error: 'The server cannot be reached right now; try again once reconnected.' }
+  }
+}
+
+/** Characters as the server counts them: line ends folded, trimmed, code points. */
+export function messageLength(text) {
+  return Array.from(text.replace(/\r\n?/g, '\n').trim()).length
+}
+
+const numberFormat = new Intl.NumberFormat()
+
+/** What the counter says for `n` characters (shown near and over the limit), and whether it is over. */
+function counterText(n) {
+  if (n > maxLength) return `${numberFormat.format(n)} / ${numberFormat.format(maxLength)}: ${numberFormat.format(n - maxLength)} too many`
+  return `${numberFormat.format(n)} / ${numberFormat.format(maxLength)}`
+}
+
+/** Edits one's own message in place: a box with its text; Enter saves, Escape cancels. */
+function startEdit(row, thread) {
+  if (row.classList.contains('editing') || row.classList.contains('deleted')) return
+  const id = Number(row.dataset.id)
+  const original = rowText.get(row) ?? row.querySelector('.text')?.textContent ?? ''
+  row.classList.add('editing')
+  row.classList.remove('open')
+  const editor = el('form', 'edit-form')
+  const box = el('textarea')
+  box.value = original
+  box.rows = Math.min(8, original.split('\n').length + 1)
+  box.setAttribute('aria-label', 'Your message, edited')
+  const hint = el('span', 'hint', 'Enter saves · Esc cancels')
+  const counter = el('span', 'say-count')
+  counter.hidden = true
+  const error = el('p', 'edit-error')
+  error.setAttribute('role', 'alert')
+  error.hidden = true
+  const save = el('button', 'save', 'Save')
+  save.type = 'submit'
+  const cancel = el('button', 'cancel link', 'Cancel')
+  cancel.type = 'button'
+  const bar = el('div', 'edit-bar')
+  bar.append(hint, counter, cancel, save)
+  editor.append(box, bar, error)
+  keepingScroll(() => row.querySelector('.body').append(editor))
+  box.focus()
+  box.setSelectionRange(box.value.length, box.value.length)
+  const done = () => {
+    keepingScroll(() => {
+      editor.remove()
+      row.classList.remove('editing')
+    })
+    row.tabIndex = -1
+    row.focus({ preventScroll: true })
+  }
+  const count = () => {
+    const n = messageLength(box.value)
+    counter.hidden = n <= maxLength * 0.9
+    counter.textContent = counterText(n)
+    counter.classList.toggle('over', n > maxLength)
+    save.disabled = n > maxLength
+  }
+  box.addEventListener('input', count)
+  box.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault()
+      e.stopPropagation()
+      done()
+    } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault()
+      editor.requestSubmit()
+    }
+  })
+  cancel.addEventListener('click', done)
+  editor.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    const text = box.value
+    const n = messageLength(text)
+    if (n === 0) {
+      error.textContent = 'A message cannot be empty: use Delete to remove it.'
+      error.hidden = false
+      return
+    }
+    if (n > maxLength) return
+    if (text.trim() === (rowText.get(row) ?? '').trim()) return done()
+    editor.setAttribute('aria-busy', 'true')
+    save.disabled = true
+    const result = await changeMessage(id, 'edit', text)
+    editor.removeAttribute('aria-busy')
+    save.disabled = false
+    if (result.error) {
+      error.textContent = result.error
+      error.hidden = false
+      return
+    }
+    done()
+    thread.applyChange(result.event)
+  })
+  count()
+}
+
+/** Deleting one's own message: asked once, in place. */
+function confirmDelete(row, thread) {
+  if (row.querySelector('.confirm-delete') || row.classList.contains('deleted')) return
+  const id = Number(row.dataset.id)
+  const ask = el('div', 'confirm-delete')
+  ask.setAttribute('role', 'group')
+  ask.setAttribute('aria-label', 'Delete this message?')
+  const yes = el('button', 'danger', 'Delete')
+  yes.type = 'button'
+  const no = el('button', 'link', 'Cancel')
+  no.type = 'button'
+  const error = el('span', 'edit-error')
+  ask.append(el('span', '', 'Delete this message for everyone?'), ' ', yes, ' ', no, ' ', error)
+  keepingScroll(() => row.querySelector('.body').append(ask))
+  row.classList.remove('open')
+  yes.focus()
+  const close = () => {
+    keepingScroll(() => ask.remove())
+    if (row.isConnected) {
+      row.tabIndex = -1
+      row.focus({ preventScroll: true })
+    }
+  }
+  no.addEventListener('click', close)
+  ask.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.stopPropagation()
+      close()
+    }
+  })
+  yes.addEventListener('click', async () => {
+    yes.disabled = true
+    const result = await changeMessage(id, 'delete')
+    yes.disabled = false
+    if (result.error) {
+      error.textContent = result.error
+      return
+    }
+    ask.remove()
+    thread.applyChange(result.event)
+  })
+}
+
+/** The rows arrow keys move between: what the reader sees, in order. */
+function navigableRows() {
+  return [...threadEl.querySelectorAll(':scope > .message, :scope > .notice, :scope > .outbox > .outgoing')].filter((r) => r.offsetHeight > 0)
+}
+
+function focusRow(row) {
+  row.tabIndex = -1
+  row.focus({ preventScroll: true })
+  row.scrollIntoView({ block: 'nearest' })
+}
+
+/**
+ * The thread is one Tab stop (role=log): Up and Down move between its rows, Home and End go to
+ * the first and the last, Enter opens the focused message's first link, Escape goes back to the
+ * thread. Your own message's Edit and Delete are the next Tab stops while it has the focus.
+ */
+function keyboardInThread(thread) {
+  threadEl.addEventListener('keydown', (e) => {
+    if (e.target.closest('textarea, input, button, form, [role=group]') || e.altKey || e.ctrlKey || e.metaKey) return
+    const current = e.target === threadEl ? null : e.target.closest('.message, .notice, .outgoing')
+    if (e.key === 'Enter' && current) {
+      const link = current.querySelector('.text a')
+      if (link) {
+        e.preventDefault()
+        link.click()
+      }
+      return
+    }
+    if (e.key === 'Escape' && current) {
+      e.preventDefault()
+      threadEl.focus()
+      return
+    }
+    if ((e.key === 'e' || e.key === 'F2') && current?.classList.contains('own') && thread) {
+      e.preventDefault()
+      startEdit(current, thread)
+      return
+    }
+    if (!['ArrowUp', 'ArrowDown', 'Home', 'End'].includes(e.key)) return
+    if (!current && (e.key === 'Home' || e.key === 'End')) return
+    const rows = navigableRows()
+    if (rows.length === 0) return
+    e.preventDefault()
+    const view = threadEl.getBoundingClientRect()
+    const inView = rows.filter((r) => {
+      const box = r.getBoundingClientRect()
+      return box.bottom > view.top + 1 && box.top < view.bottom - 1
+    })
+    let next
+    if (e.key === 'Home') next = rows[0]
+    else if (e.key === 'End') next = rows.at(-1)
+    else if (!current) next = e.key === 'ArrowUp' ? (inView.at(-1) ?? rows.at(-1)) : (inView[0] ?? rows[0])
+    else next = rows[rows.indexOf(current) + (e.key === 'ArrowUp' ? -1 : 1)]
+    if (next) focusRow(next)
+  })
+  // The focused row's buttons are Tab stops; every other row's are not.
+  threadEl.addEventListener('focusin', (e) => {
+    const row = e.target.closest?.('.message, .outgoing')
+    if (row && row.parentElement && (row.parentElement === threadEl || row.parentElement.classList.contains('outbox'))) {
+      for (const button of row.querySelectorAll('.actions button')) button.tabIndex = 0
+    }
+  })
+  threadEl.addEventListener('focusout', (e) => {
+    const row = e.target.closest?.('.message, .outgoing')
+    if (!row || (e.relatedTarget && row.contains(e.relatedTarget))) return
+    for (const button of row.querySelectorAll('.actions button')) button.tabIndex = -1
+    row.classList.remove('open')
+  })
+  if (!thread) return
+  // Edit, Delete, and "⋯" (touch screens) on one's own messages.
+  threadEl.addEventListener('click', (e) => {
+    const button = e.target.closest('.actions button')
+    if (!button) return
+    const row = button.closest('.message')
+    if (!row) return
+    if (button.classList.contains('more')) {
+      const open = !row.classList.contains('open')
+      for (const other of threadEl.querySelectorAll(':scope > .message.open')) other.classList.remove('open')
+      row.classList.toggle('open', open)
+      button.setAttribute('aria-expanded', String(open))
+    } else if (button.classList.contains('edit')) startEdit(row, thread)
+    else if (button.classList.contains('delete')) confirmDelete(row, thread)
+  })
 }
 
 /** The online count, in the list's heading and on the phone's "Online" button. */
@@ -541,6 +1034,29 @@ export class Room {
     this.thread = new Thread()
     this.roster = new Roster()
     this.typing = new TypingLine()
+    /** Set by the page's links (public/js/outbox.js): what is written and not confirmed yet. */
+    this.outbox = null
+    keyboardInThread(this.thread)
+    // @name completion: recent senders first, then who is online.
+    const list = document.getElementById('mention-list')
+    if (list) {
+      new MentionCompleter(input, list, () => {
+        const names = []
+        const rows = threadEl.querySelectorAll(':scope > .message')
+        for (let i = rows.length - 1; i >= 0 && names.length < 50; i--) names.push(rows[i].dataset.user)
+        names.push(...[...this.roster.users.keys()].sort((a, b) => a.localeCompare(b)))
+        return [...new Set(names)].filter((n) => n && n !== me)
+      })
+    }
+    // Up in an empty box edits your last message (as in most chat apps).
+    input.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowUp' || input.value !== '' || e.shiftKey || e.altKey || e.ctrlKey || e.metaKey) return
+      const row = this.thread.lastOwn()
+      if (!row) return
+      e.preventDefault()
+      row.scrollIntoView({ block: 'nearest' })
+      startEdit(row, this.thread)
+    })
   }
 
   get lastId() {
@@ -552,6 +1068,12 @@ export class Room {
     this.thread.add(events)
     this.roster.add(events)
     this.typing.add(items)
+    this.outbox?.seen(events, this.thread.lastId)
+  }
+
+  /** Puts the focus back in the message box. */
+  get composer() {
+    return input
   }
 }
 
@@ -633,6 +1155,60 @@ export function setStatus(text, untilMs) {
   countdown = setInterval(show, 1000)
 }
 
+const wayEl = document.getElementById('way')
+let wayTimer = null
+let wasLive = false
+
+/**
+ * The connection as it is, in the top bar: "Connecting · WebSocket…", "Live · WebSocket",
+ * "Reconnecting in 3 s · WebSocket" (counting down to the next try), "Offline · WebSocket".
+ * `#way` carries the state (data-state) and since when (data-since, ms), and the status line
+ * says what happens to messages meanwhile.
+ */
+export function showConnection(state, way, { until, detail, retryNow } = {}) {
+  clearInterval(wayTimer)
+  wayTimer = null
+  const where = roomEl.dataset.where || ''
+  const text = () => {
+    if (state === 'live') return `Live · ${way}${detail ? ` ${detail}` : ''}`
+    if (state === 'offline') return `Offline · ${way}`
+    if (state === 'connecting') return `Connecting · ${way}…`
+    const left = until === undefined ? 0 : Math.ceil((until - Date.now()) / 1000)
+    return left > 0 ? `Reconnecting in ${left} s · ${way}` : `Reconnecting · ${way}…`
+  }
+  if (wayEl) {
+    if (wayEl.dataset.state !== state) wayEl.dataset.since = String(Date.now())
+    wayEl.dataset.state = state
+    wayEl.textContent = where + text()
+    if (state === 'reconnecting' && until !== undefined) {
+      wayTimer = setInterval(() => {
+        wayEl.textContent = where + text()
+        if (until <= Date.now()) {
+          clearInterval(wayTimer)
+          wayTimer = null
+        }
+      }, 250)
+    }
+  }
+  if (state === 'live') {
+    wasLive = true
+    setStatus('')
+    return
+  }
+  if (!wasLive) return
+  const words =
+    state === 'offline'
+      ? 'You are offline. What you write is kept and sent by itself once you are back.'
+      : 'Not connected. What you write is kept and sent by itself once reconnected.'
+  setStatus(words)
+  if (retryNow && state === 'reconnecting') {
+    const button = el('button', 'link retry-now', 'Retry now')
+    button.type = 'button'
+    button.addEventListener('click', retryNow)
+    statusEl.append(' ', button)
+  }
+}
+
 /** The error line over the message box (it takes room from the thread, which keeps its place). */
 export function showError(text) {
   if (flashEl.textContent === text && flashEl.hidden === !text) return
@@ -649,22 +1225,71 @@ function fitInput() {
 }
 
 /**
- * Enter (or Send) hands the text to `send`, which resolves with '' once the server took it or
- * with why not; the box is cleared only then, so a refused message stays for another try.
- * Shift+Enter starts a new line.
+ * The counter under the box: shown near the limit, and over it the Send button is off and
+ * Enter says why. Nothing is ever cut: a pasted text stays whole, for you to shorten.
  */
-export function onSay(send) {
-  let sending = false
+function countInput() {
+  const n = messageLength(input.value)
+  const over = n > maxLength
+  if (countEl) {
+    countEl.hidden = n <= maxLength * 0.9
+    countEl.textContent = counterText(n)
+    countEl.classList.toggle('over', over)
+  }
+  if (sendButton) sendButton.disabled = over
+  input.toggleAttribute('aria-invalid', over)
+  if (!over && flashEl.dataset.tooLong) {
+    delete flashEl.dataset.tooLong
+    showError('')
+  }
+  return over
+}
+
+/** Why a text cannot be sent as it is, or '' when it can. */
+function tooLong(text) {
+  const n = messageLength(text)
+  if (n <= maxLength) return ''
+  return `This message is ${numberFormat.format(n - maxLength)} characters too long (at most ${numberFormat.format(maxLength)}). Shorten it to send it.`
+}
+
+/** Enter sends, Shift+Enter starts a new line; the box grows, and counts near the limit. */
+function composer(submit) {
+  // The page counts instead: the browser's maxlength would cut a pasted text without a word.
+  input.removeAttribute('maxlength')
   input.addEventListener('keydown', (e) => {
     if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return
     e.preventDefault()
     form.requestSubmit()
   })
-  input.addEventListener('input', fitInput)
-  form.addEventListener('submit', async (e) => {
+  input.addEventListener('input', () => {
+    fitInput()
+    countInput()
+  })
+  form.addEventListener('submit', (e) => {
     e.preventDefault()
     const text = input.value
-    if (!text.trim() || sending) return
+    if (!text.trim()) return
+    const why = tooLong(text)
+    if (why) {
+      flashEl.dataset.tooLong = '1'
+      showError(why)
+      return
+    }
+    submit(text)
+  })
+  fitInput()
+  countInput()
+}
+
+/**
+ * The refresh page: Enter (or Send) hands the text to `send`, which resolves with '' once the
+ * server took it or with why not; the box is cleared only then, so a refused message stays for
+ * another try.
+ */
+export function onSay(send) {
+  let sending = false
+  composer(async (text) => {
+    if (sending) return
     sending = true
     form.setAttribute('aria-busy', 'true')
     const error = await send(text)
@@ -677,11 +1302,29 @@ export function onSay(send) {
       // What was typed meanwhile stays.
       if (input.value === text) input.value = ''
       fitInput()
+      countInput()
     }
     input.focus()
   })
-  fitInput()
 }
+
+/**
+ * The live pages: a message goes into the outbox (`add`) at once, and the box is cleared and
+ * free for the next one; the outbox sends it.
+ */
+export function onCompose(add) {
+  composer((text) => {
+    add(text)
+    showError('')
+    input.value = ''
+    fitInput()
+    countInput()
+    input.focus()
+  })
+}
+
+// The refresh page has no Room: its thread still moves with the keyboard.
+if (roomEl.dataset.transport === 'refresh') keyboardInThread(null)
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -2,7 +2,10 @@
 // kept connected (the WebSocket, event stream and long-poll pages), or the best kind the
 // network allows, switching by itself (the automatic page). Every link resumes from the
 // thread's cursor (epoch, last id), so a reconnect or a switch neither loses nor repeats an event.
-import { Room, backoff, isLeaving, nameTaken, onSay, onTyping, roomUrl, sessionGone, setStatus, showError, signedOut, sleep, tab } from './chat.js'
+// What is written goes through the outbox (public/js/outbox.js), which sends it over whichever
+// link is live, with its client id, so a resend is never posted twice.
+import { Room, backoff, isLeaving, nameTaken, onCompose, onTyping, roomUrl, sessionGone, showConnection, showError, signedOut, sleep, tab } from './chat.js'
+import { Outbox } from './outbox.js'
 import { CloseCode } from './protocol.js'
 
 /**
@@ -11,8 +14,9 @@ import { CloseCode } from './protocol.js'
  *   items(link, items)  events and signals
  *   lost(link, why)     it ended: 'startOver' (reconnect at once), 'nameTaken', 'left',
  *                       'signedOut', 'maybeSignedOut' (refused or cut: the session may be gone),
- *                       or 'dropped' (try again)
- * and its owner may start() it, stop() it, send(text) (resolves with '' or why not), typing().
+ *                       'silent' (no greeting in time) or 'dropped' (try again)
+ * and its owner may start() it, stop() it, send(entry) (resolves with what the outbox needs to
+ * know: see Outbox), typing().
  */
 class Link {
   constructor(kind, room, owner) {
@@ -46,18 +50,23 @@ class Link {
   }
 
   /** Sending over plain HTTP (event stream, long polling): the answer says whether it was taken. */
-  async post(text) {
+  async post(entry) {
     try {
       const res = await fetch(roomUrl(this.kind, '/messages'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ text }),
+        body: JSON.stringify({ text: entry.text, clientId: entry.clientId }),
+        signal: AbortSignal.timeout(ACK_TIMEOUT_MS),
       })
-      if (res.ok) return ''
+      // 201: posted; 200: this client id was posted before (a resend): the first event.
+      if (res.ok) return { ok: true, id: (await res.json().catch(() => ({}))).id }
       const body = await res.json().catch(() => ({}))
-      return body.message || `Not sent (HTTP ${res.status}); your message is still in the box.`
+      if (res.status === 401) return { signedOut: true }
+      if (res.status === 429) return { retryAfter: Number(res.headers.get('retry-after')) || 1, message: body.message }
+      if (res.status >= 500 || res.status === 408) return { transient: body.message || `HTTP ${res.status}` }
+      return { refused: body.message || `the server refused it (HTTP ${res.status})` }
     } catch {
-      return 'Not sent: the server cannot be reached. Your message is still in the box.'
+      return { transient: 'The server cannot be reached.' }
     }
   }
 
@@ -66,10 +75,18 @@ class Link {
   }
 }
 
-/** How long a sent message may wait for the server's answer before the page says so. */
+/** How long a sent message may wait for the server's answer before it is sent again (same client id). */
 const ACK_TIMEOUT_MS = 10_000
 
-/** One WebSocket both ways; a message leaves the box only on the server's ack. */
+/** An error frame (or body) as the outbox takes it. */
+function refusal(data) {
+  if (data.error === 'Too Many Requests') return { retryAfter: Number(data.retryAfter) || 1, message: data.message }
+  if (data.error === 'Service Unavailable') return { transient: data.message }
+  if (data.error === 'Unauthorized') return { signedOut: true }
+  return { refused: data.message || data.error }
+}
+
+/** One WebSocket both ways; a message is confirmed by the server's ack (its `ref` is ours). */
 class WebSocketLink extends Link {
   constructor(room, owner) {
     super('websocket', room, owner)
@@ -80,7 +97,13 @@ class WebSocketLink extends Link {
   start() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
     const query = this.query()
-    const ws = new WebSocket(`${scheme}//${location.host}${roomUrl('websocket', '/socket')}${query ? '?' + query : ''}`)
+    let ws
+    try {
+      ws = new WebSocket(`${scheme}//${location.host}${roomUrl('websocket', '/socket')}${query ? '?' + query : ''}`)
+    } catch {
+      // Refused outright (a policy of this browser or network): as a socket that never opened.
+      return setTimeout(() => this.end('maybeSignedOut'), 0)
+    }
     this.ws = ws
     let opened = false
     ws.addEventListener('open', () => (opened = true))
@@ -89,17 +112,17 @@ class WebSocketLink extends Link {
       const data = JSON.parse(e.data)
       if (Array.isArray(data)) this.owner.items(this, data)
       else if (data?.type === 'hello') this.greeted(data.epoch)
-      else if (data?.type === 'ack') this.pending.get(data.ref)?.('')
+      else if (data?.type === 'ack') this.pending.get(data.ref)?.({ ok: true, id: data.id })
       else if (data?.error) {
-        // The answer to one of ours (kept in its box), or about the connection.
+        // The answer to one of ours, or about the connection.
         const resolve = this.pending.get(data.ref)
-        if (resolve) resolve(data.message)
+        if (resolve) resolve(refusal(data))
         else showError(data.message)
       }
       if (data?.ref !== undefined) this.pending.delete(data.ref)
     })
     ws.addEventListener('close', (e) => {
-      this.settle('The connection dropped before the server confirmed this message; it is still in the box. Send it again once reconnected.')
+      this.settle()
       if (e.code === CloseCode.nameTaken) return this.end('nameTaken')
       if (e.code === CloseCode.left) return this.end('left')
       if (e.code === CloseCode.startOver) {
@@ -113,25 +136,32 @@ class WebSocketLink extends Link {
 
   stop() {
     super.stop()
-    this.settle('The connection changed before the server confirmed this message; it is still in the box.')
+    this.settle()
     this.ws?.close(1000, 'switching')
   }
 
-  settle(why) {
-    for (const resolve of this.pending.values()) resolve(why)
+  /** Sends waiting for an answer on a socket that is gone: sent again (same client id) once live. */
+  settle() {
+    for (const resolve of this.pending.values()) resolve({ transient: 'The connection dropped before the server answered.' })
     this.pending.clear()
   }
 
-  send(text) {
+  send(entry) {
     return new Promise((resolve) => {
       const ws = this.ws
-      if (!ws || ws.readyState !== WebSocket.OPEN) return resolve('Not connected right now; your message is still in the box. Send it again once reconnected.')
+      if (!ws || ws.readyState !== WebSocket.OPEN) return resolve({ transient: 'Not connected.' })
       const ref = String(++this.refs)
-      this.pending.set(ref, resolve)
-      ws.send(JSON.stringify({ text, ref }))
-      setTimeout(() => {
-        if (this.pending.delete(ref)) resolve('The server has not confirmed this message yet; it is still in the box. Check the thread before sending it again.')
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(ref)) return
+        resolve({ transient: 'The server did not answer in time.' })
+        // A socket that does not answer is stuck: a new one (the resend carries the same client id).
+        ws.close(1000, 'no answer')
       }, ACK_TIMEOUT_MS)
+      this.pending.set(ref, (result) => {
+        clearTimeout(timer)
+        resolve(result)
+      })
+      ws.send(JSON.stringify({ text: entry.text, clientId: entry.clientId, ref }))
     })
   }
 
@@ -141,8 +171,9 @@ class WebSocketLink extends Link {
 }
 
 /**
- * Server-Sent Events: the room as a stream (the browser reconnects it by itself, resuming with
- * Last-Event-ID), sending by POST. Events of one burst are handed on together.
+ * Server-Sent Events: the room as a stream, sending by POST. Events of one burst are handed on
+ * together. When the stream drops, the page reconnects it itself (from the thread's cursor), so
+ * the top bar can say when the next try is.
  */
 class EventStreamLink extends Link {
   constructor(room, owner) {
@@ -180,13 +211,10 @@ class EventStreamLink extends Link {
       this.end('signedOut')
     })
     es.addEventListener('error', () => {
-      // Once live, the browser reconnects by itself (from its Last-Event-ID) unless the server
-      // refused outright; before that, this way does not work here.
-      if (this.live && es.readyState === EventSource.CONNECTING) return setStatus('Reconnecting…')
+      // Before the greeting: this way may not work here (or the session is gone).
       es.close()
       this.end(this.live ? 'dropped' : 'maybeSignedOut')
     })
-    es.addEventListener('open', () => this.live && setStatus(''))
   }
 
   stop() {
@@ -194,8 +222,8 @@ class EventStreamLink extends Link {
     this.es?.close()
   }
 
-  send(text) {
-    return this.post(text)
+  send(entry) {
+    return this.post(entry)
   }
 }
 
@@ -207,6 +235,14 @@ class LongPollLink extends Link {
 
   async start() {
     this.abort = new AbortController()
+    // A resumed poll rightly waits for news: the server answering (/healthz) while it waits is live enough.
+    if (this.room.thread.lastId > 0) {
+      void sleep(100)
+        .then(serverAnswers)
+        .then((up) => {
+          if (up && !this.stopped) this.greeted('')
+        })
+    }
     while (!this.stopped) {
       try {
         const res = await fetch(`${roomUrl('longpolling', '/messages')}?${this.query('typing=1')}`, { headers: { accept: 'application/json' }, signal: this.abort.signal })
@@ -233,8 +269,8 @@ class LongPollLink extends Link {
     this.abort?.abort()
   }
 
-  send(text) {
-    return this.post(text)
+  send(entry) {
+    return this.post(entry)
   }
 }
 
@@ -242,16 +278,61 @@ const kinds = { websocket: WebSocketLink, sse: EventStreamLink, longpolling: Lon
 /** What the top bar says for each. */
 const wayNames = { websocket: 'WebSocket', sse: 'event stream', longpolling: 'long polling' }
 
-function showWay(text) {
-  const way = document.getElementById('way')
-  // The room's name first (another room than the lobby), as the server wrote it.
-  if (way) way.textContent = (document.getElementById('room')?.dataset.where || '') + text
+/** Whether the server answers at all (its /healthz), within a second. */
+async function serverAnswers() {
+  try {
+    const res = await fetch('/healthz', { cache: 'no-store', signal: AbortSignal.timeout(1000) })
+    return res.ok
+  } catch {
+    return false
+  }
 }
 
-/** Sends and typing go through whichever link is current. */
-function wire(current) {
-  onSay((text) => (current() ? current().send(text) : Promise.resolve('Not connected right now; your message is still in the box.')))
+/**
+ * The wait before the next try, shown in the top bar as a countdown. While the server does
+ * not answer at all (`serverDown`), it is asked every second and the wait ends as soon as it
+ * answers; offline, the wait lasts until the network is back; "Retry now" ends it at once.
+ */
+function pause(ms, way, serverDown) {
+  return new Promise((resolve) => {
+    const until = Date.now() + ms
+    let done = false
+    let deadline = null
+    let probe = null
+    const finish = () => {
+      if (done) return
+      done = true
+      clearTimeout(deadline)
+      clearTimeout(probe)
+      removeEventListener('online', finish)
+      removeEventListener('offline', show)
+      resolve()
+    }
+    function show() {
+      if (navigator.onLine) showConnection('reconnecting', way, { until, retryNow: finish })
+      else showConnection('offline', way)
+    }
+    show()
+    addEventListener('online', finish)
+    addEventListener('offline', show)
+    deadline = setTimeout(() => (navigator.onLine ? finish() : undefined), ms)
+    if (!serverDown) return
+    const ask = async () => {
+      if (done) return
+      if (navigator.onLine && (await serverAnswers())) return finish()
+      if (!done) probe = setTimeout(ask, 1000)
+    }
+    probe = setTimeout(ask, Math.min(1000, ms))
+  })
+}
+
+/** Sends go through the outbox (over whichever link is live); typing through the current link. */
+function wire(room, current) {
+  const outbox = new Outbox(room, current)
+  room.outbox = outbox
+  onCompose((text) => outbox.add(text))
   onTyping(() => current()?.typing())
+  return outbox
 }
 
 /** A lost link that ends the page's stay rather than being retried; true when handled. */
@@ -263,31 +344,48 @@ async function ended(why) {
   return false
 }
 
-/** One kind, kept connected: after a drop it reconnects with backoff and resumes from the cursor. */
+/** The network went away: the current link is let go at once (the top bar says offline), and comes back with it. */
+function onOffline(current, lost) {
+  addEventListener('offline', () => {
+    const link = current()
+    if (!link) return
+    link.stop()
+    lost(link, 'dropped')
+  })
+}
+
+/** One kind, kept connected: after a drop it reconnects and resumes from the cursor. */
 export function keepConnected(kind) {
   const room = new Room()
+  const way = wayNames[kind]
   let link = null
   let failures = 0
   const owner = {
-    live() {
+    live(l) {
+      if (l !== link) return
       failures = 0
-      setStatus('')
+      showConnection('live', way)
       // After the archive (or what we missed), a fresh list of who is here.
       room.roster.resync()
+      outbox.setLive(true)
     },
     items(_link, items) {
       room.receive(items)
     },
-    async lost(_link, why) {
+    async lost(l, why) {
+      if (l !== link) return
       link = null
+      outbox.setLive(false)
       if (await ended(why)) return
-      const wait = why === 'startOver' ? 0 : backoff(failures++)
-      setStatus('Disconnected; reconnecting {s}…', Date.now() + wait)
-      await sleep(wait)
-      connect()
+      if (why !== 'startOver') {
+        const down = !(await serverAnswers())
+        await pause(backoff(failures++), way, down)
+      }
+      connect(true)
     },
   }
-  const connect = () => {
+  const connect = (again) => {
+    showConnection(again ? 'reconnecting' : 'connecting', way)
     const mine = (link = new kinds[kind](room, owner))
     mine.start()
     // A connection that opened but never greets (a stuck proxy) is tried again; a long poll may
@@ -296,12 +394,13 @@ export function keepConnected(kind) {
       setTimeout(() => {
         if (mine.live || mine.stopped) return
         mine.stop()
-        owner.lost(mine, 'dropped')
+        owner.lost(mine, 'silent')
       }, GREETING_MS)
     }
   }
-  wire(() => link)
-  connect()
+  const outbox = wire(room, () => link)
+  onOffline(() => link, (l, why) => owner.lost(l, why))
+  connect(false)
 }
 
 /** How long a socket or stream may stay without its greeting before the page tries again. */
@@ -312,11 +411,13 @@ const SILENT_MS = 4000
 const ORDER = ['websocket', 'sse', 'longpolling']
 
 /**
- * The automatic page: WebSocket first; a way that cannot open, or stays silent past SILENT_MS,
- * hands over to the next (event stream, then long polling), from the same cursor. Once on a
- * weaker way it tries the stronger ones again every `retryMs` and, when one greets it, switches
- * back up (the old link stops only then; both show each event once, by id). The user is held
- * present all along (presence is per user), so a switch makes no leave or join.
+ * The automatic page: WebSocket first. A way that does not work while the server answers
+ * (refused twice, or silent past SILENT_MS) hands over to the next (event stream, then long
+ * polling), from the same cursor; a way that fails because the server is down is kept, and
+ * tried again as soon as the server answers. Once on a weaker way it tries the stronger ones
+ * again every `retryMs` and, when one greets it, switches back up (the old link stops only then;
+ * both show each event once, by id). The user is held present all along (presence is per user),
+ * so a switch makes no leave or join. The outbox sends over whichever way is live.
  */
 export function automatic(retryMs) {
   const room = new Room()
@@ -326,15 +427,17 @@ export function automatic(retryMs) {
   let failures = 0
   let retryTimer = null
   let silence = null
+  /** Each way's failures in a row while the server answered. */
+  const strikes = ORDER.map(() => 0)
 
-  const open = (index, asProbe = false) => {
+  const open = (index, asProbe = false, again = false) => {
     const next = new kinds[ORDER[index]](room, owner)
     next.level = index
     if (asProbe) probe = next
     else {
       link = next
       level = index
-      showWay(`Connecting · ${wayNames[ORDER[index]]}…`)
+      showConnection(again ? 'reconnecting' : 'connecting', wayNames[ORDER[index]])
     }
     next.start()
     // Long polling, the last resort, may rightly be quiet (nothing new to answer): no bound on it.
@@ -369,10 +472,12 @@ export function automatic(retryMs) {
       if (l !== link) return
       clearTimeout(silence)
       failures = 0
-      setStatus('')
-      showWay(level === 0 ? 'Live · WebSocket' : `Live · ${wayNames[ORDER[level]]} (WebSocket is blocked here; trying again every ${Math.round(retryMs / 1000)} s)`)
+      strikes[level] = 0
+      if (level === 0) showConnection('live', 'WebSocket')
+      else showConnection('live', wayNames[ORDER[level]], { detail: `(WebSocket is blocked here; trying again every ${Math.round(retryMs / 1000)} s)` })
       room.roster.resync()
       scheduleRetry()
+      outbox.setLive(true)
     },
     items(l, items) {
       room.receive(items)
@@ -387,16 +492,25 @@ export function automatic(retryMs) {
       }
       if (l !== link) return
       link = null
+      outbox.setLive(false)
       if (await ended(why)) return
       if (why === 'startOver') return open(level)
-      // Never greeted: this way does not work here; the next one, at once. Once greeted: the same way, after a pause.
-      if (!l.live && level < ORDER.length - 1) return open(level + 1)
-      const wait = backoff(failures++)
-      setStatus('Disconnected; reconnecting {s}…', Date.now() + wait)
-      await sleep(wait)
-      if (!link) open(l.live ? level : 0)
+      const down = !(await serverAnswers())
+      if (!l.live && !down && level < ORDER.length - 1) {
+        // The server answers, yet this way did not open: on the second time (or when it stayed
+        // silent), this network does not allow it; the next way, at once.
+        strikes[level]++
+        if (why === 'silent' || strikes[level] >= 2) return open(level + 1)
+        await sleep(250)
+        if (!link) open(level, false, true)
+        return
+      }
+      // The server is down (or this way dropped after working): the same way again, as soon as it answers.
+      await pause(backoff(failures++), wayNames[ORDER[level]], down)
+      if (!link) open(level, false, true)
     },
   }
-  wire(() => link)
+  const outbox = wire(room, () => link)
+  onOffline(() => link, (l, why) => owner.lost(l, why))
   open(0)
 }

@@ -1,0 +1,256 @@
+// @mentions: finding "@yourname" in a message (whole word, any case), completing "@na" in the
+// message box from the names the page knows, and counting the mentions you have not seen yet
+// (a badge, the tab's title, and a browser notification when the tab is hidden and you allowed it).
+
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** A letter, digit or underscore: what may not touch a mention on either side for it to be a whole word. */
+const WORD = '[\\p{L}\\p{N}\\p{M}_]'
+
+/** The pattern of "@name" as a whole word, any case; names may hold spaces and punctuation. */
+export function mentionPattern(name) {
+  return new RegExp(`(?<!${WORD})@${escapeRegExp(name)}(?!${WORD})`, 'giu')
+}
+
+/** Whether `text` mentions `name`. */
+export function mentions(text, name) {
+  if (!text || !name) return false
+  const pattern = mentionPattern(name)
+  return pattern.test(text)
+}
+
+/** `text` cut at each mention of `name`: [{text, mention: boolean}]. */
+export function mentionParts(text, name) {
+  if (!name || !text.includes('@')) return [{ text, mention: false }]
+  const parts = []
+  let at = 0
+  for (const match of text.matchAll(mentionPattern(name))) {
+    if (match.index > at) parts.push({ text: text.slice(at, match.index), mention: false })
+    parts.push({ text: match[0], mention: true })
+    at = match.index + match[0].length
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), mention: false })
+  return parts
+}
+
+/** What is being typed as a mention just before the caret ("@an" → {start, query: "an"}), or null. */
+export function mentionQuery(value, caret) {
+  const before = value.slice(0, caret)
+  const match = /(?:^|[\s(])@([^\s@]{0,32})$/u.exec(before)
+  if (!match) return null
+  return { start: caret - match[1].length - 1, query: match[1] }
+}
+
+/** Names starting with `query` (any case), in the order given, at most `limit`. */
+export function completions(names, query, limit = 6) {
+  const q = query.toLocaleLowerCase()
+  return names.filter((n) => n.toLocaleLowerCase().startsWith(q)).slice(0, limit)
+}
+
+/**
+ * The completion list under the message box: opens while "@na" is typed, ArrowUp/ArrowDown
+ * choose, Tab or Enter pick, Escape closes; a click picks too. `names()` gives the candidates.
+ */
+export class MentionCompleter {
+  constructor(input, list, names) {
+    this.input = input
+    this.list = list
+    this.names = names
+    this.items = []
+    this.index = 0
+    this.query = null
+    input.setAttribute('aria-autocomplete', 'list')
+    input.setAttribute('aria-controls', list.id)
+    input.addEventListener('input', () => this.update())
+    input.addEventListener('click', () => this.update())
+    input.addEventListener('blur', () => setTimeout(() => this.close(), 150))
+    // Before the box's own Enter (which sends): capture phase.
+    input.addEventListener('keydown', (e) => this.key(e), true)
+    list.addEventListener('mousedown', (e) => e.preventDefault())
+    list.addEventListener('click', (e) => {
+      const option = e.target.closest('[role=option]')
+      if (option) this.pick(Number(option.dataset.index))
+    })
+  }
+
+  get open() {
+    return !this.list.hidden
+  }
+
+  update() {
+    const query = mentionQuery(this.input.value, this.input.selectionStart ?? this.input.value.length)
+    this.query = query
+    this.items = query ? completions(this.names(), query.query) : []
+    // Nothing to complete, or the name is typed in full already.
+    if (this.items.length === 0 || (this.items.length === 1 && this.items[0] === query.query)) return this.close()
+    this.index = Math.min(this.index, this.items.length - 1)
+    this.render()
+  }
+
+  render() {
+    this.list.replaceChildren(
+      ...this.items.map((name, i) => {
+        const li = document.createElement('li')
+        li.id = `${this.list.id}-${i}`
+        li.setAttribute('role', 'option')
+        li.setAttribute('aria-selected', String(i === this.index))
+        li.dataset.index = String(i)
+        li.textContent = `@${name}`
+        return li
+      }),
+    )
+    this.list.hidden = false
+    this.input.setAttribute('aria-expanded', 'true')
+    this.input.setAttribute('aria-activedescendant', `${this.list.id}-${this.index}`)
+  }
+
+  close() {
+    if (this.list.hidden) return
+    this.list.hidden = true
+    this.list.replaceChildren()
+    this.input.setAttribute('aria-expanded', 'false')
+    this.input.removeAttribute('aria-activedescendant')
+  }
+
+  key(e) {
+    if (!this.open || e.isComposing) return
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      const step = e.key === 'ArrowDown' ? 1 : -1
+      this.index = (this.index + step + this.items.length) % this.items.length
+      this.render()
+    } else if ((e.key === 'Tab' && !e.shiftKey) || (e.key === 'Enter' && !e.shiftKey)) {
+      this.pick(this.index)
+    } else if (e.key === 'Escape') {
+      this.close()
+    } else return
+    e.preventDefault()
+    e.stopImmediatePropagation()
+  }
+
+  /** Puts "@name " in place of what was typed after the "@". */
+  pick(i) {
+    const name = this.items[i]
+    const query = this.query
+    if (name === undefined || !query) return this.close()
+    const value = this.input.value
+    const end = query.start + 1 + query.query.length
+    const after = value.slice(end)
+    const insert = `@${name}${after.startsWith(' ') ? '' : ' '}`
+    this.input.value = value.slice(0, query.start) + insert + after
+    const caret = query.start + insert.length + (after.startsWith(' ') ? 1 : 0)
+    this.input.setSelectionRange(caret, caret)
+    this.close()
+    this.input.dispatchEvent(new Event('input', { bubbles: true }))
+    this.input.focus()
+  }
+}
+
+/**
+ * The mentions of you not seen yet: a badge (a button that goes to the oldest), the count in
+ * the tab's title (through `onChange`), and a notification while the tab is hidden. A mention
+ * counts as seen once it has been in view with the tab in front.
+ */
+export class MentionTracker {
+  constructor({ thread, badge, notifyButton, room, onChange }) {
+    this.thread = thread
+    this.badge = badge
+    this.notifyButton = notifyButton
+    this.room = room
+    this.onChange = onChange
+    this.unseen = new Set()
+    this.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting) this.seen(entry.target)
+    }, { root: thread, threshold: 0.6 })
+    badge?.addEventListener('click', () => this.showOldest())
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) return
+      // Back in front: what is in view now counts as seen.
+      const view = thread.getBoundingClientRect()
+      for (const row of [...this.unseen]) {
+        const box = row.getBoundingClientRect()
+        if (box.bottom > view.top && box.top < view.bottom) this.seen(row)
+      }
+    })
+    this.setUpNotifications()
+  }
+
+  get count() {
+    return this.unseen.size
+  }
+
+  /** A message row mentioning you arrived live. */
+  add(row, event) {
+    this.unseen.add(row)
+    this.observer.observe(row)
+    if (document.hidden) this.notify(row, event)
+    this.render()
+  }
+
+  /** A row went away or stopped being a mention (deleted, edited). */
+  drop(row) {
+    if (!this.unseen.delete(row)) return
+    this.observer.unobserve(row)
+    this.render()
+  }
+
+  seen(row) {
+    if (document.hidden || !this.unseen.has(row)) return
+    this.unseen.delete(row)
+    this.observer.unobserve(row)
+    this.render()
+  }
+
+  showOldest() {
+    const rows = [...this.unseen].filter((r) => r.isConnected).sort((a, b) => Number(a.dataset.id) - Number(b.dataset.id))
+    const row = rows[0]
+    if (!row) return
+    row.scrollIntoView({ block: 'center' })
+    row.tabIndex = -1
+    row.focus({ preventScroll: true })
+    this.seen(row)
+  }
+
+  render() {
+    for (const row of [...this.unseen]) if (!row.isConnected) this.unseen.delete(row)
+    const n = this.unseen.size
+    if (this.badge) {
+      this.badge.hidden = n === 0
+      const count = this.badge.querySelector('.count')
+      if (count) count.textContent = String(n)
+      this.badge.setAttribute('aria-label', `${n} mention${n === 1 ? '' : 's'} of you: show the ${n === 1 ? 'message' : 'oldest'}`)
+    }
+    this.onChange?.(n)
+  }
+
+  setUpNotifications() {
+    const button = this.notifyButton
+    if (!button) return
+    if (!('Notification' in window) || Notification.permission !== 'default') return
+    button.hidden = false
+    button.addEventListener('click', async () => {
+      try {
+        await Notification.requestPermission()
+      } finally {
+        button.hidden = Notification.permission === 'default'
+      }
+    })
+  }
+
+  notify(row, event) {
+    if (!('Notification' in window) || Notification.permission !== 'granted') return
+    try {
+      const note = new Notification(`${event.user} mentioned you${this.room && this.room !== 'lobby' ? ` in #${this.room}` : ''}`, {
+        body: (event.text ?? '').slice(0, 200),
+        tag: `mention-${this.room}-${event.id}`,
+        icon: '/public/favicon.svg',
+      })
+      note.addEventListener('click', () => {
+        window.focus()
+        row.scrollIntoView({ block: 'center' })
+        note.close()
+      })
+    } catch {
+      // Some browsers only allow notifications from a service worker: the badge and title still say it.
+    }
+  }
+}

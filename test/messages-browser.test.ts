@@ -1,0 +1,346 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
+import { buildTestApp, skipUnless, tsLoader } from './helpers.js'
+import { DESKTOP, enterRoom, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
+
+// Messages people can rely on, in Chromium: the outbox across a real server restart on every live
+// page (sent by itself, once), the top bar's honest state and how fast it is live again, edits
+// and deletions seen by others, mentions, folded join lines, "Load older" keeping the place, the
+// counter refusing an over-long paste, and search.
+
+const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
+
+/** A port nobody listens on now, so the server can be started on it again after it is killed. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * The real server process (app/server.ts, as test/helpers.ts startServer runs it) on a fixed port
+ * and data folder, so it can be killed and started again as the same server. Resolves when its
+ * /healthz first answers, with that moment.
+ */
+async function runServer(port: number, dataDir: string): Promise<{ child: ChildProcess; answeredAt: number; output: () => string }> {
+  const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      SESSION_SECRET: 'server-test-secret-server-test-secret-0',
+      SIGNIN_RATE_LIMIT: '100000',
+      MAX_CONNECTIONS_PER_IP: '0',
+      MAX_EVENT_LOOP_DELAY: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${output}`)
+    if (Date.now() > deadline) throw new Error(`server did not answer: ${output}`)
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) })
+      if (res.ok) return { child, answeredAt: Date.now(), output: () => output }
+    } catch {
+      // Not yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+function killed(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGKILL')
+  })
+}
+
+/** Signs in as a guest on `transport`'s page; `init` runs in the page before its scripts. */
+async function enter(browser: Browser, base: string, user: string, transport: string, screen: BrowserContextOptions = DESKTOP, init?: string): Promise<Page> {
+  if (!init) return enterRoom(browser, base, user, transport, screen)
+  const context = await browser.newContext(screen)
+  await context.addInitScript(init)
+  const page = await context.newPage()
+  page.on('pageerror', (error) => {
+    throw error
+  })
+  await page.goto(base + '/')
+  await page.fill('#user', user)
+  await page.check(`input[name=transport][value=${transport}]`)
+  await Promise.all([page.waitForURL(`**/${transport}/room`), page.click('button[type=submit]')])
+  return page
+}
+
+const state = (page: Page) => page.evaluate(() => ({ state: document.getElementById('way')!.dataset.state, text: document.getElementById('way')!.textContent, since: Number(document.getElementById('way')!.dataset.since) }))
+const untilState = (page: Page, wanted: RegExp, timeout = 15_000) =>
+  page.waitForFunction((source) => new RegExp(source).test(document.getElementById('way')!.dataset.state ?? ''), wanted.source, { timeout })
+
+/** Waits until the thread shows a (sent) message with exactly this text. */
+const shows = (page: Page, text: string, timeout = 15_000) =>
+  page.waitForFunction((x) => Array.from(document.querySelectorAll('#thread > .message .text')).some((n) => n.textContent === x), text, { timeout })
+
+async function say(page: Page, text: string) {
+  await page.fill('#message', text)
+  await page.press('#message', 'Enter')
+  await shows(page, text)
+}
+
+/** A message row of the thread, found by its text (as sent). */
+const rowOf = (page: Page, text: string) => page.locator('#thread > .message', { has: page.locator('.text', { hasText: text }) })
+
+/** Tells the page it is in the background (or not), as a browser does (headless Chromium never hides a tab). */
+const setHidden = (page: Page, hidden: boolean) =>
+  page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h })
+    document.dispatchEvent(new Event('visibilitychange'))
+  }, hidden)
+
+t.test('the outbox across a server restart: pending while it is down, sent by itself exactly once on every live page, live again within 2 s', { skip }, async (t) => {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'chat-outbox-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  let server = await runServer(port, dataDir)
+  t.teardown(() => killed(server.child))
+  const base = `http://127.0.0.1:${port}`
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+
+  // One person per way in, and one whose network refuses WebSocket (the automatic page falls back).
+  const noWebSocket = `window.WebSocket = class { constructor() { throw new DOMException('blocked by this network', 'SecurityError') } }`
+  const pages: [string, Page][] = [
+    ['websocket', await enter(browser, base, 'ann', 'websocket')],
+    ['sse', await enter(browser, base, 'bob', 'sse')],
+    ['longpolling', await enter(browser, base, 'cy', 'longpolling')],
+    ['auto', await enter(browser, base, 'dee', 'auto')],
+    ['auto without WebSocket', await enter(browser, base, 'eve', 'auto', DESKTOP, noWebSocket)],
+    ['websocket on a phone', await enter(browser, base, 'fay', 'websocket', PHONE)],
+  ]
+  for (const [, page] of pages) await untilState(page, /^live$/)
+  const named = Object.fromEntries(pages)
+  t.match((await state(named.auto!)).text, /^Live · WebSocket$/, 'automatic: on WebSocket')
+  t.match((await state(named['auto without WebSocket']!)).text, /^Live · event stream \(WebSocket is blocked here/, 'automatic without WebSocket: on the event stream')
+  await say(named.websocket!, 'before the outage')
+
+  // The server dies. Every page says so in the top bar, and what is written waits in the outbox.
+  await killed(server.child)
+  for (const [name, page] of pages) {
+    await untilState(page, /^(reconnecting|offline)$/, 5000)
+    t.match((await state(page)).text, /^(Reconnecting|Offline)/, `${name}: the top bar says it is not live`)
+  }
+  const texts = new Map(pages.map(([name]) => [name, `written on ${name} while the server was down`]))
+  for (const [name, page] of pages) {
+    await page.fill('#message', texts.get(name)!)
+    await page.press('#message', 'Enter')
+    t.equal(await page.inputValue('#message'), '', `${name}: the box is cleared and free for the next message`)
+    const pending = page.locator('#outbox .outgoing.pending', { hasText: texts.get(name)! })
+    await pending.waitFor({ timeout: 5000 })
+    t.match(await pending.locator('.outbox-state').textContent(), /sending/, `${name}: shown as pending ("sending…")`)
+    const saved = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('chat.outbox')).map((k) => localStorage.getItem(k)).join(''))
+    t.match(saved, texts.get(name)!, `${name}: kept in localStorage`)
+  }
+  await screenshot(named.websocket!, 'messages-outbox-desktop')
+  await screenshot(named['websocket on a phone']!, 'messages-outbox-phone')
+  // One page is reloaded while the server is down: its outbox is still there when it is back.
+  const reloaded = named['websocket on a phone']!
+  await reloaded.reload().catch(() => {})
+
+  // Back, on the same port and data: every page is live again within 2 s of the server answering.
+  server = await runServer(port, dataDir)
+  const answeredAt = server.answeredAt
+  const backIn: Record<string, number> = {}
+  for (const [name, page] of pages) {
+    if (page === reloaded) continue
+    await untilState(page, /^live$/, 20_000)
+    backIn[name] = (await state(page)).since - answeredAt
+  }
+  t.comment(`live again after the restart's first /healthz answer (ms): ${JSON.stringify(backIn)}`)
+  for (const [name, ms] of Object.entries(backIn)) t.ok(ms <= 2000, `${name}: live again ${ms} ms after the server answered`)
+  t.match((await state(named.auto!)).text, /^Live · WebSocket$/, 'automatic: still on WebSocket (a server outage is no reason to fall back)')
+
+  // The reloaded page comes back (the page itself was lost while the server was down).
+  await reloaded.goto(base + '/websocket/room')
+  await untilState(reloaded, /^live$/)
+
+  // Each message sent by itself, exactly once, and the outboxes empty.
+  for (const [name, page] of pages) {
+    await shows(page, texts.get(name)!, 20_000)
+    await page.waitForFunction(() => document.querySelectorAll('#outbox .outgoing').length === 0 && !Object.keys(localStorage).some((k) => k.startsWith('chat.outbox')), undefined, { timeout: 10_000 })
+  }
+  const history = (await named.websocket!.evaluate(() => fetch('/room/history?limit=200').then((r) => r.json()))) as { events: { type: string; text?: string }[] }
+  for (const [name, text] of texts) t.equal(history.events.filter((e) => e.type === 'message' && e.text === text).length, 1, `${name}: in the log once`)
+  for (const [name, page] of pages) {
+    const count = await page.$$eval('#thread > .message .text', (nodes, all) => nodes.filter((n) => all.includes(n.textContent ?? '')).length, [...texts.values()])
+    t.equal(count, texts.size, `${name}: shows each of the six messages once`)
+  }
+
+  // Offline (the network, not the server): said at once, and live again when the network is back.
+  const ann = named.websocket!
+  await ann.context().setOffline(true)
+  await untilState(ann, /^offline$/, 3000)
+  t.match((await state(ann)).text, /^Offline · WebSocket$/, 'offline: said so')
+  await ann.fill('#message', 'written offline')
+  await ann.press('#message', 'Enter')
+  await ann.context().setOffline(false)
+  await untilState(ann, /^live$/, 5000)
+  await shows(named.sse!, 'written offline')
+  t.pass('offline: live again once the network is back, and the message went by itself')
+})
+
+t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", the counter, and search', { skip }, async (t) => {
+  const app = await buildTestApp(t, { ARCHIVE_SIZE: '40', PRESENCE_GRACE: '30' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+  for (let i = 1; i <= 200; i++) await app.chatroom.post('zed', `older message number ${i}`)
+
+  const ann = await enterRoom(browser, base, 'ann', 'websocket')
+  await untilState(ann, /^live$/)
+  const bob = await enterRoom(browser, base, 'bob', 'sse')
+  const cy = await enterRoom(browser, base, 'cy', 'longpolling', PHONE)
+  await untilState(cy, /^live$/)
+
+  // Join lines in a row are one line.
+  await ann.waitForFunction(() => /bob and cy joined/.test(document.querySelector('#thread > .notice.fold')?.textContent ?? ''), undefined, { timeout: 10_000 })
+  t.pass('ann sees "bob and cy joined" on one line')
+
+  // Edit: Up in the empty box edits your last message; Enter saves. Others see "(edited)".
+  await say(ann, 'the meeting is at 3 pm, room 12')
+  await ann.click('#message')
+  await ann.press('#message', 'ArrowUp')
+  const editor = ann.locator('#thread > .message.editing textarea')
+  await editor.waitFor()
+  await screenshot(ann, 'messages-editing-desktop')
+  await editor.fill('the meeting is at 4 pm, room 12')
+  await editor.press('Enter')
+  for (const [name, page] of [['bob', bob], ['cy', cy], ['ann', ann]] as const) {
+    const row = rowOf(page, 'the meeting is at 4 pm, room 12')
+    await row.locator('.edited').waitFor({ timeout: 10_000 })
+    t.equal(await row.locator('.edited').textContent(), '(edited)', `${name} sees the edited text with "(edited)"`)
+  }
+  // Delete, from the hover buttons, asked once.
+  await say(ann, 'oops, wrong room')
+  const oops = rowOf(ann, 'oops, wrong room')
+  await oops.hover()
+  await oops.locator('.actions .delete').click()
+  await ann.locator('.confirm-delete .danger').click()
+  for (const [name, page] of [['bob', bob], ['cy', cy], ['ann', ann]] as const) {
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#thread > .message.deleted .gone')).some((n) => n.textContent === 'message deleted'), undefined, { timeout: 10_000 })
+    t.notOk(await page.evaluate(() => document.getElementById('thread')!.textContent!.includes('oops, wrong room')), `${name}: the deleted text is gone, "message deleted" in its place`)
+  }
+  t.equal(await bob.locator('#thread > .message:not(.mine) .actions').count(), 0, 'no Edit or Delete on other people\'s messages')
+  await screenshot(bob, 'messages-edited-desktop')
+  await screenshot(cy, 'messages-edited-phone')
+  // On a touch screen, "⋯" on your own message opens Edit and Delete.
+  await say(cy, 'on my way')
+  const mine = rowOf(cy, 'on my way')
+  t.ok(await mine.locator('.actions .more').isVisible(), 'phone: "⋯" on your own message')
+  t.notOk(await mine.locator('.actions .edit').isVisible(), 'phone: Edit waits behind it')
+  await mine.locator('.actions .more').tap()
+  t.ok(await mine.locator('.actions .edit').isVisible(), 'phone: a tap shows Edit')
+  await screenshot(cy, 'messages-actions-phone')
+  await mine.locator('.actions .more').tap()
+
+  // A mention: completion in the box, the message highlighted for the person, counted in a badge and in the title.
+  await setHidden(ann, true)
+  await bob.fill('#message', 'can you check this, @a')
+  await bob.locator('#mention-list [role=option]', { hasText: '@ann' }).waitFor()
+  await bob.press('#message', 'Tab')
+  t.equal(await bob.inputValue('#message'), 'can you check this, @ann ', 'Tab completes the name')
+  await bob.type('#message', 'please?')
+  await bob.press('#message', 'Enter')
+  await shows(ann, 'can you check this, @ann please?')
+  const mention = rowOf(ann, 'can you check this, @ann please?')
+  t.ok(await mention.evaluate((r) => r.classList.contains('mention')), 'highlighted for ann')
+  t.equal(await mention.locator('mark.at-me').textContent(), '@ann')
+  t.equal(await ann.locator('#mention-badge .count').textContent(), '1', 'the badge counts it')
+  t.match(await ann.title(), /^\(@1 · 1\) Chat room · Chat$/, 'and the title, while the tab is hidden')
+  t.notOk(await rowOf(cy, 'can you check this, @ann please?').evaluate((r) => r.classList.contains('mention')), 'not highlighted for cy')
+  // A mention that arrives in view, with the tab in front, is seen at once: cy is in another tab.
+  await setHidden(cy, true)
+  await bob.fill('#message', '@cy and @ann: lunch?')
+  await bob.press('#message', 'Enter')
+  await shows(cy, '@cy and @ann: lunch?')
+  t.equal(await cy.locator('#mention-badge .count').textContent(), '1', 'cy: the badge counts the mention')
+  await screenshot(cy, 'messages-mention-phone')
+  await screenshot(ann, 'messages-mention-desktop')
+  await setHidden(cy, false)
+  await setHidden(ann, false)
+  await ann.waitForFunction(() => document.getElementById('mention-badge')!.hidden, undefined, { timeout: 5000 })
+  t.equal(await ann.title(), 'Chat room · Chat', 'seen: the badge and the title count go')
+
+  // Keyboard: the thread is one Tab stop; links in it are not; arrows move between messages.
+  await say(bob, 'docs at https://example.com/docs')
+  t.equal(await ann.locator('#thread a[href="https://example.com/docs"]').getAttribute('tabindex'), '-1', 'a link in the thread is no Tab stop')
+  await ann.focus('#thread')
+  await ann.keyboard.press('ArrowUp')
+  t.match(await ann.evaluate(() => document.activeElement?.textContent ?? ''), /docs at https:\/\/example.com\/docs/, 'ArrowUp: the last message')
+  await ann.keyboard.press('ArrowUp')
+  t.match(await ann.evaluate(() => document.activeElement?.textContent ?? ''), /lunch\?/, 'ArrowUp again: the one before')
+
+  // "Load older" keeps the messages in view where they were, wherever the thread is scrolled, three times in a row.
+  const dan = await enterRoom(browser, base, 'dan', 'websocket')
+  await shows(dan, 'docs at https://example.com/docs')
+  for (const [round, at] of [[1, 1 / 3], [2, 2 / 3], [3, 0]] as const) {
+    await dan.evaluate((share) => {
+      const thread = document.getElementById('thread')!
+      thread.scrollTop = (thread.scrollHeight - thread.clientHeight) * share
+    }, at)
+    const before = await dan.evaluate(() => {
+      const thread = document.getElementById('thread')!
+      const top = thread.getBoundingClientRect().top
+      const row = Array.from(thread.querySelectorAll<HTMLElement>(':scope > .message')).find((r) => r.getBoundingClientRect().bottom > top + 1)!
+      return { id: row.dataset.id!, top: row.getBoundingClientRect().top, rows: thread.querySelectorAll('[data-id]').length }
+    })
+    await dan.click('#older')
+    await dan.waitForFunction((n) => document.querySelectorAll('#thread [data-id]').length > n, before.rows)
+    const after = await dan.evaluate((id) => document.querySelector<HTMLElement>(`#thread [data-id="${id}"]`)!.getBoundingClientRect().top, before.id)
+    t.ok(Math.abs(after - before.top) < 1, `round ${round}: message ${before.id} stays in place (${before.top} → ${after})`)
+  }
+
+  // The counter: an over-long paste stays whole, is counted and refused before sending.
+  const long = 'x'.repeat(2100)
+  await ann.click('#message')
+  await ann.keyboard.insertText(long)
+  t.equal((await ann.inputValue('#message')).length, 2100, 'the pasted text is not cut')
+  t.match(await ann.textContent('#say-count'), /2,100 \/ 2,000: 100 too many/, 'the counter says by how much')
+  t.ok(await ann.locator('#say button[type=submit]').isDisabled(), 'Send is off')
+  await ann.press('#message', 'Enter')
+  t.match(await ann.textContent('#flash'), /100 characters too long/, 'Enter says why')
+  t.equal(await ann.locator('#outbox .outgoing').count(), 0, 'nothing went to the outbox')
+  t.equal(await ann.inputValue('#message'), long, 'the text stays in the box, to shorten')
+  await ann.fill('#message', '')
+
+  // Search: the page with results, from the room's side panel.
+  await ann.fill('#room-search-q', 'meeting')
+  await Promise.all([ann.waitForURL('**/search?q=meeting'), ann.press('#room-search-q', 'Enter')])
+  await ann.locator('.search-results li').first().waitFor()
+  t.match(await ann.textContent('.search-results'), /the meeting is at 4 pm, room 12/, 'search finds the edited text')
+  await screenshot(ann, 'messages-search-desktop')
+  await cy.goto(base + '/search?q=meeting')
+  await cy.locator('.search-results li').first().waitFor()
+  await screenshot(cy, 'messages-search-phone')
+
+  // Touch targets on the phone: the top bar's buttons and Send are at least 44 px tall.
+  const phone = await enterRoom(browser, base, 'gil', 'auto', PHONE)
+  const heights = await phone.evaluate(() =>
+    Array.from(document.querySelectorAll<HTMLElement>('.masthead button, .masthead a.online-toggle, #say button[type=submit]')).map((e) => [e.textContent?.trim(), e.getBoundingClientRect().height] as const),
+  )
+  for (const [label, height] of heights) t.ok(height >= 44, `phone: "${label}" is ${height} px tall`)
+})
