@@ -131,12 +131,15 @@ const when = z
     return z.NEVER
   })
 
+/** A search form sends its empty filters as empty strings: absent. */
+const blank = (value: unknown) => (value === '' ? undefined : value)
+
 /** GET /search: the words (at most 200 characters), and optionally one room, one person, a time range and how many. */
 export const searchQuerySchema = z.object({
   q: z.string().max(200, 'q is at most 200 characters.').default(''),
-  room: z.string().min(1).max(64).optional(),
-  user: z.string().min(1).max(64).optional(),
-  before: when.optional(),
-  after: when.optional(),
-  limit: z.coerce.number().int().min(1).max(200).optional(),
+  room: z.preprocess(blank, z.string().min(1).max(64).optional()),
+  user: z.preprocess(blank, z.string().min(1).max(64).optional()),
+  before: z.preprocess(blank, when.optional()),
+  after: z.preprocess(blank, when.optional()),
+  limit: z.preprocess(blank, z.coerce.number().int().min(1).max(200).optional()),
 })

@@ -69,7 +69,7 @@ t.test('the pages draw links the same way the scripts do, escaped', async (t) =>
   const room = await app.inject({ method: 'GET', url: '/refresh/room', headers: { cookie: ann } })
   t.match(
     room.body,
-    '<div class="text">read <a href="https://example.com/a?x=1&amp;y=" rel="noopener noreferrer nofollow" target="_blank">https://example.com/a?x=1&amp;y=</a>&lt;2&gt; or javascript:alert(1)</div>',
+    '<div class="text">read <a href="https://example.com/a?x=1&amp;y=" rel="noopener noreferrer nofollow" target="_blank" tabindex="-1">https://example.com/a?x=1&amp;y=</a>&lt;2&gt; or javascript:alert(1)</div>',
   )
 })
 

@@ -46,7 +46,9 @@ t.test('refresh, long-poll and WebSocket users share one room: same events, same
   const annIds = [...(await thread.text()).matchAll(/data-id="(\d+)"/g)].map((m) => Number(m[1]))
 
   const expected = range(1, last)
-  t.same(annIds, expected, 'the refresh page shows every id in order')
+  // A run of joins and leaves is one line there, carrying the run's last id.
+  const presence = (id: number) => ['join', 'leave'].includes(bobSeen[id - 1]?.type ?? '')
+  t.same(annIds, expected.filter((id) => !(presence(id) && presence(id + 1))), 'the refresh page shows every id in order (a run of joins as one line)')
   t.same(bobSeen.map((e) => e.id), expected, 'the long poller got every id in order')
   t.same(socket.ids(), expected.filter((id) => id >= socket.events[0]!.id), 'the socket got every id from its join on, in order')
   t.same(socket.events, bobSeen.slice(socket.events[0]!.id - 1), 'identical events on both live transports')
