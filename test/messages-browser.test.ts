@@ -204,7 +204,7 @@ t.test('the outbox across a server restart: pending while it is down, sent by it
 })
 
 t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", the counter, and search', { skip }, async (t) => {
-  const app = await buildTestApp(t, { ARCHIVE_SIZE: '40', PRESENCE_GRACE: '30' })
+  const app = await buildTestApp(t, { ARCHIVE_SIZE: '40', PRESENCE_GRACE: '30', RATE_LIMIT_MESSAGES: '8', RATE_LIMIT_WINDOW: '2' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const browser = await launchChromium()
   t.teardown(() => browser.close())
@@ -326,6 +326,28 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
   t.equal(await ann.locator('#outbox .outgoing').count(), 0, 'nothing went to the outbox')
   t.equal(await ann.inputValue('#message'), long, 'the text stays in the box, to shorten')
   await ann.fill('#message', '')
+
+  // Refused for good (a control character): why, with Retry and Discard; the next message is not held up.
+  await ann.fill('#message', 'a bell \u0007 in it')
+  await ann.press('#message', 'Enter')
+  const refused = ann.locator('#outbox .outgoing.failed')
+  await refused.waitFor({ timeout: 10_000 })
+  t.match(await refused.locator('.outbox-state').textContent(), /Not sent: A message cannot contain control characters\..*Retry.*Discard/, 'refused: why, with Retry and Discard')
+  await say(ann, 'sent after the refused one')
+  await refused.locator('.discard').click()
+  t.equal(await ann.locator('#outbox .outgoing').count(), 0, 'Discard takes it out')
+
+  // Too many too fast (8 per 2 s): the rest wait out the limit, say so, and go by themselves, in order, once.
+  const burst = Array.from({ length: 12 }, (_, i) => `burst ${i + 1}`)
+  for (const text of burst) {
+    await ann.fill('#message', text)
+    await ann.press('#message', 'Enter')
+  }
+  await ann.waitForFunction(() => Array.from(document.querySelectorAll('#outbox .outbox-state')).some((n) => /Slow down: .*Sending it by itself in \d+ s/.test(n.textContent ?? '')), undefined, { timeout: 10_000 })
+  t.pass('over the limit: the row says it waits and goes by itself')
+  await shows(bob, 'burst 12', 20_000)
+  const order = await bob.$$eval('#thread > .message .text', (nodes) => nodes.map((n) => n.textContent).filter((x) => x?.startsWith('burst ')))
+  t.same(order, burst, 'all of them, in order, each once')
 
   // Search: the page with results, from the room's side panel.
   await ann.fill('#room-search-q', 'meeting')

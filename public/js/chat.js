@@ -142,19 +142,23 @@ function contentEl(text, edited, deleted) {
   return content
 }
 
-/** Edit and Delete on one's own message: shown on hover and focus, behind "⋯" on a touch screen. */
+/**
+ * Edit and Delete on one's own message: shown on hover and focus, behind "⋯" on a touch screen.
+ * Their words are drawn by chat.css (and named by aria-label), so copying a message, or reading
+ * its text, gets the message and not the buttons.
+ */
 function actionsEl() {
   const actions = el('div', 'actions')
-  const more = el('button', 'more', '⋯')
-  more.type = 'button'
-  more.setAttribute('aria-label', 'Edit or delete this message')
+  const button = (className, label) => {
+    const b = el('button', className)
+    b.type = 'button'
+    b.tabIndex = -1
+    b.setAttribute('aria-label', label)
+    return b
+  }
+  const more = button('more', 'Edit or delete this message')
   more.setAttribute('aria-expanded', 'false')
-  const edit = el('button', 'edit', 'Edit')
-  edit.type = 'button'
-  const remove = el('button', 'delete', 'Delete')
-  remove.type = 'button'
-  for (const button of [more, edit, remove]) button.tabIndex = -1
-  actions.append(more, edit, remove)
+  actions.append(more, button('edit', 'Edit'), button('delete', 'Delete'))
   return actions
 }
 
@@ -317,7 +321,8 @@ const isFoldRow = (node) => node?.classList?.contains('fold') === true
 
 /**
  * Consecutive join and leave lines fold into one ("ann, bob and cy joined · dan left"): the
- * single lines stay in the thread (hidden, each with its id), and one line stands for them.
+ * single lines stay in the thread (hidden, each with its id), and one line before them stands
+ * for them.
  * Refolds the run of such lines `row` belongs to.
  */
 function refold(row) {
@@ -343,7 +348,8 @@ function refold(row) {
   const fold = folds[0] ?? el('div', 'notice fold')
   fold.replaceChildren(...joinLeaveWords(joined, left, me).map((w) => (w.user ? el('span', 'user', w.text) : w.text)), ' ', timeEl(Number(rows.at(-1).dataset.ts)))
   fold.title = [joined.length ? `Joined: ${joined.join(', ')}.` : '', left.length ? `Left: ${left.join(', ')}.` : ''].filter(Boolean).join(' ')
-  rows.at(-1).after(fold)
+  // Before the lines it stands for: the first line of the run a reader (or a search) comes to.
+  rows[0].before(fold)
 }
 
 /** Refolds every run of join and leave lines among `rows`. */

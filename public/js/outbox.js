@@ -231,7 +231,24 @@ export class Outbox {
       return
     }
     line.removeAttribute('role')
-    if (state === 'slow') line.textContent = `${message || 'Slow down.'} It will be sent by itself.`
-    else line.textContent = this.live || state === 'sending' ? 'sending…' : 'sending once reconnected…'
+    // Waiting out the limit: it says so until it is sent again.
+    if (state === undefined && this.slowId === entry.clientId && this.notBefore > Date.now()) return
+    if (this.slowId === entry.clientId) {
+      clearInterval(this.countdown)
+      this.slowId = null
+    }
+    if (state === 'slow') {
+      clearInterval(this.countdown)
+      this.slowId = entry.clientId
+      // The server's words, and when it goes (counting down), instead of its "try again".
+      const why = (message || 'Slow down.').replace(/\s*Try again in \d+ s\.?$/, '')
+      const show = () => {
+        const left = Math.max(0, Math.ceil((this.notBefore - Date.now()) / 1000))
+        line.textContent = `${why} Sending it by itself in ${left} s…`
+        if (left === 0) clearInterval(this.countdown)
+      }
+      show()
+      this.countdown = setInterval(show, 1000)
+    } else line.textContent = this.live || state === 'sending' ? 'sending…' : 'sending once reconnected…'
   }
 }
