@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { buildTestApp, skipUnless, tsLoader } from './helpers.js'
-import { DESKTOP, enterRoom, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
+import { axeViolations, DESKTOP, enterRoom, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
 
 // Messages people can rely on, in Chromium: the outbox across a real server restart on every live
 // page (sent by itself, once), the top bar's honest state and how fast it is live again, edits
@@ -257,7 +257,20 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
   await screenshot(cy, 'messages-actions-phone')
   await mine.locator('.actions .more').tap()
 
-  // A mention: completion in the box, the message highlighted for the person, counted in a badge and in the title.
+  // A mention: completion in the box, the message highlighted for the person, counted in a badge and in the title,
+  // and a browser notification while the tab is hidden (ann allowed them; the browser's Notification is watched).
+  await ann.evaluate(() => {
+    const shown: string[] = []
+    ;(window as unknown as { shownNotes: string[] }).shownNotes = shown
+    ;(window as unknown as { Notification: unknown }).Notification = class {
+      static permission = 'granted'
+      constructor(title: string, options: { body?: string }) {
+        shown.push(`${title}: ${options.body ?? ''}`)
+      }
+      addEventListener() {}
+      close() {}
+    }
+  })
   await setHidden(ann, true)
   await bob.fill('#message', 'can you check this, @a')
   await bob.locator('#mention-list [role=option]', { hasText: '@ann' }).waitFor()
@@ -271,6 +284,7 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
   t.equal(await mention.locator('mark.at-me').textContent(), '@ann')
   t.equal(await ann.locator('#mention-badge .count').textContent(), '1', 'the badge counts it')
   t.match(await ann.title(), /^\(@1 · 1\) Chat room · Chat$/, 'and the title, while the tab is hidden')
+  t.same(await ann.evaluate(() => (window as unknown as { shownNotes: string[] }).shownNotes), ['bob mentioned you: can you check this, @ann please?'], 'a notification, as the tab is hidden')
   t.notOk(await rowOf(cy, 'can you check this, @ann please?').evaluate((r) => r.classList.contains('mention')), 'not highlighted for cy')
   // A mention that arrives in view, with the tab in front, is seen at once: cy is in another tab.
   await setHidden(cy, true)
@@ -293,6 +307,12 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
   t.match(await ann.evaluate(() => document.activeElement?.textContent ?? ''), /docs at https:\/\/example.com\/docs/, 'ArrowUp: the last message')
   await ann.keyboard.press('ArrowUp')
   t.match(await ann.evaluate(() => document.activeElement?.textContent ?? ''), /lunch\?/, 'ArrowUp again: the one before')
+  await ann.keyboard.press('ArrowDown')
+  await ann.context().route('https://example.com/**', (route) => route.fulfill({ contentType: 'text/plain', body: 'the docs' }))
+  const [opened] = await Promise.all([ann.context().waitForEvent('page'), ann.keyboard.press('Enter')])
+  await opened.waitForLoadState()
+  t.equal(opened.url(), 'https://example.com/docs', 'Enter on a message opens its link')
+  await opened.close()
 
   // "Load older" keeps the messages in view where they were, wherever the thread is scrolled, three times in a row.
   const dan = await enterRoom(browser, base, 'dan', 'websocket')
@@ -348,6 +368,16 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
   await shows(bob, 'burst 12', 20_000)
   const order = await bob.$$eval('#thread > .message .text', (nodes) => nodes.map((n) => n.textContent).filter((x) => x?.startsWith('burst ')))
   t.same(order, burst, 'all of them, in order, each once')
+
+  // The page with all of it (own, edited, deleted, mentions, a refused message, the editor) passes axe-core.
+  await ann.fill('#message', 'another bell \u0007')
+  await ann.press('#message', 'Enter')
+  await ann.locator('#outbox .outgoing.failed').waitFor({ timeout: 10_000 })
+  await ann.press('#message', 'ArrowUp')
+  await ann.locator('#thread > .message.editing textarea').waitFor()
+  t.same(await axeViolations(ann), [], 'axe: the room with own, edited, deleted and refused messages and the editor open')
+  await ann.press('#thread > .message.editing textarea', 'Escape')
+  t.same(await axeViolations(cy), [], 'axe: the phone page with a mention and the actions')
 
   // Search: the page with results, from the room's side panel.
   await ann.fill('#room-search-q', 'meeting')
