@@ -43,7 +43,14 @@ export async function enterRoom(browser: Browser, base: string, user: string, tr
 
 /** The thread as a reader sees it: one line per event. */
 export function threadLines(page: Page): Promise<string[]> {
-  return page.$$eval('#thread > div', (rows) => rows.map((r) => (r.textContent ?? '').replace(/\s+/g, ' ').trim()))
+  // What a reader reads: a row's text without its controls (the refresh page's Edit and Delete forms).
+  return page.$$eval('#thread > div', (rows) =>
+    rows.map((r) => {
+      const copy = r.cloneNode(true) as HTMLElement
+      for (const control of copy.querySelectorAll('form, details, button, template')) control.remove()
+      return (copy.textContent ?? '').replace(/\s+/g, ' ').trim()
+    }),
+  )
 }
 
 /** Where the browser tests leave screenshots to look at (git-ignored). */

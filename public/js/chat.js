@@ -804,7 +804,7 @@ function focusRow(row) {
  */
 function keyboardInThread(thread) {
   threadEl.addEventListener('keydown', (e) => {
-    if (e.target.closest('textarea, input, button, form, [role=group]') || e.altKey || e.ctrlKey || e.metaKey) return
+    if (e.target.closest('textarea, input, button, summary, form, [role=group]') || e.altKey || e.ctrlKey || e.metaKey) return
     const current = e.target === threadEl ? null : e.target.closest('.message, .notice, .outgoing')
     if (e.key === 'Enter' && current) {
       const link = current.querySelector('.text a')
