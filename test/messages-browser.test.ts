@@ -185,6 +185,11 @@ t.test('the outbox across a server restart: pending while it is down, sent by it
   }
   const history = (await named.websocket!.evaluate(() => fetch('/room/history?limit=200').then((r) => r.json()))) as { events: { type: string; text?: string }[] }
   for (const [name, text] of texts) t.equal(history.events.filter((e) => e.type === 'message' && e.text === text).length, 1, `${name}: in the log once`)
+  // The restart (and the reload during it) made no presence noise: nobody left, nobody joined twice.
+  const presence = (history.events as { type: string; user?: string }[]).filter((e) => e.type === 'join' || e.type === 'leave')
+  t.equal(presence.filter((e) => e.type === 'leave').length, 0, 'the restart made no leave line')
+  const joined = presence.map((e) => e.user)
+  t.equal(new Set(joined).size, joined.length, 'and nobody joined again')
   for (const [name, page] of pages) {
     const count = await page.$$eval('#thread > .message .text', (nodes, all) => nodes.filter((n) => all.includes(n.textContent ?? '')).length, [...texts.values()])
     t.equal(count, texts.size, `${name}: shows each of the six messages once`)
