@@ -12,6 +12,7 @@ import { roomOf } from './http.js'
 import accounts from './plugins/accounts.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
+import { OneLinePerRequest } from './plugins/request-log.js'
 import keepalive from './plugins/keepalive.js'
 import limits from './plugins/limits.js'
 import metrics from './plugins/metrics.js'
@@ -46,6 +47,8 @@ export interface BuildOptions {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL },
+    // One line per request instead of two (app/plugins/request-log.ts).
+    logController: new OneLinePerRequest(),
     // The longest message, every character percent-encoded as 4 UTF-8 bytes, plus the form around it.
     bodyLimit: Math.max(16 * 1024, config.MAX_MESSAGE_LENGTH * 12 + 4096),
     trustProxy: config.TRUST_PROXY,

@@ -46,4 +46,25 @@ try {
 const address = app.server.address()
 const port = typeof address === 'object' && address ? address.port : config.PORT
 const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
-app.log.info(`Chat room ready: open http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/`)
+app.log.info(`Chat room ready: open http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/ · ${setup(config)}`)
+
+/** What the server runs on and the limits in force, for the start line (never a password). */
+function setup(c: Config): string {
+  const store =
+    c.STORE === 'sqlite' ? `store sqlite (${c.DATA_DIR}/chat.sqlite)` : c.STORE === 'postgres' ? `store postgres (${withoutPassword(c.DATABASE_URL)})` : 'store memory (gone on exit)'
+  const bus = c.BROKER === 'redis' ? `bus redis (${withoutPassword(c.REDIS_URL)})` : 'bus in-process (one process)'
+  const limits = [
+    `${c.RATE_LIMIT_MESSAGES} messages per ${c.RATE_LIMIT_WINDOW} s`,
+    `${c.MAX_MESSAGE_LENGTH} characters`,
+    `${c.MAX_SOCKETS_PER_USER} sockets per person`,
+    `${c.SIGNIN_RATE_LIMIT} sign-ins a minute per address`,
+    `history ${c.HISTORY_MAX_EVENTS > 0 ? `${c.HISTORY_MAX_EVENTS} events` : 'unbounded'}${c.HISTORY_MAX_AGE_DAYS > 0 ? `, ${c.HISTORY_MAX_AGE_DAYS} days` : ''} per room`,
+  ]
+  return `${store} · ${bus} · limits: ${limits.join(', ')}`
+}
+
+function withoutPassword(url: string): string {
+  const u = new URL(url)
+  if (u.password) u.password = '***'
+  return u.toString()
+}
