@@ -3,20 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { WebSocket } from 'ws'
 import type { Event } from '../app/chatroom/event.js'
-import { skipUnless, startServer } from './helpers.js'
+import { skipUnless, startServer, signInAt as signIn } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
 
 // A message acknowledged is never lost and never doubled, even when the acknowledgement is: the
 // connection is cut after the server committed the message and before the client read the answer,
 // and the client sends it again with the same clientId, over the same transport or another one
 // (a fallback), on the same process or another one. Real server processes, real sockets.
-
-async function signIn(base: string, user: string): Promise<string> {
-  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'websocket' }), redirect: 'manual' })
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
-  if (!cookie) throw new Error(`sign-in as ${user} failed: ${res.status}`)
-  return cookie.split(';')[0]!
-}
 
 async function history(base: string, cookie: string): Promise<Event[]> {
   const res = await fetch(`${base}/room/history?limit=200`, { headers: { cookie } })

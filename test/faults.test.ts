@@ -5,9 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, eventually, range, skipUnless, SocketClient, startServer } from './helpers.js'
+import { buildTestApp, eventually, range, skipUnless, SocketClient, startServer, signInAt } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
 import { freePort, haveRedis, TestRedis } from './redis.js'
+
+const signIn = (base: string, user: string) => signInAt(base, user, 'longpolling')
+
 
 // Faults against the real thing: a SQLite file and app processes killed with SIGKILL, the real
 // PostgreSQL behind a proxy that cuts it off, a redis-server killed and started again empty.
@@ -20,13 +23,6 @@ async function reconnect(base: string): Promise<void> {
   for (let i = 0; i < 10; i++) {
     if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) return
   }
-}
-
-async function signIn(base: string, user: string): Promise<string> {
-  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'longpolling' }), redirect: 'manual' })
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
-  if (!cookie) throw new Error(`sign-in as ${user} failed: ${res.status}`)
-  return cookie.split(';')[0]!
 }
 
 /** Says `text` over HTTP; the event when acknowledged (201), else the status (or 0: no answer). */

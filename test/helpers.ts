@@ -40,6 +40,21 @@ export async function signIn(app: FastifyInstance, user: string, transport: Tran
   return `chat_session=${cookie.value}`
 }
 
+/** Signs in as a guest on a real server (its base URL), as a program would; returns the Cookie header to send. */
+export async function signInAt(base: string, user: string, transport: Transport = 'websocket'): Promise<string> {
+  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport }), redirect: 'manual' })
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
+  if (!cookie) throw new Error(`sign-in as ${user} failed: ${res.status}`)
+  return cookie.split(';')[0]!
+}
+
+/** Registers an account (POST /accounts) and returns its session's Cookie header. */
+export async function registerAccount(app: FastifyInstance, name: string): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: '/accounts', payload: { name, password: 'a long enough password' } })
+  if (res.statusCode !== 201) throw new Error(`registering ${name}: ${res.statusCode} ${res.body}`)
+  return `chat_session=${res.cookies.find((c) => c.name === 'chat_session')!.value}`
+}
+
 /**
  * A sign-in the server refuses: it sends the browser back to `/` (post/redirect/get) with what
  * was typed in a short-lived cookie; `page` is the welcome page that browser then gets.

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
 import { threadRows } from '../app/thread.js'
-import { buildTestApp, signIn } from './helpers.js'
+import { buildTestApp, signIn, registerAccount as account } from './helpers.js'
 
 // Issue 24 on the pages the server draws: edited and deleted messages, folded join and leave
 // lines, the forms that edit and delete one's own messages without JavaScript, a send posted
@@ -34,12 +34,6 @@ function formOf(row: string, ending: string): { action: string; fields: Record<s
   const textarea = /<textarea name="(\w+)"[^>]*>([\s\S]*?)<\/textarea>/.exec(match[2]!)
   if (textarea) fields[textarea[1]!] = textarea[2]!
   return { action: match[1]!, fields }
-}
-
-async function account(app: FastifyInstance, name: string): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/accounts', payload: { name, password: 'a long enough password' } })
-  if (res.statusCode !== 201) throw new Error(`registering ${name}: ${res.statusCode} ${res.body}`)
-  return `chat_session=${res.cookies.find((c) => c.name === 'chat_session')!.value}`
 }
 
 /** Says a message as a program would (JSON back); returns its id. */

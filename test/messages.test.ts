@@ -1,18 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, signIn as guest, SocketClient } from './helpers.js'
+import { buildTestApp, signIn as guest, SocketClient, registerAccount as account } from './helpers.js'
 
 // Edits and deletions of one's own messages (every transport sees them; history shows the message
 // as it stands; a deleted text is gone), and search across the rooms a person can read.
 
-const cookieOf = (res: { cookies: { name: string; value: string }[] }) => `chat_session=${res.cookies.find((c) => c.name === 'chat_session')!.value}`
-
-async function account(app: FastifyInstance, name: string): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/accounts', payload: { name, password: 'a long enough password' } })
-  if (res.statusCode !== 201) throw new Error(`registering ${name}: ${res.statusCode} ${res.body}`)
-  return cookieOf(res)
-}
 
 const post = (app: FastifyInstance, cookie: string, url: string, payload: Record<string, unknown> = {}) =>
   app.inject({ method: 'POST', url, payload, headers: { cookie, 'content-type': 'application/json' } })

@@ -5,18 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { WebSocket } from 'ws'
 import type { Event } from '../app/chatroom/event.js'
-import { startServer } from './helpers.js'
+import { startServer, signInAt as signIn } from './helpers.js'
 
 // A restart, a crash and a reload make no join and leave lines: the people the log lists when the
 // server comes back stay listed a while (PRESENCE_RESTART_GRACE), and whoever reconnects just
 // goes on. Someone who does not come back leaves once, after that grace. Real server processes.
-
-async function signIn(base: string, user: string): Promise<string> {
-  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'websocket' }), redirect: 'manual' })
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
-  if (!cookie) throw new Error(`sign-in as ${user} failed: ${res.status}`)
-  return cookie.split(';')[0]!
-}
 
 async function log(base: string, cookie: string): Promise<Event[]> {
   return ((await (await fetch(`${base}/room/history?limit=200`, { headers: { cookie } })).json()) as { events: Event[] }).events

@@ -2,18 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
 import { WebSocket } from 'ws'
-import { buildTestApp, range, signIn as guest } from './helpers.js'
+import { buildTestApp, range, signIn as guest, registerAccount as account } from './helpers.js'
 
 // Many rooms: each its own log (ids from 1, its own epoch), listed, created, joined, left; private
 // rooms and direct messages that do not exist, on any route, for whoever may not read them.
 
 const cookieOf = (res: { cookies: { name: string; value: string }[] }) => `chat_session=${res.cookies.find((c) => c.name === 'chat_session')!.value}`
-
-async function account(app: FastifyInstance, name: string): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/accounts', payload: { name, password: 'a long enough password' } })
-  if (res.statusCode !== 201) throw new Error(`registering ${name}: ${res.statusCode} ${res.body}`)
-  return cookieOf(res)
-}
 
 const post = (app: FastifyInstance, cookie: string, url: string, payload: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url, payload, headers: { cookie } })

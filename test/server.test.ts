@@ -5,14 +5,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { SocketClient, startServer, tsLoader } from './helpers.js'
-
-async function signIn(base: string, user: string): Promise<string> {
-  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'websocket' }), redirect: 'manual' })
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
-  if (!cookie) throw new Error('no cookie')
-  return cookie.split(';')[0]!
-}
+import { SocketClient, startServer, tsLoader, signInAt as signIn } from './helpers.js'
 
 t.test('a bad setting stops start-up with one line naming the variable', async (t) => {
   const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], { env: { ...process.env, PORT: 'ninety' }, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -6,7 +6,10 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import type { EventDraft } from '../app/chatroom/event.js'
 import { SqliteStore } from '../app/chatroom/store/sqlite.js'
-import { range, startServer } from './helpers.js'
+import { range, startServer, signInAt } from './helpers.js'
+
+const signIn = (base: string, user: string) => signInAt(base, user, 'longpolling')
+
 
 const messages = (from: number, to: number): EventDraft[] => range(from, to).map((i) => ({ type: 'message', user: 'ann', text: `m${i}` }))
 
@@ -14,13 +17,6 @@ function tempDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'chat-file-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-async function signIn(base: string, user: string): Promise<string> {
-  const res = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, transport: 'longpolling' }), redirect: 'manual' })
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
-  if (!cookie) throw new Error(`no cookie: ${res.status}`)
-  return cookie.split(';')[0]!
 }
 
 t.test('the SQLite file deleted under a running server: nothing more is acknowledged, /readyz says so, a restart loses nothing acknowledged', async (t) => {
