@@ -81,6 +81,7 @@ export const routes: Route[] = [
   { method: 'POST', url: '/room/leave', action: People.leave, auth: 'api' },
   { method: 'GET', url: '/public/js/protocol.js', action: People.protocolScript },
   { method: 'GET', url: '/public/js/linkify.js', action: People.linkifyScript },
+  { method: 'GET', url: '/public/js/client/:file', action: People.clientScript },
 
   // Active refresh
   { method: 'GET', url: '/refresh', action: Refresh.index, auth: 'page', sameOrigin: true },

@@ -1,3 +1,6 @@
+import { readFile, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
@@ -46,6 +49,39 @@ export function avatar(request: FastifyRequest, reply: FastifyReply) {
 /** GET /public/js/protocol.js — the close codes for the browser scripts, generated from app/protocol.ts. */
 export function protocolScript(_request: FastifyRequest, reply: FastifyReply) {
   return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(closeCodesModule)
+}
+
+/**
+ * The client library's folder: client/ from source (its TypeScript compiled on first request,
+ * as `npm test` and `npm run dev` run), dist/client/ once built (`npm start`: compiled by tsc).
+ */
+const fromSource = import.meta.url.endsWith('.ts')
+const clientDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'client')
+const clientModules = new Map<string, { mtimeMs: number; code: Promise<string> }>()
+
+/** One module of the client library as browser JavaScript (compiled once per change of its file), or undefined when there is none of that name. */
+async function clientModule(name: string): Promise<string | undefined> {
+  const path = join(clientDir, name + (fromSource ? '.ts' : '.js'))
+  const mtimeMs = await stat(path).then((s) => s.mtimeMs, () => undefined)
+  if (mtimeMs === undefined) return undefined
+  const cached = clientModules.get(path)
+  if (cached?.mtimeMs === mtimeMs) return cached.code
+  const code = readFile(path, 'utf8').then(async (source) => {
+    // Built: tsc's output, without the pointer to a source map that is not served.
+    if (!fromSource) return source.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n')
+    const ts = (await import('typescript')).default
+    return ts.transpileModule(source, { fileName: path, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText
+  })
+  clientModules.set(path, { mtimeMs, code })
+  return code
+}
+
+/** GET /public/js/client/:file — the client library (client/*.ts) as ES modules for the room pages: the same code a Node bot runs. */
+export async function clientScript(request: FastifyRequest, reply: FastifyReply) {
+  const name = /^([a-z][a-z-]*)\.js$/.exec((request.params as { file: string }).file)?.[1]
+  const code = name === undefined ? undefined : await clientModule(name)
+  if (code === undefined) return reply.code(404).send({ error: 'Not Found', message: 'No such module of the client.' })
+  return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(code)
 }
 
 /** GET /public/js/linkify.js — the function that finds links, generated from app/thread.ts (the templates use the same one). */

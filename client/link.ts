@@ -1,0 +1,143 @@
+// What the three ways into a room share: a link tells its owner when it is live and when it is
+// lost (and why); it hands the room what arrives; it sends a message and says how that went.
+import type { Net } from './net.js'
+import { readError, roomPath, type Item, type MessageEvent, type Transport } from './protocol.js'
+
+/** Why a link ended. */
+export type LostReason =
+  /** The cursor cannot be resumed (the room forgot it): connect again at once, from the newest. */
+  | 'startOver'
+  /** Someone else present now holds this user's name. */
+  | 'nameTaken'
+  /** The user left the room (this page, or everywhere). */
+  | 'left'
+  | 'signedOut'
+  /** Refused or cut before it opened: the session (or the room) may be gone. */
+  | 'maybeSignedOut'
+  /** The room does not exist for this user (404). */
+  | 'missing'
+  /** No greeting in time. */
+  | 'silent'
+  /** It worked, then dropped: try again. */
+  | 'dropped'
+
+/** What the server said to a message sent (one of the outbox's entries). */
+export type SendResult =
+  | { kind: 'ok'; id: number; duplicate: boolean }
+  /** Too many too fast: again after this many seconds. */
+  | { kind: 'slow'; retryAfter: number; message: string }
+  /** Refused for good (400, 403, 404). */
+  | { kind: 'refused'; message: string; status: number }
+  /** Not taken now (503, a dropped connection, no answer in time): again once live. */
+  | { kind: 'transient'; message: string }
+  | { kind: 'signedOut' }
+
+/** The room a link serves: its name, its cursor, and where what arrives goes. */
+export interface LinkRoom {
+  readonly name: string
+  readonly net: Net
+  /** The page's id (sent with every connection, so its leave ends only its own). */
+  readonly tab: string | undefined
+  readonly epoch: string
+  readonly lastId: number
+  /** Events and signals, in order (each link may repeat what another delivered: the room keeps each once). */
+  receive(items: Item[]): void
+  /** The server said which log the ids belong to. */
+  adopt(epoch: string): void
+  /** The cursor cannot be resumed: forget it (and what it showed), from `epoch` on. */
+  reset(epoch?: string): void
+  /** Something went wrong that is not about one message. */
+  error(message: string): void
+}
+
+export interface LinkOwner {
+  live(link: Link): void
+  lost(link: Link, why: LostReason): void
+}
+
+/** An entry of the outbox, as a link sends it. */
+export interface Outgoing {
+  clientId: string
+  text: string
+}
+
+/** How long a message sent may wait for the server's answer before it is sent again (same client id). */
+export const ACK_TIMEOUT_MS = 10_000
+
+export abstract class Link {
+  live = false
+  stopped = false
+
+  constructor(
+    readonly kind: Transport,
+    protected readonly room: LinkRoom,
+    protected readonly owner: LinkOwner,
+  ) {}
+
+  abstract start(): void
+  abstract send(entry: Outgoing): Promise<SendResult>
+  abstract typing(): void
+
+  /** The cursor (and the page's id) as a query, with `extra`; '' when there is nothing to say. */
+  protected query(extra = ''): string {
+    const { lastId, epoch, tab } = this.room
+    const parts = [lastId > 0 ? `lastReceived=${lastId}${epoch ? `&epoch=${encodeURIComponent(epoch)}` : ''}` : '', tab ? `tab=${encodeURIComponent(tab)}` : '', extra]
+    const query = parts.filter(Boolean).join('&')
+    return query ? `?${query}` : ''
+  }
+
+  protected path(rest: string): string {
+    return roomPath(this.kind, this.room.name, rest)
+  }
+
+  /** The server greeted it (and said which log, when it did): events flow. */
+  protected greeted(epoch: string | null | undefined): void {
+    if (epoch) this.room.adopt(epoch)
+    if (this.live || this.stopped) return
+    this.live = true
+    this.owner.live(this)
+  }
+
+  protected end(why: LostReason): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.owner.lost(this, why)
+  }
+
+  stop(): void {
+    this.stopped = true
+  }
+
+  /** Sending over plain HTTP (event stream, long polling): the answer says whether it was taken. */
+  protected async post(entry: Outgoing): Promise<SendResult> {
+    try {
+      const res = await this.room.net.post(this.path('/messages'), { text: entry.text, clientId: entry.clientId }, AbortSignal.timeout(ACK_TIMEOUT_MS))
+      const body: unknown = await res.json().catch(() => undefined)
+      // 201: posted; 200: this client id was posted before (a resend): the first event.
+      if (res.ok) return { kind: 'ok', id: (body as MessageEvent | undefined)?.id ?? 0, duplicate: res.status === 200 }
+      return refusal(res.status, readError(body), Number(res.headers.get('retry-after')))
+    } catch {
+      return { kind: 'transient', message: 'The server cannot be reached.' }
+    }
+  }
+
+  /** "I am typing", over plain HTTP. */
+  protected postTyping(): void {
+    this.room.net
+      .request(this.path('/typing'), { method: 'POST' })
+      .then((res) => res.body?.cancel())
+      .catch(() => {})
+  }
+}
+
+/** A refusal (an HTTP status, or a socket's error frame) as the outbox takes it. */
+export function refusal(status: number, body: { message?: string; retryAfter?: number } | undefined, retryAfter?: number): SendResult {
+  const message = body?.message ?? `HTTP ${status}`
+  if (status === 401) return { kind: 'signedOut' }
+  if (status === 429) return { kind: 'slow', retryAfter: retryAfter || Number(body?.retryAfter) || 1, message }
+  if (status >= 500 || status === 408) return { kind: 'transient', message }
+  return { kind: 'refused', message: body?.message ?? `the server refused it (HTTP ${status})`, status }
+}
+
+/** An error frame's status, by its reason phrase. */
+export const statusOf: Record<string, number> = { 'Bad Request': 400, Unauthorized: 401, Forbidden: 403, 'Not Found': 404, 'Too Many Requests': 429, 'Service Unavailable': 503 }

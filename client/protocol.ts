@@ -1,0 +1,143 @@
+// What the server sends and takes, as the client sees it: events, signals, frames, close codes,
+// and the URLs of a room. Nothing here touches the network.
+
+/**
+ * WebSocket close codes (the client's copy of app/protocol.ts's CloseCode; test/client.test.ts
+ * checks that the two agree).
+ */
+export const CloseCode = Object.freeze({
+  normal: 1000,
+  goingAway: 1001,
+  invalidData: 1007,
+  policy: 1008,
+  tooBig: 1009,
+  /** Fell too far behind: reconnect and resume from your cursor. */
+  lagged: 4000,
+  /** You left the room (this page, or a leave or sign-out elsewhere): do not reconnect. */
+  left: 4001,
+  badRequest: 4400,
+  unauthorized: 4401,
+  /** The room cannot serve you right now: reconnect shortly. */
+  tryAgainLater: 1013,
+  /** Someone else present now holds your name. */
+  nameTaken: 4403,
+  /** The cursor cannot be resumed (another epoch, ahead of the log, too far behind): start over. */
+  startOver: 4409,
+})
+
+/** The ways into a room, strongest first. */
+export type Transport = 'websocket' | 'sse' | 'longpolling'
+export const TRANSPORTS: readonly Transport[] = ['websocket', 'sse', 'longpolling']
+
+interface EventBase {
+  /** Consecutive per room from 1: the cursor. */
+  id: number
+  user: string
+  /** Milliseconds since the epoch, by the server's clock; for display only. */
+  timestamp: number
+  avatar?: string
+  /** Signed in through this OAuth provider. */
+  via?: string
+  /** A guest's event (the name is theirs only while they stay). */
+  guest?: true
+}
+
+export interface MessageEvent extends EventBase {
+  type: 'message'
+  /** Absent once deleted. */
+  text?: string
+  /** The sender's id for it: a resend with the same one answers this event. */
+  clientId?: string
+  /** In history: when it was last edited (its text is the new one). */
+  edited?: number
+  /** In history: deleted since (its text is gone). */
+  deleted?: true
+}
+export interface JoinEvent extends EventBase {
+  type: 'join'
+}
+export interface LeaveEvent extends EventBase {
+  type: 'leave'
+}
+/** One's own message `ref` now reads `text`. */
+export interface EditEvent extends EventBase {
+  type: 'edit'
+  ref: number
+  text: string
+}
+/** One's own message `ref` is deleted. */
+export interface DeleteEvent extends EventBase {
+  type: 'delete'
+  ref: number
+}
+/** An event of a room's log. */
+export type ChatEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent
+/** Someone is typing: ephemeral, no id, never stored. */
+export interface TypingSignal {
+  type: 'typing'
+  user: string
+}
+/** What a connection delivers: events and signals, in order. */
+export type Item = ChatEvent | TypingSignal
+
+export const isEvent = (item: Item): item is ChatEvent => item.type !== 'typing'
+
+const eventTypes: ReadonlySet<unknown> = new Set(['message', 'join', 'leave', 'edit', 'delete'])
+
+/** The events and signals of a frame or a body; anything else in it is skipped. */
+export function readItems(value: unknown): Item[] {
+  if (!Array.isArray(value)) return []
+  return value.filter((v): v is Item => {
+    if (typeof v !== 'object' || v === null) return false
+    const item = v as Record<string, unknown>
+    if (item.type === 'typing') return typeof item.user === 'string'
+    return eventTypes.has(item.type) && Number.isSafeInteger(item.id) && (item.id as number) > 0 && typeof item.user === 'string'
+  })
+}
+
+/** A JSON error body (or frame) of the server. */
+export interface ErrorBody {
+  error: string
+  message: string
+  /** Seconds to wait, with Too Many Requests. */
+  retryAfter?: number
+  /** With Conflict: where the room stands now. */
+  epoch?: string
+  lastId?: number
+  /** With Conflict: why the cursor cannot be resumed ('epoch', 'ahead', 'behind', 'name', …). */
+  reason?: string
+  /** A socket's answer: the `ref` of the frame it answers. */
+  ref?: string
+  /** An event stream's refusal: the HTTP status it stands for. */
+  status?: number
+}
+
+export function readError(value: unknown): ErrorBody | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const body = value as Record<string, unknown>
+  return typeof body.error === 'string' ? (body as unknown as ErrorBody) : undefined
+}
+
+/** Parses JSON, or undefined. */
+export function parse(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A path of a room: `/KIND/room/REST` for the lobby (the Revel routes), `/KIND/rooms/NAME/REST`
+ * for another; KIND '' for the room's own routes (history, users, edits).
+ */
+export function roomPath(kind: Transport | '', room: string, rest: string): string {
+  const where = room === 'lobby' ? 'room' : `rooms/${encodeURIComponent(room)}`
+  return `${kind ? `/${kind}` : ''}/${where}${rest}`
+}
+
+/** 16 random bytes as base64url (22 characters): a message's id from its sender. */
+export function newClientId(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}

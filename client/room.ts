@@ -1,0 +1,253 @@
+// One room as the client holds it: its cursor (epoch, last id), its connection, its outbox, and
+// what arrives, each event once and in order, as typed events.
+import { Connection, type ConnectionRoom, type EndReason, type StateInfo } from './connection.js'
+import { Emitter } from './emitter.js'
+import type { Net, StorageLike } from './net.js'
+import { ChatError, Outbox, type Sent } from './outbox.js'
+import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type Transport, type TypingSignal } from './protocol.js'
+
+export interface RoomEvents {
+  /** Everything new of one delivery, in order: events (each once) and typing signals. */
+  batch: [items: Item[]]
+  message: [event: MessageEvent]
+  join: [event: JoinEvent]
+  leave: [event: LeaveEvent]
+  edit: [event: EditEvent]
+  delete: [event: DeleteEvent]
+  typing: [signal: TypingSignal]
+  /** The cursor could not be resumed (a new log, or too far behind): what follows starts over from the newest. */
+  reset: [info: { epoch: string }]
+  state: [info: StateInfo]
+  /** The room was let go for good: the name is taken, the user left or was signed out, or the room does not exist for them. */
+  end: [reason: EndReason]
+  /** A problem the server reported that is not about one message. */
+  error: [message: string]
+}
+
+/** Who is in the room, as of event `lastId`. */
+export interface Roster {
+  lastId: number
+  users: { name: string; avatar?: string }[]
+  /** How many in all (past the server's limit, only a count). */
+  count?: number
+}
+
+export interface RoomSettings {
+  net: Net
+  transports: readonly Transport[]
+  upgradeAfterMs: number
+  storage: StorageLike | undefined
+  storageKey: string
+  tab: string | undefined
+  epoch: string
+  lastId: number
+}
+
+export class ChatRoom extends Emitter<RoomEvents> {
+  readonly outbox: Outbox
+  private readonly net: Net
+  private readonly link: Connection
+  private cursor: { epoch: string; lastId: number }
+  private info: StateInfo
+
+  constructor(
+    readonly name: string,
+    settings: RoomSettings,
+  ) {
+    super()
+    this.net = settings.net
+    this.cursor = { epoch: settings.epoch, lastId: settings.lastId }
+    this.info = { state: 'connecting', transport: settings.transports[0]!, fallback: false }
+    this.outbox = new Outbox({ current: () => (this.link.link?.live ? this.link.link : null), signedOut: () => this.signedOut() }, settings.storage, settings.storageKey)
+    // What the connection and its links may do to the room (not part of its public face).
+    const cursor = () => this.cursor
+    const inner: ConnectionRoom = {
+      name,
+      net: settings.net,
+      tab: settings.tab,
+      get epoch() {
+        return cursor().epoch
+      },
+      get lastId() {
+        return cursor().lastId
+      },
+      receive: (items) => this.receive(items),
+      adopt: (epoch) => this.adopt(epoch),
+      reset: (epoch) => this.reset(epoch),
+      error: (message) => this.emit('error', message),
+      state: (info) => {
+        this.info = info
+        this.emit('state', info)
+      },
+      setLive: (live) => this.outbox.setLive(live),
+      ended: (reason) => this.ended(reason),
+      whyRefused: () => this.whyRefused(),
+    }
+    this.link = new Connection(inner, settings.transports, settings.upgradeAfterMs)
+  }
+
+  /** The log the ids belong to ('' until the server says). */
+  get epoch(): string {
+    return this.cursor.epoch
+  }
+
+  /** The last event delivered: the cursor resumes after it. */
+  get lastId(): number {
+    return this.cursor.lastId
+  }
+
+  /** The connection as it is now. */
+  get connection(): StateInfo {
+    return this.info
+  }
+
+  /** Connects (the client calls it once the caller could listen). */
+  start(): void {
+    this.link.start()
+  }
+
+  /** A message, through the outbox: resolves once the server committed it (once, however often it was sent). */
+  send(text: string): Promise<Sent> {
+    return this.outbox.send(text)
+  }
+
+  /** One's own message `id` now reads `text`: the edit event. */
+  edit(id: number, text: string): Promise<EditEvent> {
+    return this.change(id, 'edit', { text }) as Promise<EditEvent>
+  }
+
+  /** One's own message `id` deleted: the deletion event. */
+  delete(id: number): Promise<DeleteEvent> {
+    return this.change(id, 'delete', {}) as Promise<DeleteEvent>
+  }
+
+  /** "I am typing" (others see it for a few seconds). */
+  typing(): void {
+    this.link.link?.typing()
+  }
+
+  /** Ends the wait before the next try at once. */
+  retryNow(): void {
+    this.link.retryNow()
+  }
+
+  /** Lets go of the room here (connections closed, sending stopped; the outbox stays in storage). */
+  close(): void {
+    this.link.close()
+    this.outbox.close()
+  }
+
+  /**
+   * Events before `before` (default: the newest), oldest first, as they stand now (edits and
+   * deletions applied), at most `limit` (≤ 200, default 50). A cursor from another log starts over.
+   */
+  async history(options: { before?: number; limit?: number } = {}): Promise<{ epoch: string; events: ChatEvent[] }> {
+    const query = [options.before !== undefined && `before=${options.before}`, `limit=${options.limit ?? 50}`, this.epoch && `epoch=${encodeURIComponent(this.epoch)}`].filter(Boolean).join('&')
+    const res = await this.http(roomPath('', this.name, `/history?${query}`))
+    const body: unknown = await res.json().catch(() => undefined)
+    if (res.status === 409) {
+      this.reset(readError(body)?.epoch)
+      throw new ChatError('conflict', readError(body)?.message ?? 'Another log of this room: started over.', 409)
+    }
+    if (!res.ok) throw failure(res.status, body)
+    return body as { epoch: string; events: ChatEvent[] }
+  }
+
+  /** Who is in the room now. */
+  async users(): Promise<Roster> {
+    const res = await this.http(roomPath('', this.name, '/users'))
+    const body: unknown = await res.json().catch(() => undefined)
+    if (!res.ok) throw failure(res.status, body)
+    return body as Roster
+  }
+
+  /** Tells the server this room is read up to event `id` (so it is not new on one's other devices). */
+  async markRead(id: number): Promise<void> {
+    const res = await this.http(`/rooms/${encodeURIComponent(this.name)}/read`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) })
+    if (!res.ok) throw failure(res.status, await res.json().catch(() => undefined))
+  }
+
+  private async change(id: number, kind: 'edit' | 'delete', body: object): Promise<ChatEvent> {
+    const res = await this.http(roomPath('', this.name, `/messages/${id}/${kind}`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const answer: unknown = await res.json().catch(() => undefined)
+    if (!res.ok) throw failure(res.status, answer)
+    return answer as ChatEvent
+  }
+
+  private async http(path: string, init?: RequestInit): Promise<Response> {
+    try {
+      return await this.net.request(path, init)
+    } catch {
+      throw new ChatError('unreachable', 'The server cannot be reached right now; try again once reconnected.')
+    }
+  }
+
+  private receive(items: Item[]): void {
+    const fresh: Item[] = []
+    for (const item of items) {
+      if (isEvent(item)) {
+        // Each event once: a switch of ways, or a resend of the window, may repeat some.
+        if (item.id <= this.cursor.lastId) continue
+        this.cursor.lastId = item.id
+      }
+      fresh.push(item)
+    }
+    if (fresh.length === 0) return
+    this.emit('batch', fresh)
+    for (const item of fresh) this.emitItem(item)
+    this.outbox.seen(fresh.filter(isEvent))
+  }
+
+  private emitItem(item: Item): void {
+    // One switch, so that each name is typed with its own event.
+    switch (item.type) {
+      case 'message':
+        return this.emit('message', item)
+      case 'join':
+        return this.emit('join', item)
+      case 'leave':
+        return this.emit('leave', item)
+      case 'edit':
+        return this.emit('edit', item)
+      case 'delete':
+        return this.emit('delete', item)
+      case 'typing':
+        return this.emit('typing', item)
+    }
+  }
+
+  private adopt(epoch: string): void {
+    if (epoch && this.cursor.lastId === 0) this.cursor.epoch = epoch
+  }
+
+  private reset(epoch?: string): void {
+    this.cursor = { epoch: epoch ?? '', lastId: 0 }
+    this.emit('reset', { epoch: this.cursor.epoch })
+  }
+
+  private ended(reason: EndReason): void {
+    this.outbox.close()
+    this.emit('end', reason)
+  }
+
+  private async whyRefused(): Promise<EndReason | undefined> {
+    try {
+      const res = await this.net.request(roomPath('', this.name, '/users'))
+      await res.body?.cancel()
+      return res.status === 401 ? 'signedOut' : res.status === 404 ? 'missing' : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  private signedOut(): void {
+    this.link.close()
+    this.ended('signedOut')
+  }
+}
+
+/** A refused request as an error: its status and the server's words. */
+function failure(status: number, body: unknown): ChatError {
+  const message = readError(body)?.message ?? `HTTP ${status}`
+  return new ChatError(status === 401 ? 'signedOut' : 'refused', message, status)
+}

@@ -1,0 +1,106 @@
+// Server-Sent Events: the room as a stream, sending by POST. The stream is read with fetch (so it
+// works in Node as in a browser, and carries the cookie given in Node); when it drops, the owner
+// reconnects it from the cursor, so the wait before the next try is the client's to say.
+import { Link, type LinkOwner, type LinkRoom, type Outgoing, type SendResult } from './link.js'
+import { parse, readError, readItems, type Item } from './protocol.js'
+
+export class EventStreamLink extends Link {
+  private readonly abort = new AbortController()
+
+  constructor(room: LinkRoom, owner: LinkOwner) {
+    super('sse', room, owner)
+  }
+
+  start(): void {
+    void this.read()
+  }
+
+  private async read(): Promise<void> {
+    let res: Response
+    try {
+      res = await this.room.net.request(this.path('/events') + this.query(), { headers: { accept: 'text/event-stream' }, cache: 'no-store', signal: this.abort.signal })
+    } catch {
+      return this.end('maybeSignedOut')
+    }
+    if (!res.ok || !res.body) {
+      await res.body?.cancel()
+      return this.end(res.status === 401 ? 'signedOut' : res.status === 404 ? 'missing' : 'maybeSignedOut')
+    }
+    const reader = res.body.getReader()
+    const decoder = new TextDecoder()
+    const batch: Item[] = []
+    let buffer = ''
+    let name = ''
+    let data: string[] = []
+    // Events of one read are handed on together.
+    const flush = () => {
+      if (batch.length > 0 && !this.stopped) this.room.receive(batch.splice(0))
+    }
+    const dispatch = (event: string, text: string): boolean => {
+      if (event === 'message' || event === 'typing') {
+        batch.push(...readItems([parse(text)]))
+        return true
+      }
+      flush()
+      if (event === 'hello') this.greeted(((parse(text) ?? {}) as { epoch?: string }).epoch)
+      else if (event === 'refused') this.refused(parse(text))
+      else if (event === 'left') this.end('left')
+      else if (event === 'signedout') this.end('signedOut')
+      return !this.stopped
+    }
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done || this.stopped) break
+        buffer += decoder.decode(value, { stream: true })
+        let nl: number
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).replace(/\r$/, '')
+          buffer = buffer.slice(nl + 1)
+          if (line === '') {
+            if (data.length > 0 && !dispatch(name || 'message', data.join('\n'))) return void reader.cancel().catch(() => {})
+            name = ''
+            data = []
+          } else if (!line.startsWith(':')) {
+            const colon = line.indexOf(':')
+            const field = colon < 0 ? line : line.slice(0, colon)
+            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
+            if (field === 'event') name = value
+            else if (field === 'data') data.push(value)
+          }
+        }
+        flush()
+      }
+    } catch {
+      // Cut (or stopped): said below.
+    }
+    flush()
+    // Ended before the greeting: this way may not work here (or the session is gone).
+    this.end(this.live ? 'dropped' : 'maybeSignedOut')
+  }
+
+  /** The room refused the stream (its data is long polling's JSON error, with `status`). */
+  private refused(value: unknown): void {
+    const body = readError(value)
+    if (body?.reason === 'name') return this.end('nameTaken')
+    if (body?.status === 409) {
+      this.room.reset(body.epoch)
+      return this.end('startOver')
+    }
+    if (body?.message) this.room.error(body.message)
+    this.end('dropped')
+  }
+
+  override stop(): void {
+    super.stop()
+    this.abort.abort()
+  }
+
+  send(entry: Outgoing): Promise<SendResult> {
+    return this.post(entry)
+  }
+
+  typing(): void {
+    this.postTyping()
+  }
+}
