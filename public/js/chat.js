@@ -1,7 +1,9 @@
 // Shared by the room pages: rendering events (always as text nodes, never as HTML), grouping,
 // date lines and folded join/leave lines, keeping the reader's place, edits and deletions of
 // one's own messages, mentions, the message box (its counter and @-completion), the online
-// list, the connection state in the top bar, keyboard moves in the thread, leaving.
+// list, the connection state in the top bar, keyboard moves in the thread, leaving. The live
+// pages speak to the server only through the client library (public/js/links.js hands its room
+// to Room): this file does the page's work.
 import * as linkify from './linkify.js'
 import { MentionCompleter, MentionTracker, mentionParts, mentions } from './mentions.js'
 
@@ -15,11 +17,6 @@ export const tab = roomEl.dataset.tab || ''
 export const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
 /** The longest message the server takes, in characters. */
 const maxLength = Number(roomEl.dataset.maxLength || 2000)
-/** `/KIND/room/REST` for the lobby (the Revel routes), `/KIND/rooms/NAME/REST` for another room; KIND '' for the room's own routes. */
-export function roomUrl(kind, rest) {
-  const room = roomName === 'lobby' ? 'room' : `rooms/${encodeURIComponent(roomName)}`
-  return `${kind ? `/${kind}` : ''}/${room}${rest}`
-}
 const threadEl = document.getElementById('thread')
 const statusEl = document.getElementById('status')
 const flashEl = document.getElementById('flash')
@@ -422,13 +419,13 @@ class Unseen {
 
 let readTimer = null
 let readUpTo = 0
-/** Tells the server this room is read up to `id`, at most every 2 s. */
-function markRead(id) {
+/** Tells the server (through the library's room `chat`) this room is read up to `id`, at most every 2 s. */
+function markRead(chat, id) {
   readUpTo = Math.max(readUpTo, id)
   if (readTimer) return
   readTimer = setTimeout(() => {
     readTimer = null
-    fetch(`/rooms/${encodeURIComponent(roomName)}/read`, { method: 'POST', body: new URLSearchParams({ id: String(readUpTo) }) }).catch(() => {})
+    chat.markRead(readUpTo).catch(() => {})
   }, 2000)
 }
 
@@ -463,17 +460,16 @@ function keepRoomListFresh() {
 keepRoomListFresh()
 
 /**
- * The thread as a sequence of consecutive ids of one log (its epoch): shows each event once,
- * in order, applies edits and deletions to the messages they refer to, folds join and leave
- * lines, says when events were missed, and loads older ones on request. Pending messages (the
- * outbox) stay at its end.
+ * The thread as a sequence of consecutive ids of one log: shows each event once, in order,
+ * applies edits and deletions to the messages they refer to, folds join and leave lines, says
+ * when events were missed, and loads older ones on request. Pending messages (the outbox) stay
+ * at its end. `chat` is the client library's room (its cursor, history, edits).
  */
 export class Thread {
-  constructor() {
+  constructor(chat) {
+    this.chat = chat
     this.lastId = 0
     this.firstId = 0
-    /** The log the ids belong to: a cursor is (epoch, lastId). */
-    this.epoch = roomEl.dataset.epoch || ''
     this.unseen = new Unseen()
     this.olderButton = document.getElementById('older')
     this.olderButton?.addEventListener('click', () => this.loadOlder())
@@ -494,11 +490,6 @@ export class Thread {
 
   keepingScroll(change, follow) {
     return keepingScroll(change, follow)
-  }
-
-  /** The query that resumes after what this thread shows (empty when it shows nothing yet). */
-  cursor() {
-    return this.lastId > 0 ? `lastReceived=${this.lastId}&epoch=${encodeURIComponent(this.epoch)}` : ''
   }
 
   /** Shows the events not shown yet; returns how many were new. */
@@ -549,7 +540,7 @@ export class Thread {
     if (!this.restarted) for (const [row, event] of mentioned) if (event.id > this.seenUpTo) this.mentions.add(row, event)
     if (events.length > 0) this.restarted = false
     // Seen: the read marker follows (so this room is not "new" on your other devices).
-    if (rows.length > 0 && followed && !document.hidden) markRead(this.lastId)
+    if (rows.length > 0 && followed && !document.hidden) markRead(this.chat, this.lastId)
     this.showOlder()
     return rows.length
   }
@@ -571,20 +562,14 @@ export class Thread {
   }
 
   /** The cursor cannot be resumed (a new log, or too far behind): start over from the newest, with nothing shown twice. */
-  reset(epoch) {
+  reset() {
     this.lastId = 0
     this.firstId = 0
     this.seenUpTo = 0
     this.restarted = true
-    if (epoch) this.epoch = epoch
     threadEl.replaceChildren(el('div', 'notice gap', 'The conversation was reloaded from the server.'), this.outboxEl)
     this.mentions.render()
     this.showOlder()
-  }
-
-  /** Remembers the epoch the server says the ids belong to (before anything is shown). */
-  adopt(epoch) {
-    if (epoch && this.lastId === 0) this.epoch = epoch
   }
 
   showOlder() {
@@ -595,10 +580,8 @@ export class Thread {
   async loadOlder() {
     if (this.firstId <= 1) return
     try {
-      const res = await fetch(`${roomUrl('', '/history')}?before=${this.firstId}&limit=50&epoch=${encodeURIComponent(this.epoch)}`, { headers: { accept: 'application/json' } })
-      if (res.status === 409) return this.reset((await res.json()).epoch)
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      const { events } = await res.json()
+      // Another log of the room: the library starts over (the thread with it).
+      const { events } = await this.chat.history({ before: this.firstId, limit: 50 })
       const older = events.filter((e) => e.id < this.firstId)
       if (older.length === 0) {
         this.firstId = 1
@@ -616,8 +599,8 @@ export class Thread {
       }, false)
       this.firstId = older[0].id
       this.showOlder()
-    } catch {
-      showError('Could not load older messages; try again.')
+    } catch (error) {
+      if (error?.kind !== 'conflict') showError('Could not load older messages; try again.')
     }
   }
 
@@ -628,23 +611,16 @@ export class Thread {
   }
 }
 
-/** Edits and deletions of one's own messages over HTTP (every page; the answer is the event). */
-async function changeMessage(id, kind, text) {
+/** An edit or a deletion of one's own message, through the library's room (the answer is the event), or why not. */
+async function changeMessage(thread, id, kind, text) {
   try {
-    const res = await fetch(roomUrl('', `/messages/${id}/${kind}`), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(kind === 'edit' ? { text } : {}),
-    })
-    if (res.status === 401) {
+    return { event: await (kind === 'edit' ? thread.chat.edit(id, text) : thread.chat.delete(id)) }
+  } catch (error) {
+    if (error.kind === 'signedOut') {
       signedOut()
       return { error: 'You were signed out.' }
     }
-    const body = await res.json().catch(() => ({}))
-    if (res.ok) return { event: body }
-    return { error: body.message || `That did not work (HTTP ${res.status}).` }
-  } catch {
-    return { error: 'The server cannot be reached right now; try again once reconnected.' }
+    return { error: error.message || 'That did not work.' }
   }
 }
 
@@ -729,7 +705,7 @@ function startEdit(row, thread) {
     if (text.trim() === (rowText.get(row) ?? '').trim()) return done()
     editor.setAttribute('aria-busy', 'true')
     save.disabled = true
-    const result = await changeMessage(id, 'edit', text)
+    const result = await changeMessage(thread, id, 'edit', text)
     editor.removeAttribute('aria-busy')
     save.disabled = false
     if (result.error) {
@@ -775,7 +751,7 @@ function confirmDelete(row, thread) {
   })
   yes.addEventListener('click', async () => {
     yes.disabled = true
-    const result = await changeMessage(id, 'delete')
+    const result = await changeMessage(thread, id, 'delete')
     yes.disabled = false
     if (result.error) {
       error.textContent = result.error
@@ -884,7 +860,8 @@ function showCount(n) {
  * join and leave events that follow it; fetched again after every reconnect.
  */
 export class Roster {
-  constructor() {
+  constructor(chat) {
+    this.chat = chat
     this.lastId = Infinity
     this.users = new Map()
     this.recent = []
@@ -892,9 +869,7 @@ export class Roster {
 
   async resync() {
     try {
-      const res = await fetch(roomUrl('', '/users'), { headers: { accept: 'application/json' } })
-      if (!res.ok) return
-      const snapshot = await res.json()
+      const snapshot = await this.chat.users()
       this.lastId = snapshot.lastId
       this.users = new Map(snapshot.users.map((u) => [u.name, u.avatar]))
       // Past the server's limit only a count comes; leaves of people not listed come off it.
@@ -1034,13 +1009,14 @@ export function onTyping(notify, intervalMs = 2000) {
   })
 }
 
-/** The thread, the online list and the typing line, fed from one stream of events and signals. */
+/** The thread, the online list and the typing line, fed from one stream of events and signals: those of `chat`, the client library's room. */
 export class Room {
-  constructor() {
-    this.thread = new Thread()
-    this.roster = new Roster()
+  constructor(chat) {
+    this.chat = chat
+    this.thread = new Thread(chat)
+    this.roster = new Roster(chat)
     this.typing = new TypingLine()
-    /** Set by the page's links (public/js/outbox.js): what is written and not confirmed yet. */
+    /** Set by the page's links (public/js/outbox.js): what is written and not confirmed yet, as rows. */
     this.outbox = null
     keyboardInThread(this.thread)
     // @name completion: recent senders first, then who is online.
@@ -1128,15 +1104,6 @@ export function signedOut() {
 /** Someone else present now holds this user's name: back to the welcome page to pick another. */
 export function nameTaken() {
   if (!leaving) location.assign(`/?signin=taken&name=${encodeURIComponent(me)}`)
-}
-
-/** Whether the server no longer knows this session (as opposed to being unreachable). */
-export async function sessionGone() {
-  try {
-    return (await fetch('/room/users', { headers: { accept: 'application/json' } })).status === 401
-  } catch {
-    return false
-  }
 }
 
 let countdown = null
@@ -1331,11 +1298,3 @@ export function onCompose(add) {
 
 // The refresh page has no Room: its thread still moves with the keyboard.
 if (roomEl.dataset.transport === 'refresh') keyboardInThread(null)
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Exponential backoff with jitter: 0.5 s, 1 s, 2 s, ... up to 15 s. */
-export function backoff(attempt) {
-  const base = Math.min(15000, 500 * 2 ** attempt)
-  return base / 2 + Math.random() * (base / 2)
-}
