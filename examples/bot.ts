@@ -1,14 +1,13 @@
-// A small bot on the client library: it signs in as the guest "timebot", joins a room, and
+// A small bot on the client library: it signs in as a guest ("timebot"), joins a room, and
 // answers "!time" with the server's time and "!help" with what it does. It reconnects by itself
 // (falling back from WebSocket to the event stream or long polling where it must), and its
 // answers go through the outbox, so each is posted once however often the connection drops.
 //
-//   npx tsx examples/bot.ts http://127.0.0.1:9000 [room]
+//   npx tsx examples/bot.ts http://127.0.0.1:9000 [room] [name]
 import { WebSocket } from 'ws'
 import { ChatClient, signIn, type MessageEvent } from '../client/index.js'
 
-const NAME = 'timebot'
-const [base = 'http://127.0.0.1:9000', roomName = 'lobby'] = process.argv.slice(2)
+const [base = 'http://127.0.0.1:9000', roomName = 'lobby', NAME = 'timebot'] = process.argv.slice(2)
 
 /** What the bot answers to a message, or undefined. */
 export function answer(message: MessageEvent): string | undefined {
@@ -19,7 +18,11 @@ export function answer(message: MessageEvent): string | undefined {
   return undefined
 }
 
-const cookie = await signIn(base, NAME)
+const cookie = await signIn(base, NAME).catch((error: Error) => {
+  // Taken (another bot runs), or the server is not there: said in one line.
+  console.error(`${NAME}: ${error.message}`)
+  process.exit(1)
+})
 const chat = new ChatClient({ base, cookie, WebSocket })
 const room = chat.join(roomName)
 // Only what is said from now on: the history the room sends first is not for us to answer.
