@@ -1,34 +1,14 @@
 import type { RawData } from 'ws'
+import { CloseCode } from '../client/protocol.js'
 import type { Entered, Said } from './chatroom/chatroom.js'
 import type { Member } from './chatroom/presence.js'
 import type { Room } from './chatroom/room.js'
 
 /**
- * WebSocket close codes, in one place (4000-4999 are ours). The browser scripts import the
- * same table from /public/js/protocol.js, which is generated from this one.
+ * WebSocket close codes: the client library's table (client/protocol.ts), so the server, the
+ * pages (which load the library) and a bot read the same numbers.
  */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  invalidData: 1007,
-  policy: 1008,
-  tooBig: 1009,
-  /** Fell too far behind: reconnect and resume from your cursor. */
-  lagged: 4000,
-  /** You left the room (this page, or a leave or sign-out elsewhere): do not reconnect. */
-  left: 4001,
-  badRequest: 4400,
-  unauthorized: 4401,
-  /** The room cannot serve you right now (its log is unreachable): reconnect shortly. */
-  tryAgainLater: 1013,
-  /** Someone else present now holds your name: sign in again with another. */
-  nameTaken: 4403,
-  /** The cursor cannot be resumed (another epoch, ahead of the log, too far behind): start over. */
-  startOver: 4409,
-} as const
-
-/** The browser's copy of CloseCode, as an ES module (served at /public/js/protocol.js). */
-export const closeCodesModule = `// Generated from app/protocol.ts: the server's WebSocket close codes.\nexport const CloseCode = Object.freeze(${JSON.stringify(CloseCode)})\n`
+export { CloseCode }
 
 /** A non-event frame or body: what went wrong, for people and programs. */
 export interface ErrorBody {

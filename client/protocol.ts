@@ -2,8 +2,8 @@
 // and the URLs of a room. Nothing here touches the network.
 
 /**
- * WebSocket close codes (the client's copy of app/protocol.ts's CloseCode; test/client.test.ts
- * checks that the two agree).
+ * WebSocket close codes, in one place for the server (app/protocol.ts re-exports them) and every
+ * client (4000-4999 are ours).
  */
 export const CloseCode = Object.freeze({
   normal: 1000,
@@ -23,7 +23,7 @@ export const CloseCode = Object.freeze({
   nameTaken: 4403,
   /** The cursor cannot be resumed (another epoch, ahead of the log, too far behind): start over. */
   startOver: 4409,
-})
+} as const)
 
 /** The ways into a room, strongest first. */
 export type Transport = 'websocket' | 'sse' | 'longpolling'

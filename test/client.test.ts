@@ -60,8 +60,14 @@ class MapStorage implements StorageLike {
   }
 }
 
-t.test('the client speaks the server\'s close codes', async (t) => {
-  t.same({ ...CloseCode }, serverCloseCode, 'client/protocol.ts and app/protocol.ts agree')
+t.test('the client speaks the server\'s close codes: one table, the library\'s, with the numbers the server sends', async (t) => {
+  t.equal(serverCloseCode, CloseCode, 'the server uses the library\'s table itself')
+  t.same(
+    { left: CloseCode.left, startOver: CloseCode.startOver, nameTaken: CloseCode.nameTaken, goingAway: CloseCode.goingAway, tryAgainLater: CloseCode.tryAgainLater },
+    { left: 4001, startOver: 4409, nameTaken: 4403, goingAway: 1001, tryAgainLater: 1013 },
+    'the codes the protocol documents',
+  )
+  t.ok(Object.isFrozen(CloseCode), 'and nobody can change them at run time')
 })
 
 t.test('the compiled client is served to the pages as ES modules', async (t) => {

@@ -5,7 +5,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
 import { JSON_TYPE, roomOf, sendEnterRefusal, tabOf } from '../http.js'
-import { closeCodesModule } from '../protocol.js'
 import { currentUser } from '../plugins/session.js'
 import { linkifyModule } from '../thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
@@ -44,11 +43,6 @@ export function avatar(request: FastifyRequest, reply: FastifyReply) {
     .type('image/svg+xml')
     .header('cache-control', 'public, max-age=31536000, immutable')
     .send(identiconSvg(key))
-}
-
-/** GET /public/js/protocol.js — the close codes for the browser scripts, generated from app/protocol.ts. */
-export function protocolScript(_request: FastifyRequest, reply: FastifyReply) {
-  return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(closeCodesModule)
 }
 
 /**
