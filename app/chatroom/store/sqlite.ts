@@ -85,8 +85,8 @@ class Committer {
   private readonly commit = (): void => {
     const batch = this.pending
     this.pending = []
-    const next = new Map<SqliteLog, number>()
-    const batches = batch.map(({ log, drafts }) => ({ log, room: log.room, from: (next.get(log) ?? log.lastCommitted) + 1, drafts }))
+    // A log's second batch in this commit goes on from its first (appendAll keeps count per room).
+    const batches = batch.map(({ log, drafts }) => ({ room: log.room, from: log.lastCommitted + 1, drafts }))
     let plans: AppendPlan[]
     try {
       this.check()
