@@ -1059,15 +1059,28 @@ export class Room {
   }
 }
 
-// Leaving: the page tells the server as it goes (closing the tab, navigating away), so others
-// see the leave at once; a reload's new page is already holding the user by then.
+// Leaving: the page tells the server as it goes (closing the tab, going to another site), so
+// others see the leave at once; a reload's new page is already holding the user by then.
 let leaving = false
 /** Whether this page is on its way out (the server closing our connection is expected). */
 export const isLeaving = () => leaving
 for (const out of document.querySelectorAll('form.signout')) out.addEventListener('submit', () => (leaving = true))
+// Following a link of this site (search, the account page, another room) is not leaving: no
+// goodbye is sent, so the presence grace covers a quick return (no leave and join lines). A
+// link that did not navigate (opened in another tab) stops counting after a few seconds.
+let following = 0
+const follow = () => (following = Date.now())
+document.addEventListener('click', (e) => {
+  const link = e.target instanceof Element ? e.target.closest('a[href]') : null
+  const samePage = link instanceof HTMLAnchorElement && link.pathname === location.pathname && link.search === location.search
+  if (link instanceof HTMLAnchorElement && link.origin === location.origin && !link.target && !samePage) follow()
+})
+document.addEventListener('submit', (e) => {
+  if (e.target instanceof HTMLFormElement && e.target.method === 'get') follow()
+})
 addEventListener('pagehide', () => {
   leaving = true
-  if (tab) navigator.sendBeacon('/room/leave', new URLSearchParams({ tab }))
+  if (tab && Date.now() - following > 3000) navigator.sendBeacon('/room/leave', new URLSearchParams({ tab }))
 })
 // Back from the browser's page cache: this page left when it was hidden, so it starts anew.
 addEventListener('pageshow', (e) => {
