@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -218,6 +219,60 @@ export async function startServer(t: { teardown(fn: () => unknown): void }, env:
   return { child, base, output: () => output }
 }
 
+
+/** A port nobody listens on now, so a server can be started on it again after it is killed. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * The real server process (app/server.ts, as startServer runs it) on a fixed port and data
+ * folder, so it can be killed and started again as the same server. Resolves when its /healthz
+ * first answers, with that moment.
+ */
+export async function serverAt(port: number, dataDir: string): Promise<{ child: ChildProcess; answeredAt: number; output: () => string }> {
+  const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      SESSION_SECRET: 'server-test-secret-server-test-secret-0',
+      SIGNIN_RATE_LIMIT: '100000',
+      MAX_CONNECTIONS_PER_IP: '0',
+      MAX_EVENT_LOOP_DELAY: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${output}`)
+    if (Date.now() > deadline) throw new Error(`server did not answer: ${output}`)
+    const up = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) }).then((r) => r.ok, () => false)
+    if (up) return { child, answeredAt: Date.now(), output: () => output }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Kills a server process started by this test (SIGKILL, by its handle) and waits until it is gone. */
+export function killed(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGKILL')
+  })
+}
 
 /**
  * With RATE_LIMIT_MESSAGES=2 and RATE_LIMIT_WINDOW=1: two messages 0.5 s apart, the third

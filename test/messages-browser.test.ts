@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
-import { buildTestApp, skipUnless, tsLoader } from './helpers.js'
+import { buildTestApp, freePort, killed, serverAt, skipUnless } from './helpers.js'
 import { axeViolations, DESKTOP, enterRoom, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
 
 // Messages people can rely on, in Chromium: the outbox across a real server restart on every live
@@ -14,63 +12,6 @@ import { axeViolations, DESKTOP, enterRoom, haveChromium, launchChromium, PHONE,
 // counter refusing an over-long paste, and search.
 
 const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
-
-/** A port nobody listens on now, so the server can be started on it again after it is killed. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
-}
-
-/**
- * The real server process (app/server.ts, as test/helpers.ts startServer runs it) on a fixed port
- * and data folder, so it can be killed and started again as the same server. Resolves when its
- * /healthz first answers, with that moment.
- */
-async function runServer(port: number, dataDir: string): Promise<{ child: ChildProcess; answeredAt: number; output: () => string }> {
-  const child = spawn(process.execPath, [...tsLoader(), 'app/server.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      SESSION_SECRET: 'server-test-secret-server-test-secret-0',
-      SIGNIN_RATE_LIMIT: '100000',
-      MAX_CONNECTIONS_PER_IP: '0',
-      MAX_EVENT_LOOP_DELAY: '0',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout!.on('data', (d) => (output += d))
-  child.stderr!.on('data', (d) => (output += d))
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${output}`)
-    if (Date.now() > deadline) throw new Error(`server did not answer: ${output}`)
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) })
-      if (res.ok) return { child, answeredAt: Date.now(), output: () => output }
-    } catch {
-      // Not yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once('exit', () => resolve())
-    child.kill('SIGKILL')
-  })
-}
 
 /** Signs in as a guest on `transport`'s page; `init` runs in the page before its scripts. */
 async function enter(browser: Browser, base: string, user: string, transport: string, screen: BrowserContextOptions = DESKTOP, init?: string): Promise<Page> {
@@ -116,7 +57,7 @@ t.test('the outbox across a server restart: pending while it is down, sent by it
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'chat-outbox-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  let server = await runServer(port, dataDir)
+  let server = await serverAt(port, dataDir)
   t.teardown(() => killed(server.child))
   const base = `http://127.0.0.1:${port}`
   const browser = await launchChromium()
@@ -162,7 +103,7 @@ t.test('the outbox across a server restart: pending while it is down, sent by it
   await reloaded.reload().catch(() => {})
 
   // Back, on the same port and data: every page is live again within 2 s of the server answering.
-  server = await runServer(port, dataDir)
+  server = await serverAt(port, dataDir)
   const answeredAt = server.answeredAt
   const backIn: Record<string, number> = {}
   for (const [name, page] of pages) {
