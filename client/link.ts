@@ -107,9 +107,29 @@ export abstract class Link {
   stop(): void {
     this.stopped = true
   }
+}
 
-  /** Sending over plain HTTP (event stream, long polling): the answer says whether it was taken. */
-  protected async post(entry: Outgoing): Promise<SendResult> {
+/**
+ * A way in over plain HTTP (event stream, long polling): it reads with a fetch it can abort,
+ * and sends and types by POST; the answer says whether a message was taken.
+ */
+export abstract class HttpLink extends Link {
+  protected readonly abort = new AbortController()
+
+  override stop(): void {
+    super.stop()
+    this.abort.abort()
+  }
+
+  send(entry: Outgoing): Promise<SendResult> {
+    return this.post(entry)
+  }
+
+  typing(): void {
+    this.postTyping()
+  }
+
+  private async post(entry: Outgoing): Promise<SendResult> {
     try {
       const res = await this.room.net.post(this.path('/messages'), { text: entry.text, clientId: entry.clientId }, AbortSignal.timeout(ACK_TIMEOUT_MS))
       const body: unknown = await res.json().catch(() => undefined)
@@ -122,7 +142,7 @@ export abstract class Link {
   }
 
   /** "I am typing", over plain HTTP. */
-  protected postTyping(): void {
+  private postTyping(): void {
     this.room.net
       .request(this.path('/typing'), { method: 'POST' })
       .then((res) => res.body?.cancel())

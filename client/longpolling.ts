@@ -1,9 +1,8 @@
 // Long polling: ask for what follows the last id; the server answers when something happens.
-import { Link, type LinkOwner, type LinkRoom, type Outgoing, type SendResult } from './link.js'
+import { HttpLink, type LinkOwner, type LinkRoom } from './link.js'
 import { readError, readItems } from './protocol.js'
 
-export class LongPollLink extends Link {
-  private readonly abort = new AbortController()
+export class LongPollLink extends HttpLink {
 
   constructor(room: LinkRoom, owner: LinkOwner) {
     super('longpolling', room, owner)
@@ -43,18 +42,5 @@ export class LongPollLink extends Link {
         return this.end('dropped')
       }
     }
-  }
-
-  override stop(): void {
-    super.stop()
-    this.abort.abort()
-  }
-
-  send(entry: Outgoing): Promise<SendResult> {
-    return this.post(entry)
-  }
-
-  typing(): void {
-    this.postTyping()
   }
 }

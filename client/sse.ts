@@ -1,11 +1,10 @@
 // Server-Sent Events: the room as a stream, sending by POST. The stream is read with fetch (so it
 // works in Node as in a browser, and carries the cookie given in Node); when it drops, the owner
 // reconnects it from the cursor, so the wait before the next try is the client's to say.
-import { Link, type LinkOwner, type LinkRoom, type Outgoing, type SendResult } from './link.js'
+import { HttpLink, type LinkOwner, type LinkRoom } from './link.js'
 import { parse, readError, readItems, type Item } from './protocol.js'
 
-export class EventStreamLink extends Link {
-  private readonly abort = new AbortController()
+export class EventStreamLink extends HttpLink {
 
   constructor(room: LinkRoom, owner: LinkOwner) {
     super('sse', room, owner)
@@ -89,18 +88,5 @@ export class EventStreamLink extends Link {
     }
     if (body?.message) this.room.error(body.message)
     this.end('dropped')
-  }
-
-  override stop(): void {
-    super.stop()
-    this.abort.abort()
-  }
-
-  send(entry: Outgoing): Promise<SendResult> {
-    return this.post(entry)
-  }
-
-  typing(): void {
-    this.postTyping()
   }
 }
