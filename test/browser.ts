@@ -27,9 +27,10 @@ export function launchChromium(): Promise<Browser> {
 export const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } }
 export const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 
-/** Signs in through the welcome form, as a person would. */
-export async function enterRoom(browser: Browser, base: string, user: string, transport: string, screen: BrowserContextOptions = DESKTOP): Promise<Page> {
+/** Signs in through the welcome form, as a person would; `init` runs in every page before its scripts. */
+export async function enterRoom(browser: Browser, base: string, user: string, transport: string, screen: BrowserContextOptions = DESKTOP, init?: string): Promise<Page> {
   const context = await browser.newContext(screen)
+  if (init) await context.addInitScript(init)
   const page = await context.newPage()
   page.on('pageerror', (error) => {
     throw error

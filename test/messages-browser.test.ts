@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { buildTestApp, freePort, killed, serverAt, skipUnless } from './helpers.js'
 import { axeViolations, DESKTOP, enterRoom, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
 
@@ -12,22 +12,6 @@ import { axeViolations, DESKTOP, enterRoom, haveChromium, launchChromium, PHONE,
 // counter refusing an over-long paste, and search.
 
 const skip = skipUnless(haveChromium, 'chromium is not installed (apt-get install chromium)')
-
-/** Signs in as a guest on `transport`'s page; `init` runs in the page before its scripts. */
-async function enter(browser: Browser, base: string, user: string, transport: string, screen: BrowserContextOptions = DESKTOP, init?: string): Promise<Page> {
-  if (!init) return enterRoom(browser, base, user, transport, screen)
-  const context = await browser.newContext(screen)
-  await context.addInitScript(init)
-  const page = await context.newPage()
-  page.on('pageerror', (error) => {
-    throw error
-  })
-  await page.goto(base + '/')
-  await page.fill('#user', user)
-  await page.check(`input[name=transport][value=${transport}]`)
-  await Promise.all([page.waitForURL(`**/${transport}/room`), page.click('button[type=submit]')])
-  return page
-}
 
 const state = (page: Page) => page.evaluate(() => ({ state: document.getElementById('way')!.dataset.state, text: document.getElementById('way')!.textContent, since: Number(document.getElementById('way')!.dataset.since) }))
 const untilState = (page: Page, wanted: RegExp, timeout = 15_000) =>
@@ -66,12 +50,12 @@ t.test('the outbox across a server restart: pending while it is down, sent by it
   // One person per way in, and one whose network refuses WebSocket (the automatic page falls back).
   const noWebSocket = `window.WebSocket = class { constructor() { throw new DOMException('blocked by this network', 'SecurityError') } }`
   const pages: [string, Page][] = [
-    ['websocket', await enter(browser, base, 'ann', 'websocket')],
-    ['sse', await enter(browser, base, 'bob', 'sse')],
-    ['longpolling', await enter(browser, base, 'cy', 'longpolling')],
-    ['auto', await enter(browser, base, 'dee', 'auto')],
-    ['auto without WebSocket', await enter(browser, base, 'eve', 'auto', DESKTOP, noWebSocket)],
-    ['websocket on a phone', await enter(browser, base, 'fay', 'websocket', PHONE)],
+    ['websocket', await enterRoom(browser, base, 'ann', 'websocket')],
+    ['sse', await enterRoom(browser, base, 'bob', 'sse')],
+    ['longpolling', await enterRoom(browser, base, 'cy', 'longpolling')],
+    ['auto', await enterRoom(browser, base, 'dee', 'auto')],
+    ['auto without WebSocket', await enterRoom(browser, base, 'eve', 'auto', DESKTOP, noWebSocket)],
+    ['websocket on a phone', await enterRoom(browser, base, 'fay', 'websocket', PHONE)],
   ]
   for (const [, page] of pages) await untilState(page, /^live$/)
   const named = Object.fromEntries(pages)
