@@ -1,5 +1,5 @@
 import type { RawData } from 'ws'
-import { CloseCode } from '../client/protocol.js'
+import { CloseCode, type ErrorBody as ClientErrorBody } from '../client/protocol.js'
 import type { Entered, Said } from './chatroom/chatroom.js'
 import type { Member } from './chatroom/presence.js'
 import type { Room } from './chatroom/room.js'
@@ -10,19 +10,10 @@ import type { Room } from './chatroom/room.js'
  */
 export { CloseCode }
 
-/** A non-event frame or body: what went wrong, for people and programs. */
-export interface ErrorBody {
-  error: string
-  message: string
-  /** Seconds to wait, with Too Many Requests. */
-  retryAfter?: number
-  /** With Conflict: where the room stands (start over from here). */
-  epoch?: string
-  lastId?: number
+/** A non-event frame or body: what went wrong, for people and programs (the client's shape, its `reason` one of the server's). */
+export interface ErrorBody extends ClientErrorBody {
   /** With Conflict: why the cursor cannot be resumed. */
   reason?: Refused['refused']
-  /** WebSocket: the client's `ref` of the frame this answers. */
-  ref?: string
 }
 
 /** Why a cursor cannot be resumed, in words; each ends with what to do. */
