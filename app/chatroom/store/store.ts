@@ -113,7 +113,7 @@ export interface SearchHit {
   stored: StoredEvent
 }
 
-/** The words of a search as SQLite FTS5 wants them: each quoted, the last one a prefix. */
+/** The words of a search (letters, digits and _; at most 16): each store quotes them its own way, the last one a prefix. */
 export function searchTerms(words: string): string[] {
   return words
     .split(/[^\p{L}\p{N}_]+/u)
