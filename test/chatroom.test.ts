@@ -7,7 +7,7 @@ import { MemoryFloodGuard } from '../app/chatroom/flood.js'
 import { MemoryNameClaims } from '../app/chatroom/names.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import { eventSchema, frameOf, jsonArray, type StoredEvent } from '../app/chatroom/event.js'
-import type { Subscription } from '../app/chatroom/subscription.js'
+import { Subscription } from '../app/chatroom/subscription.js'
 
 async function room(archiveSize = 100, subscriberQueue = 256): Promise<Chatroom> {
   const chatroom = new Chatroom(new MemoryStore(), new LocalBus(), { archiveSize, subscriberQueue })
@@ -379,4 +379,97 @@ t.test('a reader that would be handed a gap is ended as lagged (so it resumes fr
   t.same(ids(room.archive()), [5], 'the replay window starts over at 5, consecutive')
   const resumed = await room.enter({ name: 'reader' }, 'websocket', { lastReceived: 2, epoch: room.epoch })
   t.match(resumed, { ok: false, refused: 'behind' }, 'resuming from 2 is told to start over')
+})
+
+t.test('a room loaded while the bus brings events newer than the log it read keeps one consecutive window: no reader is handed an event twice', async (t) => {
+  // The lobby has 5 events; while it loads (its last id is read as 5, then its window), 6..8
+  // are committed elsewhere and the bus brings them, so the window read and the fill overlap.
+  const { room, bus, commitElsewhere, holdReads } = sharedRoom(t)
+  await commitElsewhere('m1', 'm2', 'm3', 'm4', 'm5')
+  const release = holdReads()
+  const starting = room.start()
+  for (let i = 0; i < 5; i++) await tick()
+  for (const s of await commitElsewhere('m6', 'm7', 'm8')) bus().event(s, 'lobby')
+  release()
+  await starting
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.same(ids(room.archive()), range(1, 8), 'the replay window is 1..8, each once')
+  t.same(ids(room.archive(7)), [8], 'a reader at 7 is handed 8 alone')
+  const entered = await room.enter({ name: 'reader' }, 'longpolling', { lastReceived: 6, epoch: room.epoch })
+  if (!entered.ok) throw new Error(`refused: ${entered.refused}`)
+  const got = entered.subscription.take()
+  t.same(ids(got.filter((s) => s.event.type === 'message')), [7, 8], 'a poll from 6 gets 7 and 8, nothing at or below its cursor (then its own arrival)')
+  t.same(ids(got), range(7, got.at(-1)!.event.id), 'each once, in order')
+  entered.subscription.cancel()
+})
+
+t.test('a reader entering a room that is still loading waits for it: it is handed what follows its cursor, then live events, with no gap', async (t) => {
+  const { room, bus } = sharedRoom(t)
+  await room.start()
+  await room.createRoom({ name: 'ann', id: 'ann-id', account: true }, { name: 'x' })
+  const log = await (room as unknown as { store: MemoryStore }).store.log('x')
+  for (let i = 1; i <= 5; i++) await log.append([{ type: 'message', user: 'bob', text: `x${i}` }])
+  // The room's first window read is held: two readers ask for it meanwhile.
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  const after = log.after.bind(log)
+  log.after = async (from, limit) => {
+    const page = await after(from, limit)
+    await held
+    return page
+  }
+  const first = room.readable('x', { name: 'ann', id: 'ann-id', account: true })
+  for (let i = 0; i < 5; i++) await tick()
+  const second = room.readable('x', { name: 'ann', id: 'ann-id', account: true })
+  let loadedEarly = false
+  void second.then(() => (loadedEarly = true))
+  for (let i = 0; i < 5; i++) await tick()
+  t.notOk(loadedEarly, 'a second use of the room waits while its window is read')
+  release()
+  const x = (await second)!
+  t.equal(x, (await first)!, 'both get the same room')
+  const entered = await x.enter({ name: 'ann', id: 'ann-id', account: true }, 'websocket', { lastReceived: 3, epoch: x.epoch })
+  if (!entered.ok) throw new Error(`refused: ${entered.refused}`)
+  const [six] = await log.append([{ type: 'message', user: 'bob', text: 'x6' }])
+  bus().event(six!, 'x')
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(entered.subscription.state, 'open', 'the reader was not ended')
+  t.same(ids(entered.subscription.take()).filter((id) => id !== 7), [4, 5, 6], 'it got 4, 5 and the live 6, once each')
+  t.equal(room.stats.gaps, 0, 'no gap was ever met')
+  entered.subscription.cancel()
+})
+
+t.test('a reader is never handed an id at or below its cursor or one it was handed: it is ended to resume, and the repeat is counted', async (t) => {
+  const counted: string[] = []
+  const owner = {
+    release() {},
+    wake() {},
+    gap: (_s: unknown, expected: number, got: number) => void counted.push(`gap ${expected} ${got}`),
+    repeat: (_s: unknown, after: number, got: number) => void counted.push(`repeat ${after} ${got}`),
+  }
+  const r = await room()
+  for (let i = 1; i <= 6; i++) await r.post('ann', `m${i}`)
+  const events = r.archive()
+  const at = (...wanted: number[]) => wanted.map((id) => events[id - 1]!)
+
+  const behind = new Subscription(owner, at(3, 4, 5), 10, { cursor: 4 })
+  t.equal(behind.state, 'lagged', 'a backlog that starts at or below the cursor ends the reader')
+  t.same(behind.take(), [], 'and hands it nothing')
+  const twice = new Subscription(owner, at(5, 6, 5, 6), 10, { cursor: 4 })
+  t.equal(twice.state, 'lagged', 'a backlog that goes back on itself ends the reader')
+  t.same(counted, ['repeat 4 3', 'repeat 6 5'], 'both counted as repeats')
+
+  counted.length = 0
+  const live = new Subscription(owner, at(5), 10, { cursor: 4 })
+  t.equal(live.state, 'open', 'a backlog after the cursor is fine')
+  live.push(events[5]!)
+  live.push(events[4]!)
+  t.equal(live.state, 'lagged', 'a live event at or below the last one handed ends the reader')
+  t.same(counted, ['repeat 6 5'], 'counted as a repeat, not a gap')
+  const skipping = new Subscription(owner, at(5), 10, { cursor: 4 })
+  skipping.push(events[5]!)
+  skipping.push({ ...events[5]!, event: { ...events[5]!.event, id: 8 } })
+  t.equal(skipping.state, 'lagged', 'a live event past the next one ends the reader')
+  t.same(counted, ['repeat 6 5', 'gap 7 8'], 'counted as a gap')
+  t.equal(r.stats.repeats, 0, 'the room itself never repeated')
 })

@@ -94,7 +94,7 @@ export class Chatroom {
   private closed = false
   private readonly timers: NodeJS.Timeout[] = []
   /** Counts for /metrics, summed over every room on this node. */
-  readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0 }
+  readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0, repeats: 0 }
 
   constructor(store: Store, bus: Bus, options: ChatroomOptions) {
     this.store = store
@@ -180,6 +180,9 @@ export class Chatroom {
 
   /** A room on this node, loaded (its log opened, its window read, its events watched) on first use. */
   room(name: string): Promise<Room> {
+    // Listed while it loads (so the bus's events reach it), but nobody uses it before its window is read.
+    const pending = this.loading.get(name)
+    if (pending) return pending
     const loaded = this.rooms.get(name)
     if (loaded) {
       loaded.touch()

@@ -122,7 +122,7 @@ export interface RoomShared {
   /** The per-user message limit, across every room and connection. */
   flood: FloodGuard
   /** Counts for /metrics, summed over the rooms. */
-  stats: { events: number; deliveries: number; lagged: number; gaps: number }
+  stats: { events: number; deliveries: number; lagged: number; gaps: number; repeats: number }
   /** Claims a member's name among the people present (the chatroom's name claims). */
   claimName(member: Member): Promise<boolean>
   /** Told when a member's last presence in this room ends (their name may be let go). */
@@ -144,7 +144,8 @@ export class Room implements SubscriptionOwner {
   readonly presence: Presence
   private readonly subscriptions = new Set<Subscription>()
   private recent: StoredEvent[] = []
-  private started = false
+  /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
+  private starting: Promise<void> | undefined
   private closed = false
   /** The newest id this node has delivered (the window may be empty). */
   private last = 0
@@ -197,14 +198,22 @@ export class Room implements SubscriptionOwner {
    * Loads the replay window and starts presence. With a bus of its own, users the log still
    * shows present (the process was killed) are published as gone.
    */
-  async start(): Promise<void> {
-    if (this.started) return
-    this.started = true
+  start(): Promise<void> {
+    this.starting ??= this.load()
+    return this.starting
+  }
+
+  private async load(): Promise<void> {
+    const size = this.options.archiveSize
     const last = await this.log.lastId()
-    const window = await this.log.after(Math.max(0, last - this.options.archiveSize), this.options.archiveSize)
-    // Events delivered while the window loaded are newer; keep them after it.
-    this.recent = [...window, ...this.recent.filter((s) => s.event.id > last)].slice(-this.options.archiveSize)
-    this.last = Math.max(last, this.last)
+    const window = await this.log.after(Math.max(0, last - size), size)
+    // The window read can reach past `last` (more was committed meanwhile), and what the bus
+    // delivered while it loaded can overlap it: joined by id, so the window stays consecutive.
+    const top = window.at(-1)?.event.id ?? last
+    const newer = this.recent.filter((s) => s.event.id > top)
+    this.recent = (newer.length === 0 || newer[0]!.event.id === top + 1 ? [...window, ...newer] : newer).slice(-size)
+    this.last = Math.max(last, top, this.last)
+    this.checkWindow()
     if (this.bus.roster) {
       for (const { name, avatar } of await this.bus.roster(this.name)) this.present.set(name, avatar)
     } else {
@@ -266,10 +275,12 @@ export class Room implements SubscriptionOwner {
   }
 
   private async tryEnter(member: Member, transport: string, options: EnterOptions): Promise<Entered> {
+    if (this.starting) await this.starting
     const refuse = (refused: Refusal): Entered => ({ ok: false, refused, epoch: this.epoch, lastId: this.last })
     // Held past its unloading (very late): the reader comes back and gets the room as loaded now.
     if (this.unloaded) return refuse('unavailable')
     let { lastReceived } = options
+    const cursor = lastReceived
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
     const arriving = !this.presence.holds(member)
     // Someone present already holds their name (renewed while they stay): asked only on arrival.
@@ -312,27 +323,29 @@ export class Room implements SubscriptionOwner {
     }
     // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
     let release = (): void => {}
+    let connection: Connection | undefined
     const { tab } = options
     const subscription = this.subscribe(lastReceived, {
       backlog,
       replayOnly,
       skipThrough,
+      cursor,
       typing: options.typing ? { self: member.name } : undefined,
       onEnd: () => {
         const mine = this.connections.get(key)
-        mine?.delete(connection)
+        if (connection) mine?.delete(connection)
         if (mine?.size === 0) this.connections.delete(key)
         void this.renew(member, transport, tab)
         release()
       },
       onLeave: () => this.presence.drop(member, transport, tab),
     })
-    const connection: Connection = { transport, tab, subscription }
-    if (!subscription.closed) {
-      const mine = this.connections.get(key)
-      if (mine) mine.add(connection)
-      else this.connections.set(key, new Set([connection]))
-    }
+    // Ended at once (it would have been handed an event twice): the reader resumes from its cursor.
+    if (subscription.closed) return { ok: true, subscription }
+    connection = { transport, tab, subscription }
+    const mine = this.connections.get(key)
+    if (mine) mine.add(connection)
+    else this.connections.set(key, new Set([connection]))
     void this.renew(member, transport, tab)
     release = this.presence.hold(member)
     // Their own join, on arrival, is committed before they are answered, so the page they get
@@ -456,6 +469,7 @@ export class Room implements SubscriptionOwner {
 
   /** The replay window after the cursor (all of it without one). */
   archive(lastReceived = 0): StoredEvent[] {
+    this.checkWindow()
     // Ids are consecutive, so the cursor maps straight to an index.
     return this.recent.slice(Math.max(0, lastReceived - this.windowStart() + 1))
   }
@@ -493,6 +507,12 @@ export class Room implements SubscriptionOwner {
   gap(_subscription: Subscription, expected: number, got: number): void {
     this.stats.gaps++
     this.options.onError?.(new Error(`a reader expected event ${expected} and was handed ${got}; it was ended to resume from its cursor`), 'a reader would have skipped events')
+  }
+
+  /** Counted for /metrics (chat_reader_repeats_total): a reader would have been handed an id at or below its cursor; it was ended instead. */
+  repeat(_subscription: Subscription, after: number, got: number): void {
+    this.stats.repeats++
+    this.options.onError?.(new Error(`a reader at event ${after} was about to be handed ${got} again; it was ended to resume from its cursor`), 'a reader would have been handed an event twice')
   }
 
   wake(subscription: Subscription): void {
@@ -648,6 +668,18 @@ export class Room implements SubscriptionOwner {
   unload(): void {
     this.unloaded = true
     this.presence.stop()
+  }
+
+  /**
+   * The window is consecutive and ends at the last id (every cursor maps to an index by that);
+   * should it ever not be, it is dropped and the store serves resumes, rather than a reader
+   * being handed an event twice.
+   */
+  private checkWindow(): void {
+    const n = this.recent.length
+    if (n === 0 || (this.recent[0]!.event.id + n - 1 === this.last && this.recent[n - 1]!.event.id === this.last)) return
+    this.options.onError?.(new Error(`room ${this.name}: the replay window (${n} events from ${this.recent[0]!.event.id}) did not end at ${this.last}; it was dropped`), 'the replay window was not consecutive')
+    this.recent = []
   }
 
   private windowStart(): number {

@@ -30,6 +30,8 @@ export interface SubscribeOptions {
   skipThrough?: number | undefined
   /** The id of the last event the reader has once the backlog is read: every live event must follow it. */
   position?: number | undefined
+  /** The cursor the reader gave (the last id it has): nothing at or below it is ever handed to it. */
+  cursor?: number | undefined
 }
 
 export interface SubscriptionOwner {
@@ -37,6 +39,8 @@ export interface SubscriptionOwner {
   release(subscription: Subscription): void
   /** A live event did not follow the reader's last one: it was ended as lagged rather than skip (counted, must never happen). */
   gap?(subscription: Subscription, expected: number, got: number): void
+  /** An event at or below what the reader has (its cursor, or the last one queued for it): it was ended as lagged rather than handed it twice (counted, must never happen). */
+  repeat?(subscription: Subscription, after: number, got: number): void
   /** The subscription has something to read; the owner calls its onReadable (batched per tick). */
   wake(subscription: Subscription): void
 }
@@ -84,12 +88,28 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.onEnd = options.onEnd
     this.onLeave = options.onLeave
     this.skipThrough = options.skipThrough ?? 0
+    this.owner = owner
+    // Nothing at or below the reader's cursor, and each event after the one before: else the
+    // reader is ended (it resumes from its cursor) rather than handed an event twice.
+    let handed = options.cursor
+    for (const { event } of backlog) {
+      if (handed !== undefined && event.id <= handed) {
+        owner.repeat?.(this, handed, event.id)
+        backlog = []
+        this.state = 'lagged'
+        break
+      }
+      handed = event.id
+    }
     const position = backlog.at(-1)?.event.id ?? options.position
     if (position !== undefined) this.expected = Math.max(position, this.skipThrough) + 1
-    this.owner = owner
     this.queue = backlog
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
     this.limit = limit + backlog.length
+    if (this.state === 'lagged') {
+      this.runOnEnd()
+      return
+    }
     if (signal) {
       if (signal.aborted) {
         // Not yet registered with the owner; end without a release call.
@@ -128,7 +148,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     if (this.expected !== undefined) {
       // A reader never skips an event: on a gap it is ended, and resumes from its cursor (or is told to start over).
       if (id !== this.expected) {
-        this.owner.gap?.(this, this.expected, id)
+        if (id < this.expected) this.owner.repeat?.(this, this.expected - 1, id)
+        else this.owner.gap?.(this, this.expected, id)
         this.end('lagged')
         return false
       }

@@ -64,6 +64,7 @@ export default fp(
     mirror('chat_deliveries_total', 'Events handed to readers on this process', () => stats().deliveries)
     mirror('chat_lagged_drops_total', 'Readers dropped for falling behind', () => stats().lagged)
     mirror('chat_reader_gaps_total', 'Readers that would have skipped an event (ended to resume instead); must stay 0', () => stats().gaps)
+    mirror('chat_reader_repeats_total', 'Readers that would have been handed an event at or below their cursor again (ended to resume instead); must stay 0', () => stats().repeats)
 
     app.decorate('metricsRegistry', registry)
   },
