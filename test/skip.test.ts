@@ -579,3 +579,115 @@ async function roomsFaultRun(t: Test, run: number): Promise<void> {
 t.test('readers of several rooms on two processes, Redis killed and started empty, a process killed: every room once and in order', { skip: skipUnless(withPostgres && haveRedis, 'PostgreSQL or redis-server is missing') }, async (t) => {
   for (let run = 1; run <= RUNS; run++) await t.test(`run ${run} of ${RUNS}`, (t) => roomsFaultRun(t, run))
 })
+
+// A process that missed events (Redis down) which the store no longer has when it comes to read
+// them (pruned, or a restore): its readers must be told, never handed the next event as if it
+// followed. Every reader here stays connected across the hole, so it is the check on live
+// events (Subscription.push) that must end each one, not the cursor check of a new connection.
+t.test('a process that missed events the store no longer has ends its live readers to start over: none is handed the hole as if it were not there', { skip: skipUnless(withPostgres && haveRedis, 'PostgreSQL or redis-server is missing') }, async (t) => {
+  const pg = (await import('pg')).default
+  const redis = new TestRedis(await freePort())
+  await redis.start()
+  t.teardown(() => redis.dispose())
+  const env = { STORE: 'postgres', BROKER: 'redis', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, RATE_LIMIT_MESSAGES: '100000', METRICS_TOKEN }
+  const a = await startServer(t, env)
+  const b = await startServer(t, env)
+  const sender = await signIn(a.base, 'sender')
+  const say = async (text: string) => {
+    const res = await fetch(`${a.base}/longpolling/room/messages`, { method: 'POST', headers: { cookie: sender, 'content-type': 'application/json' }, body: JSON.stringify({ text }) })
+    t.equal(res.status, 201, `"${text}" acknowledged`)
+    return (await res.json()) as Event
+  }
+  for (let i = 1; i <= 3; i++) await say(`before ${i}`)
+
+  // Readers on B, each from the cursor it has (its own events seen), kept open across the hole.
+  type Seen = { name: string; ids: number[]; ended: string | undefined }
+  const readers: Seen[] = []
+  const watch = (name: string) => {
+    const seen: Seen = { name, ids: [], ended: undefined }
+    readers.push(seen)
+    return seen
+  }
+  const record = (seen: Seen, events: { id?: number }[]) => {
+    for (const { id } of events) if (id !== undefined) seen.ids.push(id)
+  }
+  const cookie = await signIn(b.base, 'reader')
+  const first = await fetch(`${b.base}/longpolling/room/messages?lastReceived=0`, { headers: { cookie } })
+  const epoch = first.headers.get('x-room-epoch')!
+  const now = ((await first.json()) as Event[]).at(-1)!.id
+  t.ok(now >= 4, `process B has the room, up to ${now}`)
+
+  const socket = watch('one-room socket')
+  const ws = new WebSocket(`${b.base.replace(/^http/, 'ws')}/websocket/room/socket?lastReceived=${now}`, { headers: { cookie } })
+  ws.on('message', (data) => {
+    const frame = JSON.parse(data.toString()) as unknown
+    if (Array.isArray(frame)) record(socket, frame as Event[])
+  })
+  ws.on('close', (code) => (socket.ended = `closed ${code}`))
+  const several = watch('socket of several rooms')
+  const ws2 = new WebSocket(`${b.base.replace(/^http/, 'ws')}/websocket/socket`, { headers: { cookie } })
+  ws2.on('message', (data) => {
+    const frame = JSON.parse(data.toString()) as { type?: string; events?: Event[]; reason?: string }
+    if (frame.type === 'hello') ws2.send(JSON.stringify({ type: 'subscribe', room: 'lobby', lastReceived: now }))
+    else if (frame.type === 'unsubscribed') several.ended = `unsubscribed ${frame.reason}`
+    else if (frame.events) record(several, frame.events)
+  })
+  const stream = watch('event stream')
+  const streaming = fetch(`${b.base}/sse/room/events?lastReceived=${now}`, { headers: { cookie } }).then(async (res) => {
+    let buffer = ''
+    const chunks = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+    for (let read = await chunks.read(); !read.done; read = await chunks.read()) {
+      buffer += read.value
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (data !== undefined && !/^event: /m.test(block)) record(stream, [JSON.parse(data) as Event])
+      }
+    }
+    stream.ended = 'ended'
+  })
+  const poll = watch('long poll')
+  const polling = fetch(`${b.base}/longpolling/room/messages?lastReceived=${now}`, { headers: { cookie }, signal: AbortSignal.timeout(60_000) }).then(async (res) => {
+    record(poll, (await res.json()) as Event[])
+    poll.ended = `answered ${res.status}`
+  })
+  await Promise.all([once(ws, 'open'), once(ws2, 'open')])
+  await sleep(300)
+
+  // B is stopped while Redis dies: A commits five messages B never hears of, and the store then
+  // loses them (as a prune or a restore would); Redis comes back, B goes on, A says one more.
+  b.child.kill('SIGSTOP')
+  await redis.stop()
+  const lost = []
+  for (let i = 1; i <= 5; i++) lost.push(await say(`lost ${i}`))
+  const db = new pg.Client({ connectionString: env.DATABASE_URL })
+  await db.connect()
+  await db.query("DELETE FROM chat_room_events WHERE room = 'lobby' AND id >= $1", [lost[0]!.id])
+  await db.end()
+  await redis.start()
+  b.child.kill('SIGCONT')
+  await sleep(1500)
+  const after = await say('after the hole')
+  await eventually(() => readers.every((r) => r.ended !== undefined || r.ids.includes(after.id)), 'every reader on B to be ended or handed the event after the hole', 20_000).catch((error: unknown) =>
+    t.fail(`${String(error)}: ${readers.map((r) => `${r.name}: ${r.ended ?? 'open'}, ${r.ids.join(' ')}`).join('; ')}`),
+  )
+  for (const reader of readers) {
+    t.same(reader.ids, range(now + 1, now + reader.ids.length), `${reader.name}: only events that follow its cursor, with no hole (${reader.ended ?? 'still open'})`)
+    t.notOk(reader.ids.includes(after.id), `${reader.name}: was not handed ${after.id} after ${lost[0]!.id - 1}`)
+  }
+  const gaps = await readerGaps(b.base)
+  t.ok(gaps !== undefined && gaps >= 1, `process B ended its readers at the hole (chat_reader_gaps_total ${gaps})`)
+  // Resuming from the cursor is told plainly to start over.
+  const resumed = await fetch(`${b.base}/longpolling/room/messages?lastReceived=${now}&epoch=${epoch}`, { headers: { cookie } })
+  t.equal(resumed.status, 409, `resuming from before the hole is told to start over (409): ${resumed.status} ${await resumed.clone().text()} ${readers.map((r) => `${r.name}: ${r.ended ?? 'open'}, ${r.ids.join(' ')}`).join('; ')}`)
+  ws.close()
+  ws2.close()
+  await Promise.race([streaming.catch(() => {}), sleep(100)])
+  await polling.catch(() => {})
+  for (const server of [a, b]) {
+    server.child.kill('SIGTERM')
+    await once(server.child, 'exit')
+  }
+})

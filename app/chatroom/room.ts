@@ -310,6 +310,8 @@ export class Room implements SubscriptionOwner {
         const page = await this.log.after(lastReceived, Math.min(REPLAY_PAGE, this.windowStart() - 1 - lastReceived))
         if (page[0]?.event.id !== lastReceived + 1) return refuse('behind')
         for (const stored of page) {
+          // A hole inside the page (the store lost those events): the cursor cannot be resumed.
+          if (stored.event.id !== (backlog.at(-1)?.event.id ?? lastReceived) + 1) return refuse('behind')
           if (bytes > 0 && bytes + stored.json.length > budget) {
             if (!options.paged) return refuse('behind')
             replayOnly = true

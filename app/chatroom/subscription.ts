@@ -89,12 +89,13 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.onLeave = options.onLeave
     this.skipThrough = options.skipThrough ?? 0
     this.owner = owner
-    // Nothing at or below the reader's cursor, and each event after the one before: else the
-    // reader is ended (it resumes from its cursor) rather than handed an event twice.
+    // The backlog follows the reader's cursor, each event the one after the one before: else the
+    // reader is ended (it resumes from its cursor) rather than handed an event twice or a hole.
     let handed = options.cursor
     for (const { event } of backlog) {
-      if (handed !== undefined && event.id <= handed) {
-        owner.repeat?.(this, handed, event.id)
+      if (handed !== undefined && event.id !== handed + 1) {
+        if (event.id <= handed) owner.repeat?.(this, handed, event.id)
+        else owner.gap?.(this, handed + 1, event.id)
         backlog = []
         this.state = 'lagged'
         break
