@@ -503,6 +503,8 @@ async function roomsFaultRun(t: Test, run: number): Promise<void> {
     REDIS_URL: redis.url,
     RATE_LIMIT_MESSAGES: '100000',
     PRESENCE_TTL: '2',
+    // A window bigger than the rooms' logs: a room loaded under traffic reads all of it while the bus brings more.
+    ARCHIVE_SIZE: '2000',
     METRICS_TOKEN,
   }
   let a = await startServer(t, { ...env, PORT: String(portA) })
@@ -523,8 +525,10 @@ async function roomsFaultRun(t: Test, run: number): Promise<void> {
     }
   }
   const cookies = await Promise.all(['ann', 'bob', 'cat', 'dan'].map((name, i) => signIn(i % 2 ? b.base : a.base, name)))
-  for (const reader of readers) reader.start()
+  // Senders first: the readers load the rooms on each process while messages flow.
   const sending = roomSenders(bases, cookies)
+  await sleep(300)
+  for (const reader of readers) reader.start()
 
   await sleep(PHASE_MS / 2)
   await redis.stop()
