@@ -1,3 +1,4 @@
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import type { Event } from '../app/chatroom/event.js'
 import { buildTestApp, range, skipUnless, SocketClient } from './helpers.js'
@@ -7,7 +8,10 @@ import { freePort, haveRedis, TestRedis } from './redis.js'
 // Backends that stop answering without going away: a redis-server and a PostgreSQL server of
 // our own, stopped with SIGSTOP (their connections stay open; nothing answers), then SIGCONT.
 // Every request is answered within BACKEND_TIMEOUT (503 or done), /readyz within a second,
-// and nothing acknowledged is lost or doubled. The shared servers are never touched.
+// and nothing acknowledged is lost or doubled. The shared servers are never touched (the last
+// test holds locks in a database of its own on the shared PostgreSQL, and stops nothing).
+// Two bounds meet there: each query has the pool's timeout (a stopped server on an open
+// connection), and each commit has one deadline as a whole (statements each in time, the sum not).
 
 const withPostgres = await havePostgres()
 const TIMEOUT_S = 1
@@ -154,4 +158,118 @@ t.test('PostgreSQL stopped (SIGSTOP): sends are refused with 503 within the dead
   const texts = log.filter((e) => e.type === 'message').map((e) => e.text)
   t.same(texts, ['before', 'after'], 'nothing refused was committed behind the refusal, and every acknowledged message is there')
   await socket.close()
+})
+
+/** The status of a request, or 0 when it got no answer within 20 s (it hung). */
+async function statusOf(request: Promise<Response>): Promise<number> {
+  try {
+    return (await request).status
+  } catch {
+    return 0
+  }
+}
+
+/** A read that goes to the store: more history than the room keeps in memory. */
+const historyRead = (base: string, cookie: string) => statusOf(fetch(`${base}/room/history?limit=200`, { headers: { cookie }, signal: AbortSignal.timeout(20_000) }))
+const send = (base: string, cookie: string, text: string) =>
+  statusOf(fetch(`${base}/longpolling/room/messages`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ text }), signal: AbortSignal.timeout(20_000) }))
+
+t.test("PostgreSQL stopped (SIGSTOP) while the pool's connections are open and idle: a send and a history read are each answered 503 within the deadline", { skip: skipUnless(havePostgresBinaries, 'PostgreSQL server binaries are missing') }, async (t) => {
+  const server = new PrivatePostgres(await freePort())
+  t.teardown(() => server.dispose())
+  server.start()
+  const app = await buildTestApp(t, { STORE: 'postgres', DATABASE_URL: server.url, BACKEND_TIMEOUT: String(TIMEOUT_S), RATE_LIMIT_MESSAGES: '1000' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const ann = (await signIn(base, 'ann')).cookie!
+  t.equal(await send(base, ann, 'before'), 201)
+  // Reads at once each take a connection of the pool; given back, they stay open, idle.
+  const watcher = new pg.Client({ connectionString: server.url })
+  await watcher.connect()
+  let idle = 0
+  for (let round = 0; round < 20 && idle < 2; round++) {
+    t.same(await Promise.all(range(1, 4).map(() => historyRead(base, ann))), [200, 200, 200, 200], round === 0 ? 'reads answer' : 'again')
+    const { rows } = await watcher.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND state = 'idle' AND pid <> pg_backend_pid()",
+    )
+    idle = rows[0]!.n
+  }
+  await watcher.end()
+  t.ok(idle >= 2, `the app holds open, idle connections (${idle}): the send and the read need no new one`)
+
+  server.signal('SIGSTOP')
+  // Both at once, each on a connection that is already open: a commit, and a plain query.
+  const [[sent, sendMs], [read, readMs]] = await Promise.all([timed(() => send(base, ann, 'during')), timed(() => historyRead(base, ann))])
+  t.equal(sent, 503, 'the send (a commit): 503, not a hang')
+  withinDeadline(t, sendMs, 'the send on an open connection')
+  t.equal(read, 503, 'the history read: 503, not a hang')
+  withinDeadline(t, readMs, 'the history read on an open connection')
+  const [again, againMs] = await timed(() => historyRead(base, ann))
+  t.equal(again, 503, 'another read: 503 too')
+  withinDeadline(t, againMs, 'the next history read')
+
+  server.signal('SIGCONT')
+  let after = 0
+  for (let i = 0; i < 50 && after !== 201; i++) {
+    after = await send(base, ann, 'after')
+    if (after !== 201) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.equal(after, 201, 'sending works again by itself')
+  const log = await history(base, ann)
+  t.same(log.map((e) => e.id), range(1, log.length), 'ids consecutive: none reused or skipped')
+  t.same(log.filter((e) => e.type === 'message').map((e) => e.text), ['before', 'after'], 'the refused send was not committed behind its refusal')
+})
+
+/** Polls the database until a backend waits on a lock while running a statement like `pattern`. */
+async function waitingOnLock(client: pg.Client, pattern: string): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [pattern])
+    if (rows[0]!.n > 0) return true
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return false
+}
+
+t.test('PostgreSQL answering each statement of a commit within the per-query timeout, but the whole commit not within BACKEND_TIMEOUT: 503 at the deadline, and nothing committed', { skip: skipUnless(withPostgres, 'PostgreSQL is not running') }, async (t) => {
+  // Each statement waits for a lock that another transaction lets go in time for that statement
+  // (2.7 s of 4), but the commit as a whole would take 5.4 s: only the commit's deadline bounds it.
+  const timeoutS = 4
+  const url = await freshDatabase(t)
+  const app = await buildTestApp(t, { STORE: 'postgres', DATABASE_URL: url, BACKEND_TIMEOUT: String(timeoutS), RATE_LIMIT_MESSAGES: '1000' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const ann = (await signIn(base, 'ann')).cookie!
+  t.equal(await send(base, ann, 'before'), 201)
+
+  const [counter, events, watcher] = [0, 1, 2].map(() => new pg.Client({ connectionString: url }))
+  for (const client of [counter!, events!, watcher!]) {
+    await client.connect()
+    t.teardown(() => client.end())
+  }
+  // The lobby's counter row (the commit's UPDATE), and the events table (its INSERT), each held by a transaction of ours.
+  await counter!.query('BEGIN')
+  await counter!.query("UPDATE chat_room_logs SET last_id = last_id WHERE room = 'lobby'")
+  await events!.query('BEGIN')
+  await events!.query('LOCK TABLE chat_room_events IN SHARE MODE')
+
+  const began = Date.now()
+  const sending = send(base, ann, 'during').then((status) => [status, Date.now() - began] as const)
+  const at = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, began + ms - Date.now())))
+  t.ok(await waitingOnLock(watcher!, 'UPDATE chat_room_logs%'), "the commit's UPDATE waits for the counter row")
+  await at(2700)
+  await counter!.query('COMMIT')
+  t.ok(await waitingOnLock(watcher!, '%INSERT INTO chat_room_events%'), 'then its INSERT waits for the table')
+  await at(5400)
+  await events!.query('COMMIT')
+  const [status, ms] = await sending
+  t.equal(status, 503, `the send is refused: the commit took longer than BACKEND_TIMEOUT (answered after ${ms} ms)`)
+  t.ok(ms < timeoutS * 1000 + SLACK_MS, `at the deadline: ${ms} ms (BACKEND_TIMEOUT ${timeoutS} s)`)
+
+  let after = 0
+  for (let i = 0; i < 50 && after !== 201; i++) {
+    after = await send(base, ann, 'after')
+    if (after !== 201) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.equal(after, 201, 'sending works again')
+  const log = await history(base, ann)
+  t.same(log.map((e) => e.id), range(1, log.length), 'ids consecutive')
+  t.same(log.filter((e) => e.type === 'message').map((e) => e.text), ['before', 'after'], 'the refused send was rolled back, not committed behind its refusal')
 })

@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { userHandle } from '../app/accounts/passkeys.js'
 import { skeleton } from '../app/identity.js'
 import { DESKTOP, haveChromium, launchChromium, screenshot } from './browser.js'
 import { buildTestApp, signIn as guestSignIn, skipUnless } from './helpers.js'
@@ -294,4 +295,66 @@ t.test('in Chromium: add a passkey on the account page, sign out, sign in with i
   await oldPage.goto(base + '/')
   t.ok(await oldPage.isHidden('#passkey-signin'), 'no passkey button without PublicKeyCredential')
   t.ok(await oldPage.isVisible('text=Enter the room'), 'the rest of the form is there')
+})
+
+t.test("in Chromium: a genuine assertion whose userHandle is rewritten to another account's id signs in as nobody", { skip }, async (t) => {
+  const app = await buildTestApp(t)
+  const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('127.0.0.1', 'localhost')
+  const bob = await register(app, 'bob')
+  const browser = await launchChromium()
+  t.teardown(() => browser.close())
+  const context = await browser.newContext(DESKTOP)
+  const page = await context.newPage()
+  const errors: Error[] = []
+  page.on('pageerror', (error) => errors.push(error))
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('WebAuthn.enable', { enableUI: false })
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  })
+
+  // Alice registers, adds a passkey on her account page and signs out.
+  await page.goto(base + '/')
+  await page.fill('#register-name', 'alice')
+  await page.fill('#register-password', 'correct horse battery')
+  await Promise.all([page.waitForURL('**/auto/room'), page.click('text=Create account and enter')])
+  const alice = (await app.chatroom.accounts.bySkeleton(skeleton('alice')))!
+  await page.goto(base + '/account')
+  await Promise.all([page.waitForURL('**/account?done=passkey-added'), page.click('#passkey-add')])
+  const [key] = await app.chatroom.accounts.passkeys(alice.id)
+  t.ok(key, 'alice has a passkey')
+  await Promise.all([page.waitForURL(base + '/'), page.click('.masthead .signout button')])
+  const bobsSessions = (await app.chatroom.sessions.list(bob.id)).length
+
+  // The welcome page's sign-in, with the answer's userHandle (not covered by the signature) changed to bob's id on the way.
+  const sent: { userHandle?: string }[] = []
+  await page.route('**/signin/passkey', async (route) => {
+    const body = route.request().postDataJSON() as { response: { userHandle?: string } }
+    sent.push({ ...(body.response.userHandle !== undefined && { userHandle: body.response.userHandle }) })
+    body.response.userHandle = userHandle(bob.id)
+    await route.continue({ postData: JSON.stringify(body) })
+  })
+  const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/signin/passkey')), page.click('#passkey-signin')])
+  t.same(sent, [{ userHandle: userHandle(alice.id) }], "the authenticator answered with alice's user handle, which was rewritten")
+  t.equal(answer.status(), 401, 'refused: the passkey is not the account the answer names')
+  // The page either says why, or (were it signed in) goes on to the room.
+  await page.waitForFunction(() => location.pathname !== '/' || document.getElementById('passkey-signin-status')?.hidden === false)
+  t.equal(page.url(), base + '/', 'still on the welcome page')
+  const said = page.url() === base + '/' ? await page.textContent('#passkey-signin-status') : `went on to ${page.url()} as ${await page.textContent('.whoami')}`
+  t.match(said, /not known here/, 'the page says the passkey is not known')
+  t.notOk((await context.cookies()).some((c) => c.name === 'chat_session' && c.value !== ''), 'no session cookie: signed in as nobody')
+  t.equal(await page.evaluate(() => fetch('/account/sessions').then((r) => r.status)), 401, 'the browser is signed in as no one')
+  t.equal((await app.chatroom.sessions.list(bob.id)).length, bobsSessions, "no new session of bob's")
+  t.same(await app.chatroom.sessions.list(alice.id), [], "nor of alice's")
+  t.equal((await app.chatroom.accounts.passkey(key!.id))!.lastUsedAt, null, 'the refused answer is not recorded as a use')
+
+  if (page.url() !== base + '/') return // signed in (failed above): nothing left to compare with
+
+  // The same passkey, its answer left as the authenticator made it: alice, as she should be.
+  await page.unroute('**/signin/passkey')
+  await Promise.all([page.waitForURL('**/auto/room'), page.click('#passkey-signin')])
+  t.equal(await page.textContent('.whoami'), 'alice', 'an untouched answer signs alice in')
+  t.equal((await app.chatroom.sessions.list(alice.id)).length, 1)
+  t.equal((await app.chatroom.sessions.list(bob.id)).length, bobsSessions)
+  t.same(errors, [], 'no script errors')
 })

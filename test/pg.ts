@@ -59,16 +59,30 @@ export class PrivatePostgres {
     this.run('pg_ctl', ['-D', data, '-o', options, '-l', join(this.dir, 'log'), '-w', 'start'])
   }
 
+  /** The postmaster's pid. */
+  private main(): number {
+    return Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+  }
+
   /** The server's processes: the postmaster and its children. */
   pids(): number[] {
-    const main = Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+    const main = this.main()
     const children = spawnSync('pgrep', ['-P', String(main)]).stdout.toString().split('\n').filter(Boolean).map(Number)
     return [main, ...children]
   }
 
   /** Every process of it stops (SIGSTOP) or goes on (SIGCONT): connections stay open, nothing answers. */
   signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
-    for (const pid of this.pids()) process.kill(pid, signal)
+    // The postmaster first: stopped, it starts no backend while its children are listed.
+    process.kill(this.main(), signal)
+    for (const pid of this.pids().slice(1)) {
+      try {
+        process.kill(pid, signal)
+      } catch (error) {
+        // A backend that ended since it was listed (its client gave up) has nothing to stop.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+      }
+    }
   }
 
   dispose(): void {
