@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { WebSocket, type ClientOptions } from 'ws'
-import { CloseCode as serverCloseCode } from '../app/protocol.js'
+import { CloseCode as serverCloseCode } from '../app/transport/protocol.js'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
 import { ChatClient, CloseCode, signIn, type ChatOptions, type ChatRoom, type EntryStatus, type FetchLike, type Item, type SocketConstructor, type SocketLike, type StateInfo, type StorageLike, type Transport } from '../client/index.js'
 import { buildTestApp, eventually } from './helpers.js'

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { threadRows } from '../app/thread.js'
+import { threadRows } from '../app/transport/thread.js'
 import { buildTestApp, signIn, registerAccount as account } from './helpers.js'
 
 // Issue 24 on the pages the server draws: edited and deleted messages, folded join and leave

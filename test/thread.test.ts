@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { linkifyModule, linkSegments, threadRows } from '../app/thread.js'
+import { linkifyModule, linkSegments, threadRows } from '../app/transport/thread.js'
 import { buildTestApp, signIn, SocketClient } from './helpers.js'
 
 const links = (text: string) => linkSegments(text).filter((p) => p.href)

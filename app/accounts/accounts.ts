@@ -4,6 +4,9 @@ import { skeleton, userFromSignIn, type User } from '../identity.js'
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.js'
 import { Throttle } from './throttle.js'
 
+/** An account as the store keeps it: controllers name it from here, never from the store. */
+export type { AccountRecord } from '../chatroom/store/store.js'
+
 export type Refused = { ok: false; status: 400 | 401 | 409 | 429; message: string; retryAfter?: number }
 
 export interface AccountsOptions {

@@ -85,7 +85,7 @@ export interface EnterOptions {
   paged?: boolean | undefined
 }
 
-/** What say() answers; each transport maps these to its own errors in app/protocol.ts. */
+/** What say() answers; each transport maps these to its own errors in app/transport/protocol.ts. */
 export type Said =
   /** Committed; `duplicate`: the clientId was sent before, and `stored` is that first event (nothing new was written). */
   | { outcome: 'ok'; stored: StoredEvent; duplicate?: true }

@@ -4,7 +4,7 @@ import { PASSWORD_MIN } from '../accounts/passwords.js'
 import { skeleton, transportEntry, transports } from '../identity.js'
 import { rememberDevice } from '../plugins/accounts.js'
 import { currentUser } from '../plugins/session.js'
-import { reasons } from '../protocol.js'
+import { reasons } from '../transport/protocol.js'
 import { welcomePage } from './welcome.js'
 
 const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { roomPage } from '../http.js'
+import { roomPage } from '../transport/http.js'
 
 /**
  * GET /auto/room — the page that picks the way by itself: WebSocket first; if it cannot open or

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, whileConnected } from '../http.js'
+import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, whileConnected } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
-import { enterRooms, inRoom } from '../rooms-connection.js'
+import { enterRooms, inRoom } from '../transport/rooms-connection.js'
 import { firstIssue, parseCursors, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { changeMessage, roomBase } from '../http.js'
+import { changeMessage, roomBase } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
 import { firstIssue, searchQuerySchema } from '../validation.js'
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { accountUser } from '../accounts/accounts.js'
-import type { AccountRecord } from '../chatroom/store/store.js'
+import type { AccountRecord } from '../accounts/accounts.js'
 import { NAME_MAX, nameFromProfile, nameSchema, skeleton, transportEntry, transports, type User } from '../identity.js'
 import { rememberDevice } from '../plugins/accounts.js'
 

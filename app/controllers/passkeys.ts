@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { accountUser } from '../accounts/accounts.js'
 import { CHALLENGE_MS, Passkeys, type PasskeyRefused, type RelyingParty } from '../accounts/passkeys.js'
-import type { AccountRecord } from '../chatroom/store/store.js'
+import type { AccountRecord } from '../accounts/accounts.js'
 import type { FloodGuard } from '../chatroom/flood.js'
 import { transportEntry, transports } from '../identity.js'
 import { rememberDevice } from '../plugins/accounts.js'
 import { currentUser } from '../plugins/session.js'
-import { reasons } from '../protocol.js'
+import { reasons } from '../transport/protocol.js'
 
 type Purpose = 'add' | 'signin'
 

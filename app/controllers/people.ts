@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
-import { JSON_TYPE, roomOf, sendEnterRefusal, tabOf } from '../http.js'
+import { JSON_TYPE, roomOf, sendEnterRefusal, tabOf } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
-import { linkifyModule } from '../thread.js'
+import { linkifyModule } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
 
 /** GET /room/users — who is online, with avatars, as of event lastId. */
@@ -78,7 +78,7 @@ export async function clientScript(request: FastifyRequest, reply: FastifyReply)
   return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(code)
 }
 
-/** GET /public/js/linkify.js — the function that finds links, generated from app/thread.ts (the templates use the same one). */
+/** GET /public/js/linkify.js — the function that finds links, generated from app/transport/thread.ts (the templates use the same one). */
 export function linkifyScript(_request: FastifyRequest, reply: FastifyReply) {
   return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(linkifyModule)
 }

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
-import { answerSay, fromHtmlForm, httpActions, newTab, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
 import { transportNames } from '../identity.js'
-import { httpRefusal } from '../protocol.js'
+import { httpRefusal } from '../transport/protocol.js'
 import { currentUser } from '../plugins/session.js'
-import { threadRows } from '../thread.js'
+import { threadRows } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema, pageQuerySchema } from '../validation.js'
 
 /** Older messages shown per page of history. */

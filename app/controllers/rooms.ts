@@ -3,7 +3,7 @@ import type { FloodGuard } from '../chatroom/flood.js'
 import type { RoomRefusal } from '../chatroom/chatroom.js'
 import { skeleton, transports } from '../identity.js'
 import { currentUser } from '../plugins/session.js'
-import { reasons } from '../protocol.js'
+import { reasons } from '../transport/protocol.js'
 
 const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
 const body = (request: FastifyRequest) => (request.body ?? {}) as Record<string, unknown>

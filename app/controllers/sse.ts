@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpActions, roomOf, roomPage } from '../http.js'
+import { httpActions, roomOf, roomPage } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
-import { helloFrame, httpEnterRefusal } from '../protocol.js'
-import { SseWriter } from '../sse-writer.js'
-import { enterRooms } from '../rooms-connection.js'
+import { helloFrame, httpEnterRefusal } from '../transport/protocol.js'
+import { SseWriter } from '../transport/sse-writer.js'
+import { enterRooms } from '../transport/rooms-connection.js'
 import { firstIssue, lastEventIdSchema, pageQuerySchema, parseCursors } from '../validation.js'
 
 /** GET /sse/room — the page; its script opens the event stream. */

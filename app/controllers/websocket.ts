@@ -1,12 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { httpActions, roomPage } from '../http.js'
+import { httpActions, roomPage } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
-import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../protocol.js'
-import { RoomsSocket } from '../rooms-socket.js'
-import { SocketWriter } from '../socket-writer.js'
+import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../transport/protocol.js'
+import { RoomsSocket } from '../transport/rooms-socket.js'
+import { SocketWriter } from '../transport/socket-writer.js'
 import { firstIssue, pageQuerySchema } from '../validation.js'
 
 /** GET /websocket/room — the page; its script opens the socket. */
@@ -67,7 +67,7 @@ function relay(frame: ClientFrame, chatroom: Room, user: Member, writer: SocketW
 /**
  * GET /websocket/socket — one socket for several rooms: `{"type": "subscribe", "room", "epoch",
  * "lastReceived"}` and `{"type": "unsubscribe", "room"}`, `{"type": "say", "room", "text", "ref"}`,
- * `{"type": "typing", "room"}`; every server frame says its room (see app/rooms-socket.ts).
+ * `{"type": "typing", "room"}`; every server frame says its room (see app/transport/rooms-socket.ts).
  */
 export function roomsSocket(socket: WebSocket, request: FastifyRequest) {
   const { config } = request.server

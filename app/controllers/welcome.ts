@@ -5,7 +5,7 @@ import { accountUser } from '../accounts/accounts.js'
 import { PASSWORD_MIN } from '../accounts/passwords.js'
 import { knownDevice, rememberDevice } from '../plugins/accounts.js'
 import { claimUser, suggestName } from '../plugins/session.js'
-import { reasons } from '../protocol.js'
+import { reasons } from '../transport/protocol.js'
 
 const transportChoices = (['auto', 'websocket', 'sse', 'longpolling', 'refresh'] as const).map((value) => ({ value, ...transportNames[value] }))
 

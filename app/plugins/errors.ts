@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { backendUnavailable } from '../chatroom/deadline.js'
-import { reasons } from '../protocol.js'
+import { reasons } from '../transport/protocol.js'
 
 /** Browsers get a page, everything else JSON. */
 function wantsHtml(request: FastifyRequest): boolean {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Registry } from 'prom-client'
-import { openStreams } from '../sse-writer.js'
+import { openStreams } from '../transport/sse-writer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -28,7 +28,7 @@ const pill = document.getElementById('new-pill')
 const countEl = document.getElementById('say-count')
 const sendButton = form.querySelector('button[type=submit]')
 
-/** Consecutive messages of one sender within this long show as one group (as the server's app/thread.ts). */
+/** Consecutive messages of one sender within this long show as one group (as the server's app/transport/thread.ts). */
 const GROUP_WITHIN_MS = 5 * 60_000
 
 /** Whether the reader is at (or near) the bottom of the thread, so new events should follow. */

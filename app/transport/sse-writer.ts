@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
-import { sseBytesFor } from './chatroom/event.js'
-import type { Subscription } from './chatroom/subscription.js'
+import { sseBytesFor } from '../chatroom/event.js'
+import type { Subscription } from '../chatroom/subscription.js'
 
 export interface SseWriterOptions {
   /** Unsent bytes past which nothing more is written (SOCKET_BUFFER_LIMIT, as for sockets). */

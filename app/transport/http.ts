@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Entered, Said } from './chatroom/chatroom.js'
-import type { Room } from './chatroom/room.js'
-import type { Abortable } from './chatroom/subscription.js'
+import type { Entered, Said } from '../chatroom/chatroom.js'
+import type { Room } from '../chatroom/room.js'
+import type { Abortable } from '../chatroom/subscription.js'
 import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
-import { transportNames, type Transport } from './identity.js'
-import { currentUser } from './plugins/session.js'
-import { tabSchema } from './validation.js'
+import { transportNames, type Transport } from '../identity.js'
+import { currentUser } from '../plugins/session.js'
+import { tabSchema } from '../validation.js'
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
 

@@ -1,8 +1,8 @@
 import type { RawData } from 'ws'
-import { CloseCode, type ErrorBody as ClientErrorBody } from '../client/protocol.js'
-import type { Entered, Said } from './chatroom/chatroom.js'
-import type { Member } from './chatroom/presence.js'
-import type { Room } from './chatroom/room.js'
+import { CloseCode, type ErrorBody as ClientErrorBody } from '../../client/protocol.js'
+import type { Entered, Said } from '../chatroom/chatroom.js'
+import type { Member } from '../chatroom/presence.js'
+import type { Room } from '../chatroom/room.js'
 
 /**
  * WebSocket close codes: the client library's table (client/protocol.ts), so the server, the

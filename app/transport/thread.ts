@@ -1,4 +1,4 @@
-import type { Event } from './chatroom/event.js'
+import type { Event } from '../chatroom/event.js'
 
 /** A piece of a message: plain text, or a link (`href` is the parsed, normalized http(s) URL). */
 export interface TextPart {
@@ -71,7 +71,7 @@ export function joinLeaveWords(joined: readonly string[], left: readonly string[
 
 /** The browser's copy of linkSegments and joinLeaveWords, as an ES module (served at /public/js/linkify.js). */
 export const linkifyModule =
-  `// Generated from app/thread.ts: the server renders links and join lines with these same functions.\n` +
+  `// Generated from app/transport/thread.ts: the server renders links and join lines with these same functions.\n` +
   `export const linkSegments = ${linkSegments.toString()}\n` +
   `export const joinLeaveWords = ${joinLeaveWords.toString()}\n`
 

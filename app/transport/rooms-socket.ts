@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
-import type { Room } from './chatroom/room.js'
-import type { Subscription } from './chatroom/subscription.js'
+import type { Room } from '../chatroom/room.js'
+import type { Subscription } from '../chatroom/subscription.js'
 import { ackFrame, act, CloseCode, errorFrame, httpEnterRefusal, readChange, reasons } from './protocol.js'
-import { currentUser } from './plugins/session.js'
+import { currentUser } from '../plugins/session.js'
 import { roomFrame } from './rooms-connection.js'
 import { release } from './socket-writer.js'
 

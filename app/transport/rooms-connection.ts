@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
-import type { Room } from './chatroom/room.js'
-import type { Signal, StoredEvent } from './chatroom/event.js'
-import type { Subscription } from './chatroom/subscription.js'
+import type { Room } from '../chatroom/room.js'
+import type { Signal, StoredEvent } from '../chatroom/event.js'
+import type { Subscription } from '../chatroom/subscription.js'
 import { httpEnterRefusal, reasons, type ErrorBody } from './protocol.js'
-import { currentUser } from './plugins/session.js'
-import type { RoomCursor } from './validation.js'
+import { currentUser } from '../plugins/session.js'
+import type { RoomCursor } from '../validation.js'
 
 /** One room on a connection that carries several: its subscription, or why it was refused. */
 export type RoomEntry =

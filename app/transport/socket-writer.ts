@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { wsFrameFor } from './chatroom/event.js'
-import type { Subscription } from './chatroom/subscription.js'
+import { wsFrameFor } from '../chatroom/event.js'
+import type { Subscription } from '../chatroom/subscription.js'
 import { CloseCode } from './protocol.js'
 
 /** How long a dropped (lagged) socket gets to complete the close handshake before it is cut. */
