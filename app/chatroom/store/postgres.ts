@@ -37,6 +37,13 @@ const PROBE_MS = 250
 
 // Several processes create the schema at once: one at a time, under an advisory lock.
 const SCHEMA_LOCK = 0x63686174 // "chat"
+/**
+ * The version of the tables open() makes: bump it with every change to them. A database already
+ * at it skips the DDL, whose locks (ALTER TABLE takes the table whole) would otherwise meet the
+ * commits of processes already running: a process restarting beside a busy one failed to start
+ * with "deadlock detected".
+ */
+const SCHEMA_VERSION = 1
 /** Waiting for the schema lock, and moving a long log into the lobby, may take longer than a request. */
 const SCHEMA_MS = 10 * 60_000
 /** A query given SCHEMA_MS instead of the pool's deadline (pg reads query_timeout per query; its types leave it out). */
@@ -397,7 +404,28 @@ export class PostgresStore extends LobbyMethods implements Store {
     client.on('error', () => {})
     try {
       await client.query(slow('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK]))
-      await client.query(`
+      if (!(await this.schemaCurrent(client))) await this.createSchema(client)
+      await client.query('INSERT INTO chat_room_logs (room, epoch, last_id) VALUES ($1, $2, 0) ON CONFLICT (room) DO NOTHING', [LOBBY, newEpoch()])
+      const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM chat_room_logs WHERE room = $1', [LOBBY])
+      this.lobby = new PostgresLog(LOBBY, rows[0]!.epoch, this.pool, this.commit)
+      this.loaded.set(LOBBY, Promise.resolve(this.lobby))
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK]).catch(() => {})
+      client.release()
+    }
+  }
+
+  /** Whether the database's tables are at SCHEMA_VERSION (read without taking any table's lock). */
+  private async schemaCurrent(client: pg.PoolClient): Promise<boolean> {
+    const { rows } = await client.query<{ made: boolean }>("SELECT to_regclass('chat_schema') IS NOT NULL AS made")
+    if (!rows[0]!.made) return false
+    const version = await client.query<{ version: number }>('SELECT max(version) AS version FROM chat_schema')
+    return (version.rows[0]?.version ?? 0) >= SCHEMA_VERSION
+  }
+
+  /** Makes the tables (or brings older ones up to date), under the schema lock, then records SCHEMA_VERSION. */
+  private async createSchema(client: pg.PoolClient): Promise<void> {
+    await client.query(`
         -- One counter row per room (its epoch, the newest id given out) and every room's events.
         CREATE TABLE IF NOT EXISTS chat_room_logs (room TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_id BIGINT NOT NULL);
         CREATE TABLE IF NOT EXISTS chat_room_events (room TEXT NOT NULL, id BIGINT NOT NULL, at BIGINT NOT NULL, json TEXT NOT NULL,
@@ -437,16 +465,10 @@ export class PostgresStore extends LobbyMethods implements Store {
         CREATE INDEX IF NOT EXISTS chat_passkeys_account ON chat_passkeys (account_id);
         CREATE TABLE IF NOT EXISTS chat_account_links (provider TEXT NOT NULL, provider_user_id TEXT NOT NULL, account_id TEXT NOT NULL,
           PRIMARY KEY (provider, provider_user_id));
-      `)
-      await this.moveOneRoomLog(client)
-      await client.query('INSERT INTO chat_room_logs (room, epoch, last_id) VALUES ($1, $2, 0) ON CONFLICT (room) DO NOTHING', [LOBBY, newEpoch()])
-      const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM chat_room_logs WHERE room = $1', [LOBBY])
-      this.lobby = new PostgresLog(LOBBY, rows[0]!.epoch, this.pool, this.commit)
-      this.loaded.set(LOBBY, Promise.resolve(this.lobby))
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK]).catch(() => {})
-      client.release()
-    }
+        CREATE TABLE IF NOT EXISTS chat_schema (version INT NOT NULL);
+    `)
+    await this.moveOneRoomLog(client)
+    await client.query('INSERT INTO chat_schema (version) VALUES ($1)', [SCHEMA_VERSION])
   }
 
   /**
