@@ -45,8 +45,19 @@ try {
 }
 const address = app.server.address()
 const port = typeof address === 'object' && address ? address.port : config.PORT
-const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
-app.log.info(`Chat room ready: open http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/ · ${setup(config)}`)
+app.log.info(`Chat room ready: open ${openAt(config, port)} · ${setup(config)}`)
+
+/**
+ * The address to open: PUBLIC_URL when set; on a loopback or every-interface HOST, localhost
+ * (browsers refuse passkeys on an IP address such as 127.0.0.1); else the HOST itself.
+ */
+function openAt(c: Config, port: number): string {
+  const listening = c.HOST.includes(':') ? `[${c.HOST}]:${port}` : `${c.HOST}:${port}`
+  if (c.PUBLIC_URL) return `${c.PUBLIC_URL.endsWith('/') ? c.PUBLIC_URL : `${c.PUBLIC_URL}/`} (served on ${listening})`
+  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost|0\.0\.0\.0|::)$/.test(c.HOST)
+  const host = loopback ? 'localhost' : c.HOST.includes(':') ? `[${c.HOST}]` : c.HOST
+  return `http://${host}:${port}/`
+}
 
 /** What the server runs on and the limits in force, for the start line (never a password). */
 function setup(c: Config): string {

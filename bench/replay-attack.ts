@@ -19,7 +19,8 @@ const base = await new Promise<string>((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('server did not start')), 30_000)
   child.stdout!.on('data', (d: Buffer) => {
     output += d
-    const url = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1]
+    const port = /open http:\/\/(?:localhost|127\.0\.0\.1):(\d+)\/|served on 127\.0\.0\.1:(\d+)\)/.exec(output)?.slice(1).find(Boolean)
+    const url = port && `http://127.0.0.1:${port}`
     if (url) {
       clearTimeout(timer)
       resolve(url)

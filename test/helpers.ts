@@ -209,7 +209,8 @@ export async function startServer(t: { teardown(fn: () => unknown): void }, env:
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000)
     child.stdout.on('data', (d: Buffer) => {
       output += d
-      const url = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1]
+      const port = /open http:\/\/(?:localhost|127\.0\.0\.1):(\d+)\/|served on 127\.0\.0\.1:(\d+)\)/.exec(output)?.slice(1).find(Boolean)
+      const url = port && `http://127.0.0.1:${port}`
       if (url) {
         clearTimeout(timer)
         resolve(url)

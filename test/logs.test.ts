@@ -27,9 +27,16 @@ t.test('the server logs one JSON line per request, none for static files and pro
   const records = lines.map((l) => JSON.parse(l) as { msg: string; level: number })
   t.pass('every line is JSON')
   const start = records.find((r) => r.msg.startsWith('Chat room ready'))
-  t.match(start?.msg, new RegExp(`open ${base}/ · store sqlite \\(.+chat\\.sqlite\\) · bus in-process \\(one process\\) · limits: 7 messages per 10 s, 2000 characters`), 'the start line: the URL, the store, the bus, the limits')
+  t.match(start?.msg, new RegExp(`open ${base.replace('127.0.0.1', 'localhost')}/ · store sqlite \\(.+chat\\.sqlite\\) · bus in-process \\(one process\\) · limits: 7 messages per 10 s, 2000 characters`), 'the start line: the URL, the store, the bus, the limits')
   const requests = records.filter((r) => /^(GET|POST) \//.test(r.msg)).map((r) => r.msg.replace(/ \d+ ms$/, ''))
   t.same(requests, ['GET / 200', 'POST /signin 303', 'GET /search 200', 'GET /nowhere 404'], 'one line per request; none for the probes and the stylesheet')
   t.notOk(server.output().includes('secret'), 'what was searched for stays out of the log')
   t.notOk(server.output().includes('incoming request'), "fastify's second line per request is gone")
+})
+
+t.test('the start line names PUBLIC_URL when it is set, and where the server listens', async (t) => {
+  const server = await startServer(t, { PUBLIC_URL: 'https://chat.example.test' })
+  const port = new URL(server.base).port
+  t.match(server.output(), `Chat room ready: open https://chat.example.test/ (served on 127.0.0.1:${port}) · store`, 'the public address to open, then the listening one')
+  t.notMatch(server.output(), `open http://localhost:${port}`, 'not the loopback name')
 })
