@@ -105,10 +105,12 @@ const ROOM_CURSOR = /^([^\s:,]{1,64}):([A-Za-z0-9_-]{0,64}):(\d{0,15})$/u
  * stream's Last-Event-ID); `ROOM::` starts at the room's replay window. At most `max` rooms,
  * each once.
  */
-export function parseCursors(value: unknown, max: number): { cursors: RoomCursor[] } | { error: string } {
+export function parseCursors(value: unknown, max: number, follow = false): { cursors: RoomCursor[] } | { error: string } {
   const raw = (Array.isArray(value) ? value : value === undefined ? [] : [value]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]))
+  // Following the person (`follow=me`), the rooms are theirs: cursors only say where to resume.
+  if (raw.length === 0 && follow) return { cursors: [] }
   if (raw.length === 0) return { error: 'Say which rooms: cursor=ROOM:EPOCH:LASTID (ROOM:: for a room\'s newest), repeated per room.' }
-  if (raw.length > max) return { error: `At most ${max} rooms on one connection.` }
+  if (raw.length > max + (follow ? 1 : 0)) return { error: `At most ${max} rooms on one connection.` }
   const cursors: RoomCursor[] = []
   for (const item of raw) {
     const match = typeof item === 'string' ? ROOM_CURSOR.exec(item) : null
@@ -143,3 +145,8 @@ export const searchQuerySchema = z.object({
   after: z.preprocess(blank, when.optional()),
   limit: z.preprocess(blank, z.coerce.number().int().min(1).max(200).optional()),
 })
+
+/** `follow=me` on a connection of several rooms: it follows the person (every room they belong to, now and later, and their own events). */
+export function followsMe(query: unknown): boolean {
+  return typeof query === 'object' && query !== null && (query as { follow?: unknown }).follow === 'me'
+}

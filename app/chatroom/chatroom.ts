@@ -1,7 +1,7 @@
 import { skeleton } from '../identity.js'
 import type { Bus } from './bus/bus.js'
 import { deadline } from './deadline.js'
-import type { StoredEvent } from './event.js'
+import type { Event, StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Member, Presence, Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
@@ -61,10 +61,22 @@ export function roomNameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string' || name === '') return 'A room needs a name.'
   if (!ROOM_NAME.test(name.normalize('NFKC'))) return 'A room name is 1 to 32 lower-case letters, digits, - or _, starting with a letter or digit.'
   if (name.startsWith('dm-')) return 'Room names starting with "dm-" are kept for direct messages.'
+  // The person's stream names their own events' cursor "me".
+  if (name.normalize('NFKC') === 'me') return 'The name "me" is kept for your own events.'
   return undefined
 }
 
 const notFound: RoomRefusal = { ok: false, status: 404, message: 'No such room.' }
+
+/**
+ * The name of a person's own log: their events (rooms joined, left, invited to, direct rooms
+ * opened to them, read markers), in order, with ids and an epoch like a room's (`me` on the
+ * person's stream). Never a room's name: those start with a letter or a digit.
+ */
+export const personLog = (person: string): string => `~${person}`
+
+/** What a person's own event says (see personLog). */
+export type PersonNews = { kind: NonNullable<Event['kind']>; room: string; at?: number | undefined; user: string }
 
 /** Unread messages are counted up to this many per room (a list shows "99+" past it). */
 const UNREAD_CAP = 100
@@ -298,8 +310,35 @@ export class Chatroom {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (record.visibility !== 'public') return { ok: true }
-    await this.store.rooms.addMember(name, member.id, 'member')
+    if (await this.store.rooms.addMember(name, member.id, 'member')) await this.tell(member.id, { kind: 'joined', room: name, at: await this.lastIdOf(name), user: member.name })
     return { ok: true }
+  }
+
+  /** The newest id of a room's log, as the store has it (this process may not have seen it yet). */
+  private async lastIdOf(room: string): Promise<number> {
+    return Math.max(this.rooms.get(room)?.lastId ?? 0, await (await this.store.log(room)).lastId())
+  }
+
+  /**
+   * Records one of the person's own events in their log: every process that follows them (the
+   * person's stream) hears it by the bus and adds or drops the room on their connections. The
+   * membership it reports is already in the store: an event that could not be recorded is told
+   * to onError, and a connection learns the change when it next opens.
+   */
+  async tell(person: string, news: PersonNews): Promise<StoredEvent | undefined> {
+    try {
+      const log = await this.room(personLog(person))
+      return await log.publish({ type: 'person', user: news.user, kind: news.kind, room: news.room, at: news.at })
+    } catch (error) {
+      this.options.onError?.(error, "could not record a person's event")
+      return undefined
+    }
+  }
+
+  /** The rooms the person's stream follows: the lobby and every room they are a member of. */
+  async following(member: Member): Promise<string[]> {
+    if (!member.id) return [LOBBY]
+    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id))])]
   }
 
   /** Leaves a room's membership (the lobby cannot be left this way: sign out instead). */
@@ -307,7 +346,7 @@ export class Chatroom {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (name === LOBBY) return { ok: false, status: 400, message: 'Everyone stays in the lobby; sign out to leave it.' }
-    await this.store.rooms.removeMember(name, member.id)
+    if (await this.store.rooms.removeMember(name, member.id)) await this.tell(member.id, { kind: 'left', room: name, user: member.name })
     const room = this.rooms.get(name)
     // A private room's reader who is no longer a member reads no further.
     if (room && record.visibility !== 'public') await room.leave(member)
@@ -324,7 +363,9 @@ export class Chatroom {
       const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
       if ((await this.store.rooms.members(name)).length >= limits.members) return { ok: false, status: 429, message: `A private room holds at most ${limits.members} members.` }
     }
-    return { ok: true, added: await this.store.rooms.addMember(name, person, 'member') }
+    const added = await this.store.rooms.addMember(name, person, 'member')
+    if (added) await this.tell(person, { kind: 'invited', room: name, at: await this.lastIdOf(name), user: member.name })
+    return { ok: true, added }
   }
 
   /** The direct room of two people (accounts), made on first use. */
@@ -340,12 +381,17 @@ export class Chatroom {
     await this.store.rooms.addMember(name, other.id, 'member')
     // Two people opening it at once: the first one recorded is theirs.
     if (!(await this.store.rooms.setDirect(member.id, other.id, name))) return { ok: true, room: (await this.store.rooms.direct(member.id, other.id))! }
+    // Both people's streams gain it at once: the other's (a DM opened to them) and the opener's other devices.
+    await Promise.all([other.id, member.id].map((person) => this.tell(person, { kind: 'direct', room: name, at: 0, user: own.name })))
     return { ok: true, room }
   }
 
-  /** Moves the person's read marker in the room forward. */
+  /** Moves the person's read marker in the room forward (their other devices hear of it on their stream). */
   async markRead(member: Member, name: string, id: number): Promise<void> {
-    if (member.id) await this.store.rooms.markRead(name, member.id, id)
+    if (!member.id) return
+    const before = await this.store.rooms.readMarker(name, member.id)
+    await this.store.rooms.markRead(name, member.id, id)
+    if (id > before) await this.tell(member.id, { kind: 'read', room: name, at: id, user: member.name })
   }
 
   /** The default room (the Revel sample's one room), loaded at start. */

@@ -1,6 +1,9 @@
 import { z } from 'zod'
 
-export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete'] as const
+export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person'] as const
+
+/** What a person's own event says (their log, `me` on the person's stream): a room joined, left, invited to, a direct room opened to them, read up to an id. */
+export const personKinds = ['joined', 'left', 'invited', 'direct', 'read', 'renamed'] as const
 
 export const eventSchema = z.object({
   /** Consecutive per room from 1: the one cursor every transport resumes from. */
@@ -24,11 +27,16 @@ export const eventSchema = z.object({
   edited: z.number().int().optional(),
   /** A message deleted since: its text is gone from the store. */
   deleted: z.literal(true).optional(),
+  /** A person's event (type "person"): what happened, in which room, and the room's id it happened at (a read marker's id). */
+  kind: z.enum(personKinds).optional(),
+  room: z.string().optional(),
+  at: z.number().int().nonnegative().optional(),
 })
 
 export type Event = z.infer<typeof eventSchema>
 
 const types: ReadonlySet<unknown> = new Set(eventTypes)
+const kinds: ReadonlySet<unknown> = new Set(personKinds)
 const optionalString = (v: unknown) => v === undefined || typeof v === 'string'
 
 /**
@@ -42,7 +50,8 @@ export function readEvent(value: unknown): Event | undefined {
     Number.isInteger(e.id) && (e.id as number) > 0 && types.has(e.type) && typeof e.user === 'string' &&
     Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text) && (e.guest === undefined || e.guest === true) &&
     optionalString(e.clientId) && (e.ref === undefined || (Number.isInteger(e.ref) && (e.ref as number) > 0)) &&
-    (e.edited === undefined || Number.isInteger(e.edited)) && (e.deleted === undefined || e.deleted === true)
+    (e.edited === undefined || Number.isInteger(e.edited)) && (e.deleted === undefined || e.deleted === true) &&
+    (e.kind === undefined || kinds.has(e.kind)) && optionalString(e.room) && (e.at === undefined || (Number.isInteger(e.at) && (e.at as number) >= 0))
   return ok ? (e as Event) : undefined
 }
 
@@ -107,12 +116,15 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   if (draft.text !== undefined) event.text = draft.text
   if (draft.clientId !== undefined) event.clientId = draft.clientId
   if (draft.ref !== undefined) event.ref = draft.ref
+  if (draft.kind !== undefined) event.kind = draft.kind
+  if (draft.room !== undefined) event.room = draft.room
+  if (draft.at !== undefined) event.at = draft.at
   return { event, json: JSON.stringify(event) }
 }
 
 /** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
 export function restored(event: Event): StoredEvent {
-  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted } = event
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted, kind, room, at } = event
   const out: Event = { id, type, user, timestamp }
   if (avatar !== undefined) out.avatar = avatar
   if (via !== undefined) out.via = via
@@ -122,6 +134,9 @@ export function restored(event: Event): StoredEvent {
   if (ref !== undefined) out.ref = ref
   if (edited !== undefined && !deleted) out.edited = edited
   if (deleted) out.deleted = true
+  if (kind !== undefined) out.kind = kind
+  if (room !== undefined) out.room = room
+  if (at !== undefined) out.at = at
   return { event: out, json: JSON.stringify(out) }
 }
 

@@ -83,6 +83,8 @@ export interface EnterOptions {
    * Otherwise such a cursor is refused as 'behind'.
    */
   paged?: boolean | undefined
+  /** A reader that is not someone present (a person's own log, read by their stream): no presence, no name claim, no per-user cap. */
+  quiet?: boolean | undefined
 }
 
 /** What say() answers; each transport maps these to its own errors in app/transport/protocol.ts. */
@@ -282,12 +284,13 @@ export class Room implements SubscriptionOwner {
     let { lastReceived } = options
     const cursor = lastReceived
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
-    const arriving = !this.presence.holds(member)
+    const quiet = options.quiet === true
+    const arriving = !quiet && !this.presence.holds(member)
     // Someone present already holds their name (renewed while they stay): asked only on arrival.
     if (arriving && !(await this.shared.claimName(member))) return refuse('name')
     const key = memberKey(member)
     const cap = this.options.perUser?.[transport]
-    if (cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
+    if (!quiet && cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
     // Another process may have given out ids this one has not seen yet: skip them when they come.
     let skipThrough = 0
     if (lastReceived !== undefined && lastReceived > this.last) {
@@ -337,13 +340,14 @@ export class Room implements SubscriptionOwner {
         const mine = this.connections.get(key)
         if (connection) mine?.delete(connection)
         if (mine?.size === 0) this.connections.delete(key)
-        void this.renew(member, transport, tab)
+        if (!quiet) void this.renew(member, transport, tab)
         release()
       },
       onLeave: () => this.presence.drop(member, transport, tab),
     })
     // Ended at once (it would have been handed an event twice): the reader resumes from its cursor.
-    if (subscription.closed) return { ok: true, subscription }
+    // A quiet reader (a person's own log) is nobody present: no presence, no connection counted.
+    if (subscription.closed || quiet) return { ok: true, subscription }
     connection = { transport, tab, subscription }
     const mine = this.connections.get(key)
     if (mine) mine.add(connection)

@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, whileConnected } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
-import { enterRooms, inRoom } from '../transport/rooms-connection.js'
-import { firstIssue, parseCursors, pollQuerySchema } from '../validation.js'
+import { addsRoom, enterFollowing, ME } from '../transport/person-stream.js'
+import { enterRooms, inRoom, type RoomEntry } from '../transport/rooms-connection.js'
+import { firstIssue, followsMe, parseCursors, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -58,10 +59,15 @@ export const { say, typing, leave } = httpActions('longpolling', '/longpolling/r
  * each room's last id. A room far behind answers a page of it (REPLAY_MAX_BYTES) as alone.
  */
 export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
-  const { config } = request.server
-  const parsed = parseCursors((request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION)
+  const { config, chatroom } = request.server
+  const follow = followsMe(request.query)
+  const parsed = parseCursors((request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION, follow)
   if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
-  const entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
+  let entries: RoomEntry[]
+  if (follow) {
+    const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true })
+    entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
+  } else entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
   const open = entries.filter((e) => e.ok)
   const refused = entries.filter((e) => !e.ok)
   // Signed out here or on another process while waiting: answered 401 at once.
@@ -84,9 +90,25 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     if (signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
     const events: string[] = []
     const rooms: Record<string, { epoch: string; lastId: number }> = {}
+    const joined: { room: string; at: number }[] = []
     for (const entry of open) {
-      for (const stored of entry.subscription.take()) events.push(inRoom(entry.room, stored.json))
+      const taken = entry.subscription.take()
+      // The person's own events carry their room already; a room they joined is given its cursor below.
+      for (const stored of taken) {
+        if (entry.room !== ME) events.push(inRoom(entry.room, stored.json))
+        else {
+          events.push(stored.json)
+          const added = addsRoom(stored)
+          if (added) joined.push(added)
+        }
+      }
       rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId }
+    }
+    // A room joined meanwhile: poll it from where it was joined (its entry is the cursor to send).
+    for (const { room, at } of joined) {
+      if (rooms[room]) continue
+      const of = await chatroom.readable(room, currentUser(request))
+      if (of) rooms[room] = { epoch: of.epoch, lastId: at }
     }
     const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refused.map((e) => e.body))}}`
     return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(body)

@@ -16,14 +16,21 @@ export type RoomEntry =
  * refused as not found (404), as it would be on its own routes; every other refusal is the
  * room's own (409 start over with where the room stands, 429, 503), so the others go on.
  */
-export async function enterRooms(request: FastifyRequest, cursors: RoomCursor[], transport: string, extra: { typing?: boolean; paged?: boolean; tab?: string | undefined } = {}): Promise<RoomEntry[]> {
+export async function enterRooms(
+  request: FastifyRequest,
+  cursors: RoomCursor[],
+  transport: string,
+  extra: { typing?: boolean; paged?: boolean; tab?: string | undefined; fromNow?: boolean } = {},
+): Promise<RoomEntry[]> {
   const { chatroom } = request.server
   const user = currentUser(request)
   return Promise.all(
     cursors.map(async (cursor): Promise<RoomEntry> => {
       const room = await chatroom.readable(cursor.room, user)
       if (!room) return { room: cursor.room, ok: false, status: 404, body: { error: reasons[404], message: 'No such room.', room: cursor.room } }
-      const entered = await room.enter(user, transport, { lastReceived: cursor.lastReceived, epoch: cursor.epoch, ...extra })
+      // Following the person, a room with no cursor starts from now (its window is for history to page through).
+      const lastReceived = cursor.lastReceived ?? (extra.fromNow ? room.lastId : undefined)
+      const entered = await room.enter(user, transport, { lastReceived, epoch: cursor.epoch, typing: extra.typing, paged: extra.paged, tab: extra.tab })
       if (!entered.ok) {
         const { status, body } = httpEnterRefusal(entered)
         return { room: cursor.room, ok: false, status, body: { ...body, room: cursor.room } }

@@ -190,6 +190,9 @@ export class MemoryRooms implements RoomStore {
   async members(room: string): Promise<string[]> {
     return [...(this.memberships.get(room)?.keys() ?? [])]
   }
+  async memberOf(person: string): Promise<string[]> {
+    return [...this.memberships].filter(([, members]) => members.has(person)).map(([room]) => room).sort()
+  }
   async readMarker(room: string, person: string): Promise<number> {
     return this.markers.get(JSON.stringify([room, person])) ?? 0
   }

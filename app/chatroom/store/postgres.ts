@@ -330,6 +330,10 @@ export class PostgresStore extends LobbyMethods implements Store {
       const { rows } = await this.pool.query<{ role: RoomRole }>('SELECT role FROM chat_room_members WHERE room = $1 AND person = $2', [room, person])
       return rows[0]?.role
     },
+    memberOf: async (person: string) => {
+      const { rows } = await this.pool.query<{ room: string }>('SELECT room FROM chat_room_members WHERE person = $1 ORDER BY room', [person])
+      return rows.map((row) => row.room)
+    },
     members: async (room: string) => {
       const { rows } = await this.pool.query<{ person: string }>('SELECT person FROM chat_room_members WHERE room = $1 ORDER BY seq', [room])
       return rows.map((row) => row.person)

@@ -556,6 +556,7 @@ export class SqliteStore extends LobbyMethods implements Store {
     const removeMember = db.prepare<[string, string]>('DELETE FROM room_members WHERE room = ? AND person = ?')
     const role = db.prepare<[string, string], RoomRole>('SELECT role FROM room_members WHERE room = ? AND person = ?').pluck()
     const members = db.prepare<[string], string>('SELECT person FROM room_members WHERE room = ? ORDER BY joined_at, rowid').pluck()
+    const memberOf = db.prepare<[string], string>('SELECT room FROM room_members WHERE person = ? ORDER BY room').pluck()
     const readMarker = db.prepare<[string, string], number>('SELECT last_read FROM read_markers WHERE room = ? AND person = ?').pluck()
     const markRead = db.prepare<[string, string, number]>(
       `INSERT INTO read_markers (room, person, last_read) VALUES (?, ?, ?)
@@ -579,6 +580,7 @@ export class SqliteStore extends LobbyMethods implements Store {
       removeMember: async (name, person) => removeMember.run(this.writable(name), person).changes === 1,
       role: async (name, person) => role.get(name, person),
       members: async (name) => members.all(name),
+      memberOf: async (person) => memberOf.all(person),
       readMarker: async (name, person) => readMarker.get(name, person) ?? 0,
       markRead: async (name, person, id) => {
         if (id > 0) markRead.run(this.writable(name), person, id)

@@ -247,6 +247,8 @@ export interface RoomStore {
   role(room: string, person: string): Promise<RoomRole | undefined>
   /** The members' ids, oldest membership first. */
   members(room: string): Promise<string[]>
+  /** The rooms the person is a member of (of any kind), by name. */
+  memberOf(person: string): Promise<string[]>
   /** The last event id the person has read in the room (0 when none). */
   readMarker(room: string, person: string): Promise<number>
   /** Moves the person's read marker forward (never back). */

@@ -1,0 +1,70 @@
+import type { FastifyRequest } from 'fastify'
+import { personLog } from '../chatroom/chatroom.js'
+import type { StoredEvent } from '../chatroom/event.js'
+import { currentUser } from '../plugins/session.js'
+import type { RoomCursor } from '../validation.js'
+import { httpEnterRefusal } from './protocol.js'
+import { enterRooms, type RoomEntry } from './rooms-connection.js'
+
+/** The cursor name of the person's own events on their stream (`me:EPOCH:ID`): no room can be called that. */
+export const ME = 'me'
+
+/** Person events that give the person a room to follow from the id they carry (`at`). */
+export function addsRoom(stored: StoredEvent): { room: string; at: number } | undefined {
+  const { type, kind, room, at } = stored.event
+  if (type !== 'person' || room === undefined || (kind !== 'joined' && kind !== 'invited' && kind !== 'direct')) return undefined
+  return { room, at: at ?? 0 }
+}
+
+/** A person event that takes a room off their stream. */
+export function dropsRoom(stored: StoredEvent): string | undefined {
+  const { type, kind, room } = stored.event
+  return type === 'person' && kind === 'left' ? room : undefined
+}
+
+/**
+ * Enters the person's own log (as `me`, from its cursor or from now, quietly: reading it is not
+ * being present anywhere). Undefined for someone with no id (nothing of theirs is recorded).
+ */
+export async function enterMe(request: FastifyRequest, cursor: RoomCursor | undefined, transport: string, paged = false): Promise<RoomEntry | undefined> {
+  const user = currentUser(request)
+  if (!user.id) return undefined
+  const log = await request.server.chatroom.room(personLog(user.id))
+  const entered = await log.enter(user, transport, { lastReceived: cursor?.lastReceived ?? log.lastId, epoch: cursor?.epoch, quiet: true, paged })
+  if (!entered.ok) {
+    const { status, body } = httpEnterRefusal(entered)
+    return { room: ME, ok: false, status, body: { ...body, room: ME } }
+  }
+  return { room: ME, ok: true, subscription: entered.subscription, of: log }
+}
+
+/**
+ * Enters what the person's stream carries on a connection opened with `follow=me`: their own
+ * events, and every room they belong to (the lobby, their rooms, direct rooms), each from its
+ * cursor when one is given, else from now; rooms given a cursor that they do not belong to are
+ * entered too, as without `follow` (a public room read without joining it). A room the person
+ * joined after their `me` cursor starts where they joined it.
+ */
+export async function enterFollowing(
+  request: FastifyRequest,
+  cursors: RoomCursor[],
+  transport: string,
+  extra: { typing?: boolean; paged?: boolean } = {},
+): Promise<{ me: RoomEntry | undefined; rooms: RoomEntry[] }> {
+  const { chatroom } = request.server
+  const user = currentUser(request)
+  const given = cursors.filter((c) => c.room !== ME)
+  const meCursor = cursors.find((c) => c.room === ME)
+  // Rooms joined since the client's own-events cursor: from where they were joined, not from now.
+  const joinedAt = new Map<string, number>()
+  if (user.id && meCursor?.lastReceived !== undefined) {
+    for (const stored of (await chatroom.room(personLog(user.id))).archive(meCursor.lastReceived)) {
+      const added = addsRoom(stored)
+      if (added) joinedAt.set(added.room, added.at)
+    }
+  }
+  const [me, following] = await Promise.all([enterMe(request, meCursor, transport, extra.paged), chatroom.following(user)])
+  const named = new Set(given.map((c) => c.room))
+  const all = [...given, ...following.filter((room) => !named.has(room)).map((room): RoomCursor => ({ room, lastReceived: joinedAt.get(room) }))]
+  return { me, rooms: await enterRooms(request, all, transport, { ...extra, fromNow: true }) }
+}

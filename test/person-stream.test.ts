@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import type { Event } from '../app/chatroom/event.js'
+import { buildTestApp, registerAccount } from './helpers.js'
+
+// The person's stream (`follow=me`): one connection carries every room the person belongs to,
+// now and later, and their own events under a cursor of their own (`me`). A DM someone opens to
+// them, an invitation, a room joined or left on another device: each reaches the open
+// connection at once, and a resume delivers every room's missed events and the person's once.
+
+type PersonEvent = Event & { room: string }
+const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
+  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
+
+async function served(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}): Promise<{ app: FastifyInstance; base: string }> {
+  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3', ...env })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { app, base }
+}
+
+/** A client of the long poll with follow=me: it keeps a cursor per room and one for its own events, as a page would. */
+class FollowPoller {
+  readonly got: PersonEvent[] = []
+  readonly cursors = new Map<string, { epoch: string; last: number }>()
+  constructor(
+    private readonly base: string,
+    private readonly cookie: string,
+  ) {}
+
+  /** One poll; resolves with what it answered. */
+  async poll(): Promise<{ events: PersonEvent[]; rooms: Record<string, { epoch: string; lastId: number }>; refused: { room: string; status: number }[] }> {
+    const query = [...this.cursors].map(([room, { epoch, last }]) => `&cursor=${encodeURIComponent(`${room}:${epoch}:${last}`)}`).join('')
+    const res = await fetch(`${this.base}/longpolling/messages?follow=me${query}`, { headers: { cookie: this.cookie } })
+    if (res.status !== 200) throw new Error(`poll: ${res.status} ${await res.text()}`)
+    const body = (await res.json()) as { events: PersonEvent[]; rooms: Record<string, { epoch: string; lastId: number }>; refused: { room: string; status: number }[] }
+    for (const event of body.events) {
+      this.got.push(event)
+      const key = event.type === 'person' ? 'me' : event.room
+      const cursor = this.cursors.get(key)
+      if (cursor) cursor.last = event.id
+    }
+    // Rooms new to this client (its first poll, a room joined): their entry is where to go on from.
+    for (const [room, { epoch, lastId }] of Object.entries(body.rooms)) if (!this.cursors.has(room)) this.cursors.set(room, { epoch, last: lastId })
+    for (const event of body.events) if (event.type === 'person' && event.kind === 'left') this.cursors.delete(event.room)
+    return body
+  }
+
+  /** Polls until `check` holds (each poll waits for something, or LONGPOLL_TIMEOUT). */
+  async until(check: () => boolean, what: string, polls = 10): Promise<void> {
+    for (let i = 0; i < polls && !check(); i++) await this.poll()
+    if (!check()) throw new Error(`never: ${what}; got ${JSON.stringify(this.got.map((e) => [e.room, e.type, e.kind ?? e.text]))}`)
+  }
+
+  texts(room: string): string[] {
+    return this.got.filter((e) => e.room === room && e.type === 'message').map((e) => e.text!)
+  }
+}
+
+t.test('long polling with follow=me: every room of the person without naming one, a DM opened by someone else, a room left on another device, and its own cursor', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  t.equal((await post(base, ann, '/rooms', { name: 'red' })).status, 201, 'ann makes red (and is its member)')
+  t.equal((await post(base, bob, '/rooms', { name: 'blue' })).status, 201, 'bob makes blue (ann is not in it)')
+
+  const poller = new FollowPoller(base, ann)
+  const first = await poller.poll()
+  t.same(Object.keys(first.rooms).sort(), ['lobby', 'me', 'red'], 'the first poll follows the lobby, red and her own events: no subscribe, no cursor')
+  t.same(first.events.filter((e) => e.type === 'message'), [], 'from now: no backlog of history (her own arrival in the lobby at most)')
+
+  await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'in blue, without ann' })
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'hello red' })
+  await post(base, bob, '/longpolling/room/messages', { text: 'hello lobby' })
+  await poller.until(() => poller.texts('red').length === 1 && poller.texts('lobby').length === 1, 'red and lobby messages')
+  t.same([poller.texts('red'), poller.texts('lobby'), poller.texts('blue')], [['hello red'], ['hello lobby'], []], "both of her rooms on one poll, nothing of a room she is not in")
+
+  // bob opens a DM to ann while her poll waits: it answers with the news, and the DM's cursor.
+  const waiting = poller.poll()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
+  const answered = await waiting
+  const news = answered.events.find((e) => e.type === 'person')
+  t.match(news, { type: 'person', kind: 'direct', room: opened.room, user: 'bob' }, 'the waiting poll answers at once: bob opened a DM to her')
+  t.match(answered.rooms[opened.room], { lastId: 0 }, "with the DM's cursor, from its start")
+  await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'psst' })
+  await poller.until(() => poller.texts(opened.room).length === 1, 'the DM message')
+  t.same(poller.texts(opened.room), ['psst'], "the DM's messages follow on the same poll")
+
+  // On another device she leaves red: the poll says so, and red is no longer followed.
+  t.equal((await post(base, ann, '/rooms/red/leave')).status, 200, 'she leaves red elsewhere')
+  await poller.until(() => poller.got.some((e) => e.type === 'person' && e.kind === 'left' && e.room === 'red'), 'the left news')
+  await post(base, bob, '/longpolling/room/messages', { text: 'still here' })
+  const after = await poller.poll()
+  t.notOk('red' in after.rooms, 'red is no longer followed')
+  t.ok(after.events.some((e) => e.text === 'still here') || poller.texts('lobby').includes('still here'), 'the lobby goes on')
+
+  // Her own events have ids of their own, consecutive, resumable.
+  const mine = poller.got.filter((e) => e.type === 'person').map((e) => e.id)
+  t.same(mine, mine.map((_, i) => mine[0]! + i), 'her own events are consecutive under their cursor')
+})
