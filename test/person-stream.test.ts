@@ -98,3 +98,58 @@ t.test('long polling with follow=me: every room of the person without naming one
   const mine = poller.got.filter((e) => e.type === 'person').map((e) => e.id)
   t.same(mine, mine.map((_, i) => mine[0]! + i), 'her own events are consecutive under their cursor')
 })
+
+type Frame = { type?: string; room?: string; events?: PersonEvent[]; reason?: string; epoch?: string; lastId?: number }
+
+/** A socket of several rooms that records every frame. */
+async function followSocket(base: string, cookie: string, query = '') {
+  const { WebSocket } = await import('ws')
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/websocket/socket?follow=me${query}`, { headers: { cookie, origin: base } })
+  const frames: Frame[] = []
+  ws.on('message', (data) => frames.push(JSON.parse(data.toString()) as Frame))
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  const until = async (check: () => boolean, what: string, ms = 5000) => {
+    const deadline = Date.now() + ms
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`never: ${what}; frames ${JSON.stringify(frames)}`)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+  const events = (room: string) => frames.filter((f) => f.room === room && f.events).flatMap((f) => f.events!)
+  return { ws, frames, until, events, texts: (room: string) => events(room).filter((e) => e.type === 'message').map((e) => e.text) }
+}
+
+t.test('the socket with follow=me: subscribed to every room of the person at once, a DM opened by someone else added within a second, a room left elsewhere taken off', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  const socket = await followSocket(base, ann)
+  t.teardown(() => socket.ws.close())
+  await socket.until(() => ['me', 'lobby', 'red'].every((room) => socket.frames.some((f) => f.type === 'subscribed' && f.room === room)), 'subscribed to me, lobby and red')
+  t.pass('subscribed to her own events, the lobby and red with no subscribe frame')
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby line' })
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red line' })
+  await socket.until(() => socket.texts('lobby').length === 1 && socket.texts('red').length === 1, 'both lines')
+
+  const started = Date.now()
+  const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
+  await socket.until(() => socket.frames.some((f) => f.type === 'subscribed' && f.room === opened.room), 'the DM subscribed', 1000)
+  t.ok(Date.now() - started < 1000, `the DM bob opened is on her socket within a second (${Date.now() - started} ms)`)
+  t.match(socket.events('me').at(-1), { type: 'person', kind: 'direct', room: opened.room, user: 'bob' }, 'with the news on her own events')
+  await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'psst' })
+  await socket.until(() => socket.texts(opened.room).length === 1, 'the DM message')
+  t.same(socket.texts(opened.room), ['psst'], "the DM's first message, once")
+
+  t.equal((await post(base, ann, '/rooms/red/leave')).status, 200, 'she leaves red on another device')
+  await socket.until(() => socket.frames.some((f) => f.type === 'unsubscribed' && f.room === 'red'), 'red unsubscribed')
+  t.match(socket.frames.find((f) => f.type === 'unsubscribed' && f.room === 'red'), { reason: 'left' }, 'red is taken off: left')
+  await post(base, bob, '/rooms/red/join')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'after she left' })
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby again' })
+  await socket.until(() => socket.texts('lobby').includes('lobby again'), 'the lobby line')
+  t.notOk(socket.texts('red').includes('after she left'), 'nothing of red after she left it')
+})

@@ -7,7 +7,7 @@ import type { Member } from '../chatroom/presence.js'
 import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../transport/protocol.js'
 import { RoomsSocket } from '../transport/rooms-socket.js'
 import { SocketWriter } from '../transport/socket-writer.js'
-import { firstIssue, pageQuerySchema } from '../validation.js'
+import { firstIssue, followsMe, pageQuerySchema, parseCursors } from '../validation.js'
 
 /** GET /websocket/room — the page; its script opens the socket. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -73,5 +73,11 @@ export function roomsSocket(socket: WebSocket, request: FastifyRequest) {
   const { config } = request.server
   // The socket closes (4401) when its session is signed out, here or on another process.
   socket.once('close', bindToSession(request, socket))
-  new RoomsSocket(socket, request, config.SOCKET_BUFFER_LIMIT, config.MAX_ROOMS_PER_CONNECTION)
+  const rooms = new RoomsSocket(socket, request, config.SOCKET_BUFFER_LIMIT, config.MAX_ROOMS_PER_CONNECTION)
+  // `?follow=me[&cursor=…]`: every room of the person, now and later, and their own events, with no subscribe frame.
+  if (followsMe(request.query)) {
+    const parsed = parseCursors((request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION, true)
+    if ('error' in parsed) return socket.close(CloseCode.badRequest, parsed.error.slice(0, 120))
+    void rooms.follow(parsed.cursors)
+  }
 }

@@ -2,9 +2,12 @@ import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Room } from '../chatroom/room.js'
 import type { Subscription } from '../chatroom/subscription.js'
-import { ackFrame, act, CloseCode, errorFrame, httpEnterRefusal, readChange, reasons } from './protocol.js'
+import { ackFrame, act, CloseCode, errorFrame, readChange, reasons } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
-import { roomFrame } from './rooms-connection.js'
+import type { StoredEvent } from '../chatroom/event.js'
+import type { RoomCursor } from '../validation.js'
+import { addsRoom, dropsRoom, enterFollowing, enterMe, ME } from './person-stream.js'
+import { enterRooms, roomFrame, type RoomEntry } from './rooms-connection.js'
 import { release } from './socket-writer.js'
 
 /** Invalid frames in a row before the socket is closed (1007), as on a one-room socket. */
@@ -105,29 +108,62 @@ export class RoomsSocket {
     })
   }
 
-  private async subscribe(frame: Extract<ClientFrame, { type: 'subscribe' }>): Promise<void> {
+  private async subscribe(frame: Extract<ClientFrame, { type: 'subscribe' }>, following = false): Promise<void> {
     const { room: name } = frame
-    if (this.subscriptions.has(name) || this.pending.has(name)) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribed to that room already.', room: name }))
-    if (this.subscriptions.size + this.pending.size >= this.maxRooms) {
+    if (this.subscriptions.has(name) || this.pending.has(name)) {
+      if (following) return
+      return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribed to that room already.', room: name }))
+    }
+    // The person's stream follows every room of theirs; a socket that names rooms one by one is bounded.
+    if (!following && this.subscriptions.size + this.pending.size >= this.maxRooms) {
       return this.send(JSON.stringify({ type: 'refused', room: name, status: 429, error: reasons[429], message: `At most ${this.maxRooms} rooms on one connection.` }))
     }
     this.pending.add(name)
     try {
-      const room = await this.request.server.chatroom.readable(name, currentUser(this.request))
-      if (!room) return this.send(JSON.stringify({ type: 'refused', room: name, status: 404, error: reasons[404], message: 'No such room.' }))
-      const entered = await room.enter(currentUser(this.request), 'websocket', { lastReceived: frame.lastReceived, epoch: frame.epoch, typing: true })
-      if (!entered.ok) {
-        const { status, body } = httpEnterRefusal(entered)
-        return this.send(JSON.stringify({ type: 'refused', room: name, status, ...body }))
-      }
-      if (this.closed) return entered.subscription.cancel()
-      const { subscription } = entered
-      this.subscriptions.set(name, { subscription, room })
-      subscription.onReadable = () => this.flush(name)
-      this.send(JSON.stringify({ type: 'subscribed', room: name, epoch: room.epoch, lastId: room.lastId }))
-      if (subscription.pending) this.flush(name)
+      const cursor = { room: name, epoch: frame.epoch, lastReceived: frame.lastReceived }
+      const [entry] = name === ME ? [await enterMe(this.request, cursor, 'websocket')] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following })
+      if (entry) this.attach(entry)
     } finally {
       this.pending.delete(name)
+    }
+  }
+
+  /**
+   * Follows the person (`?follow=me`): their own events (`me`) and every room they belong to,
+   * now and later: a room they join (a DM opened to them, an invitation, on another device) is
+   * subscribed from where they joined it, a room they leave is unsubscribed (`left`).
+   */
+  async follow(cursors: RoomCursor[]): Promise<void> {
+    for (const cursor of cursors) this.pending.add(cursor.room)
+    try {
+      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true })
+      for (const cursor of cursors) this.pending.delete(cursor.room)
+      if (me) this.attach(me)
+      for (const entry of rooms) this.attach(entry)
+    } finally {
+      for (const cursor of cursors) this.pending.delete(cursor.room)
+    }
+  }
+
+  /** A room entered for this socket: subscribed (its frames follow), or said refused. */
+  private attach(entry: RoomEntry): void {
+    const name = entry.room
+    if (!entry.ok) return this.send(JSON.stringify({ type: 'refused', status: entry.status, ...entry.body }))
+    const { subscription, of: room } = entry
+    if (this.closed || this.subscriptions.has(name)) return subscription.cancel()
+    this.subscriptions.set(name, { subscription, room })
+    subscription.onReadable = () => this.flush(name)
+    this.send(JSON.stringify({ type: 'subscribed', room: name, epoch: room.epoch, lastId: room.lastId }))
+    if (subscription.pending) this.flush(name)
+  }
+
+  /** The person's own events, as they are sent: the rooms they join are followed, those they leave dropped. */
+  private followNews(events: readonly StoredEvent[]): void {
+    for (const stored of events) {
+      const added = addsRoom(stored)
+      if (added) void this.subscribe({ type: 'subscribe', room: added.room, lastReceived: added.at }, true)
+      const dropped = dropsRoom(stored)
+      if (dropped !== undefined) this.unsubscribe(dropped, 'left')
     }
   }
 
@@ -160,6 +196,9 @@ export class RoomsSocket {
       }
       return
     }
-    if (subscription.pending) this.send(roomFrame(name, subscription.take(), subscription.takeSignals()))
+    if (!subscription.pending) return
+    const events = subscription.take()
+    this.send(roomFrame(name, events, subscription.takeSignals()))
+    if (name === ME) this.followNews(events)
   }
 }
