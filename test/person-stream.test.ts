@@ -153,3 +153,82 @@ t.test('the socket with follow=me: subscribed to every room of the person at onc
   await socket.until(() => socket.texts('lobby').includes('lobby again'), 'the lobby line')
   t.notOk(socket.texts('red').includes('after she left'), 'nothing of red after she left it')
 })
+
+/** An event stream with follow=me that records its messages (name, data, id). */
+async function followStream(base: string, cookie: string, lastEventId?: string) {
+  const controller = new AbortController()
+  const headers: Record<string, string> = { cookie }
+  if (lastEventId !== undefined) headers['last-event-id'] = lastEventId
+  const res = await fetch(`${base}/sse/events?follow=me`, { headers, signal: controller.signal })
+  const messages: { name: string | undefined; data: PersonEvent & { reason?: string }; id: string | undefined }[] = []
+  const reading = (async () => {
+    let buffer = ''
+    const chunks = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+    for (let read = await chunks.read(); !read.done; read = await chunks.read()) {
+      buffer += read.value
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (data !== undefined) messages.push({ name: /^event: (.*)$/m.exec(block)?.[1], data: JSON.parse(data) as PersonEvent, id: /^id: (.*)$/m.exec(block)?.[1] })
+      }
+    }
+  })().catch(() => {})
+  const until = async (check: () => boolean, what: string, ms = 5000) => {
+    const deadline = Date.now() + ms
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`never: ${what}; got ${JSON.stringify(messages)}`)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+  const texts = (room: string) => messages.filter((m) => m.name === undefined && m.data.type === 'message' && m.data.room === room).map((m) => m.data.text)
+  const close = async () => {
+    controller.abort()
+    await reading
+  }
+  return { messages, until, texts, close, lastId: () => messages.filter((m) => m.id !== undefined).at(-1)?.id }
+}
+
+t.test('the event stream with follow=me: a DM opened by someone else joins the stream, a room left elsewhere leaves it, and Last-Event-ID resumes every room and her own events once', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  const stream = await followStream(base, ann)
+  await stream.until(() => stream.messages.some((m) => m.name === 'hello'), 'hello')
+  t.same(Object.keys((stream.messages[0]!.data as unknown as { rooms: object }).rooms).sort(), ['lobby', 'me', 'red'], 'hello names the lobby, red and her own events')
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red 1' })
+  await stream.until(() => stream.texts('red').length === 1, 'red 1')
+
+  const started = Date.now()
+  const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
+  await stream.until(() => stream.messages.some((m) => m.name === 'subscribed' && m.data.room === opened.room), 'the DM added', 1000)
+  t.ok(Date.now() - started < 1000, `the DM is on her stream within a second (${Date.now() - started} ms)`)
+  t.ok(stream.messages.some((m) => m.data.type === 'person' && m.data.kind === 'direct' && m.data.room === opened.room), 'with the news as her own event')
+  await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm 1' })
+  await stream.until(() => stream.texts(opened.room).length === 1, 'dm 1')
+  t.match(stream.lastId(), new RegExp(`(^|,)me:[^:]+:\\d+`), "the stream's id carries her own cursor beside the rooms'")
+  t.match(stream.lastId(), new RegExp(`(^|,)${opened.room}:[^:]+:\\d+`), "and the DM's")
+
+  // Cut: while she is away, a message in each room, and she leaves red on another device.
+  const resumeFrom = stream.lastId()!
+  await stream.close()
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby while away' })
+  await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm while away' })
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red while away' })
+  t.equal((await post(base, ann, '/rooms/red/leave')).status, 200, 'she leaves red elsewhere while away')
+  const again = await followStream(base, ann, resumeFrom)
+  t.teardown(() => again.close())
+  await again.until(() => again.texts('lobby').includes('lobby while away') && again.texts(opened.room).includes('dm while away'), 'the missed messages')
+  await again.until(() => again.messages.some((m) => m.data.type === 'person' && m.data.kind === 'left'), 'the missed left news')
+  t.same(again.texts(opened.room), ['dm while away'], 'the DM resumes after what she had: once')
+  t.same(again.texts('red'), ['red while away'], 'red resumes with what was said before she left it')
+  const news = again.messages.filter((m) => m.data.type === 'person')
+  t.same(news.map((m) => m.data.kind), ['left'], 'her own events resume after her cursor: only the leave')
+  await post(base, bob, '/rooms/red/join')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'red after' })
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby after' })
+  await again.until(() => again.texts('lobby').includes('lobby after'), 'lobby after')
+  t.notOk(again.texts('red').includes('red after'), 'red is dropped once she left it')
+})

@@ -2,9 +2,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpActions, roomOf, roomPage } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../transport/protocol.js'
-import { SseWriter } from '../transport/sse-writer.js'
-import { enterRooms } from '../transport/rooms-connection.js'
-import { firstIssue, lastEventIdSchema, pageQuerySchema, parseCursors } from '../validation.js'
+import type { StoredEvent } from '../chatroom/event.js'
+import { addsRoom, dropsRoom, enterFollowing } from '../transport/person-stream.js'
+import { SseWriter, type StreamRoom } from '../transport/sse-writer.js'
+import { enterRooms, type RoomEntry } from '../transport/rooms-connection.js'
+import { firstIssue, followsMe, lastEventIdSchema, pageQuerySchema, parseCursors } from '../validation.js'
 
 /** GET /sse/room — the page; its script opens the event stream. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -74,22 +76,42 @@ export const { say, typing, leave } = httpActions('sse', '/sse/room')
  */
 export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) {
   const { config } = request.server
+  const follow = followsMe(request.query)
   const resumed = request.headers['last-event-id']
-  const parsed = parseCursors(typeof resumed === 'string' && resumed.includes(':') ? resumed : (request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION)
+  const parsed = parseCursors(typeof resumed === 'string' && resumed.includes(':') ? resumed : (request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION, follow)
   if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
   const writer = openStream(request, reply)
   if (!writer) return
-  const entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
+  let entries: RoomEntry[]
+  if (follow) {
+    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true })
+    entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
+  } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
   let refusals = ''
-  const open: Parameters<SseWriter['attachRooms']>[0] = []
+  const open: StreamRoom[] = []
   const rooms: Record<string, { epoch: string; lastId: number }> = {}
-  for (const [i, entry] of entries.entries()) {
+  for (const entry of entries) {
     if (!entry.ok) refusals += message('refused', JSON.stringify({ status: entry.status, ...entry.body }))
     else {
-      open.push({ room: entry.room, epoch: entry.of.epoch, last: parsed.cursors[i]!.lastReceived ?? 0, subscription: entry.subscription })
+      open.push({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
       rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId }
     }
   }
   if (open.length === 0) return writer.end(refusals)
-  writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals)
+  // Following the person: a room they join is entered from where they joined it and added to the stream; one they leave is dropped.
+  const news = follow
+    ? (events: readonly StoredEvent[]) => {
+        for (const stored of events) {
+          const added = addsRoom(stored)
+          if (added && !writer.hasRoom(added.room)) {
+            void enterRooms(request, [{ room: added.room, lastReceived: added.at }], 'sse', { typing: true }).then(([entry]) => {
+              if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
+            })
+          }
+          const dropped = dropsRoom(stored)
+          if (dropped !== undefined) writer.dropRoom(dropped, 'left')
+        }
+      }
+    : undefined
+  writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals, news)
 }

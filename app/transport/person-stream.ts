@@ -30,12 +30,13 @@ export async function enterMe(request: FastifyRequest, cursor: RoomCursor | unde
   const user = currentUser(request)
   if (!user.id) return undefined
   const log = await request.server.chatroom.room(personLog(user.id))
-  const entered = await log.enter(user, transport, { lastReceived: cursor?.lastReceived ?? log.lastId, epoch: cursor?.epoch, quiet: true, paged })
+  const from = cursor?.lastReceived ?? log.lastId
+  const entered = await log.enter(user, transport, { lastReceived: from, epoch: cursor?.epoch, quiet: true, paged })
   if (!entered.ok) {
     const { status, body } = httpEnterRefusal(entered)
     return { room: ME, ok: false, status, body: { ...body, room: ME } }
   }
-  return { room: ME, ok: true, subscription: entered.subscription, of: log }
+  return { room: ME, ok: true, subscription: entered.subscription, of: log, from }
 }
 
 /**

@@ -8,7 +8,7 @@ import type { RoomCursor } from '../validation.js'
 
 /** One room on a connection that carries several: its subscription, or why it was refused. */
 export type RoomEntry =
-  | { room: string; ok: true; subscription: Subscription; of: Room }
+  | { room: string; ok: true; subscription: Subscription; of: Room; from: number }
   | { room: string; ok: false; status: number; body: ErrorBody & { room: string } }
 
 /**
@@ -35,7 +35,7 @@ export async function enterRooms(
         const { status, body } = httpEnterRefusal(entered)
         return { room: cursor.room, ok: false, status, body: { ...body, room: cursor.room } }
       }
-      return { room: cursor.room, ok: true, subscription: entered.subscription, of: room }
+      return { room: cursor.room, ok: true, subscription: entered.subscription, of: room, from: lastReceived ?? 0 }
     }),
   )
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
-import { sseBytesFor } from '../chatroom/event.js'
+import { sseBytesFor, type StoredEvent } from '../chatroom/event.js'
 import type { Subscription } from '../chatroom/subscription.js'
+import { ME } from './person-stream.js'
 
 export interface SseWriterOptions {
   /** Unsent bytes past which nothing more is written (SOCKET_BUFFER_LIMIT, as for sockets). */
@@ -52,12 +53,22 @@ function beat(writer: SseWriter, ms: number): () => void {
  * the stream ends (the browser reconnects from its last id). The response closing cancels the
  * subscription, which lets go of the user's presence.
  */
+/** One room of a stream of several: its subscription and its cursor. */
+export interface StreamRoom {
+  room: string
+  epoch: string
+  last: number
+  subscription: Subscription
+}
+
 export class SseWriter {
   private readonly res: Socket
   private readonly limit: number
   private subscription: Subscription | undefined
   /** A stream of several rooms: each room's subscription, and its cursor (`ROOM:EPOCH:ID`, the stream's id is all of them). */
-  private rooms: { room: string; epoch: string; last: number; subscription: Subscription }[] | undefined
+  private rooms: StreamRoom[] | undefined
+  /** Following the person: told of their own events as they go out (it adds and drops rooms). */
+  private news: ((events: readonly StoredEvent[]) => void) | undefined
   private waitingForDrain = false
   private wrote = false
   private readonly stopBeating: () => void
@@ -78,12 +89,35 @@ export class SseWriter {
    * stream's `id:` is every room's cursor (`ROOM:EPOCH:ID,…`), so the browser's Last-Event-ID
    * resumes all of them. A room that must start over ends the stream (the client reconnects).
    */
-  attachRooms(entries: { room: string; epoch: string; last: number; subscription: Subscription }[], greeting: string): void {
+  attachRooms(entries: StreamRoom[], greeting: string, news?: (events: readonly StoredEvent[]) => void): void {
     if (this.res.destroyed) return entries.forEach((e) => e.subscription.cancel())
     this.rooms = entries
+    this.news = news
     for (const entry of entries) entry.subscription.onReadable = this.flush
     this.write(`retry: 2000\n${greeting}`)
     if (entries.some((e) => e.subscription.pending)) setImmediate(this.flush)
+  }
+
+  hasRoom(room: string): boolean {
+    return this.rooms?.some((r) => r.room === room) ?? false
+  }
+
+  /** A room joined while the stream is open (the person's stream): its events follow from its cursor. */
+  addRoom(entry: StreamRoom): void {
+    if (!this.rooms || this.res.destroyed || this.res.writableEnded || this.hasRoom(entry.room)) return entry.subscription.cancel()
+    this.rooms.push(entry)
+    entry.subscription.onReadable = this.flush
+    this.write(`event: subscribed\ndata: ${JSON.stringify({ room: entry.room, epoch: entry.epoch, lastId: entry.last })}\n\n`)
+    if (entry.subscription.pending) setImmediate(this.flush)
+  }
+
+  /** A room the person left (the person's stream): its subscription ends and the stream says so; the others go on. */
+  dropRoom(room: string, reason: string): void {
+    const at = this.rooms?.findIndex((r) => r.room === room) ?? -1
+    if (at < 0) return
+    const [entry] = this.rooms!.splice(at, 1)
+    entry!.subscription.cancel()
+    if (!this.res.writableEnded) this.write(`event: unsubscribed\ndata: ${JSON.stringify({ room, reason })}\n\n`)
   }
 
   private cursorSet(): string {
@@ -91,24 +125,32 @@ export class SseWriter {
   }
 
   private flushRooms(rooms: NonNullable<SseWriter['rooms']>): void {
-    for (const entry of rooms) {
+    for (const entry of [...rooms]) {
       const { subscription } = entry
       if (subscription.state === 'lagged') return this.end()
       if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')
-      if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
+      // Following the person, a room they left is dropped and the others go on; otherwise the stream ends.
+      if (subscription.state === 'left' && this.news) this.dropRoom(entry.room, 'left')
+      else if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
     }
     if (this.full()) return
     let out = ''
+    let news: StoredEvent[] | undefined
     for (const entry of rooms) {
       if (!entry.subscription.pending) continue
       const room = JSON.stringify(entry.room)
-      for (const stored of entry.subscription.take()) {
+      // The person's own events carry their room already: their data is the event as it is.
+      const mine = this.news !== undefined && entry.room === ME
+      const taken = entry.subscription.take()
+      for (const stored of taken) {
         entry.last = stored.event.id
-        out += `id: ${this.cursorSet()}\ndata: {"room":${room},${stored.json.slice(1)}\n\n`
+        out += `id: ${this.cursorSet()}\ndata: ${mine ? stored.json : `{"room":${room},${stored.json.slice(1)}`}\n\n`
       }
+      if (mine) news = taken
       for (const signal of entry.subscription.takeSignals()) out += `event: ${signal.type}\ndata: {"room":${room},${signal.json.slice(1)}\n\n`
     }
     if (out) this.write(out)
+    if (news?.length) this.news!(news)
   }
 
   /** Starts the stream: the reconnect delay and `greeting` first, then what the subscription has. */
