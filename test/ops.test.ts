@@ -35,7 +35,7 @@ t.test('/metrics counts connections, pending polls, events, deliveries and lagge
   t.equal(metric(body, 'chat_connections{transport="longpolling"}'), 1)
   t.equal(metric(body, 'chat_longpolls_pending'), 1)
   t.equal(metric(body, 'chat_online_users'), 2)
-  t.equal(metric(body, 'chat_events_total'), 2, 'two joins')
+  t.equal(metric(body, 'chat_events_total'), 3, "two joins, and bob's read marker on his own log (his page read the lobby)")
   t.match(body, /nodejs_eventloop_lag_seconds \d/, 'event loop lag')
 
   // A reader that stops reading is dropped as lagged.
@@ -48,7 +48,7 @@ t.test('/metrics counts connections, pending polls, events, deliveries and lagge
   t.equal(stalled.state, 'lagged')
   await poll
   body = await scrape()
-  t.equal(metric(body, 'chat_events_total'), 7)
+  t.equal(metric(body, 'chat_events_total'), 8, 'and five more')
   t.equal(metric(body, 'chat_lagged_drops_total'), 1)
   t.ok(metric(body, 'chat_deliveries_total')! >= 7, 'deliveries counted')
   t.equal(metric(body, 'chat_longpolls_pending'), 0, 'the answered poll is no longer pending')
