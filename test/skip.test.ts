@@ -196,14 +196,15 @@ function senders(bases: () => string[], cookies: string[]) {
   }
 }
 
-async function readerGaps(base: string): Promise<number | undefined> {
+async function metric(base: string, name: string): Promise<number | undefined> {
   const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).catch(() => undefined)
   if (!res?.ok) return undefined
-  const line = (await res.text()).split('\n').find((l) => l.startsWith('chat_reader_gaps_total '))
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `))
   return line === undefined ? undefined : Number(line.split(' ')[1])
 }
 
-async function faultRun(t: Test, run: number): Promise<void> {
+/** A redis-server of the test's own and a fresh database, for app processes started on fixed ports (a killed one comes back on the same). */
+async function faultSetup(t: Test, extra: Record<string, string> = {}) {
   const redis = new TestRedis(await freePort())
   await redis.start()
   t.teardown(() => redis.dispose())
@@ -216,9 +217,15 @@ async function faultRun(t: Test, run: number): Promise<void> {
     RATE_LIMIT_MESSAGES: '100000',
     PRESENCE_TTL: '2',
     METRICS_TOKEN,
+    ...extra,
   }
-  const a = await startServer(t, { ...env, PORT: String(portA) })
-  let b = await startServer(t, { ...env, PORT: String(portB) })
+  return { redis, env, startA: () => startServer(t, { ...env, PORT: String(portA) }), startB: () => startServer(t, { ...env, PORT: String(portB) }) }
+}
+
+async function faultRun(t: Test, run: number): Promise<void> {
+  const { redis, startA, startB } = await faultSetup(t)
+  const a = await startA()
+  let b = await startB()
   let bAlive = true
   const bases = () => (bAlive ? [a.base, b.base] : [a.base])
 
@@ -244,7 +251,7 @@ async function faultRun(t: Test, run: number): Promise<void> {
       bAlive = false
       b.child.kill('SIGKILL')
       await once(b.child, 'exit')
-      b = await startServer(t, { ...env, PORT: String(portB) })
+      b = await startB()
       bAlive = true
     }
   }
@@ -265,7 +272,7 @@ async function faultRun(t: Test, run: number): Promise<void> {
   t.same(readers.flatMap((r) => r.doubled), [], `run ${run}: no reader got an event twice`)
   t.same(readers.map((r) => r.told), readers.map(() => 0), `run ${run}: nobody had to start over (the log is durable)`)
   for (const reader of readers) t.same(reader.ids, range(reader.ids[0]!, reader.last), `run ${run}: ${reader.transport} reader homed on ${reader.name.at(-1)}: every event once, in order`)
-  t.same([await readerGaps(a.base), await readerGaps(b.base)], [0, 0], `run ${run}: chat_reader_gaps_total is 0 on both processes`)
+  t.same([await metric(a.base, 'chat_reader_gaps_total'), await metric(b.base, 'chat_reader_gaps_total')], [0, 0], `run ${run}: chat_reader_gaps_total is 0 on both processes`)
   t.comment(`run ${run}: ${gaps.length} gaps${gaps.length ? `: ${gaps.join(', ')}` : ''}`)
 
   for (const server of [a, b]) {
@@ -484,31 +491,11 @@ function roomSenders(bases: () => string[], cookies: string[]) {
   }
 }
 
-async function metric(base: string, name: string): Promise<number | undefined> {
-  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).catch(() => undefined)
-  if (!res?.ok) return undefined
-  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `))
-  return line === undefined ? undefined : Number(line.split(' ')[1])
-}
-
 async function roomsFaultRun(t: Test, run: number): Promise<void> {
-  const redis = new TestRedis(await freePort())
-  await redis.start()
-  t.teardown(() => redis.dispose())
-  const [portA, portB] = [await freePort(), await freePort()]
-  const env = {
-    STORE: 'postgres',
-    BROKER: 'redis',
-    DATABASE_URL: await freshDatabase(t),
-    REDIS_URL: redis.url,
-    RATE_LIMIT_MESSAGES: '100000',
-    PRESENCE_TTL: '2',
-    // A window bigger than the rooms' logs: a room loaded under traffic reads all of it while the bus brings more.
-    ARCHIVE_SIZE: '2000',
-    METRICS_TOKEN,
-  }
-  let a = await startServer(t, { ...env, PORT: String(portA) })
-  const b = await startServer(t, { ...env, PORT: String(portB) })
+  // A window bigger than the rooms' logs: a room loaded under traffic reads all of it while the bus brings more.
+  const { redis, startA, startB } = await faultSetup(t, { ARCHIVE_SIZE: '2000' })
+  let a = await startA()
+  const b = await startB()
   let aAlive = true
   const bases = () => (aAlive ? [a.base, b.base] : [b.base])
   const owner = await signIn(a.base, 'owner')
@@ -538,7 +525,7 @@ async function roomsFaultRun(t: Test, run: number): Promise<void> {
   aAlive = false
   a.child.kill('SIGKILL')
   await once(a.child, 'exit')
-  a = await startServer(t, { ...env, PORT: String(portA) })
+  a = await startA()
   aAlive = true
   await sleep(PHASE_MS)
   await sending.stop()
@@ -590,12 +577,9 @@ t.test('readers of several rooms on two processes, Redis killed and started empt
 // events (Subscription.push) that must end each one, not the cursor check of a new connection.
 t.test('a process that missed events the store no longer has ends its live readers to start over: none is handed the hole as if it were not there', { skip: skipUnless(withPostgres && haveRedis, 'PostgreSQL or redis-server is missing') }, async (t) => {
   const pg = (await import('pg')).default
-  const redis = new TestRedis(await freePort())
-  await redis.start()
-  t.teardown(() => redis.dispose())
-  const env = { STORE: 'postgres', BROKER: 'redis', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, RATE_LIMIT_MESSAGES: '100000', METRICS_TOKEN }
-  const a = await startServer(t, env)
-  const b = await startServer(t, env)
+  const { redis, env, startA, startB } = await faultSetup(t)
+  const a = await startA()
+  const b = await startB()
   const sender = await signIn(a.base, 'sender')
   const say = async (text: string) => {
     const res = await fetch(`${a.base}/longpolling/room/messages`, { method: 'POST', headers: { cookie: sender, 'content-type': 'application/json' }, body: JSON.stringify({ text }) })
@@ -681,7 +665,7 @@ t.test('a process that missed events the store no longer has ends its live reade
     t.same(reader.ids, range(now + 1, now + reader.ids.length), `${reader.name}: only events that follow its cursor, with no hole (${reader.ended ?? 'still open'})`)
     t.notOk(reader.ids.includes(after.id), `${reader.name}: was not handed ${after.id} after ${lost[0]!.id - 1}`)
   }
-  const gaps = await readerGaps(b.base)
+  const gaps = await metric(b.base, 'chat_reader_gaps_total')
   t.ok(gaps !== undefined && gaps >= 1, `process B ended its readers at the hole (chat_reader_gaps_total ${gaps})`)
   // Resuming from the cursor is told plainly to start over.
   const resumed = await fetch(`${b.base}/longpolling/room/messages?lastReceived=${now}&epoch=${epoch}`, { headers: { cookie } })
