@@ -320,3 +320,159 @@ export function controlledClock(t: Teardown) {
   })
   return { advance: (seconds: number) => void (skew += seconds * 1000) }
 }
+
+/** A frame of a socket of several rooms. */
+export type RoomsFrame = { type?: string; room?: string; ref?: string; error?: string; message?: string; reason?: string; events?: Event[]; [key: string]: unknown }
+
+/** A socket of several rooms (`/websocket/socket[?QUERY]`) that records every frame and its close. */
+export class RoomsClient {
+  readonly frames: RoomsFrame[] = []
+  closed: { code: number; reason: string } | undefined
+  private waiters: (() => void)[] = []
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push(JSON.parse(data.toString()) as RoomsFrame)
+      this.wake()
+    })
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() }
+      this.wake()
+    })
+  }
+  static open(base: string, cookie: string, query = ''): Promise<RoomsClient> {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/websocket/socket${query}`, { headers: { cookie } })
+    const client = new RoomsClient(ws)
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(client))
+      ws.once('error', reject)
+    })
+  }
+  send(frame: unknown) {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+  find(check: (f: RoomsFrame) => boolean): RoomsFrame | undefined {
+    return this.frames.find(check)
+  }
+  /** A room's events, in the order they came. */
+  events(room: string): Event[] {
+    return this.frames.filter((f) => f.room === room && Array.isArray(f.events)).flatMap((f) => f.events!)
+  }
+  /** Whether the check came to hold within `ms` (rechecked on every frame and on close). */
+  async until(check: () => boolean, ms = 5000): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (!check()) {
+      const left = deadline - Date.now()
+      if (left <= 0) return false
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => (clearTimeout(timer), resolve()))
+      })
+    }
+    return true
+  }
+  /** Waits for the first frame that passes the check, and returns it (throws, listing the frames, if none came). */
+  async next(check: (f: RoomsFrame) => boolean, what: string, ms = 5000): Promise<RoomsFrame> {
+    if (!(await this.until(() => this.find(check) !== undefined, ms))) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(this.frames)}`)
+    return this.find(check)!
+  }
+  /** Subscribes to the room; its answer (subscribed or refused), or undefined if none came. */
+  async subscribe(room: string): Promise<RoomsFrame | undefined> {
+    const from = this.frames.length
+    const answer = () => this.frames.slice(from).find((f) => (f.type === 'subscribed' || f.type === 'refused') && f.room === room)
+    this.send({ type: 'subscribe', room })
+    await this.until(() => answer() !== undefined)
+    return answer()
+  }
+  /** The close, or undefined if the socket is still open after `ms`. */
+  async closedWithin(ms = 5000) {
+    await this.until(() => this.closed !== undefined, ms)
+    return this.closed
+  }
+  /** The close (throws if the socket is still open after `ms`). */
+  async untilClosed(ms = 5000): Promise<{ code: number; reason: string }> {
+    const closed = await this.closedWithin(ms)
+    if (!closed) throw new Error(`not closed: ${JSON.stringify(this.frames)}`)
+    return closed
+  }
+  close() {
+    if (!this.closed) this.ws.close()
+  }
+  private wake() {
+    for (const w of this.waiters.splice(0)) w()
+  }
+}
+
+/** One message of an event stream: its `event:` name (undefined for an event of a room), its data parsed, its `id:`. */
+export type StreamMessage = { name: string | undefined; data: Record<string, unknown>; id: string | undefined }
+
+/** An event stream read as it comes (fetch, as a program reads it): its status, its text so far, whether it ended. */
+export class EventStream {
+  text = ''
+  ended = false
+  status = 0
+  private readonly controller = new AbortController()
+  private waiters: (() => void)[] = []
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<EventStream> {
+    const stream = new EventStream()
+    const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: stream.controller.signal })
+    stream.status = res.status
+    void stream.pump(res)
+    return stream
+  }
+
+  private async pump(res: Response): Promise<void> {
+    try {
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        this.text += chunk.value
+        this.wake()
+      }
+    } catch {
+      // Aborted by the test.
+    }
+    this.ended = true
+    this.wake()
+  }
+
+  /** Every whole message so far that has data. */
+  messages(): StreamMessage[] {
+    const blocks = this.text.split('\n\n').slice(0, -1)
+    return blocks.flatMap((block) => {
+      const data = /^data: (.*)$/m.exec(block)?.[1]
+      return data === undefined ? [] : [{ name: /^event: (.*)$/m.exec(block)?.[1], data: JSON.parse(data) as Record<string, unknown>, id: /^id: (.*)$/m.exec(block)?.[1] }]
+    })
+  }
+
+  /** The data of each `event: NAME` message, parsed. */
+  named(name: string): Record<string, unknown>[] {
+    return this.messages().filter((m) => m.name === name).map((m) => m.data)
+  }
+
+  /** Whether the check came to hold within `ms` (rechecked as the stream grows and when it ends). */
+  async until(check: (stream: EventStream) => boolean, ms = 5000): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (!check(this)) {
+      const left = deadline - Date.now()
+      if (left <= 0) return false
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 50))
+        this.waiters.push(() => (clearTimeout(timer), resolve()))
+      })
+    }
+    return true
+  }
+
+  /** Waits until the check holds; throws with what came if it does not within `ms`. */
+  async expect(check: (stream: EventStream) => boolean, what: string, ms = 5000): Promise<void> {
+    if (!(await this.until(check, ms))) throw new Error(`timed out waiting for ${what}: ${this.text}`)
+  }
+
+  close() {
+    this.controller.abort()
+  }
+
+  private wake() {
+    for (const w of this.waiters.splice(0)) w()
+  }
+}

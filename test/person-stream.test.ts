@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, registerAccount } from './helpers.js'
+import { buildTestApp, EventStream, registerAccount, RoomsClient } from './helpers.js'
 
 // The person's stream (`follow=me`): one connection carries every room the person belongs to,
 // now and later, and their own events under a cursor of their own (`me`). A DM someone opens to
@@ -99,96 +99,50 @@ t.test('long polling with follow=me: every room of the person without naming one
   t.same(mine, mine.map((_, i) => mine[0]! + i), 'her own events are consecutive under their cursor')
 })
 
-type Frame = { type?: string; room?: string; events?: PersonEvent[]; reason?: string; epoch?: string; lastId?: number }
-
-/** A socket of several rooms that records every frame. */
-async function followSocket(base: string, cookie: string, query = '') {
-  const { WebSocket } = await import('ws')
-  const ws = new WebSocket(`${base.replace('http', 'ws')}/websocket/socket?follow=me${query}`, { headers: { cookie, origin: base } })
-  const frames: Frame[] = []
-  ws.on('message', (data) => frames.push(JSON.parse(data.toString()) as Frame))
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
-  const until = async (check: () => boolean, what: string, ms = 5000) => {
-    const deadline = Date.now() + ms
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`never: ${what}; frames ${JSON.stringify(frames)}`)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  }
-  const events = (room: string) => frames.filter((f) => f.room === room && f.events).flatMap((f) => f.events!)
-  return { ws, frames, until, events, texts: (room: string) => events(room).filter((e) => e.type === 'message').map((e) => e.text) }
-}
+/** What a connection carried of a room's messages, in order. */
+const textsOf = (events: { type?: unknown; text?: unknown }[]) => events.filter((e) => e.type === 'message').map((e) => e.text)
 
 t.test('the socket with follow=me: subscribed to every room of the person at once, a DM opened by someone else added within a second, a room left elsewhere taken off', async (t) => {
   const { base, app } = await served(t)
   const ann = await registerAccount(app, 'ann')
   const bob = await registerAccount(app, 'bob')
   await post(base, ann, '/rooms', { name: 'red' })
-  const socket = await followSocket(base, ann)
-  t.teardown(() => socket.ws.close())
-  await socket.until(() => ['me', 'lobby', 'red'].every((room) => socket.frames.some((f) => f.type === 'subscribed' && f.room === room)), 'subscribed to me, lobby and red')
+  const socket = await RoomsClient.open(base, ann, '?follow=me')
+  t.teardown(() => socket.close())
+  t.ok(await socket.until(() => ['me', 'lobby', 'red'].every((room) => socket.frames.some((f) => f.type === 'subscribed' && f.room === room))), 'subscribed to me, lobby and red')
   t.pass('subscribed to her own events, the lobby and red with no subscribe frame')
   await post(base, bob, '/longpolling/room/messages', { text: 'lobby line' })
   await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red line' })
-  await socket.until(() => socket.texts('lobby').length === 1 && socket.texts('red').length === 1, 'both lines')
+  t.ok(await socket.until(() => textsOf(socket.events('lobby')).length === 1 && textsOf(socket.events('red')).length === 1), 'both lines')
 
   const started = Date.now()
   const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
-  await socket.until(() => socket.frames.some((f) => f.type === 'subscribed' && f.room === opened.room), 'the DM subscribed', 1000)
+  t.ok(await socket.until(() => socket.frames.some((f) => f.type === 'subscribed' && f.room === opened.room), 1000), 'the DM subscribed')
   t.ok(Date.now() - started < 1000, `the DM bob opened is on her socket within a second (${Date.now() - started} ms)`)
   t.match(socket.events('me').at(-1), { type: 'person', kind: 'direct', room: opened.room, user: 'bob' }, 'with the news on her own events')
   await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'psst' })
-  await socket.until(() => socket.texts(opened.room).length === 1, 'the DM message')
-  t.same(socket.texts(opened.room), ['psst'], "the DM's first message, once")
+  t.ok(await socket.until(() => textsOf(socket.events(opened.room)).length === 1), 'the DM message')
+  t.same(textsOf(socket.events(opened.room)), ['psst'], "the DM's first message, once")
 
   t.equal((await post(base, ann, '/rooms/red/leave')).status, 200, 'she leaves red on another device')
-  await socket.until(() => socket.frames.some((f) => f.type === 'unsubscribed' && f.room === 'red'), 'red unsubscribed')
+  t.ok(await socket.until(() => socket.frames.some((f) => f.type === 'unsubscribed' && f.room === 'red')), 'red unsubscribed')
   t.match(socket.frames.find((f) => f.type === 'unsubscribed' && f.room === 'red'), { reason: 'left' }, 'red is taken off: left')
   await post(base, bob, '/rooms/red/join')
   await post(base, bob, '/longpolling/rooms/red/messages', { text: 'after she left' })
   await post(base, bob, '/longpolling/room/messages', { text: 'lobby again' })
-  await socket.until(() => socket.texts('lobby').includes('lobby again'), 'the lobby line')
-  t.notOk(socket.texts('red').includes('after she left'), 'nothing of red after she left it')
+  t.ok(await socket.until(() => textsOf(socket.events('lobby')).includes('lobby again')), 'the lobby line')
+  t.notOk(textsOf(socket.events('red')).includes('after she left'), 'nothing of red after she left it')
 })
 
-/** An event stream with follow=me that records its messages (name, data, id). */
-async function followStream(base: string, cookie: string, lastEventId?: string) {
-  const controller = new AbortController()
-  const headers: Record<string, string> = { cookie }
-  if (lastEventId !== undefined) headers['last-event-id'] = lastEventId
-  const res = await fetch(`${base}/sse/events?follow=me`, { headers, signal: controller.signal })
-  const messages: { name: string | undefined; data: PersonEvent & { reason?: string }; id: string | undefined }[] = []
-  const reading = (async () => {
-    let buffer = ''
-    const chunks = res.body!.pipeThrough(new TextDecoderStream()).getReader()
-    for (let read = await chunks.read(); !read.done; read = await chunks.read()) {
-      buffer += read.value
-      let end: number
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const data = /^data: (.*)$/m.exec(block)?.[1]
-        if (data !== undefined) messages.push({ name: /^event: (.*)$/m.exec(block)?.[1], data: JSON.parse(data) as PersonEvent, id: /^id: (.*)$/m.exec(block)?.[1] })
-      }
-    }
-  })().catch(() => {})
-  const until = async (check: () => boolean, what: string, ms = 5000) => {
-    const deadline = Date.now() + ms
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`never: ${what}; got ${JSON.stringify(messages)}`)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  }
-  const texts = (room: string) => messages.filter((m) => m.name === undefined && m.data.type === 'message' && m.data.room === room).map((m) => m.data.text)
-  const close = async () => {
-    controller.abort()
-    await reading
-  }
-  return { messages, until, texts, close, lastId: () => messages.filter((m) => m.id !== undefined).at(-1)?.id }
+/** The event stream with follow=me, resumed from `lastEventId` when given. */
+async function followStream(base: string, cookie: string, lastEventId?: string): Promise<EventStream> {
+  return EventStream.open(`${base}/sse/events?follow=me`, { cookie, ...(lastEventId !== undefined && { 'last-event-id': lastEventId }) })
 }
+
+/** A stream's messages of one room (events, not news). */
+const streamTexts = (stream: EventStream, room: string) => textsOf(stream.messages().filter((m) => m.name === undefined && m.data.room === room).map((m) => m.data))
+/** The stream's last `id:`, the cursors Last-Event-ID resumes from. */
+const lastEventId = (stream: EventStream) => stream.messages().filter((m) => m.id !== undefined).at(-1)?.id
 
 t.test('the event stream with follow=me: a DM opened by someone else joins the stream, a room left elsewhere leaves it, and Last-Event-ID resumes every room and her own events once', async (t) => {
   const { base, app } = await served(t)
@@ -196,39 +150,39 @@ t.test('the event stream with follow=me: a DM opened by someone else joins the s
   const bob = await registerAccount(app, 'bob')
   await post(base, ann, '/rooms', { name: 'red' })
   const stream = await followStream(base, ann)
-  await stream.until(() => stream.messages.some((m) => m.name === 'hello'), 'hello')
-  t.same(Object.keys((stream.messages[0]!.data as unknown as { rooms: object }).rooms).sort(), ['lobby', 'me', 'red'], 'hello names the lobby, red and her own events')
+  await stream.expect(() => stream.messages().some((m) => m.name === 'hello'), 'hello')
+  t.same(Object.keys((stream.messages()[0]!.data as unknown as { rooms: object }).rooms).sort(), ['lobby', 'me', 'red'], 'hello names the lobby, red and her own events')
   await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red 1' })
-  await stream.until(() => stream.texts('red').length === 1, 'red 1')
+  await stream.expect(() => streamTexts(stream, 'red').length === 1, 'red 1')
 
   const started = Date.now()
   const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
-  await stream.until(() => stream.messages.some((m) => m.name === 'subscribed' && m.data.room === opened.room), 'the DM added', 1000)
+  await stream.expect(() => stream.messages().some((m) => m.name === 'subscribed' && m.data.room === opened.room), 'the DM added', 1000)
   t.ok(Date.now() - started < 1000, `the DM is on her stream within a second (${Date.now() - started} ms)`)
-  t.ok(stream.messages.some((m) => m.data.type === 'person' && m.data.kind === 'direct' && m.data.room === opened.room), 'with the news as her own event')
+  t.ok(stream.messages().some((m) => m.data.type === 'person' && m.data.kind === 'direct' && m.data.room === opened.room), 'with the news as her own event')
   await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm 1' })
-  await stream.until(() => stream.texts(opened.room).length === 1, 'dm 1')
-  t.match(stream.lastId(), new RegExp(`(^|,)me:[^:]+:\\d+`), "the stream's id carries her own cursor beside the rooms'")
-  t.match(stream.lastId(), new RegExp(`(^|,)${opened.room}:[^:]+:\\d+`), "and the DM's")
+  await stream.expect(() => streamTexts(stream, opened.room).length === 1, 'dm 1')
+  t.match(lastEventId(stream), new RegExp(`(^|,)me:[^:]+:\\d+`), "the stream's id carries her own cursor beside the rooms'")
+  t.match(lastEventId(stream), new RegExp(`(^|,)${opened.room}:[^:]+:\\d+`), "and the DM's")
 
   // Cut: while she is away, a message in each room, and she leaves red on another device.
-  const resumeFrom = stream.lastId()!
-  await stream.close()
+  const resumeFrom = lastEventId(stream)!
+  stream.close()
   await post(base, bob, '/longpolling/room/messages', { text: 'lobby while away' })
   await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm while away' })
   await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red while away' })
   t.equal((await post(base, ann, '/rooms/red/leave')).status, 200, 'she leaves red elsewhere while away')
   const again = await followStream(base, ann, resumeFrom)
   t.teardown(() => again.close())
-  await again.until(() => again.texts('lobby').includes('lobby while away') && again.texts(opened.room).includes('dm while away'), 'the missed messages')
-  await again.until(() => again.messages.some((m) => m.data.type === 'person' && m.data.kind === 'left'), 'the missed left news')
-  t.same(again.texts(opened.room), ['dm while away'], 'the DM resumes after what she had: once')
-  t.same(again.texts('red'), ['red while away'], 'red resumes with what was said before she left it')
-  const news = again.messages.filter((m) => m.data.type === 'person')
+  await again.expect(() => streamTexts(again, 'lobby').includes('lobby while away') && streamTexts(again, opened.room).includes('dm while away'), 'the missed messages')
+  await again.expect(() => again.messages().some((m) => m.data.type === 'person' && m.data.kind === 'left'), 'the missed left news')
+  t.same(streamTexts(again, opened.room), ['dm while away'], 'the DM resumes after what she had: once')
+  t.same(streamTexts(again, 'red'), ['red while away'], 'red resumes with what was said before she left it')
+  const news = again.messages().filter((m) => m.data.type === 'person')
   t.same(news.map((m) => m.data.kind), ['left'], 'her own events resume after her cursor: only the leave')
   await post(base, bob, '/rooms/red/join')
   await post(base, bob, '/longpolling/rooms/red/messages', { text: 'red after' })
   await post(base, bob, '/longpolling/room/messages', { text: 'lobby after' })
-  await again.until(() => again.texts('lobby').includes('lobby after'), 'lobby after')
-  t.notOk(again.texts('red').includes('red after'), 'red is dropped once she left it')
+  await again.expect(() => streamTexts(again, 'lobby').includes('lobby after'), 'lobby after')
+  t.notOk(streamTexts(again, 'red').includes('red after'), 'red is dropped once she left it')
 })

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, eventually, registerAccount as account, signIn as guest, SocketClient } from './helpers.js'
+import { buildTestApp, eventually, registerAccount as account, EventStream, RoomsClient, signIn as guest, SocketClient } from './helpers.js'
 
 // Issue 29: each rule on each path that reaches it. These are the paths the other tests left
 // out (see the table in docs/security.md#every-rule-on-every-path): mostly the connections of
@@ -18,119 +17,8 @@ const history = async (app: FastifyInstance, cookie: string, room: string) =>
   (await get(app, cookie, room === 'lobby' ? '/room/history' : `/rooms/${room}/history`)).json<{ events: Event[] }>().events
 const texts = (events: Event[]) => events.filter((e) => e.type === 'message').map((e) => e.text)
 
-/** An event stream read as it comes: its status, its text so far, and whether it ended. */
-class Stream {
-  text = ''
-  ended = false
-  status = 0
-  private readonly controller = new AbortController()
-  private waiters: (() => void)[] = []
-
-  static async open(base: string, cookie: string | undefined, path: string, headers: Record<string, string> = {}): Promise<Stream> {
-    const stream = new Stream()
-    const res = await fetch(base + path, { headers: { ...(cookie && { cookie }), accept: 'text/event-stream', ...headers }, signal: stream.controller.signal })
-    stream.status = res.status
-    void stream.pump(res)
-    return stream
-  }
-
-  private async pump(res: Response): Promise<void> {
-    try {
-      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
-      for (;;) {
-        const chunk = await reader.read()
-        if (chunk.done) break
-        this.text += chunk.value
-        this.wake()
-      }
-    } catch {
-      // Aborted by close().
-    }
-    this.ended = true
-    this.wake()
-  }
-
-  private wake() {
-    for (const w of this.waiters.splice(0)) w()
-  }
-
-  async until(check: () => boolean, what: string, ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${this.text}`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50)
-        this.waiters.push(() => (clearTimeout(timer), resolve()))
-      })
-    }
-  }
-
-  /** The data of each `event: NAME` message, parsed. */
-  named(name: string): Record<string, unknown>[] {
-    return [...this.text.matchAll(new RegExp(`^event: ${name}\\ndata: (.*)$`, 'gm'))].map((m) => JSON.parse(m[1]!) as Record<string, unknown>)
-  }
-
-  close() {
-    this.controller.abort()
-  }
-}
-
-type Frame = { type?: string; room?: string; ref?: string; error?: string; [key: string]: unknown }
-
-/** A socket of several rooms (/websocket/socket) that records every frame and its close. */
-class Multi {
-  readonly frames: Frame[] = []
-  closed: { code: number; reason: string } | undefined
-  private waiters: (() => void)[] = []
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      this.frames.push(JSON.parse(data.toString()) as Frame)
-      this.wake()
-    })
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() }
-      this.wake()
-    })
-  }
-  static open(base: string, cookie: string): Promise<Multi> {
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/websocket/socket`, { headers: { cookie } })
-    return new Promise((resolve, reject) => {
-      const client = new Multi(ws)
-      ws.once('open', () => resolve(client))
-      ws.once('error', reject)
-    })
-  }
-  private wake() {
-    for (const w of this.waiters.splice(0)) w()
-  }
-  send(frame: unknown) {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
-  }
-  find(check: (f: Frame) => boolean): Frame | undefined {
-    return this.frames.find(check)
-  }
-  /** Waits for the first frame that passes the check, and returns it. */
-  async next(check: (f: Frame) => boolean, what: string, ms = 5000): Promise<Frame> {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const found = this.find(check)
-      if (found) return found
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(this.frames)}`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50)
-        this.waiters.push(() => (clearTimeout(timer), resolve()))
-      })
-    }
-  }
-  async untilClosed(ms = 5000): Promise<{ code: number; reason: string }> {
-    await this.next(() => this.closed !== undefined, 'the close', ms).catch(() => undefined)
-    if (!this.closed) throw new Error(`not closed: ${JSON.stringify(this.frames)}`)
-    return this.closed
-  }
-  close() {
-    if (!this.closed) this.ws.close()
-  }
-}
+/** An event stream of the app's, as a program opens it. */
+const openStream = (base: string, cookie: string | undefined, path: string, headers: Record<string, string> = {}) => EventStream.open(base + path, { ...(cookie && { cookie }), ...headers })
 
 /** ann (an account) with a private room `secret` holding one message of hers; the app listening. */
 async function privateRoom(t: Test, env: Record<string, string> = {}) {
@@ -148,7 +36,7 @@ t.test('the connections of several rooms refuse strangers with 401, as the one-r
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const poll = await app.inject({ url: '/longpolling/messages?cursor=lobby::' })
   t.same([poll.statusCode, poll.json().error], [401, 'Unauthorized'], 'GET /longpolling/messages: 401')
-  const stream = await Stream.open(base, undefined, '/sse/events?cursor=lobby::')
+  const stream = await openStream(base, undefined, '/sse/events?cursor=lobby::')
   t.equal(stream.status, 401, 'GET /sse/events: 401')
   stream.close()
   await t.rejects(SocketClient.open(base, 'chat_session=forged.value', '', {}, '/websocket/socket'), /refused: 401/, 'the /websocket/socket upgrade: 401')
@@ -201,7 +89,7 @@ t.test('a socket of several rooms sends nothing into a room it is not subscribed
   const { app, base, ann, planId } = await privateRoom(t)
   t.equal((await post(app, ann, '/rooms', { name: 'dev' })).statusCode, 201)
   const bob = await guest(app, 'bob')
-  const multi = await Multi.open(base, bob)
+  const multi = await RoomsClient.open(base, bob)
   t.teardown(() => multi.close())
   multi.send({ type: 'subscribe', room: 'secret' })
   t.match(await multi.next((f) => f.type === 'refused', 'the refusal'), { room: 'secret', status: 404 })
@@ -248,9 +136,9 @@ t.test('the long poll and the event stream of several rooms end when their sessi
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const one = await account(app, 'alice')
   const two = cookieOf(await app.inject({ method: 'POST', url: '/signin', payload: { user: 'alice', password: PASSWORD, transport: 'websocket' } }))
-  const stream = await Stream.open(base, one, '/sse/events?cursor=lobby::')
+  const stream = await openStream(base, one, '/sse/events?cursor=lobby::')
   t.teardown(() => stream.close())
-  await stream.until(() => stream.named('hello').length === 1, 'hello')
+  await stream.expect(() => stream.named('hello').length === 1, 'hello')
   const first = (await get(app, one, '/longpolling/messages?cursor=lobby::')).json<{ rooms: Record<string, { epoch: string; lastId: number }> }>()
   const { epoch, lastId } = first.rooms.lobby!
   const began = Date.now()
@@ -262,7 +150,7 @@ t.test('the long poll and the event stream of several rooms end when their sessi
   const answered = await waiting
   t.same([answered.statusCode, answered.json().error], [401, 'Unauthorized'], 'the waiting poll of several rooms: 401')
   t.ok(Date.now() - began < 20_000, 'at once, not after its 30 s wait')
-  await stream.until(() => stream.ended, 'the stream to end')
+  await stream.expect(() => stream.ended, 'the stream to end')
   t.same(stream.named('signedout'), [{ reason: 'signed out' }], 'the stream of several rooms ended with event: signedout')
 })
 
@@ -281,17 +169,17 @@ t.test('a name someone else now holds is refused on the event stream, the refres
   t.teardown(() => held.close())
   await held.until(() => held.hello !== undefined, 'the new alice is here')
 
-  const stream = await Stream.open(base, alice, '/sse/room/events')
-  await stream.until(() => stream.ended, 'the one-room stream to end')
+  const stream = await openStream(base, alice, '/sse/room/events')
+  await stream.expect(() => stream.ended, 'the one-room stream to end')
   t.match(stream.named('refused'), [{ status: 409, reason: 'name' }], 'GET /sse/room/events: refused, name')
   const thread = await get(app, alice, '/refresh/room/thread')
   t.match([thread.statusCode, thread.statusCode === 409 ? thread.json() : thread.body], [409, { reason: 'name' }], 'GET /refresh/room/thread: 409, name')
   const poll = await get(app, alice, '/longpolling/messages?cursor=lobby::')
   t.match(poll.json(), { events: [], refused: [{ room: 'lobby', reason: 'name' }] }, 'GET /longpolling/messages: the room refused, name')
-  const streams = await Stream.open(base, alice, '/sse/events?cursor=lobby::')
-  await streams.until(() => streams.ended, 'the stream of several rooms to end')
+  const streams = await openStream(base, alice, '/sse/events?cursor=lobby::')
+  await streams.expect(() => streams.ended, 'the stream of several rooms to end')
   t.match(streams.named('refused'), [{ room: 'lobby', status: 409, reason: 'name' }], 'GET /sse/events: refused, name')
-  const multi = await Multi.open(base, alice)
+  const multi = await RoomsClient.open(base, alice)
   t.teardown(() => multi.close())
   multi.send({ type: 'subscribe', room: 'lobby' })
   t.match(await multi.next((f) => f.type === 'refused', 'the refusal'), { room: 'lobby', status: 409, reason: 'name' }, '/websocket/socket: refused, name')
@@ -307,16 +195,16 @@ t.test('per-user caps reach the connections of several rooms: a stream, a poll a
   const socket = await SocketClient.open(base, ann)
   t.teardown(() => socket.close())
   await socket.until(() => socket.hello !== undefined, 'hello')
-  const multi = await Multi.open(base, ann)
+  const multi = await RoomsClient.open(base, ann)
   t.teardown(() => multi.close())
   multi.send({ type: 'subscribe', room: 'lobby' })
   t.match(await multi.next((f) => f.type === 'refused', 'the refusal'), { room: 'lobby', status: 429, reason: 'tooMany' }, '/websocket/socket: a subscription past MAX_SOCKETS_PER_USER')
 
-  const stream = await Stream.open(base, ann, '/sse/room/events')
+  const stream = await openStream(base, ann, '/sse/room/events')
   t.teardown(() => stream.close())
-  await stream.until(() => stream.named('hello').length === 1, 'hello')
-  const streams = await Stream.open(base, ann, '/sse/events?cursor=lobby::')
-  await streams.until(() => streams.ended, 'the stream of several rooms to end')
+  await stream.expect(() => stream.named('hello').length === 1, 'hello')
+  const streams = await openStream(base, ann, '/sse/events?cursor=lobby::')
+  await streams.expect(() => streams.ended, 'the stream of several rooms to end')
   t.match(streams.named('refused'), [{ room: 'lobby', status: 429, reason: 'tooMany' }], '/sse/events: past MAX_SOCKETS_PER_USER')
 
   const waiting = get(app, ann, `/longpolling/room/messages?lastReceived=${app.chatroom.lastId}&epoch=${app.chatroom.epoch}`)
@@ -335,10 +223,10 @@ t.test('a poll or an event stream of several rooms names at most MAX_ROOMS_PER_C
   const three = 'cursor=lobby::&cursor=dev::&cursor=ops::'
   const poll = await get(app, ann, `/longpolling/messages?${three}`)
   t.match([poll.statusCode, poll.json()], [400, { message: 'At most 2 rooms on one connection.' }], 'GET /longpolling/messages: 400')
-  const stream = await Stream.open(base, ann, `/sse/events?${three}`)
+  const stream = await openStream(base, ann, `/sse/events?${three}`)
   t.equal(stream.status, 400, 'GET /sse/events: 400')
   stream.close()
-  const resumed = await Stream.open(base, ann, '/sse/events?cursor=lobby::', { 'last-event-id': 'lobby::1,dev::1,ops::1' })
+  const resumed = await openStream(base, ann, '/sse/events?cursor=lobby::', { 'last-event-id': 'lobby::1,dev::1,ops::1' })
   t.equal(resumed.status, 400, 'GET /sse/events resumed with three rooms in Last-Event-ID: 400')
   resumed.close()
   t.equal(app.chatroom.subscriberCount, 0, 'nothing entered')
@@ -350,7 +238,7 @@ t.test("the flood limit counts the event stream's POSTs and a socket of several 
   const ann = await guest(app, 'ann')
   t.equal((await post(app, ann, '/rooms', { name: 'dev' })).statusCode, 201)
   t.equal((await post(app, ann, '/sse/room/messages', { text: 'one' })).statusCode, 201, 'the lobby, by the event stream\'s POST')
-  const multi = await Multi.open(base, ann)
+  const multi = await RoomsClient.open(base, ann)
   t.teardown(() => multi.close())
   multi.send({ type: 'subscribe', room: 'dev' })
   await multi.next((f) => f.type === 'subscribed', 'subscribed')
@@ -380,7 +268,7 @@ t.test("message text on the event stream's and the socket page's POSTs and on a 
     const res = await post(app, ann, url, { text: 'x'.repeat(11) })
     t.match([res.statusCode, res.json()], [400, { error: 'Bad Request', message: /at most 10/ }], `POST ${url}: 400`)
   }
-  const multi = await Multi.open(base, ann)
+  const multi = await RoomsClient.open(base, ann)
   t.teardown(() => multi.close())
   multi.send({ type: 'subscribe', room: 'dev' })
   await multi.next((f) => f.type === 'subscribed', 'subscribed')
@@ -411,13 +299,13 @@ t.test('cursors on the connections of several rooms, the one-room event stream a
     ['ahead', `dev:${epoch}:500`, { reason: 'ahead', epoch, lastId: 20 }],
     ['too far behind', `dev:${epoch}:3`, { reason: 'behind', epoch, lastId: 20 }],
   ]
-  const multi = await Multi.open(base, ann)
+  const multi = await RoomsClient.open(base, ann)
   t.teardown(() => multi.close())
   for (const [what, cursor, refusal] of cases) {
     const poll = await get(app, ann, `/longpolling/messages?cursor=${cursor}`)
     t.match(poll.json(), { events: [], refused: [{ room: 'dev', error: 'Conflict', ...refusal }] }, `GET /longpolling/messages, ${what}`)
-    const stream = await Stream.open(base, ann, `/sse/events?cursor=${cursor}`)
-    await stream.until(() => stream.ended, 'the stream to end')
+    const stream = await openStream(base, ann, `/sse/events?cursor=${cursor}`)
+    await stream.expect(() => stream.ended, 'the stream to end')
     t.match(stream.named('refused'), [{ room: 'dev', status: 409, ...refusal }], `GET /sse/events, ${what}`)
     t.notMatch(stream.text, /n\d/, `GET /sse/events, ${what}: no event`)
     const [, frameEpoch, id] = cursor.split(':')
@@ -429,8 +317,8 @@ t.test('cursors on the connections of several rooms, the one-room event stream a
   // The one-room paths the other tests leave out: the event stream ahead; the refresh page's thread ahead and too far behind.
   for (let i = 0; i < 20; i++) await app.chatroom.post('bob', `l${i}`)
   const lobby = { epoch: app.chatroom.epoch, lastId: app.chatroom.lastId }
-  const stream = await Stream.open(base, ann, `/sse/room/events?lastReceived=500&epoch=${lobby.epoch}`)
-  await stream.until(() => stream.ended, 'the stream to end')
+  const stream = await openStream(base, ann, `/sse/room/events?lastReceived=500&epoch=${lobby.epoch}`)
+  await stream.expect(() => stream.ended, 'the stream to end')
   t.match(stream.named('refused'), [{ status: 409, reason: 'ahead', ...lobby }], 'GET /sse/room/events, ahead')
   for (const [what, id] of [['ahead', 500], ['behind', 3]] as const) {
     const thread = await get(app, ann, `/refresh/room/thread?lastReceived=${id}&epoch=${lobby.epoch}`)
@@ -443,11 +331,11 @@ t.test('a socket of several rooms closes after five invalid frames in a row (100
   const app = await buildTestApp(t, { MAX_MESSAGE_LENGTH: '10' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ann = await guest(app, 'ann')
-  const garbage = await Multi.open(base, ann)
+  const garbage = await RoomsClient.open(base, ann)
   for (let i = 0; i < 10; i++) garbage.send('garbage')
   t.match(await garbage.untilClosed(), { code: 1007, reason: 'too many invalid frames' })
   t.equal(garbage.frames.filter((f) => f.error === 'Bad Request').length, 4, 'four errors, then the close')
-  const big = await Multi.open(base, ann)
+  const big = await RoomsClient.open(base, ann)
   big.send({ type: 'say', room: 'lobby', text: 'x'.repeat(10_000) })
   t.equal((await big.untilClosed()).code, 1009)
   t.same(texts(await history(app, ann, 'lobby')), [])

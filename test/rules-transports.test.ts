@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, eventually, registerAccount as account, signIn as guest, SocketClient } from './helpers.js'
+import { buildTestApp, eventually, registerAccount as account, EventStream, RoomsClient, signIn as guest, SocketClient } from './helpers.js'
 
 // The rules that hold on every way in, checked on the ways that carry several rooms (and the
 // one-room socket beside them): a private room one may not read is not found on the event
@@ -17,111 +16,11 @@ const history = async (app: FastifyInstance, cookie: string, room: string) =>
 const settlesWithin = (promise: Promise<unknown>, ms: number) =>
   Promise.race([promise.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())])
 
-type Frame = { type?: string; room?: string; ref?: string; error?: string; message?: string; events?: Event[]; [key: string]: unknown }
-
-/** A socket of several rooms (`/websocket/socket`) that records every frame and its close. */
-class RoomsClient {
-  readonly frames: Frame[] = []
-  closed: { code: number; reason: string } | undefined
-  private waiters: (() => void)[] = []
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      this.frames.push(JSON.parse(data.toString()) as Frame)
-      this.wake()
-    })
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() }
-      this.wake()
-    })
-  }
-  static open(base: string, cookie: string): Promise<RoomsClient> {
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/websocket/socket`, { headers: { cookie } })
-    const client = new RoomsClient(ws)
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(client))
-      ws.once('error', reject)
-    })
-  }
-  send(frame: object) {
-    this.ws.send(JSON.stringify(frame))
-  }
-  find(check: (f: Frame) => boolean) {
-    return this.frames.find(check)
-  }
-  events(room: string): Event[] {
-    return this.frames.filter((f) => f.room === room && Array.isArray(f.events)).flatMap((f) => f.events!)
-  }
-  /** Whether the check came to hold within `ms` (rechecked on every frame and on close). */
-  async until(check: () => boolean, ms = 5000): Promise<boolean> {
-    const deadline = Date.now() + ms
-    while (!check()) {
-      const left = deadline - Date.now()
-      if (left <= 0) return false
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.waiters.push(() => (clearTimeout(timer), resolve()))
-      })
-    }
-    return true
-  }
-  /** Subscribes to the room; its answer (subscribed or refused), or undefined if none came. */
-  async subscribe(room: string): Promise<Frame | undefined> {
-    const from = this.frames.length
-    const answer = () => this.frames.slice(from).find((f) => (f.type === 'subscribed' || f.type === 'refused') && f.room === room)
-    this.send({ type: 'subscribe', room })
-    await this.until(() => answer() !== undefined)
-    return answer()
-  }
-  /** The close, or undefined if the socket is still open after `ms`. */
-  async closedWithin(ms = 5000) {
-    await this.until(() => this.closed !== undefined, ms)
-    return this.closed
-  }
-  close() {
-    if (!this.closed) this.ws.close()
-  }
-  private wake() {
-    for (const w of this.waiters.splice(0)) w()
-  }
-}
-
-/** An event stream read as it comes (fetch, as a program reads it); aborted when the test ends. */
-class StreamReader {
-  text = ''
-  ended = false
-  private constructor(private readonly controller: AbortController) {}
-  static async open(t: { teardown(fn: () => unknown): void }, url: string, headers: Record<string, string>): Promise<StreamReader> {
-    const controller = new AbortController()
-    t.teardown(() => controller.abort())
-    const res = await fetch(url, { headers, signal: controller.signal })
-    const stream = new StreamReader(controller)
-    void (async () => {
-      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
-      try {
-        for (;;) {
-          const chunk = await reader.read()
-          if (chunk.done) break
-          stream.text += chunk.value
-        }
-      } catch {
-        // Aborted by the test.
-      }
-      stream.ended = true
-    })()
-    return stream
-  }
-  /** Whether the check came to hold within `ms`. */
-  async until(check: (s: StreamReader) => boolean, ms = 5000): Promise<boolean> {
-    const deadline = Date.now() + ms
-    while (!check(this)) {
-      if (Date.now() > deadline) return false
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-    return true
-  }
-  abort() {
-    this.controller.abort()
-  }
+/** An event stream of the app's, closed when the test ends. */
+async function openStream(t: { teardown(fn: () => unknown): void }, url: string, headers: Record<string, string>): Promise<EventStream> {
+  const stream = await EventStream.open(url, headers)
+  t.teardown(() => stream.close())
+  return stream
 }
 
 /** ann (an account) owns the private room `secret`, with a message in it, and the public room `dev`. */
@@ -140,7 +39,7 @@ t.test('the event stream of several rooms: a private room one is no member of is
   const eve = await account(app, 'eve')
   const refusal = /event: refused\ndata: (\{[^\n]*"room":"secret"[^\n]*\})\n/
 
-  const stream = await StreamReader.open(t, `${base}/sse/events?cursor=dev::&cursor=secret::`, { cookie: eve })
+  const stream = await openStream(t, `${base}/sse/events?cursor=dev::&cursor=secret::`, { cookie: eve })
   t.ok(await stream.until((s) => /event: hello\n/.test(s.text) && refusal.test(s.text)), 'the hello and a refusal')
   t.match(JSON.parse(refusal.exec(stream.text)?.[1] ?? '{}'), { room: 'secret', status: 404, error: 'Not Found', message: 'No such room.' }, 'secret: 404, as a room that does not exist')
   t.match(stream.text, /event: hello\ndata: \{"type":"hello","rooms":\{"dev":\{[^}]*\}\}\}\n/, 'the hello names dev alone')
@@ -149,23 +48,23 @@ t.test('the event stream of several rooms: a private room one is no member of is
   t.ok(await stream.until((s) => s.text.includes('dev news')), 'dev goes on')
   t.notMatch(stream.text, /the plan/, 'nothing of secret: neither its window nor what is said in it now')
   t.notMatch(stream.text, /"room":"secret","id"/, 'no event of secret at all')
-  stream.abort()
+  stream.close()
 
   // Asking for secret alone: the refusal, and the stream ends.
-  const alone = await StreamReader.open(t, `${base}/sse/events?cursor=secret::`, { cookie: eve })
+  const alone = await openStream(t, `${base}/sse/events?cursor=secret::`, { cookie: eve })
   t.ok(await alone.until((s) => s.ended), 'the stream of secret alone ends')
   t.match(alone.text, refusal, 'saying secret is refused')
   t.match(JSON.parse(refusal.exec(alone.text)?.[1] ?? '{}'), { status: 404 })
   t.notMatch(alone.text, /event: hello|the plan/, 'with no hello and nothing of it')
 
   // A resume (Last-Event-ID, as the browser sends it) that names secret: the same refusal.
-  const resumed = await StreamReader.open(t, `${base}/sse/events?cursor=dev::`, { cookie: eve, 'last-event-id': 'dev::1,secret::0' })
+  const resumed = await openStream(t, `${base}/sse/events?cursor=dev::`, { cookie: eve, 'last-event-id': 'dev::1,secret::0' })
   t.ok(await resumed.until((s) => refusal.test(s.text) && /event: hello\n/.test(s.text)), 'a resume naming secret: refused too')
   t.match(JSON.parse(refusal.exec(resumed.text)?.[1] ?? '{}'), { status: 404 })
   await post(app, ann, '/longpolling/rooms/dev/messages', { message: 'dev later' })
   t.ok(await resumed.until((s) => s.text.includes('dev later')), 'dev goes on')
   t.notMatch(resumed.text, /the plan/, 'nothing of secret from its cursor either')
-  resumed.abort()
+  resumed.close()
 })
 
 t.test("editing or deleting someone else's message by a frame: Forbidden on the one-room socket and the socket of several rooms; the message stays as it was", async (t) => {
@@ -259,9 +158,9 @@ t.test('leaving a private room ends every live reader of it at once: sockets, ev
   t.match(await multi.subscribe('secret'), { type: 'subscribed' })
   t.match(await multi.subscribe('dev'), { type: 'subscribed' })
   t.ok(await multi.until(() => multi.events('secret').some((e) => e.text === 'the plan')), 'the socket of several rooms reads secret')
-  const stream = await StreamReader.open(t, `${base}/sse/rooms/secret/events`, { cookie: eve })
+  const stream = await openStream(t, `${base}/sse/rooms/secret/events`, { cookie: eve })
   t.ok(await stream.until((s) => s.text.includes('the plan')), 'the one-room stream reads secret')
-  const streams = await StreamReader.open(t, `${base}/sse/events?cursor=secret::&cursor=dev::`, { cookie: eve })
+  const streams = await openStream(t, `${base}/sse/events?cursor=secret::&cursor=dev::`, { cookie: eve })
   t.ok(await streams.until((s) => s.text.includes('the plan')), 'the stream of several rooms reads secret')
   const first = (await app.inject({ url: '/longpolling/messages?cursor=secret::&cursor=dev::', headers: { cookie: eve } })).json<{ rooms: Record<string, { epoch: string; lastId: number }> }>()
   const cursors = Object.entries(first.rooms).map(([room, { epoch, lastId }]) => `cursor=${room}:${epoch}:${lastId}`).join('&')

@@ -31,35 +31,22 @@ async function signIn(base: string, user: string): Promise<string> {
 type Transport = 'websocket' | 'sse' | 'longpolling'
 
 /**
- * A reader that keeps one cursor (epoch, last id) across connections: each connection lasts a
- * short random while (or until its process dies), then it resumes on the next process in turn.
- * It records what a user would notice: an id that skips ahead (a silent gap), one seen twice,
- * and being told to start over (409 / 4409 / a refused stream).
+ * What every reader here does: connections that each last a short random while (or until their
+ * process dies), one after the other, each on the next process in turn, until stopped.
  */
-class Reader {
-  readonly ids: number[] = []
-  readonly gaps: string[] = []
-  readonly doubled: number[] = []
-  told = 0
+abstract class Reconnecting {
   connections = 0
-  private epoch: string | undefined
-  private cursor: number | undefined
-  private stopped = false
+  protected stopped = false
   private turn: number
   private loop: Promise<void> | undefined
 
   constructor(
     readonly name: string,
-    readonly transport: Transport,
-    private readonly cookie: string,
+    protected readonly cookie: string,
     private readonly bases: () => string[],
     first: number,
   ) {
     this.turn = first
-  }
-
-  get last(): number {
-    return this.cursor ?? 0
   }
 
   start(): void {
@@ -80,6 +67,37 @@ class Reader {
   async stop(): Promise<void> {
     this.stopped = true
     await this.loop
+  }
+
+  protected abstract connect(base: string, ms: number): Promise<void>
+}
+
+/**
+ * A reader that keeps one cursor (epoch, last id) across connections: each connection lasts a
+ * short random while (or until its process dies), then it resumes on the next process in turn.
+ * It records what a user would notice: an id that skips ahead (a silent gap), one seen twice,
+ * and being told to start over (409 / 4409 / a refused stream).
+ */
+class Reader extends Reconnecting {
+  readonly ids: number[] = []
+  readonly gaps: string[] = []
+  readonly doubled: number[] = []
+  told = 0
+  private epoch: string | undefined
+  private cursor: number | undefined
+
+  constructor(
+    name: string,
+    readonly transport: Transport,
+    cookie: string,
+    bases: () => string[],
+    first: number,
+  ) {
+    super(name, cookie, bases, first)
+  }
+
+  get last(): number {
+    return this.cursor ?? 0
   }
 
   private query(): string {
@@ -105,7 +123,7 @@ class Reader {
     this.epoch = undefined
   }
 
-  private connect(base: string, ms: number): Promise<void> {
+  protected connect(base: string, ms: number): Promise<void> {
     if (this.transport === 'websocket') return this.socket(base, ms)
     if (this.transport === 'sse') return this.stream(base, ms)
     return this.poll(base, ms)
@@ -300,51 +318,27 @@ type Kind = 'rooms-longpolling' | 'rooms-socket' | 'rooms-sse'
 type RoomEvent = Event & { room: string }
 
 /** One reader of the four rooms: a cursor (epoch, last id) per room, kept across connections. */
-class RoomsReader {
+class RoomsReader extends Reconnecting {
   readonly ids = new Map<string, number[]>(ROOMS.map((room) => [room, []]))
   readonly gaps: string[] = []
   readonly doubled: string[] = []
   told = 0
-  connections = 0
   private readonly cursors = new Map<string, { epoch?: string; last: number }>(ROOMS.map((room) => [room, { last: 0 }]))
   /** What the event stream last said in `id:` (the browser's Last-Event-ID). */
   private lastEventId: string | undefined
-  private stopped = false
-  private turn: number
-  private loop: Promise<void> | undefined
 
   constructor(
-    readonly name: string,
+    name: string,
     readonly kind: Kind,
-    private readonly cookie: string,
-    private readonly bases: () => string[],
+    cookie: string,
+    bases: () => string[],
     first: number,
   ) {
-    this.turn = first
+    super(name, cookie, bases, first)
   }
 
   last(room: string): number {
     return this.cursors.get(room)!.last
-  }
-
-  start(): void {
-    this.loop = (async () => {
-      while (!this.stopped) {
-        const all = this.bases()
-        const base = all[this.turn++ % all.length]!
-        this.connections++
-        try {
-          await this.connect(base, Math.round(150 + Math.random() * 600))
-        } catch {
-          await sleep(50)
-        }
-      }
-    })()
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true
-    await this.loop
   }
 
   private cursorOf(room: string): string {
@@ -371,7 +365,7 @@ class RoomsReader {
     this.lastEventId = undefined
   }
 
-  private connect(base: string, ms: number): Promise<void> {
+  protected connect(base: string, ms: number): Promise<void> {
     if (this.kind === 'rooms-socket') return this.socket(base, ms)
     if (this.kind === 'rooms-sse') return this.stream(base, ms)
     return this.poll(base, ms)
