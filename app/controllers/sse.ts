@@ -3,7 +3,7 @@ import { httpActions, roomOf, roomPage } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../transport/protocol.js'
 import type { StoredEvent } from '../chatroom/event.js'
-import { addsRoom, dropsRoom, enterFollowing } from '../transport/person-stream.js'
+import { enterFollowing, followNews } from '../transport/person-stream.js'
 import { SseWriter, type StreamRoom } from '../transport/sse-writer.js'
 import { enterRooms, type RoomEntry } from '../transport/rooms-connection.js'
 import { firstIssue, followsMe, lastEventIdSchema, pageQuerySchema, parseCursors } from '../validation.js'
@@ -100,18 +100,17 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   if (open.length === 0) return writer.end(refusals)
   // Following the person: a room they join is entered from where they joined it and added to the stream; one they leave is dropped.
   const news = follow
-    ? (events: readonly StoredEvent[]) => {
-        for (const stored of events) {
-          const added = addsRoom(stored)
-          if (added && !writer.hasRoom(added.room)) {
-            void enterRooms(request, [{ room: added.room, lastReceived: added.at }], 'sse', { typing: true }).then(([entry]) => {
+    ? (events: readonly StoredEvent[]) =>
+        followNews(
+          events,
+          (room, at) => {
+            if (writer.hasRoom(room)) return
+            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true }).then(([entry]) => {
               if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
             })
-          }
-          const dropped = dropsRoom(stored)
-          if (dropped !== undefined) writer.dropRoom(dropped, 'left')
-        }
-      }
+          },
+          (room) => writer.dropRoom(room, 'left'),
+        )
     : undefined
   writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals, news)
 }

@@ -17,9 +17,19 @@ export function addsRoom(stored: StoredEvent): { room: string; at: number } | un
 }
 
 /** A person event that takes a room off their stream. */
-export function dropsRoom(stored: StoredEvent): string | undefined {
+function dropsRoom(stored: StoredEvent): string | undefined {
   const { type, kind, room } = stored.event
   return type === 'person' && kind === 'left' ? room : undefined
+}
+
+/** Acts on the person's own events as a connection sends them: a room joined is added, a room left dropped. */
+export function followNews(events: readonly StoredEvent[], add: (room: string, at: number) => void, drop: (room: string) => void): void {
+  for (const stored of events) {
+    const added = addsRoom(stored)
+    if (added) add(added.room, added.at)
+    const dropped = dropsRoom(stored)
+    if (dropped !== undefined) drop(dropped)
+  }
 }
 
 /**

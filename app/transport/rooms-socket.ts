@@ -4,9 +4,8 @@ import type { Room } from '../chatroom/room.js'
 import type { Subscription } from '../chatroom/subscription.js'
 import { ackFrame, act, CloseCode, errorFrame, readChange, reasons } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
-import type { StoredEvent } from '../chatroom/event.js'
 import type { RoomCursor } from '../validation.js'
-import { addsRoom, dropsRoom, enterFollowing, enterMe, ME } from './person-stream.js'
+import { enterFollowing, enterMe, followNews, ME } from './person-stream.js'
 import { enterRooms, roomFrame, type RoomEntry } from './rooms-connection.js'
 import { release } from './socket-writer.js'
 
@@ -157,16 +156,6 @@ export class RoomsSocket {
     if (subscription.pending) this.flush(name)
   }
 
-  /** The person's own events, as they are sent: the rooms they join are followed, those they leave dropped. */
-  private followNews(events: readonly StoredEvent[]): void {
-    for (const stored of events) {
-      const added = addsRoom(stored)
-      if (added) void this.subscribe({ type: 'subscribe', room: added.room, lastReceived: added.at }, true)
-      const dropped = dropsRoom(stored)
-      if (dropped !== undefined) this.unsubscribe(dropped, 'left')
-    }
-  }
-
   private unsubscribe(name: string, reason: string): void {
     const entry = this.subscriptions.get(name)
     if (!entry) return
@@ -199,6 +188,13 @@ export class RoomsSocket {
     if (!subscription.pending) return
     const events = subscription.take()
     this.send(roomFrame(name, events, subscription.takeSignals()))
-    if (name === ME) this.followNews(events)
+    // The person's own events: the rooms they join are followed, those they leave dropped.
+    if (name === ME) {
+      followNews(
+        events,
+        (room, at) => void this.subscribe({ type: 'subscribe', room, lastReceived: at }, true),
+        (room) => this.unsubscribe(room, 'left'),
+      )
+    }
   }
 }
