@@ -77,10 +77,20 @@ export interface TypingSignal {
   type: 'typing'
   user: string
 }
+/**
+ * Someone's presence: in a room other than the lobby, whether they have it open (`online` or
+ * `offline`); on the person's stream, the person's own (`online`, `away`, `offline`). No id.
+ */
+export interface PresenceSignal {
+  type: 'presence'
+  user: string
+  presence: 'online' | 'away' | 'offline'
+  avatar?: string
+}
 /** What a connection delivers: events and signals, in order. */
-export type Item = ChatEvent | TypingSignal
+export type Item = ChatEvent | TypingSignal | PresenceSignal
 
-export const isEvent = (item: Item): item is ChatEvent => item.type !== 'typing'
+export const isEvent = (item: Item): item is ChatEvent => item.type !== 'typing' && item.type !== 'presence'
 
 const eventTypes: ReadonlySet<unknown> = new Set(['message', 'join', 'leave', 'edit', 'delete'])
 
@@ -91,6 +101,7 @@ export function readItems(value: unknown): Item[] {
     if (typeof v !== 'object' || v === null) return false
     const item = v as Record<string, unknown>
     if (item.type === 'typing') return typeof item.user === 'string'
+    if (item.type === 'presence') return typeof item.user === 'string' && (item.presence === 'online' || item.presence === 'away' || item.presence === 'offline')
     return eventTypes.has(item.type) && Number.isSafeInteger(item.id) && (item.id as number) > 0 && typeof item.user === 'string'
   })
 }

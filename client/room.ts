@@ -4,7 +4,7 @@ import { Connection, type ConnectionRoom, type EndReason, type StateInfo } from 
 import { Emitter } from './emitter.js'
 import type { Net, StorageLike } from './net.js'
 import { ChatError, Outbox, type Sent } from './outbox.js'
-import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type Transport, type TypingSignal } from './protocol.js'
+import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
 
 export interface RoomEvents {
   /** Everything new of one delivery, in order: events (each once) and typing signals. */
@@ -15,6 +15,8 @@ export interface RoomEvents {
   edit: [event: EditEvent]
   delete: [event: DeleteEvent]
   typing: [signal: TypingSignal]
+  /** Someone opened or closed the room (rooms other than the lobby; the lobby's log says it). */
+  presence: [signal: PresenceSignal]
   /** The cursor could not be resumed (a new log, or too far behind): what follows starts over from the newest. */
   reset: [info: { epoch: string }]
   state: [info: StateInfo]
@@ -213,6 +215,8 @@ export class ChatRoom extends Emitter<RoomEvents> {
         return this.emit('delete', item)
       case 'typing':
         return this.emit('typing', item)
+      case 'presence':
+        return this.emit('presence', item)
     }
   }
 

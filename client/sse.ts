@@ -36,7 +36,7 @@ export class EventStreamLink extends HttpLink {
       if (batch.length > 0 && !this.stopped) this.room.receive(batch.splice(0))
     }
     const dispatch = (event: string, text: string): boolean => {
-      if (event === 'message' || event === 'typing') {
+      if (event === 'message' || event === 'typing' || event === 'presence') {
         batch.push(...readItems([parse(text)]))
         return true
       }

@@ -34,7 +34,7 @@ function record(room: ChatRoom) {
   room.on('error', (message) => log.errors.push(message))
   return {
     ...log,
-    ids: () => log.items.flatMap((i) => (i.type === 'typing' ? [] : [i.id])),
+    ids: () => log.items.flatMap((i) => (i.type === 'typing' || i.type === 'presence' ? [] : [i.id])),
     texts: () => log.items.flatMap((i) => (i.type === 'message' && i.text !== undefined ? [i.text] : [])),
     live: (ms = 10_000) => eventually(() => room.connection.state === 'live', `${room.name} live`, ms),
   }
@@ -420,7 +420,7 @@ t.test('start over on a new log: the client resets, emits it, and takes the new 
     t.equal(room.epoch, second.chatroom.epoch, `${way}: the new epoch`)
     t.not(room.epoch, oldEpoch)
     const after = log.items.slice(log.resets[0]!.at)
-    t.same(after.flatMap((i) => (i.type === 'typing' ? [] : [i.id])), second.chatroom.archive().map((s) => s.event.id).filter((id) => id <= room.lastId), `${way}: the new log from its start, once`)
+    t.same(after.flatMap((i) => (i.type === 'typing' || i.type === 'presence' ? [] : [i.id])), second.chatroom.archive().map((s) => s.event.id).filter((id) => id <= room.lastId), `${way}: the new log from its start, once`)
   }
 
   // A stale cursor given at join: the same.
@@ -615,7 +615,7 @@ t.test('a socket\'s frames: errors about the connection, frames that are not JSO
   t.same(urls, ['ws://chat.example/websocket/rooms/dev/socket?tab=the-page-tab', 'ws://chat.example/websocket/rooms/dev/socket?tab=the-page-tab'], 'the room\'s socket, with the page\'s id; after the start over, no cursor')
   t.same(log.errors, ['A frame must be JSON.'], 'an error about the connection is said')
   t.same(log.resets.map((r) => r.at), [3], 'started over after what the first socket gave')
-  t.same(log.items.map((i) => (i.type === 'typing' ? 'typing' : i.id)), [1, 2, 'typing', 1], 'what is not an event is skipped; the new log from 1')
+  t.same(log.items.map((i) => (i.type === 'typing' || i.type === 'presence' ? i.type : i.id)), [1, 2, 'typing', 1], 'what is not an event is skipped; the new log from 1')
   t.equal(room.epoch, 'second-epoch')
   t.same(log.ends, ['nameTaken'])
   t.equal(log.states.at(-1)?.state, 'closed')

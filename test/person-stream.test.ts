@@ -186,3 +186,79 @@ t.test('the event stream with follow=me: a DM opened by someone else joins the s
   await again.expect(() => streamTexts(again, 'lobby').includes('lobby after'), 'lobby after')
   t.notOk(streamTexts(again, 'red').includes('red after'), 'red is dropped once she left it')
 })
+
+/**
+ * What a person misses while cut off, the same on every transport: a line in the lobby and in
+ * red, a DM bob opens to her with a message in it, and red left on another device after a line
+ * in it. Returns the DM's name.
+ */
+async function whileAway(base: string, ann: string, bob: string): Promise<string> {
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby while away' })
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red while away' })
+  const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
+  await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm while away' })
+  if ((await post(base, ann, '/rooms/red/leave')).status !== 200) throw new Error('could not leave red')
+  return opened.room
+}
+
+t.test('the socket with follow=me resumes from its cursors: every room and her own events exactly once, a DM opened meanwhile included', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  const first = await RoomsClient.open(base, ann, '?follow=me')
+  t.ok(await first.until(() => ['me', 'lobby', 'red'].every((room) => first.frames.some((f) => f.type === 'subscribed' && f.room === room))), 'following me, lobby and red')
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby before' })
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red before' })
+  t.ok(await first.until(() => textsOf(first.events('lobby')).includes('lobby before') && textsOf(first.events('red')).includes('red before')), 'both lines before the cut')
+  // The cursor of each room as a client keeps it: the epoch it was subscribed with, the last id it got.
+  const cursor = (room: string) => {
+    const subscribed = first.frames.find((f) => f.type === 'subscribed' && f.room === room) as unknown as { epoch: string; lastId: number }
+    const last = first.events(room).filter((e) => e.id !== undefined).at(-1)?.id ?? subscribed.lastId
+    return `&cursor=${encodeURIComponent(`${room}:${subscribed.epoch}:${last}`)}`
+  }
+  const query = `?follow=me${cursor('me')}${cursor('lobby')}${cursor('red')}`
+  first.close()
+  await first.closedWithin()
+
+  const dm = await whileAway(base, ann, bob)
+  const again = await RoomsClient.open(base, ann, query)
+  t.teardown(() => again.close())
+  t.ok(await again.until(() => textsOf(again.events(dm)).includes('dm while away') && again.events('me').some((e) => e.kind === 'left')), 'the missed DM line and the leave')
+  t.ok(await again.until(() => textsOf(again.events('lobby')).includes('lobby while away')), 'the missed lobby line')
+  t.same(textsOf(again.events('lobby')), ['lobby while away'], 'the lobby resumes after what she had: once, nothing before')
+  t.same(textsOf(again.events('red')), ['red while away'], 'red: what was said before she left it, once')
+  t.same(textsOf(again.events(dm)), ['dm while away'], 'the DM opened while she was away: its message once')
+  t.same(again.events('me').filter((e) => e.type === 'person').map((e) => e.kind), ['direct', 'left'], 'her own events after her cursor: the DM, then the leave, once each')
+  t.ok(await again.until(() => again.frames.some((f) => f.type === 'unsubscribed' && f.room === 'red')), 'red is let go once she left it')
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby live' })
+  t.ok(await again.until(() => textsOf(again.events('lobby')).includes('lobby live')), 'and it goes on live')
+  t.same(textsOf(again.events('lobby')), ['lobby while away', 'lobby live'], 'with no repeat')
+})
+
+t.test('the long poll with follow=me resumes from its cursors: every room and her own events exactly once, a DM opened meanwhile included', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  const poller = new FollowPoller(base, ann)
+  await poller.poll()
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby before' })
+  await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red before' })
+  await poller.until(() => poller.texts('lobby').length === 1 && poller.texts('red').length === 1, 'both lines before the cut')
+  const before = poller.got.length
+
+  // No poll for a while (the page was closed, the network cut): the next one resumes.
+  const dm = await whileAway(base, ann, bob)
+  await poller.until(() => poller.texts(dm).includes('dm while away') && poller.texts('lobby').includes('lobby while away') && poller.got.some((e) => e.kind === 'left'), 'everything missed')
+  const resumed = poller.got.slice(before)
+  const texts = (room: string) => resumed.filter((e) => e.room === room && e.type === 'message').map((e) => e.text)
+  t.same(texts('lobby'), ['lobby while away'], 'the lobby: once, nothing before')
+  t.same(texts('red'), ['red while away'], 'red: what was said before she left it, once')
+  t.same(texts(dm), ['dm while away'], 'the DM opened while she was away: its message once')
+  t.same(resumed.filter((e) => e.type === 'person').map((e) => e.kind), ['direct', 'left'], 'her own events after her cursor: the DM, then the leave, once each')
+  await post(base, bob, '/longpolling/room/messages', { text: 'lobby live' })
+  await poller.until(() => poller.texts('lobby').includes('lobby live'), 'lobby live')
+  t.same(poller.texts('lobby'), ['lobby before', 'lobby while away', 'lobby live'], 'the lobby all told: each line once')
+  t.notOk(poller.cursors.has('red'), 'red no longer polled once she left it')
+})

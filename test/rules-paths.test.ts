@@ -293,11 +293,13 @@ t.test('cursors on the connections of several rooms, the one-room event stream a
   t.equal((await post(app, ann, '/rooms', { name: 'dev' })).statusCode, 201)
   const dev = await app.chatroom.room('dev')
   for (let i = 0; i < 20; i++) await dev.post('bob', `n${i}`)
-  const { epoch } = dev
+  // Her join line (she made the room), then the twenty.
+  const { epoch, lastId } = dev
+  t.equal(lastId, 21)
   const cases: [string, string, Record<string, unknown>][] = [
-    ['another epoch', `dev:elsewhere:1`, { reason: 'epoch', epoch, lastId: 20 }],
-    ['ahead', `dev:${epoch}:500`, { reason: 'ahead', epoch, lastId: 20 }],
-    ['too far behind', `dev:${epoch}:3`, { reason: 'behind', epoch, lastId: 20 }],
+    ['another epoch', `dev:elsewhere:1`, { reason: 'epoch', epoch, lastId }],
+    ['ahead', `dev:${epoch}:500`, { reason: 'ahead', epoch, lastId }],
+    ['too far behind', `dev:${epoch}:3`, { reason: 'behind', epoch, lastId }],
   ]
   const multi = await RoomsClient.open(base, ann)
   t.teardown(() => multi.close())

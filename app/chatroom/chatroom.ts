@@ -3,7 +3,8 @@ import type { Bus } from './bus/bus.js'
 import { deadline } from './deadline.js'
 import type { Event, StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
-import type { Member, Presence, Roster } from './presence.js'
+import { PEOPLE, People } from './person.js'
+import { isGuest, type Member, type Presence, type Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
 import { LOBBY, type AccountStore, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
@@ -81,6 +82,9 @@ export type PersonNews = { kind: NonNullable<Event['kind']>; room: string; at?: 
 /** Unread messages are counted up to this many per room (a list shows "99+" past it). */
 const UNREAD_CAP = 100
 
+/** How often, with several processes, presence is read again from the bus (signals lost meanwhile are mended). */
+const PEOPLE_RESYNC_MS = 30_000
+
 /** /readyz answers within a second: each backend's check gets this long. */
 const READY_MS = 900
 
@@ -105,6 +109,8 @@ export class Chatroom {
   private started = false
   private closed = false
   private readonly timers: NodeJS.Timeout[] = []
+  /** Presence of people (online, away, offline) across rooms, pages and processes. */
+  readonly people: People
   /** Counts for /metrics, summed over every room on this node. */
   readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0, repeats: 0 }
 
@@ -114,9 +120,20 @@ export class Chatroom {
     this.options = options
     const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
     const floodGuard: FloodGuard = bus.floodGuard('flood', flood.limit, flood.windowMs)
+    const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
+    this.people = new People(bus, {
+      graceMs: presence.graceMs,
+      ttlMs: presence.ttlMs,
+      onError: (error) => options.onError?.(error, 'could not publish presence'),
+      // To every person's stream on this node (their own log's readers): each shares the lobby with everyone.
+      onChange: (signal) => {
+        for (const [name, room] of this.rooms) if (name.startsWith('~')) room.relay(signal)
+      },
+    })
     this.shared = {
       flood: floodGuard,
       stats: this.stats,
+      people: this.people,
       claimName: (member) => this.claimName(member),
       // Gone from a room: their name is free for someone else unless another room of this node still holds them.
       onGone: (member) => {
@@ -136,7 +153,7 @@ export class Chatroom {
     await this.store.open()
     this.bus.listen({
       event: (stored, room) => this.rooms.get(room)?.deliver(stored),
-      signal: (signal, room) => this.rooms.get(room)?.relay(signal),
+      signal: (signal, room) => (room === PEOPLE ? this.people.relay(signal) : this.rooms.get(room)?.relay(signal)),
       revoked: (hash) => this.onRevoked?.(hash),
     })
     // The Revel sample's one room: public, there from the first start on.
@@ -144,6 +161,7 @@ export class Chatroom {
       await this.store.rooms.create({ name: LOBBY, skeleton: skeleton(LOBBY), title: 'Lobby', topic: 'Everyone is welcome here.', visibility: 'public', createdBy: '', createdAt: Date.now() })
     }
     this.lobbyRoom = await this.room(LOBBY)
+    await this.people.start()
     const every = (ms: number | undefined, task: () => Promise<unknown>) => {
       if (!ms) return
       const timer = setInterval(() => void task().catch((error: unknown) => this.options.onError?.(error, 'background task failed')), ms)
@@ -157,6 +175,8 @@ export class Chatroom {
       })
     }
     if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => Promise.all([...this.rooms.values()].map((room) => room.catchUp())))
+    // Presence signals lost while the bus was away are mended from its sets.
+    if (this.bus.shared) every(PEOPLE_RESYNC_MS, () => this.people.resync())
     // Names of people still here stay theirs.
     every(NAME_CLAIM_MS / 4, () => Promise.all([...this.rooms.values()].flatMap((room) => room.presence.members().map((m) => this.claimName(m)))))
     // One timer for every room: idle rooms cost nothing (rooms have no timer of their own while nobody is present).
@@ -302,6 +322,7 @@ export class Chatroom {
     const room: RoomRecord = { name, skeleton: skeleton(name), title: title || name, topic, visibility, createdBy: member.id, createdAt: Date.now() }
     if (!(await this.store.rooms.create(room))) return { ok: false, status: 409, message: `A room called "${name}" (or a name that looks the same) exists already.` }
     await this.store.rooms.addMember(name, member.id, 'owner')
+    await this.line(name, 'join', member)
     return { ok: true, room }
   }
 
@@ -310,8 +331,28 @@ export class Chatroom {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (record.visibility !== 'public') return { ok: true }
-    if (await this.store.rooms.addMember(name, member.id, 'member')) await this.tell(member.id, { kind: 'joined', room: name, at: await this.lastIdOf(name), user: member.name })
+    if (await this.store.rooms.addMember(name, member.id, 'member')) {
+      // Their news points at their join line: their stream follows the room from it on.
+      const joined = await this.line(name, 'join', member)
+      await this.tell(member.id, { kind: 'joined', room: name, at: joined ? joined.event.id - 1 : await this.lastIdOf(name), user: member.name })
+    }
     return { ok: true }
+  }
+
+  /**
+   * A line in the room's log saying membership changed: someone joined (or was let in) or
+   * left. Only membership writes them (never opening, closing or switching to a room); the
+   * change is already in the store, so a line that cannot be written is told to onError.
+   */
+  private async line(room: string, type: 'join' | 'leave', who: Member): Promise<StoredEvent | undefined> {
+    try {
+      const log = await this.room(room)
+      const via = who.provider?.name
+      return await (type === 'join' ? log.join(who.name, who.avatar, via, isGuest(who)) : log.left(who.name, who.avatar, via, isGuest(who)))
+    } catch (error) {
+      this.options.onError?.(error, 'could not record a join or leave')
+      return undefined
+    }
   }
 
   /** The newest id of a room's log, as the store has it (this process may not have seen it yet). */
@@ -346,15 +387,20 @@ export class Chatroom {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (name === LOBBY) return { ok: false, status: 400, message: 'Everyone stays in the lobby; sign out to leave it.' }
-    if (await this.store.rooms.removeMember(name, member.id)) await this.tell(member.id, { kind: 'left', room: name, user: member.name })
+    const removed = await this.store.rooms.removeMember(name, member.id)
     const room = this.rooms.get(name)
-    // A private room's reader who is no longer a member reads no further.
+    // A private room's reader who is no longer a member reads no further (not even their own leave line).
     if (room && record.visibility !== 'public') await room.leave(member)
+    if (removed) {
+      if (record.visibility !== 'direct') await this.line(name, 'leave', member)
+      await this.tell(member.id, { kind: 'left', room: name, user: member.name })
+    }
     return { ok: true }
   }
 
-  /** A member invites a person (by id) into a private room. */
-  async invite(member: Member, name: string, person: string): Promise<{ ok: true; added: boolean } | RoomRefusal> {
+  /** A member invites a person (an account) into a private room. */
+  async invite(member: Member, name: string, invitee: { id: string; name: string }): Promise<{ ok: true; added: boolean } | RoomRefusal> {
+    const person = invitee.id
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (record.visibility === 'direct') return { ok: false, status: 400, message: 'A direct room is for its two people.' }
@@ -364,7 +410,10 @@ export class Chatroom {
       if ((await this.store.rooms.members(name)).length >= limits.members) return { ok: false, status: 429, message: `A private room holds at most ${limits.members} members.` }
     }
     const added = await this.store.rooms.addMember(name, person, 'member')
-    if (added) await this.tell(person, { kind: 'invited', room: name, at: await this.lastIdOf(name), user: member.name })
+    if (added) {
+      const joined = await this.line(name, 'join', { id: person, name: invitee.name, account: true })
+      await this.tell(person, { kind: 'invited', room: name, at: joined ? joined.event.id - 1 : await this.lastIdOf(name), user: member.name })
+    }
     return { ok: true, added }
   }
 
@@ -444,6 +493,8 @@ export class Chatroom {
    * on this node. Resolves once the leaves are committed.
    */
   async leave(member: Member, transport?: string, tab?: string): Promise<void> {
+    // A page closed, or signed out: their presence goes with it (leaving one transport is a fallback, not going away).
+    if (transport === undefined) this.people.drop(member, tab)
     await Promise.all([...this.rooms.values()].map((room) => room.leave(member, transport, tab)))
   }
 
@@ -474,6 +525,7 @@ export class Chatroom {
     this.closed = true
     for (const timer of this.timers) clearInterval(timer)
     await Promise.all([...this.rooms.values()].map((room) => room.close()))
+    await this.people.close(!this.bus.shared).catch((error: unknown) => this.options.onError?.(error, 'could not let go of presence'))
     await this.bus.close()
     await this.store.close()
   }

@@ -165,17 +165,45 @@ export function jsonArray(events: readonly StoredEvent[]): string {
 }
 
 /**
- * Ephemeral signals (someone is typing): not archived, no id consumed, never a cursor.
- * They travel beside events as {"type": "typing", "user": …}.
+ * Ephemeral signals (someone is typing, someone's presence changed): not archived, no id
+ * consumed, never a cursor. They travel beside events as {"type": "typing", "user": …} and
+ * {"type": "presence", "user": …, "presence": "online" | "away" | "offline"}.
  */
 export interface Signal {
-  readonly type: 'typing'
+  readonly type: 'typing' | 'presence'
   readonly user: string
+  readonly presence?: PresenceState
+  /** With a room's presence signal: the avatar to list them with. */
+  readonly avatar?: string
   readonly json: string
 }
 
+/** A person's presence across all their tabs, devices and processes. */
+export type PresenceState = 'online' | 'away' | 'offline'
+
 export function createTypingSignal(user: string): Signal {
   return { type: 'typing', user, json: JSON.stringify({ type: 'typing', user }) }
+}
+
+export function createPresenceSignal(user: string, presence: PresenceState, avatar?: string): Signal {
+  if (avatar === undefined) return { type: 'presence', user, presence, json: JSON.stringify({ type: 'presence', user, presence }) }
+  return { type: 'presence', user, presence, avatar, json: JSON.stringify({ type: 'presence', user, presence, avatar }) }
+}
+
+/** A signal as the bus carries it (its JSON); undefined for anything else. An older process sent a typist's bare name. */
+export function parseSignal(text: string): Signal | undefined {
+  if (!text.startsWith('{')) return createTypingSignal(text)
+  try {
+    const value = JSON.parse(text) as { type?: unknown; user?: unknown; presence?: unknown; avatar?: unknown }
+    if (typeof value.user !== 'string') return undefined
+    if (value.type === 'typing') return createTypingSignal(value.user)
+    if (value.type === 'presence' && (value.presence === 'online' || value.presence === 'away' || value.presence === 'offline')) return createPresenceSignal(value.user, value.presence, typeof value.avatar === 'string' ? value.avatar : undefined)
+    // Anything else of type "presence" is between processes only (People reads its JSON).
+    if (value.type === 'presence') return { type: 'presence', user: value.user, json: text }
+  } catch {
+    // Not a signal.
+  }
+  return undefined
 }
 
 /**

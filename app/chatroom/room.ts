@@ -1,9 +1,10 @@
 import { checkClientId, checkMessageText } from '../validation.js'
-import type { Bus } from './bus/bus.js'
-import { applyChange, createTypingSignal, withoutText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import type { Bus, PresenceRoom } from './bus/bus.js'
+import { applyChange, createPresenceSignal, createTypingSignal, withoutText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
+import type { People } from './person.js'
 import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
-import type { RoomLog } from './store/store.js'
+import { LOBBY, type RoomLog } from './store/store.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 /** How each room behaves (the chatroom's options, handed to every room). */
@@ -77,6 +78,8 @@ export interface EnterOptions {
   typing?: boolean | undefined
   /** Which page of the user this is (a random id the page got when it loaded): its leave ends only its own. */
   tab?: string | undefined
+  /** Which page of the person this connection is, for their presence (a page says when it is away); default `tab`, else the transport. */
+  page?: string | undefined
   /**
    * The reader answers once and comes back with its new cursor (long polling): a replay past
    * replayMaxBytes is handed over as one page (the subscription then has no live events).
@@ -129,6 +132,8 @@ export interface RoomShared {
   claimName(member: Member): Promise<boolean>
   /** Told when a member's last presence in this room ends (their name may be let go). */
   onGone?(member: Member): void
+  /** Presence of a person across rooms, pages and processes: every connection and poll in any room counts. */
+  people?: People
 }
 
 /**
@@ -144,6 +149,8 @@ export class Room implements SubscriptionOwner {
   private readonly shared: RoomShared
   /** Who is online, per user across their connections and transports. */
   readonly presence: Presence
+  /** Whether presence writes join and leave lines (the lobby) or the lines are membership (every other room). */
+  private readonly linesOfPresence: boolean
   private readonly subscriptions = new Set<Subscription>()
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
@@ -188,7 +195,16 @@ export class Room implements SubscriptionOwner {
     this.shared = shared
     this.stats = shared.stats
     const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
-    this.presence = new Presence(bus.presenceStore(this, presence.ttlMs, name), {
+    // Only the lobby (the Revel sample's room) writes who comes and goes; elsewhere the log says
+    // membership, and who has the room open is a signal to its readers on every process.
+    this.linesOfPresence = name === LOBBY
+    const here: PresenceRoom = this.linesOfPresence
+      ? this
+      : {
+          join: async (user, avatar) => this.bus.signal(createPresenceSignal(user, 'online', avatar), this.name),
+          left: async (user) => this.bus.signal(createPresenceSignal(user, 'offline'), this.name),
+        }
+    this.presence = new Presence(bus.presenceStore(here, presence.ttlMs, name), {
       graceMs: presence.graceMs,
       churnLimit: presence.churnLimit,
       onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
@@ -218,7 +234,7 @@ export class Room implements SubscriptionOwner {
     this.checkWindow()
     if (this.bus.roster) {
       for (const { name, avatar } of await this.bus.roster(this.name)) this.present.set(name, avatar)
-    } else {
+    } else if (this.linesOfPresence) {
       const stale = new Map<string, Event>()
       for (const { event } of window) {
         if (event.type === 'join') stale.set(event.user, event)
@@ -353,7 +369,12 @@ export class Room implements SubscriptionOwner {
     if (mine) mine.add(connection)
     else this.connections.set(key, new Set([connection]))
     void this.renew(member, transport, tab)
-    release = this.presence.hold(member)
+    const releaseRoom = this.presence.hold(member)
+    const releasePerson = this.shared.people?.hold(member, options.page ?? tab ?? transport)
+    release = () => {
+      releaseRoom()
+      releasePerson?.()
+    }
     // Their own join, on arrival, is committed before they are answered, so the page they get
     // already lists them; a poll of someone already here does not wait on others' commits.
     if (arriving) await this.idle()
@@ -451,7 +472,10 @@ export class Room implements SubscriptionOwner {
     if (this.unloaded) return Promise.resolve()
     const presence = this.options.presence
     const lease = presence?.leaseMs[transport] ?? (tab ? (presence?.pageLeaseMs ?? 15_000) : undefined)
-    if (lease) this.presence.touch(member, transport, lease, tab)
+    if (lease) {
+      this.presence.touch(member, transport, lease, tab)
+      this.shared.people?.touch(member, transport, lease, tab)
+    }
     return this.idle()
   }
 
@@ -610,6 +634,17 @@ export class Room implements SubscriptionOwner {
       return avatar === undefined ? { name } : { name, avatar }
     })
     return { lastId: this.lastId, count: this.present.size, users }
+  }
+
+  /**
+   * The roster as every process sees it: in a room other than the lobby, who is here is not
+   * written to the log, so with several processes it is read from the bus's presence.
+   */
+  async rosterNow(limit = this.options.rosterLimit ?? Infinity): Promise<Roster> {
+    if (this.linesOfPresence || !this.bus.roster) return this.roster(limit)
+    const everyone = await this.bus.roster(this.name)
+    const users = everyone.sort((a, b) => a.name.localeCompare(b.name)).slice(0, limit)
+    return { lastId: this.lastId, count: everyone.length, users: users.map(({ name, avatar }) => (avatar ? { name, avatar } : { name })) }
   }
 
   /** Everyone present, by name (for suggestions; not for pages). */
@@ -785,14 +820,19 @@ export class Room implements SubscriptionOwner {
     }
   }
 
-  /** Keeps the roster in step with join and leave events. */
+  /** Keeps the roster in step with join and leave events (the lobby's; other rooms' lines are membership). */
   private fold({ type, user, avatar }: Event): void {
-    if (type === 'join') this.present.set(user, avatar)
-    else if (type === 'leave') this.present.delete(user)
+    if (type === 'join' && this.linesOfPresence) this.present.set(user, avatar)
+    else if (type === 'leave' && this.linesOfPresence) this.present.delete(user)
     if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
   }
 
   relay(signal: Signal): void {
+    // Who has a room other than the lobby open (see linesOfPresence).
+    if (signal.type === 'presence' && !this.linesOfPresence && !this.name.startsWith('~')) {
+      if (signal.presence === 'offline') this.present.delete(signal.user)
+      else if (signal.presence !== undefined) this.present.set(signal.user, signal.avatar)
+    }
     if (signal.type === 'typing') {
       // Bounded: past a thousand typists, the oldest signals are forgotten first.
       this.typists.delete(signal.user)

@@ -171,11 +171,14 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     return true
   }
 
-  /** Room side: an ephemeral signal, kept only if this reader asked for them; a newer one from the same user replaces it. */
+  /** Room side: an ephemeral signal, kept only if this reader asked for them; a newer one of the same kind from the same user replaces it. */
   signal(signal: Signal): void {
     if (this.state !== 'open' || !this.signals || signal.user === this.self) return
     const idle = !this.pending
-    this.signals.set(signal.user, signal)
+    const key = `${signal.type}\n${signal.user}`
+    // Re-inserted so the signals go out in the order they came.
+    this.signals.delete(key)
+    this.signals.set(key, signal)
     if (idle) this.owner.wake(this)
   }
 

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, whileConnected } from '../transport/http.js'
+import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, tabOf, whileConnected } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { addsRoom, enterFollowing, ME } from '../transport/person-stream.js'
 import { enterRooms, inRoom, type RoomEntry } from '../transport/rooms-connection.js'
@@ -65,7 +65,7 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
   if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
   let entries: RoomEntry[]
   if (follow) {
-    const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true })
+    const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true, page: tabOf(request) })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
   } else entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
   const open = entries.filter((e) => e.ok)
@@ -91,7 +91,10 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     const events: string[] = []
     const rooms: Record<string, { epoch: string; lastId: number }> = {}
     const joined: { room: string; at: number }[] = []
+    // Signals of the person's stream (others' presence): beside the events, never a cursor.
+    const signals: string[] = []
     for (const entry of open) {
+      if (entry.room === ME) for (const signal of entry.subscription.takeSignals()) signals.push(signal.json)
       const taken = entry.subscription.take()
       // The person's own events carry their room already; a room they joined is given its cursor below.
       for (const stored of taken) {
@@ -110,7 +113,7 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
       const of = await chatroom.readable(room, currentUser(request))
       if (of) rooms[room] = { epoch: of.epoch, lastId: at }
     }
-    const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refused.map((e) => e.body))}}`
+    const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refused.map((e) => e.body))}${follow ? `,"signals":[${signals.join(',')}]` : ''}}`
     return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(body)
   } finally {
     unbind()

@@ -9,9 +9,16 @@ import { currentUser } from '../plugins/session.js'
 import { linkifyModule } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
 
-/** GET /room/users — who is online, with avatars, as of event lastId. */
+/**
+ * GET /room/users — who is in the room, with avatars, as of event lastId, each with their
+ * presence as a person (online, away: every page of theirs hidden or idle).
+ */
 export async function users(request: FastifyRequest, reply: FastifyReply) {
-  return reply.header('cache-control', 'no-store').send((await roomOf(request)).roster())
+  const roster = await (await roomOf(request)).rosterNow()
+  const { people } = request.server.chatroom
+  // Someone here whose presence signal has not come yet is online.
+  const users = roster.users.map((user) => ({ ...user, presence: people.stateOf(user.name) === 'away' ? 'away' : 'online' }))
+  return reply.header('cache-control', 'no-store').send({ ...roster, users })
 }
 
 /**
@@ -92,5 +99,19 @@ export async function leave(request: FastifyRequest, reply: FastifyReply) {
   const tab = tabOf(request)
   if (tab === undefined) return reply.code(400).send({ error: 'Bad Request', message: 'tab must be the page id the server gave.' })
   await request.server.chatroom.leave(currentUser(request), undefined, tab)
+  return reply.code(204).send()
+}
+
+/**
+ * POST /presence — `presence=away|online` and the page's `tab`: the page is hidden or idle
+ * (away) or in use again. A person is away when every page of theirs is; their presence is
+ * told to those who share a room with them. 204; anything else, 400.
+ */
+export async function presence(request: FastifyRequest, reply: FastifyReply) {
+  const body = (request.body ?? {}) as Record<string, unknown>
+  const tab = tabOf(request)
+  if (body.presence !== 'away' && body.presence !== 'online') return reply.code(400).send({ error: 'Bad Request', message: 'presence is "away" or "online".' })
+  if (tab === undefined) return reply.code(400).send({ error: 'Bad Request', message: 'tab must be the page id the connection was opened with.' })
+  request.server.chatroom.people.setAway(currentUser(request), tab, body.presence === 'away')
   return reply.code(204).send()
 }

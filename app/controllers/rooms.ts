@@ -73,7 +73,7 @@ export async function invite(request: FastifyRequest, reply: FastifyReply) {
   }
   const account = await request.server.chatroom.accounts.bySkeleton(skeleton(form.user.trim()))
   if (!account) return refuse(reply, { ok: false, status: 404, message: 'No account goes by that name (only accounts can be invited).' })
-  const invited = await request.server.chatroom.invite(currentUser(request), roomParam(request), account.id)
+  const invited = await request.server.chatroom.invite(currentUser(request), roomParam(request), { id: account.id, name: account.name })
   if (!invited.ok) return refuse(reply, invited)
   if (wantsHtml(request)) return reply.redirect(roomPage(request, roomParam(request)), 303)
   return reply.send({ ok: true, user: account.name, added: invited.added })

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpActions, roomOf, roomPage } from '../transport/http.js'
+import { httpActions, roomOf, roomPage, tabOf } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../transport/protocol.js'
 import type { StoredEvent } from '../chatroom/event.js'
@@ -84,7 +84,7 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   if (!writer) return
   let entries: RoomEntry[]
   if (follow) {
-    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true })
+    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request) })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
   } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
   let refusals = ''

@@ -41,7 +41,7 @@ export async function enterMe(request: FastifyRequest, cursor: RoomCursor | unde
   if (!user.id) return undefined
   const log = await request.server.chatroom.room(personLog(user.id))
   const from = cursor?.lastReceived ?? log.lastId
-  const entered = await log.enter(user, transport, { lastReceived: from, epoch: cursor?.epoch, quiet: true, paged })
+  const entered = await log.enter(user, transport, { lastReceived: from, epoch: cursor?.epoch, quiet: true, paged, typing: true })
   if (!entered.ok) {
     const { status, body } = httpEnterRefusal(entered)
     return { room: ME, ok: false, status, body: { ...body, room: ME } }
@@ -60,7 +60,7 @@ export async function enterFollowing(
   request: FastifyRequest,
   cursors: RoomCursor[],
   transport: string,
-  extra: { typing?: boolean; paged?: boolean } = {},
+  extra: { typing?: boolean; paged?: boolean; page?: string | undefined } = {},
 ): Promise<{ me: RoomEntry | undefined; rooms: RoomEntry[] }> {
   const { chatroom } = request.server
   const user = currentUser(request)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Room } from '../chatroom/room.js'
@@ -7,6 +8,7 @@ import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { enterFollowing, enterMe, followNews, ME } from './person-stream.js'
 import { enterRooms, roomFrame, type RoomEntry } from './rooms-connection.js'
+import { tabOf } from './http.js'
 import { release } from './socket-writer.js'
 
 /** Invalid frames in a row before the socket is closed (1007), as on a one-room socket. */
@@ -17,6 +19,7 @@ type ClientFrame =
   | { type: 'unsubscribe'; room: string }
   | { type: 'act'; room: string; act: Parameters<typeof act>[2]; ref?: string }
   | { type: 'typing'; room: string }
+  | { type: 'presence'; away: boolean }
 
 /** A client frame of a socket of several rooms, checked by hand (as readClientFrame is), or why not. */
 function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
@@ -29,6 +32,11 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'A frame must be a JSON object.'
   const f = value as Record<string, unknown>
+  // The page is hidden or idle (away), or in use again: the person's, not a room's.
+  if (f.type === 'presence') {
+    if (f.presence !== 'away' && f.presence !== 'online') return 'presence takes "presence": "away" or "online".'
+    return { type: 'presence', away: f.presence === 'away' }
+  }
   if (typeof f.room !== 'string' || f.room.length === 0 || f.room.length > 64) return 'A frame names its room: "room": "NAME".'
   const room = f.room
   if (f.type === 'subscribe') {
@@ -47,7 +55,7 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
     if (!change) return `${f.type} takes the message's "id"${f.type === 'edit' ? ' and its new "text"' : ''}.`
     return { type: 'act', room, act: change, ref }
   }
-  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "typing", "room", …}.'
+  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "typing", "room", …} or {"type": "presence", "presence"}.'
 }
 
 /**
@@ -65,6 +73,8 @@ export class RoomsSocket {
   private badFrames = 0
   private waitingForDrain = false
   private closed = false
+  /** This connection as a page of its person, for their presence: the page's id, else one of its own. */
+  private readonly page: string
 
   constructor(
     private readonly socket: WebSocket,
@@ -72,6 +82,7 @@ export class RoomsSocket {
     private readonly limit: number,
     private readonly maxRooms: number,
   ) {
+    this.page = tabOf(request) ?? `ws-${randomBytes(9).toString('base64url')}`
     release(socket, request.raw.socket, request.server.log)
     socket.on('close', () => {
       this.closed = true
@@ -94,6 +105,7 @@ export class RoomsSocket {
     }
     if (frame.type === 'subscribe') return void this.subscribe(frame)
     if (frame.type === 'unsubscribe') return this.unsubscribe(frame.room, 'unsubscribed')
+    if (frame.type === 'presence') return this.request.server.chatroom.people.setAway(currentUser(this.request), this.page, frame.away)
     const entry = this.subscriptions.get(frame.room)
     if (!entry) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
     const user = currentUser(this.request)
@@ -120,7 +132,7 @@ export class RoomsSocket {
     this.pending.add(name)
     try {
       const cursor = { room: name, epoch: frame.epoch, lastReceived: frame.lastReceived }
-      const [entry] = name === ME ? [await enterMe(this.request, cursor, 'websocket')] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following })
+      const [entry] = name === ME ? [await enterMe(this.request, cursor, 'websocket')] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, page: this.page })
       if (entry) this.attach(entry)
     } finally {
       this.pending.delete(name)
@@ -135,10 +147,12 @@ export class RoomsSocket {
   async follow(cursors: RoomCursor[]): Promise<void> {
     for (const cursor of cursors) this.pending.add(cursor.room)
     try {
-      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true })
+      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true, page: this.page })
       for (const cursor of cursors) this.pending.delete(cursor.room)
-      if (me) this.attach(me)
+      // Rooms first: a room left while the connection was cut is handed what was said before the
+      // leave, then her own events (the leave among them) take it off.
       for (const entry of rooms) this.attach(entry)
+      if (me) this.attach(me)
     } finally {
       for (const cursor of cursors) this.pending.delete(cursor.room)
     }

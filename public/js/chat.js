@@ -894,6 +894,20 @@ export class Roster {
     if (changed) this.render()
   }
 
+  /** Who opens or closes a room other than the lobby comes as a signal (its log says membership only). */
+  signals(items) {
+    let changed = false
+    for (const item of items) {
+      if (item.type !== 'presence' || typeof item.id === 'number') continue
+      if (item.presence === 'offline') changed = this.users.delete(item.user) || changed
+      else if (!this.users.has(item.user)) {
+        this.users.set(item.user, item.avatar)
+        changed = true
+      }
+    }
+    if (changed) this.render()
+  }
+
   apply(event) {
     if (event.id <= this.lastId) return false
     this.lastId = event.id
@@ -1049,6 +1063,7 @@ export class Room {
     const events = items.filter((item) => typeof item.id === 'number')
     this.thread.add(events)
     this.roster.add(events)
+    this.roster.signals(items)
     this.typing.add(items)
     this.outbox?.seen(events, this.thread.lastId)
   }

@@ -14,8 +14,8 @@ export interface BusListener {
 
 /** What a presence store publishes through: the room's own join and leave (committed to its log). */
 export interface PresenceRoom {
-  join(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent>
-  left(user: string, avatar?: string, via?: string, guest?: true): Promise<StoredEvent>
+  join(user: string, avatar?: string, via?: string, guest?: true): Promise<unknown>
+  left(user: string, avatar?: string, via?: string, guest?: true): Promise<unknown>
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import { deadline, DeadlineError } from '../deadline.js'
-import { createTypingSignal, readEvent, type Signal, type StoredEvent } from '../event.js'
+import { parseSignal, readEvent, type Signal, type StoredEvent } from '../event.js'
 import { LOBBY } from '../store/store.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import type { NameClaims } from '../names.js'
@@ -117,7 +117,10 @@ export class RedisBus implements Bus {
       if (channel === this.revoked) return this.listener.revoked(message)
       const watched = this.watched.get(channel)
       if (!watched) return
-      if (watched.kind === 'signals') return this.listener.signal(createTypingSignal(message), watched.room)
+      if (watched.kind === 'signals') {
+        const signal = parseSignal(message)
+        return signal && this.listener.signal(signal, watched.room)
+      }
       const stored = parseStored(message)
       if (stored) this.listener.event(stored, watched.room)
     })
@@ -199,8 +202,8 @@ export class RedisBus implements Bus {
   }
 
   signal(signal: Signal, room: string): void {
-    this.commands.publish(this.channel(room, 'signals'), signal.user).catch(() => {
-      // Typing signals are best effort.
+    this.commands.publish(this.channel(room, 'signals'), signal.json).catch(() => {
+      // Signals are best effort.
     })
   }
 

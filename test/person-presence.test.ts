@@ -1,0 +1,175 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import type { Event } from '../app/chatroom/event.js'
+import { buildTestApp, EventStream, registerAccount, RoomsClient, skipUnless } from './helpers.js'
+import { freshDatabase, havePostgres } from './pg.js'
+import { haveRedis, redisFor } from './redis.js'
+
+// Presence of a person, not of a page: online while any connection of theirs is open and a page
+// of theirs is in use, away when every page says it is hidden or idle, offline once the last
+// connection is gone (after PRESENCE_GRACE). It is told on the person's stream of everyone who
+// shares a room with them (a signal, never a line in a log), and is a field of every person in
+// /rooms/:room/users. A room's log says membership only: opening, closing and switching rooms
+// write no join or leave line.
+
+type Presence = { type: 'presence'; user: string; presence: string }
+const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
+  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
+
+async function served(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}): Promise<{ app: FastifyInstance; base: string }> {
+  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3', ...env })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { app, base }
+}
+
+/** The presence signals a follow=me socket carried (on its own events, `me`), in order. */
+const presenceOn = (socket: RoomsClient, user: string) =>
+  socket
+    .events('me')
+    .filter((e) => (e as unknown as Presence).type === 'presence' && e.user === user)
+    .map((e) => (e as unknown as Presence).presence)
+
+/** Someone's presence as /rooms/:room/users lists them (undefined: not listed). */
+async function listed(base: string, cookie: string, room: string, name: string): Promise<string | undefined> {
+  const res = await fetch(`${base}/rooms/${room}/users`, { headers: { cookie } })
+  const body = (await res.json()) as { users: { name: string; presence: string }[] }
+  return body.users.find((u) => u.name === name)?.presence
+}
+
+t.test('on the socket: a person goes online, away when their page says so, online again, and offline when their last connection goes', async (t) => {
+  const { app, base } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  const bobs = await RoomsClient.open(base, bob, '?follow=me')
+  t.teardown(() => bobs.close())
+  await bobs.next((f) => f.type === 'subscribed' && f.room === 'me', "bob's own events")
+
+  const anns = await RoomsClient.open(base, ann, '?follow=me')
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').includes('online')), 'bob is told ann is online')
+  t.equal(await listed(base, bob, 'lobby', 'ann'), 'online', 'the lobby lists her online')
+
+  anns.send({ type: 'presence', presence: 'away' })
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'away'), 'her page says it is hidden: bob is told she is away')
+  t.equal(await listed(base, bob, 'lobby', 'ann'), 'away', 'and the lobby lists her away')
+
+  // A second page of hers, in use: she is online whatever the first one says.
+  const second = await RoomsClient.open(base, ann, '?follow=me')
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'online'), 'a second page in use: online again')
+  second.close()
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'away'), 'that page closed, the hidden one left: away')
+  anns.send({ type: 'presence', presence: 'online' })
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'online'), 'back on the first page: online')
+
+  anns.close()
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'offline'), 'her last connection gone: offline')
+  t.same(presenceOn(bobs, 'ann'), ['online', 'away', 'online', 'away', 'online', 'offline'], 'each change told once, in order')
+  t.same(presenceOn(bobs, 'bob'), [], 'bob is not told of himself')
+
+  anns.send('x')
+  bobs.send({ type: 'presence', presence: 'asleep' })
+  const refused = await bobs.next((f) => (f as { error?: string }).error !== undefined, 'an error frame')
+  t.match(refused, { error: 'Bad Request', message: /presence/ }, 'a presence frame with no valid state is a clear error; the socket stays')
+})
+
+t.test('on the event stream and the long poll: the same signal, and POST /presence for a page that is not a socket', async (t) => {
+  const { app, base } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  const stream = await EventStream.open(`${base}/sse/events?follow=me`, { cookie: bob })
+  t.teardown(() => stream.close())
+  await stream.expect(() => stream.messages().some((m) => m.name === 'hello'), 'hello')
+  const signals = () => stream.messages().filter((m) => m.name === 'presence' && m.data.user === 'ann').map((m) => (m.data as unknown as Presence).presence)
+
+  const tab = 'annpage-0001'
+  const anns = await EventStream.open(`${base}/sse/events?follow=me&tab=${tab}`, { cookie: ann })
+  t.teardown(() => anns.close())
+  await stream.expect(() => signals().includes('online'), 'ann online on the stream')
+  t.match(stream.messages().find((m) => m.name === 'presence')?.data, { room: 'me', type: 'presence', user: 'ann', presence: 'online' }, 'an `event: presence` of her own events')
+
+  t.equal((await post(base, ann, '/presence', { presence: 'away', tab })).status, 204, 'POST /presence away for her page')
+  await stream.expect(() => signals().at(-1) === 'away', 'away on the stream')
+
+  // bob's long poll with follow=me carries the signals beside the events.
+  const poll = async () => (await (await fetch(`${base}/longpolling/messages?follow=me`, { headers: { cookie: bob } })).json()) as { signals: Presence[] }
+  const waiting = poll()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal((await post(base, ann, '/presence', { presence: 'online', tab })).status, 204, 'back: online')
+  t.match((await waiting).signals, [{ type: 'presence', user: 'ann', presence: 'online' }], 'the waiting poll answers with the signal')
+  await stream.expect(() => signals().at(-1) === 'online', 'online on the stream')
+
+  t.equal((await post(base, ann, '/presence', { presence: 'sleeping', tab })).status, 400, 'a presence that is not away or online: 400')
+  t.equal((await post(base, ann, '/presence', { presence: 'away' })).status, 400, 'without the page: 400')
+  t.equal((await fetch(`${base}/presence`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: '{"presence":"away","tab":"annpage-0001"}' })).status, 401, 'signed out: 401')
+})
+
+t.test("a room's log says membership only: twenty opens, closes and switches write no line; joining and leaving write one each", async (t) => {
+  const { app, base } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  t.equal((await post(base, ann, '/rooms', { name: 'red' })).status, 201, 'ann makes red')
+  t.equal((await post(base, ann, '/rooms', { name: 'blue' })).status, 201, 'and blue')
+  t.equal((await post(base, bob, '/rooms/red/join')).status, 200, 'bob joins red')
+
+  const socket = await RoomsClient.open(base, bob, '?follow=me')
+  t.teardown(() => socket.close())
+  await socket.next((f) => f.type === 'subscribed' && f.room === 'red', 'red followed')
+  for (let i = 0; i < 10; i++) {
+    // A switch: a room's page read by its one-room socket and left, and blue read without joining.
+    const one = await RoomsClient.open(base, bob)
+    t.equal((await one.subscribe(i % 2 ? 'red' : 'blue'))?.type, 'subscribed', `switch ${i + 1}`)
+    one.close()
+    const res = await fetch(`${base}/rooms/${i % 2 ? 'blue' : 'red'}/history`, { headers: { cookie: bob } })
+    t.equal(res.status, 200)
+  }
+  socket.close()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((await post(base, bob, '/rooms/red/leave')).status, 200, 'bob leaves red')
+  const lines = async (room: string) => {
+    const body = (await (await fetch(`${base}/rooms/${room}/history`, { headers: { cookie: ann } })).json()) as { events: Event[] }
+    return body.events.filter((e) => e.type === 'join' || e.type === 'leave').map((e) => `${e.user} ${e.type}`)
+  }
+  t.same(await lines('red'), ['ann join', 'bob join', 'bob leave'], 'red: its owner, bob joining and bob leaving; nothing for opening or switching')
+  t.same(await lines('blue'), ['ann join'], 'blue: read without joining writes nothing')
+  const opened = (await (await post(base, ann, '/direct', { user: 'bob' })).json()) as { room: string }
+  const dm = await RoomsClient.open(base, bob)
+  t.equal((await dm.subscribe(opened.room))?.type, 'subscribed')
+  dm.close()
+  t.same(await lines(opened.room), [], 'a DM writes no join or leave line')
+})
+
+t.test('two processes on PostgreSQL + Redis: a DM opened on one reaches the open connection on the other within a second; presence crosses too', { skip: skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing') }, async (t) => {
+  const redis = await redisFor(t)
+  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
+  const a = await served(t, env)
+  const b = await served(t, env)
+  const ann = await registerAccount(a.app, 'ann')
+  const bob = await registerAccount(a.app, 'bob')
+
+  const bobs = await RoomsClient.open(b.base, bob, '?follow=me')
+  t.teardown(() => bobs.close())
+  await bobs.next((f) => f.type === 'subscribed' && f.room === 'me', "bob's own events, on B")
+  const anns = await RoomsClient.open(a.base, ann, '?follow=me')
+  t.teardown(() => anns.close())
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').includes('online')), 'ann online on A: told on B')
+  // Her arrival in the lobby is a line committed on A: B lists her once the bus brings it.
+  let onB: string | undefined
+  for (let i = 0; i < 50 && onB !== 'online'; i++) {
+    onB = await listed(b.base, bob, 'lobby', 'ann')
+    if (onB !== 'online') await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.equal(onB, 'online', "B's lobby lists her online")
+
+  const started = Date.now()
+  const opened = (await (await post(a.base, ann, '/direct', { user: 'bob' })).json()) as { room: string }
+  t.ok(await bobs.until(() => bobs.frames.some((f) => f.type === 'subscribed' && f.room === opened.room), 2000), "the DM ann opened on A is on bob's socket on B")
+  t.ok(Date.now() - started < 1000, `within a second (${Date.now() - started} ms)`)
+  // Said on her socket (a long poll's send would keep her here for its lease).
+  await anns.until(() => anns.frames.some((f) => f.type === 'subscribed' && f.room === opened.room))
+  anns.send({ type: 'say', room: opened.room, text: 'hi from A' })
+  t.ok(await bobs.until(() => bobs.events(opened.room).some((e) => e.text === 'hi from A')), "and its first message, said on A, follows on B")
+
+  anns.send({ type: 'presence', presence: 'away' })
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'away'), 'away on A: told on B')
+  anns.close()
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').at(-1) === 'offline'), 'her connection on A gone: offline on B')
+})
