@@ -62,6 +62,8 @@ export const configSchema = z.object({
   AUTO_RETRY: seconds(0.5, 3600, 60),
   /** Seconds after a user's last connection goes before their leave is published (a reload is not leave+join). */
   PRESENCE_GRACE: seconds(0, 300, 5),
+  /** Seconds without a key, a click or a pointer move before a visible page says its person is away (a hidden page says so at once). */
+  AWAY_AFTER: seconds(5, 86_400, 300),
   /** After a restart: seconds the people still listed stay so, waiting for their pages to reconnect (no leave and join lines). */
   PRESENCE_RESTART_GRACE: seconds(0, 3600, 30),
   /**

@@ -74,6 +74,8 @@ export async function refusedSignIn(app: FastifyInstance, payload: Record<string
 /** A real WebSocket client that records every frame; resolves once open (or rejects on refusal). */
 export class SocketClient {
   readonly events: Event[] = []
+  /** Signals (typing, presence): no id, never a cursor. */
+  readonly signals: { type: string; user: string; presence?: string }[] = []
   readonly errors: { error: string; message: string; ref?: string }[] = []
   /** Answers to frames sent with a `ref`: the message was committed as event `id`. */
   readonly acks: { ref: string; id: number }[] = []
@@ -91,8 +93,10 @@ export class SocketClient {
       // The protocol is JSON text frames; a binary one is a server bug the tests should see.
       if (isBinary) this.errors.push({ error: 'binary frame', message: data.toString() })
       const parsed: unknown = JSON.parse(data.toString())
-      if (Array.isArray(parsed)) this.events.push(...(parsed as Event[]))
-      else if ((parsed as { type?: string }).type === 'hello') this.hello = parsed as { epoch: string; lastId: number }
+      if (Array.isArray(parsed)) {
+        // Events have ids; signals (typing, presence) have none.
+        for (const item of parsed as Event[]) (typeof item.id === 'number' ? this.events : this.signals).push(item)
+      } else if ((parsed as { type?: string }).type === 'hello') this.hello = parsed as { epoch: string; lastId: number }
       else if ((parsed as { type?: string }).type === 'ack') this.acks.push(parsed as { ref: string; id: number })
       else this.errors.push(parsed as { error: string; message: string })
       this.wake()

@@ -57,8 +57,17 @@ t.test('three people, three rooms and a direct message; a fourth person cannot s
   await create('plans', true)
   await say(ann, 'the secret plan')
   await ann.click('.room-actions summary')
+  // A mistyped name is said beside the field, and the page stays; then the right one.
+  await ann.fill('#invite-user', 'bbo')
+  await ann.click('form[action$="/invite"] button')
+  await ann.waitForSelector('#invite-result.error')
+  t.match(await ann.textContent('#invite-result'), /No account goes by that name/, 'a mistyped name: an inline error')
+  t.match(ann.url(), /\/refresh\/rooms\/plans$/, 'still in the room')
   await ann.fill('#invite-user', 'bob')
-  await Promise.all([ann.waitForURL('**/refresh/rooms/plans'), ann.click('form[action$="/invite"] button')])
+  await ann.click('form[action$="/invite"] button')
+  await ann.waitForFunction(() => /bob is invited/.test(document.getElementById('invite-result')?.textContent ?? ''))
+  t.pass('the invitation confirms in place')
+  await screenshot(ann, 'desktop-invite-in-place')
 
   await bob.goto(base + '/refresh/room')
   t.same(await roomNames(bob), ['#dev', '#lobby', '#plans'], 'bob lists the public room and the private one he was invited to')

@@ -166,6 +166,7 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
   return {
     user,
     tab,
+    awayAfter: config.AWAY_AFTER,
     roster: room.roster(),
     epoch: room.epoch,
     maxLength: config.MAX_MESSAGE_LENGTH,

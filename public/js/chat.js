@@ -4,6 +4,8 @@
 // list, the connection state in the top bar, keyboard moves in the thread, leaving. The live
 // pages speak to the server only through the client library (public/js/links.js hands its room
 // to Room): this file does the page's work.
+import { reportAway } from './away.js'
+import { inviteInPlace } from './invite.js'
 import * as linkify from './linkify.js'
 import { MentionCompleter, MentionTracker, mentionParts, mentions } from './mentions.js'
 
@@ -13,6 +15,8 @@ export const me = roomEl.dataset.user
 const iAmGuest = roomEl.dataset.guest === '1'
 /** This page's id: sent with every request, so its leave ends only this page's connections. */
 export const tab = roomEl.dataset.tab || ''
+reportAway(tab, (Number(roomEl.dataset.awayAfter) || 300) * 1000)
+inviteInPlace(document.getElementById('invite-form'))
 /** This page's room (the lobby when the page does not say): every URL of the room is built from it. */
 export const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
 /** The longest message the server takes, in characters. */
@@ -872,6 +876,7 @@ export class Roster {
       const snapshot = await this.chat.users()
       this.lastId = snapshot.lastId
       this.users = new Map(snapshot.users.map((u) => [u.name, u.avatar]))
+      this.away = new Set(snapshot.users.filter((u) => u.presence === 'away').map((u) => u.name))
       // Past the server's limit only a count comes; leaves of people not listed come off it.
       this.hidden = Math.max(0, (snapshot.count ?? snapshot.users.length) - snapshot.users.length)
       // Events that arrived while the snapshot was on its way.
@@ -921,11 +926,13 @@ export class Roster {
     showCount(names.length + (this.hidden ?? 0))
     usersEl.replaceChildren(
       ...names.map((name) => {
-        const li = el('li', name === me ? 'online me' : 'online')
+        const away = name !== me && this.away?.has(name)
+        const li = el('li', name === me ? 'online me' : away ? 'online away' : 'online')
         li.dataset.name = name
         const avatar = avatarEl(this.users.get(name), 24)
         if (avatar) li.append(avatar)
         li.append(el('span', 'name', name))
+        if (away) li.append(' ', el('span', 'presence', 'away'))
         if (name === me) li.append(' ', el('span', 'you', '(you)'))
         else if (roomEl.dataset.dm === '1') li.append(dmForm(name))
         return li
