@@ -1,6 +1,7 @@
 // The chat client: where the server is, how to reach it, and the rooms joined.
 import type { StateInfo } from './connection.js'
 import { Emitter } from './emitter.js'
+import { FollowStream } from './follow.js'
 import { Net, type FetchLike, type SocketConstructor, type StorageLike } from './net.js'
 import { TRANSPORTS, type Transport } from './protocol.js'
 import { ChatRoom } from './room.js'
@@ -44,6 +45,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   private readonly net: Net
   private readonly transports: readonly Transport[]
   private readonly joined = new Map<string, ChatRoom>()
+  private readonly streams = new Set<FollowStream>()
 
   constructor(private readonly options: ChatOptions = {}) {
     super()
@@ -76,6 +78,24 @@ export class ChatClient extends Emitter<ChatEvents> {
     return room
   }
 
+  /**
+   * The person's stream: one connection for every room the person belongs to, now and later,
+   * and their own events (see FollowStream). Listen to it right away: it connects on the next tick.
+   */
+  follow(options: { tab?: string; cursors?: Record<string, { epoch: string; lastId: number }> } = {}): FollowStream {
+    const stream = new FollowStream({
+      net: this.net,
+      transports: this.transports,
+      upgradeAfterMs: this.options.upgradeAfterMs ?? 60_000,
+      tab: options.tab,
+      cursors: options.cursors,
+    })
+    this.streams.add(stream)
+    stream.on('end', () => this.streams.delete(stream))
+    queueMicrotask(() => stream.start())
+    return stream
+  }
+
   /** The rooms joined. */
   get rooms(): ChatRoom[] {
     return [...this.joined.values()]
@@ -91,6 +111,8 @@ export class ChatClient extends Emitter<ChatEvents> {
   close(): void {
     for (const room of this.joined.values()) room.close()
     this.joined.clear()
+    for (const stream of this.streams) stream.close()
+    this.streams.clear()
   }
 }
 

@@ -73,6 +73,8 @@ export class Connection implements LinkOwner {
     private readonly room: ConnectionRoom,
     private readonly order: readonly Transport[],
     private readonly upgradeAfterMs: number,
+    /** The link of each way (a room's, or the person's stream's). */
+    private readonly kinds: Record<Transport, new (room: LinkRoom, owner: LinkOwner) => Link> = links,
   ) {
     this.strikes = order.map(() => 0)
     // The network went away: the link is let go at once (the state says offline), and comes back with it.
@@ -117,7 +119,7 @@ export class Connection implements LinkOwner {
   private open(index: number, asProbe = false, again = false): void {
     if (this.closed) return
     const kind = this.order[index]!
-    const next = new links[kind](this.room, this)
+    const next = new this.kinds[kind](this.room, this)
     this.levels.set(next, index)
     if (asProbe) this.probe = next
     else {

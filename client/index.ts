@@ -4,7 +4,8 @@
 // (served at /public/js/client/index.js) and in Node 20+ (examples/bot.ts).
 export { ChatClient, signIn, type ChatEvents, type ChatOptions, type JoinOptions } from './client.js'
 export type { ConnectionState, EndReason, StateInfo } from './connection.js'
+export { FollowStream, ME, type FollowEvents, type PersonEvent } from './follow.js'
 export type { FetchLike, SocketConstructor, SocketLike, StorageLike } from './net.js'
 export { ChatError, type EntryStatus, type Outbox, type OutboxEntry, type OutboxEvents, type Sent } from './outbox.js'
-export { CloseCode, newClientId, TRANSPORTS, type ChatEvent, type DeleteEvent, type EditEvent, type ErrorBody, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type Transport, type TypingSignal } from './protocol.js'
+export { CloseCode, newClientId, TRANSPORTS, type ChatEvent, type DeleteEvent, type EditEvent, type ErrorBody, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
 export type { ChatRoom, RoomEvents, Roster } from './room.js'

@@ -89,12 +89,13 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
   let refusals = ''
   const open: StreamRoom[] = []
-  const rooms: Record<string, { epoch: string; lastId: number }> = {}
+  const rooms: Record<string, { epoch: string; lastId: number; from: number }> = {}
   for (const entry of entries) {
     if (!entry.ok) refusals += message('refused', JSON.stringify({ status: entry.status, ...entry.body }))
     else {
       open.push({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
-      rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId }
+      // `from`: the id the stream starts after for this room (its cursor until an event comes).
+      rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId, from: entry.from }
     }
   }
   if (open.length === 0) return writer.end(refusals)

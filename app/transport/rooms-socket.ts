@@ -166,7 +166,8 @@ export class RoomsSocket {
     if (this.closed || this.subscriptions.has(name)) return subscription.cancel()
     this.subscriptions.set(name, { subscription, room })
     subscription.onReadable = () => this.flush(name)
-    this.send(JSON.stringify({ type: 'subscribed', room: name, epoch: room.epoch, lastId: room.lastId }))
+    // `from`: the id its events start after (its cursor until one comes).
+    this.send(JSON.stringify({ type: 'subscribed', room: name, epoch: room.epoch, lastId: room.lastId, from: entry.from }))
     if (subscription.pending) this.flush(name)
   }
 

@@ -1,0 +1,430 @@
+// The person's stream: one connection, whatever the number of rooms, that follows every room the
+// person belongs to (now and later) and their own events (rooms joined, left, invited to, DMs
+// opened to them, read markers), with a cursor per room and one of their own (`me`). It falls
+// back and comes back up as a room's connection does (Connection), and every way in resumes
+// every room from its cursor: each event is handed on once, in order per room.
+import { Connection, type ConnectionRoom, type EndReason, type StateInfo } from './connection.js'
+import { Emitter } from './emitter.js'
+import { HttpLink, Link, type LinkOwner, type LinkRoom, type LostReason, type Outgoing, type SendResult } from './link.js'
+import type { Net } from './net.js'
+import { CloseCode, newClientId, parse, readError, readItems, roomPath, type ChatEvent, type Item, type PresenceSignal, type Transport } from './protocol.js'
+
+/** The cursor name of the person's own events. */
+export const ME = 'me'
+
+/** One of the person's own events: a room joined, left, invited to, a DM opened to them, a read marker moved. */
+export interface PersonEvent {
+  id: number
+  type: 'person'
+  kind: 'joined' | 'left' | 'invited' | 'direct' | 'read' | 'renamed'
+  /** The room it is about. */
+  room: string
+  /** Where the room is followed from (joined, invited, direct), or the read marker (read). */
+  at?: number
+  /** Who did it (the person, or who invited them or opened the DM). */
+  user: string
+  timestamp: number
+}
+
+export interface FollowEvents {
+  /** A room's events (each once, in order), and its signals (typing). */
+  room: [room: string, items: Item[]]
+  /** One of the person's own events. */
+  person: [event: PersonEvent]
+  /** Someone who shares a room with the person is online, away or offline. */
+  presence: [signal: PresenceSignal]
+  /** The rooms followed changed (one joined or left). */
+  rooms: [names: string[]]
+  /** A room's cursor could not be resumed: what follows starts over from its newest. */
+  reset: [room: string, epoch: string]
+  state: [info: StateInfo]
+  end: [reason: EndReason]
+}
+
+/** What a follow link needs of the stream (beyond a room's link room). */
+interface FollowRoom extends LinkRoom {
+  /** Every room's cursor, `me` included, as the query of a connection. */
+  cursorQuery(): string
+  /** A room's items (events and signals) as they came. */
+  deliver(room: string, items: Item[]): void
+  /** One of the person's own events (or a presence signal) as it came. */
+  own(item: unknown): void
+  /** The server says it follows this room from `lastId` of log `epoch` (a room new to the client). */
+  follows(room: string, epoch: string, lastId: number): void
+  /** A room is no longer followed (left), or must start over (409: its epoch, its newest). */
+  drop(room: string): void
+  startOver(room: string, epoch: string, lastId: number): void
+  /** A room's cursor, if followed. */
+  cursor(room: string): { epoch: string; lastId: number } | undefined
+}
+
+const cursorParam = (room: string, epoch: string, lastId: number) => `cursor=${encodeURIComponent(`${room}:${epoch}:${lastId}`)}`
+
+/** WebSocket: `/websocket/socket?follow=me&cursor=…`; frames say their room. */
+class FollowSocketLink extends Link {
+  private socket: ReturnType<Net['openSocket']> | undefined
+  constructor(room: LinkRoom, owner: LinkOwner) {
+    super('websocket', room, owner)
+  }
+  private get stream(): FollowRoom {
+    return this.room as FollowRoom
+  }
+  start(): void {
+    let socket: ReturnType<Net['openSocket']>
+    try {
+      socket = this.room.net.openSocket(`/websocket/socket?follow=me${this.stream.cursorQuery()}`)
+    } catch {
+      setTimeout(() => this.end('maybeSignedOut'), 0)
+      return
+    }
+    this.socket = socket
+    let opened = false
+    socket.addEventListener('open', () => (opened = true))
+    socket.addEventListener('error', () => {})
+    socket.addEventListener('message', (e) => {
+      if (this.stopped) return
+      const frame = (parse(String(e.data)) ?? {}) as { type?: unknown; room?: unknown; events?: unknown; epoch?: unknown; lastId?: unknown; from?: unknown; reason?: unknown; status?: unknown }
+      const room = typeof frame.room === 'string' ? frame.room : undefined
+      if (frame.type === 'hello') return this.greeted('')
+      if (room === undefined) return
+      if (Array.isArray(frame.events)) {
+        if (room === ME) for (const item of frame.events) this.stream.own(item)
+        else this.stream.deliver(room, readItems(frame.events))
+      } else if (frame.type === 'subscribed' && typeof frame.epoch === 'string') {
+        this.stream.follows(room, frame.epoch, typeof frame.from === 'number' ? frame.from : Number(frame.lastId) || 0)
+      } else if (frame.type === 'unsubscribed') {
+        // Lagged: subscribe again from its cursor; left: no longer followed.
+        const cursor = this.stream.cursor(room)
+        if (frame.reason === 'lagged' && cursor) this.subscribe(room, cursor)
+        else this.stream.drop(room)
+      } else if (frame.type === 'refused') {
+        if (frame.status === 409 && typeof frame.epoch === 'string') {
+          this.stream.startOver(room, frame.epoch, Number(frame.lastId) || 0)
+          this.subscribe(room, this.stream.cursor(room)!)
+        } else this.stream.drop(room)
+      }
+    })
+    socket.addEventListener('close', (e) => {
+      if (e.code === CloseCode.left || e.code === CloseCode.nameTaken) return this.end(e.code === CloseCode.left ? 'left' : 'nameTaken')
+      this.end(e.code === CloseCode.unauthorized || !opened ? 'maybeSignedOut' : 'dropped')
+    })
+  }
+  private subscribe(room: string, cursor: { epoch: string; lastId: number }): void {
+    this.socket?.send(JSON.stringify({ type: 'subscribe', room, epoch: cursor.epoch, lastReceived: cursor.lastId }))
+  }
+  override stop(): void {
+    super.stop()
+    this.socket?.close(CloseCode.normal, 'switching')
+  }
+  send(_entry: Outgoing): Promise<SendResult> {
+    return Promise.resolve({ kind: 'transient', message: 'Send through the room (FollowStream.send).' })
+  }
+  typing(): void {}
+}
+
+/** Server-Sent Events: `/sse/events?follow=me&cursor=…`; data carries its room, the person's own events are `type: person`. */
+class FollowEventStreamLink extends HttpLink {
+  constructor(room: LinkRoom, owner: LinkOwner) {
+    super('sse', room, owner)
+  }
+  private get stream(): FollowRoom {
+    return this.room as FollowRoom
+  }
+  start(): void {
+    void this.read()
+  }
+  private async read(): Promise<void> {
+    let res: Response
+    try {
+      res = await this.room.net.request(`/sse/events?follow=me${this.stream.cursorQuery()}`, { headers: { accept: 'text/event-stream' }, signal: this.abort.signal })
+    } catch {
+      return this.end(this.live ? 'dropped' : 'maybeSignedOut')
+    }
+    if (!res.ok || !res.body) {
+      await res.body?.cancel()
+      return this.end(res.status === 401 ? 'signedOut' : 'maybeSignedOut')
+    }
+    const reader = res.body.getReader()
+    const decoder = new TextDecoder()
+    let buffer = ''
+    let name = ''
+    let data: string[] = []
+    const dispatch = (event: string, text: string) => {
+      const value = parse(text) as Record<string, unknown> | undefined
+      if (!value) return
+      const room = typeof value.room === 'string' ? value.room : undefined
+      if (event === 'hello') {
+        const rooms = (value.rooms ?? {}) as Record<string, { epoch: string; lastId: number; from?: number }>
+        for (const [name, cursor] of Object.entries(rooms)) this.stream.follows(name, cursor.epoch, cursor.from ?? cursor.lastId)
+        return this.greeted('')
+      }
+      if (event === 'presence') return this.stream.own(value)
+      if (room === undefined) return
+      if (event === 'message') {
+        if (value.type === 'person') this.stream.own(value)
+        else this.stream.deliver(room, readItems([value]))
+      } else if (event === 'typing') this.stream.deliver(room, readItems([value]))
+      else if (event === 'subscribed' && typeof value.epoch === 'string') this.stream.follows(room, value.epoch, typeof value.from === 'number' ? value.from : Number(value.lastId) || 0)
+      else if (event === 'unsubscribed') {
+        // A lagged room: the stream is ended by the server and resumed from every cursor.
+        if (value.reason !== 'lagged') this.stream.drop(room)
+      } else if (event === 'refused') {
+        if (value.status === 409 && typeof value.epoch === 'string') this.stream.startOver(room, value.epoch, Number(value.lastId) || 0)
+        else this.stream.drop(room)
+      }
+    }
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done || this.stopped) break
+        buffer += decoder.decode(value, { stream: true })
+        let nl: number
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).replace(/\r$/, '')
+          buffer = buffer.slice(nl + 1)
+          if (line === '') {
+            if (data.length > 0) dispatch(name || 'message', data.join('\n'))
+            name = ''
+            data = []
+          } else if (!line.startsWith(':')) {
+            const colon = line.indexOf(':')
+            const field = colon < 0 ? line : line.slice(0, colon)
+            const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
+            if (field === 'event') name = text
+            else if (field === 'data') data.push(text)
+          }
+        }
+      }
+    } catch {
+      // Cut (or stopped): said below.
+    }
+    this.end(this.live ? 'dropped' : 'maybeSignedOut')
+  }
+}
+
+/** Long polling: `/longpolling/messages?follow=me&cursor=…`, again and again with every room's cursor. */
+class FollowPollLink extends HttpLink {
+  constructor(room: LinkRoom, owner: LinkOwner) {
+    super('longpolling', room, owner)
+  }
+  private get stream(): FollowRoom {
+    return this.room as FollowRoom
+  }
+  start(): void {
+    void this.poll()
+  }
+  private async poll(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const res = await this.room.net.request(`/longpolling/messages?follow=me${this.stream.cursorQuery()}`, { signal: this.abort.signal })
+        const body = (await res.json().catch(() => undefined)) as
+          | { events?: Record<string, unknown>[]; rooms?: Record<string, { epoch: string; lastId: number }>; refused?: Record<string, unknown>[]; signals?: unknown[] }
+          | undefined
+        if (this.stopped) return
+        if (res.status === 401) return this.end('signedOut')
+        if (!res.ok || !body) throw new Error(`HTTP ${res.status}`)
+        this.greeted('')
+        // What happened (a room new to this client from its start here), then the cursors of the
+        // rooms new to it (where the next poll goes on from), then refusals and signals.
+        const left = new Set<unknown>()
+        for (const event of body.events ?? []) {
+          if (event.type === 'person') {
+            this.stream.own(event)
+            if (event.kind === 'left') left.add(event.room)
+          } else if (typeof event.room === 'string') this.stream.deliver(event.room, readItems([event]))
+        }
+        // A room left in this very answer was polled one last time: not followed again.
+        for (const [room, { epoch, lastId }] of Object.entries(body.rooms ?? {})) if (!this.stream.cursor(room) && !left.has(room)) this.stream.follows(room, epoch, lastId)
+        for (const refused of body.refused ?? []) {
+          const room = String(refused.room)
+          if (refused.status === 409 && typeof refused.epoch === 'string') this.stream.startOver(room, refused.epoch, Number(refused.lastId) || 0)
+          else this.stream.drop(room)
+        }
+        for (const signal of body.signals ?? []) this.stream.own(signal)
+      } catch {
+        return this.end('dropped')
+      }
+    }
+  }
+}
+
+const followLinks: Record<Transport, new (room: LinkRoom, owner: LinkOwner) => Link> = { websocket: FollowSocketLink, sse: FollowEventStreamLink, longpolling: FollowPollLink }
+
+export interface FollowSettings {
+  net: Net
+  transports: readonly Transport[]
+  upgradeAfterMs: number
+  tab: string | undefined
+  /** Cursors to resume from (one's own saved ones), `me` included. */
+  cursors?: Record<string, { epoch: string; lastId: number }>
+}
+
+/**
+ * The person's stream. Listen to it right away (it connects on the next tick): `room` for each
+ * room's events, `person` for the person's own, `presence`, `rooms`, `state`. `cursors` is what
+ * to save to resume later, exactly once.
+ */
+export class FollowStream extends Emitter<FollowEvents> {
+  private readonly net: Net
+  private readonly tab: string | undefined
+  private readonly known = new Map<string, { epoch: string; lastId: number }>()
+  private readonly connection: Connection
+  private info: StateInfo
+
+  constructor(settings: FollowSettings) {
+    super()
+    this.net = settings.net
+    this.tab = settings.tab
+    for (const [room, cursor] of Object.entries(settings.cursors ?? {})) this.known.set(room, { ...cursor })
+    this.info = { state: 'connecting', transport: settings.transports[0]!, fallback: false }
+    const stream = this
+    const room: ConnectionRoom & FollowRoom = {
+      name: ME,
+      net: this.net,
+      tab: this.tab,
+      get epoch() {
+        return stream.known.get(ME)?.epoch ?? ''
+      },
+      get lastId() {
+        return stream.known.get(ME)?.lastId ?? 0
+      },
+      receive: () => {},
+      adopt: () => {},
+      reset: () => {},
+      error: () => {},
+      state: (info) => {
+        this.info = info
+        this.emit('state', info)
+      },
+      setLive: () => {},
+      ended: (reason) => this.emit('end', reason),
+      whyRefused: async () => {
+        try {
+          const res = await this.net.request('/rooms')
+          await res.body?.cancel()
+          return res.status === 401 ? 'signedOut' : undefined
+        } catch {
+          return undefined
+        }
+      },
+      cursorQuery: () => this.query(),
+      deliver: (name, items) => this.deliver(name, items),
+      own: (item) => this.own(item),
+      follows: (name, epoch, lastId) => this.follows(name, epoch, lastId),
+      drop: (name) => this.drop(name),
+      startOver: (name, epoch, lastId) => this.startOver(name, epoch, lastId),
+      cursor: (name) => this.known.get(name),
+    }
+    this.connection = new Connection(room, settings.transports, settings.upgradeAfterMs, followLinks)
+  }
+
+  /** Connects (the client calls it once the caller could listen). */
+  start(): void {
+    this.connection.start()
+  }
+
+  /** Every room followed, with its cursor (`me` included): save it to resume exactly once. */
+  get cursors(): Record<string, { epoch: string; lastId: number }> {
+    return Object.fromEntries([...this.known].map(([room, cursor]) => [room, { ...cursor }]))
+  }
+
+  /** The rooms followed now (not `me`). */
+  get rooms(): string[] {
+    return [...this.known.keys()].filter((room) => room !== ME)
+  }
+
+  get connectionState(): StateInfo {
+    return this.info
+  }
+
+  /**
+   * A message into one of the person's rooms, exactly once: posted with a client id, sent again
+   * with the same id after a dropped answer (the server answers the first event then).
+   */
+  async send(room: string, text: string, clientId = newClientId()): Promise<{ id: number; duplicate: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      let res: Response
+      try {
+        res = await this.net.post(roomPath('longpolling', room, '/messages'), { text, clientId }, AbortSignal.timeout(10_000))
+      } catch (error) {
+        if (attempt >= 4) throw error
+        await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt))
+        continue
+      }
+      const body = (await res.json().catch(() => undefined)) as { id?: number } | undefined
+      if (res.ok) return { id: body?.id ?? 0, duplicate: res.status === 200 }
+      if (res.status >= 500 && attempt < 4) continue
+      throw new Error(readError(body)?.message ?? `HTTP ${res.status}`)
+    }
+  }
+
+  /** Lets go of the stream (its connection closed). */
+  close(): void {
+    this.connection.close()
+  }
+
+  private query(): string {
+    let out = ''
+    for (const [room, { epoch, lastId }] of this.known) out += `&${cursorParam(room, epoch, lastId)}`
+    if (this.tab) out += `&tab=${encodeURIComponent(this.tab)}`
+    return out
+  }
+
+  private follows(room: string, epoch: string, lastId: number): void {
+    const known = this.known.get(room)
+    // Resumed from its cursor, or a room new to the client (from where the server starts it).
+    if (known && known.epoch === epoch) return
+    this.known.set(room, { epoch, lastId })
+    if (!known && room !== ME) this.emit('rooms', this.rooms)
+  }
+
+  private drop(room: string): void {
+    if (room === ME || !this.known.delete(room)) return
+    this.emit('rooms', this.rooms)
+  }
+
+  private startOver(room: string, epoch: string, lastId: number): void {
+    this.known.set(room, { epoch, lastId })
+    this.emit('reset', room, epoch)
+  }
+
+  /** A room's items: events past its cursor, each once (a link that repeats itself is skipped), and signals. */
+  private deliver(room: string, items: Item[]): void {
+    const cursor = this.known.get(room)
+    const fresh: Item[] = []
+    for (const item of items) {
+      const id = (item as ChatEvent).id
+      if (typeof id !== 'number') {
+        fresh.push(item)
+        continue
+      }
+      if (cursor) {
+        if (id <= cursor.lastId) continue
+        cursor.lastId = id
+      }
+      fresh.push(item)
+    }
+    if (fresh.length > 0) this.emit('room', room, fresh)
+  }
+
+  /** The person's own events (each once) and presence signals. */
+  private own(value: unknown): void {
+    const item = value as Record<string, unknown>
+    if (item.type === 'presence' && typeof item.user === 'string') {
+      const { user, presence } = item
+      if (presence === 'online' || presence === 'away' || presence === 'offline') this.emit('presence', { type: 'presence', user, presence })
+      return
+    }
+    if (item.type !== 'person' || typeof item.id !== 'number' || typeof item.room !== 'string') return
+    const cursor = this.known.get(ME)
+    if (cursor) {
+      if (item.id <= cursor.lastId) return
+      cursor.lastId = item.id
+    }
+    const event = item as unknown as PersonEvent
+    this.emit('person', event)
+    if (event.kind === 'left') this.drop(event.room)
+  }
+}
+
+export type { LostReason }

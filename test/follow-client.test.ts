@@ -1,0 +1,90 @@
+import t, { type Test } from 'tap'
+import { WebSocket } from 'ws'
+import { ChatClient, type FollowStream, type Item, type PersonEvent, type Transport } from '../client/index.js'
+import { buildTestApp, eventually, registerAccount, RoomsClient } from './helpers.js'
+
+// The client library's person's stream (ChatClient.follow): one connection, on each way in, that
+// follows every room of the person now and later and their own events, hands each event on once,
+// and resumes every room from the cursors it gives to save.
+
+const ways: Transport[] = ['websocket', 'sse', 'longpolling']
+const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
+  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
+
+/** Everything a stream says, as it comes. */
+function record(stream: FollowStream) {
+  const log = { rooms: new Map<string, Item[]>(), person: [] as PersonEvent[], presence: [] as string[], lists: [] as string[][] }
+  stream.on('room', (room, items) => log.rooms.set(room, [...(log.rooms.get(room) ?? []), ...items]))
+  stream.on('person', (event) => log.person.push(event))
+  stream.on('presence', (signal) => log.presence.push(`${signal.user} ${signal.presence}`))
+  stream.on('rooms', (names) => log.lists.push(names))
+  return {
+    ...log,
+    texts: (room: string) => (log.rooms.get(room) ?? []).flatMap((i) => (i.type === 'message' && i.text !== undefined ? [i.text] : [])),
+    live: () => eventually(() => stream.connectionState.state === 'live', 'the stream live', 10_000),
+  }
+}
+
+for (const way of ways) {
+  t.test(`${way}: one stream follows every room of hers, a DM opened to her, a room she leaves elsewhere, presence, and resumes exactly once`, async (t: Test) => {
+    const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '2' })
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    const ann = await registerAccount(app, 'ann')
+    const bob = await registerAccount(app, 'bob')
+    await post(base, ann, '/rooms', { name: 'red' })
+    const chat = new ChatClient({ base, cookie: ann, WebSocket, transports: [way] })
+    t.teardown(() => chat.close())
+    const stream = chat.follow()
+    const log = record(stream)
+    await log.live()
+    await eventually(() => ['lobby', 'red'].every((r) => stream.rooms.includes(r)), 'lobby and red followed')
+    t.same(stream.rooms.sort(), ['lobby', 'red'], 'the lobby and red, with no room named')
+
+    await post(base, bob, '/longpolling/room/messages', { text: 'lobby 1' })
+    await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red 1' })
+    await eventually(() => log.texts('lobby').includes('lobby 1') && log.texts('red').includes('red 1'), 'both lines')
+
+    const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
+    await eventually(() => stream.rooms.includes(opened.room), 'the DM followed')
+    t.match(log.person.at(-1), { kind: 'direct', room: opened.room, user: 'bob' }, 'her own event: bob opened a DM')
+    await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm 1' })
+    await eventually(() => log.texts(opened.room).includes('dm 1'), 'the DM line')
+
+    const bobs = await RoomsClient.open(base, bob, '?follow=me')
+    t.teardown(() => bobs.close())
+    await eventually(() => log.presence.includes('bob online'), "bob's presence")
+    t.pass('bob online: told on her stream')
+
+    // Sent through the stream, exactly once: the same client id twice is one message.
+    const sent = await stream.send('red', 'from the stream', 'same-client-id-000001')
+    const again = await stream.send('red', 'from the stream', 'same-client-id-000001')
+    t.equal(again.id, sent.id, 'a resend answers the first id')
+    t.ok(again.duplicate, 'and says so')
+    await eventually(() => log.texts('red').includes('from the stream'), 'her own line comes back')
+
+    // Cut: the cursors saved; while she is away, lines in every room and red left elsewhere.
+    const cursors = stream.cursors
+    t.ok(cursors.me && cursors.lobby && cursors.red && cursors[opened.room], 'a cursor for each room and her own')
+    stream.close()
+    await post(base, bob, '/longpolling/room/messages', { text: 'lobby away' })
+    await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red away' })
+    await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'dm away' })
+    t.equal((await post(base, ann, '/rooms/red/leave')).status, 200, 'she leaves red elsewhere')
+
+    const resumed = chat.follow({ cursors })
+    const after = record(resumed)
+    await eventually(
+      () => after.texts('lobby').includes('lobby away') && after.texts(opened.room).includes('dm away') && after.person.some((e) => e.kind === 'left'),
+      `${way}: everything missed`,
+    )
+    t.same(after.texts('lobby'), ['lobby away'], 'the lobby resumes once, after what she had')
+    t.same(after.texts(opened.room), ['dm away'], 'the DM once')
+    t.same(after.texts('red'), ['red away'], 'red: what was said before she left it, once')
+    t.same(after.person.map((e) => e.kind), ['left'], 'her own events after her cursor: the leave, once')
+    await eventually(() => !resumed.rooms.includes('red'), 'red let go')
+    await post(base, bob, '/longpolling/room/messages', { text: 'lobby live' })
+    await eventually(() => after.texts('lobby').includes('lobby live'), 'live again')
+    t.same(after.texts('lobby'), ['lobby away', 'lobby live'], 'no repeat')
+    bobs.close()
+  })
+}
