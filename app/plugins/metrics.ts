@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Registry } from 'prom-client'
+import { waitingPolls } from '../transport/http.js'
 import { openStreams } from '../transport/sse-writer.js'
 
 declare module 'fastify' {
@@ -29,7 +30,7 @@ export default fp(
       registers: [registry],
       collect() {
         this.set({ transport: 'websocket' }, app.websocketServer.clients.size)
-        this.set({ transport: 'longpolling' }, app.chatroom.waitingCount)
+        this.set({ transport: 'longpolling' }, waitingPolls())
         this.set({ transport: 'sse' }, openStreams())
       },
     })

@@ -102,6 +102,7 @@ export function sendEnterRefusal(reply: FastifyReply, refused: Extract<Entered, 
  * is then ended too: it would otherwise linger and hold up the server's close().
  */
 export async function whileConnected<T>(reply: FastifyReply, wait: (gone: Abortable) => Promise<T>): Promise<T> {
+  waiting++
   const signal = new Gone()
   const gone = () => {
     signal.abort()
@@ -111,8 +112,15 @@ export async function whileConnected<T>(reply: FastifyReply, wait: (gone: Aborta
   try {
     return await wait(signal)
   } finally {
+    waiting--
     reply.raw.off('close', gone)
   }
+}
+
+/** Long polls of this process waiting now (requests, whatever the number of rooms each waits on). */
+let waiting = 0
+export function waitingPolls(): number {
+  return waiting
 }
 
 /** An abort signal with one listener: what a waiting long poll needs (an AbortSignal costs far more to make, per poll). */
