@@ -14,6 +14,7 @@ import { createDatabase, dropDatabase, postgresAnswers } from './pg.js'
 import { rssBytes } from './proc.js'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
 import type { IdleRoomsMeasure } from './idle-rooms.js'
+import { peopleScenario as runPeople, type PeopleScenario } from './people.js'
 import { createRooms, manyRoomsScenario, type RoomsScenario } from './rooms.js'
 
 const args = process.argv.slice(2)
@@ -274,6 +275,26 @@ async function roomsRound(r: number): Promise<Result[]> {
   }
 }
 
+/**
+ * People in many rooms (issue 30): each person in 50 rooms (10 busy, 40 quiet) and the lobby, on
+ * one follow=me socket; one message a second in every busy room (100 members each).
+ */
+const peopleScenario: PeopleScenario = quick
+  ? { name: 'people: 200 people × 50 rooms each, 20 busy rooms at 1 msg/s', people: 200, busy: 20, busyPer: 10, quiet: 80, quietPer: 40, seconds: 4 }
+  : { name: 'people: 1000 people × 50 rooms each, 100 busy rooms at 1 msg/s', people: 1000, busy: 100, busyPer: 10, quiet: 400, quietPer: 40, seconds: 10 }
+
+async function peopleRound(r: number): Promise<Result[]> {
+  const { target, child } = await start('ours', { ROOMS_PER_CREATOR: '100000', MAX_ROOMS: '100000', SESSIONS_PER_ADDRESS: '0' })
+  try {
+    const cookies = await signInUsers(target.base, peopleScenario.people, `people${r}_`)
+    const [admin] = await signInUsers(target.base, 1, `peopleadmin${r}_`)
+    const result = await runPeople(target, cookies, admin!, peopleScenario, `r${r}p`)
+    return [{ ...result, idleBytesPerConn: result.bytesPerConnection, round: r } as Result]
+  } finally {
+    await stop(child)
+  }
+}
+
 /** Idle rooms' memory: a store holding this many rooms (three messages each); fewer in a quick run (the figure is per room). */
 const IDLE_ROOMS = quick ? 2000 : 10_000
 
@@ -447,11 +468,13 @@ function manyRooms(rows: Row[]): string {
   const figures = (scenario: string) =>
     `CPU ${f(get(scenario, 'CPU s / 1M deliveries'))} s / 1M deliveries (${f(perMessage(scenario))} ms / message), p99 ${f(get(scenario, 'p99 ms'), 1)} ms, ` +
     `${Math.round(get(scenario, 'deliveries/s') ?? 0).toLocaleString('en-US')} deliveries/s, ${f(get(scenario, 'lost'), 0)} lost`
+  const perConnection = (scenario: string) => `${b(get(scenario, 'idle bytes / socket'))} RSS per connection`
   const idle = `idle rooms, ${IDLE_ROOMS}: `
   const memory = (what: string) => `RSS ${b(get(idle + what, 'RSS bytes / room'))}, heap ${b(get(idle + what, 'heap bytes / room'))} per room (process: RSS ${f(get(idle + what, 'server RSS MiB'), 0)} MiB, heap ${f(get(idle + what, 'heap in use MiB'), 1)} MiB)`
   return [
     'Many rooms:',
     `  ${roomsScenario.name}: ${figures(roomsScenario.name)}`,
+    `  ${peopleScenario.name} (one socket per person): ${figures(peopleScenario.name)}, ${perConnection(peopleScenario.name)}`,
     ...['N=100, 100 msg/s (10 senders)', 'N=1000, 20 msg/s (10 senders)'].map((s) => `  one room, ${s}: ${figures(s)}`),
     `  ${IDLE_ROOMS.toLocaleString('en-US')} idle rooms (SQLite, three messages each):`,
     `    in the store, none loaded: ${memory('in the store')}`,
@@ -499,6 +522,7 @@ for (let r = 0; r < rounds; r++) {
   if (hasRedis && hasPostgres) all.push(...(await redisRound(r)))
   else if (r === 0) console.error('redis-server or PostgreSQL is missing: the two-process scenarios are skipped')
   if (wanted(roomsScenario.name)) all.push(...(await roomsRound(r)))
+  if (wanted(peopleScenario.name)) all.push(...(await peopleRound(r)))
 }
 // Memory is not noisy like CPU: measured once.
 if (wanted(`idle rooms, ${IDLE_ROOMS}`)) all.push(...idleRooms(IDLE_ROOMS).map((x) => ({ ...x, round: 0 })))

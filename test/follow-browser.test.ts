@@ -36,7 +36,7 @@ for (const way of ['sse', 'longpolling'] as const) {
       ;(window as unknown as { seen: typeof seen; stream: typeof stream }).seen = seen
       ;(window as unknown as { stream: typeof stream }).stream = stream
       stream.on('room', (room, items) => {
-        for (const item of items) if (item.type === 'message') (seen[room] ??= []).push(item.text)
+        for (const item of items) if (item.type === 'message') (seen[room] ??= []).push(item.text ?? '')
       })
     }, way)
     await page.waitForFunction((n) => (window as unknown as { stream: { rooms: string[]; connectionState: { state: string } } }).stream.rooms.length === n && (window as unknown as { stream: { connectionState: { state: string } } }).stream.connectionState.state === 'live', rooms.length)
