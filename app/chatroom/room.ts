@@ -88,6 +88,14 @@ export interface EnterOptions {
   paged?: boolean | undefined
   /** A reader that is not someone present (a person's own log, read by their stream): no presence, no name claim, no per-user cap. */
   quiet?: boolean | undefined
+  /**
+   * A room followed by the person's stream (not the lobby): read in the background, so nobody is
+   * present in it for that (their presence is the person's, held once by their stream), no name
+   * claim, no per-user cap; still counted as their connection, so a leave ends it at once.
+   */
+  following?: boolean | undefined
+  /** With `quiet`: this reader holds its person present (the person's stream: one hold whatever the number of rooms). */
+  holdsPerson?: boolean | undefined
 }
 
 /** What say() answers; each transport maps these to its own errors in app/transport/protocol.ts. */
@@ -301,12 +309,14 @@ export class Room implements SubscriptionOwner {
     const cursor = lastReceived
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
     const quiet = options.quiet === true
-    const arriving = !quiet && !this.presence.holds(member)
+    // In the background: not present here (see EnterOptions.following); the lobby's presence is everyone's.
+    const light = quiet || (options.following === true && !this.linesOfPresence)
+    const arriving = !light && !this.presence.holds(member)
     // Someone present already holds their name (renewed while they stay): asked only on arrival.
     if (arriving && !(await this.shared.claimName(member))) return refuse('name')
     const key = memberKey(member)
     const cap = this.options.perUser?.[transport]
-    if (!quiet && cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
+    if (!light && cap !== undefined && this.heldBy(key, transport) >= cap) return refuse('tooMany')
     // Another process may have given out ids this one has not seen yet: skip them when they come.
     let skipThrough = 0
     if (lastReceived !== undefined && lastReceived > this.last) {
@@ -356,18 +366,24 @@ export class Room implements SubscriptionOwner {
         const mine = this.connections.get(key)
         if (connection) mine?.delete(connection)
         if (mine?.size === 0) this.connections.delete(key)
-        if (!quiet) void this.renew(member, transport, tab)
+        if (!light) void this.renew(member, transport, tab)
         release()
       },
-      onLeave: () => this.presence.drop(member, transport, tab),
+      onLeave: light ? undefined : () => this.presence.drop(member, transport, tab),
     })
     // Ended at once (it would have been handed an event twice): the reader resumes from its cursor.
-    // A quiet reader (a person's own log) is nobody present: no presence, no connection counted.
-    if (subscription.closed || quiet) return { ok: true, subscription }
+    if (subscription.closed) return { ok: true, subscription }
+    // A quiet reader (a person's own log) is nobody present here and no connection counted; the
+    // person's stream's holds its person present across everything it follows.
+    if (quiet) {
+      if (options.holdsPerson) release = this.shared.people?.hold(member, options.page ?? tab ?? transport) ?? release
+      return { ok: true, subscription }
+    }
     connection = { transport, tab, subscription }
     const mine = this.connections.get(key)
     if (mine) mine.add(connection)
     else this.connections.set(key, new Set([connection]))
+    if (light) return { ok: true, subscription }
     void this.renew(member, transport, tab)
     const releaseRoom = this.presence.hold(member)
     const releasePerson = this.shared.people?.hold(member, options.page ?? tab ?? transport)

@@ -65,8 +65,9 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   private readonly owner: SubscriptionOwner
   private readonly limit: number
   private abortSignal: AbortSignal | undefined = undefined
-  /** Latest signal per user, for readers that asked for them; bounded by the number of users. */
+  /** Latest signal per user, for readers that asked for them; bounded by the number of users. Made on the first one (most readers of most rooms never get any). */
   private signals: Map<string, Signal> | undefined
+  private readonly wantsSignals: boolean
   private readonly self: string | undefined
   private onEnd: (() => void) | undefined
   private onLeave: (() => void) | undefined
@@ -83,7 +84,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     options: SubscribeOptions = {},
   ) {
     const signal = options.abort
-    this.signals = options.typing ? new Map() : undefined
+    this.wantsSignals = options.typing !== undefined
     this.self = options.typing?.self
     this.onEnd = options.onEnd
     this.onLeave = options.onLeave
@@ -173,7 +174,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
 
   /** Room side: an ephemeral signal, kept only if this reader asked for them; a newer one of the same kind from the same user replaces it. */
   signal(signal: Signal): void {
-    if (this.state !== 'open' || !this.signals || signal.user === this.self) return
+    if (this.state !== 'open' || !this.wantsSignals || signal.user === this.self) return
+    this.signals ??= new Map()
     const idle = !this.pending
     const key = `${signal.type}\n${signal.user}`
     // Re-inserted so the signals go out in the order they came.

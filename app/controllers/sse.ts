@@ -106,7 +106,7 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
           events,
           (room, at) => {
             if (writer.hasRoom(room)) return
-            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true }).then(([entry]) => {
+            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request) }).then(([entry]) => {
               if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
             })
           },

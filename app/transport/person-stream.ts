@@ -33,15 +33,15 @@ export function followNews(events: readonly StoredEvent[], add: (room: string, a
 }
 
 /**
- * Enters the person's own log (as `me`, from its cursor or from now, quietly: reading it is not
- * being present anywhere). Undefined for someone with no id (nothing of theirs is recorded).
+ * Enters the person's own log (as `me`, from its cursor or from now, quietly: not present in
+ * any room for it), which holds the person present (online or away) while the connection lasts. Undefined for someone with no id (nothing of theirs is recorded).
  */
-export async function enterMe(request: FastifyRequest, cursor: RoomCursor | undefined, transport: string, paged = false): Promise<RoomEntry | undefined> {
+export async function enterMe(request: FastifyRequest, cursor: RoomCursor | undefined, transport: string, paged = false, page?: string): Promise<RoomEntry | undefined> {
   const user = currentUser(request)
   if (!user.id) return undefined
   const log = await request.server.chatroom.room(personLog(user.id))
   const from = cursor?.lastReceived ?? log.lastId
-  const entered = await log.enter(user, transport, { lastReceived: from, epoch: cursor?.epoch, quiet: true, paged, typing: true })
+  const entered = await log.enter(user, transport, { lastReceived: from, epoch: cursor?.epoch, quiet: true, holdsPerson: true, page, paged, typing: true })
   if (!entered.ok) {
     const { status, body } = httpEnterRefusal(entered)
     return { room: ME, ok: false, status, body: { ...body, room: ME } }
@@ -74,8 +74,8 @@ export async function enterFollowing(
       if (added) joinedAt.set(added.room, added.at)
     }
   }
-  const [me, following] = await Promise.all([enterMe(request, meCursor, transport, extra.paged), chatroom.following(user)])
+  const [me, following] = await Promise.all([enterMe(request, meCursor, transport, extra.paged, extra.page), chatroom.following(user)])
   const named = new Set(given.map((c) => c.room))
   const all = [...given, ...following.filter((room) => !named.has(room)).map((room): RoomCursor => ({ room, lastReceived: joinedAt.get(room) }))]
-  return { me, rooms: await enterRooms(request, all, transport, { ...extra, fromNow: true }) }
+  return { me, rooms: await enterRooms(request, all, transport, { ...extra, fromNow: true, following: true }) }
 }

@@ -20,7 +20,7 @@ export async function enterRooms(
   request: FastifyRequest,
   cursors: RoomCursor[],
   transport: string,
-  extra: { typing?: boolean; paged?: boolean; tab?: string | undefined; page?: string | undefined; fromNow?: boolean } = {},
+  extra: { typing?: boolean; paged?: boolean; tab?: string | undefined; page?: string | undefined; fromNow?: boolean; following?: boolean } = {},
 ): Promise<RoomEntry[]> {
   const { chatroom } = request.server
   const user = currentUser(request)
@@ -30,7 +30,7 @@ export async function enterRooms(
       if (!room) return { room: cursor.room, ok: false, status: 404, body: { error: reasons[404], message: 'No such room.', room: cursor.room } }
       // Following the person, a room with no cursor starts from now (its window is for history to page through).
       const lastReceived = cursor.lastReceived ?? (extra.fromNow ? room.lastId : undefined)
-      const entered = await room.enter(user, transport, { lastReceived, epoch: cursor.epoch, typing: extra.typing, paged: extra.paged, tab: extra.tab, page: extra.page })
+      const entered = await room.enter(user, transport, { lastReceived, epoch: cursor.epoch, typing: extra.typing, paged: extra.paged, tab: extra.tab, page: extra.page, following: extra.following })
       if (!entered.ok) {
         const { status, body } = httpEnterRefusal(entered)
         return { room: cursor.room, ok: false, status, body: { ...body, room: cursor.room } }

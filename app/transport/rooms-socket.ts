@@ -132,7 +132,8 @@ export class RoomsSocket {
     this.pending.add(name)
     try {
       const cursor = { room: name, epoch: frame.epoch, lastReceived: frame.lastReceived }
-      const [entry] = name === ME ? [await enterMe(this.request, cursor, 'websocket')] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, page: this.page })
+      const [entry] =
+        name === ME ? [await enterMe(this.request, cursor, 'websocket', false, this.page)] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, following, page: this.page })
       if (entry) this.attach(entry)
     } finally {
       this.pending.delete(name)
