@@ -262,3 +262,25 @@ t.test('the long poll with follow=me resumes from its cursors: every room and he
   t.same(poller.texts('lobby'), ['lobby before', 'lobby while away', 'lobby live'], 'the lobby all told: each line once')
   t.notOk(poller.cursors.has('red'), 'red no longer polled once she left it')
 })
+
+t.test("renamed: the owner's new title or topic reaches every member's stream; anyone else is refused", async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  const cat = await registerAccount(app, 'cat')
+  await post(base, ann, '/rooms', { name: 'red', topic: 'colours' })
+  await post(base, bob, '/rooms/red/join')
+  const socket = await RoomsClient.open(base, bob, '?follow=me')
+  t.teardown(() => socket.close())
+  await socket.next((f) => f.type === 'subscribed' && f.room === 'red', 'red followed')
+
+  t.equal((await post(base, bob, '/rooms/red/describe', { topic: 'mine now' })).status, 403, 'a member who is not the owner: 403')
+  t.equal((await post(base, cat, '/rooms/nowhere/describe', { topic: 'x' })).status, 404, 'no such room: 404')
+  t.equal((await post(base, ann, '/rooms/red/describe', { title: 'x'.repeat(81) })).status, 400, 'a title past 80 characters: 400')
+  const res = await post(base, ann, '/rooms/red/describe', { title: 'Red room', topic: 'reds and pinks' })
+  t.same(await res.json(), { name: 'red', title: 'Red room', topic: 'reds and pinks', visibility: 'public' }, 'the owner changes both')
+  t.ok(await socket.until(() => socket.events('me').some((e) => e.kind === 'renamed' && e.room === 'red')), "bob's stream hears it")
+  t.match(socket.events('me').find((e) => e.kind === 'renamed'), { type: 'person', kind: 'renamed', room: 'red', user: 'ann' })
+  const listed = (await (await fetch(`${base}/rooms`, { headers: { cookie: bob } })).json()) as { rooms: { name: string; title: string; topic: string }[] }
+  t.match(listed.rooms.find((r) => r.name === 'red'), { title: 'Red room', topic: 'reds and pinks' }, 'and GET /rooms says it')
+})

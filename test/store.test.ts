@@ -556,6 +556,11 @@ for (const [kind, make, skip] of kinds) {
     t.strictSame(await rooms.get('general'), room('general'), 'the first one unchanged')
     t.equal(await rooms.create({ ...room('general'), skeleton: 'other' }), false, 'the same name: refused')
     t.equal(await rooms.bySkeleton('other'), undefined)
+    t.equal(await rooms.describe('general', 'General', 'anything goes'), true, 'a new title and topic')
+    t.strictSame(await rooms.get('general'), { ...room('general'), title: 'General', topic: 'anything goes' }, 'read back by name')
+    t.strictSame(await rooms.bySkeleton('general'), { ...room('general'), title: 'General', topic: 'anything goes' }, 'and by skeleton')
+    t.equal(await rooms.describe('nowhere', 'x', 'y'), false, 'no such room: false, nothing written')
+    t.equal(await rooms.describe('general', room('general').title, room('general').topic), true)
 
     t.equal(await rooms.create(room('secret', 'private')), true)
     t.equal(await rooms.create(room('ann-bob', 'direct')), true)

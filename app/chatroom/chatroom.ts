@@ -69,6 +69,13 @@ export function roomNameProblem(name: unknown): string | undefined {
 
 const notFound: RoomRefusal = { ok: false, status: 404, message: 'No such room.' }
 
+/** A room's title or topic as given, trimmed, or why it cannot be one. */
+function describing(value: unknown, max: number, what: string): string | RoomRefusal {
+  if (value === undefined) return ''
+  if (typeof value !== 'string' || Array.from(value).length > max || /\p{Cs}|[\p{Cc}]/u.test(value)) return { ok: false, status: 400, message: `A room's ${what} is text of at most ${max} characters.` }
+  return value.trim()
+}
+
 /**
  * The name of a person's own log: their events (rooms joined, left, invited to, direct rooms
  * opened to them, read markers), in order, with ids and an epoch like a room's (`me` on the
@@ -305,14 +312,9 @@ export class Chatroom {
     const visibility = input.visibility === undefined || input.visibility === '' ? 'public' : input.visibility
     if (visibility !== 'public' && visibility !== 'private') return { ok: false, status: 400, message: 'visibility is public or private.' }
     if (visibility === 'private' && !member.account) return { ok: false, status: 403, message: 'A private room needs an account: register your name first.' }
-    const text = (value: unknown, max: number, what: string): string | RoomRefusal => {
-      if (value === undefined) return ''
-      if (typeof value !== 'string' || Array.from(value).length > max || /\p{Cs}|[\p{Cc}]/u.test(value)) return { ok: false, status: 400, message: `A room's ${what} is text of at most ${max} characters.` }
-      return value.trim()
-    }
-    const title = text(input.title, 80, 'title')
+    const title = describing(input.title, 80, 'title')
     if (typeof title !== 'string') return title
-    const topic = text(input.topic, 300, 'topic')
+    const topic = describing(input.topic, 300, 'topic')
     if (typeof topic !== 'string') return topic
     const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
     const counts = await this.store.rooms.counts(member.id)
@@ -324,6 +326,24 @@ export class Chatroom {
     await this.store.rooms.addMember(name, member.id, 'owner')
     await this.line(name, 'join', member)
     return { ok: true, room }
+  }
+
+  /**
+   * The room's owner gives it a new title or topic (what is not given stays); every member hears
+   * of it on their stream (`renamed`). Others are refused (403; 404 where they may not read it).
+   */
+  async describeRoom(member: Member, name: string, input: { title?: unknown; topic?: unknown }): Promise<{ ok: true; room: RoomRecord } | RoomRefusal> {
+    const record = await this.store.rooms.get(name)
+    if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
+    if (record.visibility === 'direct' || (await this.store.rooms.role(name, member.id)) !== 'owner') return { ok: false, status: 403, message: "Only the room's owner can change its title and topic." }
+    const title = input.title === undefined ? record.title : describing(input.title, 80, 'title')
+    if (typeof title !== 'string') return title
+    const topic = input.topic === undefined ? record.topic : describing(input.topic, 300, 'topic')
+    if (typeof topic !== 'string') return topic
+    await this.store.rooms.describe(name, title || name, topic)
+    const members = await this.store.rooms.members(name)
+    await Promise.all(members.map((person) => this.tell(person, { kind: 'renamed', room: name, user: member.name })))
+    return { ok: true, room: { ...record, title: title || name, topic } }
   }
 
   /** Joins a public room (private rooms are joined by invitation only). */

@@ -53,6 +53,16 @@ export async function leave(request: FastifyRequest, reply: FastifyReply) {
   return reply.send({ ok: true })
 }
 
+/** POST /rooms/:room/describe — `title` and/or `topic`: the owner changes them; every member hears `renamed` on their stream. 200 {name, title, topic, visibility}. */
+export async function describe(request: FastifyRequest, reply: FastifyReply) {
+  const form = body(request)
+  const described = await request.server.chatroom.describeRoom(currentUser(request), roomParam(request), { title: form.title, topic: form.topic })
+  if (!described.ok) return refuse(reply, described)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, roomParam(request)), 303)
+  const { name, title, topic, visibility } = described.room
+  return reply.send({ name, title, topic, visibility })
+}
+
 /** Invitations per person and hour: one guard per app (a memory guard counts only what it was handed). */
 const inviteGuards = new WeakMap<FastifyInstance, FloodGuard>()
 function invitations(request: FastifyRequest): FloodGuard {

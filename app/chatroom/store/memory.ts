@@ -159,6 +159,13 @@ export class MemoryRooms implements RoomStore {
     const room = this.byName.get(name)
     return room && { ...room }
   }
+  async describe(name: string, title: string, topic: string): Promise<boolean> {
+    const room = this.byName.get(name)
+    if (!room) return false
+    room.title = title
+    room.topic = topic
+    return true
+  }
   async bySkeleton(skeleton: string): Promise<RoomRecord | undefined> {
     const room = this.bySkeletons.get(skeleton)
     return room && { ...room }

@@ -294,6 +294,7 @@ export class PostgresStore extends LobbyMethods implements Store {
       const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM chat_rooms WHERE name = $1`, [name])
       return rows[0] && roomRecord(rows[0])
     },
+    describe: async (name: string, title: string, topic: string) => (await this.pool.query('UPDATE chat_rooms SET title = $1, topic = $2 WHERE name = $3', [title, topic, name])).rowCount === 1,
     bySkeleton: async (skeleton: string) => {
       const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM chat_rooms WHERE skeleton = $1`, [skeleton])
       return rows[0] && roomRecord(rows[0])

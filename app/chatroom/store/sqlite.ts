@@ -546,6 +546,7 @@ export class SqliteStore extends LobbyMethods implements Store {
       'INSERT INTO rooms (name, skeleton, title, topic, visibility, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     )
     const get = db.prepare<[string], RoomRow>('SELECT * FROM rooms WHERE name = ?')
+    const describe = db.prepare<[string, string, string]>('UPDATE rooms SET title = ?, topic = ? WHERE name = ?')
     const bySkeleton = db.prepare<[string], RoomRow>('SELECT * FROM rooms WHERE skeleton = ?')
     const visibleTo = db.prepare<[string], RoomRow>(
       `SELECT * FROM rooms r WHERE visibility = 'public' OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.person = ?)
@@ -570,6 +571,7 @@ export class SqliteStore extends LobbyMethods implements Store {
         const row = get.get(name)
         return row && room(row)
       },
+      describe: async (name, title, topic) => describe.run(title, topic, this.writable(name)).changes === 1,
       bySkeleton: async (skeleton) => {
         const row = bySkeleton.get(skeleton)
         return row && room(row)

@@ -235,6 +235,8 @@ export interface RoomStore {
   /** Creates the room; false (nothing written) when one with the same skeleton exists. */
   create(room: RoomRecord): Promise<boolean>
   get(name: string): Promise<RoomRecord | undefined>
+  /** Sets the room's title and topic; false when there is no such room. */
+  describe(name: string, title: string, topic: string): Promise<boolean>
   bySkeleton(skeleton: string): Promise<RoomRecord | undefined>
   /** Public rooms, and the private and direct rooms the person is a member of, by name. */
   visibleTo(person: string): Promise<RoomRecord[]>
