@@ -34,6 +34,11 @@ export interface JoinOptions {
   cursor?: { epoch: string; lastId: number }
   /** A page's id (the room pages' data-tab): its leave ends only its own connections. */
   tab?: string
+  /**
+   * The person's stream (follow()) to ride: the room opens no connection of its own; its events
+   * come from the stream, from where the stream follows it (load what came before with history()).
+   */
+  via?: FollowStream
 }
 
 export interface ChatEvents {
@@ -68,8 +73,9 @@ export class ChatClient extends Emitter<ChatEvents> {
       storage: this.options.storage,
       storageKey: this.options.storageKey?.(name) ?? `chat.outbox.v1:${name}`,
       tab: options.tab,
-      epoch: options.cursor?.epoch ?? '',
+      epoch: options.cursor?.epoch ?? options.via?.cursors[name]?.epoch ?? '',
       lastId: options.cursor?.lastId ?? 0,
+      via: options.via,
     })
     this.joined.set(name, room)
     room.on('state', (info) => this.emit('state', { ...info, room: name }))

@@ -248,6 +248,60 @@ class FollowPollLink extends HttpLink {
   }
 }
 
+/** A room's sends over plain HTTP, for a room that rides the person's stream (it never reads: the stream does). */
+class SenderLink extends HttpLink {
+  constructor(room: LinkRoom, owner: LinkOwner) {
+    super('longpolling', room, owner)
+  }
+  start(): void {}
+}
+
+/**
+ * What a ChatRoom rides instead of a connection of its own (ChatClient.join with `via`): the
+ * stream's events of that room, its state, and sends over plain HTTP while the stream is live.
+ */
+export class StreamRide implements LinkOwner {
+  readonly link: Link
+  private stops: (() => void)[] = []
+  constructor(
+    private readonly stream: FollowStream,
+    private readonly room: ConnectionRoom,
+  ) {
+    this.link = new SenderLink(room, this)
+  }
+  live(): void {}
+  lost(): void {}
+  start(): void {
+    const { stream, room } = this
+    const state = (info: StateInfo) => {
+      this.link.live = info.state === 'live'
+      room.state(info)
+      room.setLive(this.link.live)
+    }
+    this.stops = [
+      stream.on('room', (name, items) => name === room.name && room.receive(items)),
+      stream.on('state', state),
+      stream.on('reset', (name, epoch) => name === room.name && room.reset(epoch)),
+      stream.on('person', (event) => event.kind === 'left' && event.room === room.name && this.end('left')),
+      stream.on('end', (reason) => this.end(reason)),
+    ]
+    state(stream.connectionState)
+  }
+  private end(reason: EndReason): void {
+    this.close()
+    this.room.ended(reason)
+  }
+  retryNow(): void {
+    this.stream.retryNow()
+  }
+  close(): void {
+    for (const stop of this.stops) stop()
+    this.stops = []
+    this.link.live = false
+    this.room.setLive(false)
+  }
+}
+
 const followLinks: Record<Transport, new (room: LinkRoom, owner: LinkOwner) => Link> = { websocket: FollowSocketLink, sse: FollowEventStreamLink, longpolling: FollowPollLink }
 
 export interface FollowSettings {
@@ -356,6 +410,16 @@ export class FollowStream extends Emitter<FollowEvents> {
       if (res.status >= 500 && attempt < 4) continue
       throw new Error(readError(body)?.message ?? `HTTP ${res.status}`)
     }
+  }
+
+  /** Ends the wait before the next try at once. */
+  retryNow(): void {
+    this.connection.retryNow()
+  }
+
+  /** What a ChatRoom of one of the person's rooms rides instead of a connection of its own. */
+  ride(room: ConnectionRoom): StreamRide {
+    return new StreamRide(this, room)
   }
 
   /** Lets go of the stream (its connection closed). */

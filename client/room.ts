@@ -2,6 +2,7 @@
 // what arrives, each event once and in order, as typed events.
 import { Connection, type ConnectionRoom, type EndReason, type StateInfo } from './connection.js'
 import { Emitter } from './emitter.js'
+import type { FollowStream, StreamRide } from './follow.js'
 import type { Net, StorageLike } from './net.js'
 import { ChatError, Outbox, type Sent } from './outbox.js'
 import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
@@ -43,12 +44,14 @@ export interface RoomSettings {
   tab: string | undefined
   epoch: string
   lastId: number
+  /** The person's stream to ride instead of a connection of its own (ChatClient.join with `via`). */
+  via?: FollowStream | undefined
 }
 
 export class ChatRoom extends Emitter<RoomEvents> {
   readonly outbox: Outbox
   private readonly net: Net
-  private readonly link: Connection
+  private readonly link: Connection | StreamRide
   private cursor: { epoch: string; lastId: number }
   private info: StateInfo
 
@@ -85,7 +88,8 @@ export class ChatRoom extends Emitter<RoomEvents> {
       ended: (reason) => this.ended(reason),
       whyRefused: () => this.whyRefused(),
     }
-    this.link = new Connection(inner, settings.transports, settings.upgradeAfterMs)
+    // On the person's stream, no connection of its own: it rides the stream's.
+    this.link = settings.via ? settings.via.ride(inner) : new Connection(inner, settings.transports, settings.upgradeAfterMs)
   }
 
   /** The log the ids belong to ('' until the server says). */

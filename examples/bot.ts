@@ -1,7 +1,8 @@
 // A small bot on the client library: it signs in as a guest ("timebot"), joins a room, and
-// answers "!time" with the server's time and "!help" with what it does. It reconnects by itself
-// (falling back from WebSocket to the event stream or long polling where it must), and its
-// answers go through the outbox, so each is posted once however often the connection drops.
+// answers "!time" with the server's time and "!help" with what it does. It keeps one connection,
+// its person's stream (every room it is in, however many), reconnects by itself (falling back
+// from WebSocket to the event stream or long polling where it must), and its answers go through
+// the outbox, so each is posted once however often the connection drops.
 //
 //   npx tsx examples/bot.ts http://127.0.0.1:9000 [room] [name]
 import { WebSocket } from 'ws'
@@ -24,7 +25,16 @@ const cookie = await signIn(base, NAME).catch((error: Error) => {
   process.exit(1)
 })
 const chat = new ChatClient({ base, cookie, WebSocket })
-const room = chat.join(roomName)
+// A member of the room (the lobby is everyone's): its stream follows it from now on.
+if (roomName !== 'lobby') {
+  const joined = await fetch(`${base}/rooms/${encodeURIComponent(roomName)}/join`, { method: 'POST', headers: { cookie, origin: base, 'content-type': 'application/json' }, body: '{}' })
+  if (!joined.ok) {
+    console.error(`${NAME}: cannot join ${roomName}: HTTP ${joined.status}`)
+    process.exit(1)
+  }
+}
+const stream = chat.follow()
+const room = chat.join(roomName, { via: stream })
 // Only what is said from now on: the history the room sends first is not for us to answer.
 const since = Date.now()
 const answered = new Set<string>()

@@ -88,3 +88,43 @@ for (const way of ways) {
     bobs.close()
   })
 }
+
+for (const way of ways) {
+  t.test(`${way}: rooms that ride the person's stream: their events, sends through the outbox, history, and no connection of their own`, async (t: Test) => {
+    const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '2' })
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    const ann = await registerAccount(app, 'ann')
+    const bob = await registerAccount(app, 'bob')
+    for (const room of ['red', 'blue']) await post(base, ann, '/rooms', { name: room })
+    await post(base, ann, '/longpolling/rooms/red/messages', { text: 'red before' })
+    const chat = new ChatClient({ base, cookie: ann, WebSocket, transports: [way] })
+    t.teardown(() => chat.close())
+    const stream = chat.follow()
+    await eventually(() => stream.connectionState.state === 'live' && stream.rooms.includes('blue'), 'the stream live')
+    const sockets = app.websocketServer.clients.size
+    const red = chat.join('red', { via: stream })
+    const blue = chat.join('blue', { via: stream })
+    const got = { red: [] as string[], blue: [] as string[] }
+    red.on('message', (m) => got.red.push(m.text ?? ''))
+    blue.on('message', (m) => got.blue.push(m.text ?? ''))
+    await eventually(() => red.connection.state === 'live' && blue.connection.state === 'live', 'both rooms live')
+    t.equal(app.websocketServer.clients.size, sockets, 'no socket of their own')
+
+    await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'blue 1' })
+    const sent = await red.send('red from ann')
+    t.ok(sent.id > 0, 'a send through the outbox is committed')
+    await eventually(() => got.red.includes('red from ann') && got.blue.includes('blue 1'), 'both rooms hear theirs')
+    t.same(got, { red: ['red from ann'], blue: ['blue 1'] }, 'each room its own events, once, from where the stream follows it')
+    const history = await red.history({ limit: 10 })
+    t.same(
+      history.events.filter((e) => e.type === 'message').map((e) => e.text),
+      ['red before', 'red from ann'],
+      'what came before is history',
+    )
+    red.close()
+    await post(base, ann, '/longpolling/rooms/red/messages', { text: 'after close' })
+    await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'blue 2' })
+    await eventually(() => got.blue.includes('blue 2'), 'blue goes on')
+    t.notOk(got.red.includes('after close'), 'a room let go hears nothing more; the stream and the others go on')
+  })
+}
