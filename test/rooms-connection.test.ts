@@ -152,7 +152,7 @@ t.test('one event stream for several rooms: ids carry every room\'s cursor, and 
     return text
   }
   const first = await read({}, /dev one/)
-  t.match(first, /event: hello\ndata: \{"type":"hello","rooms":\{"dev":\{"epoch":"[^"]+","lastId":\d+\},"ops"/, 'hello with each room')
+  t.match(first, /event: hello\ndata: \{"type":"hello","rooms":\{"dev":\{"epoch":"[^"]+","lastId":\d+,"from":\d+\},"ops"/, 'hello with each room (where it stands, and where the stream starts it)')
   const lastId = [...first.matchAll(/^id: (.+)$/gm)].at(-1)![1]!
   t.match(lastId, /^dev:[A-Za-z0-9_-]+:\d+,ops:[A-Za-z0-9_-]+:\d+$/, 'the id is every room\'s cursor')
   t.match(first, /data: \{"room":"dev","id":\d+,"type":"message"/, 'each event says its room')

@@ -605,6 +605,22 @@ for (const [kind, make, skip] of kinds) {
     t.equal(await rooms.role('general', 'p-ann'), 'owner')
     t.same(await rooms.members('general'), ['p-zed', 'p-bob', 'p-ann'], 'now the newest member')
     t.same(await rooms.members('elsewhere'), [])
+    // Names: kept with the membership, to list members; none given is ''.
+    await rooms.create(room('named'))
+    t.equal(await rooms.addMember('named', 'p-zed', 'owner', 'Zed'), true)
+    t.equal(await rooms.addMember('named', 'p-ann', 'member', 'ann'), true)
+    t.equal(await rooms.addMember('named', 'p-old', 'member'), true)
+    t.equal(await rooms.addMember('named', 'p-ann', 'member', 'someone else'), false, 'a member already: the name is not changed')
+    t.same(await rooms.named('named', 10), [
+      { person: 'p-zed', name: 'Zed', role: 'owner' },
+      { person: 'p-ann', name: 'ann', role: 'member' },
+      { person: 'p-old', name: '', role: 'member' },
+    ], 'oldest first, with their names and roles')
+    t.same(await rooms.named('named', 2), [{ person: 'p-zed', name: 'Zed', role: 'owner' }, { person: 'p-ann', name: 'ann', role: 'member' }], 'at most `limit`')
+    await rooms.removeMember('named', 'p-ann')
+    await rooms.addMember('named', 'p-ann', 'member', 'ann again')
+    t.same((await rooms.named('named', 10)).map((m) => m.name), ['Zed', '', 'ann again'], 'a leave forgets the name; back under a new one, last')
+    t.same(await rooms.named('elsewhere', 10), [])
   })
 
   t.test(`${kind}: read markers only move forward, per room and person`, { skip }, async (t) => {

@@ -1,7 +1,7 @@
 import { skeleton } from '../identity.js'
 import type { Bus } from './bus/bus.js'
 import { deadline } from './deadline.js'
-import type { Event, StoredEvent } from './event.js'
+import type { Event, PresenceState, StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import { PEOPLE, People } from './person.js'
 import { isGuest, type Member, type Presence, type Roster } from './presence.js'
@@ -88,6 +88,9 @@ export type PersonNews = { kind: NonNullable<Event['kind']>; room: string; at?: 
 
 /** Unread messages are counted up to this many per room (a list shows "99+" past it). */
 const UNREAD_CAP = 100
+
+/** Members read to list a room's (the online ones come first of these). */
+const MEMBERS_READ = 5000
 
 /** How often, with several processes, presence is read again from the bus (signals lost meanwhile are mended). */
 const PEOPLE_RESYNC_MS = 30_000
@@ -323,7 +326,7 @@ export class Chatroom {
     const name = (input.name as string).normalize('NFKC')
     const room: RoomRecord = { name, skeleton: skeleton(name), title: title || name, topic, visibility, createdBy: member.id, createdAt: Date.now() }
     if (!(await this.store.rooms.create(room))) return { ok: false, status: 409, message: `A room called "${name}" (or a name that looks the same) exists already.` }
-    await this.store.rooms.addMember(name, member.id, 'owner')
+    await this.store.rooms.addMember(name, member.id, 'owner', member.name)
     await this.line(name, 'join', member)
     return { ok: true, room }
   }
@@ -346,12 +349,33 @@ export class Chatroom {
     return { ok: true, room: { ...record, title: title || name, topic } }
   }
 
+  /**
+   * A room's members as its list shows them: each with their presence as a person, those online
+   * first, then away, then offline (each by name), the first `limit` of them; `count` is all of
+   * them. Members recorded before names were kept are left out of the list (still counted).
+   */
+  async membersOf(room: Room, limit: number): Promise<{ count: number; users: { name: string; avatar?: string; presence: PresenceState }[] }> {
+    const named = await this.store.rooms.named(room.name, MEMBERS_READ)
+    const here = new Map(room.roster().users.map((u) => [u.name, u.avatar]))
+    const rank = { online: 0, away: 1, offline: 2 }
+    const users = named
+      .filter((m) => m.name !== '')
+      .map((m) => {
+        const presence = this.people.stateOf(m.name)
+        const avatar = here.get(m.name)
+        return avatar === undefined ? { name: m.name, presence } : { name: m.name, avatar, presence }
+      })
+      .sort((a, b) => rank[a.presence] - rank[b.presence] || a.name.localeCompare(b.name))
+    const count = named.length < MEMBERS_READ ? named.length : (await this.store.rooms.members(room.name)).length
+    return { count, users: users.slice(0, limit) }
+  }
+
   /** Joins a public room (private rooms are joined by invitation only). */
   async joinRoom(member: Member, name: string): Promise<{ ok: true } | RoomRefusal> {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (record.visibility !== 'public') return { ok: true }
-    if (await this.store.rooms.addMember(name, member.id, 'member')) {
+    if (await this.store.rooms.addMember(name, member.id, 'member', member.name)) {
       // Their news points at their join line: their stream follows the room from it on.
       const joined = await this.line(name, 'join', member)
       await this.tell(member.id, { kind: 'joined', room: name, at: joined ? joined.event.id - 1 : await this.lastIdOf(name), user: member.name })
@@ -429,7 +453,7 @@ export class Chatroom {
       const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
       if ((await this.store.rooms.members(name)).length >= limits.members) return { ok: false, status: 429, message: `A private room holds at most ${limits.members} members.` }
     }
-    const added = await this.store.rooms.addMember(name, person, 'member')
+    const added = await this.store.rooms.addMember(name, person, 'member', invitee.name)
     if (added) {
       const joined = await this.line(name, 'join', { id: person, name: invitee.name, account: true })
       await this.tell(person, { kind: 'invited', room: name, at: joined ? joined.event.id - 1 : await this.lastIdOf(name), user: member.name })
@@ -446,8 +470,8 @@ export class Chatroom {
     const name = `dm-${randomBytes(8).toString('hex')}`
     const room: RoomRecord = { name, skeleton: name, title: [own.name, other.name].sort().join(' & '), topic: '', visibility: 'direct', createdBy: member.id, createdAt: Date.now() }
     await this.store.rooms.create(room)
-    await this.store.rooms.addMember(name, member.id, 'member')
-    await this.store.rooms.addMember(name, other.id, 'member')
+    await this.store.rooms.addMember(name, member.id, 'member', own.name)
+    await this.store.rooms.addMember(name, other.id, 'member', other.name)
     // Two people opening it at once: the first one recorded is theirs.
     if (!(await this.store.rooms.setDirect(member.id, other.id, name))) return { ok: true, room: (await this.store.rooms.direct(member.id, other.id))! }
     // Both people's streams gain it at once: the other's (a DM opened to them) and the opener's other devices.

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
-import { JSON_TYPE, roomOf, sendEnterRefusal, tabOf } from '../transport/http.js'
+import { JSON_TYPE, peopleOf, roomOf, sendEnterRefusal, tabOf } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
 import { linkifyModule } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
@@ -14,11 +14,7 @@ import { firstIssue, historyQuerySchema } from '../validation.js'
  * presence as a person (online, away: every page of theirs hidden or idle).
  */
 export async function users(request: FastifyRequest, reply: FastifyReply) {
-  const roster = await (await roomOf(request)).rosterNow()
-  const { people } = request.server.chatroom
-  // Someone here whose presence signal has not come yet is online.
-  const users = roster.users.map((user) => ({ ...user, presence: people.stateOf(user.name) === 'away' ? 'away' : 'online' }))
-  return reply.header('cache-control', 'no-store').send({ ...roster, users })
+  return reply.header('cache-control', 'no-store').send(await peopleOf(request, await roomOf(request)))
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
-import { answerSay, fromHtmlForm, httpActions, newTab, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, peopleOf, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../transport/protocol.js'
 import { currentUser } from '../plugins/session.js'
@@ -28,7 +28,7 @@ async function inRoom(request: FastifyRequest, tab: string) {
     entered.subscription.cancel()
   }
   const first = events[0]?.event.id
-  const { users, count } = chatroom.roster()
+  const { users, count, members } = await peopleOf(request, chatroom)
   const lastId = events.at(-1)?.event.id ?? chatroom.lastId
   // Seen on this page: the room is read up to here (the list's unread counts follow the person to any device).
   const sidebar = await roomSidebar(request, chatroom, 'refresh', before === undefined ? lastId : 0)
@@ -39,6 +39,7 @@ async function inRoom(request: FastifyRequest, tab: string) {
     lastId,
     users,
     count,
+    members,
     typing: typingLine(chatroom.typingNow(user.name)),
     epoch: chatroom.epoch,
     // A link to the page before this one, while there is one.
@@ -100,7 +101,7 @@ export async function thread(request: FastifyRequest, reply: FastifyReply) {
   } finally {
     entered.subscription.cancel()
   }
-  const { users, count } = chatroom.roster()
+  const { users, count } = await peopleOf(request, chatroom)
   return reply.header('cache-control', 'no-store').view('refresh/thread', {
     user,
     rows: threadRows(events.map((s) => s.event), user.name),

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Entered, Said } from '../chatroom/chatroom.js'
 import type { Room } from '../chatroom/room.js'
+import type { PresenceState } from '../chatroom/event.js'
+import { LOBBY } from '../chatroom/store/store.js'
 import type { Abortable } from '../chatroom/subscription.js'
 import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
 import { transportNames, type Transport } from '../identity.js'
@@ -158,6 +160,26 @@ export function tabOf(request: FastifyRequest): string | undefined {
   return tab.success ? tab.data : undefined
 }
 
+/** Someone listed beside a room: with their presence as a person. */
+export interface ListedPerson {
+  name: string
+  avatar?: string
+  presence: PresenceState
+}
+
+/**
+ * Who a room lists: in the lobby, who is here (the Revel sample's online list); in every other
+ * room, its members, online first. Each with their presence as a person. `members` says which.
+ */
+export async function peopleOf(request: FastifyRequest, room: Room): Promise<{ lastId: number; count: number; users: ListedPerson[]; members: boolean }> {
+  const { chatroom, config } = request.server
+  if (room.name !== LOBBY) return { lastId: room.lastId, ...(await chatroom.membersOf(room, config.ROSTER_LIMIT)), members: true }
+  const roster = await room.rosterNow()
+  // Someone here whose presence signal has not come yet is online.
+  const users = roster.users.map((user) => ({ ...user, presence: chatroom.people.stateOf(user.name) === 'away' ? ('away' as const) : ('online' as const) }))
+  return { ...roster, users, members: false }
+}
+
 /**
  * What a live room page (long polling, WebSocket) shows when it loads: who is here, the log's
  * epoch, and a new page id, whose lease holds the user present until the page's connection opens.
@@ -175,7 +197,7 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
     user,
     tab,
     awayAfter: config.AWAY_AFTER,
-    roster: room.roster(),
+    roster: await peopleOf(request, room),
     epoch: room.epoch,
     maxLength: config.MAX_MESSAGE_LENGTH,
     ...sidebar,

@@ -876,7 +876,9 @@ export class Roster {
       const snapshot = await this.chat.users()
       this.lastId = snapshot.lastId
       this.users = new Map(snapshot.users.map((u) => [u.name, u.avatar]))
-      this.away = new Set(snapshot.users.filter((u) => u.presence === 'away').map((u) => u.name))
+      // Each person's presence (online, away, offline); outside the lobby the list is the room's members.
+      this.presence = new Map(snapshot.users.map((u) => [u.name, u.presence]))
+      this.members = snapshot.members === true
       // Past the server's limit only a count comes; leaves of people not listed come off it.
       this.hidden = Math.max(0, (snapshot.count ?? snapshot.users.length) - snapshot.users.length)
       // Events that arrived while the snapshot was on its way.
@@ -901,6 +903,8 @@ export class Roster {
 
   /** Who opens or closes a room other than the lobby comes as a signal (its log says membership only). */
   signals(items) {
+    // A list of members changes with joins and leaves only.
+    if (this.members) return
     let changed = false
     for (const item of items) {
       if (item.type !== 'presence' || typeof item.id === 'number') continue
@@ -916,23 +920,28 @@ export class Roster {
   apply(event) {
     if (event.id <= this.lastId) return false
     this.lastId = event.id
-    if (event.type === 'join') this.users.set(event.user, event.avatar)
+    if (event.type === 'join') {
+      this.users.set(event.user, event.avatar)
+      this.presence?.set(event.user, 'online')
+    }
     else if (!this.users.delete(event.user) && this.hidden > 0) this.hidden--
     return true
   }
 
   render() {
-    const names = [...this.users.keys()].sort((a, b) => a.localeCompare(b))
+    // Online first, then away, then offline (a list of members has all three), each by name.
+    const rank = (name) => ({ online: 0, away: 1, offline: 2 })[name === me ? 'online' : (this.presence?.get(name) ?? 'online')] ?? 0
+    const names = [...this.users.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
     showCount(names.length + (this.hidden ?? 0))
     usersEl.replaceChildren(
       ...names.map((name) => {
-        const away = name !== me && this.away?.has(name)
-        const li = el('li', name === me ? 'online me' : away ? 'online away' : 'online')
+        const presence = name === me ? 'online' : (this.presence?.get(name) ?? 'online')
+        const li = el('li', name === me ? 'online me' : presence === 'online' ? 'online' : `online ${presence}`)
         li.dataset.name = name
         const avatar = avatarEl(this.users.get(name), 24)
         if (avatar) li.append(avatar)
         li.append(el('span', 'name', name))
-        if (away) li.append(' ', el('span', 'presence', 'away'))
+        if (presence !== 'online') li.append(' ', el('span', 'presence', presence))
         if (name === me) li.append(' ', el('span', 'you', '(you)'))
         else if (roomEl.dataset.dm === '1') li.append(dmForm(name))
         return li

@@ -15,6 +15,7 @@ import {
   type PasskeyRecord,
   type RoomLog,
   type RoomRecord,
+  type RoomMember,
   type RoomRole,
   type RoomStore,
   type SessionRecord,
@@ -146,6 +147,8 @@ export class MemoryRooms implements RoomStore {
   private readonly bySkeletons = new Map<string, RoomRecord>()
   /** room -> person -> role, in the order they joined. */
   private readonly memberships = new Map<string, Map<string, RoomRole>>()
+  /** Each member's name as they joined ("room\nperson"). */
+  private readonly memberNames = new Map<string, string>()
   private readonly markers = new Map<string, number>()
   private readonly directs = new Map<string, string>()
   async create(room: RoomRecord): Promise<boolean> {
@@ -181,15 +184,20 @@ export class MemoryRooms implements RoomStore {
     for (const r of this.byName.values()) if (r.createdBy === person) created++
     return { created, total: this.byName.size }
   }
-  async addMember(room: string, person: string, role: RoomRole): Promise<boolean> {
+  async addMember(room: string, person: string, role: RoomRole, name = ''): Promise<boolean> {
     const members = this.memberships.get(room) ?? new Map<string, RoomRole>()
     this.memberships.set(room, members)
     if (members.has(person)) return false
     members.set(person, role)
+    this.memberNames.set(`${room}\n${person}`, name)
     return true
   }
   async removeMember(room: string, person: string): Promise<boolean> {
+    this.memberNames.delete(`${room}\n${person}`)
     return this.memberships.get(room)?.delete(person) ?? false
+  }
+  async named(room: string, limit: number): Promise<RoomMember[]> {
+    return [...(this.memberships.get(room) ?? [])].slice(0, limit).map(([person, role]) => ({ person, role, name: this.memberNames.get(`${room}\n${person}`) ?? '' }))
   }
   async role(room: string, person: string): Promise<RoomRole | undefined> {
     return this.memberships.get(room)?.get(person)

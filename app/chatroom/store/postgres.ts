@@ -16,6 +16,7 @@ import {
   type PasskeyRecord,
   type RoomLog,
   type RoomRecord,
+  type RoomMember,
   type RoomRole,
   type RoomStore,
   type RoomVisibility,
@@ -43,7 +44,7 @@ const SCHEMA_LOCK = 0x63686174 // "chat"
  * commits of processes already running: a process restarting beside a busy one failed to start
  * with "deadlock detected".
  */
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 /** Waiting for the schema lock, and moving a long log into the lobby, may take longer than a request. */
 const SCHEMA_MS = 10 * 60_000
 /** A query given SCHEMA_MS instead of the pool's deadline (pg reads query_timeout per query; its types leave it out). */
@@ -316,15 +317,18 @@ export class PostgresStore extends LobbyMethods implements Store {
       )
       return { created: Number(rows[0]!.created), total: Number(rows[0]!.total) }
     },
-    addMember: async (room: string, person: string, role: RoomRole) =>
+    addMember: async (room: string, person: string, role: RoomRole, name = '') =>
       (
-        await this.pool.query('INSERT INTO chat_room_members (room, person, role, joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+        await this.pool.query('INSERT INTO chat_room_members (room, person, role, joined_at, name) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
           room,
           person,
           role,
           Date.now(),
+          name,
         ])
       ).rowCount === 1,
+    named: async (room: string, limit: number) =>
+      (await this.pool.query<RoomMember>('SELECT person, name, role FROM chat_room_members WHERE room = $1 ORDER BY seq LIMIT $2', [room, limit])).rows,
     removeMember: async (room: string, person: string) =>
       (await this.pool.query('DELETE FROM chat_room_members WHERE room = $1 AND person = $2', [room, person])).rowCount === 1,
     role: async (room: string, person: string) => {
@@ -452,6 +456,7 @@ export class PostgresStore extends LobbyMethods implements Store {
         CREATE TABLE IF NOT EXISTS chat_room_members (room TEXT NOT NULL, person TEXT NOT NULL, role TEXT NOT NULL, joined_at BIGINT NOT NULL,
           seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (room, person));
         CREATE INDEX IF NOT EXISTS chat_room_members_person ON chat_room_members (person);
+        ALTER TABLE chat_room_members ADD COLUMN IF NOT EXISTS name TEXT NOT NULL DEFAULT '';
         CREATE TABLE IF NOT EXISTS chat_read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read BIGINT NOT NULL, PRIMARY KEY (room, person));
         -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
         CREATE TABLE IF NOT EXISTS chat_direct_rooms (a TEXT NOT NULL, b TEXT NOT NULL, room TEXT NOT NULL, PRIMARY KEY (a, b));

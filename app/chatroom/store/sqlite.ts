@@ -18,6 +18,7 @@ import {
   type PasskeyRecord,
   type RoomLog,
   type RoomRecord,
+  type RoomMember,
   type RoomRole,
   type RoomStore,
   type RoomVisibility,
@@ -251,6 +252,10 @@ export class SqliteStore extends LobbyMethods implements Store {
     const columns = new Set(this.db.prepare<[], string>("SELECT name FROM pragma_table_info('sessions')").pluck().all())
     for (const column of ['address', 'account', 'user_agent']) {
       if (!columns.has(column)) this.db.exec(`ALTER TABLE sessions ADD COLUMN ${column} TEXT NOT NULL DEFAULT ''`)
+    }
+    // Files made before members' names were kept.
+    if (!this.db.prepare<[], string>("SELECT name FROM pragma_table_info('room_members')").pluck().all().includes('name')) {
+      this.db.exec(`ALTER TABLE room_members ADD COLUMN name TEXT NOT NULL DEFAULT ''`)
     }
     this.db.exec(`
       CREATE INDEX IF NOT EXISTS sessions_address ON sessions (address, seen_at);
@@ -553,7 +558,8 @@ export class SqliteStore extends LobbyMethods implements Store {
        ORDER BY name`,
     )
     const counts = db.prepare<[string], { created: number; total: number }>('SELECT count(*) FILTER (WHERE created_by = ?) AS created, count(*) AS total FROM rooms')
-    const addMember = db.prepare<[string, string, string, number]>('INSERT INTO room_members (room, person, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    const addMember = db.prepare<[string, string, string, number, string]>('INSERT INTO room_members (room, person, role, joined_at, name) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    const named = db.prepare<[string, number], RoomMember>('SELECT person, name, role FROM room_members WHERE room = ? ORDER BY joined_at, rowid LIMIT ?')
     const removeMember = db.prepare<[string, string]>('DELETE FROM room_members WHERE room = ? AND person = ?')
     const role = db.prepare<[string, string], RoomRole>('SELECT role FROM room_members WHERE room = ? AND person = ?').pluck()
     const members = db.prepare<[string], string>('SELECT person FROM room_members WHERE room = ? ORDER BY joined_at, rowid').pluck()
@@ -578,7 +584,8 @@ export class SqliteStore extends LobbyMethods implements Store {
       },
       visibleTo: async (person) => visibleTo.all(person).map(room),
       counts: async (person) => counts.get(person) ?? { created: 0, total: 0 },
-      addMember: async (name, person, r) => addMember.run(this.writable(name), person, r, Date.now()).changes === 1,
+      addMember: async (name, person, r, as = '') => addMember.run(this.writable(name), person, r, Date.now(), as).changes === 1,
+      named: async (name, limit) => named.all(name, limit),
       removeMember: async (name, person) => removeMember.run(this.writable(name), person).changes === 1,
       role: async (name, person) => role.get(name, person),
       members: async (name) => members.all(name),

@@ -231,6 +231,13 @@ export interface RoomRecord {
   createdAt: number
 }
 
+/** A member as a room lists them. */
+export interface RoomMember {
+  person: string
+  name: string
+  role: RoomRole
+}
+
 export interface RoomStore {
   /** Creates the room; false (nothing written) when one with the same skeleton exists. */
   create(room: RoomRecord): Promise<boolean>
@@ -242,13 +249,15 @@ export interface RoomStore {
   visibleTo(person: string): Promise<RoomRecord[]>
   /** How many rooms the person created, and how many there are in all (for the limits). */
   counts(person: string): Promise<{ created: number; total: number }>
-  /** Adds (or keeps) a member with a role; false when they were a member already. */
-  addMember(room: string, person: string, role: RoomRole): Promise<boolean>
+  /** Adds (or keeps) a member with a role, and the name they go by (to list them); false when they were a member already. */
+  addMember(room: string, person: string, role: RoomRole, name?: string): Promise<boolean>
   /** Removes a member; false when they were not one. */
   removeMember(room: string, person: string): Promise<boolean>
   role(room: string, person: string): Promise<RoomRole | undefined>
   /** The members' ids, oldest membership first. */
   members(room: string): Promise<string[]>
+  /** The first `limit` members, oldest membership first, with the name each joined under ('' when not recorded). */
+  named(room: string, limit: number): Promise<RoomMember[]>
   /** The rooms the person is a member of (of any kind), by name. */
   memberOf(person: string): Promise<string[]>
   /** The last event id the person has read in the room (0 when none). */
