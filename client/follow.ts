@@ -216,7 +216,7 @@ class FollowPollLink extends HttpLink {
   private async poll(): Promise<void> {
     while (!this.stopped) {
       try {
-        const res = await this.room.net.request(`/longpolling/messages?follow=me${this.stream.cursorQuery()}`, { signal: this.abort.signal })
+        const res = await this.room.net.request(`/longpolling/messages?follow=me&typing=1${this.stream.cursorQuery()}`, { signal: this.abort.signal })
         const body = (await res.json().catch(() => undefined)) as
           | { events?: Record<string, unknown>[]; rooms?: Record<string, { epoch: string; lastId: number }>; refused?: Record<string, unknown>[]; signals?: unknown[] }
           | undefined
@@ -237,10 +237,16 @@ class FollowPollLink extends HttpLink {
         for (const [room, { epoch, lastId }] of Object.entries(body.rooms ?? {})) if (!this.stream.cursor(room) && !left.has(room)) this.stream.follows(room, epoch, lastId)
         for (const refused of body.refused ?? []) {
           const room = String(refused.room)
-          if (refused.status === 409 && typeof refused.epoch === 'string') this.stream.startOver(room, refused.epoch, Number(refused.lastId) || 0)
+          // A long poll's refusal is the room's JSON error (Conflict: start over from where it stands).
+          if ((refused.status === 409 || refused.error === 'Conflict') && typeof refused.epoch === 'string') this.stream.startOver(room, refused.epoch, Number(refused.lastId) || 0)
           else this.stream.drop(room)
         }
-        for (const signal of body.signals ?? []) this.stream.own(signal)
+        // Signals: a room's (typing, with its room) or the person's (presence).
+        for (const signal of body.signals ?? []) {
+          const room = (signal as { room?: unknown }).room
+          if (typeof room === 'string') this.stream.deliver(room, readItems([signal]))
+          else this.stream.own(signal)
+        }
       } catch {
         return this.end('dropped')
       }

@@ -150,13 +150,16 @@ t.test('the live pages of a room: automatic, WebSocket, event stream and long po
   await screenshot(pages[3]!, 'phone-room-longpolling')
   await screenshot(ann, 'desktop-room-auto')
 
-  // A direct message from a name in the online list, and leaving a room from its page.
-  await Promise.all([ann.waitForURL('**/auto/rooms/dm-*'), ann.click('#users li[data-name="bob"] form.dm button')])
-  t.match(await ann.textContent('#way'), /^ann & bob · /, 'ann is in her direct room with bob')
+  // Joining from the page; the room lists its members (those who joined), so ann's list gains bob.
   const bobPage = pages[1]!
   t.equal(await bobPage.textContent('form.membership button'), 'Join #dev', 'a visitor of a public room may join it')
   await Promise.all([bobPage.waitForNavigation(), bobPage.click('form.membership button')])
   t.equal(await bobPage.textContent('form.membership button'), 'Leave #dev', 'and then leave it')
+  await ann.waitForSelector('#users li[data-name="bob"]', { timeout: 10_000 })
+  t.pass("bob is listed among #dev's members on ann's page at once")
+  // A direct message from a name in the list of members, and leaving a room from its page.
+  await Promise.all([ann.waitForURL('**/auto/rooms/dm-*'), ann.click('#users li[data-name="bob"] form.dm button')])
+  t.match(await ann.textContent('#way'), /^ann & bob · /, 'ann is in her direct room with bob')
   await Promise.all([bobPage.waitForURL('**/websocket/room'), bobPage.click('form.membership button')])
   const bobRooms = (await (await fetch(`${base}/rooms`, { headers: { cookie: bobsCookie } })).json()) as { rooms: { name: string; member: boolean }[] }
   t.notOk(bobRooms.rooms.find((r) => r.name === 'dev')?.member, 'bob left #dev from its page (a public room stays listed)')

@@ -65,7 +65,9 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
   if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
   let entries: RoomEntry[]
   if (follow) {
-    const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true, page: tabOf(request) })
+    // typing=1: the rooms' typing signals too (in "signals", with their room).
+    const typing = (request.query as { typing?: unknown }).typing === '1'
+    const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true, page: tabOf(request), tab: tabOf(request), typing })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
   } else entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
   const open = entries.filter((e) => e.ok)
@@ -79,7 +81,9 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     },
   })
   try {
-    if (refused.length === 0 && open.length > 0 && !open.some((e) => e.subscription.pending)) {
+    // A first poll of the person's stream (no cursor of their own yet) answers at once: where each room stands.
+    const first = follow && !parsed.cursors.some((c) => c.room === ME)
+    if (!first && refused.length === 0 && open.length > 0 && !open.some((e) => e.subscription.pending)) {
       const gone = new AbortController()
       await whileConnected(reply, (away) => {
         away.addEventListener('abort', () => gone.abort())
@@ -94,7 +98,7 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     // Signals of the person's stream (others' presence): beside the events, never a cursor.
     const signals: string[] = []
     for (const entry of open) {
-      if (entry.room === ME) for (const signal of entry.subscription.takeSignals()) signals.push(signal.json)
+      for (const signal of entry.subscription.takeSignals()) signals.push(entry.room === ME ? signal.json : inRoom(entry.room, signal.json))
       const taken = entry.subscription.take()
       // The person's own events carry their room already; a room they joined is given its cursor below.
       for (const stored of taken) {

@@ -84,7 +84,7 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   if (!writer) return
   let entries: RoomEntry[]
   if (follow) {
-    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request) })
+    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request), tab: tabOf(request) })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
   } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
   let refusals = ''
@@ -106,7 +106,7 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
           events,
           (room, at) => {
             if (writer.hasRoom(room)) return
-            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request) }).then(([entry]) => {
+            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request), tab: tabOf(request) }).then(([entry]) => {
               if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
             })
           },

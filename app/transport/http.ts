@@ -203,7 +203,8 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
     ...sidebar,
     way: sidebar.where + transportNames[transport].short,
     sayAction: `${roomBase(`/${sayTo}`, room)}/messages`,
-    roomAttr: room.name === 'lobby' ? '' : ` data-room="${encodeURIComponent(room.name)}"`,
+    // data-member: the person's stream follows this room (the page rides it rather than opening a connection of its own).
+    roomAttr: room.name === 'lobby' ? '' : ` data-room="${encodeURIComponent(room.name)}"${sidebar.rooms.some((r) => r.current && r.member) ? ' data-member="1"' : ''}`,
   }
 }
 

@@ -60,7 +60,7 @@ export async function enterFollowing(
   request: FastifyRequest,
   cursors: RoomCursor[],
   transport: string,
-  extra: { typing?: boolean; paged?: boolean; page?: string | undefined } = {},
+  extra: { typing?: boolean; paged?: boolean; page?: string | undefined; tab?: string | undefined } = {},
 ): Promise<{ me: RoomEntry | undefined; rooms: RoomEntry[] }> {
   const { chatroom } = request.server
   const user = currentUser(request)

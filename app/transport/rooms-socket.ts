@@ -75,6 +75,8 @@ export class RoomsSocket {
   private closed = false
   /** This connection as a page of its person, for their presence: the page's id, else one of its own. */
   private readonly page: string
+  /** The page's id when it gave one (?tab=): its leave (the page closing) ends this socket's rooms at once. */
+  private readonly tab: string | undefined
 
   constructor(
     private readonly socket: WebSocket,
@@ -82,7 +84,8 @@ export class RoomsSocket {
     private readonly limit: number,
     private readonly maxRooms: number,
   ) {
-    this.page = tabOf(request) ?? `ws-${randomBytes(9).toString('base64url')}`
+    this.tab = tabOf(request)
+    this.page = this.tab ?? `ws-${randomBytes(9).toString('base64url')}`
     release(socket, request.raw.socket, request.server.log)
     socket.on('close', () => {
       this.closed = true
@@ -133,7 +136,7 @@ export class RoomsSocket {
     try {
       const cursor = { room: name, epoch: frame.epoch, lastReceived: frame.lastReceived }
       const [entry] =
-        name === ME ? [await enterMe(this.request, cursor, 'websocket', false, this.page)] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, following, page: this.page })
+        name === ME ? [await enterMe(this.request, cursor, 'websocket', false, this.page)] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, following, page: this.page, tab: this.tab })
       if (entry) this.attach(entry)
     } finally {
       this.pending.delete(name)
@@ -148,7 +151,7 @@ export class RoomsSocket {
   async follow(cursors: RoomCursor[]): Promise<void> {
     for (const cursor of cursors) this.pending.add(cursor.room)
     try {
-      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true, page: this.page })
+      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true, page: this.page, tab: this.tab })
       for (const cursor of cursors) this.pending.delete(cursor.room)
       // Rooms first: a room left while the connection was cut is handed what was said before the
       // leave, then her own events (the leave among them) take it off.

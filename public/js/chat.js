@@ -18,7 +18,12 @@ export const tab = roomEl.dataset.tab || ''
 reportAway(tab, (Number(roomEl.dataset.awayAfter) || 300) * 1000)
 inviteInPlace(document.getElementById('invite-form'))
 /** This page's room (the lobby when the page does not say): every URL of the room is built from it. */
-export const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
+export let roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
+
+/** The page now shows room `name` (the app switched to it in place): every URL of the room follows. */
+export function setRoomName(name) {
+  roomName = name
+}
 /** The longest message the server takes, in characters. */
 const maxLength = Number(roomEl.dataset.maxLength || 2000)
 const threadEl = document.getElementById('thread')
@@ -580,6 +585,37 @@ export class Thread {
     if (this.olderButton) this.olderButton.hidden = !(this.firstId > 1)
   }
 
+  /** Another room shown in place (`chat`, the library's room): the thread starts empty; its recent history comes next. */
+  switchTo(chat) {
+    this.chat = chat
+    this.lastId = 0
+    this.firstId = 0
+    this.restarted = true
+    this.seenUpTo = Number(roomEl.dataset.seen || 0)
+    for (const row of [...this.mentions.unseen]) this.mentions.drop(row)
+    this.mentions.room = roomName
+    this.outboxEl.replaceChildren()
+    threadEl.replaceChildren(this.outboxEl)
+    this.unseen.seenBelow()
+    this.showOlder()
+  }
+
+  /** The room's recent history, when its events come from the person's stream (which starts from now). */
+  async loadRecent() {
+    const chat = this.chat
+    try {
+      const { events } = await chat.history({ limit: 50 })
+      if (chat !== this.chat) return
+      // Live events came first: what came before them is older history.
+      if (this.lastId > 0) return this.loadOlder()
+      this.restarted = true
+      this.add(events)
+      threadEl.scrollTop = threadEl.scrollHeight
+    } catch (error) {
+      if (error?.kind !== 'conflict') showError('Could not load the conversation; try again.')
+    }
+  }
+
   /** "Load older messages": the page of history before the first event shown; what the reader sees stays in place. */
   async loadOlder() {
     if (this.firstId <= 1) return
@@ -1073,6 +1109,19 @@ export class Room {
 
   get lastId() {
     return this.thread.lastId
+  }
+
+  /** Shows another room in place: the thread, the people and the typing line start over with `chat`. */
+  switchTo(chat) {
+    this.chat = chat
+    this.thread.switchTo(chat)
+    this.roster.chat = chat
+    this.roster.users = new Map()
+    this.roster.lastId = Infinity
+    this.roster.recent = []
+    this.roster.render()
+    this.typing.until.clear()
+    this.typing.render()
   }
 
   receive(items) {

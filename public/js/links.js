@@ -5,6 +5,7 @@
 // once; this file shows what it says: the thread, the top bar, the outbox's rows.
 import { ChatClient } from './client/index.js'
 import { Room, isLeaving, me, nameTaken, onCompose, onTyping, roomEl, roomName, showConnection, showError, signedOut, tab } from './chat.js'
+import { appShell } from './app.js'
 import { OutboxView } from './outbox.js'
 
 /** What the top bar says for each way. */
@@ -19,16 +20,23 @@ function pageStorage() {
   }
 }
 
-/** The room of this page over `transports` (strongest first), shown as it goes. */
+/**
+ * The page over `transports` (strongest first), shown as it goes: one connection, the person's
+ * stream, for every room of theirs; the room shown rides it (a public room they are not a member
+ * of has a connection of its own while shown). Choosing another room switches in place.
+ */
 function run(transports, upgradeAfterMs = 60_000) {
   const chat = new ChatClient({ transports, upgradeAfterMs, storage: pageStorage(), storageKey: (name) => `chat.outbox.v1:${me}:${name}` })
-  const live = chat.join(roomName, { tab: tab || undefined, cursor: { epoch: roomEl.dataset.epoch || '', lastId: 0 } })
+  const stream = chat.follow({ tab: tab || undefined })
+  /** Whether the stream follows the room shown (the lobby, or a room the person is a member of). */
+  const rides = (name) => name === 'lobby' || roomEl.dataset.member === '1'
+  /** Opens room `name` for the page: riding the stream when it follows the room, else on its own connection. */
+  const open = (name) => {
+    return rides(name) ? chat.join(name, { via: stream, tab: tab || undefined }) : chat.join(name, { tab: tab || undefined, cursor: { epoch: roomEl.dataset.epoch || '', lastId: 0 } })
+  }
+  let live = open(roomName)
   const room = new Room(live)
-  room.outbox = new OutboxView(room, live.outbox)
-  live.on('batch', (items) => room.receive(items))
-  live.on('reset', () => room.thread.reset())
-  live.on('error', (message) => showError(message))
-  live.on('state', (info) => {
+  const show = (info) => {
     const way = wayNames[info.transport]
     if (info.state === 'live') {
       const detail = info.fallback ? `(WebSocket is blocked here; trying again every ${Math.round(upgradeAfterMs / 1000)} s)` : undefined
@@ -37,12 +45,41 @@ function run(transports, upgradeAfterMs = 60_000) {
       room.roster.resync()
     } else if (info.state === 'reconnecting') showConnection('reconnecting', way, { until: info.until, retryNow: () => live.retryNow() })
     else if (info.state !== 'closed') showConnection(info.state, way)
+  }
+  /** The library's room `current` feeds the page while it is the one shown. */
+  const wire = (current) => {
+    room.outbox = new OutboxView(room, current.outbox)
+    current.on('batch', (items) => current === live && room.receive(items))
+    current.on('reset', () => {
+      if (current !== live) return
+      room.thread.reset()
+      // On the stream a room starts over from its newest: what came before is history again.
+      if (rides(current.name)) void room.thread.loadRecent()
+    })
+    current.on('error', (message) => current === live && showError(message))
+    current.on('state', (info) => current === live && show(info))
+    current.on('end', (reason) => {
+      if (current !== live || isLeaving()) return
+      if (reason === 'nameTaken') nameTaken()
+      else if (reason === 'signedOut') signedOut()
+      // Left (here or on another device): the lobby.
+      else location.assign(reason === 'left' ? `/${roomEl.dataset.transport || 'auto'}/room` : '/')
+    })
+    // Its events start from now on the stream: what came before is history.
+    if (rides(current.name)) void room.thread.loadRecent()
+  }
+  wire(live)
+  appShell(stream, (name) => {
+    chat.leave(live.name)
+    live = open(name)
+    room.switchTo(live)
+    wire(live)
+    room.roster.resync()
   })
-  live.on('end', (reason) => {
+  stream.on('end', (reason) => {
     if (isLeaving()) return
-    if (reason === 'nameTaken') nameTaken()
-    else if (reason === 'signedOut') signedOut()
-    else location.assign('/')
+    if (reason === 'signedOut') signedOut()
+    else if (reason === 'nameTaken') nameTaken()
   })
   onCompose((text) => live.outbox.add(text))
   onTyping(() => live.typing())

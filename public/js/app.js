@@ -1,0 +1,191 @@
+// The app shell of the live pages: one connection per tab (the person's stream), the room list
+// kept live from it (unread counts, mentions of you, new rooms and direct messages), the tab's
+// title and notifications for what happens in the other rooms, and switching rooms in place
+// (the URL follows; back and reload land where you were). The thread, the people and the
+// composer are chat.js's; the connection and the rooms are the client library's.
+import { el, me, roomEl, roomName, setRoomName } from './chat.js'
+import { inviteInPlace } from './invite.js'
+import { mentions } from './mentions.js'
+
+const asideEl = document.getElementById('people')
+
+/** Counts of what came in the rooms not shown: messages from others, and mentions of you. */
+const news = new Map()
+
+/** A room's entry in the list (the `li`), if listed. */
+const itemOf = (room) => document.querySelector(`#room-list li[data-room="${CSS.escape(room)}"]`)
+
+/** Draws a room's unread count and its mention badge, and the tab's title. */
+function drawNews(room) {
+  const item = itemOf(room)
+  const counts = news.get(room)
+  if (item) {
+    item.querySelector('.unread')?.remove()
+    item.querySelector('.mentioned')?.remove()
+    if (counts?.mentions) {
+      const badge = el('span', 'mentioned', `@${counts.mentions}`)
+      badge.title = `${counts.mentions} mention${counts.mentions === 1 ? '' : 's'} of you`
+      item.append(' ', badge)
+    }
+    if (counts?.unread) {
+      const badge = el('span', 'unread', counts.unread > 99 ? '99+' : String(counts.unread))
+      badge.title = `${counts.unread} new`
+      badge.append(el('span', 'visually-hidden', ' new'))
+      item.append(' ', badge)
+    }
+  }
+  drawTitle()
+}
+
+/** The tab's title says how many mentions of you and direct messages wait in the other rooms. */
+const baseTitle = () => document.title.replace(/^\[\d+\] /, '')
+function drawTitle() {
+  let waiting = 0
+  for (const [room, counts] of news) waiting += counts.mentions + (room.startsWith('dm-') ? counts.unread : 0)
+  const title = baseTitle()
+  document.title = waiting > 0 ? `[${waiting}] ${title}` : title
+}
+
+/** A notification (when allowed, and the tab is hidden) for a direct message or a mention elsewhere. */
+function notify(room, event, why) {
+  if (!document.hidden || typeof Notification === 'undefined' || Notification.permission !== 'granted') return
+  try {
+    const note = new Notification(why === 'dm' ? `${event.user} wrote to you` : `${event.user} mentioned you in #${room}`, { body: event.text ?? '', tag: `${room}-${event.id}` })
+    note.onclick = () => {
+      focus()
+      note.close()
+    }
+  } catch {
+    // Some browsers allow notifications only from a service worker: the title still says it.
+  }
+}
+
+/** What happened in a room not shown: counted in the list (never your own messages). */
+function elsewhere(room, items) {
+  const counts = news.get(room) ?? { unread: 0, mentions: 0 }
+  let changed = false
+  for (const item of items) {
+    if (item.type !== 'message' || item.user === me) continue
+    counts.unread++
+    changed = true
+    const mentioned = mentions(item.text ?? '', me)
+    if (mentioned) counts.mentions++
+    if (room.startsWith('dm-')) notify(room, item, 'dm')
+    else if (mentioned) notify(room, item, 'mention')
+  }
+  if (!changed) return
+  news.set(room, counts)
+  drawNews(room)
+}
+
+/** The room list again from the server (a room joined, a DM opened to you, an invitation), keeping the live counts. */
+async function refreshList() {
+  try {
+    const res = await fetch('/rooms', { headers: { accept: 'application/json' } })
+    if (!res.ok) return
+    const { rooms } = await res.json()
+    const list = document.getElementById('room-list')
+    if (!list) return
+    const way = roomEl.dataset.transport || 'auto'
+    for (const room of rooms) {
+      if (itemOf(room.name)) continue
+      const item = el('li', 'new-room')
+      item.dataset.room = room.name
+      const link = el('a', '', room.visibility === 'direct' ? room.title : `#${room.name}`)
+      link.href = room.name === 'lobby' ? `/${way}/room` : `/${way}/rooms/${encodeURIComponent(room.name)}`
+      item.append(link)
+      if (room.visibility === 'private') item.append(' ', el('span', 'hint', '(private)'))
+      list.append(item)
+      if (room.unread > 0 && room.name !== roomName) {
+        news.set(room.name, { unread: room.unread, mentions: 0 })
+        drawNews(room.name)
+      }
+    }
+  } catch {
+    // The next change tries again.
+  }
+}
+
+/**
+ * Swaps the page to another room without loading it: the server's page for that room gives the
+ * sidebar and the room's settings (who may invite, its topic, its read marker); `show` then
+ * gives the thread its room. Falls back to loading the page when that fails.
+ */
+async function switchTo(url, show, push) {
+  let doc
+  try {
+    const res = await fetch(url, { headers: { accept: 'text/html' } })
+    if (!res.ok || !res.headers.get('content-type')?.includes('text/html')) throw new Error(String(res.status))
+    doc = new DOMParser().parseFromString(await res.text(), 'text/html')
+  } catch {
+    return location.assign(url)
+  }
+  const next = doc.getElementById('room')
+  const nextAside = doc.getElementById('people')
+  if (!next || !nextAside) return location.assign(url)
+  const name = next.dataset.room ? decodeURIComponent(next.dataset.room) : 'lobby'
+  for (const key of ['room', 'epoch', 'seen', 'where', 'member', 'dm', 'guest']) {
+    if (next.dataset[key] === undefined) delete roomEl.dataset[key]
+    else roomEl.dataset[key] = next.dataset[key]
+  }
+  setRoomName(name)
+  // The sidebar: the server's for that room, with this page's list of people kept (it is redrawn).
+  const users = document.getElementById('users')
+  const fresh = [...nextAside.childNodes].map((node) => document.adoptNode(node))
+  asideEl.replaceChildren(...fresh)
+  document.getElementById('users')?.replaceWith(users)
+  inviteInPlace(document.getElementById('invite-form'))
+  const say = document.getElementById('say')
+  const nextSay = doc.getElementById('say')
+  if (say && nextSay) say.action = nextSay.action
+  document.title = doc.title
+  if (push) history.pushState({ room: name }, '', url)
+  news.delete(name)
+  for (const room of news.keys()) drawNews(room)
+  drawTitle()
+  show(name)
+}
+
+/**
+ * Runs the app shell over `stream` (the library's person's stream): `show(name)` shows a room
+ * in place. Room links of the list switch in place; back and forward too.
+ */
+export function appShell(stream, show) {
+  stream.on('room', (room, items) => {
+    if (room !== roomName) elsewhere(room, items)
+  })
+  stream.on('person', (event) => {
+    if (event.kind === 'direct' || event.kind === 'invited' || event.kind === 'joined' || event.kind === 'renamed') void refreshList()
+    if (event.kind === 'left') {
+      itemOf(event.room)?.remove()
+      news.delete(event.room)
+      drawTitle()
+    }
+    // Read on another device: its count goes.
+    if (event.kind === 'read' && event.room !== roomName && news.has(event.room)) {
+      news.delete(event.room)
+      drawNews(event.room)
+    }
+  })
+  // Room links switch in place (a click with a modifier opens a new tab as usual).
+  asideEl?.addEventListener('click', (e) => {
+    // The phone's Close of a sidebar swapped in (its own listener went with the old one).
+    if (e.target instanceof Element && e.target.closest('#close-people') && document.body.classList.contains('people-open')) {
+      e.preventDefault()
+      document.body.classList.remove('people-open')
+      return
+    }
+    const link = e.target instanceof Element ? e.target.closest('#room-list a[href]') : null
+    if (!link || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return
+    const url = new URL(link.href, location.href)
+    if (url.origin !== location.origin) return
+    e.preventDefault()
+    // On a phone the list is a panel over the thread: it closes.
+    document.body.classList.remove('people-open')
+    if (location.hash === '#people') history.replaceState(history.state, '', location.pathname + location.search)
+    if (url.pathname === location.pathname) return
+    void switchTo(url.pathname, show, true)
+  })
+  addEventListener('popstate', () => void switchTo(location.pathname, show, false))
+  history.replaceState({ room: roomName }, '', location.href)
+}

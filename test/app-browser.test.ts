@@ -1,0 +1,94 @@
+import t from 'tap'
+import type { Event } from '../app/chatroom/event.js'
+import { DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
+import { buildTestApp, registerAccount, skipUnless } from './helpers.js'
+
+// The live page as one app: one connection per tab (the person's stream) whatever the number of
+// rooms; choosing a room switches in place (the URL follows, back works) with no join or leave
+// line and no new connection; the room list is live: a DM opened by someone else and a mention
+// in a room not shown appear at once with their badge, and the tab's title counts them.
+
+const skip = skipUnless(haveChromium, 'Chromium is not installed')
+const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
+  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
+
+for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpolling', PHONE, 'phone']] as const) {
+  t.test(`${way} (${label}): twenty room switches in place on one connection, no join or leave line; a DM and a mention elsewhere appear at once`, { skip }, async (t) => {
+    const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '5' })
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    const ann = await registerAccount(app, 'ann')
+    const bob = await registerAccount(app, 'bob')
+    const rooms = ['r1', 'r2', 'r3', 'r4']
+    for (const room of rooms) {
+      await post(base, ann, '/rooms', { name: room })
+      await post(base, bob, `/rooms/${room}/join`)
+      await post(base, bob, `/longpolling/rooms/${room}/messages`, { text: `hello ${room}` })
+    }
+    const browser = await launchChromium()
+    t.teardown(() => browser.close())
+    const context = await browser.newContext(screen)
+    await context.addCookies([{ name: 'chat_session', value: ann.replace(/^chat_session=/, ''), url: base }])
+    const page = await context.newPage()
+    await page.goto(`${base}/${way}/rooms/r1`)
+    await page.waitForFunction(() => document.getElementById('way')?.dataset.state === 'live', undefined, { timeout: 15_000 })
+    await page.waitForSelector('#thread .message .text:text("hello r1")')
+
+    const lines = async () => {
+      let n = 0
+      for (const room of [...rooms, 'lobby']) {
+        const res = await fetch(`${base}/${room === 'lobby' ? 'room' : `rooms/${room}`}/history?limit=200`, { headers: { cookie: ann } })
+        n += ((await res.json()) as { events: Event[] }).events.filter((e) => e.type === 'join' || e.type === 'leave').length
+      }
+      return n
+    }
+    const linesBefore = await lines()
+    const connections = () => (way === 'websocket' ? app.websocketServer.clients.size : app.chatroom.subscriberCount)
+    const connectionsBefore = connections()
+
+    // Twenty switches from the room list (on a phone, the top bar's button opens it first).
+    const order = [...rooms.slice(1), 'lobby', 'r1']
+    for (let i = 0; i < 20; i++) {
+      const room = order[i % order.length]!
+      if (label === 'phone') await page.click('#online-toggle')
+      await page.click(`#room-list li[data-room="${room}"] a`)
+      const where = room === 'lobby' ? `/${way}/room` : `/${way}/rooms/${room}`
+      await page.waitForURL(`**${where}`)
+      if (room !== 'lobby') await page.waitForSelector(`#thread .message .text:text("hello ${room}")`, { timeout: 10_000 })
+      if (i === 2) await screenshot(page, `${label}-app-switched-${way}`)
+    }
+    t.pass('twenty switches, each showing its room')
+    t.equal(await lines(), linesBefore, 'no join or leave line for them')
+    t.equal(connections(), connectionsBefore, `the same ${way === 'websocket' ? 'one socket' : 'readers'} on the server all along`)
+    t.equal(app.websocketServer.clients.size, way === 'websocket' ? 1 : 0, 'one socket at most: the stream')
+
+    await page.goBack()
+    await page.waitForURL(`**/${way}/room`)
+    await page.waitForSelector('#room-list li.current[data-room="lobby"]', { state: 'attached' })
+    t.pass('back: the room before, marked current in the list')
+    await page.goForward()
+    await page.waitForURL(`**/${way}/rooms/r1`)
+    await page.waitForSelector('#thread .message .text:text("hello r1")')
+    t.pass('forward again')
+
+    // bob opens a DM to ann and writes: it appears in her list at once, with its count; the title says so.
+    const started = Date.now()
+    const opened = (await (await post(base, bob, '/direct', { user: 'ann' })).json()) as { room: string }
+    await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'psst' })
+    await page.waitForSelector(`#room-list li[data-room="${opened.room}"] .unread`, { timeout: 3000, state: 'attached' })
+    t.ok(Date.now() - started < 3000, `the DM is listed with its count in ${Date.now() - started} ms`)
+    t.match(await page.title(), /^\[1\] /, 'the title counts it')
+    // A mention in a room not shown: its own badge.
+    await post(base, bob, '/longpolling/rooms/r3/messages', { text: '@ann look at this' })
+    await page.waitForSelector('#room-list li[data-room="r3"] .mentioned', { timeout: 3000, state: 'attached' })
+    t.match(await page.title(), /^\[2\] /, 'and the mention')
+    if (label === 'phone') await page.click('#online-toggle')
+    await screenshot(page, `${label}-app-badges-${way}`)
+    if (label === 'phone') await page.click('#online-toggle')
+    // Opening the DM shows it and clears its count.
+    if (label === 'phone') await page.click('#online-toggle')
+    await page.click(`#room-list li[data-room="${opened.room}"] a`)
+    await page.waitForSelector('#thread .message .text:text("psst")')
+    t.notOk(await page.$(`#room-list li[data-room="${opened.room}"] .unread`), 'the DM shown: its count goes')
+    t.match(await page.title(), /^\[1\] /, 'the mention still waits')
+  })
+}
