@@ -129,10 +129,11 @@ function perIpLimit(app: FastifyInstance, limit: RateLimit): onRequestHookHandle
 function blockWays(app: FastifyInstance, block: NonNullable<BuildOptions['block']>): void {
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0]
-    if (block.websocket && path === '/websocket/room/socket' && request.headers.upgrade) {
+    // Every socket (a room's, or the person's stream's) and every event stream.
+    if (block.websocket && path?.startsWith('/websocket/') && request.headers.upgrade) {
       return reply.code(403).send({ error: 'Forbidden', message: 'upgrades are blocked on this network' })
     }
     // Held open and silent, as a buffering proxy would, until the client gives up.
-    if (block.sse && path === '/sse/room/events') return reply.type('text/event-stream').send(new PassThrough())
+    if (block.sse && (path === '/sse/events' || /^\/sse\/(room|rooms\/[^/]+)\/events$/.test(path ?? ''))) return reply.type('text/event-stream').send(new PassThrough())
   })
 }

@@ -28,6 +28,14 @@ t.test('the welcome page shows the sign-in form with the three ways in, in plain
   t.match(res.body, '/public/css/chat.css')
   const css = await app.inject({ method: 'GET', url: '/public/css/chat.css' })
   t.equal(css.statusCode, 200, 'the stylesheet is served')
+  t.notMatch(res.body, /Continue as/, 'nobody signed in: nothing to continue')
+
+  // Signed in already: the page offers to go on as them, before the form.
+  const cookie = await signIn(app, 'gopher')
+  const again = await app.inject({ method: 'GET', url: '/', headers: { cookie } })
+  t.match(again.body, /You are signed in as <strong>gopher<\/strong>/, 'a signed-in person is told who they are')
+  t.match(again.body, /<a class="button" href="\/auto\/room">Continue as gopher<\/a>/, 'and offered "Continue as gopher"')
+  t.ok(again.body.indexOf('Continue as') < again.body.indexOf('action="/signin"'), 'before the sign-in form')
 })
 
 t.test('a valid sign-in sets a signed HttpOnly SameSite=Lax cookie and enters the chosen room', async (t) => {

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import type { Page } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
+import { openStreams } from '../app/transport/sse-writer.js'
 import { buildTestApp, skipUnless } from './helpers.js'
 import { enterRoom, haveChromium, launchChromium, screenshot } from './browser.js'
 
@@ -58,7 +59,8 @@ t.test('automatic: WebSocket refused, it moves to the event stream, keeps the cu
   await shows(ann, 'after the switch back')
   await exactlyOnce(t, app, ann, 1, 'across both switches')
   t.same(presenceOf(app, 'ann'), ['join'], 'one join, no leave: the switches were not seen by others')
-  t.equal(app.chatroom.subscriberCount, 1, 'the stream was let go once the socket took over')
+  t.equal(openStreams(), 0, 'the event stream was let go once the socket took over')
+  t.equal(app.websocketServer.clients.size, 1, 'one socket')
 })
 
 t.test('automatic: with WebSocket refused and streams buffered, it lands on long polling, from the same cursor', { skip }, async (t) => {

@@ -69,7 +69,8 @@ t.test('cross-site matrix: no room page or entering request from another site pu
       const body = await res.text()
       t.match(type, page ? /text\/html/ : /application\/json/, `${method} ${url}: the refusal is ${page ? 'a page' : 'JSON'}`)
       if (/another site|Cross-origin/.test(body)) crossSiteRefusals.add(cookie)
-      else t.match(url, /^\/account/, `${method} ${url}: only an account route refuses a guest for another reason`)
+      // An account route, or a room's title and topic (its owner's only).
+      else t.match(url, /^\/account|^\/rooms\/[^/]+\/describe$/, `${method} ${url}: only an account route or an owner's action refuses a guest for another reason`)
     } else if (url.includes('/events')) {
       controller.abort()
     } else {

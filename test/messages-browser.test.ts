@@ -318,6 +318,15 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
   await cy.goto(base + '/search?q=meeting')
   await cy.locator('.search-results li').first().waitFor()
   await screenshot(cy, 'messages-search-phone')
+  // A result opens the live app at the message, older history loaded until it is there.
+  await ann.goto(base + '/search?q=number+5')
+  await ann.locator('.search-results li').first().waitFor()
+  // (Words match as prefixes: "5" finds 50 to 59 as well; the one wanted is the oldest.)
+  const wanted = ann.locator('.search-results li').filter({ hasText: /older message number 5(?!\d)/ }).locator('a.result-link')
+  await Promise.all([ann.waitForURL('**/auto/room#m*'), wanted.click()])
+  await ann.waitForSelector('#thread > .message.target .text:text-is("older message number 5")', { timeout: 15_000 })
+  t.pass('a search result opens the live app scrolled to the message, 200 messages back')
+  t.equal(await ann.evaluate(() => document.activeElement?.classList.contains('target')), true, 'and the message has the focus')
 
   // Touch targets on the phone: the top bar's buttons and Send are at least 44 px tall.
   const phone = await enterRoom(browser, base, 'gil', 'auto', PHONE)

@@ -49,6 +49,8 @@ export async function search(request: FastifyRequest, reply: FastifyReply) {
     ...(event.edited !== undefined && { edited: event.edited }),
     // The page of the room that ends a few messages after it, scrolled to it.
     link: `${roomBase('/refresh', { name })}?before=${event.id + 10}&epoch=${encodeURIComponent(epoch)}#m${event.id}`,
+    // The same message in the live app (the page's script links there; the link above needs no JavaScript).
+    live: `${roomBase('/auto', { name })}#m${event.id}`,
   }))
   reply.header('cache-control', 'no-store')
   if (html) return reply.view('search', { user: currentUser(request), results, query: query.data })

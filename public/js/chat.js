@@ -438,10 +438,11 @@ function markRead(chat, id) {
   }, 2000)
 }
 
-/** The room list's unread counts, fetched again every 30 s while the page is visible. */
+/** The refresh page's room list: its unread counts fetched again every 30 s while the page is visible. */
 function keepRoomListFresh() {
   const list = document.getElementById('room-list')
-  if (!list) return
+  // The live pages keep the list from the person's stream (public/js/app.js): only the refresh page asks.
+  if (!list || roomEl.dataset.transport !== 'refresh') return
   setInterval(async () => {
     if (document.hidden) return
     try {
@@ -604,16 +605,34 @@ export class Thread {
   async loadRecent() {
     const chat = this.chat
     try {
-      const { events } = await chat.history({ limit: 50 })
+      const { epoch, events } = await chat.history({ limit: 50 })
       if (chat !== this.chat) return
       // Live events came first: what came before them is older history.
-      if (this.lastId > 0) return this.loadOlder()
-      this.restarted = true
-      this.add(events)
-      threadEl.scrollTop = threadEl.scrollHeight
+      if (this.lastId > 0) await this.loadOlder()
+      else {
+        this.restarted = true
+        this.add(events)
+        threadEl.scrollTop = threadEl.scrollHeight
+        // The stream goes on from what is shown (if it has not started this room yet).
+        this.onShown?.(epoch, events.at(-1)?.id ?? 0)
+      }
+      await this.revealTarget()
     } catch (error) {
       if (error?.kind !== 'conflict') showError('Could not load the conversation; try again.')
     }
+  }
+
+  /** A link to a message (#mID, as search results give): older history is loaded until it is shown, then it is scrolled to. */
+  async revealTarget() {
+    const id = Number(/^#m(\d+)$/.exec(location.hash)?.[1] ?? 0)
+    if (!id) return
+    for (let pages = 0; pages < 20 && this.firstId > id && this.firstId > 1; pages++) await this.loadOlder()
+    const row = document.getElementById(`m${id}`)
+    if (!row) return
+    row.classList.add('target')
+    row.scrollIntoView({ block: 'center' })
+    row.tabIndex = -1
+    row.focus({ preventScroll: true })
   }
 
   /** "Load older messages": the page of history before the first event shown; what the reader sees stays in place. */

@@ -54,7 +54,10 @@ function run(transports, upgradeAfterMs = 60_000) {
       if (current !== live) return
       room.thread.reset()
       // On the stream a room starts over from its newest: what came before is history again.
-      if (rides(current.name)) void room.thread.loadRecent()
+      if (rides(current.name)) {
+      room.thread.onShown = (epoch, lastId) => stream.from(current.name, epoch, lastId)
+      void room.thread.loadRecent()
+    }
     })
     current.on('error', (message) => current === live && showError(message))
     current.on('state', (info) => current === live && show(info))
@@ -66,7 +69,10 @@ function run(transports, upgradeAfterMs = 60_000) {
       else location.assign(reason === 'left' ? `/${roomEl.dataset.transport || 'auto'}/room` : '/')
     })
     // Its events start from now on the stream: what came before is history.
-    if (rides(current.name)) void room.thread.loadRecent()
+    if (rides(current.name)) {
+      room.thread.onShown = (epoch, lastId) => stream.from(current.name, epoch, lastId)
+      void room.thread.loadRecent()
+    }
   }
   wire(live)
   appShell(stream, (name) => {
