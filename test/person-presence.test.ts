@@ -90,8 +90,12 @@ t.test('on the event stream and the long poll: the same signal, and POST /presen
   await stream.expect(() => signals().at(-1) === 'away', 'away on the stream')
 
   // bob's long poll with follow=me carries the signals beside the events.
-  const poll = async () => (await (await fetch(`${base}/longpolling/messages?follow=me`, { headers: { cookie: bob } })).json()) as { signals: Presence[] }
-  const waiting = poll()
+  type Answer = { signals: Presence[]; rooms: Record<string, { epoch: string; lastId: number }> }
+  const poll = async (query = '') => (await (await fetch(`${base}/longpolling/messages?follow=me${query}`, { headers: { cookie: bob } })).json()) as Answer
+  // A first poll answers at once with where each room stands; the next one waits from there.
+  const first = await poll()
+  const cursors = Object.entries(first.rooms).map(([room, { epoch, lastId }]) => `&cursor=${encodeURIComponent(`${room}:${epoch}:${lastId}`)}`).join('')
+  const waiting = poll(cursors)
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.equal((await post(base, ann, '/presence', { presence: 'online', tab })).status, 204, 'back: online')
   t.match((await waiting).signals, [{ type: 'presence', user: 'ann', presence: 'online' }], 'the waiting poll answers with the signal')
