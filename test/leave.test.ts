@@ -73,7 +73,7 @@ t.test('signing out with a poll pending leaves at once (it no longer lingers for
   // The welcome page says she left, with her name kept in the field.
   const form = out.cookies.find((c) => c.name === 'chat_signin')!
   const welcome = await app.inject({ method: 'GET', url: '/', headers: { cookie: `chat_signin=${form.value}` } })
-  t.match(welcome.body, /class="flash info" role="status">You left the room/)
+  t.match(welcome.body, /class="flash info" role="status">You signed out/)
   t.match(welcome.body, /value="ann"/)
 })
 

@@ -41,7 +41,7 @@ t.test('GET /refresh joins, then the room shows the archive with "you" for the v
   const room = await app.inject({ method: 'GET', url: '/refresh/room', headers: { cookie: ann } })
   t.equal(room.statusCode, 200)
   t.match(room.body, /class="whoami"[^>]*>ann<\/span>/)
-  t.match(room.body, /<form class="signout" method="post" action="\/signout">[\s\S]*>Leave<\/button>/, 'one way out')
+  t.match(room.body, /<form class="signout" method="post" action="\/signout">[\s\S]*>Sign out<\/button>/, 'signing out says so (leaving a room is its own button)')
   t.match(room.body, /<span class="user">you<\/span> joined/)
   t.match(room.body, /<span class="user">bob<\/span> joined the room/)
   t.match(room.body, /<div class="message" data-id="\d+" data-user="bob"[^>]*>[\s\S]*?<span class="user">bob<\/span>[\s\S]*?<div class="text">hi ann<\/div>/)

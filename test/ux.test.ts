@@ -214,7 +214,7 @@ t.test('leaving is seen by others within a second: closing the tab on each trans
   await listed(watcher, 'leaves-by-button', true, 10_000)
   await Promise.all([leaver.waitForURL(base + '/'), leaver.click('.signout button')])
   await listed(watcher, 'leaves-by-button', false, 1000)
-  t.match(await leaver.textContent('.flash.info'), /You left the room/)
+  t.match(await leaver.textContent('.flash.info'), /You signed out/)
   t.equal(await leaver.inputValue('#user'), 'leaves-by-button', 'the name is kept for coming back')
   // A reload is not a leave: no leave or join for it.
   const stayer = await enterRoom(browser, base, 'reloads', 'websocket')

@@ -72,7 +72,7 @@ function takenMessage(request: FastifyRequest, typed: string): string {
 function flashMessage(request: FastifyRequest, flash: Flash): string {
   switch (flash.problem) {
     case 'left':
-      return 'You left the room. Come back any time.'
+      return 'You signed out. Come back any time.'
     case 'taken':
       return takenMessage(request, flash.user)
     case 'long':
