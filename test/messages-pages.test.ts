@@ -229,7 +229,7 @@ t.test('the search page: the words marked, every text escaped, each result a lin
   t.match(found.body, /Deploy the <mark>release<\/mark> on Friday/)
   t.match(found.body, /the <mark>release<\/mark> notes are ready<\/p>/)
   t.match(found.body, /<span class="edited" title="Edited [^"]+">\(edited\)<\/span>/)
-  t.match(found.body, new RegExp(`<a class="result-link" href="/refresh/room\\?before=${plain + 10}&amp;epoch=${app.chatroom.epoch}#m${plain}"><span class="result-room">Lobby</span> <span class="result-user">ann</span> <time datetime="`))
+  t.match(found.body, new RegExp(`<a class="result-link" href="/refresh/room\\?before=${plain + 10}&amp;epoch=${app.chatroom.epoch}#m${plain}" data-live="/auto/room#m${plain}"><span class="result-room">Lobby</span> <span class="result-user">ann</span> <time datetime="`))
   t.notMatch(found.body, /nothing to see/)
 
   // The last word is a beginning; the others whole words; case aside.
@@ -307,4 +307,21 @@ t.test('the top bar has Search for people signed in, not for strangers', async (
   t.equal(css.statusCode, 200)
   t.match(css.body, /:target/)
   t.equal((await app.inject({ method: 'GET', url: '/search', headers: { accept: 'text/html' } })).statusCode, 303, 'a stranger is sent to sign in')
+})
+
+t.test('the search and account pages lead back to the room page one came from', async (t) => {
+  const app = await buildTestApp(t)
+  const cookie = await account(app, 'ann')
+  const get = (url: string, headers: Record<string, string> = {}) => app.inject({ url, headers: { cookie, accept: 'text/html', host: 'chat.test', ...headers } })
+  const fromDev = { referer: 'http://chat.test/websocket/rooms/dev' }
+  t.match((await get('/search', fromDev)).body, /<a href="\/websocket\/rooms\/dev">← Back to #dev<\/a>/, 'search: back to #dev (its Referer)')
+  t.match((await get('/search', fromDev)).body, /<input type="hidden" name="from" value="\/websocket\/rooms\/dev">/, 'and a search from there keeps the way back')
+  t.match((await get('/search?q=x&from=%2Fauto%2Froom')).body, /<a href="\/auto\/room">← Back to the lobby<\/a>/, 'a search keeps it (from=)')
+  t.match((await get('/account', { referer: 'http://chat.test/sse/rooms/dm-0123456789abcdef' })).body, /<a href="\/sse\/rooms\/dm-0123456789abcdef">← Back to the conversation<\/a>/, 'account: back to the DM')
+  for (const [what, headers] of [
+    ['another site', { referer: 'https://evil.example/websocket/rooms/dev' }],
+    ['a page that is not a room', { referer: 'http://chat.test/account' }],
+    ['nothing', {}],
+  ] as const) t.notMatch((await get('/search', headers)).body, /← Back to/, `${what}: no way back offered`)
+  t.notMatch((await get('/search?from=https%3A%2F%2Fevil.example%2F')).body, /← Back to/, 'a from= that is not a room page of this site: none')
 })

@@ -5,6 +5,7 @@ import { skeleton, transportEntry, transports } from '../identity.js'
 import { rememberDevice } from '../plugins/accounts.js'
 import { currentUser } from '../plugins/session.js'
 import { reasons } from '../transport/protocol.js'
+import { cameFrom } from '../transport/http.js'
 import { welcomePage } from './welcome.js'
 
 const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
@@ -66,7 +67,7 @@ async function accountPage(request: FastifyRequest, reply: FastifyReply, error?:
     'passkey-added': 'Your passkey is added: you can sign in with it from the welcome page.',
     'passkey-removed': 'That passkey is removed.',
   }
-  return reply.view('account/index', { title: 'Your account', user, sessions, passkeys, passwordMin: PASSWORD_MIN, notice: notice && notices[notice], error })
+  return reply.view('account/index', { title: 'Your account', user, sessions, passkeys, passwordMin: PASSWORD_MIN, notice: notice && notices[notice], error, back: cameFrom(request) })
 }
 
 /** GET /account/sessions — {"sessions": [{id, current, createdAt, lastSeenAt, userAgent}]}; a guest has no account (403). */

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { changeMessage, roomBase } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
 import { firstIssue, searchQuerySchema } from '../validation.js'
+import { cameFrom } from '../transport/http.js'
 
 /** POST /rooms/:room/messages/:id/edit (`text`; the lobby's: /room/messages/:id/edit) — one's own message, edited. */
 export function edit(request: FastifyRequest, reply: FastifyReply) {
@@ -53,6 +54,6 @@ export async function search(request: FastifyRequest, reply: FastifyReply) {
     live: `${roomBase('/auto', { name })}#m${event.id}`,
   }))
   reply.header('cache-control', 'no-store')
-  if (html) return reply.view('search', { user: currentUser(request), results, query: query.data })
+  if (html) return reply.view('search', { user: currentUser(request), results, query: query.data, back: cameFrom(request) })
   return reply.send({ results })
 }

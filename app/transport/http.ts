@@ -160,6 +160,34 @@ export function tabOf(request: FastifyRequest): string | undefined {
   return tab.success ? tab.data : undefined
 }
 
+/** The path of a room's page on one of the ways in. */
+const ROOM_PAGE = /^\/(auto|websocket|sse|longpolling|refresh)\/(room|rooms\/[^/?#]{1,100})$/
+
+/**
+ * The room page a request came from (`from=PATH`, else this site's Referer), for the search and
+ * account pages to lead back to; undefined when it came from elsewhere.
+ */
+export function cameFrom(request: FastifyRequest): { href: string; label: string } | undefined {
+  const given = (request.query as { from?: unknown } | undefined)?.from
+  let path = typeof given === 'string' ? given : undefined
+  if (path === undefined && request.headers.referer) {
+    try {
+      const referer = new URL(request.headers.referer)
+      if (referer.host === request.headers.host) path = referer.pathname
+    } catch {
+      // Not a URL: no way back.
+    }
+  }
+  if (!path || !ROOM_PAGE.test(path)) return undefined
+  let name = 'lobby'
+  try {
+    if (path.includes('/rooms/')) name = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))
+  } catch {
+    return undefined
+  }
+  return { href: path, label: name === 'lobby' ? 'the lobby' : name.startsWith('dm-') ? 'the conversation' : `#${name}` }
+}
+
 /** Someone listed beside a room: with their presence as a person. */
 export interface ListedPerson {
   name: string
