@@ -18,7 +18,8 @@ export function remove(request: FastifyRequest, reply: FastifyReply) {
  * GET /search?q=WORDS[&room=NAME&user=NAME&before=DATE&after=DATE&limit=N] — messages with every
  * word (the last one as a prefix), newest first, in the rooms the person can read (a room they
  * cannot read is 404, as everywhere): `{"results": [{room, id, user, text, timestamp, edited?,
- * link}]}`, `link` the message in its room's page. A browser gets the search page.
+ * link, live}]}`, `link` the message in its room's page that needs no JavaScript, `live` in the
+ * live app. A browser gets the search page.
  */
 export async function search(request: FastifyRequest, reply: FastifyReply) {
   const html = (request.headers.accept ?? '').includes('text/html')
