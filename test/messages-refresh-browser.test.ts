@@ -213,9 +213,11 @@ t.test('the search page and a found message in its room, on desktop and phone', 
     await page.fill('#search-q', 'release')
     await Promise.all([page.waitForURL('**/search?**'), page.press('#search-q', 'Enter')])
     // The empty filters go with the form (until the server takes them as absent, the test fills them).
+    t.match(page.url(), /from=%2Frefresh%2Froom/, `${name}: the search keeps the way back to the room`)
     if (page.url().includes('user=&')) {
-      await page.goto(`${base}/search?q=release`)
+      await page.goto(`${base}/search?q=release&from=${encodeURIComponent('/refresh/room')}`)
     }
+    t.match(await page.textContent('.back'), /Back to the lobby/, `${name}: and offers it`)
     t.equal(await page.locator('.result').count(), 3, `${name}: three results`)
     t.equal(await page.locator('.result mark').first().textContent(), 'release')
     t.ok((await page.locator('.result-text').first().textContent())!.length < 330, `${name}: a long message is an excerpt`)

@@ -42,6 +42,9 @@ export async function search(request: FastifyRequest, reply: FastifyReply) {
     if (html) throw Object.assign(new Error('No such room.'), { statusCode: 404 })
     return reply.code(404).send({ error: 'Not Found', message: 'No such room.' })
   }
+  // The live app on the way one came by (the refresh page's people stay on it).
+  const back = cameFrom(request)
+  const way = back?.href.split('/')[1] ?? 'auto'
   const results = hits.map(({ room: name, epoch, stored: { event } }) => ({
     room: name,
     id: event.id,
@@ -52,9 +55,9 @@ export async function search(request: FastifyRequest, reply: FastifyReply) {
     // The page of the room that ends a few messages after it, scrolled to it.
     link: `${roomBase('/refresh', { name })}?before=${event.id + 10}&epoch=${encodeURIComponent(epoch)}#m${event.id}`,
     // The same message in the live app (the page's script links there; the link above needs no JavaScript).
-    live: `${roomBase('/auto', { name })}#m${event.id}`,
+    ...(way !== 'refresh' && { live: `${roomBase(`/${way}`, { name })}#m${event.id}` }),
   }))
   reply.header('cache-control', 'no-store')
-  if (html) return reply.view('search', { user: currentUser(request), results, query: query.data, back: cameFrom(request) })
+  if (html) return reply.view('search', { user: currentUser(request), results, query: query.data, back })
   return reply.send({ results })
 }
