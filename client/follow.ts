@@ -423,14 +423,6 @@ export class FollowStream extends Emitter<FollowEvents> {
     this.connection.retryNow()
   }
 
-  /**
-   * Where to follow `room` from when the stream has no cursor of it yet (what the caller has
-   * shown of it, e.g. its history up to `lastId`): the next connection resumes it from there.
-   */
-  from(room: string, epoch: string, lastId: number): void {
-    if (!this.known.has(room) && epoch) this.known.set(room, { epoch, lastId })
-  }
-
   /** What a ChatRoom of one of the person's rooms rides instead of a connection of its own. */
   ride(room: ConnectionRoom): StreamRide {
     return new StreamRide(this, room)

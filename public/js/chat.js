@@ -601,11 +601,14 @@ export class Thread {
     this.showOlder()
   }
 
-  /** The room's recent history, when its events come from the person's stream (which starts from now). */
-  async loadRecent() {
+  /**
+   * The room's recent history (before `before`, when the stream starts the room there), when its
+   * events come from the person's stream.
+   */
+  async loadRecent(before) {
     const chat = this.chat
     try {
-      const { epoch, events } = await chat.history({ limit: 50 })
+      const { events } = await chat.history(before === undefined ? { limit: 50 } : { before, limit: 50 })
       if (chat !== this.chat) return
       // Live events came first: what came before them is older history.
       if (this.lastId > 0) await this.loadOlder()
@@ -613,8 +616,6 @@ export class Thread {
         this.restarted = true
         this.add(events)
         threadEl.scrollTop = threadEl.scrollHeight
-        // The stream goes on from what is shown (if it has not started this room yet).
-        this.onShown?.(epoch, events.at(-1)?.id ?? 0)
       }
       await this.revealTarget()
     } catch (error) {

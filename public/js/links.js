@@ -27,9 +27,14 @@ function pageStorage() {
  */
 function run(transports, upgradeAfterMs = 60_000) {
   const chat = new ChatClient({ transports, upgradeAfterMs, storage: pageStorage(), storageKey: (name) => `chat.outbox.v1:${me}:${name}` })
-  const stream = chat.follow({ tab: tab || undefined })
   /** Whether the stream follows the room shown (the lobby, or a room the person is a member of). */
   const rides = (name) => name === 'lobby' || roomEl.dataset.member === '1'
+  // The room this page was made for goes on, on the stream, from where the server drew the page:
+  // what follows comes once by the stream, what came before is its history (no gap between them).
+  const seen = Number(roomEl.dataset.seen || 0)
+  const cursors = rides(roomName) && roomEl.dataset.epoch ? { [roomName]: { epoch: roomEl.dataset.epoch, lastId: seen } } : undefined
+  const stream = chat.follow({ tab: tab || undefined, cursors })
+  let first = true
   /** Opens room `name` for the page: riding the stream when it follows the room, else on its own connection. */
   const open = (name) => {
     return rides(name) ? chat.join(name, { via: stream, tab: tab || undefined }) : chat.join(name, { tab: tab || undefined, cursor: { epoch: roomEl.dataset.epoch || '', lastId: 0 } })
@@ -55,8 +60,9 @@ function run(transports, upgradeAfterMs = 60_000) {
       room.thread.reset()
       // On the stream a room starts over from its newest: what came before is history again.
       if (rides(current.name)) {
-      room.thread.onShown = (epoch, lastId) => stream.from(current.name, epoch, lastId)
-      void room.thread.loadRecent()
+      // The page's own room: history up to where the stream starts it; a room switched to: its recent history.
+      void room.thread.loadRecent(first && seen > 0 ? seen + 1 : undefined)
+      first = false
     }
     })
     current.on('error', (message) => current === live && showError(message))
@@ -70,8 +76,9 @@ function run(transports, upgradeAfterMs = 60_000) {
     })
     // Its events start from now on the stream: what came before is history.
     if (rides(current.name)) {
-      room.thread.onShown = (epoch, lastId) => stream.from(current.name, epoch, lastId)
-      void room.thread.loadRecent()
+      // The page's own room: history up to where the stream starts it; a room switched to: its recent history.
+      void room.thread.loadRecent(first && seen > 0 ? seen + 1 : undefined)
+      first = false
     }
   }
   wire(live)
