@@ -77,6 +77,16 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await page.waitForSelector(`#room-list li[data-room="${opened.room}"] .unread`, { timeout: 3000, state: 'attached' })
     t.ok(Date.now() - started < 3000, `the DM is listed with its count in ${Date.now() - started} ms`)
     t.match(await page.title(), /^\[1\] /, 'the title counts it')
+    // A third person invites her into a private room: listed at once; its message counted.
+    const cat = await registerAccount(app, `cat${label}`)
+    await post(base, cat, '/rooms', { name: `plans-${label}`, visibility: 'private' })
+    const invitedAt = Date.now()
+    t.equal((await post(base, cat, `/rooms/plans-${label}/invite`, { user: 'ann' })).status, 200, 'cat invites ann')
+    await page.waitForSelector(`#room-list li[data-room="plans-${label}"]`, { timeout: 1000, state: 'attached' })
+    t.pass(`the invitation is listed in ${Date.now() - invitedAt} ms`)
+    await post(base, cat, `/longpolling/rooms/plans-${label}/messages`, { text: 'our plan' })
+    await page.waitForSelector(`#room-list li[data-room="plans-${label}"] .unread`, { timeout: 3000, state: 'attached' })
+    t.match(await page.title(), /^\[1\] /, 'a message in a room (not a DM, not a mention) does not count in the title')
     // A mention in a room not shown: its own badge.
     await post(base, bob, '/longpolling/rooms/r3/messages', { text: '@ann look at this' })
     await page.waitForSelector('#room-list li[data-room="r3"] .mentioned', { timeout: 3000, state: 'attached' })
