@@ -374,7 +374,7 @@ export class Room implements SubscriptionOwner {
     // Ended at once (it would have been handed an event twice): the reader resumes from its cursor.
     if (subscription.closed) return { ok: true, subscription }
     // A quiet reader (a person's own log) is nobody present here and no connection counted; the
-    // person's stream's holds its person present across everything it follows.
+    // person's stream holds its person present across everything it follows.
     if (quiet) {
       if (options.holdsPerson) release = this.shared.people?.hold(member, options.page ?? tab ?? transport) ?? release
       return { ok: true, subscription }
