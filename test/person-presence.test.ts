@@ -205,3 +205,23 @@ t.test("a room other than the lobby lists its members, online first, each with t
   t.equal(lobby.members, false, 'the lobby lists who is here')
   t.same(lobby.users.map((u) => u.name).sort(), ['bob', 'cat'], 'those with a connection')
 })
+
+t.test('a page that flaps between away and online cannot flood everyone: past PRESENCE_CHURN a minute, its changes wait', async (t) => {
+  const { app, base } = await served(t, { PRESENCE_CHURN: '3' })
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  const bobs = await RoomsClient.open(base, bob, '?follow=me')
+  t.teardown(() => bobs.close())
+  await bobs.next((f) => f.type === 'subscribed' && f.room === 'me', "bob's own events")
+  const anns = await RoomsClient.open(base, ann, '?follow=me')
+  t.teardown(() => anns.close())
+  t.ok(await bobs.until(() => presenceOn(bobs, 'ann').includes('online')), 'ann online')
+  for (let i = 0; i < 20; i++) {
+    anns.send({ type: 'presence', presence: i % 2 === 0 ? 'away' : 'online' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const told = presenceOn(bobs, 'ann')
+  t.ok(told.length <= 8, `bob was told ${told.length} changes for 20 flips (at most PRESENCE_CHURN arrivals and their leaves, and the first)`)
+  t.ok(told.length >= 3, 'the first changes were told')
+})

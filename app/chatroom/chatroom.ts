@@ -134,6 +134,7 @@ export class Chatroom {
     this.people = new People(bus, {
       graceMs: presence.graceMs,
       ttlMs: presence.ttlMs,
+      churnLimit: presence.churnLimit,
       onError: (error) => options.onError?.(error, 'could not publish presence'),
       // To every person's stream on this node (their own log's readers): each shares the lobby with everyone.
       onChange: (signal) => {

@@ -25,6 +25,8 @@ export interface PeopleOptions {
   onError?: (error: unknown) => void
   /** Told on every process when someone's presence changes (to relay to people's streams). */
   onChange: (signal: Signal) => void
+  /** Arrivals one person may cause per minute (in each presence): past it, a flapping page's changes wait a minute, so it cannot flood everyone with signals. */
+  churnLimit?: number | undefined
 }
 
 /** Pages of one person tracked on one node (as presence leases are bounded). */
@@ -67,7 +69,7 @@ export class People {
       join: async (user) => this.bus.signal(opSignal(user, set === 'here' ? 'here' : 'active'), PEOPLE),
       left: async (user) => this.bus.signal(opSignal(user, set === 'here' ? 'gone' : 'idle'), PEOPLE),
     })
-    const settings = { graceMs: options.graceMs, onError: options.onError }
+    const settings = { graceMs: options.graceMs, onError: options.onError, churnLimit: options.churnLimit }
     this.here = new Presence(bus.presenceStore(room('here'), options.ttlMs, `${PEOPLE}:here`), settings)
     this.active = new Presence(bus.presenceStore(room('active'), options.ttlMs, `${PEOPLE}:active`), settings)
   }
