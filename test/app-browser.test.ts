@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
 import { DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
-import { buildTestApp, registerAccount, skipUnless } from './helpers.js'
+import { buildTestApp, registerAccount, RoomsClient, skipUnless } from './helpers.js'
 
 // The live page as one app: one connection per tab (the person's stream) whatever the number of
 // rooms; choosing a room switches in place (the URL follows, back works) with no join or leave
@@ -100,5 +100,26 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await page.waitForSelector('#thread .message .text:text("psst")')
     t.notOk(await page.$(`#room-list li[data-room="${opened.room}"] .unread`), 'the DM shown: its count goes')
     t.match(await page.title(), /^\[1\] /, 'the mention still waits')
+
+    // Beside a DM, the other person's presence, kept live: eve opens one and has no connection.
+    const eve = await registerAccount(app, `eve${label}`)
+    const withEve = (await (await post(base, eve, '/direct', { user: 'ann' })).json()) as { room: string }
+    await page.waitForSelector(`#room-list li[data-room="${withEve.room}"]`, { state: 'attached', timeout: 3000 })
+    if (label === 'phone') await page.click('#online-toggle')
+    await page.click(`#room-list li[data-room="${withEve.room}"] a`)
+    await page.waitForURL(`**/rooms/${withEve.room}`)
+    const dot = `#room-list li[data-room="${withEve.room}"] .dot`
+    t.equal(await page.getAttribute(dot, 'class'), 'dot offline', 'eve, with no connection, is offline beside the DM')
+    const eves = await RoomsClient.open(base, eve, '?follow=me')
+    t.teardown(() => eves.close())
+    await page.waitForSelector(`${dot}.online`, { state: 'attached', timeout: 3000 })
+    t.pass('eve connects: online beside the DM at once')
+    eves.send({ type: 'presence', presence: 'away' })
+    await page.waitForSelector(`${dot}.away`, { state: 'attached', timeout: 3000 })
+    t.pass('her page hidden: away')
+    await page.waitForSelector(`#users li.away[data-name="eve${label}"]`, { state: 'attached', timeout: 3000 })
+    t.pass('and so in the list of members')
+    if (label === 'phone') await page.click('#online-toggle')
+    await screenshot(page, `${label}-app-dm-presence-${way}`)
   })
 }

@@ -245,11 +245,18 @@ export async function roomSidebar(request: FastifyRequest, room: Room, transport
   const { chatroom } = request.server
   const user = currentUser(request)
   await chatroom.markRead(user, room.name, lastId)
-  const rooms = (await chatroom.listRooms(user)).map((r) => ({
-    ...r,
-    href: r.name === 'lobby' ? `/${transport}/room` : `/${transport}/rooms/${encodeURIComponent(r.name)}`,
-    current: r.name === room.name,
-  }))
+  const rooms = await Promise.all(
+    (await chatroom.listRooms(user)).map(async (r) => {
+      // A direct room names the other person, with their presence.
+      const other = r.visibility === 'direct' ? (await chatroom.roomStore.named(r.name, 2)).find((m) => m.person !== user.id)?.name : undefined
+      return {
+        ...r,
+        href: r.name === 'lobby' ? `/${transport}/room` : `/${transport}/rooms/${encodeURIComponent(r.name)}`,
+        current: r.name === room.name,
+        ...(other && { with: other, presence: chatroom.people.stateOf(other) }),
+      }
+    }),
+  )
   const record = await chatroom.roomStore.get(room.name)
   const where = room.name === 'lobby' ? '' : `${record?.visibility === 'direct' ? record.title : `#${room.name}`} · `
   return { rooms, roomRecord: record, roomTitle: room.name, canInvite: record?.visibility === 'private' && user.account === true, where }

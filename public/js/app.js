@@ -154,6 +154,18 @@ export function appShell(stream, show) {
   stream.on('room', (room, items) => {
     if (room !== roomName) elsewhere(room, items)
   })
+  // The presence of the other person of each direct room, beside it in the list.
+  stream.on('presence', ({ user, presence }) => {
+    for (const item of document.querySelectorAll(`#room-list li[data-with="${CSS.escape(user)}"]`)) {
+      const dot = item.querySelector('.dot')
+      if (dot) {
+        dot.className = `dot ${presence}`
+        dot.title = `${user} is ${presence}`
+      }
+      const said = item.querySelector('.visually-hidden')
+      if (said) said.textContent = `${user} is ${presence}: `
+    }
+  })
   stream.on('person', (event) => {
     if (event.kind === 'direct' || event.kind === 'invited' || event.kind === 'joined' || event.kind === 'renamed') void refreshList()
     if (event.kind === 'left') {

@@ -89,6 +89,13 @@ function run(transports, upgradeAfterMs = 60_000) {
     wire(live)
     room.roster.resync()
   })
+  // Presence of the people listed beside the room, kept live.
+  stream.on('presence', ({ user, presence }) => {
+    if (!room.roster.users.has(user)) return
+    room.roster.presence ??= new Map()
+    room.roster.presence.set(user, presence)
+    room.roster.render()
+  })
   stream.on('end', (reason) => {
     if (isLeaving()) return
     if (reason === 'signedOut') signedOut()
