@@ -59,11 +59,7 @@ function run(transports, upgradeAfterMs = 60_000) {
       if (current !== live) return
       room.thread.reset()
       // On the stream a room starts over from its newest: what came before is history again.
-      if (rides(current.name)) {
-      // The page's own room: history up to where the stream starts it; a room switched to: its recent history.
-      void room.thread.loadRecent(first && seen > 0 ? seen + 1 : undefined)
-      first = false
-    }
+      if (rides(current.name)) void room.thread.loadRecent()
     })
     current.on('error', (message) => current === live && showError(message))
     current.on('state', (info) => current === live && show(info))
