@@ -41,6 +41,11 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
       }
       return n
     }
+    // The list's counts: the server's (since her read marker), then counted live from there.
+    t.match(await page.textContent('#room-list li[data-room="r2"] .unread'), /^1/, "r2: bob's line, unread")
+    await post(base, bob, '/longpolling/rooms/r2/messages', { text: 'more in r2' })
+    await page.waitForFunction(() => /^2/.test(document.querySelector('#room-list li[data-room="r2"] .unread')?.textContent ?? ''), undefined, { timeout: 3000 })
+    t.pass('r2: 2 once bob says more')
     const linesBefore = await lines()
     const connections = () => (way === 'websocket' ? app.websocketServer.clients.size : app.chatroom.subscriberCount)
     const connectionsBefore = connections()

@@ -78,6 +78,24 @@ function elsewhere(room, items) {
   drawNews(room)
 }
 
+/**
+ * The counts the server drew in the list (since each room's read marker) become the live ones;
+ * the mentions counted here stay (the server does not draw them).
+ */
+function adoptBadges() {
+  for (const item of document.querySelectorAll('#room-list li[data-room]')) {
+    const room = item.dataset.room
+    const counts = news.get(room) ?? { unread: 0, mentions: 0 }
+    const drawn = item.querySelector('.unread')?.textContent ?? ''
+    counts.unread = room === roomName ? 0 : drawn.startsWith('99+') ? 100 : Number.parseInt(drawn, 10) || 0
+    if (room === roomName) counts.mentions = 0
+    if (counts.unread === 0 && counts.mentions === 0) news.delete(room)
+    else news.set(room, counts)
+  }
+  for (const room of news.keys()) drawNews(room)
+  drawTitle()
+}
+
 /** The room list again from the server (a room joined, a DM opened to you, an invitation), keeping the live counts. */
 async function refreshList() {
   try {
@@ -140,9 +158,7 @@ async function switchTo(url, show, push) {
   if (say && nextSay) say.action = nextSay.action
   document.title = doc.title
   if (push) history.pushState({ room: name }, '', url)
-  news.delete(name)
-  for (const room of news.keys()) drawNews(room)
-  drawTitle()
+  adoptBadges()
   show(name)
 }
 
@@ -151,6 +167,7 @@ async function switchTo(url, show, push) {
  * in place. Room links of the list switch in place; back and forward too.
  */
 export function appShell(stream, show) {
+  adoptBadges()
   stream.on('room', (room, items) => {
     if (room !== roomName) elsewhere(room, items)
   })
