@@ -62,9 +62,14 @@ function notify(room, event, why) {
 
 /** What happened in a room not shown: counted in the list (never your own messages). */
 function elsewhere(room, items) {
-  const counts = news.get(room) ?? { unread: 0, mentions: 0 }
+  const counts = news.get(room) ?? { unread: 0, mentions: 0, upTo: 0 }
   let changed = false
   for (const item of items) {
+    // What the server's count (drawn or fetched) took in already is not counted again.
+    if (typeof item.id === 'number') {
+      if (item.id <= (counts.upTo ?? 0)) continue
+      counts.upTo = item.id
+    }
     if (item.type !== 'message' || item.user === me) continue
     counts.unread++
     changed = true
@@ -85,12 +90,13 @@ function elsewhere(room, items) {
 function adoptBadges() {
   for (const item of document.querySelectorAll('#room-list li[data-room]')) {
     const room = item.dataset.room
-    const counts = news.get(room) ?? { unread: 0, mentions: 0 }
+    const counts = news.get(room) ?? { unread: 0, mentions: 0, upTo: 0 }
     const drawn = item.querySelector('.unread')?.textContent ?? ''
     counts.unread = room === roomName ? 0 : drawn.startsWith('99+') ? 100 : Number.parseInt(drawn, 10) || 0
+    // The server counted up to the room's last event when it drew the list.
+    counts.upTo = Math.max(counts.upTo ?? 0, Number(item.dataset.last) || 0)
     if (room === roomName) counts.mentions = 0
-    if (counts.unread === 0 && counts.mentions === 0) news.delete(room)
-    else news.set(room, counts)
+    news.set(room, counts)
   }
   for (const room of news.keys()) drawNews(room)
   drawTitle()
@@ -109,13 +115,20 @@ async function refreshList() {
       if (itemOf(room.name)) continue
       const item = el('li', 'new-room')
       item.dataset.room = room.name
+      item.dataset.last = String(room.lastId)
       const link = el('a', '', room.visibility === 'direct' ? room.title : `#${room.name}`)
       link.href = room.name === 'lobby' ? `/${way}/room` : `/${way}/rooms/${encodeURIComponent(room.name)}`
       item.append(link)
       if (room.visibility === 'private') item.append(' ', el('span', 'hint', '(private)'))
       list.append(item)
-      if (room.unread > 0 && room.name !== roomName) {
-        news.set(room.name, { unread: room.unread, mentions: 0 })
+      if (room.name !== roomName) {
+        // The server's count up to its last event; what the stream brought past it stays counted.
+        const counts = news.get(room.name) ?? { unread: 0, mentions: 0, upTo: 0 }
+        if (room.lastId > (counts.upTo ?? 0)) {
+          counts.unread = room.unread
+          counts.upTo = room.lastId
+        }
+        news.set(room.name, counts)
         drawNews(room.name)
       }
     }
@@ -175,12 +188,10 @@ export function appShell(stream, show) {
   stream.on('presence', ({ user, presence }) => {
     for (const item of document.querySelectorAll(`#room-list li[data-with="${CSS.escape(user)}"]`)) {
       const dot = item.querySelector('.dot')
-      if (dot) {
-        dot.className = `dot ${presence}`
-        dot.title = `${user} is ${presence}`
-      }
-      const said = item.querySelector('.visually-hidden')
-      if (said) said.textContent = `${user} is ${presence}: `
+      if (!dot) continue
+      dot.className = `dot ${presence}`
+      dot.title = `${user} is ${presence}`
+      dot.setAttribute('aria-label', `${user} is ${presence}`)
     }
   })
   stream.on('person', (event) => {
