@@ -475,3 +475,36 @@ t.test('a reader is never handed an id at or below its cursor or one it was hand
   t.same(counted, ['repeat 6 5', 'gap 7 8'], 'counted as a gap')
   t.equal(r.stats.repeats, 0, 'the room itself never repeated')
 })
+
+t.test("a person's connections in a room: one page's leave ends that page's alone, the per-user cap counts those open, and a followed room's reader ends with its room's leave", async (t) => {
+  const chatroom = new Chatroom(new MemoryStore(), new LocalBus(), { archiveSize: 100, subscriberQueue: 256, perUser: { websocket: 2 } })
+  await chatroom.start()
+  t.teardown(() => chatroom.close())
+  const dev = await chatroom.room('dev')
+  const ann = { id: 'ann-id', name: 'ann' }
+  const open = async (tab: string, options: { following?: boolean } = {}) => {
+    const entered = await dev.enter(ann, 'websocket', { tab, ...options })
+    if (!entered.ok) throw new Error(`refused: ${entered.refused}`)
+    return entered.subscription
+  }
+  const a = await open('a')
+  const b = await open('b')
+  const refused = await dev.enter(ann, 'websocket', { tab: 'c' })
+  t.match(refused, { ok: false, refused: 'tooMany' }, 'a third page past the cap of two is refused')
+  b.cancel()
+  const c = await open('c')
+  t.equal(c.state, 'open', 'once one closes, another page may open')
+  // A room followed in the background does not count toward the cap (a person's stream holds every room).
+  const followed = await open('f', { following: true })
+  await dev.leave(ann, undefined, 'a')
+  t.same([a.state, c.state, followed.state], ['left', 'open', 'open'], "page a's leave ends page a alone")
+  await dev.leave(ann)
+  t.same([c.state, followed.state], ['left', 'left'], 'leaving the room ends every reader of hers, the followed one too')
+  const again = await open('d')
+  const another = await open('e')
+  t.same([again.state, another.state], ['open', 'open'], 'nothing of the ended ones still counts: two pages open again')
+  again.cancel()
+  another.cancel()
+  await dev.leave(ann)
+  t.equal((await open('g')).state, 'open')
+})

@@ -115,12 +115,6 @@ const PAGE = 1000
 /** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
 const REPLAY_PAGE = 200
 
-interface Connection {
-  transport: string
-  tab: string | undefined
-  subscription: Subscription
-}
-
 /** How long "NAME is typing" shows after their last signal on pages that fetch it (the scripts show it 4 s). */
 const TYPING_SHOWS_MS = 4000
 
@@ -181,8 +175,12 @@ export class Room implements SubscriptionOwner {
   private committing = false
   /** Told when the queue is empty and nothing is in flight. */
   private idleWaiters: (() => void)[] = []
-  /** Each user's open subscriptions, by transport and page: for the per-user caps, and so one page's leave ends just its own. */
-  private readonly connections = new Map<string, Set<Connection>>()
+  /**
+   * Each user's open subscriptions (their transport and page in them): for the per-user caps, and
+   * so one page's leave ends just its own. One subscription alone is kept as itself (most people
+   * hold one per room), a Set past that.
+   */
+  private readonly connections = new Map<string, Subscription | Set<Subscription>>()
   /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
   private readonly typists = new Map<string, number>()
   /** When the room was last used on this node (an event, a reader coming or going, a request): the registry unloads it once idle long enough. */
@@ -353,22 +351,23 @@ export class Room implements SubscriptionOwner {
       }
     }
     // Subscribed first, so the user's own join (if this is their arrival) comes after the backlog.
+    // A light reader (a room followed in the background) has no closures of its own: the room
+    // forgets it in release(); the others let go of presence when they end.
     let release = (): void => {}
-    let connection: Connection | undefined
     const { tab } = options
+    const holdsPresence = !light || options.holdsPerson === true
     const subscription = this.subscribe(lastReceived, {
       backlog,
       replayOnly,
       skipThrough,
       cursor,
       typing: options.typing ? { self: member.name } : undefined,
-      onEnd: () => {
-        const mine = this.connections.get(key)
-        if (connection) mine?.delete(connection)
-        if (mine?.size === 0) this.connections.delete(key)
-        if (!light) void this.renew(member, transport, tab)
-        release()
-      },
+      onEnd: holdsPresence
+        ? () => {
+            if (!light) void this.renew(member, transport, tab)
+            release()
+          }
+        : undefined,
       onLeave: light ? undefined : () => this.presence.drop(member, transport, tab),
     })
     // Ended at once (it would have been handed an event twice): the reader resumes from its cursor.
@@ -379,10 +378,13 @@ export class Room implements SubscriptionOwner {
       if (options.holdsPerson) release = this.shared.people?.hold(member, options.page ?? tab ?? transport) ?? release
       return { ok: true, subscription }
     }
-    connection = { transport, tab, subscription }
+    subscription.holder = key
+    subscription.transport = transport
+    subscription.tab = tab
     const mine = this.connections.get(key)
-    if (mine) mine.add(connection)
-    else this.connections.set(key, new Set([connection]))
+    if (mine === undefined) this.connections.set(key, subscription)
+    else if (mine instanceof Set) mine.add(subscription)
+    else this.connections.set(key, new Set([mine, subscription]))
     if (light) return { ok: true, subscription }
     void this.renew(member, transport, tab)
     const releaseRoom = this.presence.hold(member)
@@ -470,10 +472,10 @@ export class Room implements SubscriptionOwner {
    * another page of theirs still holds them. Resolves once the leave is committed.
    */
   leave(member: Member, transport?: string, tab?: string): Promise<void> {
-    for (const connection of [...(this.connections.get(memberKey(member)) ?? [])]) {
+    for (const connection of this.connectionsOf(memberKey(member))) {
       if (transport !== undefined && connection.transport !== transport) continue
       if (tab !== undefined && connection.tab !== tab) continue
-      connection.subscription.leave()
+      connection.leave()
     }
     this.presence.drop(member, transport, tab)
     return this.idle()
@@ -498,8 +500,14 @@ export class Room implements SubscriptionOwner {
   /** How many subscriptions of this transport the user holds open on this node. */
   private heldBy(key: string, transport: string): number {
     let held = 0
-    for (const connection of this.connections.get(key) ?? []) if (connection.transport === transport) held++
+    for (const connection of this.connectionsOf(key)) if (connection.transport === transport) held++
     return held
+  }
+
+  /** The user's open subscriptions here, as a list of its own (leaving ends them as it goes). */
+  private connectionsOf(key: string): Subscription[] {
+    const mine = this.connections.get(key)
+    return mine === undefined ? [] : mine instanceof Set ? [...mine] : [mine]
   }
 
   /** Who is typing now (their signal in the last few seconds), except `self`: for pages that fetch it. */
@@ -546,6 +554,10 @@ export class Room implements SubscriptionOwner {
 
   release(subscription: Subscription): void {
     if (this.subscriptions.delete(subscription)) this.usedAt = Date.now()
+    const key = subscription.holder
+    const mine = key === undefined ? undefined : this.connections.get(key)
+    if (mine === subscription) this.connections.delete(key!)
+    else if (mine instanceof Set && mine.delete(subscription) && mine.size === 1) this.connections.set(key!, mine.values().next().value!)
     if (subscription.state === 'lagged') this.stats.lagged++
   }
 
@@ -572,7 +584,7 @@ export class Room implements SubscriptionOwner {
   private readonly wakeAll = (): void => {
     const waking = this.waking
     this.waking = []
-    for (const subscription of waking) if (subscription.pending) subscription.onReadable?.()
+    for (const subscription of waking) if (subscription.pending) subscription.onReadable?.(subscription)
   }
 
   /**

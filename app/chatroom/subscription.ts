@@ -24,7 +24,7 @@ export interface SubscribeOptions {
   typing?: { self: string } | undefined
   /** Called once when it ends, however it ends (the room lets go of the reader's presence). */
   onEnd?: (() => void) | undefined
-  /** Called by leave() before it ends: the reader leaves the room at once. */
+  /** Called by leave() after it ends: the reader leaves the room at once. */
   onLeave?: (() => void) | undefined
   /** Live events up to this id are not delivered (the reader has them from another process). */
   skipThrough?: number | undefined
@@ -45,10 +45,17 @@ export interface SubscriptionOwner {
   wake(subscription: Subscription): void
 }
 
+/** The queue of a subscription with nothing queued: shared, never written (most rooms a person follows are quiet). */
+const NOTHING: StoredEvent[] = []
+
 /**
  * One listener's view of the room: the archive after its cursor, then live events, in id
  * order, through a bounded queue. Readers either iterate it (for await) or, to coalesce,
  * take everything queued at once with take() when onReadable fires.
+ *
+ * A person's stream holds one of these per room they belong to, most of them quiet: it is kept
+ * small (no closure of its own, the queue shared while empty, the room's bookkeeping of who
+ * holds it in its own fields), about 200 bytes with the room's entries for it.
  */
 export class Subscription implements AsyncIterable<StoredEvent> {
   state: SubscriptionState = 'open'
@@ -57,17 +64,24 @@ export class Subscription implements AsyncIterable<StoredEvent> {
    * arrived (whatever arrived in the same tick is read together), and at once when the
    * subscription ends for a reason other than the reader's cancel().
    */
-  onReadable: (() => void) | undefined = undefined
+  onReadable: ((subscription: Subscription) => void) | undefined = undefined
+  /** The reader's name for it (a connection of several rooms: the room it is keyed by), so one onReadable serves them all. */
+  label: string | undefined = undefined
+  /** The room's: whose it is (their member key), through which transport and page; set when the room counts it as a connection. */
+  holder: string | undefined = undefined
+  transport: string | undefined = undefined
+  tab: string | undefined = undefined
 
   private queue: StoredEvent[]
   private head = 0
   private waiter: ((result: IteratorResult<StoredEvent>) => void) | undefined = undefined
   private readonly owner: SubscriptionOwner
   private readonly limit: number
-  private abortSignal: AbortSignal | undefined = undefined
+  /** The reader's abort signal and the listener on it (only for readers that gave one). */
+  private abortHook: { signal: AbortSignal; listener: () => void } | undefined = undefined
   /** Latest signal per user, for readers that asked for them; bounded by the number of users. Made on the first one (most readers of most rooms never get any). */
   private signals: Map<string, Signal> | undefined
-  private readonly wantsSignals: boolean
+  /** Set when the reader asked for signals: the reader's own name (its own are not handed back). */
   private readonly self: string | undefined
   private onEnd: (() => void) | undefined
   private onLeave: (() => void) | undefined
@@ -84,7 +98,6 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     options: SubscribeOptions = {},
   ) {
     const signal = options.abort
-    this.wantsSignals = options.typing !== undefined
     this.self = options.typing?.self
     this.onEnd = options.onEnd
     this.onLeave = options.onLeave
@@ -105,7 +118,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     }
     const position = backlog.at(-1)?.event.id ?? options.position
     if (position !== undefined) this.expected = Math.max(position, this.skipThrough) + 1
-    this.queue = backlog
+    this.queue = backlog.length > 0 ? backlog : NOTHING
     // The bound is on live events: the backlog handed over at subscribe never counts as lag.
     this.limit = limit + backlog.length
     if (this.state === 'lagged') {
@@ -116,12 +129,13 @@ export class Subscription implements AsyncIterable<StoredEvent> {
       if (signal.aborted) {
         // Not yet registered with the owner; end without a release call.
         this.state = 'cancelled'
-        this.queue = []
+        this.queue = NOTHING
         this.runOnEnd()
         return
       }
-      this.abortSignal = signal
-      signal.addEventListener('abort', this.cancel, { once: true })
+      const listener = () => this.cancel()
+      this.abortHook = { signal, listener }
+      signal.addEventListener('abort', listener, { once: true })
     }
   }
 
@@ -167,14 +181,15 @@ export class Subscription implements AsyncIterable<StoredEvent> {
       this.end('lagged')
       return false
     }
-    this.queue.push(stored)
+    if (this.queue === NOTHING) this.queue = [stored]
+    else this.queue.push(stored)
     if (this.size === 1 && !this.signals?.size) this.owner.wake(this)
     return true
   }
 
   /** Room side: an ephemeral signal, kept only if this reader asked for them; a newer one of the same kind from the same user replaces it. */
   signal(signal: Signal): void {
-    if (this.state !== 'open' || !this.wantsSignals || signal.user === this.self) return
+    if (this.state !== 'open' || this.self === undefined || signal.user === this.self) return
     this.signals ??= new Map()
     const idle = !this.pending
     const key = `${signal.type}\n${signal.user}`
@@ -196,7 +211,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   take(): StoredEvent[] {
     if (this.size === 0) return []
     const out = this.head === 0 ? this.queue : this.queue.slice(this.head)
-    this.queue = []
+    this.queue = NOTHING
     this.head = 0
     return out
   }
@@ -233,7 +248,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   }
 
   /** The reader lets go: ends and releases it. Safe to call any number of times. */
-  readonly cancel = (): void => {
+  cancel(): void {
     this.end('cancelled')
   }
 
@@ -254,7 +269,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
       const value = this.queue[this.head]!
       this.head++
       if (this.head === this.queue.length) {
-        this.queue = []
+        this.queue = NOTHING
         this.head = 0
       } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
         this.queue = this.queue.slice(this.head)
@@ -281,18 +296,18 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     if (this.state !== 'open') return
     this.state = state
     // Whoever ended it reads no further: a lagged reader resyncs from its cursor.
-    this.queue = []
+    this.queue = NOTHING
     this.head = 0
     this.signals?.clear()
-    this.abortSignal?.removeEventListener('abort', this.cancel)
-    this.abortSignal = undefined
+    this.abortHook?.signal.removeEventListener('abort', this.abortHook.listener)
+    this.abortHook = undefined
     this.owner.release(this)
     this.runOnEnd()
     const waiter = this.waiter
     this.waiter = undefined
     waiter?.({ value: undefined, done: true })
     // A transport is told of an end it did not ask for; a pending wait() hears every end.
-    if (state !== 'cancelled' || this.waiting) this.onReadable?.()
+    if (state !== 'cancelled' || this.waiting) this.onReadable?.(this)
   }
 
   private runOnEnd(): void {

@@ -96,6 +96,9 @@ export class RoomsSocket {
     this.send(JSON.stringify({ type: 'hello' }))
   }
 
+  /** Every room's onReadable: one function for the socket, not one per room. */
+  private readonly readable = (subscription: Subscription): void => this.flush(subscription.label!)
+
   private send(frame: string): void {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame)
   }
@@ -169,7 +172,8 @@ export class RoomsSocket {
     const { subscription, of: room } = entry
     if (this.closed || this.subscriptions.has(name)) return subscription.cancel()
     this.subscriptions.set(name, { subscription, room })
-    subscription.onReadable = () => this.flush(name)
+    subscription.label = name
+    subscription.onReadable = this.readable
     // `from`: the id its events start after (its cursor until one comes).
     this.send(JSON.stringify({ type: 'subscribed', room: name, epoch: room.epoch, lastId: room.lastId, from: entry.from }))
     if (subscription.pending) this.flush(name)
