@@ -51,6 +51,8 @@ export interface Result {
   /** Rooms: what each room adds to RSS and to the heap, against the same process (or a fresh one) before. */
   rssBytesPerRoom?: number
   heapBytesPerRoom?: number
+  /** The person's stream (bench/follow-memory.ts): the server's heap per connection after full collections. */
+  heapBytesPerConn?: number
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { createDatabase, dropDatabase, postgresAnswers } from './pg.js'
 import { rssBytes } from './proc.js'
 import { idleMemory, longPollScenario, signInUsers, socketScenario, type Result, type SocketScenario, type Target } from './loadgen.js'
+import type { FollowMemory } from './follow-memory.js'
 import type { IdleRoomsMeasure } from './idle-rooms.js'
 import { peopleScenario as runPeople, type PeopleScenario } from './people.js'
 import { createRooms, manyRoomsScenario, type RoomsScenario } from './rooms.js'
@@ -289,10 +290,25 @@ async function peopleRound(r: number): Promise<Result[]> {
     const cookies = await signInUsers(target.base, peopleScenario.people, `people${r}_`)
     const [admin] = await signInUsers(target.base, 1, `peopleadmin${r}_`)
     const result = await runPeople(target, cookies, admin!, peopleScenario, `r${r}p`)
-    return [{ ...result, idleBytesPerConn: result.bytesPerConnection, round: r } as Result]
+    return [{ ...result, idleBytesPerConn: result.bytesPerConnection, round: r } as Result, ...(r === 0 ? followMemory().map((x) => ({ ...x, round: r })) : [])]
   } finally {
     await stop(child)
   }
+}
+
+/**
+ * The server's heap per connection after full collections (bench/follow-memory.ts, a process of
+ * its own): the same people each on one room's socket, then each following their 50 rooms.
+ */
+function followMemory(): Result[] {
+  const script = join(root, 'dist', 'bench', 'follow-memory.js')
+  const people = quick ? 200 : 1000
+  const out = execFileSync(process.execPath, [script, 'measure', String(people), '50'], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'] })
+  const m = JSON.parse(out) as FollowMemory
+  return [
+    { scenario: `heap per connection, ${people} people in 50 rooms: one room's socket`, target: 'ours', heapBytesPerConn: m.oneRoomBytes },
+    { scenario: `heap per connection, ${people} people in 50 rooms: following every room`, target: 'ours', heapBytesPerConn: m.followBytes },
+  ]
 }
 
 /** Idle rooms' memory: a store holding this many rooms (three messages each); fewer in a quick run (the figure is per room). */
@@ -339,7 +355,7 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom'>
+type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom' | 'heapBytesPerConn'>
 const metrics: [Metric, string, (v: number) => string][] = [
   ['sentPerSec', 'sent msg/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['deliveriesPerSec', 'deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
@@ -359,6 +375,7 @@ const metrics: [Metric, string, (v: number) => string][] = [
   ['heapMiB', 'heap in use MiB', (v) => v.toFixed(1)],
   ['rssBytesPerRoom', 'RSS bytes / room', (v) => Math.round(v).toLocaleString('en-US')],
   ['heapBytesPerRoom', 'heap bytes / room', (v) => Math.round(v).toLocaleString('en-US')],
+  ['heapBytesPerConn', 'heap bytes / connection', (v) => Math.round(v).toLocaleString('en-US')],
 ]
 
 interface Row {
@@ -475,6 +492,7 @@ function manyRooms(rows: Row[]): string {
     'Many rooms:',
     `  ${roomsScenario.name}: ${figures(roomsScenario.name)}`,
     `  ${peopleScenario.name} (one socket per person): ${figures(peopleScenario.name)}, ${perConnection(peopleScenario.name)}`,
+    `    server heap per connection after full collections: ${b(get('heap per connection', 'heap bytes / connection'))} on one room's socket, ${b(rows.find((r) => r.scenario.includes('following every room') && r.metric === 'heap bytes / connection')?.ours)} following every room of theirs`,
     ...['N=100, 100 msg/s (10 senders)', 'N=1000, 20 msg/s (10 senders)'].map((s) => `  one room, ${s}: ${figures(s)}`),
     `  ${IDLE_ROOMS.toLocaleString('en-US')} idle rooms (SQLite, three messages each):`,
     `    in the store, none loaded: ${memory('in the store')}`,

@@ -8,6 +8,7 @@ import { Emitter } from './emitter.js'
 import { HttpLink, Link, type LinkOwner, type LinkRoom, type LostReason, type Outgoing, type SendResult } from './link.js'
 import type { Net } from './net.js'
 import { CloseCode, newClientId, parse, readError, readItems, roomPath, type ChatEvent, type Item, type PresenceSignal, type Transport } from './protocol.js'
+import { readEventStream } from './sse.js'
 
 /** The cursor name of the person's own events. */
 export const ME = 'me'
@@ -144,12 +145,7 @@ class FollowEventStreamLink extends HttpLink {
       await res.body?.cancel()
       return this.end(res.status === 401 ? 'signedOut' : 'maybeSignedOut')
     }
-    const reader = res.body.getReader()
-    const decoder = new TextDecoder()
-    let buffer = ''
-    let name = ''
-    let data: string[] = []
-    const dispatch = (event: string, text: string) => {
+    const dispatch = (event: string, text: string): void => {
       const value = parse(text) as Record<string, unknown> | undefined
       if (!value) return
       const room = typeof value.room === 'string' ? value.room : undefined
@@ -173,31 +169,11 @@ class FollowEventStreamLink extends HttpLink {
         else this.stream.drop(room)
       }
     }
-    try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done || this.stopped) break
-        buffer += decoder.decode(value, { stream: true })
-        let nl: number
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).replace(/\r$/, '')
-          buffer = buffer.slice(nl + 1)
-          if (line === '') {
-            if (data.length > 0) dispatch(name || 'message', data.join('\n'))
-            name = ''
-            data = []
-          } else if (!line.startsWith(':')) {
-            const colon = line.indexOf(':')
-            const field = colon < 0 ? line : line.slice(0, colon)
-            const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
-            if (field === 'event') name = text
-            else if (field === 'data') data.push(text)
-          }
-        }
-      }
-    } catch {
-      // Cut (or stopped): said below.
-    }
+    await readEventStream(res.body, (event, text) => {
+      if (this.stopped) return false
+      dispatch(event, text)
+      return !this.stopped
+    })
     this.end(this.live ? 'dropped' : 'maybeSignedOut')
   }
 }

@@ -25,17 +25,13 @@ export class EventStreamLink extends HttpLink {
       await res.body?.cancel()
       return this.end(res.status === 401 ? 'signedOut' : res.status === 404 ? 'missing' : 'maybeSignedOut')
     }
-    const reader = res.body.getReader()
-    const decoder = new TextDecoder()
     const batch: Item[] = []
-    let buffer = ''
-    let name = ''
-    let data: string[] = []
     // Events of one read are handed on together.
     const flush = () => {
       if (batch.length > 0 && !this.stopped) this.room.receive(batch.splice(0))
     }
-    const dispatch = (event: string, text: string): boolean => {
+    await readEventStream(res.body, (event, text) => {
+      if (this.stopped) return false
       if (event === 'message' || event === 'typing' || event === 'presence') {
         batch.push(...readItems([parse(text)]))
         return true
@@ -46,33 +42,7 @@ export class EventStreamLink extends HttpLink {
       else if (event === 'left') this.end('left')
       else if (event === 'signedout') this.end('signedOut')
       return !this.stopped
-    }
-    try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done || this.stopped) break
-        buffer += decoder.decode(value, { stream: true })
-        let nl: number
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).replace(/\r$/, '')
-          buffer = buffer.slice(nl + 1)
-          if (line === '') {
-            if (data.length > 0 && !dispatch(name || 'message', data.join('\n'))) return void reader.cancel().catch(() => {})
-            name = ''
-            data = []
-          } else if (!line.startsWith(':')) {
-            const colon = line.indexOf(':')
-            const field = colon < 0 ? line : line.slice(0, colon)
-            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
-            if (field === 'event') name = value
-            else if (field === 'data') data.push(value)
-          }
-        }
-        flush()
-      }
-    } catch {
-      // Cut (or stopped): said below.
-    }
+    }, flush)
     flush()
     // Ended before the greeting: this way may not work here (or the session is gone).
     this.end(this.live ? 'dropped' : 'maybeSignedOut')
@@ -88,5 +58,45 @@ export class EventStreamLink extends HttpLink {
     }
     if (body?.message) this.room.error(body.message)
     this.end('dropped')
+  }
+}
+
+/**
+ * Reads a `text/event-stream` body: each event (its name, `message` when it has none, and its
+ * data lines joined) goes to `dispatch`, which answers false to stop reading; `afterRead` runs
+ * after each read from the network (what one read brought can be handed on together). Resolves
+ * when the body ends, is cut, or dispatch stops it (the body is then cancelled).
+ */
+export async function readEventStream(body: ReadableStream<Uint8Array>, dispatch: (event: string, data: string) => boolean, afterRead: () => void = () => {}): Promise<void> {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let buffer = ''
+  let name = ''
+  let data: string[] = []
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      buffer += decoder.decode(value, { stream: true })
+      let nl: number
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl).replace(/\r$/, '')
+        buffer = buffer.slice(nl + 1)
+        if (line === '') {
+          if (data.length > 0 && !dispatch(name || 'message', data.join('\n'))) return void reader.cancel().catch(() => {})
+          name = ''
+          data = []
+        } else if (!line.startsWith(':')) {
+          const colon = line.indexOf(':')
+          const field = colon < 0 ? line : line.slice(0, colon)
+          const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
+          if (field === 'event') name = text
+          else if (field === 'data') data.push(text)
+        }
+      }
+      afterRead()
+    }
+  } catch {
+    // Cut (or stopped): the caller says what follows.
   }
 }
