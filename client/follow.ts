@@ -71,44 +71,35 @@ class FollowSocketLink extends Link {
     return this.room as FollowRoom
   }
   start(): void {
-    let socket: ReturnType<Net['openSocket']>
-    try {
-      socket = this.room.net.openSocket(`/websocket/socket?follow=me${this.stream.cursorQuery()}`)
-    } catch {
-      setTimeout(() => this.end('maybeSignedOut'), 0)
-      return
-    }
-    this.socket = socket
-    let opened = false
-    socket.addEventListener('open', () => (opened = true))
-    socket.addEventListener('error', () => {})
-    socket.addEventListener('message', (e) => {
-      if (this.stopped) return
-      const frame = (parse(String(e.data)) ?? {}) as { type?: unknown; room?: unknown; events?: unknown; epoch?: unknown; lastId?: unknown; from?: unknown; reason?: unknown; status?: unknown }
-      const room = typeof frame.room === 'string' ? frame.room : undefined
-      if (frame.type === 'hello') return this.greeted('')
-      if (room === undefined) return
-      if (Array.isArray(frame.events)) {
-        if (room === ME) for (const item of frame.events) this.stream.own(item)
-        else this.stream.deliver(room, readItems(frame.events))
-      } else if (frame.type === 'subscribed' && typeof frame.epoch === 'string') {
-        this.stream.follows(room, frame.epoch, typeof frame.from === 'number' ? frame.from : Number(frame.lastId) || 0)
-      } else if (frame.type === 'unsubscribed') {
-        // Lagged: subscribe again from its cursor; left: no longer followed.
-        const cursor = this.stream.cursor(room)
-        if (frame.reason === 'lagged' && cursor) this.subscribe(room, cursor)
-        else this.stream.drop(room)
-      } else if (frame.type === 'refused') {
-        if (frame.status === 409 && typeof frame.epoch === 'string') {
-          this.stream.startOver(room, frame.epoch, Number(frame.lastId) || 0)
-          this.subscribe(room, this.stream.cursor(room)!)
-        } else this.stream.drop(room)
-      }
-    })
-    socket.addEventListener('close', (e) => {
-      if (e.code === CloseCode.left || e.code === CloseCode.nameTaken) return this.end(e.code === CloseCode.left ? 'left' : 'nameTaken')
-      this.end(e.code === CloseCode.unauthorized || !opened ? 'maybeSignedOut' : 'dropped')
-    })
+    this.socket = this.openSocket(
+      `/websocket/socket?follow=me${this.stream.cursorQuery()}`,
+      (data) => {
+        const frame = (data ?? {}) as { type?: unknown; room?: unknown; events?: unknown; epoch?: unknown; lastId?: unknown; from?: unknown; reason?: unknown; status?: unknown }
+        const room = typeof frame.room === 'string' ? frame.room : undefined
+        if (frame.type === 'hello') return this.greeted('')
+        if (room === undefined) return
+        if (Array.isArray(frame.events)) {
+          if (room === ME) for (const item of frame.events) this.stream.own(item)
+          else this.stream.deliver(room, readItems(frame.events))
+        } else if (frame.type === 'subscribed' && typeof frame.epoch === 'string') {
+          this.stream.follows(room, frame.epoch, typeof frame.from === 'number' ? frame.from : Number(frame.lastId) || 0)
+        } else if (frame.type === 'unsubscribed') {
+          // Lagged: subscribe again from its cursor; left: no longer followed.
+          const cursor = this.stream.cursor(room)
+          if (frame.reason === 'lagged' && cursor) this.subscribe(room, cursor)
+          else this.stream.drop(room)
+        } else if (frame.type === 'refused') {
+          if (frame.status === 409 && typeof frame.epoch === 'string') {
+            this.stream.startOver(room, frame.epoch, Number(frame.lastId) || 0)
+            this.subscribe(room, this.stream.cursor(room)!)
+          } else this.stream.drop(room)
+        }
+      },
+      (code, opened) => {
+        if (code === CloseCode.left || code === CloseCode.nameTaken) return this.end(code === CloseCode.left ? 'left' : 'nameTaken')
+        this.end(code === CloseCode.unauthorized || !opened ? 'maybeSignedOut' : 'dropped')
+      },
+    )
   }
   private subscribe(room: string, cursor: { epoch: string; lastId: number }): void {
     this.socket?.send(JSON.stringify({ type: 'subscribe', room, epoch: cursor.epoch, lastReceived: cursor.lastId }))

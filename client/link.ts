@@ -1,7 +1,7 @@
 // What the three ways into a room share: a link tells its owner when it is live and when it is
 // lost (and why); it hands the room what arrives; it sends a message and says how that went.
-import type { Net } from './net.js'
-import { readError, roomPath, type Item, type MessageEvent, type Transport } from './protocol.js'
+import type { Net, SocketLike } from './net.js'
+import { parse, readError, roomPath, type Item, type MessageEvent, type Transport } from './protocol.js'
 
 /** Why a link ended. */
 export type LostReason =
@@ -88,6 +88,30 @@ export abstract class Link {
 
   protected path(rest: string): string {
     return roomPath(this.kind, this.room.name, rest)
+  }
+
+  /**
+   * Opens a WebSocket at `url` for this link: each frame (parsed JSON) goes to `onFrame` while the
+   * link runs, and its close to `onClose` with whether it had opened (a refused upgrade is an
+   * error, then a close: a browser does not say why). A socket refused outright (no WebSocket
+   * here, or a policy of this browser or network) ends the link as one that never opened.
+   */
+  protected openSocket(url: string, onFrame: (data: unknown) => void, onClose: (code: number, opened: boolean) => void): SocketLike | undefined {
+    let socket: SocketLike
+    try {
+      socket = this.room.net.openSocket(url)
+    } catch {
+      setTimeout(() => this.end('maybeSignedOut'), 0)
+      return undefined
+    }
+    let opened = false
+    socket.addEventListener('open', () => (opened = true))
+    socket.addEventListener('error', () => {})
+    socket.addEventListener('message', (e) => {
+      if (!this.stopped) onFrame(parse(String(e.data)))
+    })
+    socket.addEventListener('close', (e) => onClose(e.code, opened))
+    return socket
   }
 
   /** The server greeted it (and said which log, when it did): events flow. */

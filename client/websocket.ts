@@ -1,7 +1,7 @@
 // WebSocket: one connection both ways; a message is confirmed by the server's ack (its `ref` is ours).
 import { ACK_TIMEOUT_MS, Link, refusal, statusOf, type LinkOwner, type LinkRoom, type Outgoing, type SendResult } from './link.js'
 import { OPEN, type SocketLike } from './net.js'
-import { CloseCode, parse, readError, readItems } from './protocol.js'
+import { CloseCode, readError, readItems } from './protocol.js'
 
 export class WebSocketLink extends Link {
   private socket: SocketLike | undefined
@@ -13,48 +13,36 @@ export class WebSocketLink extends Link {
   }
 
   start(): void {
-    let socket: SocketLike
-    try {
-      socket = this.room.net.openSocket(this.path('/socket') + this.query())
-    } catch {
-      // Refused outright (no WebSocket here, or a policy of this browser or network): as a socket that never opened.
-      setTimeout(() => this.end('maybeSignedOut'), 0)
-      return
-    }
-    this.socket = socket
-    let opened = false
-    socket.addEventListener('open', () => (opened = true))
-    // A refused upgrade is an error, then a close: the close says it.
-    socket.addEventListener('error', () => {})
-    socket.addEventListener('message', (e) => {
-      if (this.stopped) return
-      const data = parse(String(e.data))
-      if (Array.isArray(data)) return this.room.receive(readItems(data))
-      const frame = (data ?? {}) as { type?: unknown; epoch?: unknown; ref?: unknown; id?: unknown; duplicate?: unknown }
-      const ref = typeof frame.ref === 'string' ? frame.ref : undefined
-      const answer = ref === undefined ? undefined : this.pending.get(ref)
-      if (ref !== undefined) this.pending.delete(ref)
-      if (frame.type === 'hello') this.greeted(typeof frame.epoch === 'string' ? frame.epoch : '')
-      else if (frame.type === 'ack' && typeof frame.id === 'number') answer?.({ kind: 'ok', id: frame.id, duplicate: frame.duplicate === true })
-      else {
-        const error = readError(data)
-        if (!error) return
-        // The answer to one of ours, or about the connection.
-        if (answer) answer(refusal(statusOf[error.error] ?? 400, error))
-        else this.room.error(error.message)
-      }
-    })
-    socket.addEventListener('close', (e) => {
-      this.settle()
-      if (e.code === CloseCode.nameTaken) return this.end('nameTaken')
-      if (e.code === CloseCode.left) return this.end('left')
-      if (e.code === CloseCode.startOver) {
-        this.room.reset()
-        return this.end('startOver')
-      }
-      // Signed out (4401), or refused before it opened (a browser does not say why).
-      this.end(e.code === CloseCode.unauthorized || !opened ? 'maybeSignedOut' : 'dropped')
-    })
+    this.socket = this.openSocket(
+      this.path('/socket') + this.query(),
+      (data) => {
+        if (Array.isArray(data)) return this.room.receive(readItems(data))
+        const frame = (data ?? {}) as { type?: unknown; epoch?: unknown; ref?: unknown; id?: unknown; duplicate?: unknown }
+        const ref = typeof frame.ref === 'string' ? frame.ref : undefined
+        const answer = ref === undefined ? undefined : this.pending.get(ref)
+        if (ref !== undefined) this.pending.delete(ref)
+        if (frame.type === 'hello') this.greeted(typeof frame.epoch === 'string' ? frame.epoch : '')
+        else if (frame.type === 'ack' && typeof frame.id === 'number') answer?.({ kind: 'ok', id: frame.id, duplicate: frame.duplicate === true })
+        else {
+          const error = readError(data)
+          if (!error) return
+          // The answer to one of ours, or about the connection.
+          if (answer) answer(refusal(statusOf[error.error] ?? 400, error))
+          else this.room.error(error.message)
+        }
+      },
+      (code, opened) => {
+        this.settle()
+        if (code === CloseCode.nameTaken) return this.end('nameTaken')
+        if (code === CloseCode.left) return this.end('left')
+        if (code === CloseCode.startOver) {
+          this.room.reset()
+          return this.end('startOver')
+        }
+        // Signed out (4401), or refused before it opened (a browser does not say why).
+        this.end(code === CloseCode.unauthorized || !opened ? 'maybeSignedOut' : 'dropped')
+      },
+    )
   }
 
   override stop(): void {

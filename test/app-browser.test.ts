@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
 import { DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
-import { buildTestApp, registerAccount, RoomsClient, skipUnless } from './helpers.js'
+import { buildTestApp, registerAccount, RoomsClient, skipUnless, post } from './helpers.js'
 
 // The live page as one app: one connection per tab (the person's stream) whatever the number of
 // rooms; choosing a room switches in place (the URL follows, back works) with no join or leave
@@ -9,9 +9,6 @@ import { buildTestApp, registerAccount, RoomsClient, skipUnless } from './helper
 // in a room not shown appear at once with their badge, and the tab's title counts them.
 
 const skip = skipUnless(haveChromium, 'Chromium is not installed')
-const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
-  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
-
 for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpolling', PHONE, 'phone']] as const) {
   t.test(`${way} (${label}): twenty room switches in place on one connection, no join or leave line; a DM and a mention elsewhere appear at once`, { skip }, async (t) => {
     const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '5' })

@@ -2,15 +2,12 @@ import t from 'tap'
 import { waitingPolls } from '../app/transport/http.js'
 import { openStreams } from '../app/transport/sse-writer.js'
 import { DESKTOP, haveChromium, launchChromium } from './browser.js'
-import { buildTestApp, registerAccount, skipUnless } from './helpers.js'
+import { buildTestApp, registerAccount, skipUnless, post } from './helpers.js'
 
 // In a browser tab, the client library's person's stream: ten rooms of one person, every one
 // live, over one connection (counted on the server), on the event stream and on long polling.
 
 const skip = skipUnless(haveChromium, 'Chromium is not installed')
-const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
-  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
-
 for (const way of ['sse', 'longpolling'] as const) {
   t.test(`${way}: ten rooms live in one tab over one connection`, { skip }, async (t) => {
     const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3' })

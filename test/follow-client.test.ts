@@ -1,16 +1,13 @@
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { ChatClient, type FollowStream, type Item, type PersonEvent, type Transport } from '../client/index.js'
-import { buildTestApp, eventually, registerAccount, RoomsClient } from './helpers.js'
+import { buildTestApp, eventually, registerAccount, RoomsClient, post } from './helpers.js'
 
 // The client library's person's stream (ChatClient.follow): one connection, on each way in, that
 // follows every room of the person now and later and their own events, hands each event on once,
 // and resumes every room from the cursors it gives to save.
 
 const ways: Transport[] = ['websocket', 'sse', 'longpolling']
-const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
-  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
-
 /** Everything a stream says, as it comes. */
 function record(stream: FollowStream) {
   const log = { rooms: new Map<string, Item[]>(), person: [] as PersonEvent[], presence: [] as string[], lists: [] as string[][] }

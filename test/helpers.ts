@@ -480,3 +480,14 @@ export class EventStream {
     for (const w of this.waiters.splice(0)) w()
   }
 }
+
+/** A JSON POST to a served app (`base`) as `cookie`, from its own origin, as a page's script sends it. */
+export const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
+  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
+
+/** A fresh app listening on a free port of 127.0.0.1 (long polls answer after 3 s unless `env` says otherwise), closed when the test ends. */
+export async function served(t: Teardown, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; base: string }> {
+  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3', ...env })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { app, base }
+}

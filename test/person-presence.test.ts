@@ -1,7 +1,6 @@
-import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, EventStream, registerAccount, RoomsClient, skipUnless } from './helpers.js'
+import { EventStream, registerAccount, RoomsClient, skipUnless, post, served } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
 import { haveRedis, redisFor } from './redis.js'
 
@@ -13,15 +12,6 @@ import { haveRedis, redisFor } from './redis.js'
 // write no join or leave line.
 
 type Presence = { type: 'presence'; user: string; presence: string }
-const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
-  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
-
-async function served(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}): Promise<{ app: FastifyInstance; base: string }> {
-  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3', ...env })
-  const base = await app.listen({ host: '127.0.0.1', port: 0 })
-  return { app, base }
-}
-
 /** The presence signals a follow=me socket carried (on its own events, `me`), in order. */
 const presenceOn = (socket: RoomsClient, user: string) =>
   socket

@@ -1,7 +1,6 @@
-import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, EventStream, registerAccount, RoomsClient } from './helpers.js'
+import { EventStream, registerAccount, RoomsClient, post, served } from './helpers.js'
 
 // The person's stream (`follow=me`): one connection carries every room the person belongs to,
 // now and later, and their own events under a cursor of their own (`me`). A DM someone opens to
@@ -9,15 +8,6 @@ import { buildTestApp, EventStream, registerAccount, RoomsClient } from './helpe
 // connection at once, and a resume delivers every room's missed events and the person's once.
 
 type PersonEvent = Event & { room: string }
-const post = (base: string, cookie: string, url: string, payload: Record<string, string> = {}) =>
-  fetch(`${base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: base }, body: JSON.stringify(payload) })
-
-async function served(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}): Promise<{ app: FastifyInstance; base: string }> {
-  const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3', ...env })
-  const base = await app.listen({ host: '127.0.0.1', port: 0 })
-  return { app, base }
-}
-
 /** A client of the long poll with follow=me: it keeps a cursor per room and one for its own events, as a page would. */
 class FollowPoller {
   readonly got: PersonEvent[] = []
