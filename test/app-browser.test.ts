@@ -112,6 +112,7 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await page.waitForURL(`**/rooms/${withEve.room}`)
     const dot = `#room-list li[data-room="${withEve.room}"] .dot`
     t.equal(await page.getAttribute(dot, 'class'), 'dot offline', 'eve, with no connection, is offline beside the DM')
+    t.ok(await page.isVisible('#thread .empty-thread:text("No messages yet: say hello.")'), 'a DM with nothing in it yet says so')
     const eves = await RoomsClient.open(base, eve, '?follow=me')
     t.teardown(() => eves.close())
     await page.waitForSelector(`${dot}.online`, { state: 'attached', timeout: 3000 })
@@ -123,5 +124,8 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     t.pass('and so in the list of members')
     if (label === 'phone') await page.click('#online-toggle')
     await screenshot(page, `${label}-app-dm-presence-${way}`)
+    await post(base, eve, `/longpolling/rooms/${withEve.room}/messages`, { text: 'hi ann' })
+    await page.waitForSelector('#thread .message .text:text("hi ann")')
+    t.notOk(await page.isVisible('#thread .empty-thread'), 'once she writes, the thread holds her line alone')
   })
 }

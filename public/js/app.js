@@ -170,6 +170,9 @@ async function switchTo(url, show, push) {
   const nextSay = doc.getElementById('say')
   if (say && nextSay) say.action = nextSay.action
   document.title = doc.title
+  const hint = document.querySelector('#thread .empty-thread')
+  const nextHint = doc.querySelector('#thread .empty-thread')
+  if (hint && nextHint) hint.textContent = nextHint.textContent
   if (push) history.pushState({ room: name }, '', url)
   adoptBadges()
   show(name)

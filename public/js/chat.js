@@ -27,6 +27,8 @@ export function setRoomName(name) {
 /** The longest message the server takes, in characters. */
 const maxLength = Number(roomEl.dataset.maxLength || 2000)
 const threadEl = document.getElementById('thread')
+/** "No messages yet": shown by the style sheet while the thread has nothing else; kept across switches. */
+const emptyHint = threadEl?.querySelector('.empty-thread')
 const statusEl = document.getElementById('status')
 const flashEl = document.getElementById('flash')
 const form = document.getElementById('say')
@@ -577,7 +579,7 @@ export class Thread {
     this.firstId = 0
     this.seenUpTo = 0
     this.restarted = true
-    threadEl.replaceChildren(el('div', 'notice gap', 'The conversation was reloaded from the server.'), this.outboxEl)
+    threadEl.replaceChildren(...(emptyHint ? [emptyHint] : []), el('div', 'notice gap', 'The conversation was reloaded from the server.'), this.outboxEl)
     this.mentions.render()
     this.showOlder()
   }
@@ -596,7 +598,7 @@ export class Thread {
     for (const row of [...this.mentions.unseen]) this.mentions.drop(row)
     this.mentions.room = roomName
     this.outboxEl.replaceChildren()
-    threadEl.replaceChildren(this.outboxEl)
+    threadEl.replaceChildren(...(emptyHint ? [emptyHint] : []), this.outboxEl)
     this.unseen.seenBelow()
     this.showOlder()
   }
