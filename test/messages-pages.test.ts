@@ -324,4 +324,21 @@ t.test('the search and account pages lead back to the room page one came from', 
     ['nothing', {}],
   ] as const) t.notMatch((await get('/search', headers)).body, /← Back to/, `${what}: no way back offered`)
   t.notMatch((await get('/search?from=https%3A%2F%2Fevil.example%2F')).body, /← Back to/, 'a from= that is not a room page of this site: none')
+
+  // The account page's forms keep the way back: their answers (a notice, an error) lead back too.
+  const accountPage = (await get('/account', fromDev)).body
+  t.match(accountPage, /<form method="post" action="\/account\/password\?from=%2Fwebsocket%2Frooms%2Fdev"/, "the password form says where the page came from")
+  const post = (url: string, payload: Record<string, string>) =>
+    app.inject({ method: 'POST', url, payload, headers: { cookie, accept: 'text/html', host: 'chat.test', origin: 'http://chat.test', referer: 'http://chat.test/account' } })
+  const wrong = await post('/account/password?from=%2Fwebsocket%2Frooms%2Fdev', { current: 'not the password', password: 'a new long enough password' })
+  t.match(wrong.body, /role="alert"/, 'a wrong current password: said on the page')
+  t.match(wrong.body, /<a href="\/websocket\/rooms\/dev">← Back to #dev<\/a>/, 'which still leads back to #dev')
+  const changed = await post('/account/password?from=%2Fwebsocket%2Frooms%2Fdev', { current: 'a long enough password', password: 'a new long enough password' })
+  t.equal(changed.statusCode, 303)
+  t.equal(changed.headers.location, '/account?done=password&from=%2Fwebsocket%2Frooms%2Fdev', 'changed: back to the account page, the way back kept')
+  const after = (await get(String(changed.headers.location))).body
+  t.match(after, /Your password is changed/)
+  t.match(after, /<a href="\/websocket\/rooms\/dev">← Back to #dev<\/a>/, 'and the page it lands on leads back to #dev')
+  const noWay = await post('/account/sessions/end', { all: 'others' })
+  t.equal(noWay.headers.location, '/account?done=others', 'a form of a page with no way back: none made up')
 })

@@ -5,7 +5,7 @@ import { skeleton, transportEntry, transports } from '../identity.js'
 import { rememberDevice } from '../plugins/accounts.js'
 import { currentUser } from '../plugins/session.js'
 import { reasons } from '../transport/protocol.js'
-import { cameFrom } from '../transport/http.js'
+import { cameFrom, fromQuery } from '../transport/http.js'
 import { welcomePage } from './welcome.js'
 
 const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
@@ -67,7 +67,7 @@ async function accountPage(request: FastifyRequest, reply: FastifyReply, error?:
     'passkey-added': 'Your passkey is added: you can sign in with it from the welcome page.',
     'passkey-removed': 'That passkey is removed.',
   }
-  return reply.view('account/index', { title: 'Your account', user, sessions, passkeys, passwordMin: PASSWORD_MIN, notice: notice && notices[notice], error, back: cameFrom(request) })
+  return reply.view('account/index', { title: 'Your account', user, sessions, passkeys, passwordMin: PASSWORD_MIN, notice: notice && notices[notice], error, back: cameFrom(request), from: fromQuery(request) })
 }
 
 /** GET /account/sessions — {"sessions": [{id, current, createdAt, lastSeenAt, userAgent}]}; a guest has no account (403). */
@@ -92,7 +92,7 @@ export async function endSessions(request: FastifyRequest, reply: FastifyReply) 
   } else return reply.code(400).send({ error: 'Bad Request', message: 'Say which session: id=…, or all=others.' })
   for (const hash of ended) request.server.chatroom.revoke(hash)
   if (ended.includes(request.sessionHash ?? '')) reply.clearCookie('chat_session', { path: '/' })
-  if (wantsHtml(request)) return reply.redirect(`/account?done=${form.all === 'others' ? 'others' : 'ended'}`, 303)
+  if (wantsHtml(request)) return reply.redirect(`/account?done=${form.all === 'others' ? 'others' : 'ended'}${fromQuery(request, '&')}`, 303)
   return reply.send({ ended: ended.length })
 }
 
@@ -105,7 +105,7 @@ export async function password(request: FastifyRequest, reply: FastifyReply) {
   if (!result.ok) return refuse(request, reply, result, () => accountPage(request, reply, result.message))
   const ended = await request.server.chatroom.sessions.endAccount(user.id, request.sessionHash ?? undefined)
   for (const hash of ended) request.server.chatroom.revoke(hash)
-  if (wantsHtml(request)) return reply.redirect('/account?done=password', 303)
+  if (wantsHtml(request)) return reply.redirect(`/account?done=password${fromQuery(request, '&')}`, 303)
   return reply.send({ ok: true, ended: ended.length })
 }
 

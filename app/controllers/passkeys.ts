@@ -7,6 +7,7 @@ import { transportEntry, transports } from '../identity.js'
 import { rememberDevice } from '../plugins/accounts.js'
 import { currentUser } from '../plugins/session.js'
 import { reasons } from '../transport/protocol.js'
+import { fromQuery } from '../transport/http.js'
 
 type Purpose = 'add' | 'signin'
 
@@ -118,7 +119,7 @@ export async function remove(request: FastifyRequest, reply: FastifyReply) {
   const { id } = request.params as { id: string }
   const result = await passkeys(request).remove(account, id)
   if (!result.ok) return refuse(reply, result)
-  if (wantsHtml(request)) return reply.redirect('/account?done=passkey-removed', 303)
+  if (wantsHtml(request)) return reply.redirect(`/account?done=passkey-removed${fromQuery(request, '&')}`, 303)
   return reply.send({ ok: true })
 }
 

@@ -188,6 +188,12 @@ export function cameFrom(request: FastifyRequest): { href: string; label: string
   return { href: path, label: name === 'lobby' ? 'the lobby' : name.startsWith('dm-') ? 'the conversation' : `#${name}` }
 }
 
+/** `?from=PATH` (or `&from=`) for a page's forms and redirects to keep its way back to the room it came from; '' when it has none. */
+export function fromQuery(request: FastifyRequest, joiner: '?' | '&' = '?'): string {
+  const back = cameFrom(request)
+  return back ? `${joiner}from=${encodeURIComponent(back.href)}` : ''
+}
+
 /** Someone listed beside a room: with their presence as a person. */
 export interface ListedPerson {
   name: string

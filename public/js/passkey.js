@@ -97,7 +97,7 @@ async function addPasskey() {
         transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
       }),
     )
-    location.assign('/account?done=passkey-added')
+    location.assign(`/account?done=passkey-added${(document.getElementById('passkey-add')?.dataset.from ?? '').replace('?', '&')}`)
   } catch (error) {
     show(status, error.message)
     addButton.disabled = false
@@ -148,7 +148,7 @@ async function removePasskey(event) {
   button.disabled = true
   try {
     await post(form.action)
-    location.assign('/account?done=passkey-removed')
+    location.assign(`/account?done=passkey-removed${(document.getElementById('passkey-add')?.dataset.from ?? '').replace('?', '&')}`)
   } catch (error) {
     show(document.getElementById('passkey-add-status'), error.message)
     button.disabled = false
