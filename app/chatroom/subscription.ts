@@ -75,7 +75,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   private queue: StoredEvent[]
   private head = 0
   private waiter: ((result: IteratorResult<StoredEvent>) => void) | undefined = undefined
-  private readonly owner: SubscriptionOwner
+  /** Whose it is: the room (or log) that hands it events. */
+  readonly owner: SubscriptionOwner
   private readonly limit: number
   /** The reader's abort signal and the listener on it (only for readers that gave one). */
   private abortHook: { signal: AbortSignal; listener: () => void } | undefined = undefined

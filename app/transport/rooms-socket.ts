@@ -68,7 +68,8 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
  * limit nothing is written, the room's queue fills and that room is unsubscribed as lagged.
  */
 export class RoomsSocket {
-  private readonly subscriptions = new Map<string, { subscription: Subscription; room: Room }>()
+  /** Each room's subscription, by the room's name (`me`: the person's own events); the room is its owner. */
+  private readonly subscriptions = new Map<string, Subscription>()
   private readonly pending = new Set<string>()
   private badFrames = 0
   private waitingForDrain = false
@@ -89,7 +90,7 @@ export class RoomsSocket {
     release(socket, request.raw.socket, request.server.log)
     socket.on('close', () => {
       this.closed = true
-      for (const { subscription } of this.subscriptions.values()) subscription.cancel()
+      for (const subscription of this.subscriptions.values()) subscription.cancel()
       this.subscriptions.clear()
     })
     socket.on('message', (data, isBinary) => this.receive(data, isBinary))
@@ -112,12 +113,13 @@ export class RoomsSocket {
     if (frame.type === 'subscribe') return void this.subscribe(frame)
     if (frame.type === 'unsubscribe') return this.unsubscribe(frame.room, 'unsubscribed')
     if (frame.type === 'presence') return this.request.server.chatroom.people.setAway(currentUser(this.request), this.page, frame.away)
-    const entry = this.subscriptions.get(frame.room)
-    if (!entry) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
+    const subscription = this.subscriptions.get(frame.room)
+    if (!subscription) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
     const user = currentUser(this.request)
-    if (frame.type === 'typing') return entry.room.typing(user)
+    const room = subscription.owner as Room
+    if (frame.type === 'typing') return room.typing(user)
     const { ref } = frame
-    void act(entry.room, user, frame.act).then((said) => {
+    void act(room, user, frame.act).then((said) => {
       if (said.outcome === 'ok') {
         this.badFrames = 0
         if (ref !== undefined) this.send(`{"room":${JSON.stringify(frame.room)},${ackFrame(ref, said.stored.event.id, said.duplicate).slice(1)}`)
@@ -167,11 +169,12 @@ export class RoomsSocket {
 
   /** A room entered for this socket: subscribed (its frames follow), or said refused. */
   private attach(entry: RoomEntry): void {
-    const name = entry.room
     if (!entry.ok) return this.send(JSON.stringify({ type: 'refused', status: entry.status, ...entry.body }))
     const { subscription, of: room } = entry
+    // Keyed by the room's own name (one string for every reader of it, not one per cursor); `me` for the person's own events.
+    const name = entry.room === room.name ? room.name : entry.room
     if (this.closed || this.subscriptions.has(name)) return subscription.cancel()
-    this.subscriptions.set(name, { subscription, room })
+    this.subscriptions.set(name, subscription)
     subscription.label = name
     subscription.onReadable = this.readable
     // `from`: the id its events start after (its cursor until one comes).
@@ -180,18 +183,17 @@ export class RoomsSocket {
   }
 
   private unsubscribe(name: string, reason: string): void {
-    const entry = this.subscriptions.get(name)
-    if (!entry) return
+    const subscription = this.subscriptions.get(name)
+    if (!subscription) return
     this.subscriptions.delete(name)
-    entry.subscription.cancel()
+    subscription.cancel()
     this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason }))
   }
 
   /** Sends what the room has queued as one frame, or says why its subscription ended. */
   private flush(name: string): void {
-    const entry = this.subscriptions.get(name)
-    if (!entry || this.socket.readyState !== this.socket.OPEN) return
-    const { subscription } = entry
+    const subscription = this.subscriptions.get(name)
+    if (!subscription || this.socket.readyState !== this.socket.OPEN) return
     if (subscription.state === 'closed') return this.socket.close(CloseCode.goingAway, 'server shutting down')
     if (subscription.state !== 'open') {
       this.subscriptions.delete(name)
