@@ -80,7 +80,6 @@ export const routes: Route[] = [
   { method: 'GET', url: '/avatars/:file', action: People.avatar },
   { method: 'POST', url: '/room/leave', action: People.leave, auth: 'api' },
   { method: 'POST', url: '/presence', action: People.presence, auth: 'api' },
-  { method: 'GET', url: '/public/js/linkify.js', action: People.linkifyScript },
   { method: 'GET', url: '/public/js/client/:file', action: People.clientScript },
 
   // Active refresh

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { linkifyModule, linkSegments, threadRows } from '../app/transport/thread.js'
+import { joinLeaveWords, linkSegments, threadRows } from '../app/transport/thread.js'
 import { buildTestApp, signIn, SocketClient } from './helpers.js'
 
 const links = (text: string) => linkSegments(text).filter((p) => p.href)
@@ -27,16 +27,17 @@ t.test('links: http and https only, sentence punctuation left out, brackets kept
   t.equal(linkSegments(text).map((p) => p.text).join(''), text)
 })
 
-t.test('the browser gets this very function', async (t) => {
+t.test('the page gets the very functions the server renders with (client/render.ts, served as a module)', async (t) => {
   const app = await buildTestApp(t)
-  const res = await app.inject({ method: 'GET', url: '/public/js/linkify.js' })
+  const res = await app.inject({ method: 'GET', url: '/public/js/client/render.js' })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /javascript/)
-  t.equal(res.body, linkifyModule)
-  const served = (await import(`data:text/javascript,${encodeURIComponent(res.body)}`)) as { linkSegments: typeof linkSegments }
+  const served = (await import(`data:text/javascript,${encodeURIComponent(res.body)}`)) as { linkSegments: typeof linkSegments; joinLeaveWords: typeof joinLeaveWords }
   for (const text of ['see https://example.com/(x)). and http://b.example', 'javascript:alert(1) http://ok.example/"x']) {
     t.same(served.linkSegments(text), linkSegments(text), JSON.stringify(text))
   }
+  t.same(served.joinLeaveWords(['ann', 'bob', 'cy', 'dan'], ['eve'], 'bob'), joinLeaveWords(['ann', 'bob', 'cy', 'dan'], ['eve'], 'bob'))
+  t.equal((await app.inject({ method: 'GET', url: '/public/js/linkify.js' })).statusCode, 404, 'no second copy of them is served')
 })
 
 t.test('rows: one sender\'s messages within five minutes group; a new day, another sender or a notice starts over', async (t) => {

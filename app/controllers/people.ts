@@ -6,7 +6,6 @@ import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
 import { JSON_TYPE, peopleOf, roomOf, sendEnterRefusal, tabOf } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
-import { linkifyModule } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema } from '../validation.js'
 
 /**
@@ -79,11 +78,6 @@ export async function clientScript(request: FastifyRequest, reply: FastifyReply)
   const code = name === undefined ? undefined : await clientModule(name)
   if (code === undefined) return reply.code(404).send({ error: 'Not Found', message: 'No such module of the client.' })
   return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(code)
-}
-
-/** GET /public/js/linkify.js — the function that finds links, generated from app/transport/thread.ts (the templates use the same one). */
-export function linkifyScript(_request: FastifyRequest, reply: FastifyReply) {
-  return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(linkifyModule)
 }
 
 /**

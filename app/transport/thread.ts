@@ -1,82 +1,7 @@
 import type { Event } from '../chatroom/event.js'
+import { continuesGroup, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
 
-/** A piece of a message: plain text, or a link (`href` is the parsed, normalized http(s) URL). */
-export interface TextPart {
-  text: string
-  href?: string
-}
-
-/**
- * Splits a message into text and http(s) links. The one function both sides use: the server's
- * templates, and the browser scripts, which get this very function's source as
- * /public/js/linkify.js; so it must stay self-contained (nothing from outside its body).
- * Punctuation that ends a sentence is left out of a link; a closing bracket stays in when the
- * URL opened one (Wikipedia's "Foo_(bar)"). Anything `URL` does not parse as http(s) stays text.
- */
-export function linkSegments(text: string): TextPart[] {
-  const parts: TextPart[] = []
-  const candidates = /\bhttps?:\/\/[^\s<>"'`]+/gi
-  const count = (s: string, c: string) => s.split(c).length - 1
-  let done = 0
-  for (const match of text.matchAll(candidates)) {
-    let url = match[0]
-    for (;;) {
-      const end = url.at(-1) ?? ''
-      const opener = ({ ')': '(', ']': '[', '}': '{' } as Record<string, string>)[end]
-      if (opener !== undefined ? count(url, end) > count(url, opener) : '.,;:!?*'.includes(end)) url = url.slice(0, -1)
-      else break
-    }
-    let href: string
-    try {
-      const parsed = new URL(url)
-      if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') continue
-      href = parsed.href
-    } catch {
-      continue
-    }
-    const start = match.index
-    if (start > done) parts.push({ text: text.slice(done, start) })
-    parts.push({ text: url, href })
-    done = start + url.length
-  }
-  if (done < text.length) parts.push({ text: text.slice(done) })
-  return parts
-}
-
-/**
- * The words of one line that stands for consecutive joins and leaves: "you joined", "bob
- * joined the room", "ann, bob and cy joined · dan left", "ann, bob and 4 others joined". Names
- * are parts of their own (`user`), so pages draw them as names; the viewer is "you". Like
- * linkSegments, the browser gets this very function (self-contained).
- */
-export function joinLeaveWords(joined: readonly string[], left: readonly string[], me: string): { text: string; user?: true }[] {
-  const out: { text: string; user?: true }[] = []
-  const alone = joined.length + left.length === 1
-  const says = (names: readonly string[], verb: string) => {
-    if (names.length === 0) return
-    if (out.length > 0) out.push({ text: ' · ' })
-    const shown = names.length <= 3 ? names : names.slice(0, 2)
-    shown.forEach((name, i) => {
-      if (i > 0) out.push({ text: i === shown.length - 1 && shown.length === names.length ? ' and ' : ', ' })
-      out.push({ text: name === me ? 'you' : name, user: true })
-    })
-    const more = names.length - shown.length
-    if (more > 0) out.push({ text: ` and ${more} others` })
-    out.push({ text: ` ${verb}${alone && names[0] !== me ? ' the room' : ''}` })
-  }
-  says(joined, 'joined')
-  says(left, 'left')
-  return out
-}
-
-/** The browser's copy of linkSegments and joinLeaveWords, as an ES module (served at /public/js/linkify.js). */
-export const linkifyModule =
-  `// Generated from app/transport/thread.ts: the server renders links and join lines with these same functions.\n` +
-  `export const linkSegments = ${linkSegments.toString()}\n` +
-  `export const joinLeaveWords = ${joinLeaveWords.toString()}\n`
-
-/** Consecutive messages of one sender closer than this are shown as one group. */
-export const GROUP_WITHIN_MS = 5 * 60_000
+export { GROUP_WITHIN_MS, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
 
 /** One line of the thread as the templates show it. */
 export interface Row {
@@ -123,8 +48,8 @@ const utcDay = (timestamp: number) => new Date(timestamp).toISOString().slice(0,
 const isPresence = (e: Event | undefined) => e?.type === 'join' || e?.type === 'leave'
 
 /**
- * The thread as rows: grouping and date lines follow the same rule as public/js/chat.js
- * (a group: messages of one sender, within GROUP_WITHIN_MS, on one day). Consecutive joins and
+ * The thread as rows: grouping follows the rule the page's script follows too (continuesGroup:
+ * messages of one sender, within GROUP_WITHIN_MS, on one day; UTC days here, local ones there). Consecutive joins and
  * leaves of one day are one notice. Edits and deletions are already applied to the messages
  * they refer to (the server's window and history show messages as they stand): they become
  * `change` rows, for a page that shows the message from before. `previous` is the event shown
@@ -148,12 +73,7 @@ export function threadRows(events: readonly Event[], me: string, previous?: Even
       before = event
       continue
     }
-    const cont =
-      !newDay &&
-      event.type === 'message' &&
-      before?.type === 'message' &&
-      before.user === event.user &&
-      event.timestamp - before.timestamp < GROUP_WITHIN_MS
+    const cont = continuesGroup(before, event, !newDay)
     before = event
     const row: Row = {
       ...base,

@@ -6,7 +6,7 @@
 // to Room): this file does the page's work.
 import { reportAway } from './away.js'
 import { inviteInPlace } from './invite.js'
-import * as linkify from './linkify.js'
+import { continuesGroup, joinLeaveWords, linkSegments } from './client/render.js'
 import { MentionCompleter, MentionTracker, mentionParts, mentions } from './mentions.js'
 
 export const roomEl = document.getElementById('room')
@@ -38,9 +38,6 @@ const typingEl = document.getElementById('typing')
 const pill = document.getElementById('new-pill')
 const countEl = document.getElementById('say-count')
 const sendButton = form.querySelector('button[type=submit]')
-
-/** Consecutive messages of one sender within this long show as one group (as the server's app/transport/thread.ts). */
-const GROUP_WITHIN_MS = 5 * 60_000
 
 /** Whether the reader is at (or near) the bottom of the thread, so new events should follow. */
 function atBottom() {
@@ -110,7 +107,7 @@ function timeEl(timestamp) {
  */
 export function textWithLinks(text) {
   const node = el('div', 'text')
-  for (const part of linkify.linkSegments(text)) {
+  for (const part of linkSegments(text)) {
     if (!part.href) {
       for (const piece of mentionParts(part.text, me)) node.append(piece.mention ? el('mark', 'at-me', piece.text) : piece.text)
       continue
@@ -169,19 +166,6 @@ function actionsEl() {
   actions.append(more, button('edit', 'Edit'), button('delete', 'Delete'))
   return actions
 }
-
-/** The words of a line of joins and leaves (the server's own function when it serves one). */
-const joinLeaveWords =
-  linkify.joinLeaveWords ??
-  ((joined, left, who) => {
-    const part = (names, verb) => {
-      if (names.length === 0) return ''
-      const shown = names.map((n) => (n === who ? 'you' : n))
-      const list = shown.length <= 3 ? shown.slice(0, -1).join(', ') + (shown.length > 1 ? ' and ' : '') + shown.at(-1) : `${shown.slice(0, 2).join(', ')} and ${shown.length - 2} others`
-      return `${list} ${verb}`
-    }
-    return [{ text: [part(joined, 'joined'), part(left, 'left')].filter(Boolean).join(' · ') }]
-  })
 
 /** One event as DOM: the markup the server renders (views/partials/events.eta). */
 export function renderEvent(event) {
@@ -297,9 +281,9 @@ function arrange(row) {
   else if (newDay) line.firstElementChild.textContent = dayLabel(ts)
   else line?.remove()
   const adjacent = !newDay && prev !== null && previousShown(row) === prev
-  const cont =
-    adjacent && row.classList.contains('message') && prev.classList.contains('message') && prev.dataset.user === row.dataset.user && ts - Number(prev.dataset.ts) < GROUP_WITHIN_MS
-  row.classList.toggle('cont', Boolean(cont))
+  const kind = (r) => (r.classList.contains('message') ? 'message' : 'notice')
+  const cont = adjacent && continuesGroup({ type: kind(prev), user: prev.dataset.user, timestamp: Number(prev.dataset.ts) }, { type: kind(row), user: row.dataset.user, timestamp: ts }, true)
+  row.classList.toggle('cont', cont)
   const time = row.querySelector('time')
   if (time) {
     time.textContent = timeFormat.format(ts)

@@ -2,36 +2,7 @@
 // message box from the names the page knows, and counting the mentions you have not seen yet
 // (a badge, the tab's title, and a browser notification when the tab is hidden and you allowed it).
 
-const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
-/** A letter, digit or underscore: what may not touch a mention on either side for it to be a whole word. */
-const WORD = '[\\p{L}\\p{N}\\p{M}_]'
-
-/** The pattern of "@name" as a whole word, any case; names may hold spaces and punctuation. */
-export function mentionPattern(name) {
-  return new RegExp(`(?<!${WORD})@${escapeRegExp(name)}(?!${WORD})`, 'giu')
-}
-
-/** Whether `text` mentions `name`. */
-export function mentions(text, name) {
-  if (!text || !name) return false
-  const pattern = mentionPattern(name)
-  return pattern.test(text)
-}
-
-/** `text` cut at each mention of `name`: [{text, mention: boolean}]. */
-export function mentionParts(text, name) {
-  if (!name || !text.includes('@')) return [{ text, mention: false }]
-  const parts = []
-  let at = 0
-  for (const match of text.matchAll(mentionPattern(name))) {
-    if (match.index > at) parts.push({ text: text.slice(at, match.index), mention: false })
-    parts.push({ text: match[0], mention: true })
-    at = match.index + match[0].length
-  }
-  if (at < text.length) parts.push({ text: text.slice(at), mention: false })
-  return parts
-}
+export { mentionParts, mentionPattern, mentions } from './client/render.js'
 
 /** What is being typed as a mention just before the caret ("@an" → {start, query: "an"}), or null. */
 export function mentionQuery(value, caret) {

@@ -3,7 +3,7 @@
 // are applied to the messages shown; sending, editing and deleting stay on the page. Without
 // JavaScript the page reloads itself and the forms post as usual.
 import { arrangeAll, arrangeFrom, keepingScroll, me, onSay, onTyping, roomEl, setStatus, setTyping, showError, showUsers, signedOut, tab } from './chat.js'
-import { joinLeaveWords } from './linkify.js'
+import { joinLeaveWords } from './client/render.js'
 
 const interval = Number(roomEl.dataset.interval || 5) * 1000
 const threadEl = document.getElementById('thread')

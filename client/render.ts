@@ -1,0 +1,113 @@
+// How a thread reads, in one place for the server's pages (app/transport/thread.ts, the
+// templates) and the page's script (served as /public/js/client/render.js): links in a message,
+// the words of a join/leave line, when messages group, and @mentions. Nothing here touches the
+// DOM or the network.
+
+/** A piece of a message: plain text, or a link (`href` is the parsed, normalized http(s) URL). */
+export interface TextPart {
+  text: string
+  href?: string
+}
+
+/**
+ * Splits a message into text and http(s) links: the server's templates and the page's script
+ * both draw links with it. Punctuation that ends a sentence is left out of a link; a closing bracket stays in when the
+ * URL opened one (Wikipedia's "Foo_(bar)"). Anything `URL` does not parse as http(s) stays text.
+ */
+export function linkSegments(text: string): TextPart[] {
+  const parts: TextPart[] = []
+  const candidates = /\bhttps?:\/\/[^\s<>"'`]+/gi
+  const count = (s: string, c: string) => s.split(c).length - 1
+  let done = 0
+  for (const match of text.matchAll(candidates)) {
+    let url = match[0]
+    for (;;) {
+      const end = url.at(-1) ?? ''
+      const opener = ({ ')': '(', ']': '[', '}': '{' } as Record<string, string>)[end]
+      if (opener !== undefined ? count(url, end) > count(url, opener) : '.,;:!?*'.includes(end)) url = url.slice(0, -1)
+      else break
+    }
+    let href: string
+    try {
+      const parsed = new URL(url)
+      if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') continue
+      href = parsed.href
+    } catch {
+      continue
+    }
+    const start = match.index
+    if (start > done) parts.push({ text: text.slice(done, start) })
+    parts.push({ text: url, href })
+    done = start + url.length
+  }
+  if (done < text.length) parts.push({ text: text.slice(done) })
+  return parts
+}
+
+/**
+ * The words of one line that stands for consecutive joins and leaves: "you joined", "bob
+ * joined the room", "ann, bob and cy joined · dan left", "ann, bob and 4 others joined". Names
+ * are parts of their own (`user`), so pages draw them as names; the viewer is "you".
+ */
+export function joinLeaveWords(joined: readonly string[], left: readonly string[], me: string): { text: string; user?: true }[] {
+  const out: { text: string; user?: true }[] = []
+  const alone = joined.length + left.length === 1
+  const says = (names: readonly string[], verb: string) => {
+    if (names.length === 0) return
+    if (out.length > 0) out.push({ text: ' · ' })
+    const shown = names.length <= 3 ? names : names.slice(0, 2)
+    shown.forEach((name, i) => {
+      if (i > 0) out.push({ text: i === shown.length - 1 && shown.length === names.length ? ' and ' : ', ' })
+      out.push({ text: name === me ? 'you' : name, user: true })
+    })
+    const more = names.length - shown.length
+    if (more > 0) out.push({ text: ` and ${more} others` })
+    out.push({ text: ` ${verb}${alone && names[0] !== me ? ' the room' : ''}` })
+  }
+  says(joined, 'joined')
+  says(left, 'left')
+  return out
+}
+
+/** Consecutive messages of one sender closer than this are shown as one group. */
+export const GROUP_WITHIN_MS = 5 * 60_000
+
+/** Whether a message continues the group of the one shown just before it (same sender, same day, within GROUP_WITHIN_MS). */
+export function continuesGroup(before: { type: string; user: string; timestamp: number } | undefined, event: { type: string; user: string; timestamp: number }, sameDay: boolean): boolean {
+  return sameDay && event.type === 'message' && before?.type === 'message' && before.user === event.user && event.timestamp - before.timestamp < GROUP_WITHIN_MS
+}
+
+
+// @mentions: "@yourname" as a whole word, any case.
+
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** A letter, digit or underscore: what may not touch a mention on either side for it to be a whole word. */
+const WORD = '[\\p{L}\\p{N}\\p{M}_]'
+
+/** The pattern of "@name" as a whole word, any case; names may hold spaces and punctuation. */
+export function mentionPattern(name: string): RegExp {
+  return new RegExp(`(?<!${WORD})@${escapeRegExp(name)}(?!${WORD})`, 'giu')
+}
+
+/** Whether `text` mentions `name`. */
+export function mentions(text: string | undefined, name: string | undefined): boolean {
+  if (!text || !name) return false
+  const pattern = mentionPattern(name)
+  return pattern.test(text)
+}
+
+/** `text` cut at each mention of `name`: [{text, mention: boolean}]. */
+export function mentionParts(text: string, name: string | undefined): { text: string; mention: boolean }[] {
+  if (!name || !text.includes('@')) return [{ text, mention: false }]
+  const parts: { text: string; mention: boolean }[] = []
+  let at = 0
+  for (const match of text.matchAll(mentionPattern(name))) {
+    if (match.index > at) parts.push({ text: text.slice(at, match.index), mention: false })
+    parts.push({ text: match[0], mention: true })
+    at = match.index + match[0].length
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), mention: false })
+  return parts
+}
+
