@@ -20,7 +20,7 @@ try {
 } catch {
   // Never built.
 }
-const sources = Math.max(...['app', 'conf', 'bench', 'client', 'examples', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => newest(join(root, p))))
+const sources = Math.max(...['app', 'conf', 'bench', 'client', 'examples', 'page', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => newest(join(root, p))))
 if (built >= sources && !process.argv.includes('--force')) process.exit(0)
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })

@@ -83,6 +83,14 @@ t.test('the compiled client is served to the pages as ES modules', async (t) => 
   t.notMatch(room.body, /: Promise<|private readonly/, 'no TypeScript left')
   t.equal((await app.inject({ url: '/public/js/client/nothing.js' })).statusCode, 404)
   t.equal((await app.inject({ url: '/public/js/client/Index.ts' })).statusCode, 404)
+  // The page's own modules (page/*.ts), the same way: compiled, importing the client's.
+  const mentions = await app.inject({ url: '/public/js/page/mentions.js' })
+  t.equal(mentions.statusCode, 200)
+  t.match(mentions.headers['content-type'], /^text\/javascript/)
+  t.match(mentions.body, /from '\.\.\/client\/render\.js'/, "the page's mentions are the client's rules")
+  t.notMatch(mentions.body, /private readonly|: string\b/, 'no TypeScript left')
+  t.equal((await app.inject({ url: '/public/js/page/nothing.js' })).statusCode, 404)
+  t.equal((await app.inject({ url: '/public/js/page/..%2Fclient%2Findex.js' })).statusCode, 404, 'one folder: nothing above it')
 })
 
 t.test('signIn: a guest\'s session cookie, or why not', async (t) => {

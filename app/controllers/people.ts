@@ -48,19 +48,21 @@ export function avatar(request: FastifyRequest, reply: FastifyReply) {
 }
 
 /**
- * The client library's folder: client/ from source (its TypeScript compiled on first request,
- * as `npm test` and `npm run dev` run), dist/client/ once built (`npm start`: compiled by tsc).
+ * The TypeScript served to pages as ES modules: the client library (client/, the same code a
+ * Node bot runs) and the page's own modules (page/). From source (`npm test`, `npm run dev`) each
+ * is compiled on first request and again when its file changes; once built (`npm start`) tsc's
+ * output in dist/ is served.
  */
 const fromSource = import.meta.url.endsWith('.ts')
-const clientDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'client')
-const clientModules = new Map<string, { mtimeMs: number; code: Promise<string> }>()
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const modules = new Map<string, { mtimeMs: number; code: Promise<string> }>()
 
-/** One module of the client library as browser JavaScript (compiled once per change of its file), or undefined when there is none of that name. */
-async function clientModule(name: string): Promise<string | undefined> {
-  const path = join(clientDir, name + (fromSource ? '.ts' : '.js'))
+/** One module of `folder` as browser JavaScript (compiled once per change of its file), or undefined when there is none of that name. */
+async function scriptModule(folder: 'client' | 'page', name: string): Promise<string | undefined> {
+  const path = join(root, folder, name + (fromSource ? '.ts' : '.js'))
   const mtimeMs = await stat(path).then((s) => s.mtimeMs, () => undefined)
   if (mtimeMs === undefined) return undefined
-  const cached = clientModules.get(path)
+  const cached = modules.get(path)
   if (cached?.mtimeMs === mtimeMs) return cached.code
   const code = readFile(path, 'utf8').then(async (source) => {
     // Built: tsc's output, without the pointer to a source map that is not served.
@@ -68,16 +70,25 @@ async function clientModule(name: string): Promise<string | undefined> {
     const ts = (await import('typescript')).default
     return ts.transpileModule(source, { fileName: path, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText
   })
-  clientModules.set(path, { mtimeMs, code })
+  modules.set(path, { mtimeMs, code })
   return code
 }
 
-/** GET /public/js/client/:file — the client library (client/*.ts) as ES modules for the room pages: the same code a Node bot runs. */
-export async function clientScript(request: FastifyRequest, reply: FastifyReply) {
+async function serveModule(folder: 'client' | 'page', request: FastifyRequest, reply: FastifyReply) {
   const name = /^([a-z][a-z-]*)\.js$/.exec((request.params as { file: string }).file)?.[1]
-  const code = name === undefined ? undefined : await clientModule(name)
-  if (code === undefined) return reply.code(404).send({ error: 'Not Found', message: 'No such module of the client.' })
+  const code = name === undefined ? undefined : await scriptModule(folder, name)
+  if (code === undefined) return reply.code(404).send({ error: 'Not Found', message: `No such module of the ${folder === 'client' ? 'client library' : 'page'}.` })
   return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(code)
+}
+
+/** GET /public/js/client/:file — the client library (client/*.ts) as ES modules for the room pages: the same code a Node bot runs. */
+export function clientScript(request: FastifyRequest, reply: FastifyReply) {
+  return serveModule('client', request, reply)
+}
+
+/** GET /public/js/page/:file — the page's own modules (page/*.ts), built on the client library. */
+export function pageScript(request: FastifyRequest, reply: FastifyReply) {
+  return serveModule('page', request, reply)
 }
 
 /**

@@ -4,8 +4,8 @@
 // (the URL follows; back and reload land where you were). The thread, the people and the
 // composer are chat.js's; the connection and the rooms are the client library's.
 import { el, me, roomEl, roomName, setRoomName } from './chat.js'
-import { inviteInPlace } from './invite.js'
-import { mentions } from './mentions.js'
+import { inviteInPlace } from './page/invite.js'
+import { mentions } from './page/mentions.js'
 
 const asideEl = document.getElementById('people')
 

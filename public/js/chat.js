@@ -4,10 +4,10 @@
 // list, the connection state in the top bar, keyboard moves in the thread, leaving. The live
 // pages speak to the server only through the client library (public/js/links.js hands its room
 // to Room): this file does the page's work.
-import { reportAway } from './away.js'
-import { inviteInPlace } from './invite.js'
+import { reportAway } from './page/away.js'
+import { inviteInPlace } from './page/invite.js'
 import { continuesGroup, joinLeaveWords, linkSegments } from './client/render.js'
-import { MentionCompleter, MentionTracker, mentionParts, mentions } from './mentions.js'
+import { MentionCompleter, MentionTracker, mentionParts, mentions } from './page/mentions.js'
 
 export const roomEl = document.getElementById('room')
 export const me = roomEl.dataset.user

@@ -2,18 +2,19 @@
 // message box from the names the page knows, and counting the mentions you have not seen yet
 // (a badge, the tab's title, and a browser notification when the tab is hidden and you allowed it).
 
-export { mentionParts, mentionPattern, mentions } from './client/render.js'
+export { mentionParts, mentionPattern, mentions } from '../client/render.js'
 
 /** What is being typed as a mention just before the caret ("@an" → {start, query: "an"}), or null. */
-export function mentionQuery(value, caret) {
+export function mentionQuery(value: string, caret: number): { start: number; query: string } | null {
   const before = value.slice(0, caret)
   const match = /(?:^|[\s(])@([^\s@]{0,32})$/u.exec(before)
   if (!match) return null
-  return { start: caret - match[1].length - 1, query: match[1] }
+  const query = match[1] ?? ''
+  return { start: caret - query.length - 1, query }
 }
 
 /** Names starting with `query` (any case), in the order given, at most `limit`. */
-export function completions(names, query, limit = 6) {
+export function completions(names: readonly string[], query: string, limit = 6): string[] {
   const q = query.toLocaleLowerCase()
   return names.filter((n) => n.toLocaleLowerCase().startsWith(q)).slice(0, limit)
 }
@@ -23,13 +24,15 @@ export function completions(names, query, limit = 6) {
  * choose, Tab or Enter pick, Escape closes; a click picks too. `names()` gives the candidates.
  */
 export class MentionCompleter {
-  constructor(input, list, names) {
-    this.input = input
-    this.list = list
-    this.names = names
-    this.items = []
-    this.index = 0
-    this.query = null
+  private items: string[] = []
+  private index = 0
+  private query: { start: number; query: string } | null = null
+
+  constructor(
+    private readonly input: HTMLTextAreaElement,
+    private readonly list: HTMLElement,
+    private readonly names: () => string[],
+  ) {
     input.setAttribute('aria-autocomplete', 'list')
     input.setAttribute('aria-controls', list.id)
     input.addEventListener('input', () => this.update())
@@ -39,26 +42,26 @@ export class MentionCompleter {
     input.addEventListener('keydown', (e) => this.key(e), true)
     list.addEventListener('mousedown', (e) => e.preventDefault())
     list.addEventListener('click', (e) => {
-      const option = e.target.closest('[role=option]')
+      const option = (e.target as Element | null)?.closest<HTMLElement>('[role=option]')
       if (option) this.pick(Number(option.dataset.index))
     })
   }
 
-  get open() {
+  get open(): boolean {
     return !this.list.hidden
   }
 
-  update() {
+  update(): void {
     const query = mentionQuery(this.input.value, this.input.selectionStart ?? this.input.value.length)
     this.query = query
     this.items = query ? completions(this.names(), query.query) : []
     // Nothing to complete, or the name is typed in full already.
-    if (this.items.length === 0 || (this.items.length === 1 && this.items[0] === query.query)) return this.close()
+    if (!query || this.items.length === 0 || (this.items.length === 1 && this.items[0] === query.query)) return this.close()
     this.index = Math.min(this.index, this.items.length - 1)
     this.render()
   }
 
-  render() {
+  private render(): void {
     this.list.replaceChildren(
       ...this.items.map((name, i) => {
         const li = document.createElement('li')
@@ -75,7 +78,7 @@ export class MentionCompleter {
     this.input.setAttribute('aria-activedescendant', `${this.list.id}-${this.index}`)
   }
 
-  close() {
+  close(): void {
     if (this.list.hidden) return
     this.list.hidden = true
     this.list.replaceChildren()
@@ -83,7 +86,7 @@ export class MentionCompleter {
     this.input.removeAttribute('aria-activedescendant')
   }
 
-  key(e) {
+  private key(e: KeyboardEvent): void {
     if (!this.open || e.isComposing) return
     if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       const step = e.key === 'ArrowDown' ? 1 : -1
@@ -99,7 +102,7 @@ export class MentionCompleter {
   }
 
   /** Puts "@name " in place of what was typed after the "@". */
-  pick(i) {
+  private pick(i: number): void {
     const name = this.items[i]
     const query = this.query
     if (name === undefined || !query) return this.close()
@@ -116,21 +119,34 @@ export class MentionCompleter {
   }
 }
 
+/** What a notification of a mention says: who, where in the log, and the words. */
+export interface MentionEvent {
+  id: number
+  user: string
+  text?: string | undefined
+}
+
 /**
  * The mentions of you not seen yet: a badge (a button that goes to the oldest), the count in
  * the tab's title (through `onChange`), and a notification while the tab is hidden. A mention
  * counts as seen once it has been in view with the tab in front.
  */
 export class MentionTracker {
-  constructor({ thread, badge, notifyButton, room, onChange }) {
-    this.thread = thread
+  /** The room shown (its notifications say it). */
+  room: string
+  readonly unseen = new Set<HTMLElement>()
+  private readonly badge: HTMLElement | null
+  private readonly notifyButton: HTMLElement | null
+  private readonly onChange: ((count: number) => void) | undefined
+  private readonly observer: IntersectionObserver
+
+  constructor({ thread, badge, notifyButton, room, onChange }: { thread: HTMLElement; badge: HTMLElement | null; notifyButton: HTMLElement | null; room: string; onChange?: (count: number) => void }) {
     this.badge = badge
     this.notifyButton = notifyButton
     this.room = room
     this.onChange = onChange
-    this.unseen = new Set()
     this.observer = new IntersectionObserver((entries) => {
-      for (const entry of entries) if (entry.isIntersecting) this.seen(entry.target)
+      for (const entry of entries) if (entry.isIntersecting) this.seen(entry.target as HTMLElement)
     }, { root: thread, threshold: 0.6 })
     badge?.addEventListener('click', () => this.showOldest())
     document.addEventListener('visibilitychange', () => {
@@ -145,12 +161,12 @@ export class MentionTracker {
     this.setUpNotifications()
   }
 
-  get count() {
+  get count(): number {
     return this.unseen.size
   }
 
   /** A message row mentioning you arrived live. */
-  add(row, event) {
+  add(row: HTMLElement, event: MentionEvent): void {
     this.unseen.add(row)
     this.observer.observe(row)
     if (document.hidden) this.notify(row, event)
@@ -158,20 +174,20 @@ export class MentionTracker {
   }
 
   /** A row went away or stopped being a mention (deleted, edited). */
-  drop(row) {
+  drop(row: HTMLElement): void {
     if (!this.unseen.delete(row)) return
     this.observer.unobserve(row)
     this.render()
   }
 
-  seen(row) {
+  seen(row: HTMLElement): void {
     if (document.hidden || !this.unseen.has(row)) return
     this.unseen.delete(row)
     this.observer.unobserve(row)
     this.render()
   }
 
-  showOldest() {
+  showOldest(): void {
     const rows = [...this.unseen].filter((r) => r.isConnected).sort((a, b) => Number(a.dataset.id) - Number(b.dataset.id))
     const row = rows[0]
     if (!row) return
@@ -181,7 +197,7 @@ export class MentionTracker {
     this.seen(row)
   }
 
-  render() {
+  render(): void {
     for (const row of [...this.unseen]) if (!row.isConnected) this.unseen.delete(row)
     const n = this.unseen.size
     if (this.badge) {
@@ -193,7 +209,7 @@ export class MentionTracker {
     this.onChange?.(n)
   }
 
-  setUpNotifications() {
+  private setUpNotifications(): void {
     const button = this.notifyButton
     if (!button) return
     if (!('Notification' in window) || Notification.permission !== 'default') return
@@ -207,7 +223,7 @@ export class MentionTracker {
     })
   }
 
-  notify(row, event) {
+  private notify(row: HTMLElement, event: MentionEvent): void {
     if (!('Notification' in window) || Notification.permission !== 'granted') return
     try {
       const note = new Notification(`${event.user} mentioned you${this.room && this.room !== 'lobby' ? ` in #${this.room}` : ''}`, {

@@ -1,24 +1,30 @@
-/**
- * The invitation form answers in place: "NAME is invited" (or a member already), or what was
- * wrong (no such account, too many invitations) beside the field, without leaving the room. With
- * no JavaScript it is a plain form post, as before.
- */
-export function inviteInPlace(form) {
-  const result = form?.querySelector('.form-result')
-  if (!form || !result) return
+// The invitation form answers in place: "NAME is invited" (or a member already), or what was
+// wrong (no such account, too many invitations) beside the field, without leaving the room. With
+// no JavaScript it is a plain form post, as before.
+
+/** What POST /rooms/NAME/invite answers as JSON. */
+interface InviteAnswer {
+  user?: string
+  added?: boolean
+  message?: string
+}
+
+export function inviteInPlace(form: HTMLFormElement | null): void {
+  const result = form?.querySelector<HTMLElement>('.form-result')
+  const input = form?.querySelector<HTMLInputElement>('input[name=user]')
+  const button = form?.querySelector<HTMLButtonElement>('button[type=submit]')
+  if (!form || !result || !input || !button) return
   form.addEventListener('submit', async (e) => {
     e.preventDefault()
-    const input = form.querySelector('input[name=user]')
-    const button = form.querySelector('button[type=submit]')
     button.disabled = true
     result.classList.remove('error')
     try {
       const res = await fetch(form.action, {
         method: 'POST',
         headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(new FormData(form)),
+        body: new URLSearchParams(new FormData(form) as unknown as Record<string, string>),
       })
-      const body = await res.json().catch(() => ({}))
+      const body = (await res.json().catch(() => ({}))) as InviteAnswer
       if (res.ok) {
         result.textContent = body.added === false ? `${body.user} is a member already.` : `${body.user} is invited: the room is in their list now.`
         input.value = ''
