@@ -6,27 +6,16 @@
 // to Room): this file does the page's work.
 import { reportAway } from './page/away.js'
 import { inviteInPlace } from './page/invite.js'
-import { continuesGroup, joinLeaveWords, linkSegments } from './client/render.js'
-import { MentionCompleter, MentionTracker, mentionParts, mentions } from './page/mentions.js'
+import { continuesGroup, joinLeaveWords } from './client/render.js'
+import { MentionCompleter, MentionTracker, mentions } from './page/mentions.js'
+import { awayAfterMs, iAmGuest, maxLength, me, roomEl, roomName, tab, threadEl } from './page/context.js'
+import { atBottom, avatarEl, dayFormat, el, fullFormat, keepingScroll, textWithLinks, timeEl, timeFormat } from './page/dom.js'
 
-export const roomEl = document.getElementById('room')
-export const me = roomEl.dataset.user
-/** A guest's page: only guest-marked messages of this name can be this person's own. */
-const iAmGuest = roomEl.dataset.guest === '1'
-/** This page's id: sent with every request, so its leave ends only this page's connections. */
-export const tab = roomEl.dataset.tab || ''
-reportAway(tab, (Number(roomEl.dataset.awayAfter) || 300) * 1000)
+export { me, roomEl, roomName, setRoomName, tab } from './page/context.js'
+export { avatarEl, el, keepingScroll, textWithLinks } from './page/dom.js'
+
+reportAway(tab, awayAfterMs)
 inviteInPlace(document.getElementById('invite-form'))
-/** This page's room (the lobby when the page does not say): every URL of the room is built from it. */
-export let roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
-
-/** The page now shows room `name` (the app switched to it in place): every URL of the room follows. */
-export function setRoomName(name) {
-  roomName = name
-}
-/** The longest message the server takes, in characters. */
-const maxLength = Number(roomEl.dataset.maxLength || 2000)
-const threadEl = document.getElementById('thread')
 /** "No messages yet": shown by the style sheet while the thread has nothing else; kept across switches. */
 const emptyHint = threadEl?.querySelector('.empty-thread')
 const statusEl = document.getElementById('status')
@@ -38,89 +27,6 @@ const typingEl = document.getElementById('typing')
 const pill = document.getElementById('new-pill')
 const countEl = document.getElementById('say-count')
 const sendButton = form.querySelector('button[type=submit]')
-
-/** Whether the reader is at (or near) the bottom of the thread, so new events should follow. */
-function atBottom() {
-  return threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 32
-}
-
-/** The first row the reader sees (at least partly) at the top of the thread; date lines, which come and go, skipped. */
-function firstRowInView() {
-  const top = threadEl.scrollTop
-  for (const row of threadEl.children) {
-    if (row.offsetHeight === 0 || row.classList.contains('day')) continue
-    if (row.offsetTop + row.offsetHeight > top) return row
-  }
-  return null
-}
-
-/**
- * Runs a change to the thread and keeps the reader's place: at the bottom it follows new
- * content (or always, with `follow`); elsewhere the first row in view stays where it was on the
- * screen, whatever was added, removed or changed above it. The browser's own scroll anchoring
- * is off for the thread (chat.css), so only this moves it.
- */
-export function keepingScroll(change, follow = atBottom()) {
-  const anchor = follow ? null : firstRowInView()
-  const offset = anchor ? anchor.offsetTop - threadEl.scrollTop : 0
-  const top = threadEl.scrollTop
-  change(threadEl)
-  if (follow) threadEl.scrollTop = threadEl.scrollHeight
-  else if (anchor?.isConnected && anchor.offsetHeight > 0) threadEl.scrollTop = anchor.offsetTop - offset
-  else threadEl.scrollTop = top
-  return follow
-}
-
-export function el(tag, className, text) {
-  const node = document.createElement(tag)
-  if (className) node.className = className
-  if (text !== undefined) node.textContent = text
-  return node
-}
-
-/** Only avatars this server hands out: its own identicons, or Gravatar. */
-export function avatarEl(url, size) {
-  if (typeof url !== 'string' || !(url.startsWith('/avatars/') || url.startsWith('https://www.gravatar.com/avatar/'))) return null
-  const img = el('img', 'avatar')
-  img.src = url
-  img.alt = ''
-  img.width = size
-  img.height = size
-  return img
-}
-
-const timeFormat = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' })
-const fullFormat = new Intl.DateTimeFormat([], { dateStyle: 'full', timeStyle: 'short' })
-const dayFormat = new Intl.DateTimeFormat([], { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
-
-function timeEl(timestamp) {
-  const t = el('time', '', timeFormat.format(timestamp))
-  t.dateTime = new Date(timestamp).toISOString()
-  t.title = fullFormat.format(timestamp)
-  return t
-}
-
-/**
- * A message's text with its http(s) links as safe links (the same function the server renders
- * with) and your name where you are mentioned marked. Links are no Tab stops: the thread is one
- * (arrow keys move in it, Enter opens a message's first link).
- */
-export function textWithLinks(text) {
-  const node = el('div', 'text')
-  for (const part of linkSegments(text)) {
-    if (!part.href) {
-      for (const piece of mentionParts(part.text, me)) node.append(piece.mention ? el('mark', 'at-me', piece.text) : piece.text)
-      continue
-    }
-    const a = el('a', '', part.text)
-    a.href = part.href
-    a.rel = 'noopener noreferrer nofollow'
-    a.target = '_blank'
-    a.tabIndex = -1
-    node.append(a)
-  }
-  return node
-}
 
 /** Whether this event is this person's own (the server checks again; a guest's name is not an account's). */
 function isOwn(event) {
@@ -1088,7 +994,7 @@ export class Room {
     this.thread = new Thread(chat)
     this.roster = new Roster(chat)
     this.typing = new TypingLine()
-    /** Set by the page's links (public/js/outbox.js): what is written and not confirmed yet, as rows. */
+    /** Set by the page's links (page/outbox.ts): what is written and not confirmed yet, as rows. */
     this.outbox = null
     keyboardInThread(this.thread)
     // @name completion: recent senders first, then who is online.

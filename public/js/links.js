@@ -6,7 +6,7 @@
 import { ChatClient } from './client/index.js'
 import { Room, isLeaving, me, nameTaken, onCompose, onTyping, roomEl, roomName, showConnection, showError, signedOut, tab } from './chat.js'
 import { appShell } from './app.js'
-import { OutboxView } from './outbox.js'
+import { OutboxView } from './page/outbox.js'
 
 /** What the top bar says for each way. */
 const wayNames = { websocket: 'WebSocket', sse: 'event stream', longpolling: 'long polling' }

@@ -1,23 +1,35 @@
 // The outbox as the live pages show it: what you wrote and the server has not confirmed yet, at
 // the end of the thread, each row saying where it stands (sending, waiting for the connection,
 // slowed down with a countdown, or refused with Retry and Discard). The client library's outbox
-// (public/js/client/outbox.js) does the work: client ids, localStorage, sending in order and
-// exactly once over whatever way is live; this file draws what it says.
-import { avatarEl, el, me, textWithLinks } from './chat.js'
+// (client/outbox.ts) does the work: client ids, localStorage, sending in order and exactly once
+// over whatever way is live; this file draws what it says.
+import type { EntryStatus, Outbox, OutboxEntry } from '../client/outbox.js'
+import { me } from './context.js'
+import { avatarEl, el, textWithLinks } from './dom.js'
+
+/** What the outbox's rows need of the page's room: its thread (where they go), who is in it (your avatar), its message box. */
+export interface OutboxHost {
+  thread: { outboxEl: HTMLElement; lastId: number; keepingScroll(change: () => void, follow?: boolean): unknown }
+  roster: { users: Map<string, string | undefined> }
+  composer?: { focus(): void } | undefined
+}
 
 export class OutboxView {
-  /** `room` is the page's Room (its thread shows the rows); `outbox` the library room's outbox. */
-  constructor(room, outbox) {
-    this.room = room
-    this.outbox = outbox
+  private readonly container: HTMLElement
+  private readonly rows = new Map<string, HTMLElement>()
+  /** Confirmed, with the event's id: the row stays until the thread shows that event. */
+  private readonly confirmed = new Map<string, number>()
+  /** The row counting down to its resend after a 429, and to when. */
+  private slowId: string | null = null
+  private slowUntil = 0
+  private countdown: ReturnType<typeof setInterval> | undefined = undefined
+
+  /** `room` is the page's room (its thread shows the rows); `outbox` the library room's outbox. */
+  constructor(
+    private readonly room: OutboxHost,
+    private readonly outbox: Outbox,
+  ) {
     this.container = room.thread.outboxEl
-    this.rows = new Map()
-    /** Confirmed, with the event's id: the row stays until the thread shows that event. */
-    this.confirmed = new Map()
-    /** The row counting down to its resend after a 429, and to when. */
-    this.slowId = null
-    this.slowUntil = 0
-    this.countdown = null
     for (const entry of outbox.entries) this.showRow(entry)
     outbox.on('add', (entry) => this.showRow(entry))
     outbox.on('update', (entry, status) => this.label(entry, status))
@@ -30,7 +42,7 @@ export class OutboxView {
   }
 
   /** The server has it: shown until the thread has its event (it may come before or after the answer). */
-  confirm(clientId, id) {
+  confirm(clientId: string, id: number): void {
     const row = this.rows.get(clientId)
     if (!row) return
     if (this.slowId === clientId) this.stopCountdown()
@@ -43,11 +55,11 @@ export class OutboxView {
   }
 
   /** Events shown in the thread: a confirmed row goes once the thread is past its id. */
-  seen(_events, lastId) {
+  seen(_events: unknown, lastId: number): void {
     for (const [clientId, id] of this.confirmed) if (id <= lastId) this.dropRow(clientId)
   }
 
-  dropRow(clientId) {
+  dropRow(clientId: string): void {
     if (this.slowId === clientId) this.stopCountdown()
     this.confirmed.delete(clientId)
     const row = this.rows.get(clientId)
@@ -55,7 +67,7 @@ export class OutboxView {
     row?.remove()
   }
 
-  showRow(entry) {
+  showRow(entry: OutboxEntry): void {
     if (this.rows.has(entry.clientId)) return
     const row = el('div', 'outgoing mine pending')
     row.dataset.clientId = entry.clientId
@@ -71,17 +83,17 @@ export class OutboxView {
     this.label(entry, this.outbox.status(entry))
   }
 
-  stopCountdown() {
+  private stopCountdown(): void {
     clearInterval(this.countdown)
-    this.countdown = null
+    this.countdown = undefined
     this.slowId = null
   }
 
   /** The row's state line: sending, waiting, slowed down (counting down), or why it was refused (with Retry and Discard). */
-  label(entry, status) {
+  label(entry: OutboxEntry, status: EntryStatus): void {
     const row = this.rows.get(entry.clientId)
-    if (!row || this.confirmed.has(entry.clientId)) return
-    const line = row.querySelector('.outbox-state')
+    const line = row?.querySelector<HTMLElement>('.outbox-state')
+    if (!row || !line || this.confirmed.has(entry.clientId)) return
     const failed = status.state === 'failed'
     row.classList.toggle('failed', failed)
     row.classList.toggle('pending', !failed)
@@ -112,10 +124,11 @@ export class OutboxView {
     // Waiting out the limit: the server's words, and when it goes (counting down), instead of its "try again".
     if (this.slowId === entry.clientId) return
     this.slowId = entry.clientId
-    this.slowUntil = status.until
+    const until = status.until ?? Date.now()
+    this.slowUntil = until
     const why = (status.message || 'Slow down.').replace(/\s*Try again in \d+ s\.?$/, '')
     const show = () => {
-      const left = Math.max(0, Math.ceil((status.until - Date.now()) / 1000))
+      const left = Math.max(0, Math.ceil((until - Date.now()) / 1000))
       line.textContent = `${why} Sending it by itself in ${left} s…`
       if (left === 0) clearInterval(this.countdown)
     }
