@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { foldMessage, messageLength } from '../client/render.js'
 
 // Control characters other than newline; bidi overrides that would flip the rest of the page.
 const forbidden = /[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/
@@ -23,10 +24,10 @@ export function illFormed(text: string, what: string): string | undefined {
  */
 export function checkMessageText(text: unknown, max: number): { text: string } | { error: string } {
   if (typeof text !== 'string') return { error: 'A message must be text.' }
-  const folded = (text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text).trim()
+  const folded = foldMessage(text)
   if (folded.length === 0) return { error: 'A message cannot be empty.' }
-  // Characters, not UTF-16 units: counted only when the units alone could be over.
-  if (folded.length > max && Array.from(folded).length > max) return { error: `A message is at most ${max} characters.` }
+  // Characters, not UTF-16 units (as the page counts them): counted only when the units alone could be over.
+  if (folded.length > max && messageLength(folded) > max) return { error: `A message is at most ${max} characters.` }
   if (forbidden.test(folded)) return { error: 'A message cannot contain control characters.' }
   const broken = illFormed(folded, 'A message')
   if (broken) return { error: broken }

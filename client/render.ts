@@ -111,3 +111,22 @@ export function mentionParts(text: string, name: string | undefined): { text: st
   return parts
 }
 
+
+// What a message is, as the server keeps and counts it, and who is typing, in words.
+
+/** A message as the server keeps it: line ends folded to `\n`, trimmed. */
+export function foldMessage(text: string): string {
+  return (text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text).trim()
+}
+
+/** Characters as the server counts a message (code points of the folded text): what MAX_MESSAGE_LENGTH bounds. */
+export function messageLength(text: string): number {
+  return Array.from(foldMessage(text)).length
+}
+
+/** "NAME is typing…", "A, B are typing…", "Several people are typing…" ('' for nobody): the refresh page's words and the live pages'. */
+export function typingText(names: readonly string[]): string {
+  if (names.length === 0) return ''
+  if (names.length === 1) return `${names[0]} is typing…`
+  return names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
+}

@@ -30,9 +30,12 @@ export interface RoomEvents {
 /** Who is in the room, as of event `lastId`. */
 export interface Roster {
   lastId: number
-  users: { name: string; avatar?: string }[]
+  /** Each with their presence as a person (online, away, offline). */
+  users: { name: string; avatar?: string; presence?: 'online' | 'away' | 'offline' }[]
   /** How many in all (past the server's limit, only a count). */
   count?: number
+  /** The list is the room's members (every room but the lobby), not who has it open. */
+  members?: boolean
 }
 
 export interface RoomSettings {

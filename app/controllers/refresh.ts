@@ -6,6 +6,7 @@ import { httpRefusal } from '../transport/protocol.js'
 import { currentUser } from '../plugins/session.js'
 import { threadRows } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema, pageQuerySchema } from '../validation.js'
+import { typingText } from '../../client/render.js'
 
 /** Older messages shown per page of history. */
 const HISTORY_PAGE = 50
@@ -40,7 +41,7 @@ async function inRoom(request: FastifyRequest, tab: string) {
     users,
     count,
     members,
-    typing: typingLine(chatroom.typingNow(user.name)),
+    typing: typingText(chatroom.typingNow(user.name)),
     epoch: chatroom.epoch,
     // A link to the page before this one, while there is one.
     older: first !== undefined && first > 1 ? first : undefined,
@@ -48,13 +49,6 @@ async function inRoom(request: FastifyRequest, tab: string) {
     base: roomBase('/refresh', chatroom),
     ...sidebar,
   }
-}
-
-/** The typing line, as the other pages' scripts word it. */
-function typingLine(names: string[]): string {
-  if (names.length === 0) return ''
-  if (names.length === 1) return `${names[0]} is typing…`
-  return names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
 }
 
 async function renderRoom(request: FastifyRequest, reply: FastifyReply, extra: { error?: string; draft?: string } = {}) {
@@ -109,7 +103,7 @@ export async function thread(request: FastifyRequest, reply: FastifyReply) {
     epoch: chatroom.epoch,
     users,
     count,
-    typing: typingLine(chatroom.typingNow(user.name)),
+    typing: typingText(chatroom.typingNow(user.name)),
   })
 }
 

@@ -10,23 +10,23 @@ import { continuesGroup, joinLeaveWords } from './client/render.js'
 import { MentionCompleter, MentionTracker, mentions } from './page/mentions.js'
 import { awayAfterMs, iAmGuest, maxLength, me, roomEl, roomName, tab, threadEl } from './page/context.js'
 import { atBottom, avatarEl, dayFormat, el, fullFormat, keepingScroll, textWithLinks, timeEl, timeFormat } from './page/dom.js'
+import { Roster, TypingLine } from './page/people.js'
+import { counterText, messageBox } from './page/composer.js'
+import { showError } from './page/status.js'
+import { messageLength } from './client/render.js'
 
 export { me, roomEl, roomName, setRoomName, tab } from './page/context.js'
 export { avatarEl, el, keepingScroll, textWithLinks } from './page/dom.js'
+export { Roster, TypingLine, setTyping, showUsers } from './page/people.js'
+export { messageLength, typingText } from './client/render.js'
+export { onCompose, onSay, onTyping } from './page/composer.js'
+export { isLeaving, nameTaken, setStatus, showConnection, showError, signedOut } from './page/status.js'
 
 reportAway(tab, awayAfterMs)
 inviteInPlace(document.getElementById('invite-form'))
 /** "No messages yet": shown by the style sheet while the thread has nothing else; kept across switches. */
 const emptyHint = threadEl?.querySelector('.empty-thread')
-const statusEl = document.getElementById('status')
-const flashEl = document.getElementById('flash')
-const form = document.getElementById('say')
-const input = document.getElementById('message')
-const usersEl = document.getElementById('users')
-const typingEl = document.getElementById('typing')
 const pill = document.getElementById('new-pill')
-const countEl = document.getElementById('say-count')
-const sendButton = form.querySelector('button[type=submit]')
 
 /** Whether this event is this person's own (the server checks again; a guest's name is not an account's). */
 function isOwn(event) {
@@ -576,19 +576,6 @@ async function changeMessage(thread, id, kind, text) {
   }
 }
 
-/** Characters as the server counts them: line ends folded, trimmed, code points. */
-export function messageLength(text) {
-  return Array.from(text.replace(/\r\n?/g, '\n').trim()).length
-}
-
-const numberFormat = new Intl.NumberFormat()
-
-/** What the counter says for `n` characters (shown near and over the limit), and whether it is over. */
-function counterText(n) {
-  if (n > maxLength) return `${numberFormat.format(n)} / ${numberFormat.format(maxLength)}: ${numberFormat.format(n - maxLength)} too many`
-  return `${numberFormat.format(n)} / ${numberFormat.format(maxLength)}`
-}
-
 /** Edits one's own message in place: a box with its text; Enter saves, Escape cancels. */
 function startEdit(row, thread) {
   if (row.classList.contains('editing') || row.classList.contains('deleted')) return
@@ -799,194 +786,6 @@ function keyboardInThread(thread) {
   })
 }
 
-/** The online count, in the list's heading and on the phone's "Online" button. */
-function showCount(n) {
-  for (const id of ['online-count', 'online-toggle-count']) {
-    const node = document.getElementById(id)
-    if (node) node.textContent = String(n)
-  }
-}
-
-/**
- * Who is online: a snapshot from /room/users (as of its lastId), kept current by the
- * join and leave events that follow it; fetched again after every reconnect.
- */
-export class Roster {
-  constructor(chat) {
-    this.chat = chat
-    this.lastId = Infinity
-    this.users = new Map()
-    this.recent = []
-  }
-
-  async resync() {
-    try {
-      const snapshot = await this.chat.users()
-      this.lastId = snapshot.lastId
-      this.users = new Map(snapshot.users.map((u) => [u.name, u.avatar]))
-      // Each person's presence (online, away, offline); outside the lobby the list is the room's members.
-      this.presence = new Map(snapshot.users.map((u) => [u.name, u.presence]))
-      this.members = snapshot.members === true
-      // Past the server's limit only a count comes; leaves of people not listed come off it.
-      this.hidden = Math.max(0, (snapshot.count ?? snapshot.users.length) - snapshot.users.length)
-      // Events that arrived while the snapshot was on its way.
-      for (const event of this.recent) this.apply(event)
-      this.render()
-    } catch {
-      // The next reconnect tries again.
-    }
-  }
-
-  /** Join and leave events; those the snapshot already counts are skipped. */
-  add(events) {
-    let changed = false
-    for (const event of events) {
-      if (event.type !== 'join' && event.type !== 'leave') continue
-      this.recent.push(event)
-      if (this.recent.length > 200) this.recent.shift()
-      changed = this.apply(event) || changed
-    }
-    if (changed) this.render()
-  }
-
-  /** Who opens or closes a room other than the lobby comes as a signal (its log says membership only). */
-  signals(items) {
-    // A list of members changes with joins and leaves only.
-    if (this.members) return
-    let changed = false
-    for (const item of items) {
-      if (item.type !== 'presence' || typeof item.id === 'number') continue
-      if (item.presence === 'offline') changed = this.users.delete(item.user) || changed
-      else if (!this.users.has(item.user)) {
-        this.users.set(item.user, item.avatar)
-        changed = true
-      }
-    }
-    if (changed) this.render()
-  }
-
-  apply(event) {
-    if (event.id <= this.lastId) return false
-    this.lastId = event.id
-    if (event.type === 'join') {
-      this.users.set(event.user, event.avatar)
-      this.presence?.set(event.user, 'online')
-    }
-    else if (!this.users.delete(event.user) && this.hidden > 0) this.hidden--
-    return true
-  }
-
-  render() {
-    // Online first, then away, then offline (a list of members has all three), each by name.
-    const rank = (name) => ({ online: 0, away: 1, offline: 2 })[name === me ? 'online' : (this.presence?.get(name) ?? 'online')] ?? 0
-    const names = [...this.users.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    showCount(names.length + (this.hidden ?? 0))
-    usersEl.replaceChildren(
-      ...names.map((name) => {
-        const presence = name === me ? 'online' : (this.presence?.get(name) ?? 'online')
-        const li = el('li', name === me ? 'online me' : presence === 'online' ? 'online' : `online ${presence}`)
-        li.dataset.name = name
-        const avatar = avatarEl(this.users.get(name), 24)
-        if (avatar) li.append(avatar)
-        li.append(el('span', 'name', name))
-        if (presence !== 'online') li.append(' ', el('span', 'presence', presence))
-        if (name === me) li.append(' ', el('span', 'you', '(you)'))
-        else if (roomEl.dataset.dm === '1') li.append(dmForm(name))
-        return li
-      }),
-    )
-  }
-}
-
-/** "Message": opens (or finds) the direct room with this person (an account; the server says so otherwise). */
-function dmForm(name) {
-  const form = el('form', 'dm')
-  form.method = 'post'
-  form.action = '/direct'
-  for (const [field, value] of [['user', name], ['transport', roomEl.dataset.transport || 'auto']]) {
-    const input = document.createElement('input')
-    input.type = 'hidden'
-    input.name = field
-    input.value = value
-    form.append(input)
-  }
-  const button = el('button', 'link', 'Message')
-  button.type = 'submit'
-  button.setAttribute('aria-label', `Direct message to ${name}`)
-  form.append(button)
-  return form
-}
-
-/** The online list drawn by the server (the refresh page): swapped in whole, with its count. */
-export function showUsers(list, count) {
-  usersEl.replaceChildren(...list.childNodes)
-  showCount(count)
-}
-
-/** "NAME is typing…" (the same words as the refresh page's, drawn by the server). */
-export function typingText(names) {
-  if (names.length === 0) return ''
-  if (names.length === 1) return `${names[0]} is typing…`
-  return names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
-}
-
-export function setTyping(text) {
-  if (typingEl.textContent !== text) typingEl.textContent = text
-}
-
-/** "NAME is typing…": shown a few seconds after each signal, cleared when they send. Never for yourself. */
-export class TypingLine {
-  constructor(showMs = 4000) {
-    this.showMs = showMs
-    this.until = new Map()
-    setInterval(() => this.render(), 1000)
-  }
-
-  add(items) {
-    let changed = false
-    for (const item of items) {
-      if (item.user === me) continue
-      if (item.type === 'typing') this.until.set(item.user, Date.now() + this.showMs)
-      else if (item.type === 'message' || item.type === 'leave') this.until.delete(item.user)
-      else continue
-      changed = true
-    }
-    if (changed) this.render()
-  }
-
-  render() {
-    const now = Date.now()
-    for (const [name, until] of this.until) if (until <= now) this.until.delete(name)
-    setTyping(typingText([...this.until.keys()]))
-  }
-}
-
-/**
- * Calls notify at most once per intervalMs while the user types in the message box; a
- * keystroke inside the window schedules one trailing call, so nobody types unseen.
- * Sending the message cancels a pending one.
- */
-export function onTyping(notify, intervalMs = 2000) {
-  let last = 0
-  let trailing = null
-  const fire = () => {
-    trailing = null
-    if (!input.value.trim() || document.activeElement !== input) return
-    last = Date.now()
-    notify()
-  }
-  input.addEventListener('input', () => {
-    if (!input.value.trim() || trailing) return
-    const wait = last + intervalMs - Date.now()
-    if (wait <= 0) fire()
-    else trailing = setTimeout(fire, wait)
-  })
-  form.addEventListener('submit', () => {
-    clearTimeout(trailing)
-    trailing = null
-  })
-}
-
 /** The thread, the online list and the typing line, fed from one stream of events and signals: those of `chat`, the client library's room. */
 export class Room {
   constructor(chat) {
@@ -1000,7 +799,7 @@ export class Room {
     // @name completion: recent senders first, then who is online.
     const list = document.getElementById('mention-list')
     if (list) {
-      new MentionCompleter(input, list, () => {
+      new MentionCompleter(messageBox, list, () => {
         const names = []
         const rows = threadEl.querySelectorAll(':scope > .message')
         for (let i = rows.length - 1; i >= 0 && names.length < 50; i--) names.push(rows[i].dataset.user)
@@ -1009,8 +808,8 @@ export class Room {
       })
     }
     // Up in an empty box edits your last message (as in most chat apps).
-    input.addEventListener('keydown', (e) => {
-      if (e.key !== 'ArrowUp' || input.value !== '' || e.shiftKey || e.altKey || e.ctrlKey || e.metaKey) return
+    messageBox.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowUp' || messageBox.value !== '' || e.shiftKey || e.altKey || e.ctrlKey || e.metaKey) return
       const row = this.thread.lastOwn()
       if (!row) return
       e.preventDefault()
@@ -1027,13 +826,8 @@ export class Room {
   switchTo(chat) {
     this.chat = chat
     this.thread.switchTo(chat)
-    this.roster.chat = chat
-    this.roster.users = new Map()
-    this.roster.lastId = Infinity
-    this.roster.recent = []
-    this.roster.render()
-    this.typing.until.clear()
-    this.typing.render()
+    this.roster.switchTo(chat)
+    this.typing.clear()
   }
 
   receive(items) {
@@ -1047,259 +841,11 @@ export class Room {
 
   /** Puts the focus back in the message box. */
   get composer() {
-    return input
+    return messageBox
   }
 }
 
 // Leaving: the page tells the server as it goes (closing the tab, going to another site), so
 // others see the leave at once; a reload's new page is already holding the user by then.
-let leaving = false
-/** Whether this page is on its way out (the server closing our connection is expected). */
-export const isLeaving = () => leaving
-for (const out of document.querySelectorAll('form.signout')) out.addEventListener('submit', () => (leaving = true))
-// Following a link of this site (search, the account page, another room) is not leaving: no
-// goodbye is sent, so the presence grace covers a quick return (no leave and join lines). A
-// link that did not navigate (opened in another tab) stops counting after a few seconds.
-let following = 0
-const follow = () => (following = Date.now())
-document.addEventListener('click', (e) => {
-  const link = e.target instanceof Element ? e.target.closest('a[href]') : null
-  const samePage = link instanceof HTMLAnchorElement && link.pathname === location.pathname && link.search === location.search
-  if (link instanceof HTMLAnchorElement && link.origin === location.origin && !link.target && !samePage) follow()
-})
-document.addEventListener('submit', (e) => {
-  if (e.target instanceof HTMLFormElement && e.target.method === 'get') follow()
-})
-addEventListener('pagehide', () => {
-  leaving = true
-  if (tab && Date.now() - following > 3000) navigator.sendBeacon('/room/leave', new URLSearchParams({ tab }))
-})
-// Back from the browser's page cache: this page left when it was hidden, so it starts anew.
-addEventListener('pageshow', (e) => {
-  if (e.persisted) location.reload()
-})
-
-// The online list on a phone: behind the "Online" button (a plain #people link without JavaScript).
-const toggle = document.getElementById('online-toggle')
-const closePeople = document.getElementById('close-people')
-function showPeople(open) {
-  document.body.classList.toggle('people-open', open)
-  toggle?.setAttribute('aria-expanded', String(open))
-  if (open) document.getElementById('people')?.focus?.()
-}
-toggle?.addEventListener('click', (e) => {
-  e.preventDefault()
-  showPeople(!document.body.classList.contains('people-open'))
-})
-closePeople?.addEventListener('click', (e) => {
-  e.preventDefault()
-  showPeople(false)
-  toggle?.focus()
-})
-addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && document.body.classList.contains('people-open')) showPeople(false)
-})
-
-/** The session is gone (signed out elsewhere, expired): back to the welcome page, the name kept. */
-export function signedOut() {
-  if (leaving) return
-  location.assign(`/?signin=expired&name=${encodeURIComponent(me)}`)
-}
-
-/** Someone else present now holds this user's name: back to the welcome page to pick another. */
-export function nameTaken() {
-  if (!leaving) location.assign(`/?signin=taken&name=${encodeURIComponent(me)}`)
-}
-
-let countdown = null
-
-/** The status line; with `untilMs`, `{s}` in the text counts down the seconds to it. */
-export function setStatus(text, untilMs) {
-  clearInterval(countdown)
-  countdown = null
-  if (untilMs === undefined) {
-    statusEl.textContent = text
-    return
-  }
-  const show = () => {
-    const left = Math.max(0, Math.ceil((untilMs - Date.now()) / 1000))
-    statusEl.textContent = text.replace('{s}', left === 0 ? 'now' : `in ${left} s`)
-    if (left === 0) {
-      clearInterval(countdown)
-      countdown = null
-    }
-  }
-  show()
-  countdown = setInterval(show, 1000)
-}
-
-const wayEl = document.getElementById('way')
-let wayTimer = null
-let wasLive = false
-
-/**
- * The connection as it is, in the top bar: "Connecting · WebSocket…", "Live · WebSocket",
- * "Reconnecting in 3 s · WebSocket" (counting down to the next try), "Offline · WebSocket".
- * `#way` carries the state (data-state) and since when (data-since, ms), and the status line
- * says what happens to messages meanwhile.
- */
-export function showConnection(state, way, { until, detail, retryNow } = {}) {
-  clearInterval(wayTimer)
-  wayTimer = null
-  const where = roomEl.dataset.where || ''
-  const text = () => {
-    if (state === 'live') return `Live · ${way}${detail ? ` ${detail}` : ''}`
-    if (state === 'offline') return `Offline · ${way}`
-    if (state === 'connecting') return `Connecting · ${way}…`
-    const left = until === undefined ? 0 : Math.ceil((until - Date.now()) / 1000)
-    return left > 0 ? `Reconnecting in ${left} s · ${way}` : `Reconnecting · ${way}…`
-  }
-  if (wayEl) {
-    if (wayEl.dataset.state !== state) wayEl.dataset.since = String(Date.now())
-    wayEl.dataset.state = state
-    wayEl.textContent = where + text()
-    if (state === 'reconnecting' && until !== undefined) {
-      wayTimer = setInterval(() => {
-        wayEl.textContent = where + text()
-        if (until <= Date.now()) {
-          clearInterval(wayTimer)
-          wayTimer = null
-        }
-      }, 250)
-    }
-  }
-  if (state === 'live') {
-    wasLive = true
-    setStatus('')
-    return
-  }
-  if (!wasLive) return
-  const words =
-    state === 'offline'
-      ? 'You are offline. What you write is kept and sent by itself once you are back.'
-      : 'Not connected. What you write is kept and sent by itself once reconnected.'
-  setStatus(words)
-  if (retryNow && state === 'reconnecting') {
-    const button = el('button', 'link retry-now', 'Retry now')
-    button.type = 'button'
-    button.addEventListener('click', retryNow)
-    statusEl.append(' ', button)
-  }
-}
-
-/** The error line over the message box (it takes room from the thread, which keeps its place). */
-export function showError(text) {
-  if (flashEl.textContent === text && flashEl.hidden === !text) return
-  keepingScroll(() => {
-    flashEl.textContent = text
-    flashEl.hidden = !text
-  })
-}
-
-/** The message box grows with its text, up to a few lines (then it scrolls). */
-function fitInput() {
-  input.style.height = 'auto'
-  input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`
-}
-
-/**
- * The counter under the box: shown near the limit, and over it the Send button is off and
- * Enter says why. Nothing is ever cut: a pasted text stays whole, for you to shorten.
- */
-function countInput() {
-  const n = messageLength(input.value)
-  const over = n > maxLength
-  if (countEl) {
-    countEl.hidden = n <= maxLength * 0.9
-    countEl.textContent = counterText(n)
-    countEl.classList.toggle('over', over)
-  }
-  if (sendButton) sendButton.disabled = over
-  input.toggleAttribute('aria-invalid', over)
-  if (!over && flashEl.dataset.tooLong) {
-    delete flashEl.dataset.tooLong
-    showError('')
-  }
-  return over
-}
-
-/** Why a text cannot be sent as it is, or '' when it can. */
-function tooLong(text) {
-  const n = messageLength(text)
-  if (n <= maxLength) return ''
-  return `This message is ${numberFormat.format(n - maxLength)} characters too long (at most ${numberFormat.format(maxLength)}). Shorten it to send it.`
-}
-
-/** Enter sends, Shift+Enter starts a new line; the box grows, and counts near the limit. */
-function composer(submit) {
-  // The page counts instead: the browser's maxlength would cut a pasted text without a word.
-  input.removeAttribute('maxlength')
-  input.addEventListener('keydown', (e) => {
-    if (e.key !== 'Enter' || e.shiftKey || e.isComposing) return
-    e.preventDefault()
-    form.requestSubmit()
-  })
-  input.addEventListener('input', () => {
-    fitInput()
-    countInput()
-  })
-  form.addEventListener('submit', (e) => {
-    e.preventDefault()
-    const text = input.value
-    if (!text.trim()) return
-    const why = tooLong(text)
-    if (why) {
-      flashEl.dataset.tooLong = '1'
-      showError(why)
-      return
-    }
-    submit(text)
-  })
-  fitInput()
-  countInput()
-}
-
-/**
- * The refresh page: Enter (or Send) hands the text to `send`, which resolves with '' once the
- * server took it or with why not; the box is cleared only then, so a refused message stays for
- * another try.
- */
-export function onSay(send) {
-  let sending = false
-  composer(async (text) => {
-    if (sending) return
-    sending = true
-    form.setAttribute('aria-busy', 'true')
-    const error = await send(text)
-    sending = false
-    form.removeAttribute('aria-busy')
-    if (error) {
-      showError(error)
-    } else {
-      showError('')
-      // What was typed meanwhile stays.
-      if (input.value === text) input.value = ''
-      fitInput()
-      countInput()
-    }
-    input.focus()
-  })
-}
-
-/**
- * The live pages: a message goes into the outbox (`add`) at once, and the box is cleared and
- * free for the next one; the outbox sends it.
- */
-export function onCompose(add) {
-  composer((text) => {
-    add(text)
-    showError('')
-    input.value = ''
-    fitInput()
-    countInput()
-    input.focus()
-  })
-}
-
 // The refresh page has no Room: its thread still moves with the keyboard.
 if (roomEl.dataset.transport === 'refresh') keyboardInThread(null)
