@@ -119,7 +119,7 @@ export function showDeleted(row: HTMLElement): void {
 }
 
 /** The reader's local day of a moment. */
-const dayKey = (ts: number): string => {
+export const dayKey = (ts: number): string => {
   const d = new Date(ts)
   return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`
 }

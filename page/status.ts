@@ -23,7 +23,11 @@ document.addEventListener('click', (e) => {
   if (link instanceof HTMLAnchorElement && link.origin === location.origin && !link.target && !samePage) follow()
 })
 document.addEventListener('submit', (e) => {
-  if (e.target instanceof HTMLFormElement && e.target.method === 'get') follow()
+  if (!(e.target instanceof HTMLFormElement) || e.defaultPrevented) return
+  if (e.target.method === 'get') follow()
+  // A form the page's script did not take (join or leave the room, sign out) loads the page it
+  // answers with: the stream ending meanwhile (a leave) is that, not something to go elsewhere for.
+  else leaving = true
 })
 addEventListener('pagehide', () => {
   leaving = true

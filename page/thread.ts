@@ -22,11 +22,10 @@ const pill = document.getElementById('new-pill')
  * ("3 new messages"), and the count in the tab's title while the tab is hidden (with the
  * mentions of you not seen yet: "(@1 · 3) …").
  */
-class Unseen {
+export class Unseen {
   private below = 0
   private hidden = 0
   private mentions = 0
-  private readonly title = document.title
 
   constructor() {
     pill?.addEventListener('click', () => {
@@ -44,9 +43,14 @@ class Unseen {
     })
   }
 
+  /**
+   * "(@1 · 3) " before the room's title: the title as it is now (another room's after a switch in
+   * place), and after what the app shell puts first ("[2] ", the other rooms' count).
+   */
   private showTitle(): void {
     const counts = [this.mentions > 0 ? `@${this.mentions}` : '', this.hidden > 0 ? String(this.hidden) : ''].filter(Boolean)
-    document.title = counts.length > 0 ? `(${counts.join(' · ')}) ${this.title}` : this.title
+    const [, others = '', , title = ''] = /^(\[\d+\] )?(\([^)]*\) )?(.*)$/s.exec(document.title) ?? []
+    document.title = `${others}${counts.length > 0 ? `(${counts.join(' · ')}) ` : ''}${title}`
   }
 
   setMentions(n: number): void {
@@ -79,7 +83,7 @@ class Unseen {
 let readTimer: ReturnType<typeof setTimeout> | undefined
 let readUpTo = 0
 /** Tells the server (through the library's room `chat`) this room is read up to `id`, at most every 2 s. */
-function markRead(chat: ThreadChat, id: number): void {
+export function markRead(chat: Pick<ThreadChat, 'markRead'>, id: number): void {
   readUpTo = Math.max(readUpTo, id)
   if (readTimer) return
   readTimer = setTimeout(() => {

@@ -127,5 +127,14 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await post(base, eve, `/longpolling/rooms/${withEve.room}/messages`, { text: 'hi ann' })
     await page.waitForSelector('#thread .message .text:text("hi ann")')
     t.notOk(await page.isVisible('#thread .empty-thread'), 'once she writes, the thread holds her line alone')
+    // The tab hidden: what comes in the room shown is counted in the title, which stays this room's and keeps the other rooms' count first.
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true })
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' })
+      document.dispatchEvent(new Event('visibilitychange'))
+    })
+    await post(base, eve, `/longpolling/rooms/${withEve.room}/messages`, { text: '@ann are you there?' })
+    await page.waitForFunction(() => document.title.includes('(@1 · 1)'), undefined, { timeout: 3000 })
+    t.match(await page.title(), new RegExp(`^\\[1\\] \\(@1 · 1\\) ann & eve${label}`), "the title: the mention elsewhere first, then this room's news, then this room's name")
   })
 }

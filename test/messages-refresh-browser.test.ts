@@ -107,7 +107,7 @@ t.test('desktop: edits and deletions as they happen, Edit and Delete on the page
   t.equal(await ann.evaluate(() => document.activeElement?.closest('.message')?.id), own, 'Tab from one\'s own focused message: its Edit')
   t.equal(await ann.evaluate(() => document.activeElement?.closest('details')?.className), 'edit')
 
-  // Over the limit: the box's counter says so (public/js/chat.js), and Enter sends nothing (the draft stays).
+  // Over the limit: the box's counter says so (page/composer.ts), and Enter sends nothing (the draft stays).
   const before = app.chatroom.lastId
   await ann.fill('#message', 'x'.repeat(90))
   t.match(await ann.textContent('#say-count'), /10 too many/)

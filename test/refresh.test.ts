@@ -50,7 +50,7 @@ t.test('GET /refresh joins, then the room shows the archive with "you" for the v
   t.match(room.body, /<div class="thread" id="thread" role="log"/, 'the thread is a log: new rows are announced, not the whole thread')
   t.match(room.body, /<noscript><meta http-equiv="refresh" content="5"><\/noscript>/, 'works without JavaScript')
   t.match(room.body, /data-interval="5"/)
-  t.match(room.body, /<script type="module" src="\/public\/js\/refresh.js">/)
+  t.match(room.body, /<script type="module" src="\/public\/js\/page\/refresh.js">/)
 
   const thread = await app.inject({ method: 'GET', url: '/refresh/room/thread', headers: { cookie: ann } })
   t.equal(thread.statusCode, 200)

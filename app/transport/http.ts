@@ -264,8 +264,10 @@ export async function roomSidebar(request: FastifyRequest, room: Room, transport
     }),
   )
   const record = await chatroom.roomStore.get(room.name)
-  const where = room.name === 'lobby' ? '' : `${record?.visibility === 'direct' ? record.title : `#${room.name}`} · `
-  return { rooms, roomRecord: record, roomTitle: room.name, canInvite: record?.visibility === 'private' && user.account === true, where }
+  // What the page and its tab are called: the lobby's Revel name, a DM's two people, else #room.
+  const pageTitle = room.name === 'lobby' ? 'Chat room' : record?.visibility === 'direct' ? record.title : `#${room.name}`
+  const where = room.name === 'lobby' ? '' : `${pageTitle} · `
+  return { rooms, roomRecord: record, roomTitle: room.name, pageTitle, canInvite: record?.visibility === 'private' && user.account === true, where }
 }
 
 /**

@@ -2,21 +2,31 @@
 // kept live from it (unread counts, mentions of you, new rooms and direct messages), the tab's
 // title and notifications for what happens in the other rooms, and switching rooms in place
 // (the URL follows; back and reload land where you were). The thread, the people and the
-// composer are chat.js's; the connection and the rooms are the client library's.
-import { el, me, roomEl, roomName, setRoomName } from './chat.js'
-import { inviteInPlace } from './page/invite.js'
-import { mentions } from './page/mentions.js'
+// composer are the page's other modules; the connection and the rooms are the client library's.
+import type { FollowStream } from '../client/follow.js'
+import type { Item, MessageEvent } from '../client/protocol.js'
+import { mentions } from '../client/render.js'
+import { me, roomEl, roomName, setRoomName } from './context.js'
+import { el } from './dom.js'
+import { inviteInPlace } from './invite.js'
 
-const asideEl = document.getElementById('people')
+const asideEl = document.getElementById('people') as HTMLElement
 
-/** Counts of what came in the rooms not shown: messages from others, and mentions of you. */
-const news = new Map()
+/** What came in a room not shown: messages from others, mentions of you, and up to which event the count goes. */
+interface News {
+  unread: number
+  mentions: number
+  upTo: number
+}
+
+/** Counts of what came in the rooms not shown. */
+const news = new Map<string, News>()
 
 /** A room's entry in the list (the `li`), if listed. */
-const itemOf = (room) => document.querySelector(`#room-list li[data-room="${CSS.escape(room)}"]`)
+const itemOf = (room: string) => document.querySelector<HTMLElement>(`#room-list li[data-room="${CSS.escape(room)}"]`)
 
 /** Draws a room's unread count and its mention badge, and the tab's title. */
-function drawNews(room) {
+function drawNews(room: string): void {
   const item = itemOf(room)
   const counts = news.get(room)
   if (item) {
@@ -39,7 +49,7 @@ function drawNews(room) {
 
 /** The tab's title says how many mentions of you and direct messages wait in the other rooms. */
 const baseTitle = () => document.title.replace(/^\[\d+\] /, '')
-function drawTitle() {
+function drawTitle(): void {
   let waiting = 0
   for (const [room, counts] of news) waiting += counts.mentions + (room.startsWith('dm-') ? counts.unread : 0)
   const title = baseTitle()
@@ -47,7 +57,7 @@ function drawTitle() {
 }
 
 /** A notification (when allowed, and the tab is hidden) for a direct message or a mention elsewhere. */
-function notify(room, event, why) {
+function notify(room: string, event: MessageEvent, why: 'dm' | 'mention'): void {
   if (!document.hidden || typeof Notification === 'undefined' || Notification.permission !== 'granted') return
   try {
     const note = new Notification(why === 'dm' ? `${event.user} wrote to you` : `${event.user} mentioned you in #${room}`, { body: event.text ?? '', tag: `${room}-${event.id}` })
@@ -61,13 +71,13 @@ function notify(room, event, why) {
 }
 
 /** What happened in a room not shown: counted in the list (never your own messages). */
-function elsewhere(room, items) {
+function elsewhere(room: string, items: readonly Item[]): void {
   const counts = news.get(room) ?? { unread: 0, mentions: 0, upTo: 0 }
   let changed = false
   for (const item of items) {
     // What the server's count (drawn or fetched) took in already is not counted again.
-    if (typeof item.id === 'number') {
-      if (item.id <= (counts.upTo ?? 0)) continue
+    if ('id' in item && typeof item.id === 'number') {
+      if (item.id <= counts.upTo) continue
       counts.upTo = item.id
     }
     if (item.type !== 'message' || item.user === me) continue
@@ -87,14 +97,14 @@ function elsewhere(room, items) {
  * The counts the server drew in the list (since each room's read marker) become the live ones;
  * the mentions counted here stay (the server does not draw them).
  */
-function adoptBadges() {
-  for (const item of document.querySelectorAll('#room-list li[data-room]')) {
-    const room = item.dataset.room
+function adoptBadges(): void {
+  for (const item of document.querySelectorAll<HTMLElement>('#room-list li[data-room]')) {
+    const room = item.dataset.room ?? ''
     const counts = news.get(room) ?? { unread: 0, mentions: 0, upTo: 0 }
     const drawn = item.querySelector('.unread')?.textContent ?? ''
     counts.unread = room === roomName ? 0 : drawn.startsWith('99+') ? 100 : Number.parseInt(drawn, 10) || 0
     // The server counted up to the room's last event when it drew the list.
-    counts.upTo = Math.max(counts.upTo ?? 0, Number(item.dataset.last) || 0)
+    counts.upTo = Math.max(counts.upTo, Number(item.dataset.last) || 0)
     if (room === roomName) counts.mentions = 0
     news.set(room, counts)
   }
@@ -103,11 +113,11 @@ function adoptBadges() {
 }
 
 /** The room list again from the server (a room joined, a DM opened to you, an invitation), keeping the live counts. */
-async function refreshList() {
+async function refreshList(): Promise<void> {
   try {
     const res = await fetch('/rooms', { headers: { accept: 'application/json' } })
     if (!res.ok) return
-    const { rooms } = await res.json()
+    const { rooms } = (await res.json()) as { rooms: { name: string; title: string; visibility: string; lastId: number; unread: number }[] }
     const list = document.getElementById('room-list')
     if (!list) return
     const way = roomEl.dataset.transport || 'auto'
@@ -124,7 +134,7 @@ async function refreshList() {
       if (room.name !== roomName) {
         // The server's count up to its last event; what the stream brought past it stays counted.
         const counts = news.get(room.name) ?? { unread: 0, mentions: 0, upTo: 0 }
-        if (room.lastId > (counts.upTo ?? 0)) {
+        if (room.lastId > counts.upTo) {
           counts.unread = room.unread
           counts.upTo = room.lastId
         }
@@ -142,8 +152,8 @@ async function refreshList() {
  * sidebar and the room's settings (who may invite, its topic, its read marker); `show` then
  * gives the thread its room. Falls back to loading the page when that fails.
  */
-async function switchTo(url, show, push) {
-  let doc
+async function switchTo(url: string, show: (room: string) => void, push: boolean): Promise<void> {
+  let doc: Document
   try {
     const res = await fetch(url, { headers: { accept: 'text/html' } })
     if (!res.ok || !res.headers.get('content-type')?.includes('text/html')) throw new Error(String(res.status))
@@ -156,18 +166,19 @@ async function switchTo(url, show, push) {
   if (!next || !nextAside) return location.assign(url)
   const name = next.dataset.room ? decodeURIComponent(next.dataset.room) : 'lobby'
   for (const key of ['room', 'epoch', 'seen', 'where', 'member', 'dm', 'guest']) {
-    if (next.dataset[key] === undefined) delete roomEl.dataset[key]
-    else roomEl.dataset[key] = next.dataset[key]
+    const value = next.dataset[key]
+    if (value === undefined) delete roomEl.dataset[key]
+    else roomEl.dataset[key] = value
   }
   setRoomName(name)
   // The sidebar: the server's for that room, with this page's list of people kept (it is redrawn).
   const users = document.getElementById('users')
   const fresh = [...nextAside.childNodes].map((node) => document.adoptNode(node))
   asideEl.replaceChildren(...fresh)
-  document.getElementById('users')?.replaceWith(users)
-  inviteInPlace(document.getElementById('invite-form'))
-  const say = document.getElementById('say')
-  const nextSay = doc.getElementById('say')
+  if (users) document.getElementById('users')?.replaceWith(users)
+  inviteInPlace(document.getElementById('invite-form') as HTMLFormElement | null)
+  const say = document.getElementById('say') as HTMLFormElement | null
+  const nextSay = doc.getElementById('say') as HTMLFormElement | null
   if (say && nextSay) say.action = nextSay.action
   document.title = doc.title
   const hint = document.querySelector('#thread .empty-thread')
@@ -182,7 +193,7 @@ async function switchTo(url, show, push) {
  * Runs the app shell over `stream` (the library's person's stream): `show(name)` shows a room
  * in place. Room links of the list switch in place; back and forward too.
  */
-export function appShell(stream, show) {
+export function appShell(stream: FollowStream, show: (room: string) => void): void {
   adoptBadges()
   stream.on('room', (room, items) => {
     if (room !== roomName) elsewhere(room, items)
@@ -190,7 +201,7 @@ export function appShell(stream, show) {
   // The presence of the other person of each direct room, beside it in the list.
   stream.on('presence', ({ user, presence }) => {
     for (const item of document.querySelectorAll(`#room-list li[data-with="${CSS.escape(user)}"]`)) {
-      const dot = item.querySelector('.dot')
+      const dot = item.querySelector<HTMLElement>('.dot')
       if (!dot) continue
       dot.className = `dot ${presence}`
       dot.title = `${user} is ${presence}`
@@ -218,7 +229,7 @@ export function appShell(stream, show) {
       document.body.classList.remove('people-open')
       return
     }
-    const link = e.target instanceof Element ? e.target.closest('#room-list a[href]') : null
+    const link = e.target instanceof Element ? e.target.closest<HTMLAnchorElement>('#room-list a[href]') : null
     if (!link || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return
     const url = new URL(link.href, location.href)
     if (url.origin !== location.origin) return

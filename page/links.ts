@@ -1,18 +1,24 @@
-// The live room pages on the client library (public/js/client/, the same module a Node bot
-// runs): one way kept connected (the WebSocket, event stream and long-poll pages), or the best
+// The live room pages on the client library (client/, the same module a Node bot runs): one way kept connected (the WebSocket, event stream and long-poll pages), or the best
 // way the network allows, switching by itself and coming back up (the automatic page). The
 // library keeps the cursor (epoch, last id), reconnects, falls back, and sends the outbox exactly
 // once; this file shows what it says: the thread, the top bar, the outbox's rows.
-import { ChatClient } from './client/index.js'
-import { Room, isLeaving, me, nameTaken, onCompose, onTyping, roomEl, roomName, showConnection, showError, signedOut, tab } from './chat.js'
+import './start.js'
+import { ChatClient } from '../client/index.js'
+import type { StateInfo } from '../client/connection.js'
+import type { ChatRoom } from '../client/room.js'
+import type { Transport } from '../client/protocol.js'
 import { appShell } from './app.js'
-import { OutboxView } from './page/outbox.js'
+import { onCompose, onTyping } from './composer.js'
+import { me, roomEl, roomName, tab } from './context.js'
+import { OutboxView } from './outbox.js'
+import { Room } from './room.js'
+import { isLeaving, nameTaken, showConnection, showError, signedOut } from './status.js'
 
 /** What the top bar says for each way. */
-const wayNames = { websocket: 'WebSocket', sse: 'event stream', longpolling: 'long polling' }
+const wayNames: Record<Transport, string> = { websocket: 'WebSocket', sse: 'event stream', longpolling: 'long polling' }
 
 /** localStorage, unless this browser refuses it (then the outbox lasts as long as the page). */
-function pageStorage() {
+function pageStorage(): Storage | undefined {
   try {
     return localStorage
   } catch {
@@ -25,10 +31,10 @@ function pageStorage() {
  * stream, for every room of theirs; the room shown rides it (a public room they are not a member
  * of has a connection of its own while shown). Choosing another room switches in place.
  */
-function run(transports, upgradeAfterMs = 60_000) {
+function run(transports: Transport[], upgradeAfterMs = 60_000): void {
   const chat = new ChatClient({ transports, upgradeAfterMs, storage: pageStorage(), storageKey: (name) => `chat.outbox.v1:${me}:${name}` })
   /** Whether the stream follows the room shown (the lobby, or a room the person is a member of). */
-  const rides = (name) => name === 'lobby' || roomEl.dataset.member === '1'
+  const rides = (name: string): boolean => name === 'lobby' || roomEl.dataset.member === '1'
   // The room this page was made for goes on, on the stream, from where the server drew the page:
   // what follows comes once by the stream, what came before is its history (no gap between them).
   const seen = Number(roomEl.dataset.seen || 0)
@@ -36,23 +42,23 @@ function run(transports, upgradeAfterMs = 60_000) {
   const stream = chat.follow({ tab: tab || undefined, cursors })
   let first = true
   /** Opens room `name` for the page: riding the stream when it follows the room, else on its own connection. */
-  const open = (name) => {
+  const open = (name: string): ChatRoom => {
     return rides(name) ? chat.join(name, { via: stream, tab: tab || undefined }) : chat.join(name, { tab: tab || undefined, cursor: { epoch: roomEl.dataset.epoch || '', lastId: 0 } })
   }
   let live = open(roomName)
   const room = new Room(live)
-  const show = (info) => {
+  const show = (info: StateInfo): void => {
     const way = wayNames[info.transport]
     if (info.state === 'live') {
       const detail = info.fallback ? `(WebSocket is blocked here; trying again every ${Math.round(upgradeAfterMs / 1000)} s)` : undefined
       showConnection('live', way, { detail })
       // After the window (or what we missed), a fresh list of who is here.
-      room.roster.resync()
+      void room.roster.resync()
     } else if (info.state === 'reconnecting') showConnection('reconnecting', way, { until: info.until, retryNow: () => live.retryNow() })
     else if (info.state !== 'closed') showConnection(info.state, way)
   }
   /** The library's room `current` feeds the page while it is the one shown. */
-  const wire = (current) => {
+  const wire = (current: ChatRoom): void => {
     room.outbox = new OutboxView(room, current.outbox)
     current.on('batch', (items) => current === live && room.receive(items))
     current.on('reset', () => {
@@ -83,7 +89,7 @@ function run(transports, upgradeAfterMs = 60_000) {
     live = open(name)
     room.switchTo(live)
     wire(live)
-    room.roster.resync()
+    void room.roster.resync()
   })
   // Presence of the people listed beside the room, kept live.
   stream.on('presence', ({ user, presence }) => {
@@ -105,7 +111,7 @@ function run(transports, upgradeAfterMs = 60_000) {
 }
 
 /** One kind, kept connected: after a drop it reconnects and resumes from the cursor. */
-export function keepConnected(kind) {
+export function keepConnected(kind: Transport): void {
   run([kind])
 }
 
@@ -114,6 +120,6 @@ export function keepConnected(kind) {
  * cursor, trying the stronger ways again every `retryMs`; the user is held present all along,
  * so a switch makes no leave or join.
  */
-export function automatic(retryMs) {
+export function automatic(retryMs: number): void {
   run(['websocket', 'sse', 'longpolling'], retryMs)
 }

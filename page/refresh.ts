@@ -2,122 +2,80 @@
 // (drawn by the server) are appended, with who is here and who is typing; edits and deletions
 // are applied to the messages shown; sending, editing and deleting stay on the page. Without
 // JavaScript the page reloads itself and the forms post as usual.
-import { arrangeAll, arrangeFrom, keepingScroll, me, onSay, onTyping, roomEl, setStatus, setTyping, showError, showUsers, signedOut, tab } from './chat.js'
-import { joinLeaveWords } from './client/render.js'
+import './start.js'
+import { joinLeaveWords } from '../client/render.js'
+import { onSay, onTyping } from './composer.js'
+import { me, roomEl, roomName, tab, threadEl } from './context.js'
+import { el, fullFormat, keepingScroll, atBottom } from './dom.js'
+import { keyboardInThread } from './edit.js'
+import { setTyping, showUsers } from './people.js'
+import { keepRoomListFresh } from './rooms.js'
+import { arrangeAll, arrangeFrom, dayKey } from './rows.js'
+import { setStatus, showError, signedOut } from './status.js'
+import { markRead, Unseen } from './thread.js'
 
 const interval = Number(roomEl.dataset.interval || 5) * 1000
-const threadEl = document.getElementById('thread')
-const pill = document.getElementById('new-pill')
 let lastId = Number(roomEl.dataset.lastId || 0)
 const epoch = roomEl.dataset.epoch || ''
-let timer = null
+let timer: ReturnType<typeof setTimeout> | undefined
 /** This room's routes: /refresh/room for the lobby, /refresh/rooms/NAME for another room. */
 const base = roomEl.dataset.base || '/refresh/room'
-const roomName = roomEl.dataset.room ? decodeURIComponent(roomEl.dataset.room) : 'lobby'
-
-const atBottom = () => threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 32
-const el = (tag, className, text) => {
-  const node = document.createElement(tag)
-  if (className) node.className = className
-  if (text !== undefined) node.textContent = text
-  return node
+/** The read marker, as the live pages' library room keeps it: POST /rooms/NAME/read. */
+const reader = {
+  markRead: (id: number) => fetch(`/rooms/${encodeURIComponent(roomName)}/read`, { method: 'POST', body: new URLSearchParams({ id: String(id) }) }).then(() => undefined),
 }
-const fullFormat = new Intl.DateTimeFormat([], { dateStyle: 'full', timeStyle: 'short' })
-const dayKey = (ts) => new Date(Number(ts)).toDateString()
 
-/**
- * What arrives while the reader cannot see it, as the other pages count it (public/js/chat.js):
- * a pill over the thread when scrolled up ("3 new messages below"), and the count in the tab's
- * title while the tab is hidden.
- */
-const unseen = {
-  below: 0,
-  hidden: 0,
-  title: document.title,
-  add(count, followed) {
-    if (count === 0) return
-    if (!followed) {
-      this.below += count
-      pill.textContent = `${this.below} new message${this.below === 1 ? '' : 's'} below`
-      pill.hidden = false
-    }
-    if (document.hidden) {
-      this.hidden += count
-      document.title = `(${this.hidden}) ${this.title}`
-    }
-  },
-  seenBelow() {
-    this.below = 0
-    pill.hidden = true
-  },
-}
-pill.addEventListener('click', () => {
-  threadEl.scrollTop = threadEl.scrollHeight
-  unseen.seenBelow()
-})
-threadEl.addEventListener('scroll', () => {
-  if (atBottom()) unseen.seenBelow()
-})
+/** What arrives while the reader cannot see it, counted as on the live pages: a pill when scrolled up, the tab's title when hidden. */
+const unseen = new Unseen()
 document.addEventListener('visibilitychange', () => {
-  if (document.hidden) return
-  unseen.hidden = 0
-  document.title = unseen.title
-  if (atBottom()) markRead(lastId)
+  if (!document.hidden && atBottom()) markRead(reader, lastId)
 })
-
-let readTimer = null
-let readUpTo = 0
-/** Tells the server this room is read up to `id` (so it is not new on your other devices), at most every 2 s. */
-function markRead(id) {
-  readUpTo = Math.max(readUpTo, id)
-  if (readTimer) return
-  readTimer = setTimeout(() => {
-    readTimer = null
-    fetch(`/rooms/${encodeURIComponent(roomName)}/read`, { method: 'POST', body: new URLSearchParams({ id: String(readUpTo) }) }).catch(() => {})
-  }, 2000)
-}
 
 /** A row of one's own message gets its Edit and Delete forms (the page's template, made for this message). */
-const ownTemplate = document.getElementById('own-actions')
-function withOwnActions(row) {
-  if (!ownTemplate || !row.matches('.message.mine:not(.deleted)') || row.querySelector('.own-forms')) return
-  const own = ownTemplate.content.firstElementChild.cloneNode(true)
-  const id = row.dataset.id
+const ownTemplate = document.getElementById('own-actions') as HTMLTemplateElement | null
+function withOwnActions(row: HTMLElement): void {
+  const template = ownTemplate?.content.firstElementChild
+  const body = row.querySelector('.body')
+  if (!template || !body || !row.matches('.message.mine:not(.deleted)') || row.querySelector('.own-forms')) return
+  const own = template.cloneNode(true) as HTMLElement
+  const id = row.dataset.id ?? ''
   for (const f of own.querySelectorAll('form')) {
-    f.action = f.getAttribute('action').replace('/0/', `/${id}/`)
-    f.elements.back.value = f.elements.back.value.replace(/#m0$/, `#m${id}`)
+    f.action = (f.getAttribute('action') ?? '').replace('/0/', `/${id}/`)
+    const back = f.elements.namedItem('back') as HTMLInputElement | null
+    if (back) back.value = back.value.replace(/#m0$/, `#m${id}`)
   }
-  own.querySelector('textarea').value = row.querySelector('.text')?.textContent ?? ''
-  row.querySelector('.body').append(own)
+  const box = own.querySelector('textarea')
+  if (box) box.value = row.querySelector('.text')?.textContent ?? ''
+  body.append(own)
 }
 
 /**
  * Nothing in the thread is a Tab stop (the thread is one; its links the server drew so):
  * messages take focus from the arrow keys, and a focused message's Edit and Delete from Tab.
  */
-function quiet(rows) {
-  for (const row of rows) {
+function quiet(rows: Iterable<Element>): void {
+  for (const row of rows as Iterable<HTMLElement>) {
     if (row.matches('.message')) row.tabIndex = -1
-    for (const summary of row.querySelectorAll('.own-forms summary')) summary.tabIndex = -1
+    for (const summary of row.querySelectorAll<HTMLElement>('.own-forms summary')) summary.tabIndex = -1
   }
 }
 
 /** A new notice after a notice of the same day: one line for both (as the server draws them). */
-function foldInto(line, row) {
-  if (!line?.matches('.notice[data-joined]') || !row.matches('.notice[data-joined]') || dayKey(line.dataset.ts) !== dayKey(row.dataset.ts)) return false
-  const union = (a, b) => [...new Set([...JSON.parse(a || '[]'), ...JSON.parse(b || '[]')])]
+function foldInto(line: HTMLElement | null, row: HTMLElement): boolean {
+  if (!line?.matches('.notice[data-joined]') || !row.matches('.notice[data-joined]') || dayKey(Number(line.dataset.ts)) !== dayKey(Number(row.dataset.ts))) return false
+  const union = (a: string | undefined, b: string | undefined): string[] => [...new Set([...(JSON.parse(a || '[]') as string[]), ...(JSON.parse(b || '[]') as string[])])]
   const joined = union(line.dataset.joined, row.dataset.joined)
   const left = union(line.dataset.left, row.dataset.left)
   const words = joinLeaveWords(joined, left, me).map((w) => (w.user ? el('span', 'user', w.text) : document.createTextNode(w.text)))
-  line.replaceChildren(...words, ' ', row.querySelector('time'))
-  Object.assign(line.dataset, { id: row.dataset.id, ts: row.dataset.ts, user: row.dataset.user, joined: JSON.stringify(joined), left: JSON.stringify(left) })
+  line.replaceChildren(...words, ' ', row.querySelector('time') ?? '')
+  Object.assign(line.dataset, { id: row.dataset.id ?? '', ts: row.dataset.ts ?? '', user: row.dataset.user ?? '', joined: JSON.stringify(joined), left: JSON.stringify(left) })
   const shown = words.filter((w) => w.nodeType === Node.ELEMENT_NODE).length
   if (shown < joined.length + left.length) line.title = [joined.length ? `Joined: ${joined.join(', ')}.` : '', left.length ? `Left: ${left.join(', ')}.` : ''].filter(Boolean).join(' ')
   return true
 }
 
 /** An edit or a deletion of a message on the page, applied to it. */
-function applyChange(change) {
+function applyChange(change: HTMLElement): void {
   const row = document.getElementById(`m${change.dataset.ref}`)
   const content = row?.querySelector('.content')
   if (!row || !content || row.classList.contains('deleted')) return
@@ -131,18 +89,18 @@ function applyChange(change) {
   const mark = change.querySelector('.edited')
   if (!text || !mark) return
   content.replaceChildren(text, ' ', mark)
-  const box = row.querySelector('.own-forms textarea')
+  const box = row.querySelector<HTMLTextAreaElement>('.own-forms textarea')
   // What is being typed in an open edit stays.
-  if (box && !box.closest('details').open) box.value = text.textContent
+  if (box && !box.closest('details')?.open) box.value = text.textContent ?? ''
   localTimes(row)
 }
 
 /** Edit marks say when in the reader's own time. */
-function localTimes(root) {
-  for (const mark of root.querySelectorAll('.edited[data-ts]')) mark.title = `Edited ${fullFormat.format(Number(mark.dataset.ts))}`
+function localTimes(root: ParentNode): void {
+  for (const mark of root.querySelectorAll<HTMLElement>('.edited[data-ts]')) mark.title = `Edited ${fullFormat.format(Number(mark.dataset.ts))}`
 }
 
-async function refresh() {
+async function refresh(): Promise<void> {
   clearTimeout(timer)
   try {
     const query = new URLSearchParams({ lastReceived: String(lastId), epoch, tab })
@@ -157,12 +115,12 @@ async function refresh() {
     const users = doc.getElementById('users')
     const typing = doc.getElementById('typing')
     if (!fresh || !users || !typing) throw new Error('unexpected answer')
-    const news = [...fresh.children].filter((node) => node.dataset.id && Number(node.dataset.id) > lastId)
+    const news = ([...fresh.children] as HTMLElement[]).filter((node) => node.dataset.id && Number(node.dataset.id) > lastId)
     const changes = news.filter((node) => node.classList.contains('change'))
     const rows = news.filter((node) => !node.classList.contains('change'))
     let followed = keepingScroll((thread) => {
-      const line = thread.lastElementChild
-      if (rows.length > 0 && foldInto(line, rows[0])) {
+      const line = thread.lastElementChild as HTMLElement | null
+      if (rows[0] && foldInto(line, rows[0])) {
         rows.shift()
         arrangeFrom(line)
       }
@@ -172,7 +130,7 @@ async function refresh() {
       }
       quiet(rows)
       thread.append(...rows)
-      if (rows.length > 0) arrangeFrom(rows[0])
+      arrangeFrom(rows[0] ?? null)
       for (const change of changes) applyChange(change)
     })
     if (news.length > 0) lastId = Math.max(lastId, ...news.map((n) => Number(n.dataset.id)))
@@ -183,9 +141,9 @@ async function refresh() {
       followed = true
     }
     unseen.add(rows.filter((r) => r.matches('.message:not(.mine)')).length, followed)
-    if (news.length > 0 && followed && !document.hidden) markRead(lastId)
+    if (news.length > 0 && followed && !document.hidden) markRead(reader, lastId)
     showUsers(users, Number(users.dataset.count || 0))
-    setTyping(typing.textContent)
+    setTyping(typing.textContent ?? '')
     setStatus('')
   } catch {
     setStatus('Could not reach the server; trying again…')
@@ -195,7 +153,7 @@ async function refresh() {
 
 /** The message id of the text being sent: the same text sent again after a failure is the same message (posted once). */
 let pending = { text: '', clientId: '' }
-// (chat.js's box counts near the limit and sends nothing over it.)
+// (The box counts near the limit and sends nothing over it.)
 onSay(async (text) => {
   if (pending.text !== text) pending = { text, clientId: crypto.randomUUID() }
   try {
@@ -204,9 +162,12 @@ onSay(async (text) => {
       headers: { accept: 'application/json' },
       body: new URLSearchParams({ message: text, tab, clientId: pending.clientId }),
     })
-    if (res.status === 401) return signedOut()
+    if (res.status === 401) {
+      signedOut()
+      return ''
+    }
     if (!res.ok) {
-      const body = await res.json().catch(() => ({}))
+      const body = (await res.json().catch(() => ({}))) as { message?: string }
       return body.message || `Not sent (HTTP ${res.status}); your message is still in the box.`
     }
     pending = { text: '', clientId: '' }
@@ -224,23 +185,23 @@ onTyping(() => {
 // Editing and deleting one's own messages stays on the page: the change comes back with the
 // next refresh (without JavaScript the forms post and come back to the page).
 threadEl.addEventListener('submit', async (e) => {
-  const own = e.target.closest('.own-forms form')
+  const own = (e.target as HTMLElement).closest<HTMLFormElement>('.own-forms form')
   // A page of history has no refresh: its forms post and come back to the message.
   if (!own || roomEl.dataset.history) return
   e.preventDefault()
   if (own.getAttribute('aria-busy')) return
   own.setAttribute('aria-busy', 'true')
   try {
-    const res = await fetch(own.action, { method: 'POST', headers: { accept: 'application/json' }, body: new URLSearchParams(new FormData(own)) })
+    const res = await fetch(own.action, { method: 'POST', headers: { accept: 'application/json' }, body: new URLSearchParams(new FormData(own) as unknown as Record<string, string>) })
     if (res.status === 401) return signedOut()
     if (!res.ok) {
-      const body = await res.json().catch(() => ({}))
+      const body = (await res.json().catch(() => ({}))) as { message?: string }
       return showError(body.message || `Not changed (HTTP ${res.status}).`)
     }
     showError('')
     const details = own.closest('details')
-    details.open = false
-    details.querySelector('summary').focus()
+    if (details) details.open = false
+    details?.querySelector('summary')?.focus()
     await refresh()
   } catch {
     showError('Not changed: the server cannot be reached.')
@@ -251,26 +212,27 @@ threadEl.addEventListener('submit', async (e) => {
 
 threadEl.addEventListener('keydown', (e) => {
   // In an edit: Enter saves, Shift+Enter starts a new line, Escape puts it away.
-  if (e.target.matches('.own-forms textarea')) {
+  const box = e.target as HTMLTextAreaElement
+  if (box.matches('.own-forms textarea')) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault()
-      e.target.form.requestSubmit()
+      box.form?.requestSubmit()
     } else if (e.key === 'Escape') {
-      const details = e.target.closest('details')
-      details.open = false
-      details.querySelector('summary').focus()
+      const details = box.closest('details')
+      if (details) details.open = false
+      details?.querySelector('summary')?.focus()
     }
   }
 })
 
 // A focused message's Edit and Delete are Tab stops; nothing else in the thread is.
 threadEl.addEventListener('focusin', (e) => {
-  const row = e.target.closest('.message')
-  for (const summary of threadEl.querySelectorAll('.own-forms summary')) summary.tabIndex = row?.contains(summary) ? 0 : -1
+  const row = (e.target as HTMLElement).closest('.message')
+  for (const summary of threadEl.querySelectorAll<HTMLElement>('.own-forms summary')) summary.tabIndex = row?.contains(summary) ? 0 : -1
 })
 threadEl.addEventListener('focusout', (e) => {
-  if (e.relatedTarget && threadEl.contains(e.relatedTarget)) return
-  for (const summary of threadEl.querySelectorAll('.own-forms summary')) summary.tabIndex = -1
+  if (e.relatedTarget instanceof Node && threadEl.contains(e.relatedTarget)) return
+  for (const summary of threadEl.querySelectorAll<HTMLElement>('.own-forms summary')) summary.tabIndex = -1
 })
 
 arrangeAll()
@@ -281,6 +243,10 @@ const target = location.hash.startsWith('#m') ? document.getElementById(location
 if (target && threadEl.contains(target)) target.scrollIntoView({ block: 'center' })
 else threadEl.scrollTop = threadEl.scrollHeight
 // An error the server drew (a refused message without JavaScript) goes with the next success.
-if (!document.getElementById('flash').hidden) showError(document.getElementById('flash').textContent)
+const flash = document.getElementById('flash')
+if (flash && !flash.hidden) showError(flash.textContent ?? '')
+keepRoomListFresh()
+// The thread moves with the keyboard (its rows' forms are the server's).
+keyboardInThread(null)
 // A page of older history stays put; the newest messages reload.
 if (!roomEl.dataset.history) timer = setTimeout(refresh, interval)

@@ -2,18 +2,29 @@
 // The server's options and the browser's answers travel as JSON, where binary values are
 // base64url; the WebAuthn calls want and give ArrayBuffers.
 
-const addButton = document.getElementById('passkey-add')
-const signInButton = document.getElementById('passkey-signin')
-const removeForms = document.querySelectorAll('form.passkey-remove')
+const addButton = document.getElementById('passkey-add') as HTMLButtonElement | null
+const signInButton = document.getElementById('passkey-signin') as HTMLButtonElement | null
+const removeForms = document.querySelectorAll<HTMLFormElement>('form.passkey-remove')
 const supported = typeof window.PublicKeyCredential === 'function' && Boolean(navigator.credentials)
 
-function toBase64url(buffer) {
+/** Options as the server sends them: binary values as base64url text. */
+interface CreationOptionsJSON extends Omit<PublicKeyCredentialCreationOptions, 'challenge' | 'user' | 'excludeCredentials'> {
+  challenge: string
+  user: Omit<PublicKeyCredentialUserEntity, 'id'> & { id: string }
+  excludeCredentials?: (Omit<PublicKeyCredentialDescriptor, 'id'> & { id: string })[]
+}
+interface RequestOptionsJSON extends Omit<PublicKeyCredentialRequestOptions, 'challenge' | 'allowCredentials'> {
+  challenge: string
+  allowCredentials?: (Omit<PublicKeyCredentialDescriptor, 'id'> & { id: string })[]
+}
+
+function toBase64url(buffer: ArrayBuffer): string {
   let binary = ''
   for (const byte of new Uint8Array(buffer)) binary += String.fromCharCode(byte)
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
-function fromBase64url(text) {
+function fromBase64url(text: string): ArrayBuffer {
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4))
   const bytes = new Uint8Array(binary.length)
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
@@ -21,21 +32,22 @@ function fromBase64url(text) {
 }
 
 /** POSTs (JSON when there is a body) and returns the JSON answer; a refusal throws with the server's message. */
-async function post(url, body) {
+async function post<T = Record<string, unknown>>(url: string, body?: unknown): Promise<T> {
   const response = await fetch(url, {
     method: 'POST',
     credentials: 'same-origin',
     headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   })
-  const answer = await response.json().catch(() => ({}))
+  const answer = (await response.json().catch(() => ({}))) as T & { message?: string }
   if (!response.ok) throw new Error(answer.message || `The server answered ${response.status}. Please try again.`)
   return answer
 }
 
 /** Words for what the browser's WebAuthn call threw. */
-function problem(error, adding) {
-  switch (error && error.name) {
+function problem(error: unknown, adding: boolean): string {
+  const { name, message } = (error ?? {}) as { name?: string; message?: string }
+  switch (name) {
     case 'NotAllowedError':
       return 'The passkey request was cancelled or timed out. Please try again.'
     case 'InvalidStateError':
@@ -45,11 +57,11 @@ function problem(error, adding) {
     case 'NotSupportedError':
       return 'This browser or device cannot make passkeys.'
     default:
-      return (error && error.message) || 'Something went wrong with the passkey. Please try again.'
+      return message || 'Something went wrong with the passkey. Please try again.'
   }
 }
 
-function show(element, text) {
+function show(element: HTMLElement | null, text: string): void {
   if (!element) return
   element.textContent = text
   element.hidden = !text
@@ -58,7 +70,7 @@ function show(element, text) {
 }
 
 /** The common part of both answers: the credential's ids and what the browser adds. */
-function credentialJSON(credential, response) {
+function credentialJSON(credential: PublicKeyCredential, response: Record<string, unknown>): Record<string, unknown> {
   return {
     id: credential.id,
     rawId: toBase64url(credential.rawId),
@@ -69,26 +81,26 @@ function credentialJSON(credential, response) {
   }
 }
 
-async function addPasskey() {
+async function addPasskey(button: HTMLButtonElement): Promise<void> {
   const status = document.getElementById('passkey-add-status')
   show(status, '')
-  addButton.disabled = true
+  button.disabled = true
   try {
-    const options = await post('/account/passkeys/options')
-    let credential
+    const options = await post<CreationOptionsJSON>('/account/passkeys/options')
+    let credential: PublicKeyCredential
     try {
-      credential = await navigator.credentials.create({
+      credential = (await navigator.credentials.create({
         publicKey: {
           ...options,
           challenge: fromBase64url(options.challenge),
           user: { ...options.user, id: fromBase64url(options.user.id) },
           excludeCredentials: (options.excludeCredentials || []).map((c) => ({ ...c, id: fromBase64url(c.id) })),
         },
-      })
+      })) as PublicKeyCredential
     } catch (error) {
       throw new Error(problem(error, true))
     }
-    const r = credential.response
+    const r = credential.response as AuthenticatorAttestationResponse
     await post(
       '/account/passkeys',
       credentialJSON(credential, {
@@ -97,34 +109,37 @@ async function addPasskey() {
         transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
       }),
     )
-    location.assign(`/account?done=passkey-added${(document.getElementById('passkey-add')?.dataset.from ?? '').replace('?', '&')}`)
+    location.assign(`/account?done=passkey-added${backQuery()}`)
   } catch (error) {
-    show(status, error.message)
-    addButton.disabled = false
+    show(status, (error as Error).message)
+    button.disabled = false
   }
 }
 
-async function signInWithPasskey() {
+/** The account page's way back to the room it came from, kept by the page it goes to next. */
+const backQuery = (): string => (addButton?.dataset.from ?? '').replace('?', '&')
+
+async function signInWithPasskey(button: HTMLButtonElement): Promise<void> {
   const status = document.getElementById('passkey-signin-status')
   show(status, '')
-  signInButton.disabled = true
+  button.disabled = true
   try {
-    const options = await post('/signin/passkey/options')
-    let credential
+    const options = await post<RequestOptionsJSON>('/signin/passkey/options')
+    let credential: PublicKeyCredential
     try {
-      credential = await navigator.credentials.get({
+      credential = (await navigator.credentials.get({
         publicKey: {
           ...options,
           challenge: fromBase64url(options.challenge),
           allowCredentials: (options.allowCredentials || []).map((c) => ({ ...c, id: fromBase64url(c.id) })),
         },
-      })
+      })) as PublicKeyCredential
     } catch (error) {
       throw new Error(problem(error, false))
     }
-    const r = credential.response
-    const transport = signInButton.form?.querySelector('input[name=transport]:checked')?.value
-    const answer = await post('/signin/passkey', {
+    const r = credential.response as AuthenticatorAssertionResponse
+    const transport = button.form?.querySelector<HTMLInputElement>('input[name=transport]:checked')?.value
+    const answer = await post<{ redirect: string }>('/signin/passkey', {
       ...credentialJSON(credential, {
         clientDataJSON: toBase64url(r.clientDataJSON),
         authenticatorData: toBase64url(r.authenticatorData),
@@ -135,27 +150,27 @@ async function signInWithPasskey() {
     })
     location.assign(answer.redirect)
   } catch (error) {
-    show(status, error.message)
-    signInButton.disabled = false
-  }
-}
-
-/** Removing keeps the page (and says why when refused); without this script the form posts as it is. */
-async function removePasskey(event) {
-  event.preventDefault()
-  const form = event.currentTarget
-  const button = form.querySelector('button')
-  button.disabled = true
-  try {
-    await post(form.action)
-    location.assign(`/account?done=passkey-removed${(document.getElementById('passkey-add')?.dataset.from ?? '').replace('?', '&')}`)
-  } catch (error) {
-    show(document.getElementById('passkey-add-status'), error.message)
+    show(status, (error as Error).message)
     button.disabled = false
   }
 }
 
+/** Removing keeps the page (and says why when refused); without this script the form posts as it is. */
+async function removePasskey(event: SubmitEvent): Promise<void> {
+  event.preventDefault()
+  const form = event.currentTarget as HTMLFormElement
+  const button = form.querySelector('button')
+  if (button) button.disabled = true
+  try {
+    await post(form.action)
+    location.assign(`/account?done=passkey-removed${backQuery()}`)
+  } catch (error) {
+    show(document.getElementById('passkey-add-status'), (error as Error).message)
+    if (button) button.disabled = false
+  }
+}
+
 for (const button of [addButton, signInButton]) if (button) button.hidden = !supported
-if (supported && addButton) addButton.addEventListener('click', addPasskey)
-if (supported && signInButton) signInButton.addEventListener('click', signInWithPasskey)
-for (const form of removeForms) form.addEventListener('submit', removePasskey)
+if (supported && addButton) addButton.addEventListener('click', () => void addPasskey(addButton))
+if (supported && signInButton) signInButton.addEventListener('click', () => void signInWithPasskey(signInButton))
+for (const form of removeForms) form.addEventListener('submit', (e) => void removePasskey(e))
