@@ -24,6 +24,22 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     const browser = await launchChromium()
     t.teardown(() => browser.close())
     const context = await browser.newContext(screen)
+    // Notifications as the page makes them, recorded (the browser's own would need a person to allow them).
+    await context.addInitScript(() => {
+      const shown: { title: string; body: string }[] = []
+      ;(window as unknown as { shownNotes: typeof shown }).shownNotes = shown
+      class RecordedNotification {
+        static permission = 'granted'
+        static requestPermission = () => Promise.resolve('granted')
+        onclick: (() => void) | null = null
+        constructor(title: string, options: { body?: string } = {}) {
+          shown.push({ title, body: options.body ?? '' })
+        }
+        addEventListener() {}
+        close() {}
+      }
+      ;(window as unknown as { Notification: unknown }).Notification = RecordedNotification
+    })
     await context.addCookies([{ name: 'chat_session', value: ann.replace(/^chat_session=/, ''), url: base }])
     const page = await context.newPage()
     await page.goto(`${base}/${way}/rooms/r1`)
@@ -136,5 +152,12 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await post(base, eve, `/longpolling/rooms/${withEve.room}/messages`, { text: '@ann are you there?' })
     await page.waitForFunction(() => document.title.includes('(@1 · 1)'), undefined, { timeout: 3000 })
     t.match(await page.title(), new RegExp(`^\\[1\\] \\(@1 · 1\\) ann & eve${label}`), "the title: the mention elsewhere first, then this room's news, then this room's name")
+    // Hidden, a DM in another room and a mention in another room each notify; a plain message elsewhere does not.
+    const notes = () => page.evaluate(() => (window as unknown as { shownNotes: { title: string; body: string }[] }).shownNotes.map((n) => `${n.title}: ${n.body}`))
+    await post(base, bob, `/longpolling/rooms/${opened.room}/messages`, { text: 'are you around?' })
+    await post(base, bob, '/longpolling/rooms/r4/messages', { text: 'nothing for ann here' })
+    await post(base, bob, '/longpolling/rooms/r2/messages', { text: '@ann the numbers are in' })
+    await page.waitForFunction(() => (window as unknown as { shownNotes: unknown[] }).shownNotes.length >= 2, undefined, { timeout: 3000 })
+    t.same((await notes()).filter((n) => !n.startsWith(`eve${label}`)), ['bob wrote to you: are you around?', 'bob mentioned you in #r2: @ann the numbers are in'], 'the hidden tab notified the DM and the mention, not the plain message')
   })
 }
