@@ -307,6 +307,36 @@ async function warmUp(senders: Client[], run: Run, rate: number): Promise<void> 
 }
 
 /**
+ * A load over open clients, as the many-room scenarios run it: one second of it first, not
+ * measured (the server compiles its hot paths), then `seconds` of it measured; `load(tag,
+ * onSend)` starts it (messages tagged `tag`) and returns its stop. The clients are closed after.
+ */
+export async function warmThenMeasure(
+  target: Target,
+  clients: Client[],
+  run: Run,
+  load: (tag: string, onSend?: () => void) => () => void,
+  m: { scenario: string; connectMs: number; seconds: number; readers: number },
+): Promise<Result> {
+  const total = () => clients.reduce((sum, c) => sum + c.received, 0)
+  const warm = load(`${run.tag}w`)
+  await sleep(1000)
+  warm()
+  await sleep(500)
+  for (const c of clients) c.received = 0
+  run.latencies.length = 0
+  let sent = 0
+  const measured = measuring(target)
+  const stop = load(run.tag, () => sent++)
+  await sleep(m.seconds * 1000)
+  stop()
+  const result = await measured.result({ scenario: m.scenario, connectMs: m.connectMs, latencies: run.latencies, total, sent, readers: m.readers })
+  await closeClients(clients)
+  await sleep(300)
+  return result
+}
+
+/**
  * A measured window, from now: when it ends, what arrived in it (the throughput), what arrived at
  * all once the stragglers are in (the loss), the server's CPU per delivery and memory, and this
  * load generator's own CPU (so a saturated run shows).

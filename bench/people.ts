@@ -5,7 +5,7 @@
 // readers. Every loop here is bounded in count and time.
 import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
-import { closeClients, measuring, paced, rssOf, scanning, sleep, type Client, type Result, type Run, type Target } from './loadgen.js'
+import { paced, rssOf, scanning, sleep, warmThenMeasure, type Client, type Result, type Run, type Target } from './loadgen.js'
 import { createRooms } from './rooms.js'
 
 export interface PeopleScenario {
@@ -105,23 +105,8 @@ export async function peopleScenario(target: Target, cookies: string[], adminCoo
       onSend()
     })
   }
-  const total = () => clients.reduce((sum, c) => sum + c.received, 0)
-  // A second of the same load first, not measured.
-  const warm = everyBusyRoom(`${tag}w`)
-  await sleep(1000)
-  warm()
-  await sleep(500)
-  for (const c of clients) c.received = 0
-  run.latencies.length = 0
-  let sent = 0
-  const measured = measuring(target)
-  const stop = everyBusyRoom(tag, () => sent++)
-  await sleep(s.seconds * 1000)
-  stop()
   // Each message reaches the members of its room: people × busyPer / busy of them.
   const readers = (s.people * s.busyPer) / s.busy
-  const result = await measured.result({ scenario: s.name, connectMs, latencies: run.latencies, total, sent, readers })
-  await closeClients(clients)
-  await sleep(300)
+  const result = await warmThenMeasure(target, clients, run, everyBusyRoom, { scenario: s.name, connectMs, seconds: s.seconds, readers })
   return { ...result, bytesPerConnection }
 }

@@ -4,7 +4,7 @@
 // is bounded in count and time.
 import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
-import { closeClients, measuring, paced, scanning, sleep, type Client, type Result, type Run, type Target } from './loadgen.js'
+import { paced, scanning, warmThenMeasure, type Client, type Result, type Run, type Target } from './loadgen.js'
 
 export interface RoomsScenario {
   name: string
@@ -96,21 +96,6 @@ export async function manyRoomsScenario(target: Target, cookies: string[], names
   const run: Run = { tag, latencies: [] }
   const { rooms, connectMs } = await openRooms(target, names, s.readers, cookies, run)
   const clients = rooms.flatMap((r) => r.all)
-  const total = () => clients.reduce((sum, c) => sum + c.received, 0)
-  // A second of the same load first, not measured (the server compiles its hot paths).
-  const warm = everyRoom(rooms, s.rate, `${tag}w`)
-  await sleep(1000)
-  warm()
-  await sleep(500)
-  for (const c of clients) c.received = 0
-  run.latencies.length = 0
-  let sent = 0
-  const measured = measuring(target)
-  const stop = everyRoom(rooms, s.rate, tag, () => sent++)
-  await sleep(s.seconds * 1000)
-  stop()
-  const result = await measured.result({ scenario: s.name, connectMs, latencies: run.latencies, total, sent, readers: s.readers })
-  await closeClients(clients)
-  await sleep(300)
+  const result = await warmThenMeasure(target, clients, run, (runTag: string, onSend?: () => void) => everyRoom(rooms, s.rate, runTag, onSend), { scenario: s.name, connectMs, seconds: s.seconds, readers: s.readers })
   return result
 }

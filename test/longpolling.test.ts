@@ -11,7 +11,7 @@ t.test('answers at once with the events after the cursor', async (t) => {
   const page = await app.inject({ method: 'GET', url: '/longpolling/room', headers: { cookie: bob } })
   t.equal(page.statusCode, 200)
   t.match(page.body, /class="whoami"[^>]*>bob<\/span>/)
-  t.match(page.body, /\/public\/js\/longpolling.js/)
+  t.match(page.body, /\/public\/js\/page\/longpolling.js/)
   for (let i = 1; i <= 4; i++) await app.chatroom.post('ann', `m${i}`)
 
   const all = await app.inject({ method: 'GET', url: '/longpolling/room/messages', headers: { cookie: bob } })

@@ -111,7 +111,7 @@ t.test('the room as an event stream: hello, then each event with its id as the s
   const ann = await signIn(app, 'ann', 'sse')
   const page = await app.inject({ method: 'GET', url: '/sse/room', headers: { cookie: ann } })
   t.equal(page.statusCode, 200)
-  t.match(page.body, /<script type="module" src="\/public\/js\/sse.js">/)
+  t.match(page.body, /<script type="module" src="\/public\/js\/page\/sse.js">/)
   t.match(page.body, /Connecting · event stream/)
 
   const stream = await SseClient.open(base, ann)

@@ -13,7 +13,7 @@ t.test('the room page renders; the socket URL without an upgrade says so', async
   const page = await app.inject({ method: 'GET', url: '/websocket/room', headers: { cookie: cat } })
   t.equal(page.statusCode, 200)
   t.match(page.body, /class="whoami"[^>]*>cat<\/span>/)
-  t.match(page.body, /\/public\/js\/websocket.js/)
+  t.match(page.body, /\/public\/js\/page\/websocket.js/)
   const plain = await app.inject({ method: 'GET', url: '/websocket/room/socket', headers: { cookie: cat } })
   t.equal(plain.statusCode, 426)
   const leave = await app.inject({ method: 'POST', url: '/websocket/room/leave', headers: { cookie: cat } })
