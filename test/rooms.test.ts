@@ -128,6 +128,20 @@ t.test('direct messages: one room for two accounts, found again from either side
   const visitor = await guest(app, 'visitor')
   t.equal((await post(app, visitor, '/direct', { user: 'ann' })).statusCode, 403, 'a guest has no direct messages')
   t.equal((await post(app, ann, '/rooms', { name: 'dm-mine' })).statusCode, 400, '"dm-" names are kept for direct rooms')
+
+  // Each side's room list names the other person; the two people are read once, not on every page.
+  const store = app.chatroom.roomStore
+  const named = store.named.bind(store)
+  let reads = 0
+  store.named = (name, limit) => {
+    if (name === room) reads++
+    return named(name, limit)
+  }
+  for (const [cookie, other] of [[ann, 'bob'], [bob, 'ann'], [ann, 'bob'], [bob, 'ann']] as const) {
+    const page = await get(app, cookie, '/refresh/room')
+    t.match(page.body, new RegExp(`<li data-room="${room}"[^>]* data-with="${other}"`), `the list names ${other}`)
+  }
+  t.equal(reads, 1, "the DM's two people were read once for four pages")
 })
 
 t.test('room limits: per creator and in all, each with a clear error', async (t) => {

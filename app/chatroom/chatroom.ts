@@ -91,6 +91,8 @@ const UNREAD_CAP = 100
 
 /** Members read to list a room's (the online ones come first of these). */
 const MEMBERS_READ = 5000
+/** Direct rooms whose two people this process keeps (the oldest let go past it). */
+const DIRECT_PEOPLE_KEPT = 10_000
 
 /** How often, with several processes, presence is read again from the bus (signals lost meanwhile are mended). */
 const PEOPLE_RESYNC_MS = 30_000
@@ -114,6 +116,8 @@ export class Chatroom {
   private readonly options: ChatroomOptions
   private readonly shared: RoomShared
   private readonly rooms = new Map<string, Room>()
+  /** The two people of each direct room read so far (see directPartner). */
+  private readonly directPeople = new Map<string, { person: string; name: string }[]>()
   private loading = new Map<string, Promise<Room>>()
   private lobbyRoom: Room | undefined
   private started = false
@@ -348,6 +352,22 @@ export class Chatroom {
     const members = await this.store.rooms.members(name)
     await Promise.all(members.map((person) => this.tell(person, { kind: 'renamed', room: name, user: member.name })))
     return { ok: true, room: { ...record, title: title || name, topic } }
+  }
+
+  /**
+   * The other person of a direct room (its two people never change): kept once read, so the
+   * room list names each DM's other person without a query per DM on every page.
+   */
+  async directPartner(room: string, person: string): Promise<string | undefined> {
+    let both = this.directPeople.get(room)
+    if (!both) {
+      both = (await this.store.rooms.named(room, 2)).map((m) => ({ person: m.person, name: m.name }))
+      if (both.length === 2 && both.every((m) => m.name !== '')) {
+        if (this.directPeople.size >= DIRECT_PEOPLE_KEPT) this.directPeople.delete(this.directPeople.keys().next().value!)
+        this.directPeople.set(room, both)
+      }
+    }
+    return both.find((m) => m.person !== person)?.name
   }
 
   /**

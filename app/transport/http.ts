@@ -254,7 +254,7 @@ export async function roomSidebar(request: FastifyRequest, room: Room, transport
   const rooms = await Promise.all(
     (await chatroom.listRooms(user)).map(async (r) => {
       // A direct room names the other person, with their presence.
-      const other = r.visibility === 'direct' ? (await chatroom.roomStore.named(r.name, 2)).find((m) => m.person !== user.id)?.name : undefined
+      const other = r.visibility === 'direct' && user.id ? await chatroom.directPartner(r.name, user.id) : undefined
       return {
         ...r,
         href: r.name === 'lobby' ? `/${transport}/room` : `/${transport}/rooms/${encodeURIComponent(r.name)}`,
