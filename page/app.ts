@@ -181,6 +181,14 @@ async function switchTo(url: string, show: (room: string) => void, push: boolean
   const nextSay = doc.getElementById('say') as HTMLFormElement | null
   if (say && nextSay) say.action = nextSay.action
   document.title = doc.title
+  // A direct room's line of presence goes with its room.
+  const over = document.getElementById('dm-with')
+  const nextOver = doc.getElementById('dm-with')
+  if (nextOver) {
+    const adopted = document.adoptNode(nextOver)
+    if (over) over.replaceWith(adopted)
+    else document.querySelector('.room-bar')?.prepend(adopted)
+  } else over?.remove()
   const hint = document.querySelector('#thread .empty-thread')
   const nextHint = doc.querySelector('#thread .empty-thread')
   if (hint && nextHint) hint.textContent = nextHint.textContent
@@ -200,6 +208,13 @@ export function appShell(stream: FollowStream, show: (room: string) => void): vo
   })
   // The presence of the other person of each direct room, beside it in the list.
   stream.on('presence', ({ user, presence }) => {
+    // Over a direct room's thread: the other person, in words.
+    const over = document.getElementById('dm-with')
+    if (over?.dataset.with === user) {
+      over.querySelector('.dot')?.setAttribute('class', `dot ${presence}`)
+      const words = over.querySelector('.words')
+      if (words) words.textContent = `${user} is ${presence}`
+    }
     for (const item of document.querySelectorAll(`#room-list li[data-with="${CSS.escape(user)}"]`)) {
       const dot = item.querySelector<HTMLElement>('.dot')
       if (!dot) continue

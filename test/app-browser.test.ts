@@ -129,6 +129,7 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     const dot = `#room-list li[data-room="${withEve.room}"] .dot`
     t.equal(await page.getAttribute(dot, 'class'), 'dot offline', 'eve, with no connection, is offline beside the DM')
     t.ok(await page.isVisible('#thread .empty-thread:text("No messages yet: say hello.")'), 'a DM with nothing in it yet says so')
+    t.equal(await page.textContent('#dm-with'), `eve${label} is offline`, "over the DM's thread: eve's presence, in words")
     const eves = await RoomsClient.open(base, eve, '?follow=me')
     t.teardown(() => eves.close())
     await page.waitForSelector(`${dot}.online`, { state: 'attached', timeout: 3000 })
@@ -136,6 +137,8 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     eves.send({ type: 'presence', presence: 'away' })
     await page.waitForSelector(`${dot}.away`, { state: 'attached', timeout: 3000 })
     t.pass('her page hidden: away')
+    await page.waitForSelector(`#dm-with:has-text("eve${label} is away")`, { state: 'attached', timeout: 3000 })
+    t.pass('and so over the thread')
     await page.waitForSelector(`#users li.away[data-name="eve${label}"]`, { state: 'attached', timeout: 3000 })
     t.pass('and so in the list of members')
     if (label === 'phone') await page.click('#online-toggle')
