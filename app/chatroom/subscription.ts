@@ -48,6 +48,18 @@ export interface SubscriptionOwner {
 /** The queue of a subscription with nothing queued: shared, never written (most rooms a person follows are quiet). */
 const NOTHING: StoredEvent[] = []
 
+/** What few subscriptions need, in one object made only for them (a room followed in the background has none). */
+interface Hooks {
+  /** An iterator's next() waiting for an event. */
+  waiter?: ((result: IteratorResult<StoredEvent>) => void) | undefined
+  /** The reader's abort signal and the listener on it. */
+  abort?: { signal: AbortSignal; listener: () => void } | undefined
+  onEnd?: (() => void) | undefined
+  onLeave?: (() => void) | undefined
+  /** A wait() is pending (for the count of waiting long polls). */
+  waiting?: boolean
+}
+
 /**
  * One listener's view of the room: the archive after its cursor, then live events, in id
  * order, through a bounded queue. Readers either iterate it (for await) or, to coalesce,
@@ -74,23 +86,18 @@ export class Subscription implements AsyncIterable<StoredEvent> {
 
   private queue: StoredEvent[]
   private head = 0
-  private waiter: ((result: IteratorResult<StoredEvent>) => void) | undefined = undefined
   /** Whose it is: the room (or log) that hands it events. */
   readonly owner: SubscriptionOwner
   private readonly limit: number
-  /** The reader's abort signal and the listener on it (only for readers that gave one). */
-  private abortHook: { signal: AbortSignal; listener: () => void } | undefined = undefined
   /** Latest signal per user, for readers that asked for them; bounded by the number of users. Made on the first one (most readers of most rooms never get any). */
   private signals: Map<string, Signal> | undefined
   /** Set when the reader asked for signals: the reader's own name (its own are not handed back). */
   private readonly self: string | undefined
-  private onEnd: (() => void) | undefined
-  private onLeave: (() => void) | undefined
+  /** Live events up to this id are not delivered (0: none skipped). */
   private readonly skipThrough: number
   /** The id the next live event must have (undefined: not checked). */
   private expected: number | undefined
-  /** Whether a wait() is pending (for the count of waiting long polls). */
-  waiting = false
+  private hooks: Hooks | undefined
 
   constructor(
     owner: SubscriptionOwner,
@@ -100,8 +107,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   ) {
     const signal = options.abort
     this.self = options.typing?.self
-    this.onEnd = options.onEnd
-    this.onLeave = options.onLeave
+    if (options.onEnd || options.onLeave) this.hooks = { onEnd: options.onEnd, onLeave: options.onLeave }
     this.skipThrough = options.skipThrough ?? 0
     this.owner = owner
     // The backlog follows the reader's cursor, each event the one after the one before: else the
@@ -135,9 +141,18 @@ export class Subscription implements AsyncIterable<StoredEvent> {
         return
       }
       const listener = () => this.cancel()
-      this.abortHook = { signal, listener }
+      this.hooksOf().abort = { signal, listener }
       signal.addEventListener('abort', listener, { once: true })
     }
+  }
+
+  /** Whether a wait() is pending (for the count of waiting long polls). */
+  get waiting(): boolean {
+    return this.hooks?.waiting === true
+  }
+
+  private hooksOf(): Hooks {
+    return (this.hooks ??= {})
   }
 
   /** Events waiting to be read. */
@@ -172,9 +187,9 @@ export class Subscription implements AsyncIterable<StoredEvent> {
       }
       this.expected = id + 1
     }
-    if (this.waiter) {
-      const resolve = this.waiter
-      this.waiter = undefined
+    const resolve = this.hooks?.waiter
+    if (resolve) {
+      this.hooks!.waiter = undefined
       resolve({ value: stored, done: false })
       return true
     }
@@ -236,13 +251,13 @@ export class Subscription implements AsyncIterable<StoredEvent> {
         clearTimeout(timer)
         abort?.removeEventListener('abort', onAbort)
         this.onReadable = undefined
-        this.waiting = false
+        this.hooksOf().waiting = false
         resolve(result)
       }
       const onAbort = () => finish('aborted')
       const timer = setTimeout(() => finish('timeout'), timeoutMs)
       abort?.addEventListener('abort', onAbort, { once: true })
-      this.waiting = true
+      this.hooksOf().waiting = true
       // Called once per tick when something arrived, and when it ends (a cancel included).
       this.onReadable = () => finish(this.pending || this.state === 'open' ? 'readable' : this.state)
     })
@@ -255,7 +270,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
 
   /** The reader leaves the room (a leave link, sign-out): ends (the transport is told), then leaves at once. */
   leave(): void {
-    const onLeave = this.onLeave
+    const onLeave = this.hooks?.onLeave
     this.end('left')
     onLeave?.()
   }
@@ -280,7 +295,7 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     }
     if (this.state !== 'open') return Promise.resolve({ value: undefined, done: true })
     return new Promise((resolve) => {
-      this.waiter = resolve
+      this.hooksOf().waiter = resolve
     })
   }
 
@@ -300,21 +315,26 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     this.queue = NOTHING
     this.head = 0
     this.signals?.clear()
-    this.abortHook?.signal.removeEventListener('abort', this.abortHook.listener)
-    this.abortHook = undefined
+    const hooks = this.hooks
+    if (hooks?.abort) {
+      hooks.abort.signal.removeEventListener('abort', hooks.abort.listener)
+      hooks.abort = undefined
+    }
     this.owner.release(this)
     this.runOnEnd()
-    const waiter = this.waiter
-    this.waiter = undefined
+    const waiter = hooks?.waiter
+    if (hooks) hooks.waiter = undefined
     waiter?.({ value: undefined, done: true })
     // A transport is told of an end it did not ask for; a pending wait() hears every end.
     if (state !== 'cancelled' || this.waiting) this.onReadable?.(this)
   }
 
   private runOnEnd(): void {
-    const onEnd = this.onEnd
-    this.onEnd = undefined
-    this.onLeave = undefined
+    const onEnd = this.hooks?.onEnd
+    if (this.hooks) {
+      this.hooks.onEnd = undefined
+      this.hooks.onLeave = undefined
+    }
     onEnd?.()
   }
 }
