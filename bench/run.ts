@@ -485,13 +485,12 @@ function manyRooms(rows: Row[]): string {
   const figures = (scenario: string) =>
     `CPU ${f(get(scenario, 'CPU s / 1M deliveries'))} s / 1M deliveries (${f(perMessage(scenario))} ms / message), p99 ${f(get(scenario, 'p99 ms'), 1)} ms, ` +
     `${Math.round(get(scenario, 'deliveries/s') ?? 0).toLocaleString('en-US')} deliveries/s, ${f(get(scenario, 'lost'), 0)} lost`
-  const perConnection = (scenario: string) => `${b(get(scenario, 'idle bytes / socket'))} RSS per connection`
   const idle = `idle rooms, ${IDLE_ROOMS}: `
   const memory = (what: string) => `RSS ${b(get(idle + what, 'RSS bytes / room'))}, heap ${b(get(idle + what, 'heap bytes / room'))} per room (process: RSS ${f(get(idle + what, 'server RSS MiB'), 0)} MiB, heap ${f(get(idle + what, 'heap in use MiB'), 1)} MiB)`
   return [
     'Many rooms:',
     `  ${roomsScenario.name}: ${figures(roomsScenario.name)}`,
-    `  ${peopleScenario.name} (one socket per person): ${figures(peopleScenario.name)}, ${perConnection(peopleScenario.name)}`,
+    `  ${peopleScenario.name} (one socket per person): ${figures(peopleScenario.name)} (RSS grew ${b(get(peopleScenario.name, 'idle bytes / socket'))} per connection while they connected: garbage of subscribing included)`,
     `    server heap per connection after full collections: ${b(get('heap per connection', 'heap bytes / connection'))} on one room's socket, ${b(rows.find((r) => r.scenario.includes('following every room') && r.metric === 'heap bytes / connection')?.ours)} following every room of theirs`,
     ...['N=100, 100 msg/s (10 senders)', 'N=1000, 20 msg/s (10 senders)'].map((s) => `  one room, ${s}: ${figures(s)}`),
     `  ${IDLE_ROOMS.toLocaleString('en-US')} idle rooms (SQLite, three messages each):`,
