@@ -80,15 +80,21 @@ export class Unseen {
   }
 }
 
-let readTimer: ReturnType<typeof setTimeout> | undefined
-let readUpTo = 0
-/** Tells the server (through the library's room `chat`) this room is read up to `id`, at most every 2 s. */
+/** Each room's read marker on its way (by the library's room): up to which id, and its timer. */
+const reads = new WeakMap<object, { upTo: number; timer: ReturnType<typeof setTimeout> | undefined }>()
+/**
+ * Tells the server (through the library's room `chat`) this room is read up to `id`, at most
+ * every 2 s; each room its own (a switch within the 2 s marks both rooms, each at its own id).
+ */
 export function markRead(chat: Pick<ThreadChat, 'markRead'>, id: number): void {
-  readUpTo = Math.max(readUpTo, id)
-  if (readTimer) return
-  readTimer = setTimeout(() => {
-    readTimer = undefined
-    chat.markRead(readUpTo).catch(() => {})
+  let read = reads.get(chat)
+  if (!read) reads.set(chat, (read = { upTo: 0, timer: undefined }))
+  read.upTo = Math.max(read.upTo, id)
+  if (read.timer) return
+  const pending = read
+  pending.timer = setTimeout(() => {
+    pending.timer = undefined
+    chat.markRead(pending.upTo).catch(() => {})
   }, 2000)
 }
 
