@@ -9,6 +9,7 @@ import { mentions } from '../client/render.js'
 import { me, roomEl, roomName, setRoomName } from './context.js'
 import { el } from './dom.js'
 import { inviteInPlace } from './invite.js'
+import { unreadBadge } from './rooms.js'
 
 const asideEl = document.getElementById('people') as HTMLElement
 
@@ -37,12 +38,7 @@ function drawNews(room: string): void {
       badge.title = `${counts.mentions} mention${counts.mentions === 1 ? '' : 's'} of you`
       item.append(' ', badge)
     }
-    if (counts?.unread) {
-      const badge = el('span', 'unread', counts.unread > 99 ? '99+' : String(counts.unread))
-      badge.title = `${counts.unread} new`
-      badge.append(el('span', 'visually-hidden', ' new'))
-      item.append(' ', badge)
-    }
+    if (counts?.unread) item.append(' ', unreadBadge(counts.unread))
   }
   drawTitle()
 }

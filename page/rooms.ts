@@ -1,11 +1,19 @@
-// The refresh page's room list (no stream there): its unread counts fetched again every 30 s
-// while the page is visible. The live pages keep theirs from the person's stream (app.js).
-import { roomEl } from './context.js'
+// The room list's unread badges: drawn by the live pages from the person's stream (app.ts) and,
+// on the refresh page (no stream there), from /rooms every 30 s while the page is visible.
 import { el } from './dom.js'
 
+/** A room's unread count as the list shows it (the server's templates draw the same). */
+export function unreadBadge(unread: number): HTMLSpanElement {
+  const badge = el('span', 'unread', unread > 99 ? '99+' : String(unread))
+  badge.title = `${unread} new`
+  badge.append(el('span', 'visually-hidden', ' new'))
+  return badge
+}
+
+/** The refresh page's list: its unread counts fetched again every 30 s while the page is visible. */
 export function keepRoomListFresh(): void {
   const list = document.getElementById('room-list')
-  if (!list || roomEl.dataset.transport !== 'refresh') return
+  if (!list) return
   setInterval(async () => {
     if (document.hidden) return
     try {
@@ -15,15 +23,10 @@ export function keepRoomListFresh(): void {
       for (const room of rooms) {
         const item = list.querySelector(`li[data-room="${CSS.escape(room.name)}"]`)
         if (!item || item.classList.contains('current')) continue
-        let badge = item.querySelector('.unread')
-        if (room.unread > 0) {
-          if (!badge) {
-            badge = el('span', 'unread', '')
-            item.append(' ', badge)
-          }
-          badge.textContent = room.unread > 99 ? '99+' : String(room.unread)
-          ;(badge as HTMLElement).title = `${room.unread} new`
-        } else badge?.remove()
+        const badge = item.querySelector('.unread')
+        if (room.unread === 0) badge?.remove()
+        else if (badge) badge.replaceWith(unreadBadge(room.unread))
+        else item.append(' ', unreadBadge(room.unread))
       }
     } catch {
       // The next round tries again.

@@ -26,13 +26,19 @@ async function listed(base: string, cookie: string, room: string, name: string):
   return body.users.find((u) => u.name === name)?.presence
 }
 
-t.test('on the socket: a person goes online, away when their page says so, online again, and offline when their last connection goes', async (t) => {
-  const { app, base } = await served(t)
+/** A served app with accounts ann and bob, bob following his stream (his own events subscribed), so he is told of ann's presence. */
+async function bobFollowing(t: Parameters<typeof served>[0], env: Record<string, string> = {}) {
+  const { app, base } = await served(t, env)
   const ann = await registerAccount(app, 'ann')
   const bob = await registerAccount(app, 'bob')
   const bobs = await RoomsClient.open(base, bob, '?follow=me')
   t.teardown(() => bobs.close())
   await bobs.next((f) => f.type === 'subscribed' && f.room === 'me', "bob's own events")
+  return { app, base, ann, bob, bobs }
+}
+
+t.test('on the socket: a person goes online, away when their page says so, online again, and offline when their last connection goes', async (t) => {
+  const { base, ann, bob, bobs } = await bobFollowing(t)
 
   const anns = await RoomsClient.open(base, ann, '?follow=me')
   t.ok(await bobs.until(() => presenceOn(bobs, 'ann').includes('online')), 'bob is told ann is online')
@@ -197,12 +203,7 @@ t.test("a room other than the lobby lists its members, online first, each with t
 })
 
 t.test('a page that flaps between away and online cannot flood everyone: past PRESENCE_CHURN a minute, its changes wait', async (t) => {
-  const { app, base } = await served(t, { PRESENCE_CHURN: '3' })
-  const ann = await registerAccount(app, 'ann')
-  const bob = await registerAccount(app, 'bob')
-  const bobs = await RoomsClient.open(base, bob, '?follow=me')
-  t.teardown(() => bobs.close())
-  await bobs.next((f) => f.type === 'subscribed' && f.room === 'me', "bob's own events")
+  const { base, ann, bobs } = await bobFollowing(t, { PRESENCE_CHURN: '3' })
   const anns = await RoomsClient.open(base, ann, '?follow=me')
   t.teardown(() => anns.close())
   t.ok(await bobs.until(() => presenceOn(bobs, 'ann').includes('online')), 'ann online')
