@@ -2,6 +2,7 @@ import { checkClientId, checkMessageText } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
 import { applyChange, createPresenceSignal, createTypingSignal, withoutText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
+import type { Follower } from './follower.js'
 import type { People } from './person.js'
 import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
 import { LOBBY, type RoomLog } from './store/store.js'
@@ -154,6 +155,8 @@ export class Room implements SubscriptionOwner {
   /** Whether presence writes join and leave lines (the lobby) or the lines are membership (every other room). */
   private readonly linesOfPresence: boolean
   private readonly subscriptions = new Set<Subscription>()
+  /** Readers of many rooms that read this one in the background (the person's stream): see Follower. */
+  private readonly followers = new Set<Follower>()
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
   private starting: Promise<void> | undefined
@@ -271,7 +274,7 @@ export class Room implements SubscriptionOwner {
 
   /** Listeners on this node. */
   get subscriberCount(): number {
-    return this.subscriptions.size
+    return this.subscriptions.size + this.followers.size
   }
 
   /** Listeners on this node waiting in wait() (long polls). Counted when scraped. */
@@ -472,10 +475,15 @@ export class Room implements SubscriptionOwner {
    * another page of theirs still holds them. Resolves once the leave is committed.
    */
   leave(member: Member, transport?: string, tab?: string): Promise<void> {
-    for (const connection of this.connectionsOf(memberKey(member))) {
+    const key = memberKey(member)
+    for (const connection of this.connectionsOf(key)) {
       if (transport !== undefined && connection.transport !== transport) continue
       if (tab !== undefined && connection.tab !== tab) continue
       connection.leave()
+    }
+    for (const follower of this.followers) {
+      if (follower.holder !== key || (transport !== undefined && follower.transport !== transport) || (tab !== undefined && follower.tab !== tab)) continue
+      follower.end(this, 'left')
     }
     this.presence.drop(member, transport, tab)
     return this.idle()
@@ -550,6 +558,30 @@ export class Room implements SubscriptionOwner {
     if (!subscription.closed) this.subscriptions.add(subscription)
     this.usedAt = Date.now()
     return subscription
+  }
+
+  /**
+   * A reader of many rooms (the person's stream) reads this one in the background from now:
+   * nobody is present for it and nothing is queued until the room speaks (see Follower). Only
+   * when there is nothing to hand over (no cursor, or a cursor at the room's newest event, of
+   * its epoch) and outside the lobby (whose readers are its presence): otherwise false, and the
+   * caller enters with a subscription of its own.
+   */
+  async follow(follower: Follower, cursor?: { lastReceived?: number | undefined; epoch?: string | undefined }): Promise<boolean> {
+    if (this.starting) await this.starting
+    if (this.unloaded || this.closed || this.linesOfPresence || follower.closed) return false
+    if (cursor?.epoch !== undefined && cursor.epoch !== this.epoch) return false
+    if (cursor?.lastReceived !== undefined && cursor.lastReceived !== this.last) return false
+    if (this.followers.has(follower)) return true
+    this.followers.add(follower)
+    follower.add(this)
+    this.usedAt = Date.now()
+    return true
+  }
+
+  /** A follower no longer reads this room. */
+  unfollow(follower: Follower): void {
+    if (this.followers.delete(follower)) this.usedAt = Date.now()
   }
 
   release(subscription: Subscription): void {
@@ -701,6 +733,7 @@ export class Room implements SubscriptionOwner {
    */
   async endSubscriptions(): Promise<void> {
     for (const subscription of this.subscriptions) subscription.close()
+    for (const follower of this.followers) follower.end(this, 'closed')
     // With a bus of its own this process is the whole chat: a shutdown is a restart, whose start
     // adopts the people still listed (no leave and join lines). With a shared bus, the others go on.
     await this.presence.close(!this.bus.shared)
@@ -726,7 +759,7 @@ export class Room implements SubscriptionOwner {
    * grace), a commit queued or in flight, missed events being read.
    */
   get idleSince(): number | undefined {
-    if (this.subscriptions.size > 0 || this.presence.size > 0 || this.queue.length > 0 || this.committing || this.filling || this.waking.length > 0) return undefined
+    if (this.subscriptions.size > 0 || this.followers.size > 0 || this.presence.size > 0 || this.queue.length > 0 || this.committing || this.filling || this.waking.length > 0) return undefined
     return this.usedAt
   }
 
@@ -818,7 +851,8 @@ export class Room implements SubscriptionOwner {
   private append(stored: StoredEvent): void {
     // The store no longer has what came before (pruned): the window starts over here, so it stays
     // consecutive, and each reader is ended rather than handed a gap (it resumes or is told).
-    if (stored.event.id !== this.last + 1) this.recent = []
+    const restarted = stored.event.id !== this.last + 1
+    if (restarted) this.recent = []
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
     this.last = stored.event.id
@@ -826,8 +860,13 @@ export class Room implements SubscriptionOwner {
     this.usedAt = Date.now()
     this.fold(stored.event)
     this.stats.events++
-    this.stats.deliveries += this.subscriptions.size
+    this.stats.deliveries += this.subscriptions.size + this.followers.size
     for (const subscription of this.subscriptions) subscription.push(stored)
+    // A follower keeps no cursor of its own: a room that starts over ends it as lagged (it resumes from its cursor).
+    for (const follower of this.followers) {
+      if (restarted) follower.end(this, 'lagged')
+      else follower.push(this, stored, this.options.subscriberQueue)
+    }
   }
 
   /**
@@ -868,5 +907,6 @@ export class Room implements SubscriptionOwner {
       this.typists.set(signal.user, Date.now() + TYPING_SHOWS_MS)
     }
     for (const subscription of this.subscriptions) subscription.signal(signal)
+    for (const follower of this.followers) follower.signal(this, signal)
   }
 }

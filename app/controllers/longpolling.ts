@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, tabOf, whileConnected } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { addsRoom, enterFollowing, ME } from '../transport/person-stream.js'
-import { enterRooms, inRoom, type RoomEntry } from '../transport/rooms-connection.js'
+import { enterRooms, inRoom, subscribed, type RoomEntry } from '../transport/rooms-connection.js'
 import { firstIssue, followsMe, parseCursors, pollQuerySchema } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
@@ -70,7 +70,8 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true, page: tabOf(request), tab: tabOf(request), typing })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
   } else entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
-  const open = entries.filter((e) => e.ok)
+  // No follower here: every room entered has a subscription of its own for the poll.
+  const open = entries.filter(subscribed)
   const refused = entries.filter((e) => !e.ok)
   // Signed out here or on another process while waiting: answered 401 at once.
   let signedOut = false

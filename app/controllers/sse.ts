@@ -3,6 +3,8 @@ import { httpActions, roomOf, roomPage, tabOf } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../transport/protocol.js'
 import type { StoredEvent } from '../chatroom/event.js'
+import { Follower } from '../chatroom/follower.js'
+import { memberKey } from '../chatroom/presence.js'
 import { enterFollowing, followNews } from '../transport/person-stream.js'
 import { SseWriter, type StreamRoom } from '../transport/sse-writer.js'
 import { enterRooms, type RoomEntry } from '../transport/rooms-connection.js'
@@ -83,8 +85,11 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   const writer = openStream(request, reply)
   if (!writer) return
   let entries: RoomEntry[]
+  // Following the person: the rooms with nothing to hand over are read by one follower, with no subscription each.
+  const user = currentUser(request)
+  const follower = follow ? new Follower(memberKey(user), 'sse', tabOf(request), user.name) : undefined
   if (follow) {
-    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request), tab: tabOf(request) })
+    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request), tab: tabOf(request), follower })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
   } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
   let refusals = ''
@@ -98,7 +103,10 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
       rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId, from: entry.from }
     }
   }
-  if (open.length === 0) return writer.end(refusals)
+  if (open.length === 0) {
+    follower?.cancel()
+    return writer.end(refusals)
+  }
   // Following the person: a room they join is entered from where they joined it and added to the stream; one they leave is dropped.
   const news = follow
     ? (events: readonly StoredEvent[]) =>
@@ -106,12 +114,12 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
           events,
           (room, at) => {
             if (writer.hasRoom(room)) return
-            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request), tab: tabOf(request) }).then(([entry]) => {
+            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request), tab: tabOf(request), follower }).then(([entry]) => {
               if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
             })
           },
           (room) => writer.dropRoom(room, 'left'),
         )
     : undefined
-  writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals, news)
+  writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals, news, follower)
 }

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { personLog } from '../chatroom/chatroom.js'
 import type { StoredEvent } from '../chatroom/event.js'
+import type { Follower } from '../chatroom/follower.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { httpEnterRefusal } from './protocol.js'
@@ -60,7 +61,7 @@ export async function enterFollowing(
   request: FastifyRequest,
   cursors: RoomCursor[],
   transport: string,
-  extra: { typing?: boolean; paged?: boolean; page?: string | undefined; tab?: string | undefined } = {},
+  extra: { typing?: boolean; paged?: boolean; page?: string | undefined; tab?: string | undefined; follower?: Follower | undefined } = {},
 ): Promise<{ me: RoomEntry | undefined; rooms: RoomEntry[] }> {
   const { chatroom } = request.server
   const user = currentUser(request)

@@ -2,14 +2,25 @@ import type { FastifyRequest } from 'fastify'
 import type { Room } from '../chatroom/room.js'
 import type { Signal, StoredEvent } from '../chatroom/event.js'
 import type { Subscription } from '../chatroom/subscription.js'
+import type { Follower } from '../chatroom/follower.js'
 import { httpEnterRefusal, reasons, type ErrorBody } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 
 /** One room on a connection that carries several: its subscription, or why it was refused. */
 export type RoomEntry =
-  | { room: string; ok: true; subscription: Subscription; of: Room; from: number }
+  | { room: string; ok: true; subscription: Subscription; of: Room; from: number; followed?: undefined }
+  /** Read by the connection's follower (the person's stream, a room with nothing to hand over): no subscription of its own. */
+  | { room: string; ok: true; subscription?: undefined; of: Room; from: number; followed: true }
   | { room: string; ok: false; status: number; body: ErrorBody & { room: string } }
+
+/** A room entered with a subscription of its own (every room, unless a follower was given). */
+export type Subscribed = Extract<RoomEntry, { ok: true; followed?: undefined }>
+
+/** Whether the entry has a subscription of its own. */
+export function subscribed(entry: RoomEntry): entry is Subscribed {
+  return entry.ok && !entry.followed
+}
 
 /**
  * Enters each room of the cursors for one connection: a room the person may not read is
@@ -20,7 +31,7 @@ export async function enterRooms(
   request: FastifyRequest,
   cursors: RoomCursor[],
   transport: string,
-  extra: { typing?: boolean; paged?: boolean; tab?: string | undefined; page?: string | undefined; fromNow?: boolean; following?: boolean } = {},
+  extra: { typing?: boolean; paged?: boolean; tab?: string | undefined; page?: string | undefined; fromNow?: boolean; following?: boolean; follower?: Follower | undefined } = {},
 ): Promise<RoomEntry[]> {
   const { chatroom } = request.server
   const user = currentUser(request)
@@ -30,6 +41,10 @@ export async function enterRooms(
       if (!room) return { room: cursor.room, ok: false, status: 404, body: { error: reasons[404], message: 'No such room.', room: cursor.room } }
       // Following the person, a room with no cursor starts from now (its window is for history to page through).
       const lastReceived = cursor.lastReceived ?? (extra.fromNow ? room.lastId : undefined)
+      // Read in the background by the connection's follower when there is nothing to hand over; else a subscription of its own.
+      if (extra.follower && extra.following && (await room.follow(extra.follower, { lastReceived: cursor.lastReceived, epoch: cursor.epoch }))) {
+        return { room: cursor.room, ok: true, of: room, from: lastReceived ?? room.lastId, followed: true }
+      }
       const entered = await room.enter(user, transport, { lastReceived, epoch: cursor.epoch, typing: extra.typing, paged: extra.paged, tab: extra.tab, page: extra.page, following: extra.following })
       if (!entered.ok) {
         const { status, body } = httpEnterRefusal(entered)

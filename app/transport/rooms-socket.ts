@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Room } from '../chatroom/room.js'
 import type { Subscription } from '../chatroom/subscription.js'
+import { Follower } from '../chatroom/follower.js'
+import { memberKey } from '../chatroom/presence.js'
 import { ackFrame, act, CloseCode, errorFrame, readChange, reasons } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
@@ -70,6 +72,8 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
 export class RoomsSocket {
   /** Each room's subscription, by the room's name (`me`: the person's own events); the room is its owner. */
   private readonly subscriptions = new Map<string, Subscription>()
+  /** Following the person: the rooms read in the background, with no subscription each (see Follower). */
+  private follower: Follower | undefined
   private readonly pending = new Set<string>()
   private badFrames = 0
   private waitingForDrain = false
@@ -92,6 +96,7 @@ export class RoomsSocket {
       this.closed = true
       for (const subscription of this.subscriptions.values()) subscription.cancel()
       this.subscriptions.clear()
+      this.follower?.cancel()
     })
     socket.on('message', (data, isBinary) => this.receive(data, isBinary))
     this.send(JSON.stringify({ type: 'hello' }))
@@ -113,10 +118,9 @@ export class RoomsSocket {
     if (frame.type === 'subscribe') return void this.subscribe(frame)
     if (frame.type === 'unsubscribe') return this.unsubscribe(frame.room, 'unsubscribed')
     if (frame.type === 'presence') return this.request.server.chatroom.people.setAway(currentUser(this.request), this.page, frame.away)
-    const subscription = this.subscriptions.get(frame.room)
-    if (!subscription) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
+    const room = (this.subscriptions.get(frame.room)?.owner ?? this.follower?.room(frame.room)) as Room | undefined
+    if (!room || frame.room === ME) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
     const user = currentUser(this.request)
-    const room = subscription.owner as Room
     if (frame.type === 'typing') return room.typing(user)
     const { ref } = frame
     void act(room, user, frame.act).then((said) => {
@@ -129,19 +133,21 @@ export class RoomsSocket {
 
   private async subscribe(frame: Extract<ClientFrame, { type: 'subscribe' }>, following = false): Promise<void> {
     const { room: name } = frame
-    if (this.subscriptions.has(name) || this.pending.has(name)) {
+    if (this.subscriptions.has(name) || this.pending.has(name) || this.follower?.has(name)) {
       if (following) return
       return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribed to that room already.', room: name }))
     }
     // The person's stream follows every room of theirs; a socket that names rooms one by one is bounded.
-    if (!following && this.subscriptions.size + this.pending.size >= this.maxRooms) {
+    if (!following && this.subscriptions.size + this.pending.size + (this.follower?.size ?? 0) >= this.maxRooms) {
       return this.send(JSON.stringify({ type: 'refused', room: name, status: 429, error: reasons[429], message: `At most ${this.maxRooms} rooms on one connection.` }))
     }
     this.pending.add(name)
     try {
       const cursor = { room: name, epoch: frame.epoch, lastReceived: frame.lastReceived }
       const [entry] =
-        name === ME ? [await enterMe(this.request, cursor, 'websocket', false, this.page)] : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, following, page: this.page, tab: this.tab })
+        name === ME
+          ? [await enterMe(this.request, cursor, 'websocket', false, this.page)]
+          : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, following, page: this.page, tab: this.tab, follower: following ? this.follower : undefined })
       if (entry) this.attach(entry)
     } finally {
       this.pending.delete(name)
@@ -155,8 +161,11 @@ export class RoomsSocket {
    */
   async follow(cursors: RoomCursor[]): Promise<void> {
     for (const cursor of cursors) this.pending.add(cursor.room)
+    const user = currentUser(this.request)
+    const follower = (this.follower = new Follower(memberKey(user), 'websocket', this.tab, user.name))
+    follower.onReadable = () => this.flushFollowed()
     try {
-      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true, page: this.page, tab: this.tab })
+      const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true, page: this.page, tab: this.tab, follower })
       for (const cursor of cursors) this.pending.delete(cursor.room)
       // Rooms first: a room left while the connection was cut is handed what was said before the
       // leave, then her own events (the leave among them) take it off.
@@ -171,9 +180,15 @@ export class RoomsSocket {
   private attach(entry: RoomEntry): void {
     if (!entry.ok) return this.send(JSON.stringify({ type: 'refused', status: entry.status, ...entry.body }))
     const { subscription, of: room } = entry
+    if (!subscription) {
+      // Read by the follower: said subscribed, its events come with the follower's (unless a subscription reads it already).
+      if (this.closed) return
+      if (this.subscriptions.has(room.name)) return void this.follower?.unfollow(room.name)
+      return this.send(JSON.stringify({ type: 'subscribed', room: room.name, epoch: room.epoch, lastId: room.lastId, from: entry.from }))
+    }
     // Keyed by the room's own name (one string for every reader of it, not one per cursor); `me` for the person's own events.
     const name = entry.room === room.name ? room.name : entry.room
-    if (this.closed || this.subscriptions.has(name)) return subscription.cancel()
+    if (this.closed || this.subscriptions.has(name) || this.follower?.has(name)) return subscription.cancel()
     this.subscriptions.set(name, subscription)
     subscription.label = name
     subscription.onReadable = this.readable
@@ -183,11 +198,37 @@ export class RoomsSocket {
   }
 
   private unsubscribe(name: string, reason: string): void {
+    if (this.follower?.unfollow(name)) return this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason }))
     const subscription = this.subscriptions.get(name)
     if (!subscription) return
     this.subscriptions.delete(name)
     subscription.cancel()
     this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason }))
+  }
+
+  /** Past the buffer limit nothing is written until the socket drains (then every room is flushed): the queues fill and a slow room lags. */
+  private full(): boolean {
+    if (this.socket.bufferedAmount <= this.limit) return false
+    if (!this.waitingForDrain) {
+      this.waitingForDrain = true
+      this.request.raw.socket.once('drain', () => {
+        this.waitingForDrain = false
+        for (const room of this.subscriptions.keys()) this.flush(room)
+        this.flushFollowed()
+      })
+    }
+    return true
+  }
+
+  /** Sends what the rooms read by the follower have, a frame per room, and says which ended (lagged: subscribe again from your cursor; left). */
+  private flushFollowed(): void {
+    const follower = this.follower
+    if (!follower?.pending || this.socket.readyState !== this.socket.OPEN || this.full()) return
+    for (const { room, events, signals, ended } of follower.take()) {
+      if (ended === 'closed') return this.socket.close(CloseCode.goingAway, 'server shutting down')
+      if (ended) this.send(JSON.stringify({ type: 'unsubscribed', room: room.name, reason: ended }))
+      else this.send(roomFrame(room.name, events, signals))
+    }
   }
 
   /** Sends what the room has queued as one frame, or says why its subscription ended. */
@@ -200,16 +241,7 @@ export class RoomsSocket {
       // lagged: subscribe again from your cursor; left: you left the room (this page, or everywhere).
       return this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason: subscription.state }))
     }
-    if (this.socket.bufferedAmount > this.limit) {
-      if (!this.waitingForDrain) {
-        this.waitingForDrain = true
-        this.request.raw.socket.once('drain', () => {
-          this.waitingForDrain = false
-          for (const room of this.subscriptions.keys()) this.flush(room)
-        })
-      }
-      return
-    }
+    if (this.full()) return
     if (!subscription.pending) return
     const events = subscription.take()
     this.send(roomFrame(name, events, subscription.takeSignals()))

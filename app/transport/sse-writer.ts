@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { sseBytesFor, type StoredEvent } from '../chatroom/event.js'
 import type { Subscription } from '../chatroom/subscription.js'
+import type { Follower } from '../chatroom/follower.js'
 import { ME } from './person-stream.js'
 
 export interface SseWriterOptions {
@@ -53,12 +54,12 @@ function beat(writer: SseWriter, ms: number): () => void {
  * the stream ends (the browser reconnects from its last id). The response closing cancels the
  * subscription, which lets go of the user's presence.
  */
-/** One room of a stream of several: its subscription and its cursor. */
+/** One room of a stream of several: its subscription (none when the stream's follower reads it) and its cursor. */
 export interface StreamRoom {
   room: string
   epoch: string
   last: number
-  subscription: Subscription
+  subscription: Subscription | undefined
 }
 
 export class SseWriter {
@@ -69,6 +70,8 @@ export class SseWriter {
   private rooms: StreamRoom[] | undefined
   /** Following the person: told of their own events as they go out (it adds and drops rooms). */
   private news: ((events: readonly StoredEvent[]) => void) | undefined
+  /** Following the person: the rooms read in the background (their entries have no subscription). */
+  private follower: Follower | undefined
   private waitingForDrain = false
   private wrote = false
   private readonly stopBeating: () => void
@@ -80,7 +83,8 @@ export class SseWriter {
     res.on('close', () => {
       this.stopBeating()
       this.subscription?.cancel()
-      for (const entry of this.rooms ?? []) entry.subscription.cancel()
+      for (const entry of this.rooms ?? []) entry.subscription?.cancel()
+      this.follower?.cancel()
     })
   }
 
@@ -89,13 +93,18 @@ export class SseWriter {
    * stream's `id:` is every room's cursor (`ROOM:EPOCH:ID,…`), so the browser's Last-Event-ID
    * resumes all of them. A room that must start over ends the stream (the client reconnects).
    */
-  attachRooms(entries: StreamRoom[], greeting: string, news?: (events: readonly StoredEvent[]) => void): void {
-    if (this.res.destroyed) return entries.forEach((e) => e.subscription.cancel())
+  attachRooms(entries: StreamRoom[], greeting: string, news?: (events: readonly StoredEvent[]) => void, follower?: Follower): void {
+    if (this.res.destroyed) {
+      follower?.cancel()
+      return entries.forEach((e) => e.subscription?.cancel())
+    }
     this.rooms = entries
     this.news = news
-    for (const entry of entries) entry.subscription.onReadable = this.flush
+    this.follower = follower
+    if (follower) follower.onReadable = this.flush
+    for (const entry of entries) if (entry.subscription) entry.subscription.onReadable = this.flush
     this.write(`retry: 2000\n${greeting}`)
-    if (entries.some((e) => e.subscription.pending)) setImmediate(this.flush)
+    if (follower?.pending || entries.some((e) => e.subscription?.pending)) setImmediate(this.flush)
   }
 
   hasRoom(room: string): boolean {
@@ -104,11 +113,17 @@ export class SseWriter {
 
   /** A room joined while the stream is open (the person's stream): its events follow from its cursor. */
   addRoom(entry: StreamRoom): void {
-    if (!this.rooms || this.res.destroyed || this.res.writableEnded || this.hasRoom(entry.room)) return entry.subscription.cancel()
+    const had = this.rooms?.find((r) => r.room === entry.room)
+    if (!this.rooms || this.res.destroyed || this.res.writableEnded || had) {
+      // Entered twice (two joins in a row): the follower lets go of it unless that is how the stream reads it.
+      if (entry.subscription) entry.subscription.cancel()
+      else if (!had || had.subscription) this.follower?.unfollow(entry.room)
+      return
+    }
     this.rooms.push(entry)
-    entry.subscription.onReadable = this.flush
+    if (entry.subscription) entry.subscription.onReadable = this.flush
     this.write(`event: subscribed\ndata: ${JSON.stringify({ room: entry.room, epoch: entry.epoch, lastId: entry.last })}\n\n`)
-    if (entry.subscription.pending) setImmediate(this.flush)
+    if (entry.subscription?.pending) setImmediate(this.flush)
   }
 
   /** A room the person left (the person's stream): its subscription ends and the stream says so; the others go on. */
@@ -116,7 +131,8 @@ export class SseWriter {
     const at = this.rooms?.findIndex((r) => r.room === room) ?? -1
     if (at < 0) return
     const [entry] = this.rooms!.splice(at, 1)
-    entry!.subscription.cancel()
+    if (entry!.subscription) entry!.subscription.cancel()
+    else this.follower?.unfollow(room)
     if (!this.res.writableEnded) this.write(`event: unsubscribed\ndata: ${JSON.stringify({ room, reason })}\n\n`)
   }
 
@@ -127,6 +143,7 @@ export class SseWriter {
   private flushRooms(rooms: NonNullable<SseWriter['rooms']>): void {
     for (const entry of [...rooms]) {
       const { subscription } = entry
+      if (!subscription) continue
       if (subscription.state === 'lagged') return this.end()
       if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')
       // Following the person, a room they left is dropped and the others go on; otherwise the stream ends.
@@ -135,9 +152,26 @@ export class SseWriter {
     }
     if (this.full()) return
     let out = ''
+    // The rooms the follower reads: one that ended is said as a subscription's end is.
+    for (const { room, events, signals, ended } of this.follower?.take() ?? []) {
+      if (ended === 'lagged') return this.end(out || undefined)
+      if (ended === 'closed') return this.end(`${out}event: bye\ndata: {"reason":"server shutting down"}\n\n`)
+      if (ended === 'left') {
+        this.dropRoom(room.name, 'left')
+        continue
+      }
+      const entry = rooms.find((r) => r.room === room.name)
+      if (!entry) continue
+      const name = JSON.stringify(room.name)
+      for (const stored of events) {
+        entry.last = stored.event.id
+        out += `id: ${this.cursorSet()}\ndata: {"room":${name},${stored.json.slice(1)}\n\n`
+      }
+      for (const signal of signals) out += `event: ${signal.type}\ndata: {"room":${name},${signal.json.slice(1)}\n\n`
+    }
     let news: StoredEvent[] | undefined
     for (const entry of rooms) {
-      if (!entry.subscription.pending) continue
+      if (!entry.subscription?.pending) continue
       const room = JSON.stringify(entry.room)
       // The person's own events carry their room already: their data is the event as it is.
       const mine = this.news !== undefined && entry.room === ME
