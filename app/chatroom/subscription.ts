@@ -65,9 +65,10 @@ interface Hooks {
  * order, through a bounded queue. Readers either iterate it (for await) or, to coalesce,
  * take everything queued at once with take() when onReadable fires.
  *
- * A person's stream holds one of these per room they belong to, most of them quiet: it is kept
- * small (no closure of its own, the queue shared while empty, the room's bookkeeping of who
- * holds it in its own fields), about 200 bytes with the room's entries for it.
+ * A person's stream reads the rooms it follows with one Follower instead; it holds one of these
+ * for its own events, the lobby, and a room entered with something to hand over (a cursor
+ * behind the room). Kept small all the same (no closure of its own, the queue shared while
+ * empty, the room's bookkeeping of who holds it in its own fields).
  */
 export class Subscription implements AsyncIterable<StoredEvent> {
   state: SubscriptionState = 'open'
