@@ -8,7 +8,7 @@ import { memberKey } from '../app/chatroom/presence.js'
 
 const ann = { id: 'ann-id', name: 'ann' }
 
-async function chat(t: Tap.Test, subscriberQueue = 256, archiveSize = 100) {
+async function chat(t: { teardown(fn: () => unknown): void }, subscriberQueue = 256, archiveSize = 100) {
   const chatroom = new Chatroom(new MemoryStore(), new LocalBus(), { archiveSize, subscriberQueue })
   await chatroom.start()
   t.teardown(() => chatroom.close())
