@@ -101,17 +101,22 @@ export interface RoomCursor {
 
 const ROOM_CURSOR = /^([^\s:,]{1,64}):([A-Za-z0-9_-]{0,64}):(\d{0,15})$/u
 
+/** Cursors a connection that follows the person may resume at most (a room each, their own `me` beside them). */
+export const FOLLOW_CURSORS = 500
+
 /**
  * Cursors as `ROOM:EPOCH:ID` (repeated `cursor` parameters, or comma-separated as in an event
- * stream's Last-Event-ID); `ROOM::` starts at the room's replay window. At most `max` rooms,
- * each once.
+ * stream's Last-Event-ID); `ROOM::` starts at the room's replay window (from its newest when
+ * following the person). At most `max` rooms (FOLLOW_CURSORS following), each once.
  */
 export function parseCursors(value: unknown, max: number, follow = false): { cursors: RoomCursor[] } | { error: string } {
   const raw = (Array.isArray(value) ? value : value === undefined ? [] : [value]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]))
   // Following the person (`follow=me`), the rooms are theirs: cursors only say where to resume.
   if (raw.length === 0 && follow) return { cursors: [] }
   if (raw.length === 0) return { error: 'Say which rooms: cursor=ROOM:EPOCH:LASTID (ROOM:: for a room\'s newest), repeated per room.' }
-  if (raw.length > max + (follow ? 1 : 0)) return { error: `At most ${max} rooms on one connection.` }
+  // Following, a cursor per room of theirs comes back on every resume, however many rooms they are in: bounded by FOLLOW_CURSORS.
+  const cap = follow ? Math.max(max, FOLLOW_CURSORS) + 1 : max
+  if (raw.length > cap) return { error: `At most ${cap - (follow ? 1 : 0)} rooms on one connection.` }
   const cursors: RoomCursor[] = []
   for (const item of raw) {
     const match = typeof item === 'string' ? ROOM_CURSOR.exec(item) : null

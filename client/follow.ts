@@ -57,6 +57,10 @@ interface FollowRoom extends LinkRoom {
   startOver(room: string, epoch: string, lastId: number): void
   /** A room's cursor, if followed. */
   cursor(room: string): { epoch: string; lastId: number } | undefined
+  /** The link in use is told of rooms visited and let go of (undefined: no longer in use). */
+  onVisits(listener: ((room: string, visiting: boolean) => void) | undefined): void
+  /** The rooms visited that the server has not started yet (cursorQuery names them, from now). */
+  visitsToStart(): string[]
 }
 
 const cursorParam = (room: string, epoch: string, lastId: number) => `cursor=${encodeURIComponent(`${room}:${epoch}:${lastId}`)}`
@@ -71,12 +75,20 @@ class FollowSocketLink extends Link {
     return this.room as FollowRoom
   }
   start(): void {
+    // A room visited: subscribed on this socket from now (once it is open: those visited before are in its address); let go of: unsubscribed.
+    let open = false
+    this.stream.onVisits((room, visiting) => open && this.socket?.send(JSON.stringify(visiting ? { type: 'subscribe', room } : { type: 'unsubscribe', room })))
+    const inAddress = new Set(this.stream.visitsToStart())
     this.socket = this.openSocket(
       `/websocket/socket?follow=me${this.stream.cursorQuery()}`,
       (data) => {
         const frame = (data ?? {}) as { type?: unknown; room?: unknown; events?: unknown; epoch?: unknown; lastId?: unknown; from?: unknown; reason?: unknown; status?: unknown }
         const room = typeof frame.room === 'string' ? frame.room : undefined
-        if (frame.type === 'hello') return this.greeted('')
+        if (frame.type === 'hello') {
+          open = true
+          for (const visited of this.stream.visitsToStart()) if (!inAddress.has(visited)) this.socket?.send(JSON.stringify({ type: 'subscribe', room: visited }))
+          return this.greeted('')
+        }
         if (room === undefined) return
         if (Array.isArray(frame.events)) {
           if (room === ME) for (const item of frame.events) this.stream.own(item)
@@ -106,6 +118,7 @@ class FollowSocketLink extends Link {
   }
   override stop(): void {
     super.stop()
+    this.stream.onVisits(undefined)
     this.socket?.close(CloseCode.normal, 'switching')
   }
   send(_entry: Outgoing): Promise<SendResult> {
@@ -116,6 +129,7 @@ class FollowSocketLink extends Link {
 
 /** Server-Sent Events: `/sse/events?follow=me&cursor=…`; data carries its room, the person's own events are `type: person`. */
 class FollowEventStreamLink extends HttpLink {
+  private readonly again = new Again(this.abort.signal)
   constructor(room: LinkRoom, owner: LinkOwner) {
     super('sse', room, owner)
   }
@@ -123,13 +137,21 @@ class FollowEventStreamLink extends HttpLink {
     return this.room as FollowRoom
   }
   start(): void {
+    // A room visited: the stream opens again with its cursor too (one connection still); one let go of goes on until the next.
+    this.stream.onVisits((_room, visiting) => visiting && this.again.now())
     void this.read()
   }
+  override stop(): void {
+    super.stop()
+    this.stream.onVisits(undefined)
+  }
   private async read(): Promise<void> {
+    const signal = this.again.signal()
     let res: Response
     try {
-      res = await this.room.net.request(`/sse/events?follow=me${this.stream.cursorQuery()}`, { headers: { accept: 'text/event-stream' }, signal: this.abort.signal })
+      res = await this.room.net.request(`/sse/events?follow=me${this.stream.cursorQuery()}`, { headers: { accept: 'text/event-stream' }, signal })
     } catch {
+      if (this.again.asked()) return this.read()
       return this.end(this.live ? 'dropped' : 'maybeSignedOut')
     }
     if (!res.ok || !res.body) {
@@ -161,16 +183,18 @@ class FollowEventStreamLink extends HttpLink {
       }
     }
     await readEventStream(res.body, (event, text) => {
-      if (this.stopped) return false
+      if (this.stopped || signal.aborted) return false
       dispatch(event, text)
-      return !this.stopped
-    })
+      return !this.stopped && !signal.aborted
+    }).catch(() => undefined)
+    if (this.again.asked()) return this.read()
     this.end(this.live ? 'dropped' : 'maybeSignedOut')
   }
 }
 
 /** Long polling: `/longpolling/messages?follow=me&cursor=…`, again and again with every room's cursor. */
 class FollowPollLink extends HttpLink {
+  private readonly again = new Again(this.abort.signal)
   constructor(room: LinkRoom, owner: LinkOwner) {
     super('longpolling', room, owner)
   }
@@ -178,12 +202,18 @@ class FollowPollLink extends HttpLink {
     return this.room as FollowRoom
   }
   start(): void {
+    // A room visited: the waiting poll is asked again at once with its cursor too; one let go of is left out of the next.
+    this.stream.onVisits((_room, visiting) => visiting && this.again.now())
     void this.poll()
+  }
+  override stop(): void {
+    super.stop()
+    this.stream.onVisits(undefined)
   }
   private async poll(): Promise<void> {
     while (!this.stopped) {
       try {
-        const res = await this.room.net.request(`/longpolling/messages?follow=me&typing=1${this.stream.cursorQuery()}`, { signal: this.abort.signal })
+        const res = await this.room.net.request(`/longpolling/messages?follow=me&typing=1${this.stream.cursorQuery()}`, { signal: this.again.signal() })
         const body = (await res.json().catch(() => undefined)) as
           | { events?: Record<string, unknown>[]; rooms?: Record<string, { epoch: string; lastId: number }>; refused?: Record<string, unknown>[]; signals?: unknown[] }
           | undefined
@@ -215,9 +245,39 @@ class FollowPollLink extends HttpLink {
           else this.stream.own(signal)
         }
       } catch {
+        if (this.again.asked()) continue
         return this.end('dropped')
       }
     }
+  }
+}
+
+/**
+ * A request of a link that can be made again at once (a room visited): its own abort signal,
+ * following the link's; aborted by now(), after which asked() says so once.
+ */
+class Again {
+  private current: AbortController | undefined
+  private wanted = false
+  constructor(private readonly link: AbortSignal) {}
+  /** The signal of the next request. */
+  signal(): AbortSignal {
+    const current = (this.current = new AbortController())
+    if (this.link.aborted) current.abort()
+    else this.link.addEventListener('abort', () => current.abort(), { once: true })
+    return current.signal
+  }
+  /** Ends the request under way so that it is made again. */
+  now(): void {
+    if (this.link.aborted || !this.current) return
+    this.wanted = true
+    this.current.abort()
+  }
+  /** Whether the request just ended was ended by now() (and the link goes on). */
+  asked(): boolean {
+    const asked = this.wanted && !this.link.aborted
+    this.wanted = false
+    return asked
   }
 }
 
@@ -297,6 +357,11 @@ export class FollowStream extends Emitter<FollowEvents> {
   private readonly known = new Map<string, { epoch: string; lastId: number }>()
   private readonly connection: Connection
   private info: StateInfo
+  /** Rooms read without being the person's (a public room shown to a visitor): carried while visited. */
+  private readonly visiting = new Set<string>()
+  /** Rooms visited and let go of: an answer still under way that names one does not carry it again. */
+  private readonly letGo = new Set<string>()
+  private visits: ((room: string, visiting: boolean) => void) | undefined
 
   constructor(settings: FollowSettings) {
     super()
@@ -341,6 +406,10 @@ export class FollowStream extends Emitter<FollowEvents> {
       drop: (name) => this.drop(name),
       startOver: (name, epoch, lastId) => this.startOver(name, epoch, lastId),
       cursor: (name) => this.known.get(name),
+      onVisits: (listener) => {
+        this.visits = listener
+      },
+      visitsToStart: () => [...this.visiting].filter((name) => !this.known.has(name)),
     }
     this.connection = new Connection(room, settings.transports, settings.upgradeAfterMs, followLinks)
   }
@@ -355,9 +424,31 @@ export class FollowStream extends Emitter<FollowEvents> {
     return Object.fromEntries([...this.known].map(([room, cursor]) => [room, { ...cursor }]))
   }
 
-  /** The rooms followed now (not `me`). */
+  /** The rooms followed now (not `me`, nor the rooms visited). */
   get rooms(): string[] {
-    return [...this.known.keys()].filter((room) => room !== ME)
+    return [...this.known.keys()].filter((room) => room !== ME && !this.visiting.has(room))
+  }
+
+  /**
+   * Carries a room that is not the person's (a public room they read without joining; never one
+   * of theirs, which unvisit would let go of) on this
+   * same connection, from now, until unvisit(): a socket subscribes to it, an event stream or a
+   * long poll is made again with it. Its events come as the person's rooms' do.
+   */
+  visit(room: string): void {
+    if (room === ME || this.visiting.has(room)) return
+    this.visiting.add(room)
+    this.letGo.delete(room)
+    // Named by the cursors it was made with: carried already.
+    if (!this.known.has(room)) this.visits?.(room, true)
+  }
+
+  /** Lets go of a room visited (a room the person joined meanwhile is theirs now, and stays). */
+  unvisit(room: string): void {
+    if (!this.visiting.delete(room)) return
+    this.known.delete(room)
+    this.letGo.add(room)
+    this.visits?.(room, false)
   }
 
   get connectionState(): StateInfo {
@@ -403,6 +494,8 @@ export class FollowStream extends Emitter<FollowEvents> {
   private query(): string {
     let out = ''
     for (const [room, { epoch, lastId }] of this.known) out += `&${cursorParam(room, epoch, lastId)}`
+    // A room visited that the server has not started yet: from now.
+    for (const room of this.visiting) if (!this.known.has(room)) out += `&cursor=${encodeURIComponent(`${room}::`)}`
     if (this.tab) out += `&tab=${encodeURIComponent(this.tab)}`
     return out
   }
@@ -410,12 +503,16 @@ export class FollowStream extends Emitter<FollowEvents> {
   private follows(room: string, epoch: string, lastId: number): void {
     const known = this.known.get(room)
     // Resumed from its cursor, or a room new to the client (from where the server starts it).
-    if (known && known.epoch === epoch) return
+    if ((known && known.epoch === epoch) || this.letGo.has(room)) return
     this.known.set(room, { epoch, lastId })
-    if (!known && room !== ME) this.emit('rooms', this.rooms)
+    if (!known && room !== ME && !this.visiting.has(room)) this.emit('rooms', this.rooms)
   }
 
   private drop(room: string): void {
+    if (this.visiting.delete(room)) {
+      this.known.delete(room)
+      return
+    }
     if (room === ME || !this.known.delete(room)) return
     this.emit('rooms', this.rooms)
   }
@@ -459,6 +556,11 @@ export class FollowStream extends Emitter<FollowEvents> {
       cursor.lastId = item.id
     }
     const event = item as unknown as PersonEvent
+    // A room visited that the person joined is theirs now: followed, and listed.
+    if (event.kind === 'joined' || event.kind === 'invited' || event.kind === 'direct') {
+      this.letGo.delete(event.room)
+      if (this.visiting.delete(event.room) && this.known.has(event.room)) this.emit('rooms', this.rooms)
+    }
     this.emit('person', event)
     if (event.kind === 'left') this.drop(event.room)
   }

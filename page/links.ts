@@ -29,21 +29,29 @@ function pageStorage(): Storage | undefined {
 /**
  * The page over `transports` (strongest first), shown as it goes: one connection, the person's
  * stream, for every room of theirs; the room shown rides it (a public room they are not a member
- * of has a connection of its own while shown). Choosing another room switches in place.
+ * of is visited on it while shown). Choosing another room switches in place.
  */
 function run(transports: Transport[], upgradeAfterMs = 60_000): void {
   const chat = new ChatClient({ transports, upgradeAfterMs, storage: pageStorage(), storageKey: (name) => `chat.outbox.v1:${me}:${name}` })
-  /** Whether the stream follows the room shown (the lobby, or a room the person is a member of). */
-  const rides = (name: string): boolean => name === 'lobby' || roomEl.dataset.member === '1'
+  /** Whether the stream follows the room shown (the lobby, or a room the person is a member of); else it visits it. */
+  const follows = (name: string): boolean => name === 'lobby' || roomEl.dataset.member === '1'
   // The room this page was made for goes on, on the stream, from where the server drew the page:
   // what follows comes once by the stream, what came before is its history (no gap between them).
   const seen = Number(roomEl.dataset.seen || 0)
-  const cursors = rides(roomName) && roomEl.dataset.epoch ? { [roomName]: { epoch: roomEl.dataset.epoch, lastId: seen } } : undefined
+  const cursors = roomEl.dataset.epoch ? { [roomName]: { epoch: roomEl.dataset.epoch, lastId: seen } } : undefined
   const stream = chat.follow({ tab: tab || undefined, cursors })
   let first = true
-  /** Opens room `name` for the page: riding the stream when it follows the room, else on its own connection. */
+  /** Rooms visited while shown: let go of when another is shown (unless joined meanwhile). */
+  let visited: string | undefined = follows(roomName) ? undefined : roomName
+  /** Opens room `name` for the page on the stream: a room not theirs is visited while shown. */
   const open = (name: string): ChatRoom => {
-    return rides(name) ? chat.join(name, { via: stream, tab: tab || undefined }) : chat.join(name, { tab: tab || undefined, cursor: { epoch: roomEl.dataset.epoch || '', lastId: 0 } })
+    if (visited !== undefined && visited !== name) stream.unvisit(visited)
+    visited = undefined
+    if (!follows(name)) {
+      stream.visit(name)
+      visited = name
+    }
+    return chat.join(name, { via: stream, tab: tab || undefined })
   }
   let live = open(roomName)
   const room = new Room(live)
@@ -65,7 +73,7 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
       if (current !== live) return
       room.thread.reset()
       // On the stream a room starts over from its newest: what came before is history again.
-      if (rides(current.name)) void room.thread.loadRecent()
+      void room.thread.loadRecent()
     })
     current.on('error', (message) => current === live && showError(message))
     current.on('state', (info) => current === live && show(info))
@@ -76,12 +84,10 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
       // Left (here or on another device): the lobby.
       else location.assign(reason === 'left' ? `/${roomEl.dataset.transport || 'auto'}/room` : '/')
     })
-    // Its events start from now on the stream: what came before is history.
-    if (rides(current.name)) {
-      // The page's own room: history up to where the stream starts it; a room switched to: its recent history.
-      void room.thread.loadRecent(first && seen > 0 ? seen + 1 : undefined)
-      first = false
-    }
+    // Its events start from now on the stream: what came before is history. The page's own
+    // room: history up to where the stream starts it; a room switched to: its recent history.
+    void room.thread.loadRecent(first && seen > 0 ? seen + 1 : undefined)
+    first = false
   }
   wire(live)
   appShell(stream, (name) => {

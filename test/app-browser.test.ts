@@ -21,6 +21,9 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
       await post(base, bob, `/rooms/${room}/join`)
       await post(base, bob, `/longpolling/rooms/${room}/messages`, { text: `hello ${room}` })
     }
+    // A public room of bob's that ann is not a member of (listed for her to visit).
+    await post(base, bob, '/rooms', { name: 'pub' })
+    await post(base, bob, '/longpolling/rooms/pub/messages', { text: 'hello pub' })
     const browser = await launchChromium()
     t.teardown(() => browser.close())
     const context = await browser.newContext(screen)
@@ -94,6 +97,21 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await page.waitForURL(`**/${way}/rooms/r1`)
     await page.waitForSelector('#thread .message .text:text("hello r1")')
     t.pass('forward again')
+
+    // A public room she is not a member of: visited on the same connection while shown, live.
+    if (label === 'phone') await page.click('#online-toggle')
+    await page.click('#room-list li[data-room="pub"] a')
+    await page.waitForURL(`**/${way}/rooms/pub`)
+    await page.waitForSelector('#thread .message .text:text("hello pub")')
+    await post(base, bob, '/longpolling/rooms/pub/messages', { text: 'live in pub' })
+    await page.waitForSelector('#thread .message .text:text("live in pub")', { timeout: 5000 })
+    t.pass('a room visited is live')
+    t.equal(app.websocketServer.clients.size, way === 'websocket' ? 1 : 0, 'on the same connection: no socket of its own')
+    const pubLog = ((await (await fetch(`${base}/rooms/pub/history?limit=50`, { headers: { cookie: bob } })).json()) as { events: Event[] }).events
+    t.same(pubLog.filter((e) => e.user === 'ann').map((e) => e.type), [], 'visiting writes no join or leave line')
+    if (label === 'phone') await page.click('#online-toggle')
+    await page.click('#room-list li[data-room="r1"] a')
+    await page.waitForSelector('#thread .message .text:text("hello r1")')
 
     // bob opens a DM to ann and writes: it appears in her list at once, with its count; the title says so.
     const started = Date.now()

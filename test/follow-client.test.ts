@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { ChatClient, type FollowStream, type Item, type PersonEvent, type Transport } from '../client/index.js'
+import { openStreams } from '../app/transport/sse-writer.js'
 import { buildTestApp, eventually, registerAccount, RoomsClient, post } from './helpers.js'
 
 // The client library's person's stream (ChatClient.follow): one connection, on each way in, that
@@ -123,5 +124,57 @@ for (const way of ways) {
     await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'blue 2' })
     await eventually(() => got.blue.includes('blue 2'), 'blue goes on')
     t.notOk(got.red.includes('after close'), 'a room let go hears nothing more; the stream and the others go on')
+  })
+}
+
+for (const way of ways) {
+  t.test(`${way}: a public room she is not a member of is visited on the same stream, from now, until she lets go of it or joins it`, async (t: Test) => {
+    const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '2' })
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    const ann = await registerAccount(app, 'ann')
+    const bob = await registerAccount(app, 'bob')
+    for (const room of ['news', 'sports']) await post(base, bob, '/rooms', { name: room })
+    await post(base, bob, '/longpolling/rooms/news/messages', { text: 'news before' })
+    const chat = new ChatClient({ base, cookie: ann, WebSocket, transports: [way] })
+    t.teardown(() => chat.close())
+    const stream = chat.follow()
+    const log = record(stream)
+    await log.live()
+    const sockets = app.websocketServer.clients.size
+    const streams = openStreams()
+
+    stream.visit('news')
+    const news = chat.join('news', { via: stream })
+    const got: string[] = []
+    news.on('message', (m) => got.push(m.text ?? ''))
+    // Carried from now: a line said once the visit is under way arrives, once.
+    await eventually(() => stream.cursors.news !== undefined, 'the server carries news')
+    await post(base, bob, '/longpolling/rooms/news/messages', { text: 'news 1' })
+    await eventually(() => got.includes('news 1'), 'the visited room hears its line')
+    t.same(got, ['news 1'], 'from now, once: what came before is history')
+    t.same(stream.rooms, ['lobby'], 'a room visited is not listed as hers')
+    t.equal(app.websocketServer.clients.size, sockets, 'no socket of its own')
+    await eventually(() => openStreams() === streams, 'one event stream (a stream made again, not a second one)')
+
+    // Joined while visiting: hers now, and it stays when the page lets go of the visit.
+    t.equal((await post(base, ann, '/rooms/news/join')).status, 200)
+    await eventually(() => stream.rooms.includes('news'), 'listed once joined')
+    stream.unvisit('news')
+    await post(base, bob, '/longpolling/rooms/news/messages', { text: 'news 2' })
+    await eventually(() => got.includes('news 2'), 'still carried: it is hers')
+    t.same(got, ['news 1', 'news 2'])
+
+    // Another visited and let go of: never listed, and (on a socket) nothing more of it.
+    stream.visit('sports')
+    await eventually(() => stream.cursors.sports !== undefined, 'sports carried')
+    await post(base, bob, '/longpolling/rooms/sports/messages', { text: 'sports 1' })
+    await eventually(() => log.texts('sports').includes('sports 1'), 'sports heard')
+    stream.unvisit('sports')
+    t.equal(stream.cursors.sports, undefined, 'let go of')
+    await post(base, bob, '/longpolling/rooms/sports/messages', { text: 'sports 2' })
+    await post(base, bob, '/longpolling/rooms/news/messages', { text: 'news 3' })
+    await eventually(() => got.includes('news 3'), 'news goes on')
+    if (way === 'websocket') t.notOk(log.texts('sports').includes('sports 2'), 'unsubscribed on the socket: nothing more of it')
+    t.notOk(log.lists.some((names) => names.includes('sports')), 'sports was never listed as hers')
   })
 }

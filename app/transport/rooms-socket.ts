@@ -147,7 +147,8 @@ export class RoomsSocket {
       const [entry] =
         name === ME
           ? [await enterMe(this.request, cursor, 'websocket', false, this.page)]
-          : await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following, following, page: this.page, tab: this.tab, follower: following ? this.follower : undefined })
+          : // On the person's stream a room named with no cursor starts from now, as on its event stream and long poll (a room visited: its history is paged).
+            await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following || this.follower !== undefined, following, page: this.page, tab: this.tab, follower: following ? this.follower : undefined })
       if (entry) this.attach(entry)
     } finally {
       this.pending.delete(name)
