@@ -253,6 +253,66 @@ t.test('the long poll with follow=me resumes from its cursors: every room and he
   t.notOk(poller.cursors.has('red'), 'red no longer polled once she left it')
 })
 
+t.test('a person in more rooms than MAX_ROOMS_PER_CONNECTION resumes every one of them (the cap is for rooms named one by one)', async (t) => {
+  const { base, app } = await served(t, { MAX_ROOMS_PER_CONNECTION: '2', ROOMS_PER_CREATOR: '10' })
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  const rooms = ['r1', 'r2', 'r3', 'r4']
+  for (const room of rooms) await post(base, ann, '/rooms', { name: room })
+  const poller = new FollowPoller(base, ann)
+  await poller.poll()
+  t.equal(poller.cursors.size, 6, 'her own cursor, the lobby and four rooms')
+  for (const room of rooms) await post(base, bob, `/rooms/${room}/join`)
+  for (const room of rooms) await post(base, bob, `/longpolling/rooms/${room}/messages`, { text: `in ${room}` })
+  await poller.until(() => rooms.every((room) => poller.texts(room).length === 1), 'a line in each room, resumed with six cursors')
+  t.same(
+    rooms.map((room) => poller.texts(room)),
+    rooms.map((room) => [`in ${room}`]),
+  )
+  const sockets = await RoomsClient.open(base, ann, `?follow=me&${[...poller.cursors].map(([room, c]) => `cursor=${encodeURIComponent(`${room}:${c.epoch}:${c.last}`)}`).join('&')}`)
+  t.teardown(() => sockets.close())
+  await post(base, bob, '/longpolling/rooms/r4/messages', { text: 'r4 again' })
+  t.ok(await sockets.until(() => sockets.events('r4').some((e) => e.text === 'r4 again')), 'the socket resumed with six cursors too')
+  t.same(sockets.events('r4').map((e) => e.text), ['r4 again'], 'from her cursor: nothing twice')
+  const named = await fetch(`${base}/longpolling/messages?cursor=r1::&cursor=r2::&cursor=r3::`, { headers: { cookie: ann } })
+  t.equal(named.status, 400, 'three rooms named one by one, with no follow: past the cap')
+})
+
+t.test('a stalled socket following the person lags in the busy room alone: told so, its other rooms go on, and it resumes that room from its cursor once', async (t) => {
+  const { base, app } = await served(t, { SUBSCRIBER_QUEUE: '64', SOCKET_BUFFER_LIMIT: '65536', ARCHIVE_SIZE: '5000' })
+  const ann = await registerAccount(app, 'ann')
+  for (const room of ['busy', 'quiet']) await post(base, ann, '/rooms', { name: room })
+  const socket = await RoomsClient.open(base, ann, '?follow=me')
+  t.teardown(() => socket.close())
+  t.ok(await socket.until(() => ['busy', 'quiet'].every((room) => socket.find((f) => f.type === 'subscribed' && f.room === room)), 10_000), 'both rooms followed')
+  const busy = await app.chatroom.room('busy')
+  const quiet = await app.chatroom.room('quiet')
+  const start = busy.lastId
+  // Stop reading at the TCP level, as a stuck client does.
+  ;(socket.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+  const text = 'x'.repeat(2000)
+  let published = 0
+  while (busy.subscriberCount > 0 && published < 5000) {
+    await busy.post('bob', text)
+    if (++published % 25 === 0) await new Promise((r) => setImmediate(r))
+  }
+  t.equal(busy.subscriberCount, 0, `the busy room let go of the stalled socket after ${published} events`)
+  t.equal(quiet.subscriberCount, 1, 'the quiet room still has it')
+  await quiet.post('bob', 'quiet line')
+  ;(socket.ws as unknown as { _socket: { resume(): void } })._socket.resume()
+  t.ok(await socket.until(() => socket.events('quiet').some((e) => e.text === 'quiet line')), 'the quiet room goes on')
+  t.match(socket.find((f) => f.type === 'unsubscribed' && f.room === 'busy'), { reason: 'lagged' }, 'told the busy room lagged')
+  t.equal(socket.closed, undefined, 'the socket stays open')
+  const had = socket.events('busy').map((e) => e.id)
+  const last = had.at(-1) ?? start
+  t.same(had, Array.from({ length: had.length }, (_, i) => start + 1 + i), 'what it had of the busy room: in order, no gap')
+  socket.send({ type: 'subscribe', room: 'busy', epoch: busy.epoch, lastReceived: last })
+  const end = busy.lastId
+  t.ok(await socket.until(() => socket.events('busy').at(-1)?.id === end, 10_000), 'resumed from its cursor to the newest')
+  const ids = socket.events('busy').map((e) => e.id)
+  t.same(ids, Array.from({ length: end - start }, (_, i) => start + 1 + i), 'every event of the busy room once, in order')
+})
+
 t.test("renamed: the owner's new title or topic reaches every member's stream; anyone else is refused", async (t) => {
   const { base, app } = await served(t)
   const ann = await registerAccount(app, 'ann')
