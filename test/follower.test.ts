@@ -17,7 +17,7 @@ async function chat(t: { teardown(fn: () => unknown): void }, subscriberQueue = 
 
 /** A follower of ann's, with what it was handed, tick by tick. */
 function follower(tab?: string) {
-  const f = new Follower(memberKey(ann), 'websocket', tab, ann.name)
+  const f = new Follower(memberKey(ann), ann.name, 'websocket', tab)
   const takes: Taken[][] = []
   f.onReadable = () => takes.push(f.take())
   return { f, takes }
@@ -81,7 +81,7 @@ t.test("a slow follower lags in the busy room alone; the room's other readers an
   const chatroom = await chat(t, 5)
   const busy = await chatroom.room('busy')
   const quiet = await chatroom.room('quiet')
-  const f = new Follower(memberKey(ann), 'websocket', undefined, undefined)
+  const f = new Follower(memberKey(ann), ann.name, 'websocket', undefined, false)
   // Nobody takes: the queue fills.
   await busy.follow(f)
   await quiet.follow(f)

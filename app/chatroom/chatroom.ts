@@ -7,7 +7,7 @@ import { PEOPLE, People } from './person.js'
 import { isGuest, type Member, type Presence, type Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
-import { LOBBY, type AccountStore, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
+import { LOBBY, type AccountStore, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
 import type { SubscribeOptions, Subscription } from './subscription.js'
 
 export type { Entered, EnterOptions, Refusal, Said } from './room.js'
@@ -88,6 +88,8 @@ export type PersonNews = { kind: NonNullable<Event['kind']>; room: string; at?: 
 
 /** Unread messages are counted up to this many per room (a list shows "99+" past it). */
 const UNREAD_CAP = 100
+/** The members a members-only room keeps by name (every one of a private room or a DM, in practice). */
+const MEMBERS_GUARDED = 100_000
 
 /** Members read to list a room's (the online ones come first of these). */
 const MEMBERS_READ = 5000
@@ -238,15 +240,33 @@ export class Chatroom {
     let loading = this.loading.get(name)
     if (!loading) {
       loading = (async () => {
-        const room = new Room(name, await this.store.log(name), this.bus, this.options, this.shared)
+        const log = await this.store.log(name)
+        const room = new Room(name, log, this.bus, this.options, this.shared)
         this.rooms.set(name, room)
         this.bus.watch(name)
+        await this.guard(room, log)
         await room.start()
         return room
       })().finally(() => this.loading.delete(name))
       this.loading.set(name, loading)
     }
     return loading
+  }
+
+  /**
+   * A private or direct room is written by its members alone, and read by them alone on every
+   * process: the room keeps the members the store has now, then the join and leave lines that
+   * follow (read after subscribing to the bus, so no line is missed between the two).
+   */
+  private async guard(room: Room, log: RoomLog): Promise<void> {
+    if (room.name === LOBBY || room.name.startsWith('~')) return
+    const record = await this.store.rooms.get(room.name)
+    if (!record || record.visibility === 'public') return
+    const from = await log.lastId()
+    const members = await this.store.rooms.named(room.name, MEMBERS_GUARDED)
+    // Memberships recorded before names were: the account's name.
+    const names = await Promise.all(members.map(async (m) => m.name || (await this.store.accounts.byId(m.person))?.name || ''))
+    room.guard(names.filter((name) => name !== ''), from)
   }
 
   /**
@@ -457,7 +477,9 @@ export class Chatroom {
     // A private room's reader who is no longer a member reads no further (not even their own leave line).
     if (room && record.visibility !== 'public') await room.leave(member)
     if (removed) {
-      if (record.visibility !== 'direct') await this.line(name, 'leave', member)
+      // The line is the fact every process applies: a members-only room's readers of theirs end
+      // there too, and their sends are refused (a DM's other person sees that they left).
+      await this.line(name, 'leave', member)
       await this.tell(member.id, { kind: 'left', room: name, user: member.name })
     }
     return { ok: true }
@@ -487,7 +509,15 @@ export class Chatroom {
     if (!member.id || !member.account) return { ok: false, status: 403, message: 'Direct messages need an account: register your name first.' }
     if (other.id === member.id) return { ok: false, status: 400, message: 'A direct room is between two people.' }
     const found = await this.store.rooms.direct(member.id, other.id)
-    if (found) return { ok: true, room: found }
+    if (found) {
+      // Left by either of them: opened again, they are both in it (a join line, the DM on their stream again).
+      for (const person of [{ id: member.id, name: own.name, avatar: member.avatar }, { id: other.id, name: other.name }]) {
+        if (!(await this.store.rooms.addMember(found.name, person.id, 'member', person.name))) continue
+        const joined = await this.line(found.name, 'join', person)
+        await this.tell(person.id, { kind: 'direct', room: found.name, at: joined ? joined.event.id - 1 : await this.lastIdOf(found.name), user: own.name })
+      }
+      return { ok: true, room: found }
+    }
     const name = `dm-${randomBytes(8).toString('hex')}`
     const room: RoomRecord = { name, skeleton: name, title: [own.name, other.name].sort().join(' & '), topic: '', visibility: 'direct', createdBy: member.id, createdAt: Date.now() }
     await this.store.rooms.create(room)

@@ -60,13 +60,15 @@ export class Follower {
 
   /**
    * @param holder whose it is (their member key), for a leave of theirs to find it
-   * @param self the person's name when they want typing signals (their own are not handed back)
+   * @param name their name (a room's leave line names them), whose own typing is not handed back
+   * @param typing whether they want the rooms' typing signals
    */
   constructor(
     readonly holder: string,
+    readonly name: string,
     readonly transport: string,
     readonly tab: string | undefined,
-    readonly self: string | undefined,
+    private readonly typing = true,
   ) {}
 
   /** How many rooms it reads. */
@@ -103,7 +105,7 @@ export class Follower {
 
   /** Room side: an ephemeral signal, kept only if the reader asked for them; a newer one of the same kind from the same user replaces it. */
   signal(room: FollowedRoom, signal: Signal): void {
-    if (this.self === undefined || signal.user === this.self) return
+    if (!this.typing || signal.user === this.name) return
     const pending = this.pendingOf(room)
     const key = `${signal.type}\n${signal.user}`
     pending.signals ??= new Map()

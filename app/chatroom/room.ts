@@ -111,6 +111,9 @@ export type Said =
   | { outcome: 'flooded'; message: string; retryAfter: number }
   | { outcome: 'unavailable'; message: string }
 
+/** A write into a members-only room by someone who is not (or no longer) a member: the room does not exist for them. */
+const NOT_A_MEMBER: Said = { outcome: 'missing', message: 'No such room.' }
+
 /** Events fetched from the store at a time when filling a gap. */
 const PAGE = 1000
 /** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
@@ -157,6 +160,15 @@ export class Room implements SubscriptionOwner {
   private readonly subscriptions = new Set<Subscription>()
   /** Readers of many rooms that read this one in the background (the person's stream): see Follower. */
   private readonly followers = new Set<Follower>()
+  /**
+   * A private or direct room's members, by name: only they write here, and a member who leaves
+   * stops reading here at once. Kept from the log's join and leave lines after `guardFrom` (the
+   * store had the ones before), so every process holds the same fact as soon as its events reach
+   * it, by the bus or, after a miss, from the store. Undefined: anyone who may read may write
+   * (a public room, the lobby, a person's own log).
+   */
+  private members: Set<string> | undefined
+  private guardFrom = 0
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
   private starting: Promise<void> | undefined
@@ -241,6 +253,8 @@ export class Room implements SubscriptionOwner {
     this.recent = (newer.length === 0 || newer[0]!.event.id === top + 1 ? [...window, ...newer] : newer).slice(-size)
     this.last = Math.max(last, top, this.last)
     this.checkWindow()
+    // Membership lines the store may not have had when the registry read it.
+    if (this.members) for (const { event } of window) if (event.id > this.guardFrom) this.foldMembership(event)
     if (this.bus.roster) {
       for (const { name, avatar } of await this.bus.roster(this.name)) this.present.set(name, avatar)
     } else if (this.linesOfPresence) {
@@ -382,6 +396,7 @@ export class Room implements SubscriptionOwner {
       return { ok: true, subscription }
     }
     subscription.holder = key
+    subscription.who = member.name
     subscription.transport = transport
     subscription.tab = tab
     const mine = this.connections.get(key)
@@ -407,6 +422,7 @@ export class Room implements SubscriptionOwner {
    * their connections), and the message committed to the log: acknowledged only then.
    */
   async say(member: Member, text: unknown, transport?: string, clientId?: unknown): Promise<Said> {
+    if (!this.admits(member)) return NOT_A_MEMBER
     if (transport !== undefined) void this.renew(member, transport)
     const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
@@ -420,6 +436,7 @@ export class Room implements SubscriptionOwner {
 
   /** The user edits their own message `id` (an `edit` event, and the message's text replaced in the store). */
   async edit(member: Member, id: number, text: unknown, transport?: string): Promise<Said> {
+    if (!this.admits(member)) return NOT_A_MEMBER
     if (transport !== undefined) void this.renew(member, transport)
     const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
@@ -428,6 +445,7 @@ export class Room implements SubscriptionOwner {
 
   /** The user deletes their own message `id` (a `delete` event; its text is removed from the store). */
   remove(member: Member, id: number, transport?: string): Promise<Said> {
+    if (!this.admits(member)) return Promise.resolve(NOT_A_MEMBER)
     if (transport !== undefined) void this.renew(member, transport)
     return this.change(member, id, 'delete')
   }
@@ -579,6 +597,20 @@ export class Room implements SubscriptionOwner {
     return true
   }
 
+  /**
+   * The registry, before start(): this room is for its members alone (`names`, as the store had
+   * them when its log ended at `from`); the join and leave lines after `from` keep the set.
+   */
+  guard(names: Iterable<string>, from: number): void {
+    this.members = new Set(names)
+    this.guardFrom = from
+  }
+
+  /** Whether this person may write here: a member of a private or direct room; anyone who may read, elsewhere. */
+  admits(member: Member): boolean {
+    return this.members === undefined || this.members.has(member.name)
+  }
+
   /** A follower no longer reads this room. */
   unfollow(follower: Follower): void {
     if (this.followers.delete(follower)) this.usedAt = Date.now()
@@ -714,6 +746,7 @@ export class Room implements SubscriptionOwner {
 
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
   typing(member: Member, transport?: string): void {
+    if (!this.admits(member)) return
     if (transport !== undefined) void this.renew(member, transport)
     const key = memberKey(member)
     const now = Date.now()
@@ -887,11 +920,23 @@ export class Room implements SubscriptionOwner {
     }
   }
 
-  /** Keeps the roster in step with join and leave events (the lobby's; other rooms' lines are membership). */
-  private fold({ type, user, avatar }: Event): void {
+  /** Keeps the roster in step with join and leave events (the lobby's; other rooms' lines are membership, kept in `members`). */
+  private fold(event: Event): void {
+    const { type, user, avatar } = event
     if (type === 'join' && this.linesOfPresence) this.present.set(user, avatar)
     else if (type === 'leave' && this.linesOfPresence) this.present.delete(user)
     if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
+    if (this.members && event.id > this.guardFrom) this.foldMembership(event)
+  }
+
+  /** A join or leave line of a members-only room: the set follows it, and a member who left reads no further here. */
+  private foldMembership({ type, user }: Event): void {
+    if (type === 'join') this.members!.add(user)
+    else if (type === 'leave') {
+      this.members!.delete(user)
+      for (const subscription of this.subscriptions) if (subscription.who === user) subscription.leave()
+      for (const follower of this.followers) if (follower.name === user) follower.end(this, 'left')
+    }
   }
 
   relay(signal: Signal): void {

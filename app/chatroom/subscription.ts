@@ -82,6 +82,8 @@ export class Subscription implements AsyncIterable<StoredEvent> {
   label: string | undefined = undefined
   /** The room's: whose it is (their member key), through which transport and page; set when the room counts it as a connection. */
   holder: string | undefined = undefined
+  /** The holder's name (a leave line names them: see Room's members). */
+  who: string | undefined = undefined
   transport: string | undefined = undefined
   tab: string | undefined = undefined
 

@@ -87,7 +87,7 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   let entries: RoomEntry[]
   // Following the person: the rooms with nothing to hand over are read by one follower, with no subscription each.
   const user = currentUser(request)
-  const follower = follow ? new Follower(memberKey(user), 'sse', tabOf(request), user.name) : undefined
+  const follower = follow ? new Follower(memberKey(user), user.name, 'sse', tabOf(request)) : undefined
   if (follow) {
     const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request), tab: tabOf(request), follower })
     entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms

@@ -163,7 +163,7 @@ export class RoomsSocket {
   async follow(cursors: RoomCursor[]): Promise<void> {
     for (const cursor of cursors) this.pending.add(cursor.room)
     const user = currentUser(this.request)
-    const follower = (this.follower = new Follower(memberKey(user), 'websocket', this.tab, user.name))
+    const follower = (this.follower = new Follower(memberKey(user), user.name, 'websocket', this.tab))
     follower.onReadable = () => this.flushFollowed()
     try {
       const { me, rooms } = await enterFollowing(this.request, cursors, 'websocket', { typing: true, page: this.page, tab: this.tab, follower })
