@@ -508,3 +508,18 @@ t.test("a person's connections in a room: one page's leave ends that page's alon
   await dev.leave(ann)
   t.equal((await open('g')).state, 'open')
 })
+
+t.test("the replay window as the store keeps it: an edited message's earlier edits carry its newest text, a deleted one's none", async (t) => {
+  const r = await (await room()).room('dev')
+  const ann = { id: 'ann-id', name: 'ann' }
+  const said = await r.say(ann, 'first words')
+  const id = said.outcome === 'ok' ? said.stored.event.id : 0
+  await r.edit(ann, id, 'second words')
+  await r.edit(ann, id, 'third words')
+  t.same(
+    r.archive().map((s) => `${s.event.type} ${s.event.text}`),
+    ['message third words', 'edit third words', 'edit third words'],
+  )
+  await r.remove(ann, id)
+  t.notOk(r.archive().some((s) => s.event.text !== undefined), 'deleted: no text anywhere in the window')
+})

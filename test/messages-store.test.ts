@@ -142,6 +142,25 @@ for (const [kind, make, skip] of kinds) {
     t.equal(resend!.event.id, 1)
   })
 
+  t.test(`${kind}: an edited message keeps no text edited away: its earlier edits carry its newest text, in one batch or across batches`, { skip }, async (t) => {
+    const open = await make(t)
+    const store = await opened(t, open)
+    await store.append([say('ann', 'first words')])
+    await store.append([edit('ann', 1, 'second words')])
+    await store.append([edit('ann', 1, 'third words'), edit('ann', 1, 'fourth words')])
+    const texts = async () => (await store.after(0, 100)).map((s) => `${s.event.type} ${s.event.text}`)
+    t.same(await texts(), ['message fourth words', 'edit fourth words', 'edit fourth words', 'edit fourth words'], 'every edit of it says what it says now')
+    // A message sent and edited in one batch.
+    await store.append([say('bob', 'draft one'), edit('bob', 5, 'draft two'), edit('bob', 5, 'final')])
+    t.same((await texts()).slice(4), ['message final', 'edit final', 'edit final'])
+    t.same(await store.search({ rooms: [LOBBY], words: 'first', limit: 10 }), [], 'search finds no word edited away')
+    t.same(await store.search({ rooms: [LOBBY], words: 'draft', limit: 10 }), [])
+    t.equal((await store.search({ rooms: [LOBBY], words: 'fourth', limit: 10 })).length, 1)
+    await store.close()
+    const reopened = await opened(t, open)
+    t.notOk((await reopened.after(0, 100)).some((s) => /first|second|third|draft/.test(s.json)), 'after a restart too')
+  })
+
   t.test(`${kind}: search finds messages by every word (the last as a prefix), by person and time, newest first, only in the rooms given`, { skip }, async (t) => {
     const open = await make(t)
     const store = await opened(t, open)

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -18,6 +18,36 @@ function tempDir(t: { teardown(fn: () => unknown): void }): string {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
+
+t.test('deleted and edited-away words leave no trace in the SQLite files once acknowledged, running and after shutdown', async (t) => {
+  const dir = tempDir(t)
+  const server = await startServer(t, { DATA_DIR: dir, STORE: 'sqlite', RATE_LIMIT_MESSAGES: '1000' })
+  const cookie = await signIn(server.base, 'ann')
+  const send = async (url: string, body: Record<string, string>) => {
+    const res = await fetch(`${server.base}${url}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, body: (await res.json().catch(() => ({}))) as { id?: number } }
+  }
+  const kept = await send('/longpolling/room/messages', { text: 'keepsakeword stays' })
+  const edited = await send('/longpolling/room/messages', { text: 'zebracornx said first' })
+  const removed = await send('/longpolling/room/messages', { text: 'quokkaquill was here' })
+  t.same([kept.status, edited.status, removed.status], [201, 201, 201])
+  // Enough messages after them that the index has several segments (FTS5 merges, not rewrites).
+  for (const i of range(1, 40)) await send('/longpolling/room/messages', { text: `filler ${i}` })
+  t.equal((await send(`/room/messages/${edited.body.id}/edit`, { text: 'unicornfishy said then' })).status, 201, 'edited')
+  t.equal((await send(`/room/messages/${edited.body.id}/edit`, { text: 'settled wording' })).status, 201, 'edited again')
+  t.equal((await send(`/room/messages/${removed.body.id}/delete`, {})).status, 201, 'deleted')
+  const files = () => readdirSync(dir).filter((f) => f.startsWith('chat.sqlite'))
+  const holding = (word: string) => files().filter((f) => readFileSync(join(dir, f)).includes(word))
+  t.ok(holding('keepsakeword').length > 0, 'a word still said is in the files (the scan reads them)')
+  t.same([...holding('zebracornx'), ...holding('unicornfishy')], [], 'the words edited away (twice): in no file, while it runs')
+  t.same(holding('quokkaquill'), [], 'the words deleted: in no file, while it runs')
+  const search = await fetch(`${server.base}/search?q=zebracornx`, { headers: { cookie, accept: 'application/json' } })
+  t.same(((await search.json()) as { results?: unknown[] }).results ?? [], [], 'and search finds none of them')
+  server.child.kill('SIGTERM')
+  await once(server.child, 'exit')
+  t.ok(holding('keepsakeword').length > 0)
+  t.same([...holding('zebracornx'), ...holding('unicornfishy'), ...holding('quokkaquill')], [], 'after shutdown: none in the file')
+})
 
 t.test('the SQLite file deleted under a running server: nothing more is acknowledged, /readyz says so, a restart loses nothing acknowledged', async (t) => {
   const dir = tempDir(t)

@@ -150,6 +150,12 @@ export function applyChange(message: Event, change: Event): StoredEvent {
 }
 
 /** An edit of a message that was deleted keeps no text either. */
+/** An edit as a later edit leaves it: carrying the message's newest text (what the message says now), so no text edited away stays in the log. */
+export function withText(stored: StoredEvent, text: string): StoredEvent {
+  if (stored.event.text === text) return stored
+  return restored({ ...stored.event, text })
+}
+
 export function withoutText(stored: StoredEvent): StoredEvent {
   if (stored.event.text === undefined) return stored
   const { text: _text, ...rest } = stored.event

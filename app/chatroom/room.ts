@@ -1,6 +1,6 @@
 import { checkClientId, checkMessageText } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
-import { applyChange, createPresenceSignal, createTypingSignal, withoutText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
@@ -913,10 +913,12 @@ export class Room implements SubscriptionOwner {
     if (target?.event.type !== 'message') return
     const after = applyChange(target.event, change)
     this.recent[change.ref! - start] = after
-    if (!after.event.deleted) return
-    for (let i = change.ref! - start + 1; i < this.recent.length; i++) {
+    // As the store does: a deleted message's edits keep no text, an edited one's earlier edits carry its newest.
+    const text = after.event.deleted ? undefined : after.event.text
+    for (let i = change.ref! - start + 1; i < this.recent.length - 1; i++) {
       const e = this.recent[i]!.event
-      if (e.type === 'edit' && e.ref === change.ref && e.text !== undefined) this.recent[i] = withoutText(this.recent[i]!)
+      if (e.type !== 'edit' || e.ref !== change.ref || e.text === undefined) continue
+      this.recent[i] = text === undefined ? withoutText(this.recent[i]!) : withText(this.recent[i]!, text)
     }
   }
 

@@ -1,4 +1,4 @@
-import { withoutText, type EventDraft, type StoredEvent } from '../event.js'
+import { withoutText, withText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   planAppend,
   searchTerms,
@@ -254,6 +254,12 @@ export class MemoryLog implements RoomLog {
       for (let i = Math.max(0, ref - first); i < this.events.length; i++) {
         const e = this.events[i]!.event
         if (e.type === 'edit' && e.ref === ref) this.events[i] = withoutText(this.events[i]!)
+      }
+    }
+    for (const [ref, text] of plan.edited) {
+      for (let i = Math.max(0, ref - first); i < this.events.length; i++) {
+        const e = this.events[i]!.event
+        if (e.type === 'edit' && e.ref === ref) this.events[i] = withText(this.events[i]!, text)
       }
     }
     for (const row of plan.rows) {

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { deadline, DeadlineError } from '../deadline.js'
-import { withoutText, type EventDraft, type StoredEvent } from '../event.js'
+import { withoutText, withText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   fromJson,
   LOBBY,
@@ -644,12 +644,17 @@ export class PostgresStore extends LobbyMethods implements Store {
           [...plan.changed.values()].map((x) => x.json),
         ])
       }
-      if (plan.deleted.length > 0) {
+      if (plan.deleted.length > 0 || plan.edited.size > 0) {
         const edits = await client.query<{ id: string; json: string }>(
           "SELECT id, json FROM chat_room_events WHERE room = $1 AND ref = ANY($2::bigint[]) AND json::jsonb->>'type' = 'edit'",
-          [room, plan.deleted],
+          [room, [...plan.deleted, ...plan.edited.keys()]],
         )
-        const bare = edits.rows.map((row) => withoutText(fromJson(row.json)))
+        // A deleted message's edits keep no text; an edited one's carry its newest.
+        const bare = edits.rows.map((row) => {
+          const stored = fromJson(row.json)
+          const text = plan.edited.get(stored.event.ref!)
+          return text === undefined ? withoutText(stored) : withText(stored, text)
+        })
         if (bare.length > 0) {
           await client.query('UPDATE chat_room_events e SET json = c.json FROM unnest($2::bigint[], $3::text[]) AS c (id, json) WHERE e.room = $1 AND e.id = c.id', [
             room,

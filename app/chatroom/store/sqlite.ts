@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
-import { withoutText, type EventDraft, type StoredEvent } from '../event.js'
+import { withoutText, withText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   fromJson,
   LOBBY,
@@ -75,6 +75,8 @@ class Committer {
     private readonly statements: LogStatements,
     /** Throws unless the file is still the one opened (see SqliteStore.intact). */
     private readonly check: () => void,
+    /** After a commit that rewrote or removed a text: its old bytes leave the files (see SqliteStore.scrub). */
+    private readonly scrub: () => void,
   ) {}
 
   add(log: SqliteLog, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
@@ -94,6 +96,8 @@ class Committer {
       // Numbered in the transaction: a batch's resends take no id, so the next batch of the log starts where it ended.
       plans = this.statements.appendAll(batches, Date.now())
       this.check()
+      // An edit or a deletion is acknowledged once the words it took away are gone from the disk.
+      if (plans.some((plan) => plan.changed.size > 0)) this.scrub()
     } catch (error) {
       for (const p of batch) p.reject(error)
       return
@@ -216,6 +220,9 @@ export class SqliteStore extends LobbyMethods implements Store {
     this.db.pragma('locking_mode = EXCLUSIVE')
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = FULL')
+    // What a deletion or an edit takes away is overwritten with zeros in the file's pages, not
+    // left in free space (the write-ahead file is emptied after each: see scrub).
+    this.db.pragma('secure_delete = ON')
     this.db.exec(`
       -- last_id: the newest id given out, written when pruning (a commit writes only its events).
       CREATE TABLE IF NOT EXISTS room_logs (room TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_id INTEGER NOT NULL);
@@ -267,9 +274,23 @@ export class SqliteStore extends LobbyMethods implements Store {
     this.accounts = this.accountStore()
     this.rooms = this.roomStore()
     this.statements = this.logStatements()
-    this.committer = new Committer(this.statements, () => {
-      if (!this.intact()) throw this.lost
-    })
+    this.committer = new Committer(
+      this.statements,
+      () => {
+        if (!this.intact()) throw this.lost
+      },
+      () => this.scrub(),
+    )
+  }
+
+  /**
+   * The write-ahead file still holds the pages as they were before an edit or a deletion: they go
+   * into the main file (whose freed bytes are zeros, secure_delete) and the write-ahead file is
+   * emptied, so the words taken away are in neither file. One process owns the file, so no
+   * reader holds the checkpoint back.
+   */
+  private scrub(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)')
   }
 
   /**
@@ -280,6 +301,7 @@ export class SqliteStore extends LobbyMethods implements Store {
   private addMessageColumns(): void {
     const columns = new Set(this.db.prepare<[], string>("SELECT name FROM pragma_table_info('room_events')").pluck().all())
     const index = !columns.has('search_row')
+    let unsecured = false
     this.db.transaction(() => {
       for (const [column, type] of [['sender', 'TEXT'], ['client_id', 'TEXT'], ['ref', 'INTEGER'], ['search_row', 'INTEGER']] as const) {
         if (!columns.has(column)) this.db.exec(`ALTER TABLE room_events ADD COLUMN ${column} ${type}`)
@@ -290,6 +312,15 @@ export class SqliteStore extends LobbyMethods implements Store {
         CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(text, room UNINDEXED, id UNINDEXED, user UNINDEXED, at UNINDEXED,
           tokenize = 'unicode61 remove_diacritics 2');
       `)
+      // A row taken out of the index takes its words out of the index's segments at once (FTS5
+      // otherwise keeps them until a merge, from which the text could be rebuilt). A file made
+      // before has its segments merged once, which drops what was deleted before.
+      const secured = this.db.prepare<[], number>("SELECT count(*) FROM message_search_config WHERE k = 'secure-delete'").pluck().get()
+      this.db.exec("INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1)")
+      if (!secured) {
+        this.db.exec("INSERT INTO message_search (message_search) VALUES ('optimize')")
+        unsecured = true
+      }
       if (!index) return
       const rows = this.db
         .prepare<[], { room: string; id: number; json: string }>("SELECT room, id, json FROM room_events WHERE json LIKE '%\"type\":\"message\"%'")
@@ -301,6 +332,8 @@ export class SqliteStore extends LobbyMethods implements Store {
         if (e.type === 'message' && e.text !== undefined) link.run(add.run(e.text, row.room, row.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid, row.room, row.id)
       }
     })()
+    // And its free pages, written before secure_delete, rewritten once (VACUUM: no free page left).
+    if (unsecured) this.db.exec('VACUUM')
   }
 
   /**
@@ -372,6 +405,7 @@ export class SqliteStore extends LobbyMethods implements Store {
             else reindex.run(stored.event.text, row)
           }
           for (const ref of plan.deleted) for (const edit of editsOf.all(room, ref)) rewrite.run(withoutText(fromJson(edit.json)).json, room, edit.id)
+          for (const [ref, text] of plan.edited) for (const edit of editsOf.all(room, ref)) rewrite.run(withText(fromJson(edit.json), text).json, room, edit.id)
           for (const { stored, sender, clientId, ref } of plan.rows) {
             const e = stored.event
             const row = e.type === 'message' && e.text !== undefined ? index.run(e.text, room, e.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid : null

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { applyChange, createEvent, withoutText, type Event, type EventDraft, type StoredEvent } from '../event.js'
+import { applyChange, createEvent, withoutText, withText, type Event, type EventDraft, type StoredEvent } from '../event.js'
 
 /**
  * The logs (one per room: the one place ids come from), and what else the chat keeps. An event
@@ -156,6 +156,8 @@ export interface AppendPlan {
   changed: Map<number, StoredEvent>
   /** Messages this batch deletes: the text of the edits that refer to them goes too. */
   deleted: number[]
+  /** Messages this batch edits, with their newest text: the edits before it carry that text instead of theirs (none edited away stays). */
+  edited: Map<number, string>
   /** The newest id given out (firstId - 1 when every draft was a resend). */
   last: number
 }
@@ -164,13 +166,14 @@ export interface AppendPlan {
  * The one rule for a batch, whatever the store: a draft whose (sender, clientId) was sent
  * before, or earlier in the batch, takes no id and answers the first event; an edit or a
  * deletion of the sender's own message rewrites it (a deleted message keeps no text, nor do its
- * edits). The store has already checked the rest (the room: that the message is theirs).
+ * edits; an edited one's earlier edits carry its newest text). The store has already checked the rest (the room: that the message is theirs).
  */
 export function planAppend(drafts: readonly EventDraft[], firstId: number, at: number, known: Known): AppendPlan {
   const results: StoredEvent[] = []
   const rows: Row[] = []
   const changed = new Map<number, StoredEvent>()
   const deleted: number[] = []
+  const edited = new Map<number, string>()
   const sentNow = new Map<string, Row>()
   const byId = new Map<number, Row>()
   let id = firstId
@@ -196,8 +199,13 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
         else changed.set(ref, after)
         if (after.event.deleted) {
           deleted.push(ref)
+          edited.delete(ref)
           stored = withoutText(stored)
           for (const row of rows) if (row.ref === ref && row.stored.event.type === 'edit') row.stored = withoutText(row.stored)
+        } else if (after.event.text !== undefined) {
+          const text = after.event.text
+          if (!inBatch) edited.set(ref, text)
+          for (const row of rows) if (row.ref === ref && row.stored.event.type === 'edit') row.stored = withText(row.stored, text)
         }
       }
     }
@@ -212,7 +220,7 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
     const r = results[i]!
     if (!r.duplicate) results[i] = byId.get(r.event.id)!.stored
   }
-  return { results, rows, changed, deleted, last: id - 1 }
+  return { results, rows, changed, deleted, edited, last: id - 1 }
 }
 
 export type RoomVisibility = 'public' | 'private' | 'direct'
