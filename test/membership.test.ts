@@ -141,3 +141,26 @@ t.test('two processes on PostgreSQL + Redis: a leave on A ends his one-room sock
   const stored = (await history(a.base, ann, 'ops')).events.filter((e) => e.type === 'message').map((e) => e.text)
   t.same(stored, ['before', 'after he left'], 'nothing of his was stored after he left')
 })
+
+t.test('two processes, the bus down while he leaves: B learns it from the log (not the bus) and ends his connections there all the same', { skip: shared }, async (t) => {
+  const redis = await redisFor(t, true)
+  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
+  const a = await served(t, env)
+  const b = await served(t, env)
+  const ann = await registerAccount(a.app, 'ann')
+  const bob = await registerAccount(a.app, 'bob')
+  await post(a.base, ann, '/rooms', { name: 'ops', visibility: 'private' })
+  await post(a.base, ann, '/rooms/ops/invite', { user: 'bob' })
+  const one = await SocketClient.open(b.base, bob, '', {}, '/websocket/rooms/ops/socket')
+  t.teardown(() => one.close())
+  await one.until(() => one.hello !== undefined, 'greeted on B')
+  // Redis killed: what A publishes now never reaches B by the bus.
+  await redis.stop!()
+  t.equal((await post(a.base, bob, '/rooms/ops/leave')).status, 200, 'bob leaves on A while the bus is down')
+  const started = Date.now()
+  t.same(await one.untilClosed(), { code: 4001, reason: 'you left the room' }, 'his socket on B is closed all the same')
+  t.comment(`B learned it from the log in ${Date.now() - started} ms`)
+  const onB = await b.app.chatroom.room('ops')
+  t.match(await onB.say({ id: 'x', name: 'bob' }, 'still?'), { outcome: 'missing' }, 'and refuses a send of his')
+  await redis.start!()
+})

@@ -75,6 +75,8 @@ export interface StoredEvent {
   sse?: Buffer
   /** Cache for wsFrameFor(): frame bytes as they go on the wire (WebSocket header + `[event]`). */
   ws?: Buffer
+  /** Cache for a connection of several rooms: `{"room", "events": [event]}` as WebSocket wire bytes (an event is of one room). */
+  roomWs?: Buffer
   /** Set on what append() answers for a resend: the event its clientId was first sent as (nothing new was written). */
   readonly duplicate?: true
 }

@@ -10,7 +10,10 @@ export interface FollowedRoom {
 /** Why a room ended for a follower: its queue overflowed, the person left it, the server is shutting down. */
 export type FollowEnd = 'lagged' | 'left' | 'closed'
 
-/** What a follower has for one room when its reader takes: events, signals, or that the room ended for it. */
+/**
+ * What one room has for a follower when its reader takes (only rooms that had something since
+ * the last take): events, signals (the newest per person and kind), or that the room ended for it.
+ */
 export interface Taken {
   room: FollowedRoom
   events: StoredEvent[]
@@ -18,12 +21,8 @@ export interface Taken {
   ended: FollowEnd | undefined
 }
 
-/** What one room has queued for a follower (only rooms that had something since the last take). */
-interface Pending {
-  events: StoredEvent[]
-  signals: Map<string, Signal> | undefined
-  ended: FollowEnd | undefined
-}
+/** The signals of a room that had none: shared, never written (most rooms' news is events alone). */
+const NO_SIGNALS: readonly Signal[] = []
 
 /** Followers with something to read this tick: one timer for all of them (the coalescing point). */
 let waking: Follower[] = []
@@ -56,7 +55,8 @@ export class Follower {
   /** Let go of by its reader: it takes nothing more. */
   closed = false
   private readonly rooms: FollowedRoom[] = []
-  private queued: Map<FollowedRoom, Pending> | undefined = undefined
+  /** The rooms with something for the reader, in the order they had it: a few at most between two takes, so a list. */
+  private queued: Taken[] | undefined = undefined
 
   /**
    * @param holder whose it is (their member key), for a leave of theirs to find it
@@ -78,7 +78,7 @@ export class Follower {
 
   /** Whether take() has anything. */
   get pending(): boolean {
-    return this.queued !== undefined && this.queued.size > 0
+    return this.queued !== undefined && this.queued.length > 0
   }
 
   /** The room of that name it reads, if it does. */
@@ -107,11 +107,12 @@ export class Follower {
   signal(room: FollowedRoom, signal: Signal): void {
     if (!this.typing || signal.user === this.name) return
     const pending = this.pendingOf(room)
-    const key = `${signal.type}\n${signal.user}`
-    pending.signals ??= new Map()
-    // Re-inserted so the signals go out in the order they came.
-    pending.signals.delete(key)
-    pending.signals.set(key, signal)
+    if (pending.signals === NO_SIGNALS) pending.signals = []
+    const { signals } = pending
+    // The newer replaces the older, and goes out in the order it came.
+    const older = signals.findIndex((s) => s.type === signal.type && s.user === signal.user)
+    if (older >= 0) signals.splice(older, 1)
+    signals.push(signal)
   }
 
   /** Room side: the room ends for this reader (it lagged, the person left, the room closed). What it had queued is dropped: the reader resumes from its cursor. */
@@ -120,7 +121,7 @@ export class Follower {
     room.unfollow(this)
     const pending = this.pendingOf(room)
     pending.events = []
-    pending.signals = undefined
+    pending.signals = NO_SIGNALS as Signal[]
     pending.ended = ended
   }
 
@@ -129,7 +130,8 @@ export class Follower {
     const room = this.room(name)
     if (!room) return false
     this.forget(room)
-    this.queued?.delete(room)
+    const at = this.queued?.findIndex((p) => p.room === room) ?? -1
+    if (at >= 0) this.queued!.splice(at, 1)
     room.unfollow(this)
     return true
   }
@@ -145,13 +147,8 @@ export class Follower {
   /** What every room has for it, by room, and empties it (rooms that ended are said once). */
   take(): Taken[] {
     const queued = this.queued
-    if (!queued || queued.size === 0) return []
     this.queued = undefined
-    const out: Taken[] = []
-    for (const [room, pending] of queued) {
-      out.push({ room, events: pending.events, signals: pending.signals ? [...pending.signals.values()] : [], ended: pending.ended })
-    }
-    return out
+    return queued ?? []
   }
 
   private forget(room: FollowedRoom): boolean {
@@ -162,12 +159,18 @@ export class Follower {
     return true
   }
 
-  private pendingOf(room: FollowedRoom): Pending {
-    this.queued ??= new Map()
-    let pending = this.queued.get(room)
+  private pendingOf(room: FollowedRoom): Taken {
+    const queued = (this.queued ??= [])
+    let pending: Taken | undefined
+    for (const p of queued) {
+      if (p.room === room) {
+        pending = p
+        break
+      }
+    }
     if (!pending) {
-      pending = { events: [], signals: undefined, ended: undefined }
-      this.queued.set(room, pending)
+      pending = { room, events: [], signals: NO_SIGNALS as Signal[], ended: undefined }
+      queued.push(pending)
     }
     if (!this.scheduled && !this.closed) {
       this.scheduled = true

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Room } from '../chatroom/room.js'
-import type { Signal, StoredEvent } from '../chatroom/event.js'
+import { wsFrame, type Signal, type StoredEvent } from '../chatroom/event.js'
 import type { Subscription } from '../chatroom/subscription.js'
 import type { Follower } from '../chatroom/follower.js'
 import { httpEnterRefusal, reasons, type ErrorBody } from './protocol.js'
@@ -58,6 +58,11 @@ export async function enterRooms(
 /** An event of a room as it goes on a connection of several rooms: its JSON with `"room"` first. */
 export function inRoom(room: string, json: string): string {
   return `{"room":${JSON.stringify(room)},${json.slice(1)}`
+}
+
+/** One event of a room alone, as a connection of several rooms sends it, in WebSocket wire bytes: made once, shared by every connection. */
+export function roomWsFrame(room: string, stored: StoredEvent): Buffer {
+  return (stored.roomWs ??= wsFrame(Buffer.from(`{"room":${JSON.stringify(room)},"events":[${stored.json}]}`)))
 }
 
 /** A room's events and signals as one frame: `{"room", "events": [...]}` (signals are in the array, as on a one-room socket). */

@@ -9,7 +9,7 @@ import { ackFrame, act, CloseCode, errorFrame, readChange, reasons } from './pro
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { enterFollowing, enterMe, followNews, ME } from './person-stream.js'
-import { enterRooms, roomFrame, type RoomEntry } from './rooms-connection.js'
+import { enterRooms, roomFrame, roomWsFrame, type RoomEntry } from './rooms-connection.js'
 import { tabOf } from './http.js'
 import { release } from './socket-writer.js'
 
@@ -225,9 +225,12 @@ export class RoomsSocket {
   private flushFollowed(): void {
     const follower = this.follower
     if (!follower?.pending || this.socket.readyState !== this.socket.OPEN || this.full()) return
+    // No compression negotiated: an event alone goes as bytes made once for every connection, straight to the wire (as a one-room socket's do).
+    const raw = this.socket.extensions === '' ? this.request.raw.socket : undefined
     for (const { room, events, signals, ended } of follower.take()) {
       if (ended === 'closed') return this.socket.close(CloseCode.goingAway, 'server shutting down')
       if (ended) this.send(JSON.stringify({ type: 'unsubscribed', room: room.name, reason: ended }))
+      else if (raw && events.length === 1 && signals.length === 0) raw.write(roomWsFrame(room.name, events[0]!))
       else this.send(roomFrame(room.name, events, signals))
     }
   }
