@@ -70,8 +70,17 @@ export interface DeleteEvent extends EventBase {
   type: 'delete'
   ref: number
 }
+/** A moderator acted (`user`): on a person (`target`) or a message (`ref`), with why, and until when (ms; none: for good). */
+export interface ModerationEvent extends EventBase {
+  type: 'moderation'
+  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute'
+  target?: string
+  ref?: number
+  reason?: string
+  until?: number
+}
 /** An event of a room's log. */
-export type ChatEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent
+export type ChatEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent | ModerationEvent
 /** Someone is typing: ephemeral, no id, never stored. */
 export interface TypingSignal {
   type: 'typing'
@@ -92,7 +101,7 @@ export type Item = ChatEvent | TypingSignal | PresenceSignal
 
 export const isEvent = (item: Item): item is ChatEvent => item.type !== 'typing' && item.type !== 'presence'
 
-const eventTypes: ReadonlySet<unknown> = new Set(['message', 'join', 'leave', 'edit', 'delete'])
+const eventTypes: ReadonlySet<unknown> = new Set(['message', 'join', 'leave', 'edit', 'delete', 'moderation'])
 
 /** The events and signals of a frame or a body; anything else in it is skipped. */
 export function readItems(value: unknown): Item[] {

@@ -69,6 +69,44 @@ export function joinLeaveWords(joined: readonly string[], left: readonly string[
   return out
 }
 
+/** For how long, in words: "10 minutes", "2 hours", "3 days" (rounded to the nearest). */
+export function duration(ms: number): string {
+  const minutes = Math.max(1, Math.round(ms / 60_000))
+  const [n, unit] = minutes < 120 ? [minutes, 'minute'] : minutes < 48 * 60 ? [Math.round(minutes / 60), 'hour'] : [Math.round(minutes / 1440), 'day']
+  return `${n} ${unit}${n === 1 ? '' : 's'}`
+}
+
+/**
+ * A moderation event as a line of the thread: "ann muted cat for 10 minutes: spam", "ann
+ * deleted a message by cat", "ann made bob a moderator"; names are parts of their own (`user`).
+ */
+export function moderationWords(event: { user: string; action?: string; target?: string; reason?: string; until?: number; timestamp: number }, me?: string): (TextPart & { user?: true })[] {
+  const name = (n: string) => ({ text: n === me ? 'you' : n, user: true as const })
+  const whom = event.target === undefined ? { text: 'someone' } : name(event.target)
+  const out: (TextPart & { user?: true })[] = [name(event.user)]
+  switch (event.action) {
+    case 'promote':
+      out.push({ text: ' made ' }, whom, { text: ' a moderator' })
+      break
+    case 'demote':
+      out.push({ text: ' made ' }, whom, { text: ' a member again' })
+      break
+    case 'delete':
+      out.push({ text: ' deleted a message by ' }, whom)
+      break
+    case 'mute':
+      out.push({ text: ' muted ' }, whom, { text: event.until === undefined ? ' for good' : ` for ${duration(event.until - event.timestamp)}` })
+      break
+    case 'unmute':
+      out.push({ text: ' unmuted ' }, whom)
+      break
+    default:
+      out.push({ text: ' moderated' })
+  }
+  if (event.reason) out.push({ text: `: ${event.reason}` })
+  return out
+}
+
 /** Consecutive messages of one sender closer than this are shown as one group. */
 export const GROUP_WITHIN_MS = 5 * 60_000
 

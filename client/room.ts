@@ -5,7 +5,7 @@ import { Emitter } from './emitter.js'
 import type { FollowStream, StreamRide } from './follow.js'
 import type { Net, StorageLike } from './net.js'
 import { ChatError, Outbox, type Sent } from './outbox.js'
-import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
+import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
 
 export interface RoomEvents {
   /** Everything new of one delivery, in order: events (each once) and typing signals. */
@@ -15,6 +15,8 @@ export interface RoomEvents {
   leave: [event: LeaveEvent]
   edit: [event: EditEvent]
   delete: [event: DeleteEvent]
+  /** A moderator acted (a message deleted by them comes as a `delete` too). */
+  moderation: [event: ModerationEvent]
   typing: [signal: TypingSignal]
   /** Someone opened or closed the room (rooms other than the lobby; the lobby's log says it). */
   presence: [signal: PresenceSignal]
@@ -220,6 +222,8 @@ export class ChatRoom extends Emitter<RoomEvents> {
         return this.emit('edit', item)
       case 'delete':
         return this.emit('delete', item)
+      case 'moderation':
+        return this.emit('moderation', item)
       case 'typing':
         return this.emit('typing', item)
       case 'presence':

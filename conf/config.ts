@@ -118,6 +118,14 @@ export const configSchema = z.object({
       .transform((list) => list.split(',').map((o) => o.trim()).filter(Boolean))
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be comma-separated http(s) origins' }))),
   ),
+  /** Accounts who run the server (comma-separated names): moderators of every room, owners of the lobby. */
+  OPERATORS: z.preprocess(
+    unset,
+    z
+      .string()
+      .default('')
+      .transform((list) => list.split(',').map((o) => o.trim()).filter(Boolean)),
+  ),
   /** Behind a reverse proxy: trust X-Forwarded-* for the client IP, protocol and host. */
   TRUST_PROXY: z.preprocess(unset, z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true')),
   /**

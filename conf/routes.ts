@@ -122,6 +122,8 @@ export const routes: Route[] = [
   { method: 'POST', url: '/rooms/:room/leave', action: Rooms.leave, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/invite', action: Rooms.invite, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/describe', action: Rooms.describe, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/moderation', action: Rooms.moderate, auth: 'api' },
+  { method: 'POST', url: '/room/moderation', action: Rooms.moderate, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/read', action: Rooms.read, auth: 'api' },
   { method: 'POST', url: '/direct', action: Rooms.direct, auth: 'api' },
 

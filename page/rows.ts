@@ -3,7 +3,7 @@
 // own; a join or leave line; edits and deletions applied in place; date lines and groups by the
 // reader's local day (client/render.ts's rule); consecutive join and leave lines folded into one.
 import type { ChatEvent } from '../client/protocol.js'
-import { continuesGroup, joinLeaveWords } from '../client/render.js'
+import { continuesGroup, joinLeaveWords, moderationWords } from '../client/render.js'
 import { iAmGuest, me, threadEl } from './context.js'
 import { avatarEl, dayFormat, el, fullFormat, textWithLinks, timeEl, timeFormat } from './dom.js'
 import { mentions } from './mentions.js'
@@ -57,7 +57,7 @@ function actionsEl(): HTMLDivElement {
 export function renderEvent(event: ChatEvent): HTMLDivElement {
   const mine = event.user === me
   const who = mine ? 'you' : event.user
-  const row = el('div', event.type === 'message' ? (mine ? 'message mine' : 'message') : 'notice presence')
+  const row = el('div', event.type === 'message' ? (mine ? 'message mine' : 'message') : event.type === 'moderation' ? 'notice moderation' : 'notice presence')
   row.dataset.id = String(event.id)
   row.dataset.user = event.user
   row.dataset.ts = String(event.timestamp)
@@ -90,6 +90,10 @@ export function renderEvent(event: ChatEvent): HTMLDivElement {
       row.classList.add('own')
       if (!deleted) row.append(actionsEl())
     }
+    return row
+  }
+  if (event.type === 'moderation') {
+    row.append(...moderationWords(event, me).map((w) => (w.user ? el('span', 'user', w.text) : w.text)), ' ', timeEl(event.timestamp))
     return row
   }
   const verb = event.type === 'join' ? 'joined' : 'left'

@@ -157,7 +157,7 @@ export class Thread {
           continue
         }
         // Kinds of event this page does not draw (a newer server's) take their id and nothing else.
-        if (event.type !== 'message' && event.type !== 'join' && event.type !== 'leave') continue
+        if (event.type !== 'message' && event.type !== 'join' && event.type !== 'leave' && event.type !== 'moderation') continue
         const row = renderEvent(event)
         this.outboxEl.before(row)
         rows.push(row)
@@ -285,7 +285,7 @@ export class Thread {
       keepingScroll(() => {
         const oldFirst = threadEl.querySelector<HTMLElement>('[data-ts]')
         // History shows messages as they stand: its edits and deletions are already applied.
-        const rows = older.filter((e) => e.type === 'message' || e.type === 'join' || e.type === 'leave').map(renderEvent)
+        const rows = older.filter((e) => e.type === 'message' || e.type === 'join' || e.type === 'leave' || e.type === 'moderation').map(renderEvent)
         if (rows.length === 0) return
         threadEl.prepend(...rows)
         arrangeFrom(rows[0] ?? null)

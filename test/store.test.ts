@@ -960,3 +960,69 @@ t.test('PostgreSQL: a process opening the store beside a busy one takes no table
   await busy.query('COMMIT')
   t.same(ids(await second.after(0, 10)), [1, 2, 3], 'and reads the same log')
 })
+
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: roles change; bans and mutes are kept per room and person, replaced, lifted, listed while in force`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { rooms } = store
+    await rooms.create({ name: 'dev', skeleton: 'dev', title: 'dev', topic: '', visibility: 'public', createdBy: 'p-ann', createdAt: 1 })
+    await rooms.addMember('dev', 'p-ann', 'owner', 'ann')
+    await rooms.addMember('dev', 'p-bob', 'member', 'bob')
+    t.equal(await rooms.setRole('dev', 'p-bob', 'moderator'), true, 'bob promoted')
+    t.equal(await rooms.role('dev', 'p-bob'), 'moderator')
+    t.equal(await rooms.setRole('dev', 'p-nobody', 'moderator'), false, 'not a member: nothing')
+    t.equal(await rooms.role('dev', 'p-nobody'), undefined)
+    const now = 1_000_000
+    await rooms.restrict('dev', { person: 'p-cat', name: 'cat', kind: 'mute', until: now + 60_000, by: 'bob', reason: 'spam', at: now })
+    await rooms.restrict('dev', { person: 'g-dan', name: 'dan', kind: 'ban', until: undefined, by: 'ann', reason: '', at: now + 1 })
+    await rooms.restrict('dev', { person: 'p-eve', name: 'eve', kind: 'mute', until: now - 1, by: 'ann', reason: 'old', at: now + 2 })
+    t.same(
+      (await rooms.restrictions('dev', now)).map((r) => [r.kind, r.person, r.name, r.until, r.by, r.reason]),
+      [
+        ['mute', 'p-cat', 'cat', now + 60_000, 'bob', 'spam'],
+        ['ban', 'g-dan', 'dan', undefined, 'ann', ''],
+      ],
+      'in force: the mute for a minute and the ban for good (a mute past its time is not listed)',
+    )
+    await rooms.restrict('dev', { person: 'p-cat', name: 'cat', kind: 'mute', until: now + 5_000, by: 'ann', reason: 'shorter', at: now + 3 })
+    t.same(
+      (await rooms.restrictions('dev', now)).map((r) => [r.person, r.until, r.by, r.reason]),
+      [
+        ['g-dan', undefined, 'ann', ''],
+        ['p-cat', now + 5_000, 'ann', 'shorter'],
+      ],
+      'a mute again replaces the first',
+    )
+    t.same(await rooms.restrictions('other', now), [], 'per room')
+    t.equal(await rooms.lift('dev', 'g-dan', 'ban'), true, 'lifted')
+    t.equal(await rooms.lift('dev', 'g-dan', 'ban'), false, 'twice: nothing')
+    t.equal(await rooms.lift('dev', 'p-cat', 'ban'), false, 'a mute is not a ban')
+    t.same(
+      (await rooms.restrictions('dev', now)).map((r) => r.person),
+      ['p-cat'],
+    )
+  })
+}
+
+for (const [kind, opener, skip] of lasting) {
+  t.test(`${kind} reopened: roles, bans and mutes are still there`, { skip }, async (t) => {
+    const open = await opener(t)
+    const first = open()
+    await first.open()
+    await first.rooms.create({ name: 'dev', skeleton: 'dev', title: 'dev', topic: '', visibility: 'public', createdBy: 'p-ann', createdAt: 1 })
+    await first.rooms.addMember('dev', 'p-bob', 'member', 'bob')
+    await first.rooms.setRole('dev', 'p-bob', 'moderator')
+    await first.rooms.restrict('dev', { person: 'p-cat', name: 'cat', kind: 'ban', until: undefined, by: 'bob', reason: 'spam', at: 5 })
+    await first.close()
+    const again = open()
+    await again.open()
+    t.teardown(() => again.close())
+    t.equal(await again.rooms.role('dev', 'p-bob'), 'moderator')
+    t.same(
+      (await again.rooms.restrictions('dev', 10)).map((r) => [r.kind, r.person, r.by, r.reason]),
+      [['ban', 'p-cat', 'bob', 'spam']],
+    )
+  })
+}

@@ -1,10 +1,10 @@
 import { skeleton } from '../identity.js'
 import type { Bus } from './bus/bus.js'
 import { deadline } from './deadline.js'
-import type { Event, PresenceState, StoredEvent } from './event.js'
+import { moderationActions, type Event, type PresenceState, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import { PEOPLE, People } from './person.js'
-import { isGuest, type Member, type Presence, type Roster } from './presence.js'
+import { isGuest, memberKey, type Member, type Presence, type Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
 import { LOBBY, type AccountStore, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
@@ -30,6 +30,8 @@ export interface ChatroomOptions extends RoomOptions {
   retention?: { maxEvents: number; maxAgeMs: number; everyMs: number }
   /** With a shared bus: how often this process checks the store for events the bus did not bring. */
   catchUpMs?: number
+  /** Accounts (by name) who run the server (`OPERATORS`): every room's moderators, the lobby's owners. */
+  operators?: readonly string[]
   /**
    * A room (never the lobby) with no reader and nobody present on this node, and no event or
    * request for this long, is unloaded; its next use loads it again (default 5 minutes; 0: never).
@@ -91,6 +93,12 @@ const UNREAD_CAP = 100
 /** The members a members-only room keeps by name (every one of a private room or a DM, in practice). */
 const MEMBERS_GUARDED = 100_000
 
+/** How much say a person has in a room (see Chatroom.rankIn). */
+const RANK = { member: 0, moderator: 1, owner: 2, operator: 3 } as const
+
+/** The lobby as a room record: everyone's, public, owned by the operators. */
+const LOBBY_RECORD: RoomRecord = { name: LOBBY, skeleton: LOBBY, title: LOBBY, topic: '', visibility: 'public', createdBy: '', createdAt: 0 }
+
 /** Members read to list a room's (the online ones come first of these). */
 const MEMBERS_READ = 5000
 /** Direct rooms whose two people this process keeps (the oldest let go past it). */
@@ -129,11 +137,14 @@ export class Chatroom {
   readonly people: People
   /** Counts for /metrics, summed over every room on this node. */
   readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0, repeats: 0 }
+  /** The operators' names, as skeletons (a look-alike is not one). */
+  private readonly operators: ReadonlySet<string>
 
   constructor(store: Store, bus: Bus, options: ChatroomOptions) {
     this.store = store
     this.bus = bus
     this.options = options
+    this.operators = new Set((options.operators ?? []).map((name) => skeleton(name)))
     const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
     const floodGuard: FloodGuard = bus.floodGuard('flood', flood.limit, flood.windowMs)
     const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
@@ -245,6 +256,7 @@ export class Chatroom {
         this.rooms.set(name, room)
         this.bus.watch(name)
         await this.guard(room, log)
+        if (!name.startsWith('~')) await room.restrictFrom(() => this.store.rooms.restrictions(name, Date.now()))
         await room.start()
         return room
       })().finally(() => this.loading.delete(name))
@@ -528,6 +540,74 @@ export class Chatroom {
     // Both people's streams gain it at once: the other's (a DM opened to them) and the opener's other devices.
     await Promise.all([other.id, member.id].map((person) => this.tell(person, { kind: 'direct', room: name, at: 0, user: own.name })))
     return { ok: true, room }
+  }
+
+  /**
+   * How much say this person has in a room: an operator (OPERATORS, an account) over every room,
+   * the owner (its creator) over theirs, a moderator the owner appointed, or none.
+   */
+  private async rankIn(record: RoomRecord, member: Member): Promise<number> {
+    if (member.account && member.id && this.operators.has(skeleton(member.name))) return RANK.operator
+    if (!member.id || record.name === LOBBY) return RANK.member
+    const role = await this.store.rooms.role(record.name, member.id)
+    return role === 'owner' || record.createdBy === member.id ? RANK.owner : role === 'moderator' ? RANK.moderator : RANK.member
+  }
+
+  /**
+   * A moderator acts in a room (POST /rooms/:room/moderation, a socket's frame): `promote` or
+   * `demote` a member (the owner or an operator), `delete` anyone's message (`id`), `mute` a
+   * person for `minutes` (or for good) and `unmute` them. Each is decided in the store, then an
+   * event in the room's log (who, whom, why) that every process applies. A moderator acts on
+   * those below them only: a member, or a moderator for the owner and operators.
+   */
+  async moderate(member: Member, name: string, input: Record<string, unknown>): Promise<{ ok: true; event: StoredEvent } | RoomRefusal> {
+    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+    if (!record || !(await this.mayRead(record, member))) return notFound
+    const action = input.action
+    if (typeof action !== 'string' || !(moderationActions as readonly string[]).includes(action)) {
+      return { ok: false, status: 400, message: `action is one of ${moderationActions.join(', ')}.` }
+    }
+    const reason = input.reason === undefined ? '' : input.reason
+    if (typeof reason !== 'string' || reason.length > 200) return { ok: false, status: 400, message: 'reason is at most 200 characters.' }
+    const rank = await this.rankIn(record, member)
+    const needed = action === 'promote' || action === 'demote' ? RANK.owner : RANK.moderator
+    if (rank < needed) return { ok: false, status: 403, message: needed === RANK.owner ? "Only the room's owner can appoint its moderators." : "Only the room's moderators can do that." }
+    const room = await this.room(name)
+    if (action === 'delete') {
+      const said = await room.deleteAsModerator(member, Number(input.id), reason.trim())
+      if (said.outcome === 'ok') return { ok: true, event: said.stored }
+      return { ok: false, status: said.outcome === 'missing' ? 404 : said.outcome === 'flooded' ? 429 : 400, message: said.message }
+    }
+    const target = await this.personNamed(room, input.user)
+    if (!target) return { ok: false, status: 404, message: 'No one by that name here.' }
+    if ((await this.rankIn(record, target)) >= rank) return { ok: false, status: 403, message: `${target.name} has as much say here as you.` }
+    if (action === 'promote' || action === 'demote') {
+      if (!target.account) return { ok: false, status: 400, message: 'Moderators need an account.' }
+      if (record.name === LOBBY) return { ok: false, status: 400, message: "The lobby's moderators are the server's operators (OPERATORS)." }
+      const role = action === 'promote' ? 'moderator' : 'member'
+      if (!(await this.store.rooms.setRole(name, target.id!, role))) await this.store.rooms.addMember(name, target.id!, role, target.name)
+      return { ok: true, event: await room.moderation(member, action, target.name, reason.trim()) }
+    }
+    // mute, unmute
+    const key = memberKey(target)
+    if (action === 'unmute') {
+      await this.store.rooms.lift(name, key, 'mute')
+      return { ok: true, event: await room.moderation(member, 'unmute', target.name, reason.trim()) }
+    }
+    const minutes = input.minutes === undefined || input.minutes === '' ? undefined : Number(input.minutes)
+    if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minutes <= 525_600)) return { ok: false, status: 400, message: 'minutes is a whole number from 1 to 525600 (a year), or none for good.' }
+    const until = minutes === undefined ? undefined : Date.now() + minutes * 60_000
+    await this.store.rooms.restrict(name, { person: key, name: target.name, kind: 'mute', until, by: member.name, reason: reason.trim(), at: Date.now() })
+    return { ok: true, event: await room.moderation(member, 'mute', target.name, reason.trim(), until) }
+  }
+
+  /** Whom a moderator names: an account, or a guest who has the room open on this process. */
+  private async personNamed(room: Room, name: unknown): Promise<Member | undefined> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 64) return undefined
+    const account = await this.store.accounts.bySkeleton(skeleton(name))
+    if (account) return { id: account.id, name: account.name, account: true }
+    const key = room.keyOf(name)
+    return key === undefined ? undefined : { id: key, name }
   }
 
   /** Moves the person's read marker in the room forward (their other devices hear of it on their stream). */

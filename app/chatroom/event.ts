@@ -1,6 +1,10 @@
 import { z } from 'zod'
 
-export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person'] as const
+export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person', 'moderation'] as const
+
+/** What a moderation event did (type "moderation"): each refers to a person (`target`) or a message (`ref`). */
+export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute'] as const
+export type ModerationAction = (typeof moderationActions)[number]
 
 /** What a person's own event says (their log, `me` on the person's stream): a room joined, left, invited to, a direct room opened to them, read up to an id. */
 export const personKinds = ['joined', 'left', 'invited', 'direct', 'read', 'renamed'] as const
@@ -31,12 +35,18 @@ export const eventSchema = z.object({
   kind: z.enum(personKinds).optional(),
   room: z.string().optional(),
   at: z.number().int().nonnegative().optional(),
+  /** A moderation event (type "moderation", `user` did it): what, to whom (their name), why, until when (ms since the epoch; none: for good). */
+  action: z.enum(moderationActions).optional(),
+  target: z.string().optional(),
+  reason: z.string().optional(),
+  until: z.number().int().optional(),
 })
 
 export type Event = z.infer<typeof eventSchema>
 
 const types: ReadonlySet<unknown> = new Set(eventTypes)
 const kinds: ReadonlySet<unknown> = new Set(personKinds)
+const actions: ReadonlySet<unknown> = new Set(moderationActions)
 const optionalString = (v: unknown) => v === undefined || typeof v === 'string'
 
 /**
@@ -51,7 +61,8 @@ export function readEvent(value: unknown): Event | undefined {
     Number.isInteger(e.timestamp) && optionalString(e.avatar) && optionalString(e.via) && optionalString(e.text) && (e.guest === undefined || e.guest === true) &&
     optionalString(e.clientId) && (e.ref === undefined || (Number.isInteger(e.ref) && (e.ref as number) > 0)) &&
     (e.edited === undefined || Number.isInteger(e.edited)) && (e.deleted === undefined || e.deleted === true) &&
-    (e.kind === undefined || kinds.has(e.kind)) && optionalString(e.room) && (e.at === undefined || (Number.isInteger(e.at) && (e.at as number) >= 0))
+    (e.kind === undefined || kinds.has(e.kind)) && optionalString(e.room) && (e.at === undefined || (Number.isInteger(e.at) && (e.at as number) >= 0)) &&
+    (e.action === undefined || actions.has(e.action)) && optionalString(e.target) && optionalString(e.reason) && (e.until === undefined || Number.isInteger(e.until))
   return ok ? (e as Event) : undefined
 }
 
@@ -121,12 +132,16 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   if (draft.kind !== undefined) event.kind = draft.kind
   if (draft.room !== undefined) event.room = draft.room
   if (draft.at !== undefined) event.at = draft.at
+  if (draft.action !== undefined) event.action = draft.action
+  if (draft.target !== undefined) event.target = draft.target
+  if (draft.reason !== undefined) event.reason = draft.reason
+  if (draft.until !== undefined) event.until = draft.until
   return { event, json: JSON.stringify(event) }
 }
 
 /** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
 export function restored(event: Event): StoredEvent {
-  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted, kind, room, at } = event
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted, kind, room, at, action, target, reason, until } = event
   const out: Event = { id, type, user, timestamp }
   if (avatar !== undefined) out.avatar = avatar
   if (via !== undefined) out.via = via
@@ -139,6 +154,10 @@ export function restored(event: Event): StoredEvent {
   if (kind !== undefined) out.kind = kind
   if (room !== undefined) out.room = room
   if (at !== undefined) out.at = at
+  if (action !== undefined) out.action = action
+  if (target !== undefined) out.target = target
+  if (reason !== undefined) out.reason = reason
+  if (until !== undefined) out.until = until
   return { event: out, json: JSON.stringify(out) }
 }
 

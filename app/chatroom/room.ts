@@ -1,11 +1,11 @@
 import { checkClientId, checkMessageText } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
-import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withText, type Event, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withText, type Event, type ModerationAction, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
 import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
-import { LOBBY, type RoomLog } from './store/store.js'
+import { LOBBY, type Restriction, type RoomLog } from './store/store.js'
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 /** How each room behaves (the chatroom's options, handed to every room). */
@@ -169,6 +169,13 @@ export class Room implements SubscriptionOwner {
    */
   private members: Set<string> | undefined
   private guardFrom = 0
+  /**
+   * Who may read but not write here (a mute), by person key (the store's record) and by name (a
+   * moderation event names them, so every process knows at once): until when (Infinity: for
+   * good), and why. Re-read from the store after every moderation event.
+   */
+  private muted = new Map<string, { until: number; reason: string }>()
+  private restrictionsOf: (() => Promise<Restriction[]>) | undefined
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
   private starting: Promise<void> | undefined
@@ -423,6 +430,8 @@ export class Room implements SubscriptionOwner {
    */
   async say(member: Member, text: unknown, transport?: string, clientId?: unknown): Promise<Said> {
     if (!this.admits(member)) return NOT_A_MEMBER
+    const muted = this.mutedNow(member)
+    if (muted) return muted
     if (transport !== undefined) void this.renew(member, transport)
     const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
@@ -437,6 +446,8 @@ export class Room implements SubscriptionOwner {
   /** The user edits their own message `id` (an `edit` event, and the message's text replaced in the store). */
   async edit(member: Member, id: number, text: unknown, transport?: string): Promise<Said> {
     if (!this.admits(member)) return NOT_A_MEMBER
+    const muted = this.mutedNow(member)
+    if (muted) return muted
     if (transport !== undefined) void this.renew(member, transport)
     const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
@@ -461,6 +472,35 @@ export class Room implements SubscriptionOwner {
       if (text !== undefined) draft.text = text
       return { outcome: 'ok', stored: await this.publish(draft) }
     })
+  }
+
+  /**
+   * A moderator deletes someone's message (their right is checked by the registry): a `delete`
+   * event by them (every reader applies it as the author's own deletion would be), then a
+   * `moderation` event saying who, whose and why.
+   */
+  deleteAsModerator(moderator: Member, id: number, reason: string): Promise<Said> {
+    return this.limited(moderator, 'could not delete a message', async () => {
+      const found = Number.isSafeInteger(id) && id > 0 ? await this.log.message(id) : undefined
+      if (!found || found.stored.event.type !== 'message' || found.stored.event.deleted) return { outcome: 'missing', message: `There is no message ${id} in this room${found ? ' any more' : ''}.` }
+      // Its sender's key, so the store's rule (a message is changed by its sender's events) applies it.
+      const deleted = this.publish({ ...this.draftOf(moderator, 'delete'), ref: id, sender: found.sender })
+      const note = this.publish({ type: 'moderation', user: moderator.name, action: 'delete', ref: id, target: found.stored.event.user, ...(reason && { reason }) })
+      await deleted
+      return { outcome: 'ok', stored: await note }
+    })
+  }
+
+  /** The key of whoever of that name reads this room on this node (a guest is known by their session-bound key, not their name). */
+  keyOf(name: string): string | undefined {
+    for (const subscription of this.subscriptions) if (subscription.who === name) return subscription.holder
+    for (const follower of this.followers) if (follower.name === name) return follower.holder
+    return undefined
+  }
+
+  /** A moderation event in the log (its effect is already in the store): who did what to whom, and why. */
+  moderation(moderator: Member, action: ModerationAction, target: string, reason: string, until?: number): Promise<StoredEvent> {
+    return this.publish({ type: 'moderation', user: moderator.name, action, target, ...(reason && { reason }), ...(until !== undefined && { until }) })
   }
 
   /** The user's events' common fields, with who sent them (their id: only they edit them; a resend is matched by it). */
@@ -606,6 +646,38 @@ export class Room implements SubscriptionOwner {
     this.guardFrom = from
   }
 
+  /** The registry, before start(): where this room's bans and mutes are read (now, and again after each moderation event). */
+  async restrictFrom(read: () => Promise<Restriction[]>): Promise<void> {
+    this.restrictionsOf = read
+    await this.readRestrictions()
+  }
+
+  private async readRestrictions(): Promise<void> {
+    if (!this.restrictionsOf) return
+    try {
+      const muted = new Map<string, { until: number; reason: string }>()
+      for (const r of await this.restrictionsOf()) {
+        if (r.kind !== 'mute') continue
+        const entry = { until: r.until ?? Infinity, reason: r.reason }
+        muted.set(r.person, entry)
+        muted.set(r.name, entry)
+      }
+      this.muted = muted
+    } catch (error) {
+      // The events' names still hold until the store answers again.
+      this.options.onError?.(error, "could not read a room's mutes")
+    }
+  }
+
+  /** Why this person may not write here now (a mute in force), or undefined. */
+  private mutedNow(member: Member): Said | undefined {
+    if (this.muted.size === 0) return undefined
+    const mute = this.muted.get(memberKey(member)) ?? this.muted.get(member.name)
+    if (!mute || mute.until <= Date.now()) return undefined
+    const until = mute.until === Infinity ? '' : ` until ${new Date(mute.until).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+    return { outcome: 'forbidden', message: `You are muted in this room${until}${mute.reason ? `: ${mute.reason}` : ''}. You can still read it.` }
+  }
+
   /** Whether this person may write here: a member of a private or direct room; anyone who may read, elsewhere. */
   admits(member: Member): boolean {
     return this.members === undefined || this.members.has(member.name)
@@ -746,7 +818,7 @@ export class Room implements SubscriptionOwner {
 
   /** "user is typing": to readers that asked for signals, at most once per throttle window per user. */
   typing(member: Member, transport?: string): void {
-    if (!this.admits(member)) return
+    if (!this.admits(member) || this.mutedNow(member)) return
     if (transport !== undefined) void this.renew(member, transport)
     const key = memberKey(member)
     const now = Date.now()
@@ -929,6 +1001,16 @@ export class Room implements SubscriptionOwner {
     else if (type === 'leave' && this.linesOfPresence) this.present.delete(user)
     if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
     if (this.members && event.id > this.guardFrom) this.foldMembership(event)
+    if (type === 'moderation') this.foldModeration(event)
+  }
+
+  /** A mute or unmute: known at once by name, then as the store has it (by person). */
+  private foldModeration({ action, target, reason, until }: Event): void {
+    if (target === undefined) return
+    if (action === 'mute') this.muted.set(target, { until: until ?? Infinity, reason: reason ?? '' })
+    else if (action === 'unmute') this.muted.delete(target)
+    else return
+    void this.readRestrictions()
   }
 
   /** A join or leave line of a members-only room: the set follows it, and a member who left reads no further here. */

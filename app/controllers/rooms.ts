@@ -63,6 +63,21 @@ export async function describe(request: FastifyRequest, reply: FastifyReply) {
   return reply.send({ name, title, topic, visibility })
 }
 
+/**
+ * POST /rooms/:room/moderation (the lobby's: /room/moderation) — `action` (promote, demote,
+ * delete, mute, unmute), `user` (whom) or `id` (a message), optional `minutes` (a mute's time;
+ * none: for good) and `reason`: a moderator acts; the room's log says who did what to whom, and
+ * why. 200 with that event; 403 for someone without the right, 404 for a room, person or message
+ * that is not there.
+ */
+export async function moderate(request: FastifyRequest, reply: FastifyReply) {
+  const room = (request.params as { room?: string }).room ?? 'lobby'
+  const done = await request.server.chatroom.moderate(currentUser(request), room, body(request))
+  if (!done.ok) return refuse(reply, done)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, room), 303)
+  return reply.type('application/json; charset=utf-8').send(done.event.json)
+}
+
 /** Invitations per person and hour: one guard per app (a memory guard counts only what it was handed). */
 const inviteGuards = new WeakMap<FastifyInstance, FloodGuard>()
 function invitations(request: FastifyRequest): FloodGuard {

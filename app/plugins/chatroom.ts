@@ -84,6 +84,7 @@ export default fp(
       perUser: { websocket: config.MAX_SOCKETS_PER_USER, sse: config.MAX_SOCKETS_PER_USER, longpolling: config.MAX_POLLS_PER_USER },
       retention: { maxEvents: config.HISTORY_MAX_EVENTS, maxAgeMs: config.HISTORY_MAX_AGE_DAYS * 86_400_000, everyMs: 60_000 },
       idleMs: config.ROOM_IDLE * 1000,
+      operators: config.OPERATORS,
       onError: (err, what) => app.log.error({ err }, what),
     })
     try {

@@ -1,5 +1,5 @@
 import type { Event } from '../chatroom/event.js'
-import { continuesGroup, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
+import { continuesGroup, joinLeaveWords, linkSegments, moderationWords, type TextPart } from '../../client/render.js'
 
 export { GROUP_WITHIN_MS, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
 
@@ -83,7 +83,8 @@ export function threadRows(events: readonly Event[], me: string, previous?: Even
       parts: event.type === 'message' && !event.deleted ? linkSegments(event.text ?? '') : [],
       edited: event.type === 'message' && event.edited !== undefined && !event.deleted ? when(event.edited) : undefined,
     }
-    if (row.kind === 'notice') fold(row, event, me, iso)
+    if (event.type === 'moderation') row.words = moderationWords(event, me)
+    else if (row.kind === 'notice') fold(row, event, me, iso)
     rows.push(row)
   }
   return rows

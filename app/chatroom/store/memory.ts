@@ -18,6 +18,7 @@ import {
   type RoomMember,
   type RoomRole,
   type RoomStore,
+  type Restriction,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -149,6 +150,8 @@ export class MemoryRooms implements RoomStore {
   private readonly memberships = new Map<string, Map<string, RoomRole>>()
   /** Each member's name as they joined ("room\nperson"). */
   private readonly memberNames = new Map<string, string>()
+  /** Per room, by kind and person: their ban or mute. */
+  private readonly restricted = new Map<string, Map<string, Restriction>>()
   private readonly markers = new Map<string, number>()
   private readonly directs = new Map<string, string>()
   async create(room: RoomRecord): Promise<boolean> {
@@ -201,6 +204,25 @@ export class MemoryRooms implements RoomStore {
   }
   async role(room: string, person: string): Promise<RoomRole | undefined> {
     return this.memberships.get(room)?.get(person)
+  }
+  async setRole(room: string, person: string, role: RoomRole): Promise<boolean> {
+    const members = this.memberships.get(room)
+    if (!members?.has(person)) return false
+    members.set(person, role)
+    return true
+  }
+  async restrict(room: string, restriction: Restriction): Promise<void> {
+    const of = this.restricted.get(room) ?? new Map<string, Restriction>()
+    this.restricted.set(room, of)
+    const key = `${restriction.kind}\n${restriction.person}`
+    of.delete(key)
+    of.set(key, { ...restriction })
+  }
+  async lift(room: string, person: string, kind: Restriction['kind']): Promise<boolean> {
+    return this.restricted.get(room)?.delete(`${kind}\n${person}`) ?? false
+  }
+  async restrictions(room: string, now: number): Promise<Restriction[]> {
+    return [...(this.restricted.get(room)?.values() ?? [])].filter((r) => r.until === undefined || r.until > now).map((r) => ({ ...r }))
   }
   async members(room: string): Promise<string[]> {
     return [...(this.memberships.get(room)?.keys() ?? [])]

@@ -20,6 +20,7 @@ import {
   type RoomRole,
   type RoomStore,
   type RoomVisibility,
+  type Restriction,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -44,7 +45,7 @@ const SCHEMA_LOCK = 0x63686174 // "chat"
  * commits of processes already running: a process restarting beside a busy one failed to start
  * with "deadlock detected".
  */
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 /** Waiting for the schema lock, and moving a long log into the lobby, may take longer than a request. */
 const SCHEMA_MS = 10 * 60_000
 /** A query given SCHEMA_MS instead of the pool's deadline (pg reads query_timeout per query; its types leave it out). */
@@ -335,6 +336,24 @@ export class PostgresStore extends LobbyMethods implements Store {
       const { rows } = await this.pool.query<{ role: RoomRole }>('SELECT role FROM chat_room_members WHERE room = $1 AND person = $2', [room, person])
       return rows[0]?.role
     },
+    setRole: async (room: string, person: string, role: RoomRole) =>
+      (await this.pool.query('UPDATE chat_room_members SET role = $3 WHERE room = $1 AND person = $2', [room, person, role])).rowCount === 1,
+    restrict: async (room: string, r: Restriction) => {
+      await this.pool.query(
+        `INSERT INTO chat_room_restrictions (room, person, kind, name, until, by_name, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (room, kind, person) DO UPDATE SET name = excluded.name, until = excluded.until, by_name = excluded.by_name, reason = excluded.reason, at = excluded.at`,
+        [room, r.person, r.kind, r.name, r.until ?? null, r.by, r.reason, r.at],
+      )
+    },
+    lift: async (room: string, person: string, kind: Restriction['kind']) =>
+      (await this.pool.query('DELETE FROM chat_room_restrictions WHERE room = $1 AND kind = $2 AND person = $3', [room, kind, person])).rowCount === 1,
+    restrictions: async (room: string, now: number) => {
+      const { rows } = await this.pool.query<{ person: string; name: string; kind: Restriction['kind']; until: string | null; by_name: string; reason: string; at: string }>(
+        'SELECT person, name, kind, until, by_name, reason, at FROM chat_room_restrictions WHERE room = $1 AND (until IS NULL OR until > $2) ORDER BY at, seq',
+        [room, now],
+      )
+      return rows.map((r) => ({ person: r.person, name: r.name, kind: r.kind, until: r.until === null ? undefined : Number(r.until), by: r.by_name, reason: r.reason, at: Number(r.at) }))
+    },
     memberOf: async (person: string) => {
       const { rows } = await this.pool.query<{ room: string }>('SELECT room FROM chat_room_members WHERE person = $1 ORDER BY room', [person])
       return rows.map((row) => row.room)
@@ -457,6 +476,10 @@ export class PostgresStore extends LobbyMethods implements Store {
           seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (room, person));
         CREATE INDEX IF NOT EXISTS chat_room_members_person ON chat_room_members (person);
         ALTER TABLE chat_room_members ADD COLUMN IF NOT EXISTS name TEXT NOT NULL DEFAULT '';
+        -- A ban or a mute of a person in a room (until NULL: for good).
+        CREATE TABLE IF NOT EXISTS chat_room_restrictions (room TEXT NOT NULL, person TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+          until BIGINT, by_name TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY,
+          PRIMARY KEY (room, kind, person));
         CREATE TABLE IF NOT EXISTS chat_read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read BIGINT NOT NULL, PRIMARY KEY (room, person));
         -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
         CREATE TABLE IF NOT EXISTS chat_direct_rooms (a TEXT NOT NULL, b TEXT NOT NULL, room TEXT NOT NULL, PRIMARY KEY (a, b));

@@ -22,6 +22,7 @@ import {
   type RoomRole,
   type RoomStore,
   type RoomVisibility,
+  type Restriction,
   type SessionRecord,
   type SessionStore,
   type Store,
@@ -235,6 +236,9 @@ export class SqliteStore extends LobbyMethods implements Store {
       CREATE TABLE IF NOT EXISTS room_members (room TEXT NOT NULL, person TEXT NOT NULL, role TEXT NOT NULL, joined_at INTEGER NOT NULL,
         PRIMARY KEY (room, person));
       CREATE INDEX IF NOT EXISTS room_members_person ON room_members (person);
+      -- A ban or a mute of a person in a room (until NULL: for good).
+      CREATE TABLE IF NOT EXISTS room_restrictions (room TEXT NOT NULL, person TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+        until INTEGER, by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (room, kind, person));
       CREATE TABLE IF NOT EXISTS read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read INTEGER NOT NULL,
         PRIMARY KEY (room, person)) WITHOUT ROWID;
       -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
@@ -598,6 +602,15 @@ export class SqliteStore extends LobbyMethods implements Store {
     const role = db.prepare<[string, string], RoomRole>('SELECT role FROM room_members WHERE room = ? AND person = ?').pluck()
     const members = db.prepare<[string], string>('SELECT person FROM room_members WHERE room = ? ORDER BY joined_at, rowid').pluck()
     const memberOf = db.prepare<[string], string>('SELECT room FROM room_members WHERE person = ? ORDER BY room').pluck()
+    const setRole = db.prepare<[string, string, string]>('UPDATE room_members SET role = ? WHERE room = ? AND person = ?')
+    const restrict = db.prepare<[string, string, string, string, number | null, string, string, number]>(
+      `INSERT INTO room_restrictions (room, person, kind, name, until, by, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (room, kind, person) DO UPDATE SET name = excluded.name, until = excluded.until, by = excluded.by, reason = excluded.reason, at = excluded.at`,
+    )
+    const lift = db.prepare<[string, string, string]>('DELETE FROM room_restrictions WHERE room = ? AND kind = ? AND person = ?')
+    const restrictions = db.prepare<[string, number], { person: string; name: string; kind: Restriction['kind']; until: number | null; by: string; reason: string; at: number }>(
+      'SELECT person, name, kind, until, by, reason, at FROM room_restrictions WHERE room = ? AND (until IS NULL OR until > ?) ORDER BY at, rowid',
+    )
     const readMarker = db.prepare<[string, string], number>('SELECT last_read FROM read_markers WHERE room = ? AND person = ?').pluck()
     const markRead = db.prepare<[string, string, number]>(
       `INSERT INTO read_markers (room, person, last_read) VALUES (?, ?, ?)
@@ -622,6 +635,12 @@ export class SqliteStore extends LobbyMethods implements Store {
       named: async (name, limit) => named.all(name, limit),
       removeMember: async (name, person) => removeMember.run(this.writable(name), person).changes === 1,
       role: async (name, person) => role.get(name, person),
+      setRole: async (name, person, r) => setRole.run(r, this.writable(name), person).changes === 1,
+      restrict: async (name, r) => {
+        restrict.run(this.writable(name), r.person, r.kind, r.name, r.until ?? null, r.by, r.reason, r.at)
+      },
+      lift: async (name, person, kind) => lift.run(this.writable(name), kind, person).changes === 1,
+      restrictions: async (name, now) => restrictions.all(name, now).map((r) => ({ ...r, until: r.until ?? undefined })),
       members: async (name) => members.all(name),
       memberOf: async (person) => memberOf.all(person),
       readMarker: async (name, person) => readMarker.get(name, person) ?? 0,

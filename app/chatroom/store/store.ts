@@ -224,7 +224,22 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
 }
 
 export type RoomVisibility = 'public' | 'private' | 'direct'
-export type RoomRole = 'owner' | 'member'
+export type RoomRole = 'owner' | 'moderator' | 'member'
+
+/** A person barred from a room (ban) or from writing in it (mute), until a time or for good; by whom and why. */
+export interface Restriction {
+  /** Who: an account's id, or a guest's session-bound id (a new guest name in the same session is still them). */
+  person: string
+  /** Their name when it was decided (to list it). */
+  name: string
+  kind: 'ban' | 'mute'
+  /** Milliseconds since the epoch; undefined: for good. */
+  until: number | undefined
+  /** Who decided it (their name), and why ('' when not said). */
+  by: string
+  reason: string
+  at: number
+}
 
 export interface RoomRecord {
   /** As typed at creation (lower-case letters, digits, - and _): the room's address. */
@@ -262,6 +277,14 @@ export interface RoomStore {
   /** Removes a member; false when they were not one. */
   removeMember(room: string, person: string): Promise<boolean>
   role(room: string, person: string): Promise<RoomRole | undefined>
+  /** Changes a member's role; false when they are not a member. */
+  setRole(room: string, person: string, role: RoomRole): Promise<boolean>
+  /** Records a ban or a mute of a person in a room, replacing theirs of the same kind. */
+  restrict(room: string, restriction: Restriction): Promise<void>
+  /** Lifts a person's ban or mute in a room; false when there was none. */
+  lift(room: string, person: string, kind: Restriction['kind']): Promise<boolean>
+  /** A room's bans and mutes still in force at `now`, oldest first. */
+  restrictions(room: string, now: number): Promise<Restriction[]>
   /** The members' ids, oldest membership first. */
   members(room: string): Promise<string[]>
   /** The first `limit` members, oldest membership first, with the name each joined under ('' when not recorded). */
