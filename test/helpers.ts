@@ -10,6 +10,8 @@ import type { Event } from '../app/chatroom/event.js'
 import { buildApp, type BuildOptions } from '../app/app.js'
 import { loadConfig, type Config } from '../conf/config.js'
 import type { Transport } from '../app/identity.js'
+import { freshDatabase } from './pg.js'
+import { redisFor } from './redis.js'
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123'
 
@@ -490,4 +492,17 @@ export async function served(t: Teardown, env: Record<string, string> = {}): Pro
   const app = await buildTestApp(t, { LONGPOLL_TIMEOUT: '3', ...env })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, base }
+}
+
+/**
+ * Two apps of one chat on PostgreSQL + Redis (a database of the test's own, a key prefix of its
+ * own; `ownRedis`: a redis-server of the test's, which it may stop and start). Skip the test
+ * unless haveRedis and havePostgres().
+ */
+export async function twoProcesses(t: Teardown, options: { ownRedis?: boolean; env?: Record<string, string> } = {}) {
+  const redis = await redisFor(t, options.ownRedis)
+  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:`, ...options.env }
+  const a = await served(t, env)
+  const b = await served(t, env)
+  return { a, b, redis }
 }

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { EventStream, registerAccount, RoomsClient, SocketClient, post, served, skipUnless } from './helpers.js'
-import { freshDatabase, havePostgres } from './pg.js'
-import { haveRedis, redisFor } from './redis.js'
+import { EventStream, registerAccount, RoomsClient, SocketClient, post, served, skipUnless, twoProcesses } from './helpers.js'
+import { havePostgres } from './pg.js'
+import { haveRedis } from './redis.js'
 
 // Membership is one fact on every process: a private room's or a DM's leave is a line in its log,
 // and every process that reads the room applies it to its open connections at once (a one-room
@@ -114,10 +114,7 @@ t.test('a DM left can be opened again by either person: both in it, its history 
 const shared = skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing')
 
 t.test('two processes on PostgreSQL + Redis: a leave on A ends his one-room socket, socket of several rooms, stream and event stream on B within a second, and his sends on B are refused', { skip: shared }, async (t) => {
-  const redis = await redisFor(t)
-  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
-  const a = await served(t, env)
-  const b = await served(t, env)
+  const { a, b } = await twoProcesses(t)
   const ann = await registerAccount(a.app, 'ann')
   const bob = await registerAccount(a.app, 'bob')
   await post(a.base, ann, '/rooms', { name: 'ops', visibility: 'private' })
@@ -143,10 +140,7 @@ t.test('two processes on PostgreSQL + Redis: a leave on A ends his one-room sock
 })
 
 t.test('two processes, the bus down while he leaves: B learns it from the log (not the bus) and ends his connections there all the same', { skip: shared }, async (t) => {
-  const redis = await redisFor(t, true)
-  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
-  const a = await served(t, env)
-  const b = await served(t, env)
+  const { a, b, redis } = await twoProcesses(t, { ownRedis: true })
   const ann = await registerAccount(a.app, 'ann')
   const bob = await registerAccount(a.app, 'bob')
   await post(a.base, ann, '/rooms', { name: 'ops', visibility: 'private' })

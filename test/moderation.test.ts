@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { registerAccount, RoomsClient, post, served, signInAt, skipUnless } from './helpers.js'
-import { freshDatabase, havePostgres } from './pg.js'
-import { haveRedis, redisFor } from './redis.js'
+import { registerAccount, RoomsClient, post, served, signInAt, skipUnless, twoProcesses } from './helpers.js'
+import { havePostgres } from './pg.js'
+import { haveRedis } from './redis.js'
 
 // Roles and moderation: the server's operators (OPERATORS), a room's owner, the moderators the
 // owner appoints. A moderator deletes anyone's message and mutes a person (they read, they do not
@@ -127,10 +127,7 @@ t.test('operators (OPERATORS) moderate every room and the lobby; nobody else mod
 const shared = skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing')
 
 t.test('two processes on PostgreSQL + Redis: a mute decided on A refuses her sends on B at once, and an unmute on A lets them through', { skip: shared }, async (t) => {
-  const redis = await redisFor(t)
-  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
-  const a = await served(t, env)
-  const b = await served(t, env)
+  const { a, b } = await twoProcesses(t)
   const ann = await registerAccount(a.app, 'ann')
   const cat = await registerAccount(a.app, 'cat')
   await post(a.base, ann, '/rooms', { name: 'dev' })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { EventStream, registerAccount, RoomsClient, skipUnless, post, served } from './helpers.js'
-import { freshDatabase, havePostgres } from './pg.js'
-import { haveRedis, redisFor } from './redis.js'
+import { EventStream, registerAccount, RoomsClient, skipUnless, post, served, twoProcesses } from './helpers.js'
+import { havePostgres } from './pg.js'
+import { haveRedis } from './redis.js'
 
 // Presence of a person, not of a page: online while any connection of theirs is open and a page
 // of theirs is in use, away when every page says it is hidden or idle, offline once the last
@@ -138,10 +138,7 @@ t.test("a room's log says membership only: twenty opens, closes and switches wri
 })
 
 t.test('two processes on PostgreSQL + Redis: a DM opened on one reaches the open connection on the other within a second; presence crosses too', { skip: skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing') }, async (t) => {
-  const redis = await redisFor(t)
-  const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: await freshDatabase(t), REDIS_URL: redis.url, REDIS_PREFIX: `test${Math.random().toString(36).slice(2)}:` }
-  const a = await served(t, env)
-  const b = await served(t, env)
+  const { a, b } = await twoProcesses(t)
   const ann = await registerAccount(a.app, 'ann')
   const bob = await registerAccount(a.app, 'bob')
 
