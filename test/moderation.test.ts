@@ -83,6 +83,24 @@ t.test("a moderator deletes anyone's message: gone for everyone, with a line say
   t.equal((await moderate(base, bob, 'dev', { action: 'delete', id: '99999' })).status, 404, 'no such message')
 })
 
+t.test('the same as a frame of the socket of several rooms: acknowledged with the event id, or refused with its status and why', async (t) => {
+  const { base, ann, bob, cat } = await dev(t)
+  const anns = await RoomsClient.open(base, ann)
+  t.teardown(() => anns.close())
+  anns.send({ type: 'moderation', room: 'dev', action: 'promote', user: 'bob', ref: 'p1' })
+  t.ok(await anns.until(() => anns.frames.some((f) => f.type === 'ack' && f.ref === 'p1' && f.room === 'dev')), 'the owner promotes bob by frame: acknowledged')
+  const cats = await RoomsClient.open(base, cat)
+  t.teardown(() => cats.close())
+  cats.send({ type: 'moderation', room: 'dev', action: 'mute', user: 'bob', ref: 'm1' })
+  t.ok(await cats.until(() => cats.frames.some((f) => f.ref === 'm1')), 'a member is answered')
+  t.match(cats.find((f) => f.ref === 'm1'), { room: 'dev', error: 'Forbidden', status: 403, message: "Only the room's moderators can do that." }, 'refused, saying why')
+  const bobs = await RoomsClient.open(base, bob)
+  t.teardown(() => bobs.close())
+  bobs.send({ type: 'moderation', room: 'dev', action: 'mute', user: 'cat', minutes: 1, ref: 'm2' })
+  t.ok(await bobs.until(() => bobs.frames.some((f) => f.type === 'ack' && f.ref === 'm2')), 'the moderator mutes cat by frame')
+  t.equal((await say(base, cat, 'dev', 'hello?')).status, 403, 'she is muted')
+})
+
 t.test('bad requests: a clear 400 or 404 each, and nothing written', async (t) => {
   const { base, ann } = await dev(t)
   const before = (await history(base, ann, 'dev')).length

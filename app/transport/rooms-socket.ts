@@ -22,6 +22,7 @@ type ClientFrame =
   | { type: 'act'; room: string; act: Parameters<typeof act>[2]; ref?: string }
   | { type: 'typing'; room: string }
   | { type: 'presence'; away: boolean }
+  | { type: 'moderation'; room: string; form: Record<string, unknown>; ref?: string }
 
 /** A client frame of a socket of several rooms, checked by hand (as readClientFrame is), or why not. */
 function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
@@ -51,13 +52,15 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
   if (f.type === 'typing') return { type: 'typing', room }
   if (f.ref !== undefined && !(typeof f.ref === 'string' && f.ref.length <= 40)) return '"ref" is a string of at most 40 characters.'
   const ref = f.ref as string | undefined
+  // A moderator's action, as POST /rooms/:room/moderation takes it (action, user or id, minutes, reason).
+  if (f.type === 'moderation') return { type: 'moderation', room, form: { action: f.action, user: f.user, id: f.id, minutes: f.minutes, reason: f.reason }, ref }
   if (f.type === 'say' || (f.type === undefined && 'text' in f)) return { type: 'act', room, act: { kind: 'say', text: f.text, clientId: f.clientId }, ref }
   if (f.type === 'edit' || f.type === 'delete') {
     const change = readChange(f)
     if (!change) return `${f.type} takes the message's "id"${f.type === 'edit' ? ' and its new "text"' : ''}.`
     return { type: 'act', room, act: change, ref }
   }
-  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "typing", "room", …} or {"type": "presence", "presence"}.'
+  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "typing" | "moderation", "room", …} or {"type": "presence", "presence"}.'
 }
 
 /**
@@ -118,6 +121,7 @@ export class RoomsSocket {
     if (frame.type === 'subscribe') return void this.subscribe(frame)
     if (frame.type === 'unsubscribe') return this.unsubscribe(frame.room, 'unsubscribed')
     if (frame.type === 'presence') return this.request.server.chatroom.people.setAway(currentUser(this.request), this.page, frame.away)
+    if (frame.type === 'moderation') return void this.moderate(frame)
     const room = (this.subscriptions.get(frame.room)?.owner ?? this.follower?.room(frame.room)) as Room | undefined
     if (!room || frame.room === ME) return this.send(JSON.stringify({ error: 'Bad Request', message: 'Subscribe to the room first.', room: frame.room }))
     const user = currentUser(this.request)
@@ -129,6 +133,14 @@ export class RoomsSocket {
         if (ref !== undefined) this.send(`{"room":${JSON.stringify(frame.room)},${ackFrame(ref, said.stored.event.id, said.duplicate).slice(1)}`)
       } else this.send(`{"room":${JSON.stringify(frame.room)},${errorFrame(said, ref).slice(1)}`)
     })
+  }
+
+  /** A moderator's frame: answered with an ack of the moderation event, or the refusal (its status and why), with its room and ref. */
+  private async moderate(frame: Extract<ClientFrame, { type: 'moderation' }>): Promise<void> {
+    const done = await this.request.server.chatroom.moderate(currentUser(this.request), frame.room, frame.form)
+    const room = JSON.stringify(frame.room)
+    if (done.ok) return this.send(`{"room":${room},${ackFrame(frame.ref ?? '', done.event.event.id).slice(1)}`)
+    this.send(JSON.stringify({ room: frame.room, error: reasons[done.status], message: done.message, status: done.status, ...(frame.ref !== undefined && { ref: frame.ref }) }))
   }
 
   private async subscribe(frame: Extract<ClientFrame, { type: 'subscribe' }>, following = false): Promise<void> {
