@@ -409,7 +409,7 @@ export class FollowStream extends Emitter<FollowEvents> {
       onVisits: (listener) => {
         this.visits = listener
       },
-      visitsToStart: () => [...this.visiting].filter((name) => !this.known.has(name)),
+      visitsToStart: () => this.visitsToStart(),
     }
     this.connection = new Connection(room, settings.transports, settings.upgradeAfterMs, followLinks)
   }
@@ -495,9 +495,14 @@ export class FollowStream extends Emitter<FollowEvents> {
     let out = ''
     for (const [room, { epoch, lastId }] of this.known) out += `&${cursorParam(room, epoch, lastId)}`
     // A room visited that the server has not started yet: from now.
-    for (const room of this.visiting) if (!this.known.has(room)) out += `&cursor=${encodeURIComponent(`${room}::`)}`
+    for (const room of this.visitsToStart()) out += `&cursor=${encodeURIComponent(`${room}::`)}`
     if (this.tab) out += `&tab=${encodeURIComponent(this.tab)}`
     return out
+  }
+
+  /** The rooms visited that the server has not started yet (it says `follows` once it has). */
+  private visitsToStart(): string[] {
+    return [...this.visiting].filter((room) => !this.known.has(room))
   }
 
   private follows(room: string, epoch: string, lastId: number): void {

@@ -560,7 +560,7 @@ export class Chatroom {
    * event in the room's log (who, whom, why) that every process applies. A moderator acts on
    * those below them only: a member, or a moderator for the owner and operators.
    */
-  async moderate(member: Member, name: string, input: Record<string, unknown>): Promise<{ ok: true; event: StoredEvent } | RoomRefusal> {
+  async moderate(member: Member, name: string, input: Record<string, unknown>): Promise<{ ok: true; event: StoredEvent } | RoomRefusal | { ok: false; said: Exclude<Said, { outcome: 'ok' }> }> {
     const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
     if (!record || !(await this.mayRead(record, member))) return notFound
     const action = input.action
@@ -575,8 +575,8 @@ export class Chatroom {
     const room = await this.room(name)
     if (action === 'delete') {
       const said = await room.deleteAsModerator(member, Number(input.id), reason.trim())
-      if (said.outcome === 'ok') return { ok: true, event: said.stored }
-      return { ok: false, status: said.outcome === 'missing' ? 404 : said.outcome === 'flooded' ? 429 : 400, message: said.message }
+      // Refused as a write is (no such message, too many, the store away): each transport says it as it says a say's refusal.
+      return said.outcome === 'ok' ? { ok: true, event: said.stored } : { ok: false, said }
     }
     const target = await this.personNamed(room, input.user)
     if (!target) return { ok: false, status: 404, message: 'No one by that name here.' }

@@ -3,7 +3,8 @@ import type { FloodGuard } from '../chatroom/flood.js'
 import type { RoomRefusal } from '../chatroom/chatroom.js'
 import { skeleton, transports } from '../identity.js'
 import { currentUser } from '../plugins/session.js'
-import { reasons } from '../transport/protocol.js'
+import { httpRefusal, reasons } from '../transport/protocol.js'
+import { sendRefusal } from '../transport/http.js'
 
 const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
 const body = (request: FastifyRequest) => (request.body ?? {}) as Record<string, unknown>
@@ -73,6 +74,10 @@ export async function describe(request: FastifyRequest, reply: FastifyReply) {
 export async function moderate(request: FastifyRequest, reply: FastifyReply) {
   const room = (request.params as { room?: string }).room ?? 'lobby'
   const done = await request.server.chatroom.moderate(currentUser(request), room, body(request))
+  if (!done.ok && 'said' in done) {
+    if (!wantsHtml(request)) return sendRefusal(reply, done.said)
+    throw Object.assign(new Error(done.said.message), { statusCode: httpRefusal(done.said).status })
+  }
   if (!done.ok) return refuse(reply, done)
   if (wantsHtml(request)) return reply.redirect(roomPage(request, room), 303)
   return reply.type('application/json; charset=utf-8').send(done.event.json)

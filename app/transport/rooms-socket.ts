@@ -5,7 +5,7 @@ import type { Room } from '../chatroom/room.js'
 import type { Subscription } from '../chatroom/subscription.js'
 import { Follower } from '../chatroom/follower.js'
 import { memberKey } from '../chatroom/presence.js'
-import { ackFrame, act, CloseCode, errorFrame, readChange, reasons } from './protocol.js'
+import { ackFrame, act, CloseCode, errorFrame, httpRefusal, readChange, reasons } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { enterFollowing, enterMe, followNews, ME } from './person-stream.js'
@@ -140,6 +140,8 @@ export class RoomsSocket {
     const done = await this.request.server.chatroom.moderate(currentUser(this.request), frame.room, frame.form)
     const room = JSON.stringify(frame.room)
     if (done.ok) return this.send(`{"room":${room},${ackFrame(frame.ref ?? '', done.event.event.id).slice(1)}`)
+    // A refused delete is said as a refused say is (its error frame: retryAfter when flooded), with its status.
+    if ('said' in done) return this.send(`{"room":${room},"status":${httpRefusal(done.said).status},${errorFrame(done.said, frame.ref).slice(1)}`)
     this.send(JSON.stringify({ room: frame.room, error: reasons[done.status], message: done.message, status: done.status, ...(frame.ref !== undefined && { ref: frame.ref }) }))
   }
 
