@@ -148,9 +148,11 @@ async function refreshList(): Promise<void> {
  * sidebar and the room's settings (who may invite, its topic, its read marker); `show` then
  * gives the thread its room. Falls back to loading the page when that fails.
  */
-async function switchTo(url: string, show: (room: string) => void, push: boolean): Promise<void> {
+async function switchTo(url: string, show: (room: string) => void, push: boolean, leaving?: () => Promise<void>): Promise<void> {
   let doc: Document
   try {
+    // The room left is read up to what was shown, before the next page's list counts it (a second at most).
+    if (leaving) await Promise.race([leaving(), new Promise((resolve) => setTimeout(resolve, 1000))])
     const res = await fetch(url, { headers: { accept: 'text/html' } })
     if (!res.ok || !res.headers.get('content-type')?.includes('text/html')) throw new Error(String(res.status))
     doc = new DOMParser().parseFromString(await res.text(), 'text/html')
@@ -197,7 +199,7 @@ async function switchTo(url: string, show: (room: string) => void, push: boolean
  * Runs the app shell over `stream` (the library's person's stream): `show(name)` shows a room
  * in place. Room links of the list switch in place; back and forward too.
  */
-export function appShell(stream: FollowStream, show: (room: string) => void): void {
+export function appShell(stream: FollowStream, show: (room: string) => void, leaving?: () => Promise<void>): void {
   adoptBadges()
   stream.on('room', (room, items) => {
     if (room !== roomName) elsewhere(room, items)
@@ -249,8 +251,8 @@ export function appShell(stream: FollowStream, show: (room: string) => void): vo
     document.body.classList.remove('people-open')
     if (location.hash === '#people') history.replaceState(history.state, '', location.pathname + location.search)
     if (url.pathname === location.pathname) return
-    void switchTo(url.pathname, show, true)
+    void switchTo(url.pathname, show, true, leaving)
   })
-  addEventListener('popstate', () => void switchTo(location.pathname, show, false))
+  addEventListener('popstate', () => void switchTo(location.pathname, show, false, leaving))
   history.replaceState({ room: roomName }, '', location.href)
 }

@@ -90,13 +90,17 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
     first = false
   }
   wire(live)
-  appShell(stream, (name) => {
-    chat.leave(live.name)
-    live = open(name)
-    room.switchTo(live)
-    wire(live)
-    void room.roster.resync()
-  })
+  appShell(
+    stream,
+    (name) => {
+      chat.leave(live.name)
+      live = open(name)
+      room.switchTo(live)
+      wire(live)
+      void room.roster.resync()
+    },
+    () => room.thread.flushRead(),
+  )
   // Presence of the people listed beside the room, kept live.
   stream.on('presence', ({ user, presence }) => {
     if (!room.roster.users.has(user)) return

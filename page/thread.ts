@@ -98,6 +98,15 @@ export function markRead(chat: Pick<ThreadChat, 'markRead'>, id: number): void {
   }, 2000)
 }
 
+/** Sends a room's pending read marker now (the page leaves the room): a list drawn next counts from there, not from before the last 2 s. */
+function flushRead(chat: Pick<ThreadChat, 'markRead'>): Promise<void> {
+  const read = reads.get(chat)
+  if (!read?.timer) return Promise.resolve()
+  clearTimeout(read.timer)
+  read.timer = undefined
+  return chat.markRead(read.upTo).catch(() => {})
+}
+
 /**
  * The thread as a sequence of consecutive ids of one log: shows each event once, in order,
  * applies edits and deletions to the messages they refer to, folds join and leave lines, says
@@ -218,6 +227,11 @@ export class Thread {
 
   showOlder(): void {
     if (this.olderButton) this.olderButton.hidden = !(this.firstId > 1)
+  }
+
+  /** The room shown is left: what was read of it is told now (see flushRead). */
+  flushRead(): Promise<void> {
+    return flushRead(this.chat)
   }
 
   /** Another room shown in place (`chat`, the library's room): the thread starts empty; its recent history comes next. */

@@ -112,6 +112,7 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     if (label === 'phone') await page.click('#online-toggle')
     await page.click('#room-list li[data-room="r1"] a')
     await page.waitForSelector('#thread .message .text:text("hello r1")')
+    t.notOk(await page.$('#room-list li[data-room="pub"] .unread'), 'the room just left counts nothing unread: what it showed is read')
 
     // bob opens a DM to ann and writes: it appears in her list at once, with its count; the title says so.
     const started = Date.now()
