@@ -27,7 +27,7 @@ export interface StateInfo {
 }
 
 /** Why the room was let go for good. */
-export type EndReason = 'nameTaken' | 'left' | 'signedOut' | 'missing'
+export type EndReason = 'nameTaken' | 'left' | 'signedOut' | 'missing' | 'removed'
 
 /** What the connection needs of its room, beyond what a link needs. */
 export interface ConnectionRoom extends LinkRoom {
@@ -201,7 +201,7 @@ export class Connection implements LinkOwner {
   /** A lost link that ends the room's connection rather than being retried; true when so. */
   private async ended(why: LostReason): Promise<boolean> {
     let reason: EndReason | undefined
-    if (why === 'nameTaken' || why === 'left' || why === 'signedOut' || why === 'missing') reason = why
+    if (why === 'nameTaken' || why === 'left' || why === 'signedOut' || why === 'missing' || why === 'removed') reason = why
     else if (why === 'maybeSignedOut') reason = await this.room.whyRefused()
     if (this.closed) return true
     if (!reason) return false

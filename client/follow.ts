@@ -38,6 +38,8 @@ export interface FollowEvents {
   rooms: [names: string[]]
   /** A room's cursor could not be resumed: what follows starts over from its newest. */
   reset: [room: string, epoch: string]
+  /** A moderator put the person out of a room (kicked or banned): it is no longer followed; the server's words say who and why. */
+  removed: [room: string, message: string]
   state: [info: StateInfo]
   end: [reason: EndReason]
 }
@@ -54,6 +56,8 @@ interface FollowRoom extends LinkRoom {
   follows(room: string, epoch: string, lastId: number): void
   /** A room is no longer followed (left), or must start over (409: its epoch, its newest). */
   drop(room: string): void
+  /** A room the person was put out of (kick, ban), with the server's words. */
+  removed(room: string, message: string): void
   startOver(room: string, epoch: string, lastId: number): void
   /** A room's cursor, if followed. */
   cursor(room: string): { epoch: string; lastId: number } | undefined
@@ -82,7 +86,7 @@ class FollowSocketLink extends Link {
     this.socket = this.openSocket(
       `/websocket/socket?follow=me${this.stream.cursorQuery()}`,
       (data) => {
-        const frame = (data ?? {}) as { type?: unknown; room?: unknown; events?: unknown; epoch?: unknown; lastId?: unknown; from?: unknown; reason?: unknown; status?: unknown }
+        const frame = (data ?? {}) as { type?: unknown; room?: unknown; events?: unknown; epoch?: unknown; lastId?: unknown; from?: unknown; reason?: unknown; status?: unknown; message?: unknown }
         const room = typeof frame.room === 'string' ? frame.room : undefined
         if (frame.type === 'hello') {
           open = true
@@ -95,6 +99,8 @@ class FollowSocketLink extends Link {
           else this.stream.deliver(room, readItems(frame.events))
         } else if (frame.type === 'subscribed' && typeof frame.epoch === 'string') {
           this.stream.follows(room, frame.epoch, typeof frame.from === 'number' ? frame.from : Number(frame.lastId) || 0)
+        } else if (frame.type === 'unsubscribed' && frame.reason === 'removed') {
+          this.stream.removed(room, String(frame.message ?? ''))
         } else if (frame.type === 'unsubscribed') {
           // Lagged: subscribe again from its cursor; left: no longer followed.
           const cursor = this.stream.cursor(room)
@@ -174,6 +180,7 @@ class FollowEventStreamLink extends HttpLink {
         else this.stream.deliver(room, readItems([value]))
       } else if (event === 'typing') this.stream.deliver(room, readItems([value]))
       else if (event === 'subscribed' && typeof value.epoch === 'string') this.stream.follows(room, value.epoch, typeof value.from === 'number' ? value.from : Number(value.lastId) || 0)
+      else if (event === 'removed') this.stream.removed(room, String(value.message ?? ''))
       else if (event === 'unsubscribed') {
         // A lagged room: the stream is ended by the server and resumed from every cursor.
         if (value.reason !== 'lagged') this.stream.drop(room)
@@ -236,6 +243,7 @@ class FollowPollLink extends HttpLink {
           const room = String(refused.room)
           // A long poll's refusal is the room's JSON error (Conflict: start over from where it stands).
           if ((refused.status === 409 || refused.error === 'Conflict') && typeof refused.epoch === 'string') this.stream.startOver(room, refused.epoch, Number(refused.lastId) || 0)
+          else if (refused.error === 'Forbidden') this.stream.removed(room, String(refused.message ?? ''))
           else this.stream.drop(room)
         }
         // Signals: a room's (typing, with its room) or the person's (presence).
@@ -404,6 +412,10 @@ export class FollowStream extends Emitter<FollowEvents> {
       own: (item) => this.own(item),
       follows: (name, epoch, lastId) => this.follows(name, epoch, lastId),
       drop: (name) => this.drop(name),
+      removed: (name, message) => {
+        this.drop(name)
+        this.emit('removed', name, message)
+      },
       startOver: (name, epoch, lastId) => this.startOver(name, epoch, lastId),
       cursor: (name) => this.known.get(name),
       onVisits: (listener) => {

@@ -16,6 +16,8 @@ export type LostReason =
   | 'maybeSignedOut'
   /** The room does not exist for this user (404). */
   | 'missing'
+  /** A moderator kicked or banned this user (the room was told why by error()). */
+  | 'removed'
   /** No greeting in time. */
   | 'silent'
   /** It worked, then dropped: try again. */
@@ -96,7 +98,7 @@ export abstract class Link {
    * error, then a close: a browser does not say why). A socket refused outright (no WebSocket
    * here, or a policy of this browser or network) ends the link as one that never opened.
    */
-  protected openSocket(url: string, onFrame: (data: unknown) => void, onClose: (code: number, opened: boolean) => void): SocketLike | undefined {
+  protected openSocket(url: string, onFrame: (data: unknown) => void, onClose: (code: number, opened: boolean, reason: string) => void): SocketLike | undefined {
     let socket: SocketLike
     try {
       socket = this.room.net.openSocket(url)
@@ -110,7 +112,7 @@ export abstract class Link {
     socket.addEventListener('message', (e) => {
       if (!this.stopped) onFrame(parse(String(e.data)))
     })
-    socket.addEventListener('close', (e) => onClose(e.code, opened))
+    socket.addEventListener('close', (e) => onClose(e.code, opened, e.reason))
     return socket
   }
 

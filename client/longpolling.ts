@@ -28,6 +28,11 @@ export class LongPollLink extends HttpLink {
         if (this.stopped) return
         if (res.status === 401) return this.end('signedOut')
         if (res.status === 404) return this.end('missing')
+        if (res.status === 403) {
+          // Kicked or banned (while waiting, or since): the body says who and why.
+          this.room.error(readError(body)?.message ?? 'You were removed from this room.')
+          return this.end('removed')
+        }
         if (res.status === 409) {
           const conflict = readError(body)
           if (conflict?.reason === 'name') return this.end('nameTaken')

@@ -15,6 +15,8 @@ export const CloseCode = Object.freeze({
   lagged: 4000,
   /** You left the room (this page, or a leave or sign-out elsewhere): do not reconnect. */
   left: 4001,
+  /** A moderator removed you (kicked or banned; the reason says who and why): do not reconnect. */
+  removed: 4003,
   badRequest: 4400,
   unauthorized: 4401,
   /** The room cannot serve you right now: reconnect shortly. */
@@ -73,7 +75,7 @@ export interface DeleteEvent extends EventBase {
 /** A moderator acted (`user`): on a person (`target`) or a message (`ref`), with why, and until when (ms; none: for good). */
 export interface ModerationEvent extends EventBase {
   type: 'moderation'
-  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute'
+  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute' | 'kick' | 'ban' | 'unban'
   target?: string
   ref?: number
   reason?: string

@@ -100,6 +100,15 @@ export function moderationWords(event: { user: string; action?: string; target?:
     case 'unmute':
       out.push({ text: ' unmuted ' }, whom)
       break
+    case 'kick':
+      out.push({ text: ' removed ' }, whom, { text: ' from the room' })
+      break
+    case 'ban':
+      out.push({ text: ' banned ' }, whom, { text: event.until === undefined ? ' for good' : ` for ${duration(event.until - event.timestamp)}` })
+      break
+    case 'unban':
+      out.push({ text: ' lifted the ban on ' }, whom)
+      break
     default:
       out.push({ text: ' moderated' })
   }

@@ -22,8 +22,10 @@ export class EventStreamLink extends HttpLink {
       return this.end('maybeSignedOut')
     }
     if (!res.ok || !res.body) {
-      await res.body?.cancel()
-      return this.end(res.status === 401 ? 'signedOut' : res.status === 404 ? 'missing' : 'maybeSignedOut')
+      // Kicked or banned: the body says who and why.
+      if (res.status === 403) this.room.error(readError(await res.json().catch(() => undefined))?.message ?? 'You were removed from this room.')
+      else await res.body?.cancel()
+      return this.end(res.status === 401 ? 'signedOut' : res.status === 404 ? 'missing' : res.status === 403 ? 'removed' : 'maybeSignedOut')
     }
     const batch: Item[] = []
     // Events of one read are handed on together.
@@ -40,6 +42,10 @@ export class EventStreamLink extends HttpLink {
       if (event === 'hello') this.greeted(((parse(text) ?? {}) as { epoch?: string }).epoch)
       else if (event === 'refused') this.refused(parse(text))
       else if (event === 'left') this.end('left')
+      else if (event === 'removed') {
+        this.room.error(readError(parse(text))?.message ?? 'You were removed from this room.')
+        this.end('removed')
+      }
       else if (event === 'signedout') this.end('signedOut')
       return !this.stopped
     }, flush)

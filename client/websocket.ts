@@ -31,9 +31,13 @@ export class WebSocketLink extends Link {
           else this.room.error(error.message)
         }
       },
-      (code, opened) => {
+      (code, opened, reason) => {
         this.settle()
         if (code === CloseCode.nameTaken) return this.end('nameTaken')
+        if (code === CloseCode.removed) {
+          this.room.error(reason)
+          return this.end('removed')
+        }
         if (code === CloseCode.left) return this.end('left')
         if (code === CloseCode.startOver) {
           this.room.reset()

@@ -8,7 +8,7 @@ import { isGuest, memberKey, type Member, type Presence, type Roster } from './p
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
 import { LOBBY, type AccountStore, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
-import type { SubscribeOptions, Subscription } from './subscription.js'
+import { removalMessage, type Removal, type SubscribeOptions, type Subscription } from './subscription.js'
 
 export type { Entered, EnterOptions, Refusal, Said } from './room.js'
 
@@ -286,10 +286,38 @@ export class Chatroom {
    * otherwise. A room a person may not read does not exist for them: every route answers 404.
    */
   async readable(name: string, member: Member): Promise<Room | undefined> {
-    if (name === LOBBY) return this.lobby
-    const record = await this.store.rooms.get(name)
-    if (!record || !(await this.mayRead(record, member))) return undefined
-    return this.room(name)
+    const room = await this.access(name, member)
+    return room instanceof Room ? room : undefined
+  }
+
+  /**
+   * The room if this person may read it, loaded; else why not: 404 where it does not exist for
+   * them, 403 with who banned them, until when and why (they were in it: the ban is theirs to
+   * know). Every route that reads a room comes through here; the room itself checks a ban again
+   * at every entry and write, so one that lands in between is not missed.
+   */
+  async access(name: string, member: Member): Promise<Room | RoomRefusal> {
+    let room: Room
+    if (name === LOBBY) room = this.lobby
+    else {
+      const record = await this.store.rooms.get(name)
+      if (!record) return notFound
+      if (!(await this.mayRead(record, member))) {
+        // Banned from a private room (no longer a member): told so, not that it does not exist.
+        const ban = record.visibility === 'private' ? await this.storedBan(name, member) : undefined
+        return ban ? { ok: false, status: 403, message: removalMessage(ban) } : notFound
+      }
+      room = await this.room(name)
+    }
+    const ban = room.bannedNow(member)
+    return ban ? { ok: false, status: 403, message: removalMessage(ban) } : room
+  }
+
+  /** The ban on this person in a room, as the store has it (for a room this process need not load). */
+  private async storedBan(name: string, member: Member): Promise<Removal | undefined> {
+    const key = memberKey(member)
+    const ban = (await this.store.rooms.restrictions(name, Date.now())).find((r) => r.kind === 'ban' && r.person === key)
+    return ban && { action: 'ban', by: ban.by, reason: ban.reason, until: ban.until }
   }
 
   private async mayRead(record: RoomRecord, member: Member): Promise<boolean> {
@@ -428,6 +456,8 @@ export class Chatroom {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (record.visibility !== 'public') return { ok: true }
+    const ban = (await this.room(name)).bannedNow(member)
+    if (ban) return { ok: false, status: 403, message: removalMessage(ban) }
     if (await this.store.rooms.addMember(name, member.id, 'member', member.name)) {
       // Their news points at their join line: their stream follows the room from it on.
       const joined = await this.line(name, 'join', member)
@@ -508,6 +538,9 @@ export class Chatroom {
       const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
       if ((await this.store.rooms.members(name)).length >= limits.members) return { ok: false, status: 429, message: `A private room holds at most ${limits.members} members.` }
     }
+    if ((await this.room(name)).bannedNow({ id: person, name: invitee.name, account: true })) {
+      return { ok: false, status: 403, message: `${invitee.name} is banned from this room; a moderator can lift the ban first.` }
+    }
     const added = await this.store.rooms.addMember(name, person, 'member', invitee.name)
     if (added) {
       const joined = await this.line(name, 'join', { id: person, name: invitee.name, account: true })
@@ -570,6 +603,7 @@ export class Chatroom {
     const reason = input.reason === undefined ? '' : input.reason
     if (typeof reason !== 'string' || reason.length > 200) return { ok: false, status: 400, message: 'reason is at most 200 characters.' }
     const rank = await this.rankIn(record, member)
+    if (record.visibility === 'direct' && rank < RANK.operator) return { ok: false, status: 403, message: 'A direct room has no moderators.' }
     const needed = action === 'promote' || action === 'demote' ? RANK.owner : RANK.moderator
     if (rank < needed) return { ok: false, status: 403, message: needed === RANK.owner ? "Only the room's owner can appoint its moderators." : "Only the room's moderators can do that." }
     const room = await this.room(name)
@@ -578,7 +612,7 @@ export class Chatroom {
       // Refused as a write is (no such message, too many, the store away): each transport says it as it says a say's refusal.
       return said.outcome === 'ok' ? { ok: true, event: said.stored } : { ok: false, said }
     }
-    const target = await this.personNamed(room, input.user)
+    const target = await this.personNamed(room, input.user, action === 'unban' || action === 'unmute')
     if (!target) return { ok: false, status: 404, message: 'No one by that name here.' }
     if ((await this.rankIn(record, target)) >= rank) return { ok: false, status: 403, message: `${target.name} has as much say here as you.` }
     if (action === 'promote' || action === 'demote') {
@@ -588,26 +622,51 @@ export class Chatroom {
       if (!(await this.store.rooms.setRole(name, target.id!, role))) await this.store.rooms.addMember(name, target.id!, role, target.name)
       return { ok: true, event: await room.moderation(member, action, target.name, reason.trim()) }
     }
-    // mute, unmute
     const key = memberKey(target)
-    if (action === 'unmute') {
-      await this.store.rooms.lift(name, key, 'mute')
-      return { ok: true, event: await room.moderation(member, 'unmute', target.name, reason.trim()) }
+    if (action === 'unmute' || action === 'unban') {
+      await this.store.rooms.lift(name, key, action === 'unmute' ? 'mute' : 'ban')
+      return { ok: true, event: await room.moderation(member, action, target.name, reason.trim()) }
     }
+    if (action === 'kick') {
+      if (name === LOBBY) return { ok: false, status: 400, message: 'Everyone may be in the lobby: mute or ban instead.' }
+      return { ok: true, event: await this.putOut(room, target, () => room.moderation(member, 'kick', target.name, reason.trim())) }
+    }
+    // mute, ban: for `minutes`, or for good.
     const minutes = input.minutes === undefined || input.minutes === '' ? undefined : Number(input.minutes)
     if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minutes <= 525_600)) return { ok: false, status: 400, message: 'minutes is a whole number from 1 to 525600 (a year), or none for good.' }
     const until = minutes === undefined ? undefined : Date.now() + minutes * 60_000
-    await this.store.rooms.restrict(name, { person: key, name: target.name, kind: 'mute', until, by: member.name, reason: reason.trim(), at: Date.now() })
-    return { ok: true, event: await room.moderation(member, 'mute', target.name, reason.trim(), until) }
+    const kind = action === 'ban' ? 'ban' : 'mute'
+    await this.store.rooms.restrict(name, { person: key, name: target.name, kind, until, by: member.name, reason: reason.trim(), at: Date.now() })
+    const event = () => room.moderation(member, kind, target.name, reason.trim(), until)
+    return { ok: true, event: kind === 'ban' && name !== LOBBY ? await this.putOut(room, target, event) : await event() }
   }
 
-  /** Whom a moderator names: an account, or a guest who has the room open on this process. */
-  private async personNamed(room: Room, name: unknown): Promise<Member | undefined> {
+  /**
+   * A kicked or banned person is no longer a member: the store first, then the room's event
+   * (which ends their readers on every process, saying why), then their own log's `left` (their
+   * other devices' lists let the room go). No leave line: the moderation event is the record.
+   */
+  private async putOut(room: Room, target: Member, event: () => Promise<StoredEvent>): Promise<StoredEvent> {
+    const removed = target.id !== undefined && (await this.store.rooms.removeMember(room.name, target.id))
+    const stored = await event()
+    if (removed) await this.tell(target.id!, { kind: 'left', room: room.name, user: target.name })
+    return stored
+  }
+
+  /**
+   * Whom a moderator names: an account, or a guest who has the room open on this process (known
+   * by their session's key, so a ban holds when they take another name); lifting a ban or a mute,
+   * also whoever the room's restrictions name (a banned guest is not here to be found).
+   */
+  private async personNamed(room: Room, name: unknown, restricted = false): Promise<Member | undefined> {
     if (typeof name !== 'string' || name.length === 0 || name.length > 64) return undefined
     const account = await this.store.accounts.bySkeleton(skeleton(name))
     if (account) return { id: account.id, name: account.name, account: true }
     const key = room.keyOf(name)
-    return key === undefined ? undefined : { id: key, name }
+    if (key !== undefined) return { id: key, name }
+    if (!restricted) return undefined
+    const found = (await this.store.rooms.restrictions(room.name, Date.now())).find((r) => r.name === name)
+    return found && { id: found.person, name }
   }
 
   /** Moves the person's read marker in the room forward (their other devices hear of it on their stream). */

@@ -1,4 +1,5 @@
 import type { Signal, StoredEvent } from './event.js'
+import type { Removal } from './subscription.js'
 
 /** What a follower needs of a room: its name, and to be let go of. */
 export interface FollowedRoom {
@@ -7,8 +8,8 @@ export interface FollowedRoom {
   unfollow(follower: Follower): void
 }
 
-/** Why a room ended for a follower: its queue overflowed, the person left it, the server is shutting down. */
-export type FollowEnd = 'lagged' | 'left' | 'closed'
+/** Why a room ended for a follower: its queue overflowed, the person left it or was put out of it (`removal` says how), the server is shutting down. */
+export type FollowEnd = 'lagged' | 'left' | 'removed' | 'closed'
 
 /**
  * What one room has for a follower when its reader takes (only rooms that had something since
@@ -19,6 +20,8 @@ export interface Taken {
   events: StoredEvent[]
   signals: Signal[]
   ended: FollowEnd | undefined
+  /** With `removed`: the kick or ban. */
+  removal?: Removal | undefined
 }
 
 /** The signals of a room that had none: shared, never written (most rooms' news is events alone). */
@@ -116,13 +119,14 @@ export class Follower {
   }
 
   /** Room side: the room ends for this reader (it lagged, the person left, the room closed). What it had queued is dropped: the reader resumes from its cursor. */
-  end(room: FollowedRoom, ended: FollowEnd): void {
+  end(room: FollowedRoom, ended: FollowEnd, removal?: Removal): void {
     if (!this.forget(room)) return
     room.unfollow(this)
     const pending = this.pendingOf(room)
     pending.events = []
     pending.signals = NO_SIGNALS as Signal[]
     pending.ended = ended
+    if (removal) pending.removal = removal
   }
 
   /** Reader side: it stops reading the room of that name. Returns whether it read it. */

@@ -6,7 +6,7 @@ import type { Follower } from './follower.js'
 import type { People } from './person.js'
 import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
 import { LOBBY, type Restriction, type RoomLog } from './store/store.js'
-import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
+import { removalMessage, Subscription, type Removal, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 /** How each room behaves (the chatroom's options, handed to every room). */
 export interface RoomOptions {
@@ -64,6 +64,8 @@ export type Refusal =
   | 'name'
   /** The user already holds as many connections of this transport as one person may. */
   | 'tooMany'
+  /** A moderator banned the user from this room (the registry says why before it comes to this). */
+  | 'banned'
 
 /** What enter() answers: a subscription, or why not (with where the room stands). */
 export type Entered =
@@ -175,6 +177,8 @@ export class Room implements SubscriptionOwner {
    * good), and why. Re-read from the store after every moderation event.
    */
   private muted = new Map<string, { until: number; reason: string }>()
+  /** Who may neither read nor write here (a ban), kept as `muted` is; with who banned them, for the message. */
+  private banned = new Map<string, { until: number; reason: string; by: string }>()
   private restrictionsOf: (() => Promise<Restriction[]>) | undefined
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
@@ -330,6 +334,7 @@ export class Room implements SubscriptionOwner {
     let { lastReceived } = options
     const cursor = lastReceived
     if (options.epoch !== undefined && options.epoch !== this.epoch) return refuse('epoch')
+    if (this.bannedNow(member)) return refuse('banned')
     const quiet = options.quiet === true
     // In the background: not present here (see EnterOptions.following); the lobby's presence is everyone's.
     const light = quiet || (options.following === true && !this.linesOfPresence)
@@ -457,6 +462,8 @@ export class Room implements SubscriptionOwner {
   /** The user deletes their own message `id` (a `delete` event; its text is removed from the store). */
   remove(member: Member, id: number, transport?: string): Promise<Said> {
     if (!this.admits(member)) return Promise.resolve(NOT_A_MEMBER)
+    const banned = this.bannedNow(member)
+    if (banned) return Promise.resolve({ outcome: 'forbidden', message: removalMessage(banned) })
     if (transport !== undefined) void this.renew(member, transport)
     return this.change(member, id, 'delete')
   }
@@ -628,6 +635,7 @@ export class Room implements SubscriptionOwner {
   async follow(follower: Follower, cursor?: { lastReceived?: number | undefined; epoch?: string | undefined }): Promise<boolean> {
     if (this.starting) await this.starting
     if (this.unloaded || this.closed || this.linesOfPresence || follower.closed) return false
+    if (this.banned.size > 0 && (this.banned.has(follower.holder) || this.banned.has(follower.name))) return false
     if (cursor?.epoch !== undefined && cursor.epoch !== this.epoch) return false
     if (cursor?.lastReceived !== undefined && cursor.lastReceived !== this.last) return false
     if (this.followers.has(follower)) return true
@@ -656,21 +664,33 @@ export class Room implements SubscriptionOwner {
     if (!this.restrictionsOf) return
     try {
       const muted = new Map<string, { until: number; reason: string }>()
+      const banned = new Map<string, { until: number; reason: string; by: string }>()
       for (const r of await this.restrictionsOf()) {
-        if (r.kind !== 'mute') continue
-        const entry = { until: r.until ?? Infinity, reason: r.reason }
-        muted.set(r.person, entry)
-        muted.set(r.name, entry)
+        const entry = { until: r.until ?? Infinity, reason: r.reason, by: r.by }
+        const into = r.kind === 'ban' ? banned : r.kind === 'mute' ? muted : undefined
+        into?.set(r.person, entry)
+        into?.set(r.name, entry)
       }
       this.muted = muted
+      this.banned = banned
     } catch (error) {
       // The events' names still hold until the store answers again.
       this.options.onError?.(error, "could not read a room's mutes")
     }
   }
 
-  /** Why this person may not write here now (a mute in force), or undefined. */
+  /** The ban in force on this person here (by their key, or by the name a ban event gave), or undefined. */
+  bannedNow(member: Member): Removal | undefined {
+    if (this.banned.size === 0) return undefined
+    const ban = this.banned.get(memberKey(member)) ?? this.banned.get(member.name)
+    if (!ban || ban.until <= Date.now()) return undefined
+    return { action: 'ban', by: ban.by, reason: ban.reason, ...(ban.until !== Infinity && { until: ban.until }) }
+  }
+
+  /** Why this person may not write here now (a ban or a mute in force), or undefined. */
   private mutedNow(member: Member): Said | undefined {
+    const ban = this.bannedNow(member)
+    if (ban) return { outcome: 'forbidden', message: removalMessage(ban) }
     if (this.muted.size === 0) return undefined
     const mute = this.muted.get(memberKey(member)) ?? this.muted.get(member.name)
     if (!mute || mute.until <= Date.now()) return undefined
@@ -1004,13 +1024,28 @@ export class Room implements SubscriptionOwner {
     if (type === 'moderation') this.foldModeration(event)
   }
 
-  /** A mute or unmute: known at once by name, then as the store has it (by person). */
-  private foldModeration({ action, target, reason, until }: Event): void {
+  /**
+   * A mute, ban or their lifting: known at once by name, then as the store has it (by person).
+   * A kick or ban puts the person out at once: each of their readers here ends saying why, and a
+   * members-only room forgets them (the store already has; a missed bus message is caught up
+   * from the log, so no process keeps them reading).
+   */
+  private foldModeration({ action, target, reason, until, user }: Event): void {
     if (target === undefined) return
     if (action === 'mute') this.muted.set(target, { until: until ?? Infinity, reason: reason ?? '' })
     else if (action === 'unmute') this.muted.delete(target)
-    else return
-    void this.readRestrictions()
+    else if (action === 'ban') this.banned.set(target, { until: until ?? Infinity, reason: reason ?? '', by: user })
+    else if (action === 'unban') this.banned.delete(target)
+    else if (action !== 'kick') return
+    if (action === 'kick' || action === 'ban') {
+      // An old ban replayed from the log (a room loaded later) has run out: nobody is put out by it.
+      if (action === 'ban' && until !== undefined && until <= Date.now()) return void this.readRestrictions()
+      const removal: Removal = { action, by: user, reason: reason ?? '', ...(until !== undefined && { until }) }
+      this.members?.delete(target)
+      for (const subscription of this.subscriptions) if (subscription.who === target) subscription.remove(removal)
+      for (const follower of this.followers) if (follower.name === target) follower.end(this, 'removed', removal)
+    }
+    if (action !== 'kick') void this.readRestrictions()
   }
 
   /** A join or leave line of a members-only room: the set follows it, and a member who left reads no further here. */

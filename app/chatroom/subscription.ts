@@ -3,9 +3,29 @@ import { frameFor, type Signal, type StoredEvent } from './event.js'
 /**
  * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
  * reader never stalls the room); closed: the room shut down; cancelled: its reader let go;
- * left: the user left the room (their page, a leave link, sign-out), so the transport ends too.
+ * left: the user left the room (their page, a leave link, sign-out), so the transport ends too;
+ * removed: a moderator kicked or banned them (see `removal`: the transport says why, and a
+ * banned reader does not come back).
  */
-export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled' | 'left'
+export type SubscriptionState = 'open' | 'lagged' | 'closed' | 'cancelled' | 'left' | 'removed'
+
+/** Why a moderator put a reader out of a room: kicked (may come back) or banned (until a time, or for good). */
+export interface Removal {
+  action: 'kick' | 'ban'
+  /** Who did it. */
+  by: string
+  reason: string
+  /** A ban's end (ms since the epoch); absent: for good (a kick has none). */
+  until?: number | undefined
+}
+
+/** A removal in words, for the person it removed (a close reason, a stream's last event, a poll's 403). */
+export function removalMessage(removal: Removal): string {
+  const why = removal.reason ? `: ${removal.reason}` : '.'
+  if (removal.action === 'kick') return `${removal.by} removed you from this room${why} You may join it again.`
+  const until = removal.until === undefined ? '' : ` until ${new Date(removal.until).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  return `${removal.by} banned you from this room${until}${why}`
+}
 
 /** What wait() listens to for its reader going away: an AbortSignal, or anything as small with the same three members. */
 export interface Abortable {
@@ -72,6 +92,8 @@ interface Hooks {
  */
 export class Subscription implements AsyncIterable<StoredEvent> {
   state: SubscriptionState = 'open'
+  /** Set when a moderator ended it (state `removed`). */
+  removal: Removal | undefined = undefined
   /**
    * Set by a transport that drains in batches: called once per tick after events or signals
    * arrived (whatever arrived in the same tick is read together), and at once when the
@@ -276,6 +298,13 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     const onLeave = this.hooks?.onLeave
     this.end('left')
     onLeave?.()
+  }
+
+  /** A moderator put the reader out (kick, ban): it ends, and its transport says why (`removal`). */
+  remove(removal: Removal): void {
+    if (this.state !== 'open') return
+    this.removal = removal
+    this.end('removed')
   }
 
   /** The room shuts down: the reader is told (a long poll answers, a socket closes). */

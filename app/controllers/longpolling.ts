@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { removalBody } from '../transport/protocol.js'
 import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, tabOf, whileConnected } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { addsRoom, enterFollowing, ME } from '../transport/person-stream.js'
@@ -37,6 +38,8 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   try {
     await whileConnected(reply, (gone) => subscription.wait(config.LONGPOLL_TIMEOUT * 1000, gone))
     if (signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
+    // Kicked or banned while waiting: 403 with who and why (a banned person's next poll is refused 403 too).
+    if (subscription.removal) return reply.code(403).send(removalBody(subscription.removal))
     return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(subscription.takeFrame())
   } finally {
     unbind()
@@ -98,7 +101,13 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     const joined: { room: string; at: number }[] = []
     // Signals of the person's stream (others' presence): beside the events, never a cursor.
     const signals: string[] = []
+    // A room the person was put out of while waiting (kick, ban): refused 403 with who and why; the others go on.
+    const refusals: unknown[] = refused.map((e) => e.body)
     for (const entry of open) {
+      if (entry.subscription.removal) {
+        refusals.push({ ...removalBody(entry.subscription.removal, entry.room), status: 403 })
+        continue
+      }
       for (const signal of entry.subscription.takeSignals()) signals.push(entry.room === ME ? signal.json : inRoom(entry.room, signal.json))
       const taken = entry.subscription.take()
       // The person's own events carry their room already; a room they joined is given its cursor below.
@@ -118,7 +127,7 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
       const of = await chatroom.readable(room, currentUser(request))
       if (of) rooms[room] = { epoch: of.epoch, lastId: at }
     }
-    const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refused.map((e) => e.body))}${follow ? `,"signals":[${signals.join(',')}]` : ''}}`
+    const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refusals)}${follow ? `,"signals":[${signals.join(',')}]` : ''}}`
     return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(body)
   } finally {
     unbind()

@@ -4,7 +4,7 @@ import { httpActions, roomPage } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
-import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, readClientFrame, type ClientFrame } from '../transport/protocol.js'
+import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, httpRefusal, readClientFrame, reasons, type ClientFrame } from '../transport/protocol.js'
 import { RoomsSocket } from '../transport/rooms-socket.js'
 import { SocketWriter } from '../transport/socket-writer.js'
 import { firstIssue, followsMe, pageQuerySchema, parseCursors } from '../validation.js'
@@ -42,7 +42,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   // The socket closes (4401) when its session is signed out, here or on another process.
   socket.once('close', bindToSession(request, socket))
   // Synchronously, so no early frame is missed.
-  socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), chatroom, user, writer))
+  socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), request, chatroom, user, writer))
   void chatroom.enter(user, 'websocket', { ...query.data, typing: true }).then((entered) => {
     if (!entered.ok) return writer.close(...closeForEnterRefusal(entered))
     writer.attach(entered.subscription, helloFrame(chatroom.epoch, chatroom.lastId))
@@ -51,12 +51,20 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
 
 
 /** One client frame: said, typed, or refused (five bad frames in a row close the socket). */
-function relay(frame: ClientFrame, chatroom: Room, user: Member, writer: SocketWriter) {
+function relay(frame: ClientFrame, request: FastifyRequest, chatroom: Room, user: Member, writer: SocketWriter) {
   if (frame.kind === 'binary') return writer.close(...frame.close)
   if (frame.kind === 'bad') return writer.refuse(frame.body)
   // Typing is free to send, so it does not excuse the bad frames around it.
   if (frame.kind === 'typing') return chatroom.typing(user)
   const { ref } = frame
+  if (frame.kind === 'moderation') {
+    // Acknowledged with the moderation event's id, or refused with its status and why (as the socket of several rooms does).
+    return void request.server.chatroom.moderate(user, chatroom.name, frame.form).then((done) => {
+      if (done.ok) writer.accepted(ackFrame(ref ?? '', done.event.event.id))
+      else if ('said' in done) writer.sendError(`{"status":${httpRefusal(done.said).status},${errorFrame(done.said, ref).slice(1)}`)
+      else writer.sendError(JSON.stringify({ error: reasons[done.status], message: done.message, status: done.status, ...(ref !== undefined && { ref }) }))
+    })
+  }
   void act(chatroom, user, frame).then((said) => {
     if (said.outcome === 'ok') writer.accepted(ref === undefined ? undefined : ackFrame(ref, said.stored.event.id, said.duplicate))
     else if (said.outcome === 'invalid') writer.refuse(errorFrame(said, ref))

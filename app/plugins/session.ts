@@ -227,12 +227,14 @@ export default fp(
 
 /**
  * The user to sign in as, with their name claimed for them: the current session's id when it
- * is the same name (another tab, another transport: the same person), else a new random id.
- * Undefined when someone else present holds the name (or a look-alike of it).
+ * is the same name (another tab, another transport: the same person) or a guest taking another
+ * guest name (the same person renamed: a room's ban or mute of them still holds), else a new
+ * random id. Undefined when someone else present holds the name (or a look-alike of it).
  */
 export async function claimUser(request: FastifyRequest, candidate: Omit<User, 'id'>): Promise<User | undefined> {
   const current = request.user
-  const id = current && skeleton(current.name) === skeleton(candidate.name) ? current.id : randomBytes(16).toString('base64url')
+  const same = current && (skeleton(current.name) === skeleton(candidate.name) || (!current.account && !candidate.account))
+  const id = same ? current.id : randomBytes(16).toString('base64url')
   const user: User = { ...candidate, id }
   return (await request.server.chatroom.claimName(user)) ? user : undefined
 }

@@ -21,9 +21,11 @@ export async function roomOf(request: FastifyRequest): Promise<Room> {
   if (request.room) return request.room
   const { chatroom } = request.server
   const name = (request.params as { room?: string } | undefined)?.room
-  if (name === undefined) return chatroom.lobby
-  const room = await chatroom.readable(name, currentUser(request))
-  if (!room) throw Object.assign(new Error('No such room.'), { statusCode: 404 })
+  // The lobby's routes that need no sign-in have no one to ask about.
+  if (name === undefined && !request.user) return chatroom.lobby
+  const room = await chatroom.access(name ?? LOBBY, currentUser(request))
+  // 404: it does not exist for them; 403: they are banned from it (the message says who, until when, why).
+  if ('ok' in room) throw Object.assign(new Error(room.message), { statusCode: room.status })
   return (request.room = room)
 }
 

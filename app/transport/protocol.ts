@@ -3,6 +3,7 @@ import { CloseCode, type ErrorBody as ClientErrorBody } from '../../client/proto
 import type { Entered, Said } from '../chatroom/chatroom.js'
 import type { Member } from '../chatroom/presence.js'
 import type { Room } from '../chatroom/room.js'
+import { removalMessage, type Removal } from '../chatroom/subscription.js'
 
 /**
  * WebSocket close codes: the client library's table (client/protocol.ts), so the server, the
@@ -31,6 +32,8 @@ export function startOverMessage(refused: Refused): string {
       return 'Someone else in the room now goes by your name: sign in again with another one.'
     case 'tooMany':
       return 'You have too many connections open to this room already; close some tabs and try again.'
+    case 'banned':
+      return 'You are banned from this room.'
   }
 }
 
@@ -79,8 +82,9 @@ export function ackFrame(ref: string, id: number, duplicate?: true): string {
 }
 
 /** HTTP: why enter() refused: 409 with where the room stands, so the client starts over there (503: try again). */
-export function httpEnterRefusal(refused: Refused): { status: 409 | 429 | 503; body: ErrorBody } {
+export function httpEnterRefusal(refused: Refused): { status: 403 | 409 | 429 | 503; body: ErrorBody } {
   const { refused: reason, epoch, lastId } = refused
+  if (reason === 'banned') return { status: 403, body: { error: reasons[403], message: startOverMessage(refused), reason } }
   if (reason === 'unavailable') return { status: 503, body: { error: reasons[503], message: startOverMessage(refused) } }
   if (reason === 'name') return { status: 409, body: { error: reasons[409], message: startOverMessage(refused), reason } }
   if (reason === 'tooMany') return { status: 429, body: { error: reasons[429], message: startOverMessage(refused), reason } }
@@ -94,11 +98,30 @@ const closeReasons = {
   unavailable: 'the chat is unavailable right now: reconnect shortly',
   name: 'someone else now goes by your name: sign in again',
   tooMany: 'too many connections for one user',
+  banned: 'you are banned from this room',
 } as const
+
+/** A kick or ban as the transports say it: a close reason of at most 123 bytes (cut on a character), and the JSON a stream, a frame or a poll's 403 carries. */
+export function removalClose(removal: Removal): [number, string] {
+  let text = removalMessage(removal)
+  while (Buffer.byteLength(text) > 123) text = `${text.slice(0, -2)}…`
+  return [CloseCode.removed, text]
+}
+
+export function removalBody(removal: Removal, room?: string): ErrorBody & { action: Removal['action']; by: string; until?: number; room?: string } {
+  return {
+    error: reasons[403],
+    message: removalMessage(removal),
+    action: removal.action,
+    by: removal.by,
+    ...(removal.until !== undefined && { until: removal.until }),
+    ...(room !== undefined && { room }),
+  }
+}
 
 /** WebSocket: why enter() refused, as a close code and a reason (a close reason is at most 123 bytes). */
 export function closeForEnterRefusal(refused: Refused): [number, string] {
-  const codes: Partial<Record<Refused['refused'], number>> = { unavailable: CloseCode.tryAgainLater, name: CloseCode.nameTaken, tooMany: CloseCode.policy }
+  const codes: Partial<Record<Refused['refused'], number>> = { unavailable: CloseCode.tryAgainLater, name: CloseCode.nameTaken, tooMany: CloseCode.policy, banned: CloseCode.removed }
   const code = codes[refused.refused] ?? CloseCode.startOver
   return [code, closeReasons[refused.refused]]
 }
@@ -116,6 +139,8 @@ export type ClientFrame =
   | { kind: 'edit'; id: number; text: unknown; ref?: string | undefined }
   | { kind: 'delete'; id: number; ref?: string | undefined }
   | { kind: 'typing' }
+  /** A moderator's action, as POST /rooms/:room/moderation takes it. */
+  | { kind: 'moderation'; form: Record<string, unknown>; ref?: string | undefined }
   /** Not understood: the error frame to send back. */
   | { kind: 'bad'; body: string }
   /** A binary frame: the protocol is JSON text; the socket is closed with this code and reason. */
@@ -142,8 +167,14 @@ export function readClientFrame(data: RawData, isBinary: boolean): ClientFrame {
     if ('text' in frame && frame.type === undefined) {
       if (refOk) return { kind: 'say', text: frame.text, ref: ref as string | undefined, clientId: frame.clientId }
     } else if (frame.typing === true) return { kind: 'typing' }
+    else if (frame.type === 'moderation' && refOk) return { kind: 'moderation', form: moderationForm(frame), ref: ref as string | undefined }
   }
-  return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "clientId"?: "...", "ref"?: "..."}, {"type": "edit", "id", "text"}, {"type": "delete", "id"} or {"typing": true}.') }
+  return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "clientId"?: "...", "ref"?: "..."}, {"type": "edit", "id", "text"}, {"type": "delete", "id"}, {"type": "moderation", "action", …} or {"typing": true}.') }
+}
+
+/** A moderation frame's fields, as POST /rooms/:room/moderation takes them (action, user or id, minutes, reason). */
+export function moderationForm(frame: Record<string, unknown>): Record<string, unknown> {
+  return { action: frame.action, user: frame.user, id: frame.id, minutes: frame.minutes, reason: frame.reason }
 }
 
 /** An edit or a deletion frame (`id`: the message's), or undefined when the frame is not one. */

@@ -37,8 +37,9 @@ export async function enterRooms(
   const user = currentUser(request)
   return Promise.all(
     cursors.map(async (cursor): Promise<RoomEntry> => {
-      const room = await chatroom.readable(cursor.room, user)
-      if (!room) return { room: cursor.room, ok: false, status: 404, body: { error: reasons[404], message: 'No such room.', room: cursor.room } }
+      const room = await chatroom.access(cursor.room, user)
+      // Not found (404), or banned (403, with who and why): the other rooms go on.
+      if ('ok' in room) return { room: cursor.room, ok: false, status: room.status, body: { error: reasons[room.status], message: room.message, room: cursor.room } }
       // Following the person, a room with no cursor starts from now (its window is for history to page through).
       const lastReceived = cursor.lastReceived ?? (extra.fromNow ? room.lastId : undefined)
       // Read in the background by the connection's follower when there is nothing to hand over; else a subscription of its own.

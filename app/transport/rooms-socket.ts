@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Room } from '../chatroom/room.js'
-import type { Subscription } from '../chatroom/subscription.js'
+import type { Removal, Subscription } from '../chatroom/subscription.js'
 import { Follower } from '../chatroom/follower.js'
 import { memberKey } from '../chatroom/presence.js'
-import { ackFrame, act, CloseCode, errorFrame, httpRefusal, readChange, reasons } from './protocol.js'
+import { ackFrame, act, CloseCode, errorFrame, httpRefusal, moderationForm, readChange, reasons, removalBody } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { enterFollowing, enterMe, followNews, ME } from './person-stream.js'
@@ -53,7 +53,7 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
   if (f.ref !== undefined && !(typeof f.ref === 'string' && f.ref.length <= 40)) return '"ref" is a string of at most 40 characters.'
   const ref = f.ref as string | undefined
   // A moderator's action, as POST /rooms/:room/moderation takes it (action, user or id, minutes, reason).
-  if (f.type === 'moderation') return { type: 'moderation', room, form: { action: f.action, user: f.user, id: f.id, minutes: f.minutes, reason: f.reason }, ref }
+  if (f.type === 'moderation') return { type: 'moderation', room, form: moderationForm(f), ref }
   if (f.type === 'say' || (f.type === undefined && 'text' in f)) return { type: 'act', room, act: { kind: 'say', text: f.text, clientId: f.clientId }, ref }
   if (f.type === 'edit' || f.type === 'delete') {
     const change = readChange(f)
@@ -241,9 +241,9 @@ export class RoomsSocket {
     if (!follower?.pending || this.socket.readyState !== this.socket.OPEN || this.full()) return
     // No compression negotiated: an event alone goes as bytes made once for every connection, straight to the wire (as a one-room socket's do).
     const raw = this.socket.extensions === '' ? this.request.raw.socket : undefined
-    for (const { room, events, signals, ended } of follower.take()) {
+    for (const { room, events, signals, ended, removal } of follower.take()) {
       if (ended === 'closed') return this.socket.close(CloseCode.goingAway, 'server shutting down')
-      if (ended) this.send(JSON.stringify({ type: 'unsubscribed', room: room.name, reason: ended }))
+      if (ended) this.send(unsubscribedFrame(room.name, ended, removal))
       else if (raw && events.length === 1 && signals.length === 0) raw.write(roomWsFrame(room.name, events[0]!))
       else this.send(roomFrame(room.name, events, signals))
     }
@@ -257,7 +257,7 @@ export class RoomsSocket {
     if (subscription.state !== 'open') {
       this.subscriptions.delete(name)
       // lagged: subscribe again from your cursor; left: you left the room (this page, or everywhere).
-      return this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason: subscription.state }))
+      return this.send(unsubscribedFrame(name, subscription.state, subscription.removal))
     }
     if (this.full()) return
     if (!subscription.pending) return
@@ -272,4 +272,11 @@ export class RoomsSocket {
       )
     }
   }
+}
+
+/** A room no longer read on this socket, and why (lagged: subscribe again from your cursor; left; removed: a kick or ban, with who and why). */
+function unsubscribedFrame(room: string, reason: string, removal: Removal | undefined): string {
+  if (reason !== 'removed' || !removal) return JSON.stringify({ type: 'unsubscribed', room, reason })
+  const { message, action, by, until } = removalBody(removal)
+  return JSON.stringify({ type: 'unsubscribed', room, reason, action, by, until, message })
 }

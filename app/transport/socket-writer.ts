@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { wsFrameFor } from '../chatroom/event.js'
 import type { Subscription } from '../chatroom/subscription.js'
-import { CloseCode } from './protocol.js'
+import { CloseCode, removalClose } from './protocol.js'
 
 /** How long a dropped (lagged) socket gets to complete the close handshake before it is cut. */
 const LAGGED_CLOSE_GRACE_MS = 2000
@@ -64,6 +64,7 @@ export class SocketWriter {
     if (subscription.state === 'lagged') return this.closeAndCut(CloseCode.lagged, 'too far behind: reconnect with lastReceived')
     if (subscription.state === 'closed') return socket.close(CloseCode.goingAway, 'server shutting down')
     if (subscription.state === 'left') return socket.close(CloseCode.left, 'you left the room')
+    if (subscription.state === 'removed') return socket.close(...removalClose(subscription.removal!))
     if (this.full()) return
     // The frame's bytes are shared by every socket that gets the same batch; they go straight
     // to the connection (no compression is negotiated, so ws has nothing queued to interleave).

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { sseBytesFor, type StoredEvent } from '../chatroom/event.js'
-import type { Subscription } from '../chatroom/subscription.js'
+import type { Removal, Subscription } from '../chatroom/subscription.js'
+import { removalBody } from './protocol.js'
 import type { Follower } from '../chatroom/follower.js'
 import { ME } from './person-stream.js'
 
@@ -127,13 +128,16 @@ export class SseWriter {
   }
 
   /** A room the person left (the person's stream): its subscription ends and the stream says so; the others go on. */
-  dropRoom(room: string, reason: string): void {
+  dropRoom(room: string, reason: string, removal?: Removal): void {
     const at = this.rooms?.findIndex((r) => r.room === room) ?? -1
     if (at < 0) return
     const [entry] = this.rooms!.splice(at, 1)
     if (entry!.subscription) entry!.subscription.cancel()
     else this.follower?.unfollow(room)
-    if (!this.res.writableEnded) this.write(`event: unsubscribed\ndata: ${JSON.stringify({ room, reason })}\n\n`)
+    if (this.res.writableEnded) return
+    // A kick or ban: `event: removed` with who and why (the person's page says it); the stream goes on with the other rooms.
+    if (removal) this.write(`event: removed\ndata: ${JSON.stringify(removalBody(removal, room))}\n\n`)
+    else this.write(`event: unsubscribed\ndata: ${JSON.stringify({ room, reason })}\n\n`)
   }
 
   private cursorSet(): string {
@@ -149,15 +153,16 @@ export class SseWriter {
       // Following the person, a room they left is dropped and the others go on; otherwise the stream ends.
       if (subscription.state === 'left' && this.news) this.dropRoom(entry.room, 'left')
       else if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
+      else if (subscription.state === 'removed') this.dropRoom(entry.room, 'removed', subscription.removal)
     }
     if (this.full()) return
     let out = ''
     // The rooms the follower reads: one that ended is said as a subscription's end is.
-    for (const { room, events, signals, ended } of this.follower?.take() ?? []) {
+    for (const { room, events, signals, ended, removal } of this.follower?.take() ?? []) {
       if (ended === 'lagged') return this.end(out || undefined)
       if (ended === 'closed') return this.end(`${out}event: bye\ndata: {"reason":"server shutting down"}\n\n`)
-      if (ended === 'left') {
-        this.dropRoom(room.name, 'left')
+      if (ended === 'left' || ended === 'removed') {
+        this.dropRoom(room.name, ended, removal)
         continue
       }
       const entry = rooms.find((r) => r.room === room.name)
@@ -204,6 +209,7 @@ export class SseWriter {
     if (subscription.state === 'lagged') return this.end()
     if (subscription.state === 'closed') return this.end('event: bye\ndata: {"reason":"server shutting down"}\n\n')
     if (subscription.state === 'left') return this.end('event: left\ndata: {"reason":"you left the room"}\n\n')
+    if (subscription.state === 'removed') return this.end(`event: removed\ndata: ${JSON.stringify(removalBody(subscription.removal!))}\n\n`)
     if (subscription.state !== 'open' || this.full()) return
     if (subscription.pending) this.write(sseBytesFor(subscription.take(), subscription.takeSignals()))
   }

@@ -1,0 +1,230 @@
+import t, { type Test } from 'tap'
+import type { Event } from '../app/chatroom/event.js'
+import { EventStream, registerAccount, RoomsClient, SocketClient, post, served, signInAt, skipUnless, twoProcesses } from './helpers.js'
+import { havePostgres } from './pg.js'
+import { haveRedis } from './redis.js'
+
+// Kicks and bans: a moderator puts a person out of a room. Every reader of theirs for that room
+// ends at once, saying who did it and why (a one-room socket closes 4003 with the words as its
+// reason, a socket of several rooms and the person's stream say `unsubscribed` / `removed`, an
+// event stream's last event is `removed`, a waiting long poll answers 403 with them); a kicked
+// person may come back, a banned one may neither read, rejoin nor send until the ban ends or is
+// lifted, on any route and any process. A guest's ban holds when they take another name.
+
+const moderate = (base: string, cookie: string, room: string, form: Record<string, string>) => post(base, cookie, room === 'lobby' ? '/room/moderation' : `/rooms/${room}/moderation`, form)
+const say = (base: string, cookie: string, room: string, text: string) => post(base, cookie, room === 'lobby' ? '/longpolling/room/messages' : `/longpolling/rooms/${room}/messages`, { text })
+const history = async (base: string, cookie: string, room: string) => {
+  const res = await fetch(`${base}/rooms/${room}/history?limit=50`, { headers: { cookie } })
+  return { status: res.status, body: (await res.json()) as { events?: Event[]; message?: string } }
+}
+const lastIdOf = async (base: string, cookie: string, room: string) => {
+  const events = (await history(base, cookie, room)).body.events ?? []
+  return events.at(-1)?.id ?? 0
+}
+
+/** Every kind of reader a person can hold on one room: a one-room socket, a socket of several rooms, their stream (follow=me), an event stream, a waiting poll of the room and one of several rooms. */
+async function readers(t: Test, base: string, cookie: string, room: string) {
+  const one = await SocketClient.open(base, cookie, '', {}, `/websocket/rooms/${room}/socket`)
+  t.teardown(() => one.close())
+  const several = await RoomsClient.open(base, cookie)
+  t.teardown(() => several.close())
+  several.send({ type: 'subscribe', room })
+  const following = await RoomsClient.open(base, cookie, '?follow=me')
+  t.teardown(() => following.close())
+  const stream = await EventStream.open(`${base}/sse/events?cursor=${room}::`, { cookie })
+  t.teardown(() => stream.close())
+  await one.until(() => one.hello !== undefined, 'the one-room socket greeted')
+  await several.next((f) => f.type === 'subscribed' && f.room === room, 'subscribed on the socket of several rooms')
+  await following.next((f) => f.type === 'subscribed' && f.room === room, 'followed on the person stream')
+  await stream.until((s) => s.named('hello').length > 0)
+  const last = await lastIdOf(base, cookie, room)
+  const poll = fetch(`${base}/longpolling/rooms/${room}/messages?lastReceived=${last}`, { headers: { cookie } })
+  const polls = fetch(`${base}/longpolling/messages?cursor=${room}::${last}`, { headers: { cookie } })
+  // Both polls are waiting once the server holds them (nothing newer to answer at once).
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  return { one, several, following, stream, poll, polls }
+}
+
+/** Each reader ends saying `words`, all within a second of `since`. */
+async function putOut(t: Test, r: Awaited<ReturnType<typeof readers>>, room: string, words: RegExp, since: number, where: string) {
+  const closed = await r.one.untilClosed()
+  t.equal(closed.code, 4003, `${where}: the one-room socket is closed 4003`)
+  t.match(closed.reason, words, `${where}: its reason says who and why`)
+  const gone = (c: RoomsClient) => c.frames.find((f) => f.type === 'unsubscribed' && f.room === room)
+  t.ok(await r.several.until(() => gone(r.several) !== undefined), `${where}: the socket of several rooms lets go of the room`)
+  t.match(gone(r.several), { reason: 'removed', message: words }, `${where}: saying who and why`)
+  t.ok(await r.following.until(() => gone(r.following) !== undefined), `${where}: the person's stream lets go of it`)
+  t.match(gone(r.following), { reason: 'removed', message: words })
+  t.ok(await r.stream.until((s) => s.named('removed').length > 0), `${where}: the event stream says removed`)
+  t.match(r.stream.named('removed')[0], { room, message: words })
+  const poll = await r.poll
+  t.equal(poll.status, 403, `${where}: the waiting poll answers 403`)
+  t.match(await poll.json(), { error: 'Forbidden', message: words })
+  const polls = (await (await r.polls).json()) as { refused: { room: string; message: string }[] }
+  t.match(polls.refused, [{ room, error: 'Forbidden', message: words }], `${where}: the poll of several rooms refuses the room, saying why`)
+  t.ok(Date.now() - since < 1000, `${where}: all within a second (${Date.now() - since} ms)`)
+}
+
+async function dev(t: Test, visibility: 'public' | 'private', env: Record<string, string> = {}) {
+  const { app, base } = await served(t, { RATE_LIMIT_MESSAGES: '1000', ...env })
+  const [ann, bob, cat] = await Promise.all(['ann', 'bob', 'cat'].map((name) => registerAccount(app, name)))
+  await post(base, ann!, '/rooms', { name: 'dev', visibility })
+  for (const cookie of [bob!, cat!]) {
+    if (visibility === 'private') await post(base, ann!, '/rooms/dev/invite', { user: cookie === bob ? 'bob' : 'cat' })
+    else await post(base, cookie, '/rooms/dev/join')
+  }
+  return { app, base, ann: ann!, bob: bob!, cat: cat! }
+}
+
+t.test('a ban in a private room ends every reader of theirs at once, saying who and why; they may not read, rejoin or send until it is lifted', async (t) => {
+  const { base, ann, bob, cat } = await dev(t, 'private')
+  t.equal((await moderate(base, ann, 'dev', { action: 'promote', user: 'cat' })).status, 200)
+  const r = await readers(t, base, bob, 'dev')
+  const since = Date.now()
+  const banned = await moderate(base, cat, 'dev', { action: 'ban', user: 'bob', minutes: '60', reason: 'spam links' })
+  t.equal(banned.status, 200, 'a moderator bans bob for an hour')
+  t.match(await banned.json(), { type: 'moderation', action: 'ban', user: 'cat', target: 'bob', reason: 'spam links' })
+  const words = /^cat banned you from this room until \d{4}-\d\d-\d\d \d\d:\d\d UTC: spam links$/
+  await putOut(t, r, 'dev', words, since, 'banned')
+
+  const read = await history(base, bob, 'dev')
+  t.equal(read.status, 403, 'his history: 403')
+  t.match(read.body.message, words, 'saying who, until when and why')
+  const sent = await say(base, bob, 'dev', 'let me back')
+  t.equal(sent.status, 403, 'his send: 403')
+  const socket = await SocketClient.open(base, bob, '', {}, '/websocket/rooms/dev/socket').catch((error: Error) => error)
+  t.match(String(socket), /403/, 'a new one-room socket is refused before the upgrade')
+  const several = await RoomsClient.open(base, bob)
+  t.teardown(() => several.close())
+  several.send({ type: 'subscribe', room: 'dev' })
+  t.match(await several.next((f) => f.room === 'dev', 'answered'), { type: 'refused', status: 403, message: words }, 'subscribing again on a socket of several rooms: refused 403')
+  const invited = await post(base, ann, '/rooms/dev/invite', { user: 'bob' })
+  t.equal(invited.status, 403, 'the owner cannot invite him back while banned')
+  t.match(await invited.json(), { message: /bob is banned from this room/ })
+  t.notOk((await (await fetch(`${base}/rooms`, { headers: { cookie: bob } })).text()).includes('"dev"'), 'dev is no longer in his list of rooms')
+  t.equal((await history(base, ann, 'dev')).body.events!.filter((e) => e.type === 'message' && e.text === 'let me back').length, 0, 'nothing of his was stored')
+
+  t.equal((await moderate(base, cat, 'dev', { action: 'unban', user: 'bob' })).status, 200, 'the ban is lifted')
+  t.equal((await history(base, bob, 'dev')).status, 404, 'lifted, he is not a member again by itself: the private room is not his to read')
+  t.equal((await post(base, ann, '/rooms/dev/invite', { user: 'bob' })).status, 200, 'invited back')
+  t.equal((await say(base, bob, 'dev', 'thanks')).status, 201, 'he writes again')
+  const lines = (await history(base, ann, 'dev')).body.events!.filter((e) => e.type === 'moderation').map((e) => `${e.user} ${e.action} ${e.target}`)
+  t.same(lines, ['ann promote cat', 'cat ban bob', 'cat unban bob'], 'the log says each')
+})
+
+t.test('a kick from a public room ends their readers; they may join again at once', async (t) => {
+  const { base, ann, bob } = await dev(t, 'public')
+  const r = await readers(t, base, bob, 'dev')
+  const since = Date.now()
+  t.equal((await moderate(base, ann, 'dev', { action: 'kick', user: 'bob', reason: 'cool off' })).status, 200, 'the owner kicks bob')
+  await putOut(t, r, 'dev', /^ann removed you from this room: cool off You may join it again\.$/, since, 'kicked')
+  t.equal((await post(base, bob, '/rooms/dev/join')).status, 200, 'he joins again')
+  t.equal((await say(base, bob, 'dev', 'back')).status, 201, 'and writes')
+  t.equal((await moderate(base, ann, 'lobby', { action: 'kick', user: 'bob' })).status, 403, 'the lobby is not the owner’s')
+})
+
+t.test('a guest is banned by their session: another guest name from the same browser is still banned; others go on', async (t) => {
+  const { app, base, ann } = await dev(t, 'public', { OPERATORS: 'root' })
+  const root = await registerAccount(app, 'root')
+  const gus = await signInAt(base, 'gus', 'longpolling')
+  const reads = await RoomsClient.open(base, gus)
+  t.teardown(() => reads.close())
+  reads.send({ type: 'subscribe', room: 'lobby' })
+  await reads.next((f) => f.type === 'subscribed' && f.room === 'lobby', 'gus reads the lobby')
+  t.equal((await say(base, gus, 'lobby', 'buy now')).status, 201)
+  t.equal((await moderate(base, ann, 'lobby', { action: 'ban', user: 'gus' })).status, 403, "a room's owner cannot ban in the lobby")
+  t.equal((await moderate(base, root, 'lobby', { action: 'ban', user: 'gus', reason: 'spam' })).status, 200, 'an operator bans gus from the lobby, for good')
+  t.ok(await reads.until(() => reads.frames.some((f) => f.type === 'unsubscribed' && f.room === 'lobby' && f.reason === 'removed')), 'his reader ends')
+  t.equal((await say(base, gus, 'lobby', 'again')).status, 403, 'his send: 403')
+  // Signs in again from the same browser (its session cookie) under another name.
+  const renamed = await fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user: 'gus2', transport: 'longpolling' }), headers: { cookie: gus }, redirect: 'manual' })
+  const gus2 = renamed.headers.getSetCookie().find((c) => c.startsWith('chat_session='))!.split(';')[0]!
+  const refused = await say(base, gus2, 'lobby', 'new name, same spam')
+  t.equal(refused.status, 403, 'under another name, still banned')
+  t.match(await refused.json(), { message: /^root banned you from this room: spam$/ })
+  t.equal((await fetch(`${base}/room/history?limit=5`, { headers: { cookie: gus2 } })).status, 403, 'nor may he read it')
+  const other = await signInAt(base, 'hal', 'longpolling')
+  t.equal((await say(base, other, 'lobby', 'hello')).status, 201, 'another guest writes on')
+  t.equal((await moderate(base, root, 'lobby', { action: 'unban', user: 'gus' })).status, 200, 'a banned guest not present is found by the ban')
+  t.equal((await say(base, gus2, 'lobby', 'sorry')).status, 201, 'lifted: he writes again')
+})
+
+t.test('rights and bad input: a member cannot kick or ban; nobody moderates a DM but operators; a moderator cannot ban the owner', async (t) => {
+  const { base, ann, bob } = await dev(t, 'public')
+  const refused = await moderate(base, bob, 'dev', { action: 'ban', user: 'cat' })
+  t.equal(refused.status, 403)
+  t.match(await refused.json(), { message: "Only the room's moderators can do that." })
+  t.equal((await moderate(base, bob, 'dev', { action: 'kick', user: 'cat' })).status, 403)
+  await moderate(base, ann, 'dev', { action: 'promote', user: 'bob' })
+  t.equal((await moderate(base, bob, 'dev', { action: 'ban', user: 'ann' })).status, 403, 'a moderator cannot ban the owner')
+  t.equal((await moderate(base, bob, 'dev', { action: 'ban', user: 'cat', minutes: '0' })).status, 400, 'minutes 0: 400')
+  t.equal((await moderate(base, bob, 'dev', { action: 'unban', user: 'nobody' })).status, 404, 'nobody by that name: 404')
+  const dm = (await (await post(base, ann, '/direct', { user: 'bob' })).json()) as { room: string }
+  const inDm = await moderate(base, ann, dm.room, { action: 'ban', user: 'bob' })
+  t.equal(inDm.status, 403, 'the opener of a DM cannot ban its other person')
+  t.match(await inDm.json(), { message: 'A direct room has no moderators.' })
+})
+
+t.test('the one-room socket takes moderation frames too: acknowledged, or refused with status and why', async (t) => {
+  const { base, ann, bob, cat } = await dev(t, 'public')
+  const anns = await SocketClient.open(base, ann, '', {}, '/websocket/rooms/dev/socket')
+  t.teardown(() => anns.close())
+  await anns.until(() => anns.hello !== undefined, 'greeted')
+  const cats = await SocketClient.open(base, cat, '', {}, '/websocket/rooms/dev/socket')
+  t.teardown(() => cats.close())
+  await cats.until(() => cats.hello !== undefined, 'greeted')
+  anns.ws.send(JSON.stringify({ type: 'moderation', action: 'kick', user: 'cat', reason: 'test', ref: 'k1' }))
+  await anns.until(() => anns.acks.some((a) => a.ref === 'k1'), 'the kick is acknowledged')
+  t.equal((await cats.untilClosed()).code, 4003, "cat's socket is closed 4003")
+  const bobs = await SocketClient.open(base, bob, '', {}, '/websocket/rooms/dev/socket')
+  t.teardown(() => bobs.close())
+  await bobs.until(() => bobs.hello !== undefined, 'greeted')
+  bobs.ws.send(JSON.stringify({ type: 'moderation', action: 'ban', user: 'ann', ref: 'b1' }))
+  await bobs.until(() => bobs.errors.some((e) => e.ref === 'b1'), 'refused')
+  t.match(bobs.errors.find((e) => e.ref === 'b1'), { error: 'Forbidden', status: 403, message: "Only the room's moderators can do that." })
+})
+
+const shared = skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing')
+
+t.test('two processes on PostgreSQL + Redis: a ban on A ends every reader of his on B within a second, and B refuses his next send; a kick too', { skip: shared }, async (t) => {
+  const { a, b } = await twoProcesses(t)
+  const ann = await registerAccount(a.app, 'ann')
+  const bob = await registerAccount(a.app, 'bob')
+  await post(a.base, ann, '/rooms', { name: 'ops', visibility: 'private' })
+  await post(a.base, ann, '/rooms/ops/invite', { user: 'bob' })
+  const r = await readers(t, b.base, bob, 'ops')
+  const since = Date.now()
+  t.equal((await moderate(a.base, ann, 'ops', { action: 'ban', user: 'bob', reason: 'leaks' })).status, 200, 'banned on A')
+  await putOut(t, r, 'ops', /^ann banned you from this room: leaks$/, since, 'banned on A, read on B')
+  t.equal((await say(b.base, bob, 'ops', 'from B')).status, 403, 'his next send on B: refused')
+  t.equal((await history(b.base, bob, 'ops')).status, 403, 'his history on B: refused')
+
+  await post(a.base, ann, '/rooms', { name: 'pub' })
+  await post(b.base, bob, '/rooms/pub/join')
+  const k = await readers(t, b.base, bob, 'pub')
+  const kicked = Date.now()
+  t.equal((await moderate(a.base, ann, 'pub', { action: 'kick', user: 'bob' })).status, 200, 'kicked on A')
+  await putOut(t, k, 'pub', /^ann removed you from this room\. You may join it again\.$/, kicked, 'kicked on A, read on B')
+})
+
+t.test('two processes, the bus down while he is banned: B learns it from the log and ends his socket there all the same; his send on B is refused', { skip: shared }, async (t) => {
+  const { a, b, redis } = await twoProcesses(t, { ownRedis: true })
+  const ann = await registerAccount(a.app, 'ann')
+  const bob = await registerAccount(a.app, 'bob')
+  await post(a.base, ann, '/rooms', { name: 'pub' })
+  await post(a.base, bob, '/rooms/pub/join')
+  const one = await SocketClient.open(b.base, bob, '', {}, '/websocket/rooms/pub/socket')
+  t.teardown(() => one.close())
+  await one.until(() => one.hello !== undefined, 'greeted on B')
+  // Redis killed (SIGKILL): what A publishes now never reaches B by the bus.
+  await redis.stop!()
+  t.equal((await moderate(a.base, ann, 'pub', { action: 'ban', user: 'bob', reason: 'raid' })).status, 200, 'banned on A while the bus is down')
+  const started = Date.now()
+  const closed = await one.untilClosed()
+  t.equal(closed.code, 4003, 'his socket on B is closed all the same')
+  t.match(closed.reason, /^ann banned you from this room: raid$/)
+  t.comment(`B learned it from the log in ${Date.now() - started} ms`)
+  const sent = await say(b.base, bob, 'pub', 'still here')
+  t.equal(sent.status, 403, 'his send on B is refused')
+  await redis.start!()
+})
