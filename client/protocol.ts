@@ -75,11 +75,16 @@ export interface DeleteEvent extends EventBase {
 /** A moderator acted (`user`): on a person (`target`) or a message (`ref`), with why, and until when (ms; none: for good). */
 export interface ModerationEvent extends EventBase {
   type: 'moderation'
-  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute' | 'kick' | 'ban' | 'unban'
+  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute' | 'kick' | 'ban' | 'unban' | 'slow' | 'close' | 'open' | 'topic'
   target?: string
   ref?: number
   reason?: string
   until?: number
+  /** Slow mode's seconds (0: off). */
+  seconds?: number
+  /** A new topic and title. */
+  topic?: string
+  title?: string
 }
 /** An event of a room's log. */
 export type ChatEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent | ModerationEvent

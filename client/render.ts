@@ -80,7 +80,7 @@ export function duration(ms: number): string {
  * A moderation event as a line of the thread: "ann muted cat for 10 minutes: spam", "ann
  * deleted a message by cat", "ann made bob a moderator"; names are parts of their own (`user`).
  */
-export function moderationWords(event: { user: string; action?: string; target?: string; reason?: string; until?: number; timestamp: number }, me?: string): (TextPart & { user?: true })[] {
+export function moderationWords(event: { user: string; action?: string; target?: string; reason?: string; until?: number; seconds?: number; topic?: string; timestamp: number }, me?: string): (TextPart & { user?: true })[] {
   const name = (n: string) => ({ text: n === me ? 'you' : n, user: true as const })
   const whom = event.target === undefined ? { text: 'someone' } : name(event.target)
   const out: (TextPart & { user?: true })[] = [name(event.user)]
@@ -108,6 +108,18 @@ export function moderationWords(event: { user: string; action?: string; target?:
       break
     case 'unban':
       out.push({ text: ' lifted the ban on ' }, whom)
+      break
+    case 'slow':
+      out.push({ text: event.seconds ? ` set slow mode: one message every ${event.seconds < 60 ? `${event.seconds} seconds` : duration(event.seconds * 1000)} per person` : ' turned slow mode off' })
+      break
+    case 'close':
+      out.push({ text: ' closed the room to new members' })
+      break
+    case 'open':
+      out.push({ text: ' opened the room to new members' })
+      break
+    case 'topic':
+      out.push({ text: ` set the topic: ${event.topic || '(none)'}` })
       break
     default:
       out.push({ text: ' moderated' })

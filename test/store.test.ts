@@ -561,6 +561,12 @@ for (const [kind, make, skip] of kinds) {
     t.strictSame(await rooms.bySkeleton('general'), { ...room('general'), title: 'General', topic: 'anything goes' }, 'and by skeleton')
     t.equal(await rooms.describe('nowhere', 'x', 'y'), false, 'no such room: false, nothing written')
     t.equal(await rooms.describe('general', room('general').title, room('general').topic), true)
+    t.equal(await rooms.setRules('general', { slow: 30, closed: true }), true, 'slow mode and closed')
+    t.strictSame(await rooms.get('general'), { ...room('general'), slow: 30, closed: true }, 'read back with its rules')
+    t.strictSame(await rooms.bySkeleton('general'), { ...room('general'), slow: 30, closed: true })
+    t.equal(await rooms.setRules('general', { slow: 0, closed: false }), true)
+    t.strictSame(await rooms.get('general'), room('general'), 'off and open again: the record as it was (no rule fields)')
+    t.equal(await rooms.setRules('nowhere', { slow: 5, closed: true }), false, 'no such room: false')
 
     t.equal(await rooms.create(room('secret', 'private')), true)
     t.equal(await rooms.create(room('ann-bob', 'direct')), true)
@@ -1007,7 +1013,7 @@ for (const [kind, make, skip] of kinds) {
 }
 
 for (const [kind, opener, skip] of lasting) {
-  t.test(`${kind} reopened: roles, bans and mutes are still there`, { skip }, async (t) => {
+  t.test(`${kind} reopened: roles, bans, mutes and the room's rules are still there`, { skip }, async (t) => {
     const open = await opener(t)
     const first = open()
     await first.open()
@@ -1015,11 +1021,13 @@ for (const [kind, opener, skip] of lasting) {
     await first.rooms.addMember('dev', 'p-bob', 'member', 'bob')
     await first.rooms.setRole('dev', 'p-bob', 'moderator')
     await first.rooms.restrict('dev', { person: 'p-cat', name: 'cat', kind: 'ban', until: undefined, by: 'bob', reason: 'spam', at: 5 })
+    await first.rooms.setRules('dev', { slow: 15, closed: true })
     await first.close()
     const again = open()
     await again.open()
     t.teardown(() => again.close())
     t.equal(await again.rooms.role('dev', 'p-bob'), 'moderator')
+    t.match(await again.rooms.get('dev'), { slow: 15, closed: true }, 'its rules')
     t.same(
       (await again.rooms.restrictions('dev', 10)).map((r) => [r.kind, r.person, r.by, r.reason]),
       [['ban', 'p-cat', 'bob', 'spam']],

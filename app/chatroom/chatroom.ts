@@ -137,6 +137,8 @@ export class Chatroom {
   readonly people: People
   /** Counts for /metrics, summed over every room on this node. */
   readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0, repeats: 0 }
+  /** Slow mode's limits, one per length in use (each shared across processes as the flood limit is). */
+  private readonly slowGuards = new Map<number, FloodGuard>()
   /** The operators' names, as skeletons (a look-alike is not one). */
   private readonly operators: ReadonlySet<string>
 
@@ -163,6 +165,15 @@ export class Chatroom {
       stats: this.stats,
       people: this.people,
       claimName: (member) => this.claimName(member),
+      slowGuard: (seconds) => {
+        let guard = this.slowGuards.get(seconds)
+        if (!guard) this.slowGuards.set(seconds, (guard = bus.floodGuard(`slow${seconds}`, 1, seconds * 1000)))
+        return guard
+      },
+      unhurried: async (name, member) => {
+        const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+        return record !== undefined && (await this.rankIn(record, member)) >= RANK.moderator
+      },
       // Gone from a room: their name is free for someone else unless another room of this node still holds them.
       onGone: (member) => {
         if (!member.id || [...this.rooms.values()].some((room) => room.presence.holds(member))) return
@@ -273,6 +284,8 @@ export class Chatroom {
   private async guard(room: Room, log: RoomLog): Promise<void> {
     if (room.name === LOBBY || room.name.startsWith('~')) return
     const record = await this.store.rooms.get(room.name)
+    // Its rules (slow mode, closed) as the store has them; the log's moderation events after this keep them.
+    if (record) room.setRules(record)
     if (!record || record.visibility === 'public') return
     const from = await log.lastId()
     const members = await this.store.rooms.named(room.name, MEMBERS_GUARDED)
@@ -456,8 +469,12 @@ export class Chatroom {
     const record = await this.store.rooms.get(name)
     if (!record || !member.id || !(await this.mayRead(record, member))) return notFound
     if (record.visibility !== 'public') return { ok: true }
-    const ban = (await this.room(name)).bannedNow(member)
+    const room = await this.room(name)
+    const ban = room.bannedNow(member)
     if (ban) return { ok: false, status: 403, message: removalMessage(ban) }
+    if (room.closedToNew && (await this.store.rooms.role(name, member.id)) === undefined && (await this.rankIn(record, member)) < RANK.moderator) {
+      return { ok: false, status: 403, message: 'This room is closed to new members.' }
+    }
     if (await this.store.rooms.addMember(name, member.id, 'member', member.name)) {
       // Their news points at their join line: their stream follows the room from it on.
       const joined = await this.line(name, 'join', member)
@@ -538,7 +555,9 @@ export class Chatroom {
       const limits = this.options.roomLimits ?? { perCreator: 20, total: 10_000, members: 1000 }
       if ((await this.store.rooms.members(name)).length >= limits.members) return { ok: false, status: 429, message: `A private room holds at most ${limits.members} members.` }
     }
-    if ((await this.room(name)).bannedNow({ id: person, name: invitee.name, account: true })) {
+    const room = await this.room(name)
+    if (room.closedToNew && (await this.rankIn(record, member)) < RANK.moderator) return { ok: false, status: 403, message: 'This room is closed to new members: only its moderators let people in.' }
+    if (room.bannedNow({ id: person, name: invitee.name, account: true })) {
       return { ok: false, status: 403, message: `${invitee.name} is banned from this room; a moderator can lift the ban first.` }
     }
     const added = await this.store.rooms.addMember(name, person, 'member', invitee.name)
@@ -612,6 +631,7 @@ export class Chatroom {
       // Refused as a write is (no such message, too many, the store away): each transport says it as it says a say's refusal.
       return said.outcome === 'ok' ? { ok: true, event: said.stored } : { ok: false, said }
     }
+    if (action === 'slow' || action === 'close' || action === 'open' || action === 'topic') return this.setRoom(member, record, room, action, input, reason.trim())
     const target = await this.personNamed(room, input.user, action === 'unban' || action === 'unmute')
     if (!target) return { ok: false, status: 404, message: 'No one by that name here.' }
     if ((await this.rankIn(record, target)) >= rank) return { ok: false, status: 403, message: `${target.name} has as much say here as you.` }
@@ -637,8 +657,37 @@ export class Chatroom {
     const until = minutes === undefined ? undefined : Date.now() + minutes * 60_000
     const kind = action === 'ban' ? 'ban' : 'mute'
     await this.store.rooms.restrict(name, { person: key, name: target.name, kind, until, by: member.name, reason: reason.trim(), at: Date.now() })
-    const event = () => room.moderation(member, kind, target.name, reason.trim(), until)
+    const event = () => room.moderation(member, kind, target.name, reason.trim(), { until })
     return { ok: true, event: kind === 'ban' && name !== LOBBY ? await this.putOut(room, target, event) : await event() }
+  }
+
+  /**
+   * A moderator's rule for the whole room: `slow` mode (`seconds`, 0 to end it), `close` it to new
+   * members or `open` it again, or a new `topic` (and `title`). Decided in the store, then an event
+   * of the log that every process applies (a topic is also told to each member's stream).
+   */
+  private async setRoom(member: Member, record: RoomRecord, room: Room, action: 'slow' | 'close' | 'open' | 'topic', input: Record<string, unknown>, reason: string): Promise<{ ok: true; event: StoredEvent } | RoomRefusal> {
+    if (record.name === LOBBY && action !== 'slow') return { ok: false, status: 400, message: 'The lobby is open to everyone and has no topic to set.' }
+    if (action === 'topic') {
+      const topic = input.topic === undefined ? record.topic : describing(input.topic, 300, 'topic')
+      if (typeof topic !== 'string') return topic
+      const title = input.title === undefined || input.title === '' ? record.title : describing(input.title, 80, 'title')
+      if (typeof title !== 'string') return title
+      await this.store.rooms.describe(record.name, title || record.name, topic)
+      const event = await room.moderation(member, 'topic', undefined, reason, { topic, title: title || record.name })
+      const members = await this.store.rooms.members(record.name)
+      await Promise.all(members.map((person) => this.tell(person, { kind: 'renamed', room: record.name, user: member.name })))
+      return { ok: true, event }
+    }
+    let slow = room.slow
+    if (action === 'slow') {
+      const seconds = Number(input.seconds ?? '')
+      if (!(Number.isInteger(seconds) && seconds >= 0 && seconds <= 3600)) return { ok: false, status: 400, message: 'seconds is a whole number from 0 (off) to 3600.' }
+      slow = seconds
+    }
+    const closed = action === 'close' ? true : action === 'open' ? false : room.closedToNew
+    if (record.name !== LOBBY) await this.store.rooms.setRules(record.name, { slow, closed })
+    return { ok: true, event: await room.moderation(member, action, undefined, reason, action === 'slow' ? { seconds: slow } : {}) }
   }
 
   /**

@@ -3,7 +3,7 @@ import { z } from 'zod'
 export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person', 'moderation'] as const
 
 /** What a moderation event did (type "moderation"): each refers to a person (`target`) or a message (`ref`). */
-export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute', 'kick', 'ban', 'unban'] as const
+export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute', 'kick', 'ban', 'unban', 'slow', 'close', 'open', 'topic'] as const
 export type ModerationAction = (typeof moderationActions)[number]
 
 /** What a person's own event says (their log, `me` on the person's stream): a room joined, left, invited to, a direct room opened to them, read up to an id. */
@@ -40,6 +40,11 @@ export const eventSchema = z.object({
   target: z.string().optional(),
   reason: z.string().optional(),
   until: z.number().int().optional(),
+  /** Slow mode (action "slow"): one message per this many seconds per person; 0: off. */
+  seconds: z.number().int().nonnegative().optional(),
+  /** A room's new topic and title (action "topic"). */
+  topic: z.string().optional(),
+  title: z.string().optional(),
 })
 
 export type Event = z.infer<typeof eventSchema>
@@ -62,7 +67,8 @@ export function readEvent(value: unknown): Event | undefined {
     optionalString(e.clientId) && (e.ref === undefined || (Number.isInteger(e.ref) && (e.ref as number) > 0)) &&
     (e.edited === undefined || Number.isInteger(e.edited)) && (e.deleted === undefined || e.deleted === true) &&
     (e.kind === undefined || kinds.has(e.kind)) && optionalString(e.room) && (e.at === undefined || (Number.isInteger(e.at) && (e.at as number) >= 0)) &&
-    (e.action === undefined || actions.has(e.action)) && optionalString(e.target) && optionalString(e.reason) && (e.until === undefined || Number.isInteger(e.until))
+    (e.action === undefined || actions.has(e.action)) && optionalString(e.target) && optionalString(e.reason) && (e.until === undefined || Number.isInteger(e.until)) &&
+    (e.seconds === undefined || (Number.isInteger(e.seconds) && (e.seconds as number) >= 0)) && optionalString(e.topic) && optionalString(e.title)
   return ok ? (e as Event) : undefined
 }
 
@@ -136,12 +142,15 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   if (draft.target !== undefined) event.target = draft.target
   if (draft.reason !== undefined) event.reason = draft.reason
   if (draft.until !== undefined) event.until = draft.until
+  if (draft.seconds !== undefined) event.seconds = draft.seconds
+  if (draft.topic !== undefined) event.topic = draft.topic
+  if (draft.title !== undefined) event.title = draft.title
   return { event, json: JSON.stringify(event) }
 }
 
 /** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
 export function restored(event: Event): StoredEvent {
-  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted, kind, room, at, action, target, reason, until } = event
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted, kind, room, at, action, target, reason, until, seconds, topic, title } = event
   const out: Event = { id, type, user, timestamp }
   if (avatar !== undefined) out.avatar = avatar
   if (via !== undefined) out.via = via
@@ -158,6 +167,9 @@ export function restored(event: Event): StoredEvent {
   if (target !== undefined) out.target = target
   if (reason !== undefined) out.reason = reason
   if (until !== undefined) out.until = until
+  if (seconds !== undefined) out.seconds = seconds
+  if (topic !== undefined) out.topic = topic
+  if (title !== undefined) out.title = title
   return { event: out, json: JSON.stringify(out) }
 }
 

@@ -142,6 +142,10 @@ export interface RoomShared {
   onGone?(member: Member): void
   /** Presence of a person across rooms, pages and processes: every connection and poll in any room counts. */
   people?: People
+  /** Slow mode's limit (one message per `seconds` per person in a room): shared by every process as the flood limit is. */
+  slowGuard?(seconds: number): FloodGuard
+  /** Whether slow mode leaves this person be here (the room's moderators, its owner, the operators). */
+  unhurried?(room: string, member: Member): Promise<boolean>
 }
 
 /**
@@ -179,6 +183,10 @@ export class Room implements SubscriptionOwner {
   private muted = new Map<string, { until: number; reason: string }>()
   /** Who may neither read nor write here (a ban), kept as `muted` is; with who banned them, for the message. */
   private banned = new Map<string, { until: number; reason: string; by: string }>()
+  /** Slow mode: one message per this many seconds per person (0: off); kept from the store at load, then from the log's moderation events. */
+  slow = 0
+  /** Closed to new members (joins refused). */
+  closedToNew = false
   private restrictionsOf: (() => Promise<Restriction[]>) | undefined
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
@@ -442,6 +450,10 @@ export class Room implements SubscriptionOwner {
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
     const id = checkClientId(clientId)
     if (typeof id === 'object') return { outcome: 'invalid', message: id.error }
+    if (this.slow > 0) {
+      const slowed = await this.slowed(member)
+      if (slowed) return slowed
+    }
     return this.limited(member, 'could not publish a message', async () => {
       const stored = await this.publish({ ...this.draftOf(member, 'message'), text: checked.text, clientId: id })
       return stored.duplicate ? { outcome: 'ok', stored, duplicate: true } : { outcome: 'ok', stored }
@@ -498,6 +510,32 @@ export class Room implements SubscriptionOwner {
     })
   }
 
+  /**
+   * Slow mode: past one message per `slow` seconds, the wait left (as a flood's refusal: 429 with
+   * Retry-After); moderators are not slowed. A limit that cannot be read lets the message go
+   * (the flood limit still holds).
+   */
+  private async slowed(member: Member): Promise<Said | undefined> {
+    const { slowGuard, unhurried } = this.shared
+    if (!slowGuard) return undefined
+    try {
+      if (await unhurried?.(this.name, member)) return undefined
+      const waitMs = await slowGuard(this.slow).take(`${this.name}\u0000${memberKey(member)}`)
+      if (waitMs <= 0) return undefined
+      const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+      return { outcome: 'flooded', message: `Slow mode: one message every ${this.slow} s here. Try again in ${retryAfter} s.`, retryAfter }
+    } catch (error) {
+      this.options.onError?.(error, "could not read a room's slow mode")
+      return undefined
+    }
+  }
+
+  /** The room's rules as the store has them (the registry, at load). */
+  setRules(rules: { slow?: number | undefined; closed?: true | undefined }): void {
+    this.slow = rules.slow ?? 0
+    this.closedToNew = rules.closed === true
+  }
+
   /** The key of whoever of that name reads this room on this node (a guest is known by their session-bound key, not their name). */
   keyOf(name: string): string | undefined {
     for (const subscription of this.subscriptions) if (subscription.who === name) return subscription.holder
@@ -506,8 +544,19 @@ export class Room implements SubscriptionOwner {
   }
 
   /** A moderation event in the log (its effect is already in the store): who did what to whom, and why. */
-  moderation(moderator: Member, action: ModerationAction, target: string, reason: string, until?: number): Promise<StoredEvent> {
-    return this.publish({ type: 'moderation', user: moderator.name, action, target, ...(reason && { reason }), ...(until !== undefined && { until }) })
+  moderation(moderator: Member, action: ModerationAction, target: string | undefined, reason: string, more: { until?: number | undefined; seconds?: number; topic?: string; title?: string } = {}): Promise<StoredEvent> {
+    const { until, seconds, topic, title } = more
+    return this.publish({
+      type: 'moderation',
+      user: moderator.name,
+      action,
+      ...(target !== undefined && { target }),
+      ...(reason && { reason }),
+      ...(until !== undefined && { until }),
+      ...(seconds !== undefined && { seconds }),
+      ...(topic !== undefined && { topic }),
+      ...(title !== undefined && { title }),
+    })
   }
 
   /** The user's events' common fields, with who sent them (their id: only they edit them; a resend is matched by it). */
@@ -1030,7 +1079,10 @@ export class Room implements SubscriptionOwner {
    * members-only room forgets them (the store already has; a missed bus message is caught up
    * from the log, so no process keeps them reading).
    */
-  private foldModeration({ action, target, reason, until, user }: Event): void {
+  private foldModeration({ action, target, reason, until, user, seconds }: Event): void {
+    if (action === 'slow') this.slow = seconds ?? 0
+    else if (action === 'close') this.closedToNew = true
+    else if (action === 'open') this.closedToNew = false
     if (target === undefined) return
     if (action === 'mute') this.muted.set(target, { until: until ?? Infinity, reason: reason ?? '' })
     else if (action === 'unmute') this.muted.delete(target)

@@ -174,7 +174,7 @@ export function readClientFrame(data: RawData, isBinary: boolean): ClientFrame {
 
 /** A moderation frame's fields, as POST /rooms/:room/moderation takes them (action, user or id, minutes, reason). */
 export function moderationForm(frame: Record<string, unknown>): Record<string, unknown> {
-  return { action: frame.action, user: frame.user, id: frame.id, minutes: frame.minutes, reason: frame.reason }
+  return { action: frame.action, user: frame.user, id: frame.id, minutes: frame.minutes, reason: frame.reason, seconds: frame.seconds, topic: frame.topic, title: frame.title }
 }
 
 /** An edit or a deletion frame (`id`: the message's), or undefined when the frame is not one. */

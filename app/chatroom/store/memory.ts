@@ -22,6 +22,8 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type RoomRules,
+  withRules,
 } from './store.js'
 
 /** Sessions in a Map (STORE=memory). */
@@ -170,6 +172,12 @@ export class MemoryRooms implements RoomStore {
     if (!room) return false
     room.title = title
     room.topic = topic
+    return true
+  }
+  async setRules(name: string, rules: RoomRules): Promise<boolean> {
+    const room = this.byName.get(name)
+    if (!room) return false
+    withRules(room, rules)
     return true
   }
   async bySkeleton(skeleton: string): Promise<RoomRecord | undefined> {

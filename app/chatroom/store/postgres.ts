@@ -24,6 +24,8 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type RoomRules,
+  withRules,
 } from './store.js'
 
 export interface PostgresStoreOptions {
@@ -45,7 +47,7 @@ const SCHEMA_LOCK = 0x63686174 // "chat"
  * commits of processes already running: a process restarting beside a busy one failed to start
  * with "deadlock detected".
  */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 /** Waiting for the schema lock, and moving a long log into the lobby, may take longer than a request. */
 const SCHEMA_MS = 10 * 60_000
 /** A query given SCHEMA_MS instead of the pool's deadline (pg reads query_timeout per query; its types leave it out). */
@@ -87,16 +89,14 @@ const passkeyRecord = (row: PasskeyRow): PasskeyRecord => ({
 })
 
 const ROOM_COLUMNS = 'name, skeleton, title, topic, visibility, created_by, created_at'
-type RoomRow = { name: string; skeleton: string; title: string; topic: string; visibility: RoomVisibility; created_by: string; created_at: string }
-const roomRecord = (row: RoomRow): RoomRecord => ({
-  name: row.name,
-  skeleton: row.skeleton,
-  title: row.title,
-  topic: row.topic,
-  visibility: row.visibility,
-  createdBy: row.created_by,
-  createdAt: Number(row.created_at),
-})
+/** What a room is read with: its columns and its rules. */
+const ROOM_READ = `${ROOM_COLUMNS}, slow, closed`
+type RoomRow = { name: string; skeleton: string; title: string; topic: string; visibility: RoomVisibility; created_by: string; created_at: string; slow: number; closed: boolean }
+const roomRecord = (row: RoomRow): RoomRecord =>
+  withRules(
+    { name: row.name, skeleton: row.skeleton, title: row.title, topic: row.topic, visibility: row.visibility, createdBy: row.created_by, createdAt: Number(row.created_at) },
+    { slow: row.slow, closed: row.closed },
+  )
 
 /** The two people of a direct room in one order (JavaScript's), whichever order they are given in. */
 const pair = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a])
@@ -293,18 +293,19 @@ export class PostgresStore extends LobbyMethods implements Store {
         ])
       ).rowCount === 1,
     get: async (name: string) => {
-      const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM chat_rooms WHERE name = $1`, [name])
+      const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_READ} FROM chat_rooms WHERE name = $1`, [name])
       return rows[0] && roomRecord(rows[0])
     },
     describe: async (name: string, title: string, topic: string) => (await this.pool.query('UPDATE chat_rooms SET title = $1, topic = $2 WHERE name = $3', [title, topic, name])).rowCount === 1,
+    setRules: async (name: string, rules: RoomRules) => (await this.pool.query('UPDATE chat_rooms SET slow = $1, closed = $2 WHERE name = $3', [rules.slow, rules.closed, name])).rowCount === 1,
     bySkeleton: async (skeleton: string) => {
-      const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM chat_rooms WHERE skeleton = $1`, [skeleton])
+      const { rows } = await this.pool.query<RoomRow>(`SELECT ${ROOM_READ} FROM chat_rooms WHERE skeleton = $1`, [skeleton])
       return rows[0] && roomRecord(rows[0])
     },
     // By name in code-unit order (COLLATE "C"), whatever the database's collation.
     visibleTo: async (person: string) => {
       const { rows } = await this.pool.query<RoomRow>(
-        `SELECT ${ROOM_COLUMNS} FROM chat_rooms r
+        `SELECT ${ROOM_READ} FROM chat_rooms r
          WHERE visibility = 'public' OR EXISTS (SELECT 1 FROM chat_room_members m WHERE m.room = r.name AND m.person = $1)
          ORDER BY name COLLATE "C"`,
         [person],
@@ -476,6 +477,8 @@ export class PostgresStore extends LobbyMethods implements Store {
           seq BIGINT GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (room, person));
         CREATE INDEX IF NOT EXISTS chat_room_members_person ON chat_room_members (person);
         ALTER TABLE chat_room_members ADD COLUMN IF NOT EXISTS name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE chat_rooms ADD COLUMN IF NOT EXISTS slow INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chat_rooms ADD COLUMN IF NOT EXISTS closed BOOLEAN NOT NULL DEFAULT false;
         -- A ban or a mute of a person in a room (until NULL: for good).
         CREATE TABLE IF NOT EXISTS chat_room_restrictions (room TEXT NOT NULL, person TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
           until BIGINT, by_name TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY,

@@ -26,6 +26,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  withRules,
 } from './store.js'
 
 export interface SqliteStoreOptions {
@@ -231,7 +232,7 @@ export class SqliteStore extends LobbyMethods implements Store {
       CREATE TABLE IF NOT EXISTS room_events (room TEXT NOT NULL, id INTEGER NOT NULL, at INTEGER NOT NULL, json TEXT NOT NULL,
         PRIMARY KEY (room, id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, skeleton TEXT NOT NULL UNIQUE, title TEXT NOT NULL, topic TEXT NOT NULL,
-        visibility TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL);
+        visibility TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL, slow INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0);
       -- Ordered by rowid as well: members added in the same millisecond keep their order.
       CREATE TABLE IF NOT EXISTS room_members (room TEXT NOT NULL, person TEXT NOT NULL, role TEXT NOT NULL, joined_at INTEGER NOT NULL,
         PRIMARY KEY (room, person));
@@ -264,6 +265,9 @@ export class SqliteStore extends LobbyMethods implements Store {
     for (const column of ['address', 'account', 'user_agent']) {
       if (!columns.has(column)) this.db.exec(`ALTER TABLE sessions ADD COLUMN ${column} TEXT NOT NULL DEFAULT ''`)
     }
+    // Files made before rooms had rules (slow mode, closed).
+    const roomColumns = new Set(this.db.prepare<[], string>("SELECT name FROM pragma_table_info('rooms')").pluck().all())
+    for (const column of ['slow', 'closed']) if (!roomColumns.has(column)) this.db.exec(`ALTER TABLE rooms ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 0`)
     // Files made before members' names were kept.
     if (!this.db.prepare<[], string>("SELECT name FROM pragma_table_info('room_members')").pluck().all().includes('name')) {
       this.db.exec(`ALTER TABLE room_members ADD COLUMN name TEXT NOT NULL DEFAULT ''`)
@@ -574,22 +578,19 @@ export class SqliteStore extends LobbyMethods implements Store {
   /** Rooms, their members, read markers and direct rooms: written like accounts (refused once the file is lost). */
   private roomStore(): RoomStore {
     const db = this.db
-    type RoomRow = { name: string; skeleton: string; title: string; topic: string; visibility: RoomVisibility; created_by: string; created_at: number }
-    const room = (row: RoomRow): RoomRecord => ({
-      name: row.name,
-      skeleton: row.skeleton,
-      title: row.title,
-      topic: row.topic,
-      visibility: row.visibility,
-      createdBy: row.created_by,
-      createdAt: row.created_at,
-    })
+    type RoomRow = { name: string; skeleton: string; title: string; topic: string; visibility: RoomVisibility; created_by: string; created_at: number; slow: number; closed: number }
+    const room = (row: RoomRow): RoomRecord =>
+      withRules(
+        { name: row.name, skeleton: row.skeleton, title: row.title, topic: row.topic, visibility: row.visibility, createdBy: row.created_by, createdAt: row.created_at },
+        { slow: row.slow, closed: row.closed === 1 },
+      )
     // A duplicate (name or skeleton, member, direct pair) is an answer, not an error: nothing is written.
     const create = db.prepare<[string, string, string, string, string, string, number]>(
       'INSERT INTO rooms (name, skeleton, title, topic, visibility, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     )
     const get = db.prepare<[string], RoomRow>('SELECT * FROM rooms WHERE name = ?')
     const describe = db.prepare<[string, string, string]>('UPDATE rooms SET title = ?, topic = ? WHERE name = ?')
+    const setRules = db.prepare<[number, number, string]>('UPDATE rooms SET slow = ?, closed = ? WHERE name = ?')
     const bySkeleton = db.prepare<[string], RoomRow>('SELECT * FROM rooms WHERE skeleton = ?')
     const visibleTo = db.prepare<[string], RoomRow>(
       `SELECT * FROM rooms r WHERE visibility = 'public' OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.person = ?)
@@ -625,6 +626,7 @@ export class SqliteStore extends LobbyMethods implements Store {
         return row && room(row)
       },
       describe: async (name, title, topic) => describe.run(title, topic, this.writable(name)).changes === 1,
+      setRules: async (name, rules) => setRules.run(rules.slow, rules.closed ? 1 : 0, this.writable(name)).changes === 1,
       bySkeleton: async (skeleton) => {
         const row = bySkeleton.get(skeleton)
         return row && room(row)

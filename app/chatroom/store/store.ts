@@ -252,6 +252,16 @@ export interface RoomRecord {
   /** The person (id) who made it ('' for the lobby). */
   createdBy: string
   createdAt: number
+  /** Slow mode: one message per this many seconds per person (moderators excepted); absent: off. */
+  slow?: number | undefined
+  /** Closed to new members (nobody joins; moderators may still invite). */
+  closed?: true | undefined
+}
+
+/** What moderators set for a whole room (see RoomRecord). */
+export interface RoomRules {
+  slow: number
+  closed: boolean
 }
 
 /** A member as a room lists them. */
@@ -267,6 +277,8 @@ export interface RoomStore {
   get(name: string): Promise<RoomRecord | undefined>
   /** Sets the room's title and topic; false when there is no such room. */
   describe(name: string, title: string, topic: string): Promise<boolean>
+  /** Sets the room's slow mode and whether it is closed to new members; false when there is no such room. */
+  setRules(name: string, rules: RoomRules): Promise<boolean>
   bySkeleton(skeleton: string): Promise<RoomRecord | undefined>
   /** Public rooms, and the private and direct rooms the person is a member of, by name. */
   visibleTo(person: string): Promise<RoomRecord[]>
@@ -404,4 +416,13 @@ export function fromJson(json: string): StoredEvent {
 /** The events for drafts given ids from `firstId`, all stamped `timestamp`. */
 export function numbered(drafts: readonly EventDraft[], firstId: number, timestamp: number): StoredEvent[] {
   return drafts.map((draft, i) => createEvent(firstId + i, timestamp, draft))
+}
+
+/** The record with these rules (an absent field is the default: off, open). */
+export function withRules(room: RoomRecord, rules: RoomRules): RoomRecord {
+  if (rules.slow > 0) room.slow = rules.slow
+  else delete room.slow
+  if (rules.closed) room.closed = true
+  else delete room.closed
+  return room
 }
