@@ -75,7 +75,7 @@ export interface DeleteEvent extends EventBase {
 /** A moderator acted (`user`): on a person (`target`) or a message (`ref`), with why, and until when (ms; none: for good). */
 export interface ModerationEvent extends EventBase {
   type: 'moderation'
-  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute' | 'kick' | 'ban' | 'unban' | 'slow' | 'close' | 'open' | 'topic'
+  action: 'promote' | 'demote' | 'delete' | 'mute' | 'unmute' | 'kick' | 'ban' | 'unban' | 'slow' | 'close' | 'open' | 'topic' | 'suspend' | 'unsuspend'
   target?: string
   ref?: number
   reason?: string

@@ -109,6 +109,12 @@ export function moderationWords(event: { user: string; action?: string; target?:
     case 'unban':
       out.push({ text: ' lifted the ban on ' }, whom)
       break
+    case 'suspend':
+      out.push({ text: ' suspended the account of ' }, whom, { text: event.until === undefined ? ' for good' : ` for ${duration(event.until - event.timestamp)}` })
+      break
+    case 'unsuspend':
+      out.push({ text: ' lifted the suspension of ' }, whom)
+      break
     case 'slow':
       out.push({ text: event.seconds ? ` set slow mode: one message every ${event.seconds < 60 ? `${event.seconds} seconds` : duration(event.seconds * 1000)} per person` : ' turned slow mode off' })
       break

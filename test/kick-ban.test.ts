@@ -228,3 +228,42 @@ t.test('two processes, the bus down while he is banned: B learns it from the log
   t.equal(sent.status, 403, 'his send on B is refused')
   await redis.start!()
 })
+
+/** Signs in with the account's password (the welcome form): the response. */
+const passwordSignIn = (base: string, user: string) =>
+  fetch(`${base}/signin`, { method: 'POST', body: new URLSearchParams({ user, password: 'a long enough password', transport: 'websocket' }), headers: { accept: 'application/json' }, redirect: 'manual' })
+
+t.test('an operator suspends an account: every session of theirs ends, no sign-in is let through, saying why, until it is lifted; nobody else may', async (t) => {
+  const { app, base, ann, bob } = await dev(t, 'public', { OPERATORS: 'root' })
+  const root = await registerAccount(app, 'root')
+  const socket = await SocketClient.open(base, bob, '', {}, '/websocket/rooms/dev/socket')
+  t.teardown(() => socket.close())
+  await socket.until(() => socket.hello !== undefined, 'bob reads dev')
+  const refused = await moderate(base, ann, 'lobby', { action: 'suspend', user: 'bob' })
+  t.equal(refused.status, 403, "a room's owner cannot suspend anyone")
+  t.equal((await moderate(base, ann, 'dev', { action: 'suspend', user: 'bob' })).status, 403, 'nor in her own room')
+  const suspended = await moderate(base, root, 'lobby', { action: 'suspend', user: 'bob', minutes: '1440', reason: 'fraud' })
+  t.equal(suspended.status, 200, 'an operator suspends bob for a day')
+  t.match(await suspended.json(), { type: 'moderation', action: 'suspend', user: 'root', target: 'bob', reason: 'fraud' })
+  t.equal((await socket.untilClosed()).code, 4401, 'his open socket is closed: signed out')
+  t.equal((await say(base, bob, 'dev', 'still me?')).status, 401, 'his old session is gone')
+  const again = await passwordSignIn(base, 'bob')
+  t.equal(again.status, 403, 'signing in again with his password: 403')
+  t.match(await again.text(), /This account is suspended until \d{4}-\d\d-\d\d \d\d:\d\d UTC by root: fraud/, 'saying until when, by whom and why')
+  t.equal(again.headers.getSetCookie().length, 0, 'and no session')
+  t.equal((await moderate(base, root, 'lobby', { action: 'suspend', user: 'root' })).status, 403, 'an operator cannot suspend an operator')
+  t.equal((await moderate(base, root, 'lobby', { action: 'unsuspend', user: 'bob' })).status, 200, 'lifted')
+  t.equal((await passwordSignIn(base, 'bob')).status, 303, 'he signs in again')
+})
+
+t.test('two processes on PostgreSQL + Redis: a suspension on A closes his socket on B and B refuses his sign-in', { skip: shared }, async (t) => {
+  const { a, b } = await twoProcesses(t, { env: { OPERATORS: 'root' } })
+  const root = await registerAccount(a.app, 'root')
+  const bob = await registerAccount(a.app, 'bob')
+  const socket = await SocketClient.open(b.base, bob, '', {}, '/websocket/room/socket')
+  t.teardown(() => socket.close())
+  await socket.until(() => socket.hello !== undefined, 'bob reads the lobby on B')
+  t.equal((await moderate(a.base, root, 'lobby', { action: 'suspend', user: 'bob', reason: 'fraud' })).status, 200, 'suspended on A')
+  t.equal((await socket.untilClosed()).code, 4401, 'his socket on B is closed')
+  t.equal((await passwordSignIn(b.base, 'bob')).status, 403, 'B refuses his sign-in')
+})

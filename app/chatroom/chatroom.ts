@@ -71,6 +71,9 @@ export function roomNameProblem(name: unknown): string | undefined {
 
 const notFound: RoomRefusal = { ok: false, status: 404, message: 'No such room.' }
 
+/** Where the server-wide suspensions of accounts are kept: a ban of the account in no room (a name no room can have). */
+const SUSPENSIONS = '~suspended'
+
 /** A room's title or topic as given, trimmed, or why it cannot be one. */
 function describing(value: unknown, max: number, what: string): string | RoomRefusal {
   if (value === undefined) return ''
@@ -632,6 +635,9 @@ export class Chatroom {
       return said.outcome === 'ok' ? { ok: true, event: said.stored } : { ok: false, said }
     }
     if (action === 'slow' || action === 'close' || action === 'open' || action === 'topic') return this.setRoom(member, record, room, action, input, reason.trim())
+    if ((action === 'suspend' || action === 'unsuspend') && (record.name !== LOBBY || rank < RANK.operator)) {
+      return { ok: false, status: 403, message: "Only the server's operators suspend accounts, in the lobby (POST /room/moderation)." }
+    }
     const target = await this.personNamed(room, input.user, action === 'unban' || action === 'unmute')
     if (!target) return { ok: false, status: 404, message: 'No one by that name here.' }
     if ((await this.rankIn(record, target)) >= rank) return { ok: false, status: 403, message: `${target.name} has as much say here as you.` }
@@ -643,6 +649,7 @@ export class Chatroom {
       return { ok: true, event: await room.moderation(member, action, target.name, reason.trim()) }
     }
     const key = memberKey(target)
+    if (action === 'suspend' || action === 'unsuspend') return this.suspend(member, target, action, input.minutes, reason.trim())
     if (action === 'unmute' || action === 'unban') {
       await this.store.rooms.lift(name, key, action === 'unmute' ? 'mute' : 'ban')
       return { ok: true, event: await room.moderation(member, action, target.name, reason.trim()) }
@@ -659,6 +666,31 @@ export class Chatroom {
     await this.store.rooms.restrict(name, { person: key, name: target.name, kind, until, by: member.name, reason: reason.trim(), at: Date.now() })
     const event = () => room.moderation(member, kind, target.name, reason.trim(), { until })
     return { ok: true, event: kind === 'ban' && name !== LOBBY ? await this.putOut(room, target, event) : await event() }
+  }
+
+  /**
+   * An operator suspends an account server-wide (for `minutes`, or for good), or lifts it: every
+   * session of theirs ends (on every process: their sockets, streams and polls close as at a
+   * sign-out), and no sign-in is let through while it holds; a line of the lobby says so.
+   */
+  private async suspend(operator: Member, target: Member, action: 'suspend' | 'unsuspend', minutesIn: unknown, reason: string): Promise<{ ok: true; event: StoredEvent } | RoomRefusal> {
+    if (!target.account || !target.id) return { ok: false, status: 400, message: 'Only an account can be suspended (a guest is banned from rooms).' }
+    if (action === 'unsuspend') {
+      await this.store.rooms.lift(SUSPENSIONS, target.id, 'ban')
+      return { ok: true, event: await this.lobby.moderation(operator, 'unsuspend', target.name, reason) }
+    }
+    const minutes = minutesIn === undefined || minutesIn === '' ? undefined : Number(minutesIn)
+    if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minutes <= 525_600)) return { ok: false, status: 400, message: 'minutes is a whole number from 1 to 525600 (a year), or none for good.' }
+    const until = minutes === undefined ? undefined : Date.now() + minutes * 60_000
+    await this.store.rooms.restrict(SUSPENSIONS, { person: target.id, name: target.name, kind: 'ban', until, by: operator.name, reason, at: Date.now() })
+    for (const hash of await this.store.sessions.endAccount(target.id)) this.revoke(hash)
+    return { ok: true, event: await this.lobby.moderation(operator, 'suspend', target.name, reason, { until }) }
+  }
+
+  /** The suspension in force on an account (checked at every sign-in), or undefined. */
+  async suspension(account: string): Promise<Removal | undefined> {
+    const found = (await this.store.rooms.restrictions(SUSPENSIONS, Date.now())).find((r) => r.person === account)
+    return found && { action: 'ban', by: found.by, reason: found.reason, until: found.until }
   }
 
   /**

@@ -3,7 +3,7 @@ import { z } from 'zod'
 export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person', 'moderation'] as const
 
 /** What a moderation event did (type "moderation"): each refers to a person (`target`) or a message (`ref`). */
-export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute', 'kick', 'ban', 'unban', 'slow', 'close', 'open', 'topic'] as const
+export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute', 'kick', 'ban', 'unban', 'slow', 'close', 'open', 'topic', 'suspend', 'unsuspend'] as const
 export type ModerationAction = (typeof moderationActions)[number]
 
 /** What a person's own event says (their log, `me` on the person's stream): a room joined, left, invited to, a direct room opened to them, read up to an id. */

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import type { Removal } from '../chatroom/subscription.js'
 import cookie from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -192,6 +193,9 @@ export default fp(
     }
 
     app.decorateReply('signIn', async function (this: FastifyReply, user: User) {
+      // A suspended account signs in nowhere (every route of sign-in comes here): 403, saying who, until when and why.
+      const suspended = user.account ? await app.chatroom.suspension(user.id) : undefined
+      if (suspended) throw Object.assign(new Error(suspensionMessage(suspended)), { statusCode: 403 })
       if (this.request.sessionHash) await end(this.request.sessionHash)
       const id = randomBytes(32).toString('base64url')
       const hash = hashOf(id)
@@ -267,4 +271,10 @@ export function bindToSession(request: FastifyRequest, connection: { close(code:
 export function currentUser(request: FastifyRequest): SignedInUser {
   if (!request.user) throw new Error(`${request.url} needs auth set in conf/routes.ts`)
   return request.user
+}
+
+/** A suspension in words, for the person it stops. */
+export function suspensionMessage(suspension: Removal): string {
+  const until = suspension.until === undefined ? '' : ` until ${new Date(suspension.until).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  return `This account is suspended${until} by ${suspension.by}${suspension.reason ? `: ${suspension.reason}` : '.'}`
 }
