@@ -105,7 +105,7 @@ t.test('bad requests: a clear 400 or 404 each, and nothing written', async (t) =
   const { base, ann } = await dev(t)
   const before = (await history(base, ann, 'dev')).length
   for (const [form, status, message] of [
-    [{ action: 'explode', user: 'cat' }, 400, /^action is one of promote, demote, delete, mute, unmute, kick, ban, unban\.$/],
+    [{ action: 'explode', user: 'cat' }, 400, /^action is one of promote, demote, delete, mute, unmute, kick, ban, unban, slow, close, open, topic, suspend, unsuspend\.$/],
     [{ action: 'mute', user: 'nobody-here' }, 404, /No one by that name/],
     [{ action: 'mute', user: 'cat', minutes: '0' }, 400, /minutes is a whole number/],
     [{ action: 'mute', user: 'cat', minutes: '1.5' }, 400, /minutes is a whole number/],

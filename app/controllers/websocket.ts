@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { httpActions, roomPage } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
+import type { Chatroom } from '../chatroom/chatroom.js'
 import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
 import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, httpRefusal, readClientFrame, reasons, type ClientFrame } from '../transport/protocol.js'
@@ -42,7 +43,9 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
   // The socket closes (4401) when its session is signed out, here or on another process.
   socket.once('close', bindToSession(request, socket))
   // Synchronously, so no early frame is missed.
-  socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), request, chatroom, user, writer))
+  // The registry, not the request: an open socket keeps nothing of its upgrade request alive.
+  const registry = request.server.chatroom
+  socket.on('message', (data, isBinary) => relay(readClientFrame(data, isBinary), registry, chatroom, user, writer))
   void chatroom.enter(user, 'websocket', { ...query.data, typing: true }).then((entered) => {
     if (!entered.ok) return writer.close(...closeForEnterRefusal(entered))
     writer.attach(entered.subscription, helloFrame(chatroom.epoch, chatroom.lastId))
@@ -51,7 +54,7 @@ export function roomSocket(socket: WebSocket, request: FastifyRequest) {
 
 
 /** One client frame: said, typed, or refused (five bad frames in a row close the socket). */
-function relay(frame: ClientFrame, request: FastifyRequest, chatroom: Room, user: Member, writer: SocketWriter) {
+function relay(frame: ClientFrame, registry: Chatroom, chatroom: Room, user: Member, writer: SocketWriter) {
   if (frame.kind === 'binary') return writer.close(...frame.close)
   if (frame.kind === 'bad') return writer.refuse(frame.body)
   // Typing is free to send, so it does not excuse the bad frames around it.
@@ -59,7 +62,7 @@ function relay(frame: ClientFrame, request: FastifyRequest, chatroom: Room, user
   const { ref } = frame
   if (frame.kind === 'moderation') {
     // Acknowledged with the moderation event's id, or refused with its status and why (as the socket of several rooms does).
-    return void request.server.chatroom.moderate(user, chatroom.name, frame.form).then((done) => {
+    return void registry.moderate(user, chatroom.name, frame.form).then((done) => {
       if (done.ok) writer.accepted(ackFrame(ref ?? '', done.event.event.id))
       else if ('said' in done) writer.sendError(`{"status":${httpRefusal(done.said).status},${errorFrame(done.said, ref).slice(1)}`)
       else writer.sendError(JSON.stringify({ error: reasons[done.status], message: done.message, status: done.status, ...(ref !== undefined && { ref }) }))
