@@ -17,7 +17,8 @@ export const ME = 'me'
 export interface PersonEvent {
   id: number
   type: 'person'
-  kind: 'joined' | 'left' | 'invited' | 'direct' | 'read' | 'renamed'
+  /** handled: a message they reported (`at`, in `room`) was handled by a moderator (`user`). */
+  kind: 'joined' | 'left' | 'invited' | 'direct' | 'read' | 'renamed' | 'handled'
   /** The room it is about. */
   room: string
   /** Where the room is followed from (joined, invited, direct), or the read marker (read). */

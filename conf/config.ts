@@ -85,6 +85,8 @@ export const configSchema = z.object({
   ROOM_IDLE: seconds(0.05, 86_400, 300),
   /** Invitations one person may send per hour. */
   INVITES_PER_HOUR: int(1, 100_000, 50),
+  /** Reports of messages one person may file per hour. */
+  REPORTS_PER_HOUR: int(1, 100_000, 30),
   /** Sign-in attempts per minute from one IP address. */
   SIGNIN_RATE_LIMIT: int(1, 100_000, 60),
   /** WebSocket keepalive: ping this often; close a socket silent for PONG_TIMEOUT (gorilla: 54 s / 60 s). */

@@ -124,6 +124,12 @@ export const routes: Route[] = [
   { method: 'POST', url: '/rooms/:room/describe', action: Rooms.describe, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/moderation', action: Rooms.moderate, auth: 'api' },
   { method: 'POST', url: '/room/moderation', action: Rooms.moderate, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/messages/:id/report', action: Rooms.report, auth: 'api' },
+  { method: 'POST', url: '/room/messages/:id/report', action: Rooms.report, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/reports', action: Rooms.reports, auth: 'api' },
+  { method: 'GET', url: '/room/reports', action: Rooms.reports, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/reports/:id/dismiss', action: Rooms.dismiss, auth: 'api' },
+  { method: 'POST', url: '/room/reports/:id/dismiss', action: Rooms.dismiss, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/read', action: Rooms.read, auth: 'api' },
   { method: 'POST', url: '/direct', action: Rooms.direct, auth: 'api' },
 

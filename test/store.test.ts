@@ -1012,6 +1012,29 @@ for (const [kind, make, skip] of kinds) {
   })
 }
 
+for (const [kind, make, skip] of kinds) {
+  t.test(`${kind}: reports: one open report per person and message, listed oldest first per room, handled together (returned to tell their reporters), then reportable again`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    const { rooms } = store
+    await rooms.create({ name: 'dev', skeleton: 'dev', title: 'dev', topic: '', visibility: 'public', createdBy: 'p-ann', createdAt: 1 })
+    t.equal(await rooms.report('dev', { ref: 7, reporter: 'p-bob', name: 'bob', reason: 'spam', at: 10 }), true, 'bob reports message 7')
+    t.equal(await rooms.report('dev', { ref: 7, reporter: 'p-bob', name: 'bob', reason: 'again', at: 11 }), false, 'twice: nothing written')
+    t.equal(await rooms.report('dev', { ref: 7, reporter: 'g-cat', name: 'cat', reason: '', at: 12 }), true, 'cat too')
+    t.equal(await rooms.report('dev', { ref: 9, reporter: 'p-bob', name: 'bob', reason: 'rude', at: 13 }), true, 'and another message')
+    t.equal(await rooms.report('other', { ref: 7, reporter: 'p-bob', name: 'bob', reason: 'x', at: 14 }), true, 'per room')
+    t.same((await rooms.reports('dev', 10)).map((r) => [r.ref, r.name, r.reason]), [[7, 'bob', 'spam'], [7, 'cat', ''], [9, 'bob', 'rude']], 'open, oldest first')
+    t.same((await rooms.reports('dev', 2)).length, 2, 'at most limit')
+    const handled = await rooms.handleReports('dev', 7, 'ann', 'deleted', 20)
+    t.same(handled.map((r) => [r.reporter, r.handledBy, r.outcome]).sort(), [['g-cat', 'ann', 'deleted'], ['p-bob', 'ann', 'deleted']], 'both reports of 7 handled, returned')
+    t.same(await rooms.handleReports('dev', 7, 'ann', 'deleted', 21), [], 'handled once')
+    t.same((await rooms.reports('dev', 10)).map((r) => r.ref), [9], 'open: only 9')
+    t.equal(await rooms.report('dev', { ref: 7, reporter: 'p-bob', name: 'bob', reason: 'back', at: 30 }), true, 'a handled message can be reported again')
+    t.same((await rooms.reports('other', 10)).map((r) => r.ref), [7])
+  })
+}
+
 for (const [kind, opener, skip] of lasting) {
   t.test(`${kind} reopened: roles, bans, mutes and the room's rules are still there`, { skip }, async (t) => {
     const open = await opener(t)

@@ -32,6 +32,8 @@ export interface ChatroomOptions extends RoomOptions {
   catchUpMs?: number
   /** Accounts (by name) who run the server (`OPERATORS`): every room's moderators, the lobby's owners. */
   operators?: readonly string[]
+  /** Reports one person may file per hour (REPORTS_PER_HOUR). */
+  reportsPerHour?: number
   /**
    * A room (never the lobby) with no reader and nobody present on this node, and no event or
    * request for this long, is unloaded; its next use loads it again (default 5 minutes; 0: never).
@@ -70,6 +72,14 @@ export function roomNameProblem(name: unknown): string | undefined {
 }
 
 const notFound: RoomRefusal = { ok: false, status: 404, message: 'No such room.' }
+
+/** A reported message as its room's moderators see it: who wrote it and what (undefined once deleted), and each report. */
+export interface OpenReport {
+  id: number
+  user: string
+  text: string | undefined
+  reports: { user: string; reason: string; at: number }[]
+}
 
 /** Where the server-wide suspensions of accounts are kept: a ban of the account in no room (a name no room can have). */
 const SUSPENSIONS = '~suspended'
@@ -140,6 +150,8 @@ export class Chatroom {
   readonly people: People
   /** Counts for /metrics, summed over every room on this node. */
   readonly stats = { events: 0, deliveries: 0, lagged: 0, gaps: 0, repeats: 0 }
+  /** Reports per person and hour (shared across processes as the flood limit is). */
+  private readonly reportGuard: FloodGuard
   /** Slow mode's limits, one per length in use (each shared across processes as the flood limit is). */
   private readonly slowGuards = new Map<number, FloodGuard>()
   /** The operators' names, as skeletons (a look-alike is not one). */
@@ -152,6 +164,7 @@ export class Chatroom {
     this.operators = new Set((options.operators ?? []).map((name) => skeleton(name)))
     const flood = options.flood ?? { limit: 20, windowMs: 10_000 }
     const floodGuard: FloodGuard = bus.floodGuard('flood', flood.limit, flood.windowMs)
+    this.reportGuard = bus.floodGuard('report', options.reportsPerHour ?? 30, 3_600_000)
     const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
     this.people = new People(bus, {
       graceMs: presence.graceMs,
@@ -632,7 +645,9 @@ export class Chatroom {
     if (action === 'delete') {
       const said = await room.deleteAsModerator(member, Number(input.id), reason.trim())
       // Refused as a write is (no such message, too many, the store away): each transport says it as it says a say's refusal.
-      return said.outcome === 'ok' ? { ok: true, event: said.stored } : { ok: false, said }
+      if (said.outcome !== 'ok') return { ok: false, said }
+      await this.handleReports(member, name, Number(input.id), 'deleted')
+      return { ok: true, event: said.stored }
     }
     if (action === 'slow' || action === 'close' || action === 'open' || action === 'topic') return this.setRoom(member, record, room, action, input, reason.trim())
     if ((action === 'suspend' || action === 'unsuspend') && (record.name !== LOBBY || rank < RANK.operator)) {
@@ -748,6 +763,59 @@ export class Chatroom {
     if (!restricted) return undefined
     const found = (await this.store.rooms.restrictions(room.name, Date.now())).find((r) => r.name === name)
     return found && { id: found.person, name }
+  }
+
+  /**
+   * Anyone who may read a room reports one of its messages to its moderators, with a reason (at
+   * most 200 characters): 201, or 200 when they had reported it already and it is still open.
+   * Bounded per person (REPORTS_PER_HOUR). Nobody but the moderators sees who reported what.
+   */
+  async report(member: Member, name: string, id: number, reason: unknown): Promise<{ ok: true; created: boolean } | RoomRefusal> {
+    const room = await this.access(name, member)
+    if (!(room instanceof Room)) return room
+    if (!member.id) return { ok: false, status: 403, message: 'Sign in to report a message.' }
+    const why = reason === undefined ? '' : reason
+    if (typeof why !== 'string' || why.length > 200) return { ok: false, status: 400, message: 'reason is at most 200 characters.' }
+    const found = await room.messageAt(id)
+    if (!found || found.stored.event.deleted) return { ok: false, status: 404, message: `There is no message ${id} in this room.` }
+    if ((await this.reportGuard.take(memberKey(member))) > 0) return { ok: false, status: 429, message: 'Too many reports for now: try again later.' }
+    const created = await this.store.rooms.report(name, { ref: id, reporter: memberKey(member), name: member.name, reason: why.trim(), at: Date.now() })
+    return { ok: true, created }
+  }
+
+  /** A room's open reports for its moderators, a message at a time (its author and text, then who reported it and why), oldest first. */
+  async reports(member: Member, name: string): Promise<{ ok: true; reports: OpenReport[] } | RoomRefusal> {
+    const room = await this.access(name, member)
+    if (!(room instanceof Room)) return room
+    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+    if (!record || (await this.rankIn(record, member)) < RANK.moderator) return { ok: false, status: 403, message: "Only the room's moderators see its reports." }
+    const byMessage = new Map<number, OpenReport>()
+    for (const r of await this.store.rooms.reports(name, 500)) {
+      let entry = byMessage.get(r.ref)
+      if (!entry) {
+        const found = await room.messageAt(r.ref)
+        const event = found?.stored.event
+        byMessage.set(r.ref, (entry = { id: r.ref, user: event?.user ?? '', text: event?.deleted ? undefined : event?.text, reports: [] }))
+      }
+      entry.reports.push({ user: r.name, reason: r.reason, at: r.at })
+    }
+    return { ok: true, reports: [...byMessage.values()] }
+  }
+
+  /** A moderator dismisses the open reports of a message (nothing to do about it): its reporters are told it was handled. */
+  async dismissReports(member: Member, name: string, id: number): Promise<{ ok: true; handled: number } | RoomRefusal> {
+    const room = await this.access(name, member)
+    if (!(room instanceof Room)) return room
+    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+    if (!record || (await this.rankIn(record, member)) < RANK.moderator) return { ok: false, status: 403, message: "Only the room's moderators handle its reports." }
+    return { ok: true, handled: await this.handleReports(member, name, id, 'dismissed') }
+  }
+
+  /** Marks a message's open reports handled and tells each reporter on their stream (`handled`). */
+  private async handleReports(member: Member, name: string, id: number, outcome: string): Promise<number> {
+    const handled = await this.store.rooms.handleReports(name, id, member.name, outcome, Date.now())
+    await Promise.all(handled.map((r) => this.tell(r.reporter, { kind: 'handled', room: name, at: id, user: member.name })))
+    return handled.length
   }
 
   /** Moves the person's read marker in the room forward (their other devices hear of it on their stream). */

@@ -536,6 +536,12 @@ export class Room implements SubscriptionOwner {
     this.closedToNew = rules.closed === true
   }
 
+  /** A message of this room as the store has it now (undefined: none, or not a message), and its sender's key. */
+  async messageAt(id: number): Promise<{ stored: StoredEvent; sender: string | undefined } | undefined> {
+    const found = Number.isSafeInteger(id) && id > 0 ? await this.log.message(id) : undefined
+    return found && found.stored.event.type === 'message' ? found : undefined
+  }
+
   /** The key of whoever of that name reads this room on this node (a guest is known by their session-bound key, not their name). */
   keyOf(name: string): string | undefined {
     for (const subscription of this.subscriptions) if (subscription.who === name) return subscription.holder

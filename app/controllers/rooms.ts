@@ -130,3 +130,38 @@ export async function read(request: FastifyRequest, reply: FastifyReply) {
   await request.server.chatroom.markRead(currentUser(request), room.name, Math.min(id, room.lastId))
   return reply.code(204).send()
 }
+
+/** The room of a room's route or the lobby's (`/room/…`), and a message id of the path. */
+const roomOrLobby = (request: FastifyRequest) => (request.params as { room?: string }).room ?? 'lobby'
+const messageId = (request: FastifyRequest) => {
+  const id = Number((request.params as { id?: string }).id)
+  return Number.isSafeInteger(id) && id > 0 ? id : 0
+}
+
+/**
+ * POST /rooms/:room/messages/:id/report (the lobby's: /room/messages/:id/report) — `reason`:
+ * anyone who may read the room reports a message to its moderators. 201 `{"reported": true}`
+ * (200 when they had reported it already); 404 for a message that is not there; 429 past
+ * REPORTS_PER_HOUR. The reporter is told on their stream (`handled`) once a moderator acts on it.
+ */
+export async function report(request: FastifyRequest, reply: FastifyReply) {
+  const done = await request.server.chatroom.report(currentUser(request), roomOrLobby(request), messageId(request), body(request).reason)
+  if (!done.ok) return refuse(reply, done)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, roomOrLobby(request)), 303)
+  return reply.code(done.created ? 201 : 200).send({ reported: true })
+}
+
+/** GET /rooms/:room/reports (the lobby's: /room/reports) — the open reports, for the room's moderators (403 for others): `{"reports": [{id, user, text, reports: [{user, reason, at}]}]}`. */
+export async function reports(request: FastifyRequest, reply: FastifyReply) {
+  const done = await request.server.chatroom.reports(currentUser(request), roomOrLobby(request))
+  if (!done.ok) return refuse(reply, done)
+  return reply.header('cache-control', 'no-store').send({ reports: done.reports })
+}
+
+/** POST /rooms/:room/reports/:id/dismiss (the lobby's: /room/reports/:id/dismiss) — a moderator closes a message's reports with nothing done: `{"handled": N}`; the reporters are told. */
+export async function dismiss(request: FastifyRequest, reply: FastifyReply) {
+  const done = await request.server.chatroom.dismissReports(currentUser(request), roomOrLobby(request), messageId(request))
+  if (!done.ok) return refuse(reply, done)
+  if (wantsHtml(request)) return reply.redirect(roomPage(request, roomOrLobby(request)), 303)
+  return reply.send({ handled: done.handled })
+}

@@ -85,6 +85,7 @@ export default fp(
       retention: { maxEvents: config.HISTORY_MAX_EVENTS, maxAgeMs: config.HISTORY_MAX_AGE_DAYS * 86_400_000, everyMs: 60_000 },
       idleMs: config.ROOM_IDLE * 1000,
       operators: config.OPERATORS,
+      reportsPerHour: config.REPORTS_PER_HOUR,
       onError: (err, what) => app.log.error({ err }, what),
     })
     try {

@@ -22,6 +22,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type Report,
   type RoomRules,
   withRules,
 } from './store.js'
@@ -154,6 +155,7 @@ export class MemoryRooms implements RoomStore {
   private readonly memberNames = new Map<string, string>()
   /** Per room, by kind and person: their ban or mute. */
   private readonly restricted = new Map<string, Map<string, Restriction>>()
+  private readonly reported = new Map<string, Report[]>()
   private readonly markers = new Map<string, number>()
   private readonly directs = new Map<string, string>()
   async create(room: RoomRecord): Promise<boolean> {
@@ -228,6 +230,26 @@ export class MemoryRooms implements RoomStore {
   }
   async lift(room: string, person: string, kind: Restriction['kind']): Promise<boolean> {
     return this.restricted.get(room)?.delete(`${kind}\n${person}`) ?? false
+  }
+  async report(room: string, report: Report): Promise<boolean> {
+    const of = this.reported.get(room) ?? []
+    this.reported.set(room, of)
+    if (of.some((r) => r.ref === report.ref && r.reporter === report.reporter && r.handledBy === undefined)) return false
+    of.push({ ...report })
+    return true
+  }
+  async reports(room: string, limit: number): Promise<Report[]> {
+    return (this.reported.get(room) ?? []).filter((r) => r.handledBy === undefined).slice(0, limit).map((r) => ({ ...r }))
+  }
+  async handleReports(room: string, ref: number, by: string, outcome: string): Promise<Report[]> {
+    const handled: Report[] = []
+    for (const r of this.reported.get(room) ?? []) {
+      if (r.ref !== ref || r.handledBy !== undefined) continue
+      r.handledBy = by
+      r.outcome = outcome
+      handled.push({ ...r })
+    }
+    return handled
   }
   async restrictions(room: string, now: number): Promise<Restriction[]> {
     return [...(this.restricted.get(room)?.values() ?? [])].filter((r) => r.until === undefined || r.until > now).map((r) => ({ ...r }))

@@ -24,6 +24,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type Report,
   type RoomRules,
   withRules,
 } from './store.js'
@@ -87,6 +88,9 @@ const passkeyRecord = (row: PasskeyRow): PasskeyRecord => ({
   createdAt: Number(row.created_at),
   lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
 })
+
+type ReportRow = { ref: string; reporter: string; name: string; reason: string; at: string; handled_by: string | null; outcome: string | null }
+const asReport = (r: ReportRow): Report => ({ ref: Number(r.ref), reporter: r.reporter, name: r.name, reason: r.reason, at: Number(r.at), handledBy: r.handled_by ?? undefined, outcome: r.outcome ?? undefined })
 
 const ROOM_COLUMNS = 'name, skeleton, title, topic, visibility, created_by, created_at'
 /** What a room is read with: its columns and its rules. */
@@ -355,6 +359,17 @@ export class PostgresStore extends LobbyMethods implements Store {
       )
       return rows.map((r) => ({ person: r.person, name: r.name, kind: r.kind, until: r.until === null ? undefined : Number(r.until), by: r.by_name, reason: r.reason, at: Number(r.at) }))
     },
+    report: async (room: string, r: Report) =>
+      (await this.pool.query('INSERT INTO chat_room_reports (room, ref, reporter, name, reason, at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', [room, r.ref, r.reporter, r.name, r.reason, r.at])).rowCount === 1,
+    reports: async (room: string, limit: number) =>
+      (await this.pool.query<ReportRow>('SELECT ref, reporter, name, reason, at, handled_by, outcome FROM chat_room_reports WHERE room = $1 AND handled_by IS NULL ORDER BY at, seq LIMIT $2', [room, limit])).rows.map(asReport),
+    handleReports: async (room: string, ref: number, by: string, outcome: string, at: number) =>
+      (
+        await this.pool.query<ReportRow>(
+          'UPDATE chat_room_reports SET handled_by = $1, outcome = $2, handled_at = $3 WHERE room = $4 AND ref = $5 AND handled_by IS NULL RETURNING ref, reporter, name, reason, at, handled_by, outcome',
+          [by, outcome, at, room, ref],
+        )
+      ).rows.map(asReport),
     memberOf: async (person: string) => {
       const { rows } = await this.pool.query<{ room: string }>('SELECT room FROM chat_room_members WHERE person = $1 ORDER BY room', [person])
       return rows.map((row) => row.room)
@@ -484,6 +499,10 @@ export class PostgresStore extends LobbyMethods implements Store {
           until BIGINT, by_name TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY,
           PRIMARY KEY (room, kind, person));
         CREATE TABLE IF NOT EXISTS chat_read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read BIGINT NOT NULL, PRIMARY KEY (room, person));
+        -- A report of a message to the room's moderators (handled_by NULL: open); one open report per person and message.
+        CREATE TABLE IF NOT EXISTS chat_room_reports (room TEXT NOT NULL, ref BIGINT NOT NULL, reporter TEXT NOT NULL, name TEXT NOT NULL, reason TEXT NOT NULL,
+          at BIGINT NOT NULL, handled_by TEXT, outcome TEXT, handled_at BIGINT, seq BIGINT GENERATED ALWAYS AS IDENTITY);
+        CREATE UNIQUE INDEX IF NOT EXISTS chat_room_reports_open ON chat_room_reports (room, ref, reporter) WHERE handled_by IS NULL;
         -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
         CREATE TABLE IF NOT EXISTS chat_direct_rooms (a TEXT NOT NULL, b TEXT NOT NULL, room TEXT NOT NULL, PRIMARY KEY (a, b));
         CREATE TABLE IF NOT EXISTS chat_sessions (hash TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);

@@ -26,6 +26,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type Store,
+  type Report,
   withRules,
 } from './store.js'
 
@@ -240,6 +241,10 @@ export class SqliteStore extends LobbyMethods implements Store {
       -- A ban or a mute of a person in a room (until NULL: for good).
       CREATE TABLE IF NOT EXISTS room_restrictions (room TEXT NOT NULL, person TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
         until INTEGER, by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (room, kind, person));
+      -- A report of a message to the room's moderators (handled_by NULL: open); one open report per person and message.
+      CREATE TABLE IF NOT EXISTS room_reports (room TEXT NOT NULL, ref INTEGER NOT NULL, reporter TEXT NOT NULL, name TEXT NOT NULL, reason TEXT NOT NULL,
+        at INTEGER NOT NULL, handled_by TEXT, outcome TEXT, handled_at INTEGER);
+      CREATE UNIQUE INDEX IF NOT EXISTS room_reports_open ON room_reports (room, ref, reporter) WHERE handled_by IS NULL;
       CREATE TABLE IF NOT EXISTS read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read INTEGER NOT NULL,
         PRIMARY KEY (room, person)) WITHOUT ROWID;
       -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
@@ -612,6 +617,15 @@ export class SqliteStore extends LobbyMethods implements Store {
     const restrictions = db.prepare<[string, number], { person: string; name: string; kind: Restriction['kind']; until: number | null; by: string; reason: string; at: number }>(
       'SELECT person, name, kind, until, by, reason, at FROM room_restrictions WHERE room = ? AND (until IS NULL OR until > ?) ORDER BY at, rowid',
     )
+    const report = db.prepare<[string, number, string, string, string, number]>(
+      'INSERT INTO room_reports (room, ref, reporter, name, reason, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    )
+    type ReportRow = { ref: number; reporter: string; name: string; reason: string; at: number; handled_by: string | null; outcome: string | null }
+    const asReport = (r: ReportRow): Report => ({ ref: r.ref, reporter: r.reporter, name: r.name, reason: r.reason, at: r.at, handledBy: r.handled_by ?? undefined, outcome: r.outcome ?? undefined })
+    const reports = db.prepare<[string, number], ReportRow>('SELECT * FROM room_reports WHERE room = ? AND handled_by IS NULL ORDER BY at, rowid LIMIT ?')
+    const handleReports = db.prepare<[string, string, number, string, number], ReportRow>(
+      'UPDATE room_reports SET handled_by = ?, outcome = ?, handled_at = ? WHERE room = ? AND ref = ? AND handled_by IS NULL RETURNING *',
+    )
     const readMarker = db.prepare<[string, string], number>('SELECT last_read FROM read_markers WHERE room = ? AND person = ?').pluck()
     const markRead = db.prepare<[string, string, number]>(
       `INSERT INTO read_markers (room, person, last_read) VALUES (?, ?, ?)
@@ -643,6 +657,9 @@ export class SqliteStore extends LobbyMethods implements Store {
       },
       lift: async (name, person, kind) => lift.run(this.writable(name), kind, person).changes === 1,
       restrictions: async (name, now) => restrictions.all(name, now).map((r) => ({ ...r, until: r.until ?? undefined })),
+      report: async (name, r) => report.run(this.writable(name), r.ref, r.reporter, r.name, r.reason, r.at).changes === 1,
+      reports: async (name, limit) => reports.all(name, limit).map(asReport),
+      handleReports: async (name, ref, by, outcome, at) => handleReports.all(by, outcome, at, this.writable(name), ref).map(asReport),
       members: async (name) => members.all(name),
       memberOf: async (person) => memberOf.all(person),
       readMarker: async (name, person) => readMarker.get(name, person) ?? 0,

@@ -226,6 +226,19 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
 export type RoomVisibility = 'public' | 'private' | 'direct'
 export type RoomRole = 'owner' | 'moderator' | 'member'
 
+/** Someone's report of a message to the room's moderators, and once handled, by whom and how. */
+export interface Report {
+  /** The message's id. */
+  ref: number
+  /** Who reported it (their person key: an account's id or a guest's), by their name then. */
+  reporter: string
+  name: string
+  reason: string
+  at: number
+  handledBy?: string | undefined
+  outcome?: string | undefined
+}
+
 /** A person barred from a room (ban) or from writing in it (mute), until a time or for good; by whom and why. */
 export interface Restriction {
   /** Who: an account's id, or a guest's session-bound id (a new guest name in the same session is still them). */
@@ -297,6 +310,12 @@ export interface RoomStore {
   lift(room: string, person: string, kind: Restriction['kind']): Promise<boolean>
   /** A room's bans and mutes still in force at `now`, oldest first. */
   restrictions(room: string, now: number): Promise<Restriction[]>
+  /** Records a person's report of message `ref`; false (nothing written) when they reported it already and it is still open. */
+  report(room: string, report: Report): Promise<boolean>
+  /** A room's open reports, oldest first, at most `limit`. */
+  reports(room: string, limit: number): Promise<Report[]>
+  /** Marks the open reports of message `ref` handled (by whom, how); returns them, so their reporters can be told. */
+  handleReports(room: string, ref: number, by: string, outcome: string, at: number): Promise<Report[]>
   /** The members' ids, oldest membership first. */
   members(room: string): Promise<string[]>
   /** The first `limit` members, oldest membership first, with the name each joined under ('' when not recorded). */
