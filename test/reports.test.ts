@@ -18,7 +18,7 @@ async function dev(t: Parameters<typeof served>[0]) {
 
 const list = async (base: string, cookie: string, room = 'dev') => {
   const res = await fetch(`${base}${room === 'lobby' ? '/room' : `/rooms/${room}`}/reports`, { headers: { cookie } })
-  return { status: res.status, body: (await res.json()) as { reports?: { id: number; user: string; text?: string; reports: { user: string; reason: string }[] }[]; message?: string } }
+  return { status: res.status, body: (await res.json()) as { reports?: { id: number; user: string; text?: string; reports: { user: string; reason: string; at: number }[] }[]; message?: string } }
 }
 
 t.test('a member reports a message; the moderators see it with who and why; a delete handles it and the reporter is told on their stream', async (t) => {
