@@ -130,6 +130,8 @@ export const routes: Route[] = [
   { method: 'GET', url: '/room/reports', action: Rooms.reports, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/reports/:id/dismiss', action: Rooms.dismiss, auth: 'api' },
   { method: 'POST', url: '/room/reports/:id/dismiss', action: Rooms.dismiss, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/moderate', action: Rooms.moderationPage, auth: 'page' },
+  { method: 'GET', url: '/room/moderate', action: Rooms.moderationPage, auth: 'page' },
   { method: 'POST', url: '/rooms/:room/read', action: Rooms.read, auth: 'api' },
   { method: 'POST', url: '/direct', action: Rooms.direct, auth: 'api' },
 

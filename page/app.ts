@@ -163,7 +163,7 @@ async function switchTo(url: string, show: (room: string) => void, push: boolean
   const nextAside = doc.getElementById('people')
   if (!next || !nextAside) return location.assign(url)
   const name = next.dataset.room ? decodeURIComponent(next.dataset.room) : 'lobby'
-  for (const key of ['room', 'epoch', 'seen', 'where', 'member', 'dm', 'guest']) {
+  for (const key of ['room', 'epoch', 'seen', 'where', 'member', 'dm', 'guest', 'moderator', 'slow']) {
     const value = next.dataset[key]
     if (value === undefined) delete roomEl.dataset[key]
     else roomEl.dataset[key] = value

@@ -75,3 +75,37 @@ t.test('bad reports: a message that is not there, a room one cannot read, a long
   t.equal((await post(base, gus, `/room/messages/${lobbyLine}/report`, { reason: 'off topic' })).status, 201, 'a guest reports in the lobby')
   t.equal((await list(base, ann, 'lobby')).status, 403, "a room's owner has no say over the lobby's reports")
 })
+
+t.test('the moderation page needs no JavaScript: reports with their forms, a person and the rules acted on by form, the log; 403 for a member', async (t) => {
+  const { base, ann, bob, cat, said } = await dev(t)
+  const id = await said(cat, 'spam <b>spam</b>')
+  await post(base, bob, `/rooms/dev/messages/${id}/report`, { reason: 'ads & links' })
+  const page = async (cookie: string) => {
+    const res = await fetch(`${base}/rooms/dev/moderate`, { headers: { cookie, accept: 'text/html' } })
+    return { status: res.status, html: await res.text() }
+  }
+  t.equal((await page(bob)).status, 403, 'a member: 403')
+  const before = await page(ann)
+  t.equal(before.status, 200, 'the owner sees it')
+  t.match(before.html, /Open reports \(1\)/)
+  t.match(before.html, /<q>spam &lt;b&gt;spam&lt;\/b&gt;<\/q>/, "the message, escaped")
+  t.match(before.html, /<span class="user">bob<\/span>: ads &amp; links/, 'who reported it and why, escaped')
+  const form = (payload: Record<string, string>, url = '/rooms/dev/moderation') =>
+    fetch(`${base}${url}`, { method: 'POST', headers: { cookie: ann, accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded', origin: base }, body: new URLSearchParams({ ...payload, back: 'moderate' }), redirect: 'manual' })
+  const deleted = await form({ action: 'delete', id: String(id), reason: 'reported' })
+  t.equal(deleted.status, 303, 'the delete form')
+  t.equal(deleted.headers.get('location'), '/rooms/dev/moderate?done=1', 'comes back to the moderation page')
+  t.equal((await form({ action: 'mute', user: 'cat', minutes: '60', reason: 'spam' })).status, 303, 'a person acted on by form')
+  t.equal((await form({ action: 'slow', seconds: '20' })).status, 303, 'slow mode by form')
+  const after = await page(ann)
+  t.match(after.html, /Open reports \(0\)/, 'the report is handled')
+  t.match(after.html, /ann set slow mode: one message every 20 seconds per person/, 'the log, newest first')
+  t.match(after.html, /ann muted cat for 60 minutes: spam/)
+  t.match(after.html, /ann deleted a message by cat: reported/)
+  t.match(after.html, /name="seconds" min="0" max="3600" value="20"/, 'the rules as they stand')
+  const roomPage = await (await fetch(`${base}/websocket/rooms/dev`, { headers: { cookie: ann } })).text()
+  t.match(roomPage, /href="\/rooms\/dev\/moderate">Moderation/, "the room's page links a moderator to it")
+  t.match(roomPage, /data-moderator="1"/)
+  t.match(roomPage, /data-slow="20"/, 'and says the slow mode')
+  t.notMatch(await (await fetch(`${base}/websocket/rooms/dev`, { headers: { cookie: bob } })).text(), /Moderation: reports/, "a member's does not")
+})

@@ -610,6 +610,12 @@ export class Chatroom {
     return { ok: true, room }
   }
 
+  /** Whether this person moderates the room (its moderators, its owner, the operators): the page offers them its tools. */
+  async moderates(name: string, member: Member): Promise<boolean> {
+    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+    return record !== undefined && record.visibility !== 'direct' && (await this.rankIn(record, member)) >= RANK.moderator
+  }
+
   /**
    * How much say this person has in a room: an operator (OPERATORS, an account) over every room,
    * the owner (its creator) over theirs, a moderator the owner appointed, or none.

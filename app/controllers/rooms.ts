@@ -5,6 +5,8 @@ import { skeleton, transports } from '../identity.js'
 import { currentUser } from '../plugins/session.js'
 import { httpRefusal, reasons } from '../transport/protocol.js'
 import { sendRefusal } from '../transport/http.js'
+import { moderationWords } from '../../client/render.js'
+import type { ModerationEvent } from '../../client/protocol.js'
 
 const wantsHtml = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
 const body = (request: FastifyRequest) => (request.body ?? {}) as Record<string, unknown>
@@ -16,8 +18,9 @@ function refuse(reply: FastifyReply, refused: RoomRefusal) {
   return reply.code(refused.status).send({ error: reasons[refused.status], message: refused.message })
 }
 
-/** A room's page of the way in the form came from (its hidden `transport`), else the page that needs no JavaScript. */
+/** A room's page of the way in the form came from (its hidden `transport`), else the page that needs no JavaScript; the moderation page when the form was there (`back=moderate`). */
 function roomPage(request: FastifyRequest, name: string): string {
+  if (body(request).back === 'moderate') return `${name === 'lobby' ? '/room' : `/rooms/${encodeURIComponent(name)}`}/moderate?done=1`
   const way = transports.find((t) => t === body(request).transport) ?? 'refresh'
   return name === 'lobby' ? `/${way}/room` : `/${way}/rooms/${encodeURIComponent(name)}`
 }
@@ -164,4 +167,41 @@ export async function dismiss(request: FastifyRequest, reply: FastifyReply) {
   if (!done.ok) return refuse(reply, done)
   if (wantsHtml(request)) return reply.redirect(roomPage(request, roomOrLobby(request)), 303)
   return reply.send({ handled: done.handled })
+}
+
+/**
+ * GET /rooms/:room/moderate (the lobby's: /room/moderate) — the room's moderation page, for its
+ * moderators (403 for others): open reports, an action on a person, the room's rules, and the log
+ * of what was done (its newest 200 moderation events among the last 2,000 events). Needs no
+ * JavaScript: every form posts to the moderation routes and comes back here.
+ */
+export async function moderationPage(request: FastifyRequest, reply: FastifyReply) {
+  const { chatroom } = request.server
+  const user = currentUser(request)
+  const name = roomOrLobby(request)
+  const room = await chatroom.access(name, user)
+  if ('ok' in room) throw Object.assign(new Error(room.message), { statusCode: room.status })
+  const listed = await chatroom.reports(user, name)
+  if (!listed.ok) throw Object.assign(new Error(listed.message), { statusCode: listed.status })
+  const record = name === 'lobby' ? undefined : await chatroom.roomStore.get(name)
+  const events = await room.history(room.lastId + 1, 2000)
+  const log = events
+    .filter((stored) => stored.event.type === 'moderation')
+    .reverse()
+    .slice(0, 200)
+    .map(({ event }) => ({ timestamp: event.timestamp, words: moderationWords(event as ModerationEvent).map((w) => w.text).join('') }))
+  const flash = (request.query as { done?: string }).done
+  return reply.header('cache-control', 'no-store').view('moderation/index', {
+    user,
+    name,
+    title: name === 'lobby' ? 'the lobby' : record?.visibility === 'direct' ? record.title : `#${name}`,
+    base: name === 'lobby' ? '/room' : `/rooms/${encodeURIComponent(name)}`,
+    back: name === 'lobby' ? '/auto/room' : `/auto/rooms/${encodeURIComponent(name)}`,
+    reports: listed.reports,
+    record,
+    slow: room.slow,
+    closed: room.closedToNew,
+    log,
+    flash: flash === '1' ? 'Done.' : undefined,
+  })
 }

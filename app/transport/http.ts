@@ -240,7 +240,10 @@ export async function roomPage(request: FastifyRequest, transport: Transport) {
     way: sidebar.where + transportNames[transport].short,
     sayAction: `${roomBase(`/${sayTo}`, room)}/messages`,
     // data-member: the person's stream follows this room (the page rides it rather than opening a connection of its own).
-    roomAttr: room.name === 'lobby' ? '' : ` data-room="${encodeURIComponent(room.name)}"${sidebar.rooms.some((r) => r.current && r.member) ? ' data-member="1"' : ''}`,
+    roomAttr:
+      (room.name === 'lobby' ? '' : ` data-room="${encodeURIComponent(room.name)}"${sidebar.rooms.some((r) => r.current && r.member) ? ' data-member="1"' : ''}`) +
+      (sidebar.moderator ? ' data-moderator="1"' : '') +
+      (room.slow > 0 ? ` data-slow="${room.slow}"` : ''),
   }
 }
 
@@ -269,7 +272,9 @@ export async function roomSidebar(request: FastifyRequest, room: Room, transport
   // What the page and its tab are called: the lobby's Revel name, a DM's two people, else #room.
   const pageTitle = room.name === 'lobby' ? 'Chat room' : record?.visibility === 'direct' ? record.title : `#${room.name}`
   const where = room.name === 'lobby' ? '' : `${pageTitle} · `
-  return { rooms, roomRecord: record, roomTitle: room.name, pageTitle, canInvite: record?.visibility === 'private' && user.account === true, where }
+  // A moderator's page offers the tools (each checked again by the server when used).
+  const moderator = await chatroom.moderates(room.name, user)
+  return { rooms, roomRecord: record, roomTitle: room.name, pageTitle, canInvite: record?.visibility === 'private' && user.account === true, where, moderator }
 }
 
 /**
