@@ -325,6 +325,12 @@ export class StreamRide implements LinkOwner {
       stream.on('state', state),
       stream.on('reset', (name, epoch) => name === room.name && room.reset(epoch)),
       stream.on('person', (event) => event.kind === 'left' && event.room === room.name && this.end('left')),
+      // Kicked or banned: the room is told why (its error), then ends as removed.
+      stream.on('removed', (name, message) => {
+        if (name !== room.name) return
+        room.error(message)
+        this.end('removed')
+      }),
       stream.on('end', (reason) => this.end(reason)),
     ]
     state(stream.connectionState)

@@ -2,7 +2,8 @@
 // near the limit (characters as the server counts them) and says why a text cannot go as it is,
 // never cutting it; it tells the room you are typing, at most every few seconds.
 import { messageLength } from '../client/render.js'
-import { maxLength } from './context.js'
+import { maxLength, roomEl } from './context.js'
+import { el } from './dom.js'
 import { errorIsTooLong, showError, showTooLong } from './status.js'
 
 const form = document.getElementById('say') as HTMLFormElement
@@ -141,4 +142,21 @@ export function onTyping(notify: () => void, intervalMs = 2000): void {
     clearTimeout(trailing)
     trailing = undefined
   })
+}
+
+/**
+ * Slow mode in the composer: a line over the hint says it (the room's moderators are not
+ * slowed, so theirs says nothing). A message sent too soon waits in the outbox for its turn.
+ * Called when the page starts, when the room shown changes, and when the room's rule does.
+ */
+export function showSlowMode(): void {
+  const seconds = Number(roomEl.dataset.slow || 0)
+  let line = document.getElementById('slow-mode')
+  if (!seconds || roomEl.dataset.moderator === '1') return line?.remove()
+  if (!line) {
+    line = el('p', 'hint slow-mode')
+    line.id = 'slow-mode'
+    document.getElementById('say-hint')?.before(line)
+  }
+  line.textContent = `Slow mode: one message every ${seconds} s per person here.`
 }

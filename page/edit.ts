@@ -6,6 +6,7 @@ import { messageLength } from '../client/render.js'
 import { counterText } from './composer.js'
 import { maxLength, threadEl } from './context.js'
 import { el, keepingScroll } from './dom.js'
+import { askInPlace } from './moderate.js'
 import { rowText } from './rows.js'
 import { signedOut } from './status.js'
 import type { Thread } from './thread.js'
@@ -235,5 +236,10 @@ export function keyboardInThread(thread: Thread | null): void {
       button.setAttribute('aria-expanded', String(open))
     } else if (button.classList.contains('edit')) startEdit(row, thread)
     else if (button.classList.contains('delete')) confirmDelete(row, thread)
+    else if (button.classList.contains('report')) askInPlace(row, 'report')
+    else if (button.classList.contains('mod-delete')) askInPlace(row, 'delete')
+    else if (button.classList.contains('mute')) askInPlace(row, 'mute')
+    else if (button.classList.contains('kick')) askInPlace(row, 'kick')
+    else if (button.classList.contains('ban')) askInPlace(row, 'ban')
   })
 }

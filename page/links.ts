@@ -8,11 +8,11 @@ import type { StateInfo } from '../client/connection.js'
 import type { ChatRoom } from '../client/room.js'
 import type { Transport } from '../client/protocol.js'
 import { appShell } from './app.js'
-import { onCompose, onTyping } from './composer.js'
+import { onCompose, onTyping, showSlowMode } from './composer.js'
 import { me, roomEl, roomName, tab } from './context.js'
 import { OutboxView } from './outbox.js'
 import { Room } from './room.js'
-import { isLeaving, nameTaken, showConnection, showError, signedOut } from './status.js'
+import { isLeaving, nameTaken, notRemoved, removed, showConnection, showError, signedOut } from './status.js'
 
 /** What the top bar says for each way. */
 const wayNames: Record<Transport, string> = { websocket: 'WebSocket', sse: 'event stream', longpolling: 'long polling' }
@@ -68,7 +68,16 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
   /** The library's room `current` feeds the page while it is the one shown. */
   const wire = (current: ChatRoom): void => {
     room.outbox = new OutboxView(room, current.outbox)
-    current.on('batch', (items) => current === live && room.receive(items))
+    current.on('batch', (items) => {
+      if (current !== live) return
+      room.receive(items)
+      // A moderator changed the room's slow mode: the composer says the new one.
+      for (const item of items) {
+        if (item.type !== 'moderation' || item.action !== 'slow') continue
+        roomEl.dataset.slow = String(item.seconds ?? 0)
+        showSlowMode()
+      }
+    })
     current.on('reset', () => {
       if (current !== live) return
       room.thread.reset()
@@ -81,6 +90,8 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
       if (current !== live || isLeaving()) return
       if (reason === 'nameTaken') nameTaken()
       else if (reason === 'signedOut') signedOut()
+      // Kicked or banned: the page says so (the room's error said who and why) and takes no more messages.
+      else if (reason === 'removed') removed()
       // Left (here or on another device): the lobby.
       else location.assign(reason === 'left' ? `/${roomEl.dataset.transport || 'auto'}/room` : '/')
     })
@@ -90,12 +101,15 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
     first = false
   }
   wire(live)
+  showSlowMode()
   appShell(
     stream,
     (name) => {
       chat.leave(live.name)
       live = open(name)
       room.switchTo(live)
+      notRemoved()
+      showSlowMode()
       wire(live)
       void room.roster.resync()
     },

@@ -4,7 +4,8 @@
 // reader's local day (client/render.ts's rule); consecutive join and leave lines folded into one.
 import type { ChatEvent } from '../client/protocol.js'
 import { continuesGroup, joinLeaveWords, moderationWords } from '../client/render.js'
-import { iAmGuest, me, threadEl } from './context.js'
+import { iAmGuest, me, roomName, threadEl } from './context.js'
+import { moderating } from './moderate.js'
 import { avatarEl, dayFormat, el, fullFormat, textWithLinks, timeEl, timeFormat } from './dom.js'
 import { mentions } from './mentions.js'
 
@@ -53,6 +54,30 @@ function actionsEl(): HTMLDivElement {
   return actions
 }
 
+/**
+ * What one does about someone else's message: Report for everyone; Delete, Mute, Remove and Ban
+ * for the room's moderators (the server checks again). Shown as one's own message's actions are.
+ */
+function othersActionsEl(): HTMLDivElement {
+  const actions = el('div', 'actions others')
+  const button = (className: string, label: string) => {
+    const b = el('button', className)
+    b.type = 'button'
+    b.tabIndex = -1
+    b.setAttribute('aria-label', label)
+    return b
+  }
+  const more = button('more', moderating() ? 'Report or moderate this message' : 'Report this message')
+  more.setAttribute('aria-expanded', 'false')
+  actions.append(more, button('report', 'Report'))
+  if (moderating()) {
+    actions.append(button('mod-delete', 'Delete'), button('mute', 'Mute its author'))
+    if (roomName !== 'lobby') actions.append(button('kick', 'Remove its author from the room'))
+    actions.append(button('ban', 'Ban its author'))
+  }
+  return actions
+}
+
 /** One event as DOM: the markup the server renders (views/partials/events.eta). */
 export function renderEvent(event: ChatEvent): HTMLDivElement {
   const mine = event.user === me
@@ -89,7 +114,7 @@ export function renderEvent(event: ChatEvent): HTMLDivElement {
     if (isOwn(event)) {
       row.classList.add('own')
       if (!deleted) row.append(actionsEl())
-    }
+    } else if (!deleted && !mine) row.append(othersActionsEl())
     return row
   }
   if (event.type === 'moderation') {

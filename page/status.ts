@@ -44,6 +44,44 @@ export function signedOut(): void {
   location.assign(`/?signin=expired&name=${encodeURIComponent(me)}`)
 }
 
+/**
+ * A moderator put this person out of the room shown (kicked or banned): the error line keeps
+ * their words (who, until when, why), the status line says it plainly with a way to the lobby,
+ * and the message box takes no more (the server would refuse it).
+ */
+export function removed(): void {
+  isRemoved = true
+  const lobby = el('a', '', 'Go to the lobby')
+  lobby.href = `/${roomEl.dataset.transport || 'auto'}/room`
+  statusEl.replaceChildren('You are no longer in this room. ', lobby)
+  statusEl.classList.add('removed')
+  const box = document.getElementById('message') as HTMLTextAreaElement | null
+  if (box) {
+    box.disabled = true
+    box.placeholder = 'You can no longer write here.'
+  }
+  const send = document.querySelector<HTMLButtonElement>('#say button[type=submit]')
+  if (send) send.disabled = true
+}
+
+let isRemoved = false
+
+/** Another room is shown (the app switched in place): what removed() said and shut is undone. */
+export function notRemoved(): void {
+  if (!isRemoved) return
+  isRemoved = false
+  statusEl.classList.remove('removed')
+  statusEl.textContent = ''
+  showError('')
+  const box = document.getElementById('message') as HTMLTextAreaElement | null
+  if (box) {
+    box.disabled = false
+    box.placeholder = 'Write a message'
+  }
+  const send = document.querySelector<HTMLButtonElement>('#say button[type=submit]')
+  if (send) send.disabled = false
+}
+
 /** Someone else present now holds this user's name: back to the welcome page to pick another. */
 export function nameTaken(): void {
   if (!leaving) location.assign(`/?signin=taken&name=${encodeURIComponent(me)}`)
