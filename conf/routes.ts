@@ -126,6 +126,7 @@ export const routes: Route[] = [
   { method: 'POST', url: '/room/moderation', action: Rooms.moderate, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/messages/:id/report', action: Rooms.report, auth: 'api' },
   { method: 'POST', url: '/room/messages/:id/report', action: Rooms.report, auth: 'api' },
+  { method: 'GET', url: '/reports', action: Rooms.allReports, auth: 'api' },
   { method: 'GET', url: '/rooms/:room/reports', action: Rooms.reports, auth: 'api' },
   { method: 'GET', url: '/room/reports', action: Rooms.reports, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/reports/:id/dismiss', action: Rooms.dismiss, auth: 'api' },

@@ -74,6 +74,9 @@ t.test('bad reports: a message that is not there, a room one cannot read, a long
   const lobbyLine = ((await (await post(base, ann, '/longpolling/room/messages', { text: 'in the lobby' })).json()) as Event).id
   t.equal((await post(base, gus, `/room/messages/${lobbyLine}/report`, { reason: 'off topic' })).status, 201, 'a guest reports in the lobby')
   t.equal((await list(base, ann, 'lobby')).status, 403, "a room's owner has no say over the lobby's reports")
+  const mine = (await (await fetch(`${base}/reports`, { headers: { cookie: ann } })).json()) as { rooms: { room: string; reports: { id: number }[] }[] }
+  t.same(mine.rooms.map((r) => [r.room, r.reports.map((x) => x.id).sort()]), [['dev', [id, join].sort()]], "her rooms' open reports in one list (not the lobby's, not a room she does not moderate)")
+  t.same(((await (await fetch(`${base}/reports`, { headers: { cookie: bob } })).json()) as { rooms: unknown[] }).rooms, [], 'a member moderates nothing: an empty list')
 })
 
 t.test('the moderation page needs no JavaScript: reports with their forms, a person and the rules acted on by form, the log; 403 for a member', async (t) => {

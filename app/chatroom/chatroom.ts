@@ -808,6 +808,17 @@ export class Chatroom {
     return { ok: true, reports: [...byMessage.values()] }
   }
 
+  /** The open reports of every room this person moderates (the lobby's for operators), in one list: rooms with none are left out. */
+  async reportsOfMine(member: Member): Promise<{ room: string; reports: OpenReport[] }[]> {
+    const out: { room: string; reports: OpenReport[] }[] = []
+    for (const listed of await this.listRooms(member)) {
+      if (!(await this.moderates(listed.name, member))) continue
+      const found = await this.reports(member, listed.name)
+      if (found.ok && found.reports.length > 0) out.push({ room: listed.name, reports: found.reports })
+    }
+    return out
+  }
+
   /** A moderator dismisses the open reports of a message (nothing to do about it): its reporters are told it was handled. */
   async dismissReports(member: Member, name: string, id: number): Promise<{ ok: true; handled: number } | RoomRefusal> {
     const room = await this.access(name, member)

@@ -205,3 +205,9 @@ export async function moderationPage(request: FastifyRequest, reply: FastifyRepl
     flash: flash === '1' ? 'Done.' : undefined,
   })
 }
+
+/** GET /reports — the open reports of every room you moderate, in one list: `{"rooms": [{"room", "reports": [...]}]}` (rooms with none left out). */
+export async function allReports(request: FastifyRequest, reply: FastifyReply) {
+  const rooms = await request.server.chatroom.reportsOfMine(currentUser(request))
+  return reply.header('cache-control', 'no-store').send({ rooms })
+}
