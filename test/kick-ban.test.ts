@@ -267,3 +267,61 @@ t.test('two processes on PostgreSQL + Redis: a suspension on A closes his socket
   t.equal((await socket.untilClosed()).code, 4401, 'his socket on B is closed')
   t.equal((await passwordSignIn(b.base, 'bob')).status, 403, 'B refuses his sign-in')
 })
+
+/** Sends as fast as answers come, `inFlight` at a time, until `stop()`; every acknowledged id. */
+function spam(base: string, cookie: string, room: string, inFlight = 8) {
+  let stopped = false
+  const acked: number[] = []
+  let n = 0
+  const one = async (): Promise<void> => {
+    while (!stopped && n < 2000) {
+      const res = await say(base, cookie, room, `spam ${n++}`)
+      if (res.status === 201) acked.push(((await res.json()) as Event).id)
+      else await res.body?.cancel()
+    }
+  }
+  const running = Promise.all(Array.from({ length: inFlight }, one))
+  return {
+    acked,
+    stop: async () => {
+      stopped = true
+      await running
+    },
+  }
+}
+
+t.test('a ban raced with a flood of sends: none of theirs follows the ban in the log (one process, 20 runs)', async (t) => {
+  const { base, ann, bob } = await dev(t, 'public')
+  for (let run = 1; run <= 20; run++) {
+    const flood = spam(base, bob, 'dev')
+    await new Promise((resolve) => setTimeout(resolve, 30 + run * 3))
+    const banned = (await (await moderate(base, ann, 'dev', { action: 'ban', user: 'bob' })).json()) as Event
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await flood.stop()
+    const after = flood.acked.filter((id) => id > banned.id)
+    if (after.length > 0 || run === 20) t.same(after, [], `run ${run}: ${flood.acked.length} of his sends acknowledged before the ban (event ${banned.id}), none after`)
+    t.equal((await moderate(base, ann, 'dev', { action: 'unban', user: 'bob' })).status, 200)
+  }
+})
+
+t.test('two processes: a ban on A raced with his flood on B: his sends on B stop within the bus delay (counted), and none is taken after B learns it', { skip: shared }, async (t) => {
+  const { a, b } = await twoProcesses(t, { env: { RATE_LIMIT_MESSAGES: '100000' } })
+  const ann = await registerAccount(a.app, 'ann')
+  const bob = await registerAccount(a.app, 'bob')
+  await post(a.base, ann, '/rooms', { name: 'pub' })
+  await post(b.base, bob, '/rooms/pub/join')
+  const late: number[] = []
+  for (let run = 1; run <= 5; run++) {
+    const flood = spam(b.base, bob, 'pub')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const banned = (await (await moderate(a.base, ann, 'pub', { action: 'ban', user: 'bob' })).json()) as Event
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const before = flood.acked.length
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.equal(flood.acked.length, before, `run ${run}: nothing of his is taken on B once it has the ban`)
+    await flood.stop()
+    late.push(flood.acked.filter((id) => id > banned.id).length)
+    t.equal((await moderate(a.base, ann, 'pub', { action: 'unban', user: 'bob' })).status, 200)
+  }
+  t.comment(`sends of his acknowledged on B after the ban's event, per run: ${late.join(', ')}`)
+})

@@ -455,6 +455,9 @@ export class Room implements SubscriptionOwner {
       if (slowed) return slowed
     }
     return this.limited(member, 'could not publish a message', async () => {
+      // Asked again as it is queued: a ban, mute or removal decided here meanwhile is queued before it (see moderation()).
+      const stopped = this.stopped(member)
+      if (stopped) return stopped
       const stored = await this.publish({ ...this.draftOf(member, 'message'), text: checked.text, clientId: id })
       return stored.duplicate ? { outcome: 'ok', stored, duplicate: true } : { outcome: 'ok', stored }
     })
@@ -487,6 +490,8 @@ export class Room implements SubscriptionOwner {
       if (found.sender === undefined || found.sender !== memberKey(member)) {
         return { outcome: 'forbidden', message: 'You can only edit or delete your own messages.' }
       }
+      const stopped = this.stopped(member, type === 'delete')
+      if (stopped) return stopped
       const draft: EventDraft = { ...this.draftOf(member, type), ref }
       if (text !== undefined) draft.text = text
       return { outcome: 'ok', stored: await this.publish(draft) }
@@ -549,9 +554,25 @@ export class Room implements SubscriptionOwner {
     return undefined
   }
 
-  /** A moderation event in the log (its effect is already in the store): who did what to whom, and why. */
+  /** Why this person's write may not be queued now (no longer a member, banned, or muted unless `deleting` their own), or undefined. */
+  private stopped(member: Member, deleting = false): Said | undefined {
+    if (!this.admits(member)) return NOT_A_MEMBER
+    if (!deleting) return this.mutedNow(member)
+    const ban = this.bannedNow(member)
+    return ban ? { outcome: 'forbidden', message: removalMessage(ban) } : undefined
+  }
+
+  /**
+   * A moderation event in the log (its effect is already in the store): who did what to whom, and
+   * why. A ban, mute or removal holds here from this moment: a write of theirs queued after it is
+   * refused, so none of theirs follows it in this process's log (another process learns it from
+   * the event, within its bus's delay).
+   */
   moderation(moderator: Member, action: ModerationAction, target: string | undefined, reason: string, more: { until?: number | undefined; seconds?: number; topic?: string; title?: string } = {}): Promise<StoredEvent> {
     const { until, seconds, topic, title } = more
+    if (target !== undefined && (action === 'ban' || action === 'kick')) this.members?.delete(target)
+    if (target !== undefined && action === 'ban') this.banned.set(target, { until: until ?? Infinity, reason, by: moderator.name })
+    if (target !== undefined && action === 'mute') this.muted.set(target, { until: until ?? Infinity, reason })
     return this.publish({
       type: 'moderation',
       user: moderator.name,
