@@ -145,6 +145,17 @@ t.test('a guest is banned by their session: another guest name from the same bro
   t.equal((await fetch(`${base}/room/history?limit=5`, { headers: { cookie: gus2 } })).status, 403, 'nor may he read it')
   const other = await signInAt(base, 'hal', 'longpolling')
   t.equal((await say(base, other, 'lobby', 'hello')).status, 201, 'another guest writes on')
+  // Another guest who later goes by a banned guest's name (another session) is not banned for it.
+  const devRoom = await app.chatroom.room('dev')
+  await app.chatroom.roomStore.restrict('dev', { person: 'session-of-zed', name: 'zed', kind: 'ban', until: undefined, by: 'root', reason: '', at: Date.now() })
+  await devRoom.moderation({ name: 'root' }, 'ban', 'zed', '')
+  t.match(await devRoom.say({ id: 'session-of-zed', name: 'zed' }, 'me again'), { outcome: 'forbidden' }, 'the banned guest is refused')
+  let otherZed = await devRoom.say({ id: 'another-session', name: 'zed' }, 'a different zed')
+  for (let i = 0; i < 40 && otherZed.outcome !== 'ok'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    otherZed = await devRoom.say({ id: 'another-session', name: 'zed' }, 'a different zed')
+  }
+  t.equal(otherZed.outcome, 'ok', 'someone else by that name (another session) writes, once the room has the ban from the store')
   t.equal((await moderate(base, root, 'lobby', { action: 'unban', user: 'gus' })).status, 200, 'a banned guest not present is found by the ban')
   t.equal((await say(base, gus2, 'lobby', 'sorry')).status, 201, 'lifted: he writes again')
 })

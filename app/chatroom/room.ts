@@ -176,9 +176,9 @@ export class Room implements SubscriptionOwner {
   private members: Set<string> | undefined
   private guardFrom = 0
   /**
-   * Who may read but not write here (a mute), by person key (the store's record) and by name (a
-   * moderation event names them, so every process knows at once): until when (Infinity: for
-   * good), and why. Re-read from the store after every moderation event.
+   * Who may read but not write here (a mute), by person key (the store's record), and by name from
+   * the moment a moderation event names them until the store is read again (so every process
+   * knows at once): until when (Infinity: for good), and why. Re-read after every moderation event.
    */
   private muted = new Map<string, { until: number; reason: string }>()
   /** Who may neither read nor write here (a ban), kept as `muted` is; with who banned them, for the message. */
@@ -743,9 +743,10 @@ export class Room implements SubscriptionOwner {
       const banned = new Map<string, { until: number; reason: string; by: string }>()
       for (const r of await this.restrictionsOf()) {
         const entry = { until: r.until ?? Infinity, reason: r.reason, by: r.by }
+        // By person alone: the name an event gave them stands only until the store answers (a
+        // guest who later takes a banned guest's name is not banned for it).
         const into = r.kind === 'ban' ? banned : r.kind === 'mute' ? muted : undefined
         into?.set(r.person, entry)
-        into?.set(r.name, entry)
       }
       this.muted = muted
       this.banned = banned
