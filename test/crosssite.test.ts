@@ -16,7 +16,11 @@ const senders: [string, Record<string, string>, boolean][] = [
 ]
 
 /** Read-only, for the signed-in user's own scripts: they put nobody in the room (and CORP keeps other sites from reading them). */
-const readOnly = new Set(['GET /room/users', 'GET /room/history', 'GET /account', 'GET /account/sessions', 'GET /rooms', 'GET /rooms/:room/users', 'GET /rooms/:room/history', 'GET /search'])
+const readOnly = new Set([
+  'GET /room/users', 'GET /room/history', 'GET /account', 'GET /account/sessions', 'GET /rooms', 'GET /rooms/:room/users', 'GET /rooms/:room/history', 'GET /search',
+  // A room's moderators' reading: its reports and its moderation page.
+  'GET /reports', 'GET /rooms/:room/reports', 'GET /room/reports', 'GET /rooms/:room/moderate', 'GET /room/moderate',
+])
 /** Requests that must enter the room when allowed: the room pages, the socket, the stream, the polls (not /refresh, a redirect to its page). */
 const entering = (method: string, url: string) => method === 'GET' && url !== '/refresh' && !url.startsWith('/account') && url !== '/websocket/socket'
 
@@ -69,8 +73,8 @@ t.test('cross-site matrix: no room page or entering request from another site pu
       const body = await res.text()
       t.match(type, page ? /text\/html/ : /application\/json/, `${method} ${url}: the refusal is ${page ? 'a page' : 'JSON'}`)
       if (/another site|Cross-origin/.test(body)) crossSiteRefusals.add(cookie)
-      // An account route, or a room's title and topic (its owner's only).
-      else t.match(url, /^\/account|^\/rooms\/[^/]+\/describe$/, `${method} ${url}: only an account route or an owner's action refuses a guest for another reason`)
+      // An account route, a room's title and topic (its owner's only), or its reports' handling (its moderators').
+      else t.match(url, /^\/account|^\/rooms\/[^/]+\/describe$|\/reports\/:id\/dismiss$/, `${method} ${url}: only an account route or an owner's or moderator's action refuses a guest for another reason`)
     } else if (url.includes('/events')) {
       controller.abort()
     } else {
