@@ -90,3 +90,29 @@ export function keepingScroll(change: (thread: HTMLElement) => void, follow = at
   else threadEl.scrollTop = top
   return follow
 }
+
+/**
+ * A question asked in place in a message's row (`ask`, added to its body, the row's "⋯" closed),
+ * `first` focused; Cancel (`no`) or Escape takes it away and gives the row the focus back. Returns
+ * what takes it away.
+ */
+export function askInRow(row: HTMLElement, body: Element, ask: HTMLElement, no: HTMLButtonElement, first: HTMLElement): () => void {
+  keepingScroll(() => body.append(ask))
+  row.classList.remove('open')
+  first.focus()
+  const close = () => {
+    keepingScroll(() => ask.remove())
+    if (row.isConnected) {
+      row.tabIndex = -1
+      row.focus({ preventScroll: true })
+    }
+  }
+  no.addEventListener('click', close)
+  ask.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.stopPropagation()
+      close()
+    }
+  })
+  return close
+}

@@ -5,7 +5,7 @@ import type { DeleteEvent, EditEvent } from '../client/protocol.js'
 import { messageLength } from '../client/render.js'
 import { counterText } from './composer.js'
 import { maxLength, threadEl } from './context.js'
-import { el, keepingScroll } from './dom.js'
+import { askInRow, el, keepingScroll } from './dom.js'
 import { askInPlace } from './moderate.js'
 import { rowText } from './rows.js'
 import { signedOut } from './status.js'
@@ -122,23 +122,7 @@ function confirmDelete(row: HTMLElement, thread: Thread): void {
   no.type = 'button'
   const error = el('span', 'edit-error')
   ask.append(el('span', '', 'Delete this message for everyone?'), ' ', yes, ' ', no, ' ', error)
-  keepingScroll(() => body.append(ask))
-  row.classList.remove('open')
-  yes.focus()
-  const close = () => {
-    keepingScroll(() => ask.remove())
-    if (row.isConnected) {
-      row.tabIndex = -1
-      row.focus({ preventScroll: true })
-    }
-  }
-  no.addEventListener('click', close)
-  ask.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') {
-      e.stopPropagation()
-      close()
-    }
-  })
+  askInRow(row, body, ask, no, yes)
   yes.addEventListener('click', async () => {
     yes.disabled = true
     const result = await changeMessage(thread, id, 'delete')

@@ -3,7 +3,7 @@
 // with a reason (and for how long), then done by the room's moderation routes. Reached from the
 // message's actions: hover or focus on a desktop, "⋯" on a touch screen, Tab from the focused row.
 import { roomEl, roomName } from './context.js'
-import { el, keepingScroll } from './dom.js'
+import { askInRow, el, keepingScroll } from './dom.js'
 
 export type MessageAction = 'report' | 'delete' | 'mute' | 'kick' | 'ban'
 
@@ -63,23 +63,7 @@ export function askInPlace(row: HTMLElement, action: MessageAction): void {
   const said = el('span', 'edit-error')
   said.setAttribute('role', 'alert')
   ask.append(...parts, yes, no, said)
-  keepingScroll(() => body.append(ask))
-  row.classList.remove('open')
-  reason.focus()
-  const close = () => {
-    keepingScroll(() => ask.remove())
-    if (row.isConnected) {
-      row.tabIndex = -1
-      row.focus({ preventScroll: true })
-    }
-  }
-  no.addEventListener('click', close)
-  ask.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') {
-      e.stopPropagation()
-      close()
-    }
-  })
+  askInRow(row, body, ask, no, reason)
   ask.addEventListener('submit', async (e) => {
     e.preventDefault()
     yes.disabled = true

@@ -41,17 +41,19 @@ function contentEl(text: string, edited: number | undefined, deleted: boolean): 
  */
 function actionsEl(): HTMLDivElement {
   const actions = el('div', 'actions')
-  const button = (className: string, label: string) => {
-    const b = el('button', className)
-    b.type = 'button'
-    b.tabIndex = -1
-    b.setAttribute('aria-label', label)
-    return b
-  }
-  const more = button('more', 'Edit or delete this message')
+  const more = actionButton('more', 'Edit or delete this message')
   more.setAttribute('aria-expanded', 'false')
-  actions.append(more, button('edit', 'Edit'), button('delete', 'Delete'))
+  actions.append(more, actionButton('edit', 'Edit'), actionButton('delete', 'Delete'))
   return actions
+}
+
+/** One of a message's action buttons: its word drawn by chat.css, its name its aria-label; a Tab stop only while its row has the focus. */
+function actionButton(className: string, label: string): HTMLButtonElement {
+  const b = el('button', className)
+  b.type = 'button'
+  b.tabIndex = -1
+  b.setAttribute('aria-label', label)
+  return b
 }
 
 /**
@@ -60,13 +62,7 @@ function actionsEl(): HTMLDivElement {
  */
 function othersActionsEl(): HTMLDivElement {
   const actions = el('div', 'actions others')
-  const button = (className: string, label: string) => {
-    const b = el('button', className)
-    b.type = 'button'
-    b.tabIndex = -1
-    b.setAttribute('aria-label', label)
-    return b
-  }
+  const button = actionButton
   const more = button('more', moderating() ? 'Report or moderate this message' : 'Report this message')
   more.setAttribute('aria-expanded', 'false')
   actions.append(more, button('report', 'Report'))

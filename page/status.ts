@@ -55,13 +55,18 @@ export function removed(): void {
   lobby.href = `/${roomEl.dataset.transport || 'auto'}/room`
   statusEl.replaceChildren('You are no longer in this room. ', lobby)
   statusEl.classList.add('removed')
+  composerOpen(false)
+}
+
+/** The message box and its Send: shut (saying why in its placeholder) or open again. */
+function composerOpen(open: boolean): void {
   const box = document.getElementById('message') as HTMLTextAreaElement | null
   if (box) {
-    box.disabled = true
-    box.placeholder = 'You can no longer write here.'
+    box.disabled = !open
+    box.placeholder = open ? 'Write a message' : 'You can no longer write here.'
   }
   const send = document.querySelector<HTMLButtonElement>('#say button[type=submit]')
-  if (send) send.disabled = true
+  if (send) send.disabled = !open
 }
 
 let isRemoved = false
@@ -73,13 +78,7 @@ export function notRemoved(): void {
   statusEl.classList.remove('removed')
   statusEl.textContent = ''
   showError('')
-  const box = document.getElementById('message') as HTMLTextAreaElement | null
-  if (box) {
-    box.disabled = false
-    box.placeholder = 'Write a message'
-  }
-  const send = document.querySelector<HTMLButtonElement>('#say button[type=submit]')
-  if (send) send.disabled = false
+  composerOpen(true)
 }
 
 /** Someone else present now holds this user's name: back to the welcome page to pick another. */

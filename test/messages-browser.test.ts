@@ -174,7 +174,8 @@ t.test('edits, deletions, mentions, folded join lines, keyboard, "Load older", t
     await page.waitForFunction(() => Array.from(document.querySelectorAll('#thread > .message.deleted .gone')).some((n) => n.textContent === 'message deleted'), undefined, { timeout: 10_000 })
     t.notOk(await page.evaluate(() => document.getElementById('thread')!.textContent!.includes('oops, wrong room')), `${name}: the deleted text is gone, "message deleted" in its place`)
   }
-  t.equal(await bob.locator('#thread > .message:not(.mine) .actions').count(), 0, 'no Edit or Delete on other people\'s messages')
+  t.equal(await bob.locator('#thread > .message:not(.mine) .actions :is(.edit, .delete)').count(), 0, 'no Edit or Delete on other people\'s messages')
+  t.ok((await bob.locator('#thread > .message:not(.mine) .actions .report').count()) > 0, 'Report instead')
   await screenshot(bob, 'messages-edited-desktop')
   await screenshot(cy, 'messages-edited-phone')
   // On a touch screen, "⋯" on your own message opens Edit and Delete.
