@@ -111,7 +111,8 @@ class FollowSocketLink extends Link {
           if (frame.status === 409 && typeof frame.epoch === 'string') {
             this.stream.startOver(room, frame.epoch, Number(frame.lastId) || 0)
             this.subscribe(room, this.stream.cursor(room)!)
-          } else this.stream.drop(room)
+          } else if (frame.status === 403) this.stream.removed(room, String(frame.message ?? ''))
+          else this.stream.drop(room)
         }
       },
       (code, opened) => {
@@ -187,6 +188,7 @@ class FollowEventStreamLink extends HttpLink {
         if (value.reason !== 'lagged') this.stream.drop(room)
       } else if (event === 'refused') {
         if (value.status === 409 && typeof value.epoch === 'string') this.stream.startOver(room, value.epoch, Number(value.lastId) || 0)
+        else if (value.status === 403) this.stream.removed(room, String(value.message ?? ''))
         else this.stream.drop(room)
       }
     }

@@ -248,6 +248,11 @@ export class ChatRoom extends Emitter<RoomEvents> {
   private async whyRefused(): Promise<EndReason | undefined> {
     try {
       const res = await this.net.request(roomPath('', this.name, '/users'))
+      // Banned (a socket's refused upgrade says nothing): the server's words, then the end.
+      if (res.status === 403) {
+        this.emit('error', readError(await res.json().catch(() => undefined))?.message ?? 'You may not read this room.')
+        return 'removed'
+      }
       await res.body?.cancel()
       return res.status === 401 ? 'signedOut' : res.status === 404 ? 'missing' : undefined
     } catch {

@@ -110,7 +110,8 @@ export function renderEvent(event: ChatEvent): HTMLDivElement {
     if (isOwn(event)) {
       row.classList.add('own')
       if (!deleted) row.append(actionsEl())
-    } else if (!deleted && !mine) row.append(othersActionsEl())
+      // A direct room has no moderators to report to (the line naming its other person says it is one).
+    } else if (!deleted && !mine && !document.getElementById('dm-with')) row.append(othersActionsEl())
     return row
   }
   if (event.type === 'moderation') {

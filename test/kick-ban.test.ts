@@ -336,3 +336,58 @@ t.test('two processes: a ban on A raced with his flood on B: his sends on B stop
   }
   t.comment(`sends of his acknowledged on B after the ban's event, per run: ${late.join(', ')}`)
 })
+
+t.test('a ban holds on the side routes too: search, the list of rooms, the person stream; a banned owner moderates no more; a DM has no reports; a private room bans only its members', async (t) => {
+  const { app, base, ann, bob, cat } = await dev(t, 'public', { OPERATORS: 'root' })
+  const root = await registerAccount(app, 'root')
+  await say(base, ann, 'dev', 'the secret plan')
+  t.equal((await moderate(base, ann, 'dev', { action: 'ban', user: 'bob' })).status, 200)
+  const search = async (cookie: string) => ((await (await fetch(`${base}/search?q=secret`, { headers: { cookie, accept: 'application/json' } })).json()) as { results: { room: string }[] }).results
+  t.equal((await search(cat)).filter((h) => h.room === 'dev').length, 1, 'search finds the line for a member')
+  t.same((await search(bob)).filter((h) => h.room === 'dev'), [], 'but finds nothing for him in the room he is banned from')
+  t.equal((await fetch(`${base}/search?q=secret&room=dev`, { headers: { cookie: bob, accept: 'application/json' } })).status, 404, 'nor when he names it')
+  const listed = (await (await fetch(`${base}/rooms`, { headers: { cookie: bob } })).json()) as { rooms: { name: string }[] }
+  t.notOk(listed.rooms.some((r) => r.name === 'dev'), 'the room is not in his list')
+  const poll = (await (await fetch(`${base}/longpolling/messages?follow=me`, { headers: { cookie: bob } })).json()) as { rooms: Record<string, unknown>; refused: unknown[] }
+  t.notOk('dev' in poll.rooms, 'his stream does not follow it')
+  t.same(poll.refused, [], 'nor is it refused at every poll')
+
+  // An operator bans the owner of her own room: she moderates it no more.
+  t.equal((await moderate(base, root, 'dev', { action: 'ban', user: 'ann', reason: 'abuse' })).status, 200)
+  const refused = await moderate(base, ann, 'dev', { action: 'kick', user: 'cat' })
+  t.equal(refused.status, 403, 'the banned owner cannot kick')
+  t.match(await refused.json(), { message: /root banned you from this room: abuse/ })
+
+  // A DM: nobody to report to.
+  const dm = (await (await post(base, bob, '/direct', { user: 'cat' })).json()) as { room: string }
+  const line = (await (await say(base, bob, dm.room, 'hi')).json()) as Event
+  const report = await post(base, cat, `/rooms/${dm.room}/messages/${line.id}/report`, { reason: 'x' })
+  t.equal(report.status, 403, 'a report in a DM is refused')
+  t.match(await report.json(), { message: 'A direct room has no moderators to report to.' })
+
+  // A private room: a ban of someone not in it is refused (it would tell them the room exists).
+  await post(base, root, '/rooms', { name: 'ops', visibility: 'private' })
+  const outsider = await moderate(base, root, 'ops', { action: 'ban', user: 'cat' })
+  t.equal(outsider.status, 400)
+  t.equal((await history(base, cat, 'ops')).status, 404, 'so the room still does not exist for her')
+})
+
+t.test('the store away while a moderator acts: 503 on the route and on a frame, and the process goes on', async (t) => {
+  const { app, base, ann } = await dev(t, 'public')
+  const restrict = app.chatroom.roomStore.restrict
+  app.chatroom.roomStore.restrict = () => Promise.reject(new Error('the store is away'))
+  t.teardown(() => {
+    app.chatroom.roomStore.restrict = restrict
+  })
+  const route = await moderate(base, ann, 'dev', { action: 'ban', user: 'bob' })
+  t.equal(route.status, 503, 'the route: 503')
+  t.match(await route.json(), { message: /unavailable right now; nothing was done/ })
+  const socket = await SocketClient.open(base, ann, '', {}, '/websocket/rooms/dev/socket')
+  t.teardown(() => socket.close())
+  await socket.until(() => socket.hello !== undefined, 'greeted')
+  socket.ws.send(JSON.stringify({ type: 'moderation', action: 'mute', user: 'bob', ref: 'm1' }))
+  await socket.until(() => socket.errors.some((e) => e.ref === 'm1'), 'answered')
+  t.match(socket.errors.find((e) => e.ref === 'm1'), { status: 503 }, 'the frame: 503')
+  app.chatroom.roomStore.restrict = restrict
+  t.equal((await moderate(base, ann, 'dev', { action: 'mute', user: 'bob' })).status, 200, 'back: it works, the process went on')
+})

@@ -1003,6 +1003,9 @@ for (const [kind, make, skip] of kinds) {
       'a mute again replaces the first',
     )
     t.same(await rooms.restrictions('other', now), [], 'per room')
+    t.same(await rooms.barred('g-dan', now), ['dev'], 'the rooms a person is banned from')
+    t.same(await rooms.barred('p-cat', now), [], 'a mute is no ban')
+    t.same(await rooms.barred('g-dan', now), ['dev'])
     t.equal(await rooms.lift('dev', 'g-dan', 'ban'), true, 'lifted')
     t.equal(await rooms.lift('dev', 'g-dan', 'ban'), false, 'twice: nothing')
     t.equal(await rooms.lift('dev', 'p-cat', 'ban'), false, 'a mute is not a ban')

@@ -7,7 +7,7 @@ import { PEOPLE, People } from './person.js'
 import { isGuest, memberKey, type Member, type Presence, type Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
-import { LOBBY, type AccountStore, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
+import { LOBBY, type AccountStore, type Restriction, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
 import { removalMessage, type Removal, type SubscribeOptions, type Subscription } from './subscription.js'
 
 export type { Entered, EnterOptions, Refusal, Said } from './room.js'
@@ -56,7 +56,7 @@ export interface ListedRoom {
 }
 
 /** Why a room action was refused: the status each HTTP route answers, and the reason to show. */
-export type RoomRefusal = { ok: false; status: 400 | 403 | 404 | 409 | 429; message: string }
+export type RoomRefusal = { ok: false; status: 400 | 403 | 404 | 409 | 429 | 503; message: string }
 
 /** Room names: letters (any script, lower case), digits, - and _; 1 to 32 characters. */
 const ROOM_NAME = /^[\p{Ll}\p{Lo}\p{Lm}\p{N}][\p{Ll}\p{Lo}\p{Lm}\p{N}\p{Mn}_-]{0,31}$/u
@@ -364,11 +364,12 @@ export class Chatroom {
   ): Promise<(SearchHit & { epoch: string })[] | undefined> {
     let rooms: string[]
     if (query.room !== undefined) {
-      const record = query.room === LOBBY ? undefined : await this.store.rooms.get(query.room)
-      if (query.room !== LOBBY && (!record || !(await this.mayRead(record, member)))) return undefined
+      // A room they may not read, or are banned from: not searched.
+      if (!((await this.access(query.room, member)) instanceof Room)) return undefined
       rooms = [query.room]
     } else {
-      rooms = [...new Set([LOBBY, ...(await this.store.rooms.visibleTo(member.id ?? '')).map((r) => r.name)])]
+      const barred = new Set(await this.store.rooms.barred(memberKey(member), Date.now()))
+      rooms = [...new Set([LOBBY, ...(await this.store.rooms.visibleTo(member.id ?? '')).map((r) => r.name)])].filter((name) => !barred.has(name))
     }
     const hits = await this.store.search({ ...query, rooms })
     const epochs = new Map<string, string>()
@@ -379,7 +380,8 @@ export class Chatroom {
   /** The rooms this person can see: public ones and those they are a member of, with their last id and unread count. */
   async listRooms(member: Member): Promise<ListedRoom[]> {
     const id = member.id ?? ''
-    const rooms = await this.store.rooms.visibleTo(id)
+    const barred = new Set(await this.store.rooms.barred(memberKey(member), Date.now()))
+    const rooms = (await this.store.rooms.visibleTo(id)).filter((r) => !barred.has(r.name))
     return Promise.all(
       rooms.map(async (r) => {
         const lastId = this.rooms.get(r.name)?.lastId ?? (await (await this.store.log(r.name)).lastId())
@@ -538,8 +540,10 @@ export class Chatroom {
 
   /** The rooms the person's stream follows: the lobby and every room they are a member of. */
   async following(member: Member): Promise<string[]> {
-    if (!member.id) return [LOBBY]
-    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id))])]
+    // Not a room they are banned from (the lobby too: a stream would be refused it at every poll).
+    const barred = new Set(await this.store.rooms.barred(memberKey(member), Date.now()))
+    if (!member.id) return barred.has(LOBBY) ? [] : [LOBBY]
+    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id))])].filter((name) => !barred.has(name))
   }
 
   /** Leaves a room's membership (the lobby cannot be left this way: sign out instead). */
@@ -635,8 +639,21 @@ export class Chatroom {
    * those below them only: a member, or a moderator for the owner and operators.
    */
   async moderate(member: Member, name: string, input: Record<string, unknown>): Promise<{ ok: true; event: StoredEvent } | RoomRefusal | { ok: false; said: Exclude<Said, { outcome: 'ok' }> }> {
+    try {
+      return await this.tryModerate(member, name, input)
+    } catch (error) {
+      // The store or the bus away: said plainly on every route and frame (a frame's promise never rejects).
+      this.options.onError?.(error, 'could not moderate')
+      return { ok: false, status: 503, message: 'The chat is unavailable right now; nothing was done. Try again shortly.' }
+    }
+  }
+
+  private async tryModerate(member: Member, name: string, input: Record<string, unknown>): Promise<{ ok: true; event: StoredEvent } | RoomRefusal | { ok: false; said: Exclude<Said, { outcome: 'ok' }> }> {
     const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
     if (!record || !(await this.mayRead(record, member))) return notFound
+    // Banned from it (an owner an operator banned included): no say there either.
+    const reachable = await this.access(name, member)
+    if (!(reachable instanceof Room)) return reachable
     const action = input.action
     if (typeof action !== 'string' || !(moderationActions as readonly string[]).includes(action)) {
       return { ok: false, status: 400, message: `action is one of ${moderationActions.join(', ')}.` }
@@ -659,8 +676,12 @@ export class Chatroom {
     if ((action === 'suspend' || action === 'unsuspend') && (record.name !== LOBBY || rank < RANK.operator)) {
       return { ok: false, status: 403, message: "Only the server's operators suspend accounts, in the lobby (POST /room/moderation)." }
     }
-    const target = await this.personNamed(room, input.user, action === 'unban' || action === 'unmute')
+    const target = await this.personNamed(room, input.user, action === 'unban' ? 'ban' : action === 'unmute' ? 'mute' : undefined)
     if (!target) return { ok: false, status: 404, message: 'No one by that name here.' }
+    // A private room's kicks and bans are of its members (a ban of anyone else would tell them the room exists).
+    if ((action === 'kick' || action === 'ban') && record.visibility === 'private' && (!target.id || (await this.store.rooms.role(name, target.id)) === undefined)) {
+      return { ok: false, status: 400, message: `${target.name} is not a member of this private room.` }
+    }
     if ((await this.rankIn(record, target)) >= rank) return { ok: false, status: 403, message: `${target.name} has as much say here as you.` }
     if (action === 'promote' || action === 'demote') {
       if (!target.account) return { ok: false, status: 400, message: 'Moderators need an account.' }
@@ -760,14 +781,14 @@ export class Chatroom {
    * by their session's key, so a ban holds when they take another name); lifting a ban or a mute,
    * also whoever the room's restrictions name (a banned guest is not here to be found).
    */
-  private async personNamed(room: Room, name: unknown, restricted = false): Promise<Member | undefined> {
+  private async personNamed(room: Room, name: unknown, restricted?: Restriction['kind']): Promise<Member | undefined> {
     if (typeof name !== 'string' || name.length === 0 || name.length > 64) return undefined
     const account = await this.store.accounts.bySkeleton(skeleton(name))
     if (account) return { id: account.id, name: account.name, account: true }
     const key = room.keyOf(name)
     if (key !== undefined) return { id: key, name }
     if (!restricted) return undefined
-    const found = (await this.store.rooms.restrictions(room.name, Date.now())).find((r) => r.name === name)
+    const found = (await this.store.rooms.restrictions(room.name, Date.now())).find((r) => r.name === name && r.kind === restricted)
     return found && { id: found.person, name }
   }
 
@@ -780,6 +801,7 @@ export class Chatroom {
     const room = await this.access(name, member)
     if (!(room instanceof Room)) return room
     if (!member.id) return { ok: false, status: 403, message: 'Sign in to report a message.' }
+    if ((await this.store.rooms.get(name))?.visibility === 'direct') return { ok: false, status: 403, message: 'A direct room has no moderators to report to.' }
     const why = reason === undefined ? '' : reason
     if (typeof why !== 'string' || why.length > 200) return { ok: false, status: 400, message: 'reason is at most 200 characters.' }
     const found = await room.messageAt(id)
@@ -811,10 +833,12 @@ export class Chatroom {
   /** The open reports of every room this person moderates (the lobby's for operators), in one list: rooms with none are left out. */
   async reportsOfMine(member: Member): Promise<{ room: string; reports: OpenReport[] }[]> {
     const out: { room: string; reports: OpenReport[] }[] = []
-    for (const listed of await this.listRooms(member)) {
-      if (!(await this.moderates(listed.name, member))) continue
-      const found = await this.reports(member, listed.name)
-      if (found.ok && found.reports.length > 0) out.push({ room: listed.name, reports: found.reports })
+    const names = [LOBBY, ...(await this.store.rooms.visibleTo(member.id ?? '')).map((r) => r.name).filter((name) => name !== LOBBY)]
+    for (const name of names) {
+      // Asked of the store first, so no room is loaded for this unless it has a report.
+      if ((await this.store.rooms.reports(name, 1)).length === 0 || !(await this.moderates(name, member))) continue
+      const found = await this.reports(member, name)
+      if (found.ok && found.reports.length > 0) out.push({ room: name, reports: found.reports })
     }
     return out
   }

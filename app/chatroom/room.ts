@@ -188,6 +188,7 @@ export class Room implements SubscriptionOwner {
   /** Closed to new members (joins refused). */
   closedToNew = false
   private restrictionsOf: (() => Promise<Restriction[]>) | undefined
+  private restrictionsRead = 0
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
   private starting: Promise<void> | undefined
@@ -738,10 +739,15 @@ export class Room implements SubscriptionOwner {
 
   private async readRestrictions(): Promise<void> {
     if (!this.restrictionsOf) return
+    // Reads may finish out of order: only the newest one started is applied (an older one would
+    // drop what a moderation event since has added).
+    const read = ++this.restrictionsRead
     try {
       const muted = new Map<string, { until: number; reason: string }>()
       const banned = new Map<string, { until: number; reason: string; by: string }>()
-      for (const r of await this.restrictionsOf()) {
+      const found = await this.restrictionsOf()
+      if (read !== this.restrictionsRead) return
+      for (const r of found) {
         const entry = { until: r.until ?? Infinity, reason: r.reason, by: r.by }
         // By person alone: the name an event gave them stands only until the store answers (a
         // guest who later takes a banned guest's name is not banned for it).

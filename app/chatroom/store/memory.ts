@@ -231,6 +231,14 @@ export class MemoryRooms implements RoomStore {
   async lift(room: string, person: string, kind: Restriction['kind']): Promise<boolean> {
     return this.restricted.get(room)?.delete(`${kind}\n${person}`) ?? false
   }
+  async barred(person: string, now: number): Promise<string[]> {
+    const rooms: string[] = []
+    for (const [room, of] of this.restricted) {
+      const ban = of.get(`ban\n${person}`)
+      if (ban && (ban.until === undefined || ban.until > now)) rooms.push(room)
+    }
+    return rooms.sort()
+  }
   async report(room: string, report: Report): Promise<boolean> {
     const of = this.reported.get(room) ?? []
     this.reported.set(room, of)

@@ -359,6 +359,8 @@ export class PostgresStore extends LobbyMethods implements Store {
       )
       return rows.map((r) => ({ person: r.person, name: r.name, kind: r.kind, until: r.until === null ? undefined : Number(r.until), by: r.by_name, reason: r.reason, at: Number(r.at) }))
     },
+    barred: async (person: string, now: number) =>
+      (await this.pool.query<{ room: string }>("SELECT room FROM chat_room_restrictions WHERE person = $1 AND kind = 'ban' AND (until IS NULL OR until > $2) ORDER BY room", [person, now])).rows.map((r) => r.room),
     report: async (room: string, r: Report) =>
       (await this.pool.query('INSERT INTO chat_room_reports (room, ref, reporter, name, reason, at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', [room, r.ref, r.reporter, r.name, r.reason, r.at])).rowCount === 1,
     reports: async (room: string, limit: number) =>
@@ -498,6 +500,7 @@ export class PostgresStore extends LobbyMethods implements Store {
         CREATE TABLE IF NOT EXISTS chat_room_restrictions (room TEXT NOT NULL, person TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
           until BIGINT, by_name TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY,
           PRIMARY KEY (room, kind, person));
+        CREATE INDEX IF NOT EXISTS chat_room_restrictions_person ON chat_room_restrictions (person, kind);
         CREATE TABLE IF NOT EXISTS chat_read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read BIGINT NOT NULL, PRIMARY KEY (room, person));
         -- A report of a message to the room's moderators (handled_by NULL: open); one open report per person and message.
         CREATE TABLE IF NOT EXISTS chat_room_reports (room TEXT NOT NULL, ref BIGINT NOT NULL, reporter TEXT NOT NULL, name TEXT NOT NULL, reason TEXT NOT NULL,

@@ -241,6 +241,7 @@ export class SqliteStore extends LobbyMethods implements Store {
       -- A ban or a mute of a person in a room (until NULL: for good).
       CREATE TABLE IF NOT EXISTS room_restrictions (room TEXT NOT NULL, person TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
         until INTEGER, by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (room, kind, person));
+      CREATE INDEX IF NOT EXISTS room_restrictions_person ON room_restrictions (person, kind);
       -- A report of a message to the room's moderators (handled_by NULL: open); one open report per person and message.
       CREATE TABLE IF NOT EXISTS room_reports (room TEXT NOT NULL, ref INTEGER NOT NULL, reporter TEXT NOT NULL, name TEXT NOT NULL, reason TEXT NOT NULL,
         at INTEGER NOT NULL, handled_by TEXT, outcome TEXT, handled_at INTEGER);
@@ -617,6 +618,9 @@ export class SqliteStore extends LobbyMethods implements Store {
     const restrictions = db.prepare<[string, number], { person: string; name: string; kind: Restriction['kind']; until: number | null; by: string; reason: string; at: number }>(
       'SELECT person, name, kind, until, by, reason, at FROM room_restrictions WHERE room = ? AND (until IS NULL OR until > ?) ORDER BY at, rowid',
     )
+    const barred = db
+      .prepare<[string, number], string>("SELECT room FROM room_restrictions WHERE person = ? AND kind = 'ban' AND (until IS NULL OR until > ?) ORDER BY room")
+      .pluck()
     const report = db.prepare<[string, number, string, string, string, number]>(
       'INSERT INTO room_reports (room, ref, reporter, name, reason, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     )
@@ -657,6 +661,7 @@ export class SqliteStore extends LobbyMethods implements Store {
       },
       lift: async (name, person, kind) => lift.run(this.writable(name), kind, person).changes === 1,
       restrictions: async (name, now) => restrictions.all(name, now).map((r) => ({ ...r, until: r.until ?? undefined })),
+      barred: async (person, now) => barred.all(person, now),
       report: async (name, r) => report.run(this.writable(name), r.ref, r.reporter, r.name, r.reason, r.at).changes === 1,
       reports: async (name, limit) => reports.all(name, limit).map(asReport),
       handleReports: async (name, ref, by, outcome, at) => handleReports.all(by, outcome, at, this.writable(name), ref).map(asReport),

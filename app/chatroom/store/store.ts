@@ -310,6 +310,8 @@ export interface RoomStore {
   lift(room: string, person: string, kind: Restriction['kind']): Promise<boolean>
   /** A room's bans and mutes still in force at `now`, oldest first. */
   restrictions(room: string, now: number): Promise<Restriction[]>
+  /** The rooms this person is banned from at `now` (by their key), by name. */
+  barred(person: string, now: number): Promise<string[]>
   /** Records a person's report of message `ref`; false (nothing written) when they reported it already and it is still open. */
   report(room: string, report: Report): Promise<boolean>
   /** A room's open reports, oldest first, at most `limit`. */
