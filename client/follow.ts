@@ -8,6 +8,7 @@ import { Emitter } from './emitter.js'
 import { HttpLink, Link, type LinkOwner, type LinkRoom, type LostReason, type Outgoing, type SendResult } from './link.js'
 import type { Net } from './net.js'
 import { CloseCode, newClientId, parse, readError, readItems, roomPath, type ChatEvent, type Item, type PresenceSignal, type Transport } from './protocol.js'
+import { removalMessage } from './render.js'
 import { readEventStream } from './sse.js'
 
 /** The cursor name of the person's own events. */
@@ -18,13 +19,17 @@ export interface PersonEvent {
   id: number
   type: 'person'
   /** handled: a message they reported (`at`, in `room`) was handled by a moderator (`user`). */
-  kind: 'joined' | 'left' | 'invited' | 'direct' | 'read' | 'renamed' | 'handled'
+  /** removed: a moderator (`user`) put them out of the room (`action` kick or ban, `reason`, `until`). */
+  kind: 'joined' | 'left' | 'invited' | 'direct' | 'read' | 'renamed' | 'handled' | 'removed'
   /** The room it is about. */
   room: string
   /** Where the room is followed from (joined, invited, direct), or the read marker (read). */
   at?: number
   /** Who did it (the person, or who invited them or opened the DM). */
   user: string
+  action?: 'kick' | 'ban'
+  reason?: string
+  until?: number
   timestamp: number
 }
 
@@ -237,7 +242,7 @@ class FollowPollLink extends HttpLink {
         for (const event of body.events ?? []) {
           if (event.type === 'person') {
             this.stream.own(event)
-            if (event.kind === 'left') left.add(event.room)
+            if (event.kind === 'left' || event.kind === 'removed') left.add(event.room)
           } else if (typeof event.room === 'string') this.stream.deliver(event.room, readItems([event]))
         }
         // A room left in this very answer was polled one last time: not followed again.
@@ -421,10 +426,7 @@ export class FollowStream extends Emitter<FollowEvents> {
       own: (item) => this.own(item),
       follows: (name, epoch, lastId) => this.follows(name, epoch, lastId),
       drop: (name) => this.drop(name),
-      removed: (name, message) => {
-        this.drop(name)
-        this.emit('removed', name, message)
-      },
+      removed: (name, message) => this.removedFrom(name, message),
       startOver: (name, epoch, lastId) => this.startOver(name, epoch, lastId),
       cursor: (name) => this.known.get(name),
       onVisits: (listener) => {
@@ -534,6 +536,13 @@ export class FollowStream extends Emitter<FollowEvents> {
     if (!known && room !== ME && !this.visiting.has(room)) this.emit('rooms', this.rooms)
   }
 
+  /** Put out of a room: said once, by whichever comes first (the room's end, or the person's own event). */
+  private removedFrom(room: string, message: string): void {
+    if (!this.known.has(room) && !this.visiting.has(room)) return
+    this.drop(room)
+    this.emit('removed', room, message)
+  }
+
   private drop(room: string): void {
     if (this.visiting.delete(room)) {
       this.known.delete(room)
@@ -589,6 +598,7 @@ export class FollowStream extends Emitter<FollowEvents> {
     }
     this.emit('person', event)
     if (event.kind === 'left') this.drop(event.room)
+    else if (event.kind === 'removed') this.removedFrom(event.room, removalMessage({ action: event.action ?? 'kick', by: event.user, reason: event.reason ?? '', until: event.until }))
   }
 }
 

@@ -195,3 +195,11 @@ export function typingText(names: readonly string[]): string {
   if (names.length === 1) return `${names[0]} is typing…`
   return names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…'
 }
+
+/** A kick or a ban, in words for the person it put out of a room (the server's close reasons and errors say the same). */
+export function removalMessage(removal: { action: 'kick' | 'ban'; by: string; reason: string; until?: number | undefined }): string {
+  const why = removal.reason ? `: ${removal.reason}` : '.'
+  if (removal.action === 'kick') return `${removal.by} removed you from this room${why} You may join it again.`
+  const until = removal.until === undefined ? '' : ` until ${new Date(removal.until).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  return `${removal.by} banned you from this room${until}${why}`
+}

@@ -223,7 +223,7 @@ export function appShell(stream: FollowStream, show: (room: string) => void, lea
   })
   stream.on('person', (event) => {
     if (event.kind === 'direct' || event.kind === 'invited' || event.kind === 'joined' || event.kind === 'renamed') void refreshList()
-    if (event.kind === 'left') {
+    if (event.kind === 'left' || event.kind === 'removed') {
       itemOf(event.room)?.remove()
       news.delete(event.room)
       drawTitle()

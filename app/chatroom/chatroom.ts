@@ -99,7 +99,7 @@ function describing(value: unknown, max: number, what: string): string | RoomRef
 export const personLog = (person: string): string => `~${person}`
 
 /** What a person's own event says (see personLog). */
-export type PersonNews = { kind: NonNullable<Event['kind']>; room: string; at?: number | undefined; user: string }
+export type PersonNews = { kind: NonNullable<Event['kind']>; room: string; at?: number | undefined; user: string; removal?: Removal }
 
 /** Unread messages are counted up to this many per room (a list shows "99+" past it). */
 const UNREAD_CAP = 100
@@ -531,7 +531,10 @@ export class Chatroom {
   async tell(person: string, news: PersonNews): Promise<StoredEvent | undefined> {
     try {
       const log = await this.room(personLog(person))
-      return await log.publish({ type: 'person', user: news.user, kind: news.kind, room: news.room, at: news.at })
+      const { removal } = news
+      // removed: who put them out, how, until when and why (their pages say it whichever comes first, this or the room's own end).
+      const more = removal ? { action: removal.action, ...(removal.reason && { reason: removal.reason }), ...(removal.until !== undefined && { until: removal.until }) } : {}
+      return await log.publish({ type: 'person', user: news.user, kind: news.kind, room: news.room, at: news.at, ...more })
     } catch (error) {
       this.options.onError?.(error, "could not record a person's event")
       return undefined
@@ -698,7 +701,8 @@ export class Chatroom {
     }
     if (action === 'kick') {
       if (name === LOBBY) return { ok: false, status: 400, message: 'Everyone may be in the lobby: mute or ban instead.' }
-      return { ok: true, event: await this.putOut(room, target, () => room.moderation(member, 'kick', target.name, reason.trim())) }
+      const removal: Removal = { action: 'kick', by: member.name, reason: reason.trim() }
+      return { ok: true, event: await this.putOut(room, target, removal, () => room.moderation(member, 'kick', target.name, reason.trim())) }
     }
     // mute, ban: for `minutes`, or for good.
     const minutes = input.minutes === undefined || input.minutes === '' ? undefined : Number(input.minutes)
@@ -707,7 +711,8 @@ export class Chatroom {
     const kind = action === 'ban' ? 'ban' : 'mute'
     await this.store.rooms.restrict(name, { person: key, name: target.name, kind, until, by: member.name, reason: reason.trim(), at: Date.now() })
     const event = () => room.moderation(member, kind, target.name, reason.trim(), { until })
-    return { ok: true, event: kind === 'ban' && name !== LOBBY ? await this.putOut(room, target, event) : await event() }
+    const removal: Removal = { action: 'ban', by: member.name, reason: reason.trim(), until }
+    return { ok: true, event: kind === 'ban' && name !== LOBBY ? await this.putOut(room, target, removal, event) : await event() }
   }
 
   /**
@@ -766,13 +771,14 @@ export class Chatroom {
 
   /**
    * A kicked or banned person is no longer a member: the store first, then the room's event
-   * (which ends their readers on every process, saying why), then their own log's `left` (their
-   * other devices' lists let the room go). No leave line: the moderation event is the record.
+   * (which ends their readers on every process, saying why), then their own log's `removed` with
+   * the same words (their streams let the room go and say why, whichever of the two comes first).
+   * No leave line: the moderation event is the record.
    */
-  private async putOut(room: Room, target: Member, event: () => Promise<StoredEvent>): Promise<StoredEvent> {
+  private async putOut(room: Room, target: Member, removal: Removal, event: () => Promise<StoredEvent>): Promise<StoredEvent> {
     const removed = target.id !== undefined && (await this.store.rooms.removeMember(room.name, target.id))
     const stored = await event()
-    if (removed) await this.tell(target.id!, { kind: 'left', room: room.name, user: target.name })
+    if (removed) await this.tell(target.id!, { kind: 'removed', room: room.name, user: removal.by, removal })
     return stored
   }
 

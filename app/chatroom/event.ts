@@ -7,7 +7,7 @@ export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute
 export type ModerationAction = (typeof moderationActions)[number]
 
 /** What a person's own event says (their log, `me` on the person's stream): a room joined, left, invited to, a direct room opened to them, read up to an id. */
-export const personKinds = ['joined', 'left', 'invited', 'direct', 'read', 'renamed', 'handled'] as const
+export const personKinds = ['joined', 'left', 'invited', 'direct', 'read', 'renamed', 'handled', 'removed'] as const
 
 export const eventSchema = z.object({
   /** Consecutive per room from 1: the one cursor every transport resumes from. */

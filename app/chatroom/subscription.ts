@@ -1,3 +1,4 @@
+import { removalMessage } from '../../client/render.js'
 import { frameFor, type Signal, type StoredEvent } from './event.js'
 
 /**
@@ -19,13 +20,8 @@ export interface Removal {
   until?: number | undefined
 }
 
-/** A removal in words, for the person it removed (a close reason, a stream's last event, a poll's 403). */
-export function removalMessage(removal: Removal): string {
-  const why = removal.reason ? `: ${removal.reason}` : '.'
-  if (removal.action === 'kick') return `${removal.by} removed you from this room${why} You may join it again.`
-  const until = removal.until === undefined ? '' : ` until ${new Date(removal.until).toISOString().slice(0, 16).replace('T', ' ')} UTC`
-  return `${removal.by} banned you from this room${until}${why}`
-}
+/** A removal in words, for the person it removed (a close reason, a stream's last event, a poll's 403): the client's words. */
+export { removalMessage }
 
 /** What wait() listens to for its reader going away: an AbortSignal, or anything as small with the same three members. */
 export interface Abortable {

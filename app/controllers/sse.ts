@@ -118,7 +118,7 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
               if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
             })
           },
-          (room) => writer.dropRoom(room, 'left'),
+          (room, removal) => writer.dropRoom(room, removal ? 'removed' : 'left', removal),
         )
     : undefined
   writer.attachRooms(open, message('hello', JSON.stringify({ type: 'hello', rooms })) + refusals, news, follower)

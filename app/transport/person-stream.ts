@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { personLog } from '../chatroom/chatroom.js'
 import type { StoredEvent } from '../chatroom/event.js'
 import type { Follower } from '../chatroom/follower.js'
+import type { Removal } from '../chatroom/subscription.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { httpEnterRefusal } from './protocol.js'
@@ -17,19 +18,24 @@ export function addsRoom(stored: StoredEvent): { room: string; at: number } | un
   return { room, at: at ?? 0 }
 }
 
-/** A person event that takes a room off their stream. */
+/** A person event that takes a room off their stream: left, or put out by a moderator (whichever of that and the room's own end comes first). */
 function dropsRoom(stored: StoredEvent): string | undefined {
   const { type, kind, room } = stored.event
-  return type === 'person' && kind === 'left' ? room : undefined
+  return type === 'person' && (kind === 'left' || kind === 'removed') ? room : undefined
 }
 
-/** Acts on the person's own events as a connection sends them: a room joined is added, a room left dropped. */
-export function followNews(events: readonly StoredEvent[], add: (room: string, at: number) => void, drop: (room: string) => void): void {
+/**
+ * Acts on the person's own events as a connection sends them: a room joined is added, a room left
+ * dropped, a room they were put out of dropped with the kick or ban (said as the room's own end says it).
+ */
+export function followNews(events: readonly StoredEvent[], add: (room: string, at: number) => void, drop: (room: string, removal?: Removal) => void): void {
   for (const stored of events) {
     const added = addsRoom(stored)
     if (added) add(added.room, added.at)
     const dropped = dropsRoom(stored)
-    if (dropped !== undefined) drop(dropped)
+    if (dropped === undefined) continue
+    const { kind, action, user, reason, until } = stored.event
+    drop(dropped, kind === 'removed' ? { action: action === 'ban' ? 'ban' : 'kick', by: user, reason: reason ?? '', until } : undefined)
   }
 }
 

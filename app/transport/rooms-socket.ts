@@ -212,13 +212,13 @@ export class RoomsSocket {
     if (subscription.pending) this.flush(name)
   }
 
-  private unsubscribe(name: string, reason: string): void {
-    if (this.follower?.unfollow(name)) return this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason }))
+  private unsubscribe(name: string, reason: string, removal?: Removal): void {
+    if (this.follower?.unfollow(name)) return this.send(unsubscribedFrame(name, reason, removal))
     const subscription = this.subscriptions.get(name)
     if (!subscription) return
     this.subscriptions.delete(name)
     subscription.cancel()
-    this.send(JSON.stringify({ type: 'unsubscribed', room: name, reason }))
+    this.send(unsubscribedFrame(name, reason, removal))
   }
 
   /** Past the buffer limit nothing is written until the socket drains (then every room is flushed): the queues fill and a slow room lags. */
@@ -268,7 +268,7 @@ export class RoomsSocket {
       followNews(
         events,
         (room, at) => void this.subscribe({ type: 'subscribe', room, lastReceived: at }, true),
-        (room) => this.unsubscribe(room, 'left'),
+        (room, removal) => this.unsubscribe(room, removal ? 'removed' : 'left', removal),
       )
     }
   }
