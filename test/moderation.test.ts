@@ -171,3 +171,18 @@ t.test('two processes on PostgreSQL + Redis: a mute decided on A refuses her sen
   const stored = (await history(a.base, ann, 'dev')).filter((e) => e.type === 'message').map((e) => e.text)
   t.same(stored.filter((text) => text?.startsWith('try ')), taken, 'nothing refused was stored (only what B took before it knew)')
 })
+
+t.test('an operator appoints another operator in the lobby and takes it back; those named in OPERATORS stay; nobody else appoints', async (t) => {
+  const { app, base, ann, bob, cat } = await dev(t, { OPERATORS: 'root' })
+  const root = await registerAccount(app, 'root')
+  t.equal((await moderate(base, ann, 'lobby', { action: 'promote', user: 'bob' })).status, 403, "a room's owner cannot appoint operators")
+  t.equal((await moderate(base, cat, 'dev', { action: 'mute', user: 'bob' })).status, 403, 'cat has no say in dev yet')
+  const promoted = await moderate(base, root, 'lobby', { action: 'promote', user: 'cat', reason: 'night shift' })
+  t.equal(promoted.status, 200, 'root makes cat an operator')
+  t.match(await promoted.json(), { action: 'promote', target: 'cat', user: 'root' })
+  t.equal((await moderate(base, cat, 'dev', { action: 'mute', user: 'bob', minutes: '5' })).status, 200, "cat now moderates ann's room")
+  t.equal((await moderate(base, cat, 'lobby', { action: 'slow', seconds: '5' })).status, 200, 'and the lobby')
+  t.equal((await moderate(base, cat, 'lobby', { action: 'demote', user: 'root' })).status, 403, 'nobody takes it from an operator of the configuration')
+  t.equal((await moderate(base, root, 'lobby', { action: 'demote', user: 'cat' })).status, 200, 'root takes it back')
+  t.equal((await moderate(base, cat, 'dev', { action: 'unmute', user: 'bob' })).status, 403, 'cat has no say in dev again')
+})

@@ -628,10 +628,29 @@ export class Chatroom {
    * the owner (its creator) over theirs, a moderator the owner appointed, or none.
    */
   private async rankIn(record: RoomRecord, member: Member): Promise<number> {
-    if (member.account && member.id && this.operators.has(skeleton(member.name))) return RANK.operator
+    if (member.account && member.id && (await this.isOperator(member))) return RANK.operator
     if (!member.id || record.name === LOBBY) return RANK.member
     const role = await this.store.rooms.role(record.name, member.id)
     return role === 'owner' || record.createdBy === member.id ? RANK.owner : role === 'moderator' ? RANK.moderator : RANK.member
+  }
+
+  /** An operator: named in OPERATORS, or promoted by an operator (the lobby's owners, kept as its members of that role). */
+  private async isOperator(member: Member): Promise<boolean> {
+    if (this.operators.has(skeleton(member.name))) return true
+    return member.id !== undefined && (await this.store.rooms.role(LOBBY, member.id)) === 'owner'
+  }
+
+  /**
+   * An operator makes another account an operator (`promote` in the lobby) or takes it back
+   * (`demote`); those named in OPERATORS stay operators (the configuration says so).
+   */
+  private async appointOperator(operator: Member, target: Member, action: 'promote' | 'demote', reason: string): Promise<{ ok: true; event: StoredEvent } | RoomRefusal> {
+    if (!target.account || !target.id) return { ok: false, status: 400, message: 'Operators need an account.' }
+    if (this.operators.has(skeleton(target.name))) return { ok: false, status: 403, message: `${target.name} is an operator by the server's configuration (OPERATORS).` }
+    if (action === 'promote') {
+      if (!(await this.store.rooms.setRole(LOBBY, target.id, 'owner'))) await this.store.rooms.addMember(LOBBY, target.id, 'owner', target.name)
+    } else await this.store.rooms.removeMember(LOBBY, target.id)
+    return { ok: true, event: await this.lobby.moderation(operator, action, target.name, reason) }
   }
 
   /**
@@ -685,10 +704,11 @@ export class Chatroom {
     if ((action === 'kick' || action === 'ban') && record.visibility === 'private' && (!target.id || (await this.store.rooms.role(name, target.id)) === undefined)) {
       return { ok: false, status: 400, message: `${target.name} is not a member of this private room.` }
     }
+    // In the lobby, the operators appoint operators (and take it back from those they appointed).
+    if ((action === 'promote' || action === 'demote') && record.name === LOBBY) return this.appointOperator(member, target, action, reason.trim())
     if ((await this.rankIn(record, target)) >= rank) return { ok: false, status: 403, message: `${target.name} has as much say here as you.` }
     if (action === 'promote' || action === 'demote') {
       if (!target.account) return { ok: false, status: 400, message: 'Moderators need an account.' }
-      if (record.name === LOBBY) return { ok: false, status: 400, message: "The lobby's moderators are the server's operators (OPERATORS)." }
       const role = action === 'promote' ? 'moderator' : 'member'
       if (!(await this.store.rooms.setRole(name, target.id!, role))) await this.store.rooms.addMember(name, target.id!, role, target.name)
       return { ok: true, event: await room.moderation(member, action, target.name, reason.trim()) }
