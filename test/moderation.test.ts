@@ -173,7 +173,7 @@ t.test('two processes on PostgreSQL + Redis: a mute decided on A refuses her sen
 })
 
 t.test('an operator appoints another operator in the lobby and takes it back; those named in OPERATORS stay; nobody else appoints', async (t) => {
-  const { app, base, ann, bob, cat } = await dev(t, { OPERATORS: 'root' })
+  const { app, base, ann, cat } = await dev(t, { OPERATORS: 'root' })
   const root = await registerAccount(app, 'root')
   t.equal((await moderate(base, ann, 'lobby', { action: 'promote', user: 'bob' })).status, 403, "a room's owner cannot appoint operators")
   t.equal((await moderate(base, cat, 'dev', { action: 'mute', user: 'bob' })).status, 403, 'cat has no say in dev yet')
