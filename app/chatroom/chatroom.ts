@@ -186,10 +186,7 @@ export class Chatroom {
         if (!guard) this.slowGuards.set(seconds, (guard = bus.floodGuard(`slow${seconds}`, 1, seconds * 1000)))
         return guard
       },
-      unhurried: async (name, member) => {
-        const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
-        return record !== undefined && (await this.rankIn(record, member)) >= RANK.moderator
-      },
+      unhurried: (name, member) => this.hasModeratorRank(name, member),
       // Gone from a room: their name is free for someone else unless another room of this node still holds them.
       onGone: (member) => {
         if (!member.id || [...this.rooms.values()].some((room) => room.presence.holds(member))) return
@@ -619,8 +616,19 @@ export class Chatroom {
 
   /** Whether this person moderates the room (its moderators, its owner, the operators): the page offers them its tools. */
   async moderates(name: string, member: Member): Promise<boolean> {
-    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+    const record = await this.recordOf(name)
     return record !== undefined && record.visibility !== 'direct' && (await this.rankIn(record, member)) >= RANK.moderator
+  }
+
+  /** A room's record (the lobby's is no row of the store). */
+  private recordOf(name: string): Promise<RoomRecord | undefined> {
+    return name === LOBBY ? Promise.resolve(LOBBY_RECORD) : this.store.rooms.get(name)
+  }
+
+  /** Whether this person has a moderator's say in the room, or more (its owner, an operator). */
+  private async hasModeratorRank(name: string, member: Member): Promise<boolean> {
+    const record = await this.recordOf(name)
+    return record !== undefined && (await this.rankIn(record, member)) >= RANK.moderator
   }
 
   /**
@@ -671,7 +679,7 @@ export class Chatroom {
   }
 
   private async tryModerate(member: Member, name: string, input: Record<string, unknown>): Promise<{ ok: true; event: StoredEvent } | RoomRefusal | { ok: false; said: Exclude<Said, { outcome: 'ok' }> }> {
-    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
+    const record = await this.recordOf(name)
     if (!record || !(await this.mayRead(record, member))) return notFound
     // Banned from it (an owner an operator banned included): no say there either.
     const reachable = await this.access(name, member)
@@ -841,8 +849,7 @@ export class Chatroom {
   async reports(member: Member, name: string): Promise<{ ok: true; reports: OpenReport[] } | RoomRefusal> {
     const room = await this.access(name, member)
     if (!(room instanceof Room)) return room
-    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
-    if (!record || (await this.rankIn(record, member)) < RANK.moderator) return { ok: false, status: 403, message: "Only the room's moderators see its reports." }
+    if (!(await this.hasModeratorRank(name, member))) return { ok: false, status: 403, message: "Only the room's moderators see its reports." }
     const byMessage = new Map<number, OpenReport>()
     for (const r of await this.store.rooms.reports(name, 500)) {
       let entry = byMessage.get(r.ref)
@@ -873,8 +880,7 @@ export class Chatroom {
   async dismissReports(member: Member, name: string, id: number): Promise<{ ok: true; handled: number } | RoomRefusal> {
     const room = await this.access(name, member)
     if (!(room instanceof Room)) return room
-    const record = name === LOBBY ? LOBBY_RECORD : await this.store.rooms.get(name)
-    if (!record || (await this.rankIn(record, member)) < RANK.moderator) return { ok: false, status: 403, message: "Only the room's moderators handle its reports." }
+    if (!(await this.hasModeratorRank(name, member))) return { ok: false, status: 403, message: "Only the room's moderators handle its reports." }
     return { ok: true, handled: await this.handleReports(member, name, id, 'dismissed') }
   }
 
