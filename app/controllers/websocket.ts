@@ -5,7 +5,7 @@ import { bindToSession, currentUser } from '../plugins/session.js'
 import type { Chatroom } from '../chatroom/chatroom.js'
 import type { Room } from '../chatroom/room.js'
 import type { Member } from '../chatroom/presence.js'
-import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, httpRefusal, readClientFrame, reasons, type ClientFrame } from '../transport/protocol.js'
+import { ackFrame, act, closeForEnterRefusal, CloseCode, errorFrame, helloFrame, moderationAnswer, readClientFrame, type ClientFrame } from '../transport/protocol.js'
 import { RoomsSocket } from '../transport/rooms-socket.js'
 import { SocketWriter } from '../transport/socket-writer.js'
 import { firstIssue, followsMe, pageQuerySchema, parseCursors } from '../validation.js'
@@ -63,9 +63,9 @@ function relay(frame: ClientFrame, registry: Chatroom, chatroom: Room, user: Mem
   if (frame.kind === 'moderation') {
     // Acknowledged with the moderation event's id, or refused with its status and why (as the socket of several rooms does).
     return void registry.moderate(user, chatroom.name, frame.form).then((done) => {
-      if (done.ok) writer.accepted(ackFrame(ref ?? '', done.event.event.id))
-      else if ('said' in done) writer.sendError(`{"status":${httpRefusal(done.said).status},${errorFrame(done.said, ref).slice(1)}`)
-      else writer.sendError(JSON.stringify({ error: reasons[done.status], message: done.message, status: done.status, ...(ref !== undefined && { ref }) }))
+      const answer = moderationAnswer(done, ref)
+      if (answer.ok) writer.accepted(answer.frame)
+      else writer.sendError(answer.frame)
     })
   }
   void act(chatroom, user, frame).then((said) => {

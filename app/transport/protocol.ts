@@ -1,6 +1,6 @@
 import type { RawData } from 'ws'
 import { CloseCode, type ErrorBody as ClientErrorBody } from '../../client/protocol.js'
-import type { Entered, Said } from '../chatroom/chatroom.js'
+import type { Chatroom, Entered, Said } from '../chatroom/chatroom.js'
 import type { Member } from '../chatroom/presence.js'
 import type { Room } from '../chatroom/room.js'
 import { removalMessage, type Removal } from '../chatroom/subscription.js'
@@ -190,4 +190,15 @@ export function act(room: Room, user: Member, frame: Extract<ClientFrame, { kind
   if (frame.kind === 'edit') return room.edit(user, frame.id, frame.text)
   if (frame.kind === 'delete') return room.remove(user, frame.id)
   return room.say(user, frame.text, undefined, frame.clientId)
+}
+
+/**
+ * WebSocket: the answer to a moderation frame, on a one-room socket and (with its room first) on
+ * the socket of several rooms: an ack with the moderation event's id, or the refusal with its
+ * status and why (a refused delete as a refused say: retryAfter when flooded).
+ */
+export function moderationAnswer(done: Awaited<ReturnType<Chatroom['moderate']>>, ref: string | undefined): { ok: boolean; frame: string } {
+  if (done.ok) return { ok: true, frame: ackFrame(ref ?? '', done.event.event.id) }
+  if ('said' in done) return { ok: false, frame: `{"status":${httpRefusal(done.said).status},${errorFrame(done.said, ref).slice(1)}` }
+  return { ok: false, frame: JSON.stringify({ error: reasons[done.status], message: done.message, status: done.status, ...(ref !== undefined && { ref }) }) }
 }

@@ -5,11 +5,11 @@ import type { Room } from '../chatroom/room.js'
 import type { Removal, Subscription } from '../chatroom/subscription.js'
 import { Follower } from '../chatroom/follower.js'
 import { memberKey } from '../chatroom/presence.js'
-import { ackFrame, act, CloseCode, errorFrame, httpRefusal, moderationForm, readChange, reasons, removalBody } from './protocol.js'
+import { ackFrame, act, CloseCode, errorFrame, moderationAnswer, moderationForm, readChange, reasons, removalBody } from './protocol.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { enterFollowing, enterMe, followNews, ME } from './person-stream.js'
-import { enterRooms, roomFrame, roomWsFrame, type RoomEntry } from './rooms-connection.js'
+import { enterRooms, inRoom, roomFrame, roomWsFrame, type RoomEntry } from './rooms-connection.js'
 import { tabOf } from './http.js'
 import { release } from './socket-writer.js'
 
@@ -138,11 +138,7 @@ export class RoomsSocket {
   /** A moderator's frame: answered with an ack of the moderation event, or the refusal (its status and why), with its room and ref. */
   private async moderate(frame: Extract<ClientFrame, { type: 'moderation' }>): Promise<void> {
     const done = await this.request.server.chatroom.moderate(currentUser(this.request), frame.room, frame.form)
-    const room = JSON.stringify(frame.room)
-    if (done.ok) return this.send(`{"room":${room},${ackFrame(frame.ref ?? '', done.event.event.id).slice(1)}`)
-    // A refused delete is said as a refused say is (its error frame: retryAfter when flooded), with its status.
-    if ('said' in done) return this.send(`{"room":${room},"status":${httpRefusal(done.said).status},${errorFrame(done.said, frame.ref).slice(1)}`)
-    this.send(JSON.stringify({ room: frame.room, error: reasons[done.status], message: done.message, status: done.status, ...(frame.ref !== undefined && { ref: frame.ref }) }))
+    this.send(inRoom(frame.room, moderationAnswer(done, frame.ref).frame))
   }
 
   private async subscribe(frame: Extract<ClientFrame, { type: 'subscribe' }>, following = false): Promise<void> {
