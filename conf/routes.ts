@@ -81,6 +81,7 @@ export const routes: Route[] = [
   { method: 'POST', url: '/room/leave', action: People.leave, auth: 'api' },
   { method: 'POST', url: '/presence', action: People.presence, auth: 'api' },
   { method: 'GET', url: '/public/js/client/:file', action: People.clientScript },
+  { method: 'GET', url: '/public/js/vendor/:file', action: People.vendorScript },
   { method: 'GET', url: '/public/js/page/:file', action: People.pageScript },
 
   // Active refresh

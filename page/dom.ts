@@ -1,9 +1,8 @@
-// Drawing on the page, always as text nodes (never HTML): elements, avatars, times, a message's
-// text with its links and your mentions, and keeping the reader's place in the thread while it
+// Drawing on the page, always as DOM nodes (never HTML): elements, avatars, times, a message's
+// formatted text with its links and your mentions, and keeping the reader's place in the thread while it
 // changes.
-import { linkSegments } from '../client/render.js'
+import { formatMessage, formattedText, type FormatNode } from '../client/format.js'
 import { me, threadEl } from './context.js'
-import { mentionParts } from './mentions.js'
 
 /** A new element of `tag`, with its class and text when given. */
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
@@ -38,25 +37,35 @@ export function timeEl(timestamp: number): HTMLTimeElement {
 }
 
 /**
- * A message's text with its http(s) links as safe links (the same function the server renders
- * with) and your name where you are mentioned marked. Links are no Tab stops: the thread is one
- * (arrow keys move in it, Enter opens a message's first link).
+ * A message's text formatted (client/format.ts: the same tree the server writes as HTML) and built
+ * as DOM nodes, never as HTML: its Markdown subset, its http(s) links as safe links, and your name
+ * where you are mentioned marked. Links are no Tab stops: the thread is one (arrow keys move in it,
+ * Enter opens a message's first link).
  */
 export function textWithLinks(text: string): HTMLDivElement {
   const node = el('div', 'text')
-  for (const part of linkSegments(text)) {
-    if (!part.href) {
-      for (const piece of mentionParts(part.text, me)) node.append(piece.mention ? el('mark', 'at-me', piece.text) : piece.text)
-      continue
-    }
-    const a = el('a', '', part.text)
-    a.href = part.href
-    a.rel = 'noopener noreferrer nofollow'
-    a.target = '_blank'
-    a.tabIndex = -1
-    node.append(a)
-  }
+  const nodes = formatMessage(text, me)
+  if (formattedText(nodes) !== text) node.dataset.source = text
+  node.append(...formatNodes(nodes))
   return node
+}
+
+/** The formatted tree as DOM nodes. */
+function formatNodes(nodes: readonly FormatNode[]): Node[] {
+  return nodes.map((node) => {
+    if (typeof node === 'string') return document.createTextNode(node)
+    const element = document.createElement(node.tag)
+    if (node.tag === 'a') {
+      const a = element as HTMLAnchorElement
+      a.href = node.href ?? ''
+      a.rel = 'noopener noreferrer nofollow'
+      a.target = '_blank'
+      a.tabIndex = -1
+    } else if (node.tag === 'mark') element.className = 'at-me'
+    else if (node.tag === 'ol' && node.start !== undefined) (element as HTMLOListElement).start = node.start
+    element.append(...formatNodes(node.children))
+    return element
+  })
 }
 
 /** Whether the reader is at (or near) the bottom of the thread, so new events should follow. */

@@ -30,7 +30,7 @@ export function startEdit(row: HTMLElement, thread: Thread): void {
   const body = row.querySelector('.body')
   if (!body || row.classList.contains('editing') || row.classList.contains('deleted')) return
   const id = Number(row.dataset.id)
-  const original = rowText.get(row) ?? row.querySelector('.text')?.textContent ?? ''
+  const original = rowText.get(row) ?? row.querySelector<HTMLElement>('.text')?.dataset.source ?? row.querySelector('.text')?.textContent ?? ''
   row.classList.add('editing')
   row.classList.remove('open')
   const editor = el('form', 'edit-form')

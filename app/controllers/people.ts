@@ -66,12 +66,40 @@ async function scriptModule(folder: 'client' | 'page', name: string): Promise<st
   if (cached?.mtimeMs === mtimeMs) return cached.code
   const code = readFile(path, 'utf8').then(async (source) => {
     // Built: tsc's output, without the pointer to a source map that is not served.
-    if (!fromSource) return source.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n')
+    if (!fromSource) return vendored(source.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n'))
     const ts = (await import('typescript')).default
-    return ts.transpileModule(source, { fileName: path, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText
+    return vendored(ts.transpileModule(source, { fileName: path, compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText)
   })
   modules.set(path, { mtimeMs, code })
   return code
+}
+
+/** The packages a page module imports by name, and where the page loads each from (its browser build, served by vendorScript). */
+const vendorModules: Readonly<Record<string, { url: string; file: string }>> = {
+  'markdown-it': { url: '/public/js/vendor/markdown-it.js', file: 'markdown-it/browser' },
+}
+
+/** A module's imports of packages pointed at their served browser builds (a browser resolves no bare names). */
+function vendored(code: string): string {
+  return code.replace(/(\bfrom\s*|\bimport\s*)(['"])([^'"]+)\2/g, (whole, keyword: string, quote: string, name: string) => {
+    const vendor = vendorModules[name]
+    return vendor ? `${keyword}${quote}${vendor.url}${quote}` : whole
+  })
+}
+
+const vendorFiles = new Map<string, Promise<string>>()
+
+/** GET /public/js/vendor/:file — a package's browser build a page module imports (see vendorModules). */
+export async function vendorScript(request: FastifyRequest, reply: FastifyReply) {
+  const name = /^([a-z][a-z-]*)\.js$/.exec((request.params as { file: string }).file)?.[1]
+  const vendor = name === undefined ? undefined : vendorModules[name]
+  if (vendor === undefined) return reply.code(404).send({ error: 'Not Found', message: 'No such module.' })
+  let code = vendorFiles.get(vendor.file)
+  if (code === undefined) {
+    code = readFile(fileURLToPath(import.meta.resolve(vendor.file)), 'utf8').then((text) => text.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n'))
+    vendorFiles.set(vendor.file, code)
+  }
+  return reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(await code)
 }
 
 async function serveModule(folder: 'client' | 'page', request: FastifyRequest, reply: FastifyReply) {

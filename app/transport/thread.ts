@@ -1,5 +1,6 @@
 import type { Event } from '../chatroom/event.js'
-import { continuesGroup, joinLeaveWords, linkSegments, moderationWords, type TextPart } from '../../client/render.js'
+import { formatHtml, formatMessage, formattedText } from '../../client/format.js'
+import { continuesGroup, joinLeaveWords, moderationWords } from '../../client/render.js'
 
 export { GROUP_WITHIN_MS, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
 
@@ -23,8 +24,10 @@ export interface Row {
   iso: string
   /** HH:MM (UTC on the server; the page's script shows local time). */
   time: string
-  /** A message's text (or an edit's new text), with its links. */
-  parts: TextPart[]
+  /** A message's text (or an edit's new text) formatted (client/format.ts) as escaped HTML: its Markdown, links and the viewer's mentions. */
+  html: string
+  /** The text as typed, when the formatted text reads otherwise (the page's editor starts from it). */
+  source: string | undefined
   /** A notice's people, in order, each once: who joined and who left. */
   joined: string[]
   left: string[]
@@ -62,7 +65,7 @@ export function threadRows(events: readonly Event[], me: string, previous?: Even
     const iso = new Date(event.timestamp).toISOString()
     const base = { event, who: event.user === me ? 'you' : event.user, mine: event.user === me, iso, time: iso.slice(11, 16), joined: [], left: [], words: [], everyone: undefined }
     if (event.type === 'edit' || event.type === 'delete') {
-      rows.push({ ...base, kind: 'change', cont: false, day: undefined, parts: event.type === 'edit' ? linkSegments(event.text ?? '') : [], edited: event.type === 'edit' ? when(event.timestamp) : undefined })
+      rows.push({ ...base, kind: 'change', cont: false, day: undefined, ...formatted(event.type === 'edit' ? event.text : undefined, me), edited: event.type === 'edit' ? when(event.timestamp) : undefined })
       continue
     }
     const newDay = before === undefined || utcDay(before.timestamp) !== iso.slice(0, 10)
@@ -80,7 +83,7 @@ export function threadRows(events: readonly Event[], me: string, previous?: Even
       kind: event.type === 'message' ? 'message' : 'notice',
       cont,
       day: newDay ? dayLabel.format(event.timestamp) : undefined,
-      parts: event.type === 'message' && !event.deleted ? linkSegments(event.text ?? '') : [],
+      ...formatted(event.type === 'message' && !event.deleted ? event.text : undefined, me),
       edited: event.type === 'message' && event.edited !== undefined && !event.deleted ? when(event.edited) : undefined,
     }
     if (event.type === 'moderation') row.words = moderationWords(event, me)
@@ -88,6 +91,13 @@ export function threadRows(events: readonly Event[], me: string, previous?: Even
     rows.push(row)
   }
   return rows
+}
+
+/** A message's text as the templates draw it: formatted as HTML, and the source when its formatted text reads otherwise. */
+function formatted(text: string | undefined, me: string): { html: string; source: string | undefined } {
+  if (text === undefined) return { html: '', source: undefined }
+  const nodes = formatMessage(text, me)
+  return { html: formatHtml(nodes), source: formattedText(nodes) === text ? undefined : text }
 }
 
 /** Adds a join or leave to a notice: its lists, its words, and its time (the last one's). */
