@@ -87,6 +87,32 @@ export function checkClientId(id: unknown): string | undefined | { error: string
   return { error: 'clientId is 8 to 64 visible ASCII characters (letters, digits, punctuation; no spaces).' }
 }
 
+/** What a say asks beyond its text to be a reply: the message it answers, and whether a thread's reply also shows in the room. */
+export interface ReplyAsked {
+  replyTo?: unknown
+  alsoToRoom?: unknown
+}
+
+/** A reply's fields (form fields are strings: "12", "on"), checked: none for a plain message. */
+export function checkReply(asked: ReplyAsked | undefined): { replyTo?: number; alsoToRoom?: true } | { error: string } {
+  const { replyTo, alsoToRoom } = asked ?? {}
+  if (replyTo === undefined || replyTo === null || replyTo === '') return {}
+  const id = typeof replyTo === 'string' && /^\d{1,15}$/.test(replyTo) ? Number(replyTo) : replyTo
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return { error: 'replyTo is the id of a message of this room.' }
+  const also = alsoToRoom === true || alsoToRoom === 'true' || alsoToRoom === 'on' || alsoToRoom === '1'
+  return also ? { replyTo: id, alsoToRoom: true } : { replyTo: id }
+}
+
+/** One emoji (as Unicode draws it: a flag, a skin tone, a family are each one), built at run time (the `v` flag). */
+const oneEmoji = new RegExp('^\\p{RGI_Emoji}$', 'v')
+
+/** A reaction's emoji and action (`add`, the default, or `remove`), checked. */
+export function checkReaction(emoji: unknown, action: unknown): { emoji: string; action: 'add' | 'remove' } | { error: string } {
+  if (action !== undefined && action !== '' && action !== 'add' && action !== 'remove') return { error: 'action is "add" or "remove".' }
+  if (typeof emoji !== 'string' || emoji.length > 32 || !oneEmoji.test(emoji)) return { error: 'emoji is one emoji, such as 👍.' }
+  return { emoji, action: action === 'remove' ? 'remove' : 'add' }
+}
+
 /** Formats the first zod issue as the one message a client sees. */
 export function firstIssue(error: z.ZodError): string {
   return error.issues[0]?.message ?? 'Invalid input.'

@@ -142,6 +142,12 @@ export const routes: Route[] = [
   { method: 'POST', url: '/room/messages/:id/delete', action: Messages.remove, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/messages/:id/edit', action: Messages.edit, auth: 'api' },
   { method: 'POST', url: '/rooms/:room/messages/:id/delete', action: Messages.remove, auth: 'api' },
+  { method: 'POST', url: '/room/messages/:id/reactions', action: Messages.react, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/messages/:id/reactions', action: Messages.react, auth: 'api' },
+  { method: 'GET', url: '/room/messages/:id', action: Messages.message, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/messages/:id', action: Messages.message, auth: 'api' },
+  { method: 'GET', url: '/room/messages/:id/thread', action: Messages.thread, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/messages/:id/thread', action: Messages.thread, auth: 'api' },
   { method: 'GET', url: '/search', action: Messages.search, auth: 'page' },
 
   { method: 'GET', url: '/rooms/:room/history', action: People.history, auth: 'api' },

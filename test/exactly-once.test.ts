@@ -183,3 +183,37 @@ t.test('a resend after the server restarted, and on another process sharing Post
   t.match(ack, { type: 'ack', id, duplicate: true }, "and so does B's socket")
   t.equal(await copies(b.base, cookie, text), 1, 'in the log once')
 })
+
+t.test('a reply and a reaction whose acknowledgements were lost, sent again, land once (issue 32)', async (t) => {
+  const { base } = await startServer(t)
+  const cookie = await signIn(base, 'ann')
+  const rootRes = await fetch(`${base}/longpolling/room/messages`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'the root' }) })
+  const root = (await rootRes.json()) as Event
+  // The reply: cut after the commit, then sent again with its clientId over the socket.
+  const text = 'a reply sent twice'
+  const clientId = `reply-${Date.now().toString(36)}`
+  await postAndCut(base, cookie, '/longpolling/room/messages', JSON.stringify({ text, clientId, replyTo: root.id }), 'application/json', text)
+  const ack = await sayOnSocket(base, cookie, '/websocket/room/socket', { text, clientId, replyTo: root.id, ref: 'again' })
+  const id = (await history(base, cookie)).find((e) => e.text === text)!.id
+  t.match(ack, { type: 'ack', id, duplicate: true }, 'the resend is acknowledged with the first id')
+  t.equal(await copies(base, cookie, text), 1, 'the reply is in the log once')
+
+  // The reaction: a raw request cut once the reaction is in the log, then sent again.
+  const { hostname, port } = new URL(base)
+  const socket = connect(Number(port), hostname)
+  socket.on('error', () => {})
+  socket.pause()
+  const body = JSON.stringify({ emoji: '👍' })
+  socket.write(`POST /room/messages/${root.id}/reactions HTTP/1.1\r\nHost: ${hostname}:${port}\r\nCookie: ${cookie}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  const deadline = Date.now() + 10_000
+  while (!(await history(base, cookie)).some((e) => e.type === 'reaction')) {
+    if (Date.now() > deadline) throw new Error('the reaction was never committed')
+    await sleep(20)
+  }
+  socket.destroy()
+  const again = await fetch(`${base}/room/messages/${root.id}/reactions`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body })
+  t.equal(again.status, 200, 'the resend changes nothing: 200 with the message as it stands')
+  const events = await history(base, cookie)
+  t.equal(events.filter((e) => e.type === 'reaction').length, 1, 'one reaction event')
+  t.match(events.find((e) => e.id === root.id), { replies: 1, reactions: [{ emoji: '👍', users: ['ann'] }] }, 'the totals count each once')
+})

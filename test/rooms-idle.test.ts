@@ -148,6 +148,7 @@ t.test('a room still loading is not unloaded under the request that loads it', a
         before: (before, limit) => log.before(before, limit),
         lastId: () => log.lastId(),
         prune: (maxEvents, maxAgeMs) => log.prune(maxEvents, maxAgeMs),
+        thread: (root, after, limit) => log.thread(root, after, limit),
         message: (id) => log.message(id),
       }
     }

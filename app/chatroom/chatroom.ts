@@ -1,3 +1,4 @@
+import type { ReplyAsked } from '../validation.js'
 import { skeleton } from '../identity.js'
 import type { Bus } from './bus/bus.js'
 import { deadline } from './deadline.js'
@@ -1001,8 +1002,8 @@ export class Chatroom {
   enter(member: Member, transport: string, options: EnterOptions = {}): Promise<Entered> {
     return this.lobby.enter(member, transport, options)
   }
-  say(member: Member, text: unknown, transport?: string, clientId?: unknown): Promise<Said> {
-    return this.lobby.say(member, text, transport, clientId)
+  say(member: Member, text: unknown, transport?: string, clientId?: unknown, reply?: ReplyAsked): Promise<Said> {
+    return this.lobby.say(member, text, transport, clientId, reply)
   }
   renew(member: Member, transport: string, tab?: string): Promise<void> {
     return this.lobby.renew(member, transport, tab)

@@ -1,10 +1,20 @@
 import { z } from 'zod'
 
-export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person', 'moderation'] as const
+export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person', 'moderation', 'reaction'] as const
 
 /** What a moderation event did (type "moderation"): each refers to a person (`target`) or a message (`ref`). */
 export const moderationActions = ['promote', 'demote', 'delete', 'mute', 'unmute', 'kick', 'ban', 'unban', 'slow', 'close', 'open', 'topic', 'suspend', 'unsuspend'] as const
 export type ModerationAction = (typeof moderationActions)[number]
+
+/** What a reaction event does to its message's reactions: one person's emoji added, or taken back. */
+export const reactionActions = ['add', 'remove'] as const
+export type ReactionAction = (typeof reactionActions)[number]
+
+/** A message's reactions as they stand: each emoji once, in the order first used, with who reacted (their names, in order). */
+export interface Reaction {
+  emoji: string
+  users: string[]
+}
 
 /** What a person's own event says (their log, `me` on the person's stream): a room joined, left, invited to, a direct room opened to them, read up to an id. */
 export const personKinds = ['joined', 'left', 'invited', 'direct', 'read', 'renamed', 'handled', 'removed'] as const
@@ -25,8 +35,20 @@ export const eventSchema = z.object({
   text: z.string().optional(),
   /** A message's id from its sender (8–64 characters): a resend with the same one answers this event. */
   clientId: z.string().optional(),
-  /** An edit's or a deletion's message id. */
+  /** An edit's, a deletion's or a reaction's message id. */
   ref: z.number().int().positive().optional(),
+  /** A reply: the message it answers, and its thread's first message (the one its replies hang from). */
+  replyTo: z.number().int().positive().optional(),
+  thread: z.number().int().positive().optional(),
+  /** A reply in a thread that is also shown in the room's own thread (else only in the thread). */
+  alsoToRoom: z.literal(true).optional(),
+  /** A message replied to in its thread: how many replies stand (deleted ones not counted), and when the last came (ms since the epoch). */
+  replies: z.number().int().nonnegative().optional(),
+  lastReply: z.number().int().optional(),
+  /** A message's reactions as they stand. */
+  reactions: z.array(z.object({ emoji: z.string(), users: z.array(z.string()) })).optional(),
+  /** A reaction event's emoji (its `action`: add or remove). */
+  emoji: z.string().optional(),
   /** A message edited since: when it was last edited (its text is the new one). */
   edited: z.number().int().optional(),
   /** A message deleted since: its text is gone from the store. */
@@ -36,7 +58,7 @@ export const eventSchema = z.object({
   room: z.string().optional(),
   at: z.number().int().nonnegative().optional(),
   /** A moderation event (type "moderation", `user` did it): what, to whom (their name), why, until when (ms since the epoch; none: for good). */
-  action: z.enum(moderationActions).optional(),
+  action: z.enum([...moderationActions, ...reactionActions]).optional(),
   target: z.string().optional(),
   reason: z.string().optional(),
   until: z.number().int().optional(),
@@ -51,7 +73,10 @@ export type Event = z.infer<typeof eventSchema>
 
 const types: ReadonlySet<unknown> = new Set(eventTypes)
 const kinds: ReadonlySet<unknown> = new Set(personKinds)
-const actions: ReadonlySet<unknown> = new Set(moderationActions)
+const actions: ReadonlySet<unknown> = new Set([...moderationActions, ...reactionActions])
+const optionalId = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) > 0)
+const reactionsOk = (v: unknown) =>
+  v === undefined || (Array.isArray(v) && v.every((r) => typeof r === 'object' && r !== null && typeof r.emoji === 'string' && Array.isArray(r.users) && r.users.every((u: unknown) => typeof u === 'string')))
 const optionalString = (v: unknown) => v === undefined || typeof v === 'string'
 
 /**
@@ -68,7 +93,10 @@ export function readEvent(value: unknown): Event | undefined {
     (e.edited === undefined || Number.isInteger(e.edited)) && (e.deleted === undefined || e.deleted === true) &&
     (e.kind === undefined || kinds.has(e.kind)) && optionalString(e.room) && (e.at === undefined || (Number.isInteger(e.at) && (e.at as number) >= 0)) &&
     (e.action === undefined || actions.has(e.action)) && optionalString(e.target) && optionalString(e.reason) && (e.until === undefined || Number.isInteger(e.until)) &&
-    (e.seconds === undefined || (Number.isInteger(e.seconds) && (e.seconds as number) >= 0)) && optionalString(e.topic) && optionalString(e.title)
+    (e.seconds === undefined || (Number.isInteger(e.seconds) && (e.seconds as number) >= 0)) && optionalString(e.topic) && optionalString(e.title) &&
+    optionalId(e.replyTo) && optionalId(e.thread) && (e.alsoToRoom === undefined || e.alsoToRoom === true) &&
+    (e.replies === undefined || (Number.isInteger(e.replies) && (e.replies as number) >= 0)) && (e.lastReply === undefined || Number.isInteger(e.lastReply)) &&
+    reactionsOk(e.reactions) && optionalString(e.emoji)
   return ok ? (e as Event) : undefined
 }
 
@@ -77,7 +105,7 @@ export function readEvent(value: unknown): Event | undefined {
  * never shown) is whose message it is: a clientId is unique per sender, and only the sender
  * edits or deletes it.
  */
-export type EventDraft = Omit<Event, 'id' | 'timestamp' | 'edited' | 'deleted'> & { sender?: string | undefined }
+export type EventDraft = Omit<Event, 'id' | 'timestamp' | 'edited' | 'deleted' | 'replies' | 'lastReply' | 'reactions'> & { sender?: string | undefined }
 
 /**
  * An event together with its JSON, made once when the event is created, so that
@@ -135,6 +163,10 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   if (draft.text !== undefined) event.text = draft.text
   if (draft.clientId !== undefined) event.clientId = draft.clientId
   if (draft.ref !== undefined) event.ref = draft.ref
+  if (draft.replyTo !== undefined) event.replyTo = draft.replyTo
+  if (draft.thread !== undefined) event.thread = draft.thread
+  if (draft.alsoToRoom) event.alsoToRoom = true
+  if (draft.emoji !== undefined) event.emoji = draft.emoji
   if (draft.kind !== undefined) event.kind = draft.kind
   if (draft.room !== undefined) event.room = draft.room
   if (draft.at !== undefined) event.at = draft.at
@@ -150,7 +182,7 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
 
 /** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
 export function restored(event: Event): StoredEvent {
-  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, edited, deleted, kind, room, at, action, target, reason, until, seconds, topic, title } = event
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, replyTo, thread, alsoToRoom, emoji, edited, deleted, replies, lastReply, reactions, kind, room, at, action, target, reason, until, seconds, topic, title } = event
   const out: Event = { id, type, user, timestamp }
   if (avatar !== undefined) out.avatar = avatar
   if (via !== undefined) out.via = via
@@ -158,8 +190,15 @@ export function restored(event: Event): StoredEvent {
   if (text !== undefined && !deleted) out.text = text
   if (clientId !== undefined) out.clientId = clientId
   if (ref !== undefined) out.ref = ref
+  if (replyTo !== undefined) out.replyTo = replyTo
+  if (thread !== undefined) out.thread = thread
+  if (alsoToRoom) out.alsoToRoom = true
+  if (emoji !== undefined) out.emoji = emoji
   if (edited !== undefined && !deleted) out.edited = edited
   if (deleted) out.deleted = true
+  if (replies !== undefined) out.replies = replies
+  if (lastReply !== undefined) out.lastReply = lastReply
+  if (reactions !== undefined && reactions.length > 0 && !deleted) out.reactions = reactions
   if (kind !== undefined) out.kind = kind
   if (room !== undefined) out.room = room
   if (at !== undefined) out.at = at
@@ -182,7 +221,34 @@ export function applyChange(message: Event, change: Event): StoredEvent {
   return restored({ ...message, text: change.text ?? message.text, edited: change.timestamp })
 }
 
-/** An edit of a message that was deleted keeps no text either. */
+/**
+ * A thread's first message as a reply (`reply`, one more) or a reply's deletion (one fewer) leaves
+ * it: its count of replies standing, and when the last one came.
+ */
+export function withReply(root: Event, reply: Event, change: 1 | -1): StoredEvent {
+  const replies = Math.max(0, (root.replies ?? 0) + change)
+  return restored({ ...root, replies, lastReply: change === 1 ? reply.timestamp : root.lastReply })
+}
+
+/**
+ * A message as a reaction leaves it: the person's emoji added (once: adding twice is one) or taken
+ * back; undefined when it changes nothing (then no event is written).
+ */
+export function withReaction(message: Event, reaction: Event): StoredEvent | undefined {
+  const emoji = reaction.emoji!
+  const reactions = (message.reactions ?? []).map((r) => ({ emoji: r.emoji, users: [...r.users] }))
+  const found = reactions.find((r) => r.emoji === emoji)
+  if (reaction.action === 'remove') {
+    if (!found || !found.users.includes(reaction.user)) return undefined
+    found.users = found.users.filter((u) => u !== reaction.user)
+  } else {
+    if (found?.users.includes(reaction.user)) return undefined
+    if (found) found.users.push(reaction.user)
+    else reactions.push({ emoji, users: [reaction.user] })
+  }
+  return restored({ ...message, reactions: reactions.filter((r) => r.users.length > 0) })
+}
+
 /** An edit as a later edit leaves it: carrying the message's newest text (what the message says now), so no text edited away stays in the log. */
 export function withText(stored: StoredEvent, text: string): StoredEvent {
   if (stored.event.text === text) return stored

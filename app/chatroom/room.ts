@@ -1,6 +1,6 @@
-import { checkClientId, checkMessageText } from '../validation.js'
+import { checkClientId, checkMessageText, checkReaction, checkReply, type ReplyAsked } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
-import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withText, type Event, type ModerationAction, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withReaction, withReply, withText, type Event, type ModerationAction, type EventDraft, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
@@ -442,7 +442,7 @@ export class Room implements SubscriptionOwner {
    * A user says something: the text is checked, the user's flood limit applied (shared by all
    * their connections), and the message committed to the log: acknowledged only then.
    */
-  async say(member: Member, text: unknown, transport?: string, clientId?: unknown): Promise<Said> {
+  async say(member: Member, text: unknown, transport?: string, clientId?: unknown, reply?: ReplyAsked): Promise<Said> {
     if (!this.admits(member)) return NOT_A_MEMBER
     const muted = this.mutedNow(member)
     if (muted) return muted
@@ -451,15 +451,26 @@ export class Room implements SubscriptionOwner {
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
     const id = checkClientId(clientId)
     if (typeof id === 'object') return { outcome: 'invalid', message: id.error }
+    const replying = checkReply(reply)
+    if ('error' in replying) return { outcome: 'invalid', message: replying.error }
     if (this.slow > 0) {
       const slowed = await this.slowed(member)
       if (slowed) return slowed
     }
     return this.limited(member, 'could not publish a message', async () => {
+      // A reply hangs in the thread of the message it answers (that message's own thread, if it is a reply).
+      let thread: number | undefined
+      if (replying.replyTo !== undefined) {
+        const answered = await this.log.message(replying.replyTo)
+        if (!answered || answered.stored.event.deleted) return { outcome: 'missing', message: `There is no message ${replying.replyTo} in this room${answered ? ' any more' : ''} to reply to.` }
+        thread = answered.stored.event.thread ?? replying.replyTo
+      }
       // Asked again as it is queued: a ban, mute or removal decided here meanwhile is queued before it (see moderation()).
       const stopped = this.stopped(member)
       if (stopped) return stopped
-      const stored = await this.publish({ ...this.draftOf(member, 'message'), text: checked.text, clientId: id })
+      const draft: EventDraft = { ...this.draftOf(member, 'message'), text: checked.text, clientId: id }
+      if (thread !== undefined) Object.assign(draft, { replyTo: replying.replyTo, thread }, replying.alsoToRoom && { alsoToRoom: true })
+      const stored = await this.publish(draft)
       return stored.duplicate ? { outcome: 'ok', stored, duplicate: true } : { outcome: 'ok', stored }
     })
   }
@@ -473,6 +484,30 @@ export class Room implements SubscriptionOwner {
     const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
     return this.change(member, id, 'edit', checked.text)
+  }
+
+  /**
+   * The user reacts to message `id` with an emoji (`add`, or `remove` theirs): a `reaction` event,
+   * and the message's reactions as they stand in the store. Adding what they already added (or
+   * taking back what they have not) writes nothing: the answer is the message as it stands, as a duplicate.
+   */
+  async react(member: Member, id: number, emoji: unknown, action: unknown, transport?: string): Promise<Said> {
+    if (!this.admits(member)) return NOT_A_MEMBER
+    const muted = this.mutedNow(member)
+    if (muted) return muted
+    if (transport !== undefined) void this.renew(member, transport)
+    const checked = checkReaction(emoji, action)
+    if ('error' in checked) return { outcome: 'invalid', message: checked.error }
+    return this.limited(member, 'could not publish a reaction', async () => {
+      const found = Number.isSafeInteger(id) && id > 0 ? await this.log.message(id) : undefined
+      if (!found || found.stored.event.deleted) return { outcome: 'missing', message: `There is no message ${id} in this room${found ? ' any more' : ''}.` }
+      const stopped = this.stopped(member)
+      if (stopped) return stopped
+      const stored = await this.publish({ ...this.draftOf(member, 'reaction'), ref: id, emoji: checked.emoji, action: checked.action })
+      if (!stored.duplicate) return { outcome: 'ok', stored }
+      const now = await this.log.message(id)
+      return { outcome: 'ok', stored: now?.stored ?? stored, duplicate: true }
+    })
   }
 
   /** The user deletes their own message `id` (a `delete` event; its text is removed from the store). */
@@ -546,6 +581,11 @@ export class Room implements SubscriptionOwner {
   async messageAt(id: number): Promise<{ stored: StoredEvent; sender: string | undefined } | undefined> {
     const found = Number.isSafeInteger(id) && id > 0 ? await this.log.message(id) : undefined
     return found && found.stored.event.type === 'message' ? found : undefined
+  }
+
+  /** The replies in the thread of message `root` with id > after, oldest first (the store's). */
+  thread(root: number, after: number, limit: number): Promise<StoredEvent[]> {
+    return this.log.thread(root, after, limit)
   }
 
   /** The key of whoever of that name reads this room on this node (a guest is known by their session-bound key, not their name). */
@@ -1064,7 +1104,7 @@ export class Room implements SubscriptionOwner {
     this.recent.push(stored)
     if (this.recent.length > this.options.archiveSize) this.recent.shift()
     this.last = stored.event.id
-    if (stored.event.ref !== undefined) this.applyToWindow(stored.event)
+    if (stored.event.ref !== undefined || stored.event.thread !== undefined) this.applyToWindow(stored.event)
     this.usedAt = Date.now()
     this.fold(stored.event)
     this.stats.events++
@@ -1078,19 +1118,39 @@ export class Room implements SubscriptionOwner {
   }
 
   /**
-   * An edit or a deletion: the message in the window reads as it stands now (the store did the
-   * same in the commit), and a deleted message's edits keep no text either.
+   * An edit, a deletion, a reaction or a reply: the message it refers to in the window reads as it
+   * stands now (the store did the same in the commit, by the same functions): a deleted message's
+   * edits keep no text either, a reply counts in its thread's first message, a deleted one no more.
    */
   private applyToWindow(change: Event): void {
-    if (change.type !== 'edit' && change.type !== 'delete') return
     const start = this.windowStart()
-    const target = this.recent[change.ref! - start]
+    const at = (id: number) => (id >= start ? this.recent[id - start] : undefined)
+    const set = (id: number, stored: StoredEvent) => {
+      this.recent[id - start] = stored
+    }
+    if (change.type === 'message' && change.thread !== undefined) {
+      const root = at(change.thread)
+      if (root?.event.type === 'message') set(change.thread, withReply(root.event, change, 1))
+      return
+    }
+    if (change.ref === undefined) return
+    const target = at(change.ref)
     if (target?.event.type !== 'message') return
+    if (change.type === 'reaction') {
+      const after = withReaction(target.event, change)
+      if (after) set(change.ref, after)
+      return
+    }
+    if (change.type !== 'edit' && change.type !== 'delete') return
     const after = applyChange(target.event, change)
-    this.recent[change.ref! - start] = after
+    set(change.ref, after)
+    if (after.event.deleted && !target.event.deleted && after.event.thread !== undefined) {
+      const root = at(after.event.thread)
+      if (root?.event.type === 'message') set(after.event.thread, withReply(root.event, after.event, -1))
+    }
     // As the store does: a deleted message's edits keep no text, an edited one's earlier edits carry its newest.
     const text = after.event.deleted ? undefined : after.event.text
-    for (let i = change.ref! - start + 1; i < this.recent.length - 1; i++) {
+    for (let i = change.ref - start + 1; i < this.recent.length - 1; i++) {
       const e = this.recent[i]!.event
       if (e.type !== 'edit' || e.ref !== change.ref || e.text === undefined) continue
       this.recent[i] = text === undefined ? withoutText(this.recent[i]!) : withText(this.recent[i]!, text)

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { changeMessage, roomBase } from '../transport/http.js'
+import { jsonArray } from '../chatroom/event.js'
+import { answerSay, changeMessage, JSON_TYPE, roomBase, roomOf } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
 import { firstIssue, searchQuerySchema } from '../validation.js'
 import { cameFrom } from '../transport/http.js'
@@ -12,6 +13,61 @@ export function edit(request: FastifyRequest, reply: FastifyReply) {
 /** POST /rooms/:room/messages/:id/delete (the lobby's: /room/messages/:id/delete) — one's own message, deleted (its text leaves the store). */
 export function remove(request: FastifyRequest, reply: FastifyReply) {
   return changeMessage(request, reply, 'delete')
+}
+
+/** The form's way back to a page of this site, else the room's page that needs no JavaScript. */
+function backTo(request: FastifyRequest, fallback: string): string {
+  const back = ((request.body ?? {}) as Record<string, unknown>).back
+  return typeof back === 'string' && /^\/(?![/\\])/.test(back) ? back : fallback
+}
+
+/**
+ * POST /rooms/:room/messages/:id/reactions (`emoji`, `action`: add, the default, or remove; the
+ * lobby's: /room/messages/:id/reactions) — a reaction: 201 with the reaction event; 200 with the
+ * message as it stands when it changes nothing (added twice is one); a form goes back to its page.
+ */
+export async function react(request: FastifyRequest, reply: FastifyReply) {
+  const room = await roomOf(request)
+  const id = Number((request.params as { id?: string }).id)
+  const body = (request.body ?? {}) as Record<string, unknown>
+  const said = await room.react(currentUser(request), id, body.emoji, body.action)
+  return answerSay(request, reply, said, backTo(request, `${roomBase('/refresh', room)}#m${id}`))
+}
+
+/** GET /rooms/:room/messages/:id (the lobby's: /room/messages/:id) — the message as it stands (edited, deleted, its reactions and replies counted); 404 when there is none. */
+export async function message(request: FastifyRequest, reply: FastifyReply) {
+  const room = await roomOf(request)
+  const found = await room.messageAt(Number((request.params as { id?: string }).id))
+  if (!found) return reply.code(404).send({ error: 'Not Found', message: 'There is no such message in this room.' })
+  return reply.header('cache-control', 'no-store').type(JSON_TYPE).send(found.stored.json)
+}
+
+/** How many replies of a thread one answer holds at most (`after` pages on). */
+const THREAD_PAGE = 200
+
+/**
+ * GET /rooms/:room/messages/:id/thread[?after=ID] (the lobby's: /room/messages/:id/thread) — a
+ * thread: `{"epoch", "root": message, "replies": [...], "more": bool}`, the replies oldest first
+ * (200 at most; `after` the last one had for the next). A reply's id names its thread too.
+ */
+export async function thread(request: FastifyRequest, reply: FastifyReply) {
+  const room = await roomOf(request)
+  const found = await room.messageAt(Number((request.params as { id?: string }).id))
+  if (!found) return reply.code(404).send({ error: 'Not Found', message: 'There is no such message in this room.' })
+  const rootId = found.stored.event.thread ?? found.stored.event.id
+  const root = rootId === found.stored.event.id ? found : await room.messageAt(rootId)
+  const after = Number((request.query as { after?: string }).after ?? 0)
+  if (!Number.isSafeInteger(after) || after < 0) return reply.code(400).send({ error: 'Bad Request', message: 'after is a message id.' })
+  let replies
+  try {
+    replies = await room.thread(rootId, after, THREAD_PAGE + 1)
+  } catch {
+    return reply.code(503).send({ error: 'Service Unavailable', message: 'The thread cannot be read right now; try again shortly.' })
+  }
+  const more = replies.length > THREAD_PAGE
+  if (more) replies = replies.slice(0, THREAD_PAGE)
+  const body = `{"epoch":${JSON.stringify(room.epoch)},"root":${root ? root.stored.json : 'null'},"replies":${jsonArray(replies)},"more":${more}}`
+  return reply.header('cache-control', 'no-store').type(JSON_TYPE).send(body)
 }
 
 /**

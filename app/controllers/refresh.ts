@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredEvent } from '../chatroom/event.js'
-import { answerSay, fromHtmlForm, httpActions, newTab, peopleOf, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, peopleOf, replyOf, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../transport/protocol.js'
 import { currentUser } from '../plugins/session.js'
@@ -115,7 +115,7 @@ export async function thread(request: FastifyRequest, reply: FastifyReply) {
 export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const chatroom = await roomOf(request)
-  const said = await chatroom.say(currentUser(request), body.message, 'refresh', body.clientId)
+  const said = await chatroom.say(currentUser(request), body.message, 'refresh', body.clientId, replyOf(request))
   if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, roomBase('/refresh', chatroom))
   const { status, body: error, headers } = httpRefusal(said)
   const draft = typeof body.message === 'string' ? body.message : ''

@@ -8,7 +8,7 @@ import type { Abortable } from '../chatroom/subscription.js'
 import { httpEnterRefusal, httpRefusal, type Refusal } from './protocol.js'
 import { transportNames, type Transport } from '../identity.js'
 import { currentUser } from '../plugins/session.js'
-import { tabSchema } from '../validation.js'
+import { tabSchema, type ReplyAsked } from '../validation.js'
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -57,6 +57,12 @@ export function messageText(request: FastifyRequest): unknown {
 export function clientIdOf(request: FastifyRequest): unknown {
   const body = (request.body ?? {}) as Record<string, unknown>
   return typeof body === 'object' ? body.clientId : undefined
+}
+
+/** A say's reply fields over HTTP (JSON or form fields `replyTo` and `alsoToRoom`). */
+export function replyOf(request: FastifyRequest): ReplyAsked {
+  const body = (request.body ?? {}) as Record<string, unknown>
+  return typeof body === 'object' ? { replyTo: body.replyTo, alsoToRoom: body.alsoToRoom } : {}
 }
 
 /** Whether a request is a plain HTML form post from a page without JavaScript. */
@@ -286,7 +292,7 @@ export function httpActions(transport: Transport, page: string) {
   return {
     async say(request: FastifyRequest, reply: FastifyReply) {
       const room = await roomOf(request)
-      const said = await room.say(currentUser(request), messageText(request), transport, clientIdOf(request))
+      const said = await room.say(currentUser(request), messageText(request), transport, clientIdOf(request), replyOf(request))
       return answerSay(request, reply, said, room.name === 'lobby' ? page : `${page.replace(/\/room$/, '')}/rooms/${encodeURIComponent(room.name)}`)
     },
     async typing(request: FastifyRequest, reply: FastifyReply) {

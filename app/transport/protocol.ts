@@ -127,15 +127,17 @@ export function closeForEnterRefusal(refused: Refused): [number, string] {
 }
 
 /**
- * Client frames: {"text": …, "clientId"?: …} says something (with an optional "ref", up to 40
- * characters, that the answer repeats: {"type": "ack", "ref", "id"} or an error frame),
- * {"type": "edit", "id", "text"} and {"type": "delete", "id"} change one's own message,
+ * Client frames: {"text": …, "clientId"?: …, "replyTo"?: ID, "alsoToRoom"?: true} says something
+ * (with an optional "ref", up to 40 characters, that the answer repeats: {"type": "ack", "ref",
+ * "id"} or an error frame), {"type": "edit", "id", "text"} and {"type": "delete", "id"} change
+ * one's own message, {"type": "react", "id", "emoji", "action"?} reacts to one,
  * {"typing": true} tells others you are typing.
  */
 const MAX_REF = 40
 
 export type ClientFrame =
-  | { kind: 'say'; text: unknown; ref?: string | undefined; clientId?: unknown }
+  | { kind: 'say'; text: unknown; ref?: string | undefined; clientId?: unknown; replyTo?: unknown; alsoToRoom?: unknown }
+  | { kind: 'react'; id: number; emoji: unknown; action: unknown; ref?: string | undefined }
   | { kind: 'edit'; id: number; text: unknown; ref?: string | undefined }
   | { kind: 'delete'; id: number; ref?: string | undefined }
   | { kind: 'typing' }
@@ -165,11 +167,11 @@ export function readClientFrame(data: RawData, isBinary: boolean): ClientFrame {
     const change = readChange(frame)
     if (change && refOk) return { ...change, ref: ref as string | undefined }
     if ('text' in frame && frame.type === undefined) {
-      if (refOk) return { kind: 'say', text: frame.text, ref: ref as string | undefined, clientId: frame.clientId }
+      if (refOk) return { kind: 'say', text: frame.text, ref: ref as string | undefined, clientId: frame.clientId, replyTo: frame.replyTo, alsoToRoom: frame.alsoToRoom }
     } else if (frame.typing === true) return { kind: 'typing' }
     else if (frame.type === 'moderation' && refOk) return { kind: 'moderation', form: moderationForm(frame), ref: ref as string | undefined }
   }
-  return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "clientId"?: "...", "ref"?: "..."}, {"type": "edit", "id", "text"}, {"type": "delete", "id"}, {"type": "moderation", "action", …} or {"typing": true}.') }
+  return { kind: 'bad', body: badFrame('A frame must be {"text": "...", "clientId"?: "...", "replyTo"?: ID, "ref"?: "..."}, {"type": "edit", "id", "text"}, {"type": "delete", "id"}, {"type": "react", "id", "emoji", "action"?}, {"type": "moderation", "action", …} or {"typing": true}.') }
 }
 
 /** A moderation frame's fields, as POST /rooms/:room/moderation takes them (action, user or id, minutes, reason). */
@@ -177,19 +179,21 @@ export function moderationForm(frame: Record<string, unknown>): Record<string, u
   return { action: frame.action, user: frame.user, id: frame.id, minutes: frame.minutes, reason: frame.reason, seconds: frame.seconds, topic: frame.topic, title: frame.title }
 }
 
-/** An edit or a deletion frame (`id`: the message's), or undefined when the frame is not one. */
-export function readChange(frame: Record<string, unknown>): { kind: 'edit'; id: number; text: unknown } | { kind: 'delete'; id: number } | undefined {
+/** An edit, a deletion or a reaction frame (`id`: the message's), or undefined when the frame is not one. */
+export function readChange(frame: Record<string, unknown>): { kind: 'edit'; id: number; text: unknown } | { kind: 'delete'; id: number } | { kind: 'react'; id: number; emoji: unknown; action: unknown } | undefined {
   if (!Number.isSafeInteger(frame.id) || (frame.id as number) < 1) return undefined
   if (frame.type === 'edit' && 'text' in frame) return { kind: 'edit', id: frame.id as number, text: frame.text }
   if (frame.type === 'delete') return { kind: 'delete', id: frame.id as number }
+  if (frame.type === 'react') return { kind: 'react', id: frame.id as number, emoji: frame.emoji, action: frame.action }
   return undefined
 }
 
-/** What a say, an edit or a deletion frame does in its room (every socket: one room's, or several rooms'). */
-export function act(room: Room, user: Member, frame: Extract<ClientFrame, { kind: 'say' | 'edit' | 'delete' }>): Promise<Said> {
+/** What a say, an edit, a deletion or a reaction frame does in its room (every socket: one room's, or several rooms'). */
+export function act(room: Room, user: Member, frame: Extract<ClientFrame, { kind: 'say' | 'edit' | 'delete' | 'react' }>): Promise<Said> {
   if (frame.kind === 'edit') return room.edit(user, frame.id, frame.text)
   if (frame.kind === 'delete') return room.remove(user, frame.id)
-  return room.say(user, frame.text, undefined, frame.clientId)
+  if (frame.kind === 'react') return room.react(user, frame.id, frame.emoji, frame.action)
+  return room.say(user, frame.text, undefined, frame.clientId, { replyTo: frame.replyTo, alsoToRoom: frame.alsoToRoom })
 }
 
 /**

@@ -54,13 +54,13 @@ function readFrame(data: RawData, isBinary: boolean): ClientFrame | string {
   const ref = f.ref as string | undefined
   // A moderator's action, as POST /rooms/:room/moderation takes it (action, user or id, minutes, reason).
   if (f.type === 'moderation') return { type: 'moderation', room, form: moderationForm(f), ref }
-  if (f.type === 'say' || (f.type === undefined && 'text' in f)) return { type: 'act', room, act: { kind: 'say', text: f.text, clientId: f.clientId }, ref }
-  if (f.type === 'edit' || f.type === 'delete') {
+  if (f.type === 'say' || (f.type === undefined && 'text' in f)) return { type: 'act', room, act: { kind: 'say', text: f.text, clientId: f.clientId, replyTo: f.replyTo, alsoToRoom: f.alsoToRoom }, ref }
+  if (f.type === 'edit' || f.type === 'delete' || f.type === 'react') {
     const change = readChange(f)
-    if (!change) return `${f.type} takes the message's "id"${f.type === 'edit' ? ' and its new "text"' : ''}.`
+    if (!change) return `${f.type} takes the message's "id"${f.type === 'edit' ? ' and its new "text"' : f.type === 'react' ? ' and an "emoji"' : ''}.`
     return { type: 'act', room, act: change, ref }
   }
-  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "typing" | "moderation", "room", …} or {"type": "presence", "presence"}.'
+  return 'A frame is {"type": "subscribe" | "unsubscribe" | "say" | "edit" | "delete" | "react" | "typing" | "moderation", "room", …} or {"type": "presence", "presence"}.'
 }
 
 /**

@@ -341,6 +341,16 @@ export class MemoryLog implements RoomLog {
     return Promise.resolve(stored?.event.type === 'message' ? { stored, sender: this.senders.get(id) } : undefined)
   }
 
+  thread(root: number, after: number, limit: number): Promise<StoredEvent[]> {
+    const first = this.events[0]?.event.id ?? this.last + 1
+    const out: StoredEvent[] = []
+    for (let i = Math.max(0, Math.max(root, after) + 1 - first); i < this.events.length && out.length < limit; i++) {
+      const e = this.events[i]!.event
+      if (e.type === 'message' && e.thread === root) out.push(this.events[i]!)
+    }
+    return Promise.resolve(out)
+  }
+
   /** The messages kept with every term, newest first. */
   search(terms: readonly string[], query: SearchQuery): SearchHit[] {
     const hits: SearchHit[] = []
@@ -424,6 +434,7 @@ export class MemoryStore extends LobbyMethods implements Store {
     lastId: () => this.lastId(),
     prune: (maxEvents, maxAgeMs) => this.prune(maxEvents, maxAgeMs),
     message: (id) => this.message(id),
+    thread: (root, after, limit) => this.thread(root, after, limit),
   }
 
   async log(room: string): Promise<RoomLog> {

@@ -145,6 +145,14 @@ class PostgresLog implements RoomLog {
     return stored?.event.type === 'message' ? { stored, sender: rows[0]!.sender ?? undefined } : undefined
   }
 
+  async thread(root: number, after: number, limit: number): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{ json: string }>(
+      "SELECT json FROM chat_room_events WHERE room = $1 AND ref = $2 AND id > $3 AND json::jsonb->>'type' = 'message' ORDER BY id LIMIT $4",
+      [this.room, root, Math.max(root, after), limit],
+    )
+    return rows.map((row) => fromJson(row.json))
+  }
+
   async lastId(): Promise<number> {
     const { rows } = await this.pool.query<{ last_id: string }>('SELECT last_id FROM chat_room_logs WHERE room = $1', [this.room])
     return Number(rows[0]?.last_id ?? 0)
@@ -655,14 +663,18 @@ export class PostgresStore extends LobbyMethods implements Store {
         )
         for (const row of found.rows) sent.set(`${row.sender}\n${row.client_id}`, fromJson(row.json))
       }
-      const refs = drafts.filter((d) => d.ref !== undefined && d.ref < from).map((d) => d.ref!)
-      if (refs.length > 0) {
+      // The messages edited, deleted, reacted to or replied to in their thread; then the threads of replies deleted (one fewer each).
+      const load = async (ids: number[]) => {
+        const wanted = [...new Set(ids)].filter((id) => id < from && !targets.has(id))
+        if (wanted.length === 0) return
         const found = await client.query<{ id: string; json: string; sender: string | null }>(
           'SELECT id, json, sender FROM chat_room_events WHERE room = $1 AND id = ANY($2::bigint[])',
-          [room, refs],
+          [room, wanted],
         )
         for (const row of found.rows) targets.set(Number(row.id), { stored: fromJson(row.json), sender: row.sender ?? undefined })
       }
+      await load(drafts.flatMap((d) => [d.ref, d.thread].filter((id): id is number => id !== undefined)))
+      await load(drafts.flatMap((d) => (d.type === 'delete' && d.ref !== undefined ? [targets.get(d.ref)?.stored.event.thread] : []).filter((id): id is number => id !== undefined)))
       const plan = planAppend(drafts, from, Date.now(), {
         sent: (sender, clientId) => sent.get(`${sender}\n${clientId}`),
         message: (id) => targets.get(id),

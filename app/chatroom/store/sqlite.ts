@@ -54,6 +54,7 @@ interface LogStatements {
   readonly selectMessage: Database.Statement<[string, number], { json: string; sender: string | null }>
   readonly selectAfter: Database.Statement<[string, number, number], { json: string }>
   readonly selectBefore: Database.Statement<[string, number, number], { json: string }>
+  readonly selectThread: Database.Statement<[string, number, number, number], { json: string }>
   readonly pruneThrough: (room: string, last: number, through: number) => number
   readonly atOf: Database.Statement<[string, number], number>
   readonly firstId: Database.Statement<[string], number | null>
@@ -160,6 +161,10 @@ class SqliteLog implements RoomLog {
     const row = this.s.selectMessage.get(this.room, id)
     const stored = row && fromJson(row.json)
     return Promise.resolve(stored?.event.type === 'message' ? { stored, sender: row!.sender ?? undefined } : undefined)
+  }
+
+  thread(root: number, after: number, limit: number): Promise<StoredEvent[]> {
+    return Promise.resolve(this.s.selectThread.all(this.room, root, Math.max(root, after), limit).map((row) => fromJson(row.json)))
   }
 
   prune(maxEvents: number, maxAgeMs: number): Promise<number> {
@@ -413,6 +418,8 @@ export class SqliteStore extends LobbyMethods implements Store {
           next.set(room, plan.last + 1)
           for (const [id, stored] of plan.changed) {
             rewrite.run(stored.json, room, id)
+            // A reaction or a reply changes no words.
+            if (!plan.deleted.includes(id) && !plan.edited.has(id)) continue
             const row = searchRow.get(room, id)
             if (row === null || row === undefined) continue
             if (stored.event.text === undefined) unindex.run(row)
@@ -430,6 +437,10 @@ export class SqliteStore extends LobbyMethods implements Store {
       }),
       selectMessage,
       selectAfter: db.prepare('SELECT json FROM room_events WHERE room = ? AND id > ? ORDER BY id LIMIT ?'),
+      // A reply's row refers to its thread's first message (edits, deletions and reactions refer to theirs).
+      selectThread: db.prepare<[string, number, number, number], { json: string }>(
+        `SELECT json FROM room_events WHERE room = ? AND ref = ? AND id > ? AND json LIKE '%"type":"message"%' ORDER BY id LIMIT ?`,
+      ),
       selectBefore: db.prepare(
         'SELECT json FROM (SELECT id, json FROM room_events WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?) ORDER BY id',
       ),

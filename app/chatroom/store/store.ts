@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { applyChange, createEvent, withoutText, withText, type Event, type EventDraft, type StoredEvent } from '../event.js'
+import { applyChange, createEvent, withoutText, withReaction, withReply, withText, type Event, type EventDraft, type StoredEvent } from '../event.js'
 
 /**
  * The logs (one per room: the one place ids come from), and what else the chat keeps. An event
@@ -62,6 +62,10 @@ export abstract class LobbyMethods {
   message(id: number): Promise<SentMessage | undefined> {
     return this.lobbyLog.message(id)
   }
+
+  thread(root: number, after: number, limit: number): Promise<StoredEvent[]> {
+    return this.lobbyLog.thread(root, after, limit)
+  }
 }
 
 /** The default room: the Revel sample's one room, and every `/…/room…` route's. */
@@ -87,6 +91,8 @@ export interface RoomLog {
   prune(maxEvents: number, maxAgeMs: number): Promise<number>
   /** The message `id` as it stands (edited or deleted) and whose it is; undefined when there is none (or it was pruned). */
   message(id: number): Promise<SentMessage | undefined>
+  /** The replies in the thread of message `root` (deleted ones too, as they stand) with id > after, oldest first, at most `limit`. */
+  thread(root: number, after: number, limit: number): Promise<StoredEvent[]>
 }
 
 /** A message and its sender's id (never shown: only the sender edits or deletes it). */
@@ -186,22 +192,51 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
         continue
       }
     }
+    /** Message `ref` as it stands in this batch so far (a row of it, an earlier change, or the store's). */
+    const current = (ref: number): { stored: StoredEvent; sender: string | undefined } | undefined => {
+      const inBatch = byId.get(ref)
+      if (inBatch) return inBatch
+      const earlier = changed.get(ref)
+      return earlier ? { stored: earlier, sender: known.message(ref)?.sender } : known.message(ref)
+    }
+    const update = (ref: number, after: StoredEvent) => {
+      const inBatch = byId.get(ref)
+      if (inBatch) inBatch.stored = after
+      else changed.set(ref, after)
+    }
     let stored = createEvent(id++, at, draft)
+    if (draft.type === 'reaction' && draft.ref !== undefined) {
+      // A reaction that changes nothing (added twice, or taken back when there was none) takes no id.
+      const target = current(draft.ref)
+      const after = target && target.stored.event.type === 'message' && !target.stored.event.deleted ? withReaction(target.stored.event, stored.event) : undefined
+      if (after === undefined) {
+        id--
+        results.push({ event: stored.event, json: stored.json, duplicate: true })
+        continue
+      }
+      update(draft.ref, after)
+    }
+    if (draft.type === 'message' && draft.thread !== undefined) {
+      const root = current(draft.thread)
+      if (root && root.stored.event.type === 'message') update(draft.thread, withReply(root.stored.event, stored.event, 1))
+    }
     if ((draft.type === 'edit' || draft.type === 'delete') && draft.ref !== undefined) {
       const ref = draft.ref
       const inBatch = byId.get(ref)
-      const earlier = changed.get(ref)
-      const target: { stored: StoredEvent; sender: string | undefined } | undefined =
-        inBatch ?? (earlier ? { stored: earlier, sender: known.message(ref)?.sender } : known.message(ref))
+      const target = current(ref)
       if (target && target.stored.event.type === 'message' && target.sender === draft.sender) {
+        const wasStanding = !target.stored.event.deleted
         const after = applyChange(target.stored.event, stored.event)
-        if (inBatch) inBatch.stored = after
-        else changed.set(ref, after)
+        update(ref, after)
         if (after.event.deleted) {
           deleted.push(ref)
           edited.delete(ref)
           stored = withoutText(stored)
           for (const row of rows) if (row.ref === ref && row.stored.event.type === 'edit') row.stored = withoutText(row.stored)
+          // A reply deleted is one fewer in its thread.
+          const rootId = after.event.thread
+          const root = rootId === undefined || !wasStanding ? undefined : current(rootId)
+          if (root && root.stored.event.type === 'message') update(rootId!, withReply(root.stored.event, after.event, -1))
         } else if (after.event.text !== undefined) {
           const text = after.event.text
           if (!inBatch) edited.set(ref, text)
@@ -209,7 +244,8 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
         }
       }
     }
-    const row: Row = { stored, sender: draft.sender, clientId: draft.clientId, ref: draft.ref }
+    // A reply's row refers to its thread's first message (the store finds a thread by it).
+    const row: Row = { stored, sender: draft.sender, clientId: draft.clientId, ref: draft.ref ?? draft.thread }
     rows.push(row)
     byId.set(stored.event.id, row)
     if (key !== undefined) sentNow.set(key, row)
