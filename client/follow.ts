@@ -482,11 +482,12 @@ export class FollowStream extends Emitter<FollowEvents> {
    * A message into one of the person's rooms, exactly once: posted with a client id, sent again
    * with the same id after a dropped answer (the server answers the first event then).
    */
-  async send(room: string, text: string, clientId = newClientId()): Promise<{ id: number; duplicate: boolean }> {
+  async send(room: string, text: string, clientId = newClientId(), reply?: { replyTo?: number; alsoToRoom?: boolean }): Promise<{ id: number; duplicate: boolean }> {
+    const said = { text, clientId, ...(reply?.replyTo !== undefined && { replyTo: reply.replyTo, ...(reply.alsoToRoom && { alsoToRoom: true }) }) }
     for (let attempt = 0; ; attempt++) {
       let res: Response
       try {
-        res = await this.net.post(roomPath('longpolling', room, '/messages'), { text, clientId }, AbortSignal.timeout(10_000))
+        res = await this.net.post(roomPath('longpolling', room, '/messages'), said, AbortSignal.timeout(10_000))
       } catch (error) {
         if (attempt >= 4) throw error
         await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt))

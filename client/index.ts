@@ -6,6 +6,6 @@ export { ChatClient, signIn, type ChatEvents, type ChatOptions, type JoinOptions
 export type { ConnectionState, EndReason, StateInfo } from './connection.js'
 export { FollowStream, ME, type FollowEvents, type PersonEvent } from './follow.js'
 export type { FetchLike, SocketConstructor, SocketLike, StorageLike } from './net.js'
-export { ChatError, type EntryStatus, type Outbox, type OutboxEntry, type OutboxEvents, type Sent } from './outbox.js'
-export { CloseCode, newClientId, TRANSPORTS, type ChatEvent, type DeleteEvent, type EditEvent, type ErrorBody, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
+export { ChatError, type EntryStatus, type Outbox, type OutboxEntry, type OutboxEvents, type ReplyTo, type Sent } from './outbox.js'
+export { CloseCode, newClientId, TRANSPORTS, type ChatEvent, type DeleteEvent, type EditEvent, type ErrorBody, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type ReactionEvent, type Transport, type TypingSignal } from './protocol.js'
 export type { ChatRoom, RoomEvents, Roster } from './room.js'

@@ -61,6 +61,14 @@ export interface LinkOwner {
 export interface Outgoing {
   clientId: string
   text: string
+  /** A reply: the message it answers (and whether a thread's reply also shows in the room). */
+  replyTo?: number
+  alsoToRoom?: true
+}
+
+/** What a send posts or frames: the text, its client id, and a reply's fields when it is one. */
+export function sayBody(entry: Outgoing): { text: string; clientId: string; replyTo?: number; alsoToRoom?: true } {
+  return { text: entry.text, clientId: entry.clientId, ...(entry.replyTo !== undefined && { replyTo: entry.replyTo }), ...(entry.alsoToRoom && { alsoToRoom: true as const }) }
 }
 
 /** How long a message sent may wait for the server's answer before it is sent again (same client id). */
@@ -157,7 +165,7 @@ export abstract class HttpLink extends Link {
 
   private async post(entry: Outgoing): Promise<SendResult> {
     try {
-      const res = await this.room.net.post(this.path('/messages'), { text: entry.text, clientId: entry.clientId }, AbortSignal.timeout(ACK_TIMEOUT_MS))
+      const res = await this.room.net.post(this.path('/messages'), sayBody(entry), AbortSignal.timeout(ACK_TIMEOUT_MS))
       const body: unknown = await res.json().catch(() => undefined)
       // 201: posted; 200: this client id was posted before (a resend): the first event.
       if (res.ok) return { kind: 'ok', id: (body as MessageEvent | undefined)?.id ?? 0, duplicate: res.status === 200 }

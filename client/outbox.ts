@@ -10,10 +10,19 @@ import { newClientId, type ChatEvent } from './protocol.js'
 export interface OutboxEntry {
   clientId: string
   text: string
+  /** A reply: the message it answers, and whether a thread's reply also shows in the room. */
+  replyTo?: number
+  alsoToRoom?: true
   /** When it was written (ms since the epoch). */
   at: number
   /** Refused for good: why (it waits for retry() or discard()). */
   failed?: string
+}
+
+/** What makes a message a reply: the message it answers; `alsoToRoom` shows a thread's reply in the room too. */
+export interface ReplyTo {
+  replyTo?: number
+  alsoToRoom?: boolean
 }
 
 /**
@@ -139,20 +148,22 @@ export class Outbox extends Emitter<OutboxEvents> {
   }
 
   /** A message written: into the outbox, sent as soon as possible. */
-  add(text: string): OutboxEntry {
-    return this.enqueue(text)
+  add(text: string, reply?: ReplyTo): OutboxEntry {
+    return this.enqueue(text, undefined, reply)
   }
 
   /** add(), and the promise of what the server answers: resolved once committed, rejected when refused for good. */
-  send(text: string): Promise<Sent> {
+  send(text: string, reply?: ReplyTo): Promise<Sent> {
     return new Promise((resolve, reject) => {
       if (this.closed) reject(new ChatError('closed', 'The client is closed.'))
-      else this.enqueue(text, { resolve, reject })
+      else this.enqueue(text, { resolve, reject }, reply)
     })
   }
 
-  private enqueue(text: string, promise?: { resolve: (sent: Sent) => void; reject: (error: ChatError) => void }): OutboxEntry {
+  private enqueue(text: string, promise?: { resolve: (sent: Sent) => void; reject: (error: ChatError) => void }, reply?: ReplyTo): OutboxEntry {
     const entry: OutboxEntry = { clientId: newClientId(), text, at: Date.now() }
+    if (reply?.replyTo !== undefined) entry.replyTo = reply.replyTo
+    if (reply?.replyTo !== undefined && reply.alsoToRoom) entry.alsoToRoom = true
     if (promise) this.promises.set(entry.clientId, promise)
     this.list.push(entry)
     this.save()

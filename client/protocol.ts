@@ -54,6 +54,23 @@ export interface MessageEvent extends EventBase {
   edited?: number
   /** In history: deleted since (its text is gone). */
   deleted?: true
+  /** A reply: the message it answers, and its thread's first message. */
+  replyTo?: number
+  thread?: number
+  /** A reply in a thread also shown in the room (else only in the thread). */
+  alsoToRoom?: true
+  /** A thread's first message: how many replies stand, and when the last came (ms). */
+  replies?: number
+  lastReply?: number
+  /** Reactions as they stand: each emoji once, with who reacted, in order. */
+  reactions?: { emoji: string; users: string[] }[]
+}
+/** Someone (`user`) added or took back their `emoji` on message `ref`. */
+export interface ReactionEvent extends EventBase {
+  type: 'reaction'
+  ref: number
+  emoji: string
+  action: 'add' | 'remove'
 }
 export interface JoinEvent extends EventBase {
   type: 'join'
@@ -87,7 +104,7 @@ export interface ModerationEvent extends EventBase {
   title?: string
 }
 /** An event of a room's log. */
-export type ChatEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent | ModerationEvent
+export type ChatEvent = MessageEvent | JoinEvent | LeaveEvent | EditEvent | DeleteEvent | ModerationEvent | ReactionEvent
 /** Someone is typing: ephemeral, no id, never stored. */
 export interface TypingSignal {
   type: 'typing'
@@ -108,7 +125,7 @@ export type Item = ChatEvent | TypingSignal | PresenceSignal
 
 export const isEvent = (item: Item): item is ChatEvent => item.type !== 'typing' && item.type !== 'presence'
 
-const eventTypes: ReadonlySet<unknown> = new Set(['message', 'join', 'leave', 'edit', 'delete', 'moderation'])
+const eventTypes: ReadonlySet<unknown> = new Set(['message', 'join', 'leave', 'edit', 'delete', 'moderation', 'reaction'])
 
 /** The events and signals of a frame or a body; anything else in it is skipped. */
 export function readItems(value: unknown): Item[] {

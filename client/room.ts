@@ -4,8 +4,8 @@ import { Connection, type ConnectionRoom, type EndReason, type StateInfo } from 
 import { Emitter } from './emitter.js'
 import type { FollowStream, StreamRide } from './follow.js'
 import type { Net, StorageLike } from './net.js'
-import { ChatError, Outbox, type Sent } from './outbox.js'
-import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type Transport, type TypingSignal } from './protocol.js'
+import { ChatError, Outbox, type ReplyTo, type Sent } from './outbox.js'
+import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type ReactionEvent, type Transport, type TypingSignal } from './protocol.js'
 
 export interface RoomEvents {
   /** Everything new of one delivery, in order: events (each once) and typing signals. */
@@ -17,6 +17,8 @@ export interface RoomEvents {
   delete: [event: DeleteEvent]
   /** A moderator acted (a message deleted by them comes as a `delete` too). */
   moderation: [event: ModerationEvent]
+  /** Someone added or took back a reaction on a message (its totals as they stand come with the message in history). */
+  reaction: [event: ReactionEvent]
   typing: [signal: TypingSignal]
   /** Someone opened or closed the room (rooms other than the lobby; the lobby's log says it). */
   presence: [signal: PresenceSignal]
@@ -117,9 +119,36 @@ export class ChatRoom extends Emitter<RoomEvents> {
     this.link.start()
   }
 
-  /** A message, through the outbox: resolves once the server committed it (once, however often it was sent). */
-  send(text: string): Promise<Sent> {
-    return this.outbox.send(text)
+  /**
+   * A message, through the outbox: resolves once the server committed it (once, however often it
+   * was sent). With `replyTo` it answers that message, in its thread (`alsoToRoom`: shown in the room too).
+   */
+  send(text: string, reply?: ReplyTo): Promise<Sent> {
+    return this.outbox.send(text, reply)
+  }
+
+  /** Adds one's `emoji` to message `id` (or takes it back): the reaction event, or the message as it stands when that changed nothing. */
+  async react(id: number, emoji: string, action: 'add' | 'remove' = 'add'): Promise<ReactionEvent | MessageEvent> {
+    const res = await this.http(roomPath('', this.name, `/messages/${id}/reactions`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ emoji, action }) })
+    const answer: unknown = await res.json().catch(() => undefined)
+    if (!res.ok) throw failure(res.status, answer)
+    return answer as ReactionEvent | MessageEvent
+  }
+
+  /** Message `id` as it stands now (edited, deleted, its reactions and replies counted). */
+  async message(id: number): Promise<MessageEvent> {
+    const res = await this.http(roomPath('', this.name, `/messages/${id}`))
+    const answer: unknown = await res.json().catch(() => undefined)
+    if (!res.ok) throw failure(res.status, answer)
+    return answer as MessageEvent
+  }
+
+  /** The thread message `id` is in (its first message, and its replies oldest first, 200 at a time after `after`). */
+  async thread(id: number, after = 0): Promise<{ epoch: string; root: MessageEvent | null; replies: MessageEvent[]; more: boolean }> {
+    const res = await this.http(roomPath('', this.name, `/messages/${id}/thread${after > 0 ? `?after=${after}` : ''}`))
+    const answer: unknown = await res.json().catch(() => undefined)
+    if (!res.ok) throw failure(res.status, answer)
+    return answer as { epoch: string; root: MessageEvent | null; replies: MessageEvent[]; more: boolean }
   }
 
   /** One's own message `id` now reads `text`: the edit event. */
@@ -224,6 +253,8 @@ export class ChatRoom extends Emitter<RoomEvents> {
         return this.emit('delete', item)
       case 'moderation':
         return this.emit('moderation', item)
+      case 'reaction':
+        return this.emit('reaction', item)
       case 'typing':
         return this.emit('typing', item)
       case 'presence':

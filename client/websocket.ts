@@ -1,5 +1,5 @@
 // WebSocket: one connection both ways; a message is confirmed by the server's ack (its `ref` is ours).
-import { ACK_TIMEOUT_MS, Link, refusal, statusOf, type LinkOwner, type LinkRoom, type Outgoing, type SendResult } from './link.js'
+import { ACK_TIMEOUT_MS, Link, refusal, sayBody, statusOf, type LinkOwner, type LinkRoom, type Outgoing, type SendResult } from './link.js'
 import { OPEN, type SocketLike } from './net.js'
 import { CloseCode, readError, readItems } from './protocol.js'
 
@@ -76,7 +76,7 @@ export class WebSocketLink extends Link {
         clearTimeout(timer)
         resolve(result)
       })
-      socket.send(JSON.stringify({ text: entry.text, clientId: entry.clientId, ref }))
+      socket.send(JSON.stringify({ ...sayBody(entry), ref }))
     })
   }
 

@@ -681,3 +681,30 @@ t.test('an event stream\'s lines: comments, fields, split chunks, CRLF, data tha
   t.same(urls, ['http://chat.example/sse/room/events', 'http://chat.example/sse/room/events?lastReceived=1&epoch=e1'], 'resumed from the cursor')
   t.same(log.ends, ['left'])
 })
+
+t.test('replies, reactions and threads through the library, on every way (issue 32)', async (t) => {
+  const { base } = await listen(t)
+  for (const way of ways) {
+    const ann = client(t, base, await signIn(base, `ann-${way}`), { transports: [way] })
+    const room = ann.join('lobby')
+    const log = record(room)
+    const reactions: string[] = []
+    room.on('reaction', (e) => reactions.push(`${e.user} ${e.action} ${e.emoji}`))
+    await log.live()
+    const root = await room.send(`root by ${way}`)
+    const reply = await room.send(`reply by ${way}`, { replyTo: root.id, alsoToRoom: true })
+    const again = await room.send(`reply to the reply by ${way}`, { replyTo: reply.id })
+    const reacted = await room.react(root.id, '👍')
+    t.match(reacted, { type: 'reaction', ref: root.id, emoji: '👍', action: 'add' }, `${way}: the reaction event`)
+    t.match(await room.react(root.id, '👍'), { id: root.id, reactions: [{ emoji: '👍', users: [`ann-${way}`] }] }, `${way}: twice is once (the message as it stands)`)
+    await eventually(() => reactions.includes(`ann-${way} add 👍`) && log.ids().includes(again.id), `${way}: the reply and the reaction arrive live`)
+    const delivered = log.items.find((i) => i.type === 'message' && i.id === again.id)
+    t.match(delivered, { replyTo: reply.id, thread: root.id }, `${way}: a reply to a reply hangs in the first message's thread`)
+    const thread = await room.thread(again.id)
+    t.equal(thread.root?.id, root.id)
+    t.same(thread.replies.map((m) => m.id), [reply.id, again.id])
+    t.match(await room.message(root.id), { replies: 2, reactions: [{ emoji: '👍' }] })
+    await t.rejects(room.react(root.id, 'nope'), { message: /one emoji/ }, `${way}: a bad emoji is refused with why`)
+    room.close()
+  }
+})
