@@ -57,6 +57,8 @@ export interface MessageEvent extends EventBase {
   /** A reply: the message it answers, and its thread's first message. */
   replyTo?: number
   thread?: number
+  /** A reply: who wrote the message it answers. */
+  replyToUser?: string
   /** A reply in a thread also shown in the room (else only in the thread). */
   alsoToRoom?: true
   /** A thread's first message: how many replies stand, and when the last came (ms). */

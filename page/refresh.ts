@@ -45,7 +45,8 @@ function withOwnActions(row: HTMLElement): void {
     if (back) back.value = back.value.replace(/#m0$/, `#m${id}`)
   }
   const box = own.querySelector('textarea')
-  if (box) box.value = row.querySelector('.text')?.textContent ?? ''
+  const text = row.querySelector<HTMLElement>('.text')
+  if (box) box.value = text?.dataset.source ?? text?.textContent ?? ''
   body.append(own)
 }
 
@@ -74,9 +75,21 @@ function foldInto(line: HTMLElement | null, row: HTMLElement): boolean {
   return true
 }
 
-/** An edit or a deletion of a message on the page, applied to it. */
+/** An edit or a deletion of a message on the page, applied to it; a reaction or a reply in its thread: the message as it stands now, in its place. */
 function applyChange(change: HTMLElement): void {
   const row = document.getElementById(`m${change.dataset.ref}`)
+  if (change.dataset.change === 'message') {
+    const now = change.querySelector<HTMLElement>('.message')
+    if (!row || !now) return
+    // What is open on it (a reply being written, an edit) stays as it is: it is drawn again on the next change.
+    if (row.querySelector('details[open]')) return
+    now.classList.toggle('cont', row.classList.contains('cont'))
+    withOwnActions(now)
+    localTimes(now)
+    quiet([now])
+    row.replaceWith(now)
+    return
+  }
   const content = row?.querySelector('.content')
   if (!row || !content || row.classList.contains('deleted')) return
   if (change.dataset.change === 'delete') {

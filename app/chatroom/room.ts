@@ -460,16 +460,18 @@ export class Room implements SubscriptionOwner {
     return this.limited(member, 'could not publish a message', async () => {
       // A reply hangs in the thread of the message it answers (that message's own thread, if it is a reply).
       let thread: number | undefined
+      let replyToUser: string | undefined
       if (replying.replyTo !== undefined) {
         const answered = await this.log.message(replying.replyTo)
         if (!answered || answered.stored.event.deleted) return { outcome: 'missing', message: `There is no message ${replying.replyTo} in this room${answered ? ' any more' : ''} to reply to.` }
         thread = answered.stored.event.thread ?? replying.replyTo
+        replyToUser = answered.stored.event.user
       }
       // Asked again as it is queued: a ban, mute or removal decided here meanwhile is queued before it (see moderation()).
       const stopped = this.stopped(member)
       if (stopped) return stopped
       const draft: EventDraft = { ...this.draftOf(member, 'message'), text: checked.text, clientId: id }
-      if (thread !== undefined) Object.assign(draft, { replyTo: replying.replyTo, thread }, replying.alsoToRoom && { alsoToRoom: true })
+      if (thread !== undefined) Object.assign(draft, { replyTo: replying.replyTo, thread, replyToUser }, replying.alsoToRoom && { alsoToRoom: true })
       const stored = await this.publish(draft)
       return stored.duplicate ? { outcome: 'ok', stored, duplicate: true } : { outcome: 'ok', stored }
     })

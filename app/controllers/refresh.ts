@@ -1,15 +1,28 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { StoredEvent } from '../chatroom/event.js'
+import type { Event, StoredEvent } from '../chatroom/event.js'
+import type { Room } from '../chatroom/room.js'
 import { answerSay, fromHtmlForm, httpActions, newTab, peopleOf, replyOf, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../transport/protocol.js'
 import { currentUser } from '../plugins/session.js'
-import { threadRows } from '../transport/thread.js'
+import { changedIds, quotedIds, threadRows, type RowContext } from '../transport/thread.js'
 import { firstIssue, historyQuerySchema, pageQuerySchema } from '../validation.js'
 import { typingText } from '../../client/render.js'
 
 /** Older messages shown per page of history. */
 const HISTORY_PAGE = 50
+
+/**
+ * What the rows of `events` look up as the room has them now: the messages their replies answer
+ * (a quote), and the messages their reactions and thread-only replies changed (for the page's
+ * script). A message the store no longer has is left out (the quote says what it can).
+ */
+async function rowContext(room: Room, events: readonly Event[], changes: boolean): Promise<RowContext> {
+  const ids = [...new Set([...quotedIds(events), ...(changes ? changedIds(events) : [])])]
+  const messages = new Map<number, Event>()
+  for (const found of await Promise.all(ids.map((id) => room.messageAt(id).catch(() => undefined)))) if (found) messages.set(found.stored.event.id, found.stored.event)
+  return { messages, room: true }
+}
 
 /**
  * Enters the room for one page load (Revel's Room action): the replay window, or with
@@ -36,7 +49,7 @@ async function inRoom(request: FastifyRequest, tab: string) {
   return {
     user,
     tab,
-    rows: threadRows(events.map((s) => s.event), user.name),
+    rows: threadRows(events.map((s) => s.event), user.name, undefined, await rowContext(chatroom, events.map((s) => s.event), false)),
     lastId,
     users,
     count,
@@ -98,7 +111,8 @@ export async function thread(request: FastifyRequest, reply: FastifyReply) {
   const { users, count } = await peopleOf(request, chatroom)
   return reply.header('cache-control', 'no-store').view('refresh/thread', {
     user,
-    rows: threadRows(events.map((s) => s.event), user.name),
+    rows: threadRows(events.map((s) => s.event), user.name, undefined, await rowContext(chatroom, events.map((s) => s.event), true)),
+    base: roomBase('/refresh', chatroom),
     lastId: events.at(-1)?.event.id ?? query.data.lastReceived ?? chatroom.lastId,
     epoch: chatroom.epoch,
     users,
@@ -116,7 +130,9 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   const body = (request.body ?? {}) as Record<string, unknown>
   const chatroom = await roomOf(request)
   const said = await chatroom.say(currentUser(request), body.message, 'refresh', body.clientId, replyOf(request))
-  if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, roomBase('/refresh', chatroom))
+  // A reply's form goes back where it was made (a thread's page, or the room at the message).
+  const back = typeof body.back === 'string' && /^\/(?![/\\])/.test(body.back) ? body.back : roomBase('/refresh', chatroom)
+  if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, back)
   const { status, body: error, headers } = httpRefusal(said)
   const draft = typeof body.message === 'string' ? body.message : ''
   return renderRoom(request, reply.code(status).headers(headers), { error: error.message, draft })
@@ -124,3 +140,33 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
 
 /** POST /refresh/room/typing (204, from the page's script) and POST /refresh/room/leave[tab=T]. */
 export const { typing, leave } = httpActions('refresh', '/refresh/room')
+
+/**
+ * GET /refresh/room/threads/:id (and /refresh/rooms/:room/threads/:id) — a thread as a page that
+ * needs no JavaScript: its first message, its replies, and a form to answer (with "also send to
+ * the room"). A reply's id shows its thread; no such message is 404, as every room route.
+ */
+export async function threadPage(request: FastifyRequest, reply: FastifyReply) {
+  const chatroom = await roomOf(request)
+  const user = currentUser(request)
+  const found = await chatroom.messageAt(Number((request.params as { id?: string }).id))
+  if (!found) throw Object.assign(new Error('There is no such message in this room.'), { statusCode: 404 })
+  const rootId = found.stored.event.thread ?? found.stored.event.id
+  const root = rootId === found.stored.event.id ? found : await chatroom.messageAt(rootId)
+  const replies = await chatroom.thread(rootId, 0, 500)
+  const events = [...(root ? [root.stored.event] : []), ...replies.map((s) => s.event)]
+  const base = roomBase('/refresh', chatroom)
+  const page = `${base}/threads/${rootId}`
+  const { config } = request.server
+  return reply.header('cache-control', 'no-store').view('refresh/threadpage', {
+    user,
+    rows: threadRows(events, user.name, undefined, { messages: (await rowContext(chatroom, events, false)).messages }),
+    rootId,
+    base,
+    page,
+    roomTitle: chatroom.name,
+    messages: base.replace(/^\/refresh/, '') + '/messages',
+    interval: config.REFRESH_INTERVAL,
+    maxLength: config.MAX_MESSAGE_LENGTH,
+  })
+}

@@ -1,5 +1,5 @@
 import type { Event } from '../chatroom/event.js'
-import { formatHtml, formatMessage, formattedText } from '../../client/format.js'
+import { formatHtml, formatMessage, formattedText, plainLine } from '../../client/format.js'
 import { continuesGroup, joinLeaveWords, moderationWords } from '../../client/render.js'
 
 export { GROUP_WITHIN_MS, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
@@ -37,6 +37,50 @@ export interface Row {
   everyone: string | undefined
   /** A message edited since: when, in words (UTC). */
   edited: string | undefined
+  /** A reply shown in the room: the message it answers (its first line, or gone once deleted; unknown when pruned). */
+  quote?: Quote | undefined
+  /** A thread's first message: its replies, in words ("3 replies"), and the last one's time. */
+  replies?: { count: number; words: string; iso: string; time: string } | undefined
+  /** A message's reactions as they stand: each emoji with its count, who reacted (in words), and whether the viewer did. */
+  reactions?: { emoji: string; count: number; who: string; mine: boolean }[] | undefined
+  /** With a `change` row for a reaction or a reply kept in its thread: the message it changed, as it stands now (the page's script puts it in place). */
+  target?: Row | undefined
+}
+
+/** What a reply shows of the message it answers. */
+export interface Quote {
+  id: number
+  user: string
+  line: string
+  gone: boolean
+}
+
+/** What threadRows looks up beyond the events it draws: the messages replies answer, and messages as they stand now (for `change` rows). */
+export interface RowContext {
+  messages?: ReadonlyMap<number, Event>
+  /** The room's own thread: a reply kept in its thread is no row of it (its first message counts it). */
+  room?: boolean
+}
+
+/** Whether a message is a reply kept in its thread (not also sent to the room). */
+export const threadOnly = (e: Event): boolean => e.type === 'message' && e.thread !== undefined && !e.alsoToRoom
+
+/** Who reacted, in words: "ann, bob and 3 others". */
+function reactedBy(users: readonly string[], me: string): string {
+  const names = users.map((u) => (u === me ? 'you' : u))
+  if (names.length <= 3) return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
+  return `${names.slice(0, 2).join(', ')} and ${names.length - 2} others`
+}
+
+/** The ids of messages the events' replies answer that are not among them (for RowContext.messages). */
+export function quotedIds(events: readonly Event[]): number[] {
+  const here = new Set(events.map((e) => e.id))
+  return [...new Set(events.flatMap((e) => (e.type === 'message' && e.replyTo !== undefined && !here.has(e.replyTo) ? [e.replyTo] : [])))]
+}
+
+/** The messages `change` rows need as they stand (what reactions and thread-only replies changed). */
+export function changedIds(events: readonly Event[]): number[] {
+  return [...new Set(events.flatMap((e) => (e.type === 'reaction' && e.ref !== undefined ? [e.ref] : threadOnly(e) ? [e.thread!] : [])))]
 }
 
 const dayLabel = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
@@ -58,14 +102,25 @@ const isPresence = (e: Event | undefined) => e?.type === 'join' || e?.type === '
  * `change` rows, for a page that shows the message from before. `previous` is the event shown
  * just before these, when the page already has some.
  */
-export function threadRows(events: readonly Event[], me: string, previous?: Event): Row[] {
+export function threadRows(events: readonly Event[], me: string, previous?: Event, context: RowContext = {}): Row[] {
   const rows: Row[] = []
   let before = previous
+  const byId = new Map(events.map((e) => [e.id, e]))
+  const lookup = (id: number) => byId.get(id) ?? context.messages?.get(id)
   for (const event of events) {
     const iso = new Date(event.timestamp).toISOString()
     const base = { event, who: event.user === me ? 'you' : event.user, mine: event.user === me, iso, time: iso.slice(11, 16), joined: [], left: [], words: [], everyone: undefined }
     if (event.type === 'edit' || event.type === 'delete') {
       rows.push({ ...base, kind: 'change', cont: false, day: undefined, ...formatted(event.type === 'edit' ? event.text : undefined, me), edited: event.type === 'edit' ? when(event.timestamp) : undefined })
+      continue
+    }
+    if (event.type === 'reaction' || (context.room && threadOnly(event))) {
+      // No line of its own: the message it changed, as it stands now, for a page that shows it.
+      const ref = event.type === 'reaction' ? event.ref! : event.thread!
+      const now = context.messages?.get(ref)
+      const drawn = now ? threadRows([now], me, undefined, { messages: context.messages })[0] : undefined
+      const target = drawn && { ...drawn, day: undefined }
+      rows.push({ ...base, kind: 'change', cont: false, day: undefined, html: '', source: undefined, edited: undefined, target })
       continue
     }
     const newDay = before === undefined || utcDay(before.timestamp) !== iso.slice(0, 10)
@@ -88,9 +143,25 @@ export function threadRows(events: readonly Event[], me: string, previous?: Even
     }
     if (event.type === 'moderation') row.words = moderationWords(event, me)
     else if (row.kind === 'notice') fold(row, event, me, iso)
+    if (event.type === 'message') decorate(row, event, me, lookup)
     rows.push(row)
   }
   return rows
+}
+
+/** A message row's reply quote, its thread's count and its reactions. */
+function decorate(row: Row, event: Event, me: string, lookup: (id: number) => Event | undefined): void {
+  if (event.replyTo !== undefined) {
+    const quoted = lookup(event.replyTo)
+    row.quote = quoted
+      ? { id: quoted.id, user: quoted.user === me ? 'you' : quoted.user, line: quoted.deleted ? '' : plainLine(quoted.text ?? ''), gone: quoted.deleted === true }
+      : { id: event.replyTo, user: event.replyToUser === me ? 'you' : (event.replyToUser ?? ''), line: '', gone: false }
+  }
+  if (event.replies !== undefined && event.replies > 0 && event.lastReply !== undefined) {
+    const iso = new Date(event.lastReply).toISOString()
+    row.replies = { count: event.replies, words: `${event.replies} ${event.replies === 1 ? 'reply' : 'replies'}`, iso, time: iso.slice(11, 16) }
+  }
+  if (event.reactions && !event.deleted) row.reactions = event.reactions.map((r) => ({ emoji: r.emoji, count: r.users.length, who: reactedBy(r.users, me), mine: r.users.includes(me) }))
 }
 
 /** A message's text as the templates draw it: formatted as HTML, and the source when its formatted text reads otherwise. */
