@@ -109,8 +109,12 @@ const oneEmoji = new RegExp('^\\p{RGI_Emoji}$', 'v')
 /** A reaction's emoji and action (`add`, the default, or `remove`), checked. */
 export function checkReaction(emoji: unknown, action: unknown): { emoji: string; action: 'add' | 'remove' } | { error: string } {
   if (action !== undefined && action !== '' && action !== 'add' && action !== 'remove') return { error: 'action is "add" or "remove".' }
-  if (typeof emoji !== 'string' || emoji.length > 32 || !oneEmoji.test(emoji)) return { error: 'emoji is one emoji, such as 👍.' }
-  return { emoji, action: action === 'remove' ? 'remove' : 'add' }
+  if (typeof emoji !== 'string' || emoji.length > 32) return { error: 'emoji is one emoji, such as 👍.' }
+  // A variation selector where Unicode's own form has none ("👍️" for "👍") is the same emoji: kept in Unicode's form, so both count as one.
+  const bare = emoji.replace(/\uFE0F/g, '')
+  const one = oneEmoji.test(emoji) ? emoji : oneEmoji.test(bare) ? bare : undefined
+  if (one === undefined) return { error: 'emoji is one emoji, such as 👍.' }
+  return { emoji: one, action: action === 'remove' ? 'remove' : 'add' }
 }
 
 /** Formats the first zod issue as the one message a client sees. */

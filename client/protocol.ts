@@ -59,6 +59,8 @@ export interface MessageEvent extends EventBase {
   thread?: number
   /** A reply: who wrote the message it answers. */
   replyToUser?: string
+  /** A reply: its thread's count of replies with it. */
+  threadReplies?: number
   /** A reply in a thread also shown in the room (else only in the thread). */
   alsoToRoom?: true
   /** A thread's first message: how many replies stand, and when the last came (ms). */

@@ -8,6 +8,7 @@ import { maxLength, threadEl } from './context.js'
 import { askInRow, el, keepingScroll } from './dom.js'
 import { askInPlace } from './moderate.js'
 import { rowText } from './rows.js'
+import { openPicker, startReply } from './social.js'
 import { signedOut } from './status.js'
 import type { Thread } from './thread.js'
 
@@ -218,7 +219,10 @@ export function keyboardInThread(thread: Thread | null): void {
       for (const other of threadEl.querySelectorAll(':scope > .message.open')) other.classList.remove('open')
       row.classList.toggle('open', open)
       button.setAttribute('aria-expanded', String(open))
-    } else if (button.classList.contains('edit')) startEdit(row, thread)
+    } else if (button.classList.contains('reply')) startReply(row)
+    else if (button.classList.contains('in-thread')) void thread.panel?.open(Number(row.dataset.id))
+    else if (button.classList.contains('react')) openPicker(button, Number(row.dataset.id))
+    else if (button.classList.contains('edit')) startEdit(row, thread)
     else if (button.classList.contains('delete')) confirmDelete(row, thread)
     else if (button.classList.contains('report')) askInPlace(row, 'report')
     else if (button.classList.contains('mod-delete')) askInPlace(row, 'delete')

@@ -12,6 +12,7 @@ import { onCompose, onTyping, showSlowMode } from './composer.js'
 import { me, roomEl, roomName, tab } from './context.js'
 import { OutboxView } from './outbox.js'
 import { Room } from './room.js'
+import { socialRoom, takeReply } from './social.js'
 import { isLeaving, nameTaken, notRemoved, removed, showConnection, showError, signedOut } from './status.js'
 
 /** What the top bar says for each way. */
@@ -54,7 +55,9 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
     return chat.join(name, { via: stream, tab: tab || undefined })
   }
   let live = open(roomName)
-  const room = new Room(live)
+  // A thread's reply goes through the room's outbox, as the message box's messages do (exactly once).
+  const room = new Room(live, (text, reply) => live.outbox.add(text, reply))
+  socialRoom(live)
   const show = (info: StateInfo): void => {
     const way = wayNames[info.transport]
     if (info.state === 'live') {
@@ -108,6 +111,7 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
       chat.leave(live.name)
       live = open(name)
       room.switchTo(live)
+      socialRoom(live)
       notRemoved()
       showSlowMode()
       wire(live)
@@ -127,7 +131,7 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
     if (reason === 'signedOut') signedOut()
     else if (reason === 'nameTaken') nameTaken()
   })
-  onCompose((text) => live.outbox.add(text))
+  onCompose((text) => live.outbox.add(text, takeReply()))
   onTyping(() => live.typing())
   // Going away (closing, navigating, signing out): what the server closes now is not reconnected.
   addEventListener('pagehide', () => chat.close())

@@ -20,8 +20,11 @@ export class Room {
   /** Set by the page's links (page/outbox.ts): what is written and not confirmed yet, as rows. */
   outbox: OutboxView | null = null
 
-  constructor(public chat: RoomChat) {
-    this.thread = new Thread(chat)
+  constructor(
+    public chat: RoomChat,
+    send?: (text: string, reply: { replyTo: number; alsoToRoom?: true }) => void,
+  ) {
+    this.thread = new Thread(chat, send)
     this.roster = new Roster(chat)
     keyboardInThread(this.thread)
     // @name completion: recent senders first, then who is listed.

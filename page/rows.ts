@@ -8,6 +8,7 @@ import { iAmGuest, me, roomName, threadEl } from './context.js'
 import { moderating } from './moderate.js'
 import { avatarEl, dayFormat, el, fullFormat, textWithLinks, timeEl, timeFormat } from './dom.js'
 import { mentions } from './mentions.js'
+import { quoteEl, reactionsEl, repliesEl } from './social.js'
 
 /** Whether this event is this person's own (the server checks again; a guest's name is not an account's). */
 function isOwn(event: ChatEvent): boolean {
@@ -43,8 +44,13 @@ function actionsEl(): HTMLDivElement {
   const actions = el('div', 'actions')
   const more = actionButton('more', 'Edit or delete this message')
   more.setAttribute('aria-expanded', 'false')
-  actions.append(more, actionButton('edit', 'Edit'), actionButton('delete', 'Delete'))
+  actions.append(more, ...socialButtons(), actionButton('edit', 'Edit'), actionButton('delete', 'Delete'))
   return actions
+}
+
+/** Reply (quoting it in the room), Thread (answering in its thread) and React: on everyone's messages. */
+function socialButtons(): HTMLButtonElement[] {
+  return [actionButton('react', 'React'), actionButton('reply', 'Reply'), actionButton('in-thread', 'Reply in a thread')]
 }
 
 /** One of a message's action buttons: its word drawn by chat.css, its name its aria-label; a Tab stop only while its row has the focus. */
@@ -63,9 +69,16 @@ function actionButton(className: string, label: string): HTMLButtonElement {
 function othersActionsEl(): HTMLDivElement {
   const actions = el('div', 'actions others')
   const button = actionButton
+  // A direct room has no moderators to report to (the line naming its other person says it is one).
+  if (document.getElementById('dm-with')) {
+    const more = button('more', 'Reply or react to this message')
+    more.setAttribute('aria-expanded', 'false')
+    actions.append(more, ...socialButtons())
+    return actions
+  }
   const more = button('more', moderating() ? 'Report or moderate this message' : 'Report this message')
   more.setAttribute('aria-expanded', 'false')
-  actions.append(more, button('report', 'Report'))
+  actions.append(more, ...socialButtons(), button('report', 'Report'))
   if (moderating()) {
     actions.append(button('mod-delete', 'Delete'), button('mute', 'Mute its author'))
     if (roomName !== 'lobby') actions.append(button('kick', 'Remove its author from the room'))
@@ -102,16 +115,21 @@ export function renderEvent(event: ChatEvent): HTMLDivElement {
     meta.append(' ', timeEl(event.timestamp))
     const body = el('div', 'body')
     const deleted = event.deleted === true
+    const quote = quoteEl(event)
+    if (quote) body.append(quote)
     body.append(meta, contentEl(event.text ?? '', event.edited, deleted))
+    if (event.replies) body.append(repliesEl(event.id, event.replies, event.lastReply))
+    if (!deleted) body.append(reactionsEl(event.id, event.reactions))
+    if (event.thread !== undefined) row.dataset.thread = String(event.thread)
     row.append(body)
     rowText.set(row, event.text ?? '')
     if (deleted) row.classList.add('deleted')
-    if (!mine && !deleted && mentions(event.text, me)) row.classList.add('mention')
+    // A reply to your message tells you as a mention does.
+    if (!mine && !deleted && (mentions(event.text, me) || event.replyToUser === me)) row.classList.add('mention')
     if (isOwn(event)) {
       row.classList.add('own')
       if (!deleted) row.append(actionsEl())
-      // A direct room has no moderators to report to (the line naming its other person says it is one).
-    } else if (!deleted && !mine && !document.getElementById('dm-with')) row.append(othersActionsEl())
+    } else if (!deleted && !mine) row.append(othersActionsEl())
     return row
   }
   if (event.type === 'moderation') {
@@ -142,6 +160,7 @@ export function showDeleted(row: HTMLElement): void {
   row.querySelector('.content')?.replaceWith(contentEl('', undefined, true))
   row.querySelector('.edit-form')?.remove()
   row.querySelector('.actions')?.remove()
+  row.querySelector('.reactions')?.remove()
 }
 
 /** The reader's local day of a moment. */

@@ -8,7 +8,11 @@ import { me, roomEl, roomName, threadEl } from './context.js'
 import { atBottom, el, keepingScroll } from './dom.js'
 import { MentionTracker } from './mentions.js'
 import { arrange, arrangeFrom, refoldAround, renderEvent, showDeleted, showEdited } from './rows.js'
+import { applyReaction, countReply, onJump, quotesGone, resolveQuotes, threadPanel, type ThreadPanel } from './social.js'
 import { showError } from './status.js'
+
+/** A reply kept in its thread (not also sent to the room): no row of the room's thread (its first message counts it). */
+const threadOnly = (e: ChatEvent): boolean => e.type === 'message' && e.thread !== undefined && !e.alsoToRoom
 
 /** What the thread asks of the client library's room: its history, its read marker, edits of one's own. */
 export type ThreadChat = Pick<ChatRoom, 'history' | 'markRead' | 'edit' | 'delete'>
@@ -126,8 +130,13 @@ export class Thread {
   /** The next batch is the window again (a start over, a switch): history, not news. */
   private restarted = false
 
-  constructor(public chat: ThreadChat) {
+  /** The thread beside the room (a panel), when the page has one. */
+  readonly panel: ThreadPanel | undefined
+
+  constructor(public chat: ThreadChat, send?: (text: string, reply: { replyTo: number; alsoToRoom?: true }) => void) {
     this.olderButton?.addEventListener('click', () => void this.loadOlder())
+    this.panel = send ? threadPanel(document.getElementById('thread-panel'), renderEvent, send) : undefined
+    onJump((id) => this.reveal(id))
     this.outboxEl.id = 'outbox'
     threadEl.append(this.outboxEl)
     this.mentions = new MentionTracker({
@@ -165,6 +174,15 @@ export class Thread {
           changes.push(event)
           continue
         }
+        if (event.type === 'reaction') {
+          applyReaction(event)
+          continue
+        }
+        if (event.type === 'message' && event.thread !== undefined) countReply(event.thread, event.threadReplies ?? 1, event.timestamp)
+        if (threadOnly(event)) {
+          // Yours, or an answer to yours: it tells you as a mention does, though it stays in its thread.
+          continue
+        }
         // Kinds of event this page does not draw (a newer server's) take their id and nothing else.
         if (event.type !== 'message' && event.type !== 'join' && event.type !== 'leave' && event.type !== 'moderation') continue
         const row = renderEvent(event)
@@ -178,9 +196,11 @@ export class Thread {
       if (rows.length > 0) {
         arrangeFrom(rows[0] ?? null)
         refoldAround(rows)
+        resolveQuotes(rows)
       }
       for (const change of changes) this.applyChange(change)
     })
+    this.panel?.receive(events)
     // What you just sent is where you look: the thread goes to it.
     if (sentByMe && !followed) {
       threadEl.scrollTop = threadEl.scrollHeight
@@ -199,9 +219,17 @@ export class Thread {
 
   /** An edit or a deletion (from the stream, or the answer to one's own): applied once, in place; unknown ids are ignored. */
   applyChange(event: EditEvent | DeleteEvent): void {
+    // The open thread shows it too.
+    for (const other of document.querySelectorAll<HTMLElement>(`.thread-log .message[data-id="${Number(event.ref)}"]`)) {
+      if (event.type === 'delete') showDeleted(other)
+      else if (typeof event.text === 'string') showEdited(other, event.text, event.timestamp)
+    }
+    if (event.type === 'delete') quotesGone(event.ref)
     const row = threadEl.querySelector<HTMLElement>(`.message[data-id="${Number(event.ref)}"]`)
     if (!row || row.classList.contains('deleted')) return
     if (event.type === 'delete') {
+      // A reply deleted is one fewer in its thread.
+      if (row.dataset.thread) countReply(Number(row.dataset.thread), undefined)
       this.mentions.drop(row)
       keepingScroll(() => showDeleted(row))
       return
@@ -274,11 +302,21 @@ export class Thread {
   /** A link to a message (#mID, as search results give): older history is loaded until it is shown, then it is scrolled to. */
   async revealTarget(): Promise<void> {
     const id = Number(/^#m(\d+)$/.exec(location.hash)?.[1] ?? 0)
-    if (!id) return
+    if (id) await this.reveal(id, 'target')
+  }
+
+  /** Shows message `id` (a reply's quote clicked): older history loaded until it is there, scrolled to, marked a moment. */
+  async reveal(id: number, mark = 'flash-target'): Promise<void> {
     for (let pages = 0; pages < 20 && this.firstId > id && this.firstId > 1; pages++) await this.loadOlder()
     const row = document.getElementById(`m${id}`)
-    if (!row) return
-    row.classList.add('target')
+    if (!row) {
+      // Kept in its thread: the thread opens at it.
+      if (this.panel) await this.panel.open(id)
+      return
+    }
+    row.classList.remove(mark)
+    void row.offsetWidth
+    row.classList.add(mark)
     row.scrollIntoView({ block: 'center' })
     row.tabIndex = -1
     row.focus({ preventScroll: true })
@@ -299,12 +337,13 @@ export class Thread {
       keepingScroll(() => {
         const oldFirst = threadEl.querySelector<HTMLElement>('[data-ts]')
         // History shows messages as they stand: its edits and deletions are already applied.
-        const rows = older.filter((e) => e.type === 'message' || e.type === 'join' || e.type === 'leave' || e.type === 'moderation').map(renderEvent)
+        const rows = older.filter((e) => (e.type === 'message' && !threadOnly(e)) || e.type === 'join' || e.type === 'leave' || e.type === 'moderation').map(renderEvent)
         if (rows.length === 0) return
         threadEl.prepend(...rows)
         arrangeFrom(rows[0] ?? null)
         if (oldFirst) arrange(oldFirst)
         refoldAround(oldFirst ? [...rows, oldFirst] : rows)
+        resolveQuotes(threadEl.querySelectorAll(':scope > .message'))
       }, false)
       this.firstId = first.id
       this.showOlder()

@@ -42,6 +42,8 @@ export const eventSchema = z.object({
   thread: z.number().int().positive().optional(),
   /** A reply: who wrote the message it answers (so they are told, as by a mention). */
   replyToUser: z.string().optional(),
+  /** A reply: how many replies its thread has with it (a reader's count of the thread follows, whatever it read before). */
+  threadReplies: z.number().int().nonnegative().optional(),
   /** A reply in a thread that is also shown in the room's own thread (else only in the thread). */
   alsoToRoom: z.literal(true).optional(),
   /** A message replied to in its thread: how many replies stand (deleted ones not counted), and when the last came (ms since the epoch). */
@@ -96,7 +98,7 @@ export function readEvent(value: unknown): Event | undefined {
     (e.kind === undefined || kinds.has(e.kind)) && optionalString(e.room) && (e.at === undefined || (Number.isInteger(e.at) && (e.at as number) >= 0)) &&
     (e.action === undefined || actions.has(e.action)) && optionalString(e.target) && optionalString(e.reason) && (e.until === undefined || Number.isInteger(e.until)) &&
     (e.seconds === undefined || (Number.isInteger(e.seconds) && (e.seconds as number) >= 0)) && optionalString(e.topic) && optionalString(e.title) &&
-    optionalId(e.replyTo) && optionalId(e.thread) && optionalString(e.replyToUser) && (e.alsoToRoom === undefined || e.alsoToRoom === true) &&
+    optionalId(e.replyTo) && optionalId(e.thread) && optionalString(e.replyToUser) && (e.threadReplies === undefined || (Number.isInteger(e.threadReplies) && (e.threadReplies as number) >= 0)) && (e.alsoToRoom === undefined || e.alsoToRoom === true) &&
     (e.replies === undefined || (Number.isInteger(e.replies) && (e.replies as number) >= 0)) && (e.lastReply === undefined || Number.isInteger(e.lastReply)) &&
     reactionsOk(e.reactions) && optionalString(e.emoji)
   return ok ? (e as Event) : undefined
@@ -107,7 +109,7 @@ export function readEvent(value: unknown): Event | undefined {
  * never shown) is whose message it is: a clientId is unique per sender, and only the sender
  * edits or deletes it.
  */
-export type EventDraft = Omit<Event, 'id' | 'timestamp' | 'edited' | 'deleted' | 'replies' | 'lastReply' | 'reactions'> & { sender?: string | undefined }
+export type EventDraft = Omit<Event, 'id' | 'timestamp' | 'edited' | 'deleted' | 'replies' | 'lastReply' | 'reactions' | 'threadReplies'> & { sender?: string | undefined }
 
 /**
  * An event together with its JSON, made once when the event is created, so that
@@ -185,7 +187,7 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
 
 /** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
 export function restored(event: Event): StoredEvent {
-  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, replyTo, thread, replyToUser, alsoToRoom, emoji, edited, deleted, replies, lastReply, reactions, kind, room, at, action, target, reason, until, seconds, topic, title } = event
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, replyTo, thread, replyToUser, threadReplies, alsoToRoom, emoji, edited, deleted, replies, lastReply, reactions, kind, room, at, action, target, reason, until, seconds, topic, title } = event
   const out: Event = { id, type, user, timestamp }
   if (avatar !== undefined) out.avatar = avatar
   if (via !== undefined) out.via = via
@@ -196,6 +198,7 @@ export function restored(event: Event): StoredEvent {
   if (replyTo !== undefined) out.replyTo = replyTo
   if (thread !== undefined) out.thread = thread
   if (replyToUser !== undefined) out.replyToUser = replyToUser
+  if (threadReplies !== undefined) out.threadReplies = threadReplies
   if (alsoToRoom) out.alsoToRoom = true
   if (emoji !== undefined) out.emoji = emoji
   if (edited !== undefined && !deleted) out.edited = edited

@@ -6,7 +6,7 @@ import { avatarFilePattern, identiconSvg } from '../avatars.js'
 import { jsonArray } from '../chatroom/event.js'
 import { JSON_TYPE, peopleOf, roomOf, sendEnterRefusal, tabOf } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
-import { firstIssue, historyQuerySchema } from '../validation.js'
+import { checkReaction, firstIssue, historyQuerySchema } from '../validation.js'
 
 /**
  * GET /room/users — who is in the room, with avatars, as of event lastId, each with their
@@ -89,8 +89,27 @@ function vendored(code: string): string {
 
 const vendorFiles = new Map<string, Promise<string>>()
 
-/** GET /public/js/vendor/:file — a package's browser build a page module imports (see vendorModules). */
+/**
+ * The reaction picker's search: every emoji a reaction may be (checkReaction's rule), each with the
+ * words it is found by (its name, then its tags), from emojibase's English data; made once.
+ */
+let emojiIndex: Promise<string> | undefined
+function emojiJson(): Promise<string> {
+  emojiIndex ??= readFile(fileURLToPath(import.meta.resolve('emojibase-data/en/compact.json')), 'utf8').then((text) => {
+    const all = JSON.parse(text) as { unicode: string; label: string; tags?: string[]; group?: number }[]
+    // Group 2 is skin tones and hair parts, no reactions of their own.
+    const usable = all.flatMap((e) => {
+      const checked = e.group === undefined || e.group === 2 ? undefined : checkReaction(e.unicode, 'add')
+      return checked && 'emoji' in checked ? [[checked.emoji, [e.label, ...(e.tags ?? [])].join('|').toLowerCase()]] : []
+    })
+    return JSON.stringify(usable)
+  })
+  return emojiIndex
+}
+
+/** GET /public/js/vendor/:file — a package's browser build a page module imports (see vendorModules), or the emoji list (emoji.json). */
 export async function vendorScript(request: FastifyRequest, reply: FastifyReply) {
+  if ((request.params as { file: string }).file === 'emoji.json') return reply.type('application/json; charset=utf-8').header('cache-control', 'public, max-age=86400').send(await emojiJson())
   const name = /^([a-z][a-z-]*)\.js$/.exec((request.params as { file: string }).file)?.[1]
   const vendor = name === undefined ? undefined : vendorModules[name]
   if (vendor === undefined) return reply.code(404).send({ error: 'Not Found', message: 'No such module.' })

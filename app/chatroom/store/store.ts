@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { applyChange, createEvent, withoutText, withReaction, withReply, withText, type Event, type EventDraft, type StoredEvent } from '../event.js'
+import { applyChange, createEvent, restored, withoutText, withReaction, withReply, withText, type Event, type EventDraft, type StoredEvent } from '../event.js'
 
 /**
  * The logs (one per room: the one place ids come from), and what else the chat keeps. An event
@@ -218,7 +218,11 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
     }
     if (draft.type === 'message' && draft.thread !== undefined) {
       const root = current(draft.thread)
-      if (root && root.stored.event.type === 'message') update(draft.thread, withReply(root.stored.event, stored.event, 1))
+      if (root && root.stored.event.type === 'message') {
+        const after = withReply(root.stored.event, stored.event, 1)
+        update(draft.thread, after)
+        stored = restored({ ...stored.event, threadReplies: after.event.replies ?? 1 })
+      }
     }
     if ((draft.type === 'edit' || draft.type === 'delete') && draft.ref !== undefined) {
       const ref = draft.ref
