@@ -44,7 +44,7 @@ function reactedBy(users: readonly string[]): string {
 /** A message's reaction chips: each emoji with its count, pressed when one's own is among them. */
 export function reactionsEl(id: number, reactions: Reactions | undefined): HTMLDivElement {
   const bar = el('div', 'reactions')
-  bar.dataset.id = String(id)
+  bar.dataset.for = String(id)
   if (reactions) reactionsOf.set(id, reactions)
   drawReactions(bar, reactions ?? [])
   return bar
@@ -83,7 +83,7 @@ export function applyReaction(event: ReactionEvent): void {
   const standing = now.filter((r) => r.users.length > 0)
   reactionsOf.set(event.ref, standing)
   keepingScroll(() => {
-    for (const bar of document.querySelectorAll<HTMLElement>(`.reactions[data-id="${event.ref}"]`)) drawReactions(bar, standing)
+    for (const bar of document.querySelectorAll<HTMLElement>(`.reactions[data-for="${event.ref}"]`)) drawReactions(bar, standing)
   })
 }
 
@@ -314,7 +314,7 @@ document.addEventListener('click', (e) => {
   const target = e.target as HTMLElement
   const chip = target.closest<HTMLButtonElement>('.reactions .reaction')
   if (chip) {
-    const id = Number(chip.closest<HTMLElement>('.reactions')?.dataset.id)
+    const id = Number(chip.closest<HTMLElement>('.reactions')?.dataset.for)
     const emoji = chip.dataset.emoji
     if (id && emoji) void react(id, emoji, chip.classList.contains('mine') ? 'remove' : 'add')
     return
