@@ -57,7 +57,7 @@ function withOwnActions(row: HTMLElement): void {
 function quiet(rows: Iterable<Element>): void {
   for (const row of rows as Iterable<HTMLElement>) {
     if (row.matches('.message')) row.tabIndex = -1
-    for (const summary of row.querySelectorAll<HTMLElement>('.own-forms summary')) summary.tabIndex = -1
+    for (const summary of row.querySelectorAll<HTMLElement>('.own-forms summary, .social-forms summary, .reactions button')) summary.tabIndex = -1
   }
 }
 
@@ -241,11 +241,11 @@ threadEl.addEventListener('keydown', (e) => {
 // A focused message's Edit and Delete are Tab stops; nothing else in the thread is.
 threadEl.addEventListener('focusin', (e) => {
   const row = (e.target as HTMLElement).closest('.message')
-  for (const summary of threadEl.querySelectorAll<HTMLElement>('.own-forms summary')) summary.tabIndex = row?.contains(summary) ? 0 : -1
+  for (const summary of threadEl.querySelectorAll<HTMLElement>('.own-forms summary, .social-forms summary, .reactions button')) summary.tabIndex = row?.contains(summary) ? 0 : -1
 })
 threadEl.addEventListener('focusout', (e) => {
   if (e.relatedTarget instanceof Node && threadEl.contains(e.relatedTarget)) return
-  for (const summary of threadEl.querySelectorAll<HTMLElement>('.own-forms summary')) summary.tabIndex = -1
+  for (const summary of threadEl.querySelectorAll<HTMLElement>('.own-forms summary, .social-forms summary, .reactions button')) summary.tabIndex = -1
 })
 
 arrangeAll()

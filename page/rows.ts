@@ -44,7 +44,8 @@ function actionsEl(): HTMLDivElement {
   const actions = el('div', 'actions')
   const more = actionButton('more', 'Edit or delete this message')
   more.setAttribute('aria-expanded', 'false')
-  actions.append(more, ...socialButtons(), actionButton('edit', 'Edit'), actionButton('delete', 'Delete'))
+  // React, Reply and Thread after Edit and Delete: Tab from the row reaches those first, as before.
+  actions.append(more, actionButton('edit', 'Edit'), actionButton('delete', 'Delete'), ...socialButtons())
   return actions
 }
 
@@ -78,12 +79,13 @@ function othersActionsEl(): HTMLDivElement {
   }
   const more = button('more', moderating() ? 'Report or moderate this message' : 'Report this message')
   more.setAttribute('aria-expanded', 'false')
-  actions.append(more, ...socialButtons(), button('report', 'Report'))
+  actions.append(more, button('report', 'Report'))
   if (moderating()) {
     actions.append(button('mod-delete', 'Delete'), button('mute', 'Mute its author'))
     if (roomName !== 'lobby') actions.append(button('kick', 'Remove its author from the room'))
     actions.append(button('ban', 'Ban its author'))
   }
+  actions.append(...socialButtons())
   return actions
 }
 

@@ -165,7 +165,7 @@ t.test('without JavaScript: Edit and Delete post and come back to the page', { s
   }
   const typo = page.locator('#thread .message', { hasText: 'a typo hree' })
   await typo.locator('details.edit summary').click()
-  await typo.locator('textarea').fill('a typo here')
+  await typo.locator('textarea[name=text]').fill('a typo here')
   await Promise.all([page.waitForURL('**/refresh/room'), typo.locator('details.edit button[type=submit]').click()])
   t.equal(await page.locator('#thread .message', { hasText: 'a typo here' }).locator('.edited').textContent(), '(edited)')
   const mistake = page.locator('#thread .message', { hasText: 'a mistake' })
@@ -257,7 +257,7 @@ t.test('phone: the refresh page with an edited and a deleted message', { skip },
   await app.chatroom.post('quinn', 'hi pat')
   const typo = rowWith(page, 'with a tpyo')
   await typo.locator('details.edit summary').tap()
-  await typo.locator('textarea').fill('on my phone, with a typo fixed')
+  await typo.locator('textarea[name=text]').fill('on my phone, with a typo fixed')
   await screenshot(page, 'phone-refresh-editing')
   await typo.locator('details.edit button[type=submit]').tap()
   await shows(page, 'on my phone, with a typo fixed')
