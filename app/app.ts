@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import { PassThrough } from 'node:stream'
 import formbody from '@fastify/formbody'
+import multipart from '@fastify/multipart'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions, type onRequestHookHandler } from 'fastify'
 import type { Config } from '../conf/config.js'
@@ -80,6 +81,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(limits, { config })
   await app.register(security, { config })
   await app.register(formbody)
+  // Files (POST …/files): one file of at most UPLOAD_MAX_BYTES, read as it comes, and a few short fields.
+  await app.register(multipart, {
+    limits: { fileSize: config.UPLOAD_MAX_BYTES, files: 1, fields: 8, parts: 10, fieldSize: Math.max(16 * 1024, config.MAX_MESSAGE_LENGTH * 12 + 4096), headerPairs: 50 },
+  })
   await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(session, { config })
   app.decorateRequest('room', undefined)

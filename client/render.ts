@@ -203,3 +203,10 @@ export function removalMessage(removal: { action: 'kick' | 'ban'; by: string; re
   const until = removal.until === undefined ? '' : ` until ${new Date(removal.until).toISOString().slice(0, 16).replace('T', ' ')} UTC`
   return `${removal.by} banned you from this room${until}${why}`
 }
+
+/** A file's size in words: "820 B", "14 KB", "3.2 MB" (the server's pages and the page's script). */
+export function sizeWords(size: number): string {
+  if (size < 1024) return `${size} B`
+  if (size < 1024 * 1024) return `${Math.round(size / 1024)} KB`
+  return `${(size / (1024 * 1024)).toFixed(1)} MB`
+}

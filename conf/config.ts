@@ -85,6 +85,10 @@ export const configSchema = z.object({
   ROOM_IDLE: seconds(0.05, 86_400, 300),
   /** Invitations one person may send per hour. */
   INVITES_PER_HOUR: int(1, 100_000, 50),
+  /** The largest file one may send, in bytes (a bigger one is refused with 413 before it is read). */
+  UPLOAD_MAX_BYTES: int(1024, 1024 * 1024 * 1024, 10 * 1024 * 1024),
+  /** Bytes of files one person may send per day (past it: 429 with Retry-After). */
+  UPLOAD_QUOTA_BYTES: int(1024, 1024 ** 4, 200 * 1024 * 1024),
   /** Reports of messages one person may file per hour. */
   REPORTS_PER_HOUR: int(1, 100_000, 30),
   /** Sign-in attempts per minute from one IP address. */

@@ -2,6 +2,7 @@ import type { WebsocketHandler } from '@fastify/websocket'
 import type { HTTPMethods, RouteHandlerMethod } from 'fastify'
 import type { Config } from './config.js'
 import * as LongPolling from '../app/controllers/longpolling.js'
+import * as Files from '../app/controllers/files.js'
 import * as Messages from '../app/controllers/messages.js'
 import * as Accounts from '../app/controllers/accounts.js'
 import * as Auto from '../app/controllers/auto.js'
@@ -149,6 +150,12 @@ export const routes: Route[] = [
   { method: 'GET', url: '/rooms/:room/messages/:id', action: Messages.message, auth: 'api' },
   { method: 'GET', url: '/room/messages/:id/thread', action: Messages.thread, auth: 'api' },
   { method: 'GET', url: '/rooms/:room/messages/:id/thread', action: Messages.thread, auth: 'api' },
+  { method: 'POST', url: '/room/files', action: Files.upload, auth: 'api' },
+  { method: 'POST', url: '/rooms/:room/files', action: Files.upload, auth: 'api' },
+  { method: 'GET', url: '/room/files/:id', action: Files.download, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/files/:id', action: Files.download, auth: 'api' },
+  { method: 'GET', url: '/room/files/:id/thumbnail', action: Files.thumbnail, auth: 'api' },
+  { method: 'GET', url: '/rooms/:room/files/:id/thumbnail', action: Files.thumbnail, auth: 'api' },
   { method: 'GET', url: '/search', action: Messages.search, auth: 'page' },
 
   { method: 'GET', url: '/rooms/:room/history', action: People.history, auth: 'api' },

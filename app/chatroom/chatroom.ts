@@ -8,7 +8,7 @@ import { PEOPLE, People } from './person.js'
 import { isGuest, memberKey, type Member, type Presence, type Roster } from './presence.js'
 import { Room, type EnterOptions, type Entered, type RoomOptions, type RoomShared, type Said } from './room.js'
 import { randomBytes } from 'node:crypto'
-import { LOBBY, type AccountStore, type Restriction, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
+import { LOBBY, type AccountStore, type FileStore, type Restriction, type RoomLog, type RoomRecord, type SearchHit, type RoomStore, type RoomVisibility, type SessionStore, type Store } from './store/store.js'
 import { removalMessage, type Removal, type SubscribeOptions, type Subscription } from './subscription.js'
 
 export type { Entered, EnterOptions, Refusal, Said } from './room.js'
@@ -41,6 +41,9 @@ export interface ChatroomOptions extends RoomOptions {
    */
   idleMs?: number
 }
+
+/** How old a file never attached to a message may get before it is deleted. */
+const STALE_UPLOAD_MS = 24 * 3600_000
 
 /** A room as a person sees it listed. */
 export interface ListedRoom {
@@ -188,6 +191,7 @@ export class Chatroom {
         return guard
       },
       unhurried: (name, member) => this.hasModeratorRank(name, member),
+      files: store.files,
       // Gone from a room: their name is free for someone else unless another room of this node still holds them.
       onGone: (member) => {
         if (!member.id || [...this.rooms.values()].some((room) => room.presence.holds(member))) return
@@ -224,9 +228,19 @@ export class Chatroom {
     const retention = this.options.retention
     if (retention && (retention.maxEvents > 0 || retention.maxAgeMs > 0)) {
       every(retention.everyMs, async () => {
-        for (const name of await this.store.logs()) await (await this.store.log(name)).prune(retention.maxEvents, retention.maxAgeMs)
+        for (const name of await this.store.logs()) {
+          const log = await this.store.log(name)
+          if ((await log.prune(retention.maxEvents, retention.maxAgeMs)) === 0) continue
+          // The files of pruned messages go with them.
+          const first = (await log.after(0, 1))[0]?.event.id ?? (await log.lastId()) + 1
+          await this.store.files.prune(name, first - 1, Date.now() - STALE_UPLOAD_MS)
+        }
       })
     }
+    // Files put for a send that never committed (refused, or the process died between): gone after a day.
+    every(STALE_UPLOAD_MS / 24, async () => {
+      for (const name of await this.store.logs()) await this.store.files.prune(name, 0, Date.now() - STALE_UPLOAD_MS)
+    })
     if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => Promise.all([...this.rooms.values()].map((room) => room.catchUp())))
     // Presence signals lost while the bus was away are mended from its sets.
     if (this.bus.shared) every(PEOPLE_RESYNC_MS, () => this.people.resync())
@@ -919,6 +933,11 @@ export class Chatroom {
   /** What the rooms are: names, who may read them, members. */
   get roomStore(): RoomStore {
     return this.store.rooms
+  }
+
+  /** The files sent in messages (every process reads the same). */
+  get files(): FileStore {
+    return this.store.files
   }
 
   /** Told when a session was signed out on any process (set by the session plugin). */

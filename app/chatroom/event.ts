@@ -51,6 +51,8 @@ export const eventSchema = z.object({
   lastReply: z.number().int().optional(),
   /** A message's reactions as they stand. */
   reactions: z.array(z.object({ emoji: z.string(), users: z.array(z.string()) })).optional(),
+  /** A message with a file (`text` is its caption, if any): the file's id in the store, its name, size in bytes, sniffed type, and an image's size in pixels. */
+  file: z.object({ id: z.string(), name: z.string(), size: z.number().int().nonnegative(), type: z.string(), width: z.number().int().positive().optional(), height: z.number().int().positive().optional() }).optional(),
   /** A reaction event's emoji (its `action`: add or remove). */
   emoji: z.string().optional(),
   /** A message edited since: when it was last edited (its text is the new one). */
@@ -78,6 +80,13 @@ export type Event = z.infer<typeof eventSchema>
 const types: ReadonlySet<unknown> = new Set(eventTypes)
 const kinds: ReadonlySet<unknown> = new Set(personKinds)
 const actions: ReadonlySet<unknown> = new Set([...moderationActions, ...reactionActions])
+const positive = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) > 0)
+const fileOk = (v: unknown) => {
+  if (v === undefined) return true
+  if (typeof v !== 'object' || v === null) return false
+  const f = v as Record<string, unknown>
+  return typeof f.id === 'string' && typeof f.name === 'string' && typeof f.type === 'string' && Number.isInteger(f.size) && (f.size as number) >= 0 && positive(f.width) && positive(f.height)
+}
 const optionalId = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) > 0)
 const reactionsOk = (v: unknown) =>
   v === undefined || (Array.isArray(v) && v.every((r) => typeof r === 'object' && r !== null && typeof r.emoji === 'string' && Array.isArray(r.users) && r.users.every((u: unknown) => typeof u === 'string')))
@@ -100,7 +109,7 @@ export function readEvent(value: unknown): Event | undefined {
     (e.seconds === undefined || (Number.isInteger(e.seconds) && (e.seconds as number) >= 0)) && optionalString(e.topic) && optionalString(e.title) &&
     optionalId(e.replyTo) && optionalId(e.thread) && optionalString(e.replyToUser) && (e.threadReplies === undefined || (Number.isInteger(e.threadReplies) && (e.threadReplies as number) >= 0)) && (e.alsoToRoom === undefined || e.alsoToRoom === true) &&
     (e.replies === undefined || (Number.isInteger(e.replies) && (e.replies as number) >= 0)) && (e.lastReply === undefined || Number.isInteger(e.lastReply)) &&
-    reactionsOk(e.reactions) && optionalString(e.emoji)
+    reactionsOk(e.reactions) && optionalString(e.emoji) && fileOk(e.file)
   return ok ? (e as Event) : undefined
 }
 
@@ -158,6 +167,15 @@ export function sseFrameFor(events: readonly StoredEvent[], signals: readonly Si
   return out
 }
 
+/** A message's file, its keys in a fixed order. */
+export type FileRef = NonNullable<Event['file']>
+function fileOf(f: FileRef): FileRef {
+  const out: FileRef = { id: f.id, name: f.name, size: f.size, type: f.type }
+  if (f.width !== undefined) out.width = f.width
+  if (f.height !== undefined) out.height = f.height
+  return out
+}
+
 /** Builds the event with a fixed key order, so every node serializes it the same way. */
 export function createEvent(id: number, timestamp: number, draft: EventDraft): StoredEvent {
   const event: Event = { id, type: draft.type, user: draft.user, timestamp }
@@ -172,6 +190,7 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
   if (draft.replyToUser !== undefined) event.replyToUser = draft.replyToUser
   if (draft.alsoToRoom) event.alsoToRoom = true
   if (draft.emoji !== undefined) event.emoji = draft.emoji
+  if (draft.file !== undefined) event.file = fileOf(draft.file)
   if (draft.kind !== undefined) event.kind = draft.kind
   if (draft.room !== undefined) event.room = draft.room
   if (draft.at !== undefined) event.at = draft.at
@@ -187,7 +206,7 @@ export function createEvent(id: number, timestamp: number, draft: EventDraft): S
 
 /** The event made anew from its fields (the same key order as createEvent): after an edit or a deletion. */
 export function restored(event: Event): StoredEvent {
-  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, replyTo, thread, replyToUser, threadReplies, alsoToRoom, emoji, edited, deleted, replies, lastReply, reactions, kind, room, at, action, target, reason, until, seconds, topic, title } = event
+  const { id, type, user, avatar, via, guest, timestamp, text, clientId, ref, replyTo, thread, replyToUser, threadReplies, alsoToRoom, emoji, file, edited, deleted, replies, lastReply, reactions, kind, room, at, action, target, reason, until, seconds, topic, title } = event
   const out: Event = { id, type, user, timestamp }
   if (avatar !== undefined) out.avatar = avatar
   if (via !== undefined) out.via = via
@@ -201,6 +220,8 @@ export function restored(event: Event): StoredEvent {
   if (threadReplies !== undefined) out.threadReplies = threadReplies
   if (alsoToRoom) out.alsoToRoom = true
   if (emoji !== undefined) out.emoji = emoji
+  // A deleted message's file is gone from the store too.
+  if (file !== undefined && !deleted) out.file = fileOf(file)
   if (edited !== undefined && !deleted) out.edited = edited
   if (deleted) out.deleted = true
   if (replies !== undefined) out.replies = replies

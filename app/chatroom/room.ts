@@ -1,11 +1,11 @@
 import { checkClientId, checkMessageText, checkReaction, checkReply, type ReplyAsked } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
-import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withReaction, withReply, withText, type Event, type ModerationAction, type EventDraft, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withReaction, withReply, withText, type Event, type ModerationAction, type EventDraft, type FileRef, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
 import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
-import { LOBBY, type Restriction, type RoomLog } from './store/store.js'
+import { LOBBY, type FileStore, type Restriction, type RoomLog } from './store/store.js'
 import { removalMessage, Subscription, type Removal, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 /** How each room behaves (the chatroom's options, handed to every room). */
@@ -146,6 +146,8 @@ export interface RoomShared {
   slowGuard?(seconds: number): FloodGuard
   /** Whether slow mode leaves this person be here (the room's moderators, its owner, the operators). */
   unhurried?(room: string, member: Member): Promise<boolean>
+  /** The store's files: a deleted message's goes with it. */
+  files?: FileStore
 }
 
 /**
@@ -442,12 +444,14 @@ export class Room implements SubscriptionOwner {
    * A user says something: the text is checked, the user's flood limit applied (shared by all
    * their connections), and the message committed to the log: acknowledged only then.
    */
-  async say(member: Member, text: unknown, transport?: string, clientId?: unknown, reply?: ReplyAsked): Promise<Said> {
+  async say(member: Member, text: unknown, transport?: string, clientId?: unknown, reply?: ReplyAsked, file?: FileRef): Promise<Said> {
     if (!this.admits(member)) return NOT_A_MEMBER
     const muted = this.mutedNow(member)
     if (muted) return muted
     if (transport !== undefined) void this.renew(member, transport)
-    const checked = checkMessageText(text, this.options.maxMessageLength ?? 2000)
+    // A file's message may have no words (its caption is optional).
+    const captionless = file !== undefined && (text === undefined || text === null || (typeof text === 'string' && text.trim() === ''))
+    const checked = captionless ? { text: undefined } : checkMessageText(text, this.options.maxMessageLength ?? 2000)
     if ('error' in checked) return { outcome: 'invalid', message: checked.error }
     const id = checkClientId(clientId)
     if (typeof id === 'object') return { outcome: 'invalid', message: id.error }
@@ -470,7 +474,9 @@ export class Room implements SubscriptionOwner {
       // Asked again as it is queued: a ban, mute or removal decided here meanwhile is queued before it (see moderation()).
       const stopped = this.stopped(member)
       if (stopped) return stopped
-      const draft: EventDraft = { ...this.draftOf(member, 'message'), text: checked.text, clientId: id }
+      const draft: EventDraft = { ...this.draftOf(member, 'message'), clientId: id }
+      if (checked.text !== undefined) draft.text = checked.text
+      if (file !== undefined) draft.file = file
       if (thread !== undefined) Object.assign(draft, { replyTo: replying.replyTo, thread, replyToUser }, replying.alsoToRoom && { alsoToRoom: true })
       const stored = await this.publish(draft)
       return stored.duplicate ? { outcome: 'ok', stored, duplicate: true } : { outcome: 'ok', stored }
@@ -532,7 +538,9 @@ export class Room implements SubscriptionOwner {
       if (stopped) return stopped
       const draft: EventDraft = { ...this.draftOf(member, type), ref }
       if (text !== undefined) draft.text = text
-      return { outcome: 'ok', stored: await this.publish(draft) }
+      const stored = await this.publish(draft)
+      if (type === 'delete') this.dropFile(found.stored.event)
+      return { outcome: 'ok', stored }
     })
   }
 
@@ -549,6 +557,7 @@ export class Room implements SubscriptionOwner {
       const deleted = this.publish({ ...this.draftOf(moderator, 'delete'), ref: id, sender: found.sender })
       const note = this.publish({ type: 'moderation', user: moderator.name, action: 'delete', ref: id, target: found.stored.event.user, ...(reason && { reason }) })
       await deleted
+      this.dropFile(found.stored.event)
       return { outcome: 'ok', stored: await note }
     })
   }
@@ -583,6 +592,13 @@ export class Room implements SubscriptionOwner {
   async messageAt(id: number): Promise<{ stored: StoredEvent; sender: string | undefined } | undefined> {
     const found = Number.isSafeInteger(id) && id > 0 ? await this.log.message(id) : undefined
     return found && found.stored.event.type === 'message' ? found : undefined
+  }
+
+  /** A deleted message's file leaves the store (the message says no more of it; every process serves from the store). */
+  private dropFile(message: Event): void {
+    const file = message.file
+    if (file === undefined || !this.shared.files) return
+    this.shared.files.remove(this.name, file.id).catch((error: unknown) => this.options.onError?.(error, "could not delete a deleted message's file"))
   }
 
   /** The replies in the thread of message `root` with id > after, oldest first (the store's). */

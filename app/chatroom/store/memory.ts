@@ -1,7 +1,10 @@
 import { withoutText, withText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   planAppend,
+  searchableText,
   searchTerms,
+  type FileRecord,
+  type FileStore,
   textMatches,
   type SearchHit,
   type SearchQuery,
@@ -287,6 +290,46 @@ export class MemoryRooms implements RoomStore {
   }
 }
 
+/** Files in a map (tests; a single process). */
+export class MemoryFiles implements FileStore {
+  private readonly files = new Map<string, { record: FileRecord; bytes: Buffer; thumbnail: Buffer | undefined }>()
+  private key = (room: string, id: string) => `${room}\n${id}`
+  async put(record: FileRecord, bytes: Buffer, thumbnail?: Buffer): Promise<void> {
+    this.files.set(this.key(record.room, record.id), { record: { ...record }, bytes, thumbnail })
+  }
+  async attach(room: string, id: string, message: number): Promise<void> {
+    const file = this.files.get(this.key(room, id))
+    if (file) file.record.message = message
+  }
+  async get(room: string, id: string): Promise<FileRecord | undefined> {
+    const file = this.files.get(this.key(room, id))
+    return file && { ...file.record }
+  }
+  async bytes(room: string, id: string, which: 'file' | 'thumbnail'): Promise<Buffer | undefined> {
+    const file = this.files.get(this.key(room, id))
+    return which === 'file' ? file?.bytes : file?.thumbnail
+  }
+  async remove(room: string, id: string): Promise<boolean> {
+    return this.files.delete(this.key(room, id))
+  }
+  async usedSince(owner: string, since: number): Promise<number> {
+    let total = 0
+    for (const { record } of this.files.values()) if (record.owner === owner && record.at >= since) total += record.size
+    return total
+  }
+  async prune(room: string, through: number, staleBefore: number): Promise<number> {
+    let gone = 0
+    for (const [key, { record }] of this.files) {
+      if (record.room !== room) continue
+      if (record.message === undefined ? record.at < staleBefore : record.message <= through) {
+        this.files.delete(key)
+        gone++
+      }
+    }
+    return gone
+  }
+}
+
 /** One room's log in an array. */
 export class MemoryLog implements RoomLog {
   readonly epoch = newEpoch()
@@ -358,11 +401,12 @@ export class MemoryLog implements RoomLog {
     for (let i = this.events.length - 1; i >= 0 && hits.length < query.limit; i--) {
       const stored = this.events[i]!
       const e = stored.event
-      if (e.type !== 'message' || e.text === undefined) continue
+      const words = searchableText(e)
+      if (words === undefined) continue
       if (query.before !== undefined && e.timestamp >= query.before) continue
       if (query.after !== undefined && e.timestamp <= query.after) continue
       if (user !== undefined && e.user.toLocaleLowerCase() !== user) continue
-      if (textMatches(e.text, terms)) hits.push({ room: this.room, stored })
+      if (textMatches(words, terms)) hits.push({ room: this.room, stored })
     }
     return hits
   }
@@ -408,6 +452,7 @@ export class MemoryStore extends LobbyMethods implements Store {
   private readonly lobby = new MemoryLog(LOBBY)
   private readonly others = new Map<string, MemoryLog>([[LOBBY, this.lobby]])
   readonly rooms = new MemoryRooms()
+  readonly files: FileStore = new MemoryFiles()
   readonly epoch = this.lobby.epoch
   readonly sessions: MemorySessions
   readonly accounts: MemoryAccounts

@@ -8,6 +8,8 @@ import {
   newEpoch,
   planAppend,
   searchTerms,
+  type FileRecord,
+  type FileStore,
   type SearchHit,
   type SearchQuery,
   type SentMessage,
@@ -37,6 +39,12 @@ export interface PostgresStoreOptions {
   timeoutMs?: number
 }
 
+type FileRow = { room: string; id: string; owner: string; name: string; size: string; type: string; width: number | null; height: number | null; at: string; message: string | null }
+const fileRecord = (r: FileRow): FileRecord => ({
+  room: r.room, id: r.id, owner: r.owner, name: r.name, size: Number(r.size), type: r.type, width: r.width ?? undefined, height: r.height ?? undefined, at: Number(r.at),
+  message: r.message === null ? undefined : Number(r.message),
+})
+
 /** How often a database that stopped answering is probed. */
 const PROBE_MS = 250
 
@@ -48,7 +56,7 @@ const SCHEMA_LOCK = 0x63686174 // "chat"
  * commits of processes already running: a process restarting beside a busy one failed to start
  * with "deadlock detected".
  */
-const SCHEMA_VERSION = 4
+const SCHEMA_VERSION = 5
 /** Waiting for the schema lock, and moving a long log into the lobby, may take longer than a request. */
 const SCHEMA_MS = 10 * 60_000
 /** A query given SCHEMA_MS instead of the pool's deadline (pg reads query_timeout per query; its types leave it out). */
@@ -185,6 +193,34 @@ class PostgresLog implements RoomLog {
  */
 export class PostgresStore extends LobbyMethods implements Store {
   private readonly pool: pg.Pool
+  readonly files: FileStore = {
+    put: async (r: FileRecord, bytes: Buffer, thumbnail?: Buffer) => {
+      await this.pool.query(
+        'INSERT INTO chat_room_files (room, id, owner, name, size, type, width, height, at, bytes, thumbnail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        [r.room, r.id, r.owner, r.name, r.size, r.type, r.width ?? null, r.height ?? null, r.at, bytes, thumbnail ?? null],
+      )
+    },
+    attach: async (room: string, id: string, message: number) => {
+      await this.pool.query('UPDATE chat_room_files SET message = $1 WHERE room = $2 AND id = $3', [message, room, id])
+    },
+    get: async (room: string, id: string) => {
+      const { rows } = await this.pool.query<FileRow>('SELECT room, id, owner, name, size, type, width, height, at, message FROM chat_room_files WHERE room = $1 AND id = $2', [room, id])
+      const row = rows[0]
+      return row && fileRecord(row)
+    },
+    bytes: async (room: string, id: string, which: 'file' | 'thumbnail') => {
+      const column = which === 'file' ? 'bytes' : 'thumbnail'
+      const { rows } = await this.pool.query<{ data: Buffer | null }>(`SELECT ${column} AS data FROM chat_room_files WHERE room = $1 AND id = $2`, [room, id])
+      return rows[0]?.data ?? undefined
+    },
+    remove: async (room: string, id: string) => ((await this.pool.query('DELETE FROM chat_room_files WHERE room = $1 AND id = $2', [room, id])).rowCount ?? 0) === 1,
+    usedSince: async (owner: string, since: number) => {
+      const { rows } = await this.pool.query<{ used: string }>('SELECT coalesce(sum(size), 0) AS used FROM chat_room_files WHERE owner = $1 AND at >= $2', [owner, since])
+      return Number(rows[0]?.used ?? 0)
+    },
+    prune: async (room: string, through: number, staleBefore: number) =>
+      (await this.pool.query('DELETE FROM chat_room_files WHERE room = $1 AND (message <= $2 OR (message IS NULL AND at < $3))', [room, through, staleBefore])).rowCount ?? 0,
+  }
   readonly sessions: SessionStore = {
     create: async (hash: string, r: SessionRecord) => {
       await this.pool.query(
@@ -491,9 +527,17 @@ export class PostgresStore extends LobbyMethods implements Store {
         ALTER TABLE chat_room_events ADD COLUMN IF NOT EXISTS ref BIGINT;
         CREATE UNIQUE INDEX IF NOT EXISTS chat_room_events_client ON chat_room_events (room, sender, client_id) WHERE client_id IS NOT NULL;
         CREATE INDEX IF NOT EXISTS chat_room_events_ref ON chat_room_events (room, ref) WHERE ref IS NOT NULL;
-        -- Search: a message's words, made from its JSON (an edit or a deletion rewrites both).
+        -- Search: a message's words and its file's name, made from its JSON (an edit or a deletion rewrites both).
+        -- Made before files (version 4): its words had no file names; made again.
+        DO $$ BEGIN
+          IF EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                     WHERE a.attrelid = 'chat_room_events'::regclass AND a.attname = 'words' AND pg_get_expr(d.adbin, d.adrelid) NOT LIKE '%file%') THEN
+            ALTER TABLE chat_room_events DROP COLUMN words;
+          END IF;
+        END $$;
         ALTER TABLE chat_room_events ADD COLUMN IF NOT EXISTS words tsvector GENERATED ALWAYS AS (
-          CASE WHEN json::jsonb->>'type' = 'message' THEN to_tsvector('simple', coalesce(json::jsonb->>'text', '')) END) STORED;
+          CASE WHEN json::jsonb->>'type' = 'message' THEN to_tsvector('simple', coalesce(json::jsonb->>'text', '') || ' ' ||
+            regexp_replace(coalesce(json::jsonb->'file'->>'name', ''), '[^[:alnum:]_]+', ' ', 'g')) END) STORED;
         CREATE INDEX IF NOT EXISTS chat_room_events_words ON chat_room_events USING GIN (words);
         CREATE TABLE IF NOT EXISTS chat_rooms (name TEXT PRIMARY KEY, skeleton TEXT NOT NULL UNIQUE, title TEXT NOT NULL, topic TEXT NOT NULL,
           visibility TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -532,6 +576,10 @@ export class PostgresStore extends LobbyMethods implements Store {
         CREATE TABLE IF NOT EXISTS chat_account_links (provider TEXT NOT NULL, provider_user_id TEXT NOT NULL, account_id TEXT NOT NULL,
           PRIMARY KEY (provider, provider_user_id));
         CREATE TABLE IF NOT EXISTS chat_schema (version INT NOT NULL);
+        -- A file sent in a message, its bytes and an image's thumbnail (every process serves the same); message NULL: not committed yet.
+        CREATE TABLE IF NOT EXISTS chat_room_files (room TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL, size BIGINT NOT NULL,
+          type TEXT NOT NULL, width INT, height INT, at BIGINT NOT NULL, message BIGINT, bytes BYTEA NOT NULL, thumbnail BYTEA, PRIMARY KEY (room, id));
+        CREATE INDEX IF NOT EXISTS chat_room_files_owner ON chat_room_files (owner, at);
     `)
     await this.moveOneRoomLog(client)
     await client.query('INSERT INTO chat_schema (version) VALUES ($1)', [SCHEMA_VERSION])

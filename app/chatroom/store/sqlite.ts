@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { open as openFile, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { withoutText, withText, type EventDraft, type StoredEvent } from '../event.js'
@@ -8,8 +9,11 @@ import {
   LobbyMethods,
   newEpoch,
   planAppend,
+  searchableText,
   searchTerms,
   type AppendPlan,
+  type FileRecord,
+  type FileStore,
   type SearchHit,
   type SearchQuery,
   type SentMessage,
@@ -203,7 +207,10 @@ export class SqliteStore extends LobbyMethods implements Store {
   readonly sessions: SessionStore
   readonly accounts: AccountStore
   readonly rooms: RoomStore
+  readonly files: FileStore
   private readonly db: Database.Database
+  /** Where file bytes are kept: DATA_DIR/files, one file per id (and its thumbnail), written whole before their row. */
+  private readonly filesDir: string
   private readonly options: SqliteStoreOptions
   /** The files this connection writes to (the write-ahead one once it exists). */
   private readonly opened: { dev: bigint; ino: bigint } | undefined
@@ -220,6 +227,8 @@ export class SqliteStore extends LobbyMethods implements Store {
     super()
     mkdirSync(dir, { recursive: true })
     this.file = join(dir, 'chat.sqlite')
+    this.filesDir = join(dir, 'files')
+    mkdirSync(this.filesDir, { recursive: true })
     this.options = options
     this.db = new Database(this.file)
     this.opened = fileAt(this.file)
@@ -251,6 +260,10 @@ export class SqliteStore extends LobbyMethods implements Store {
       CREATE TABLE IF NOT EXISTS room_reports (room TEXT NOT NULL, ref INTEGER NOT NULL, reporter TEXT NOT NULL, name TEXT NOT NULL, reason TEXT NOT NULL,
         at INTEGER NOT NULL, handled_by TEXT, outcome TEXT, handled_at INTEGER);
       CREATE UNIQUE INDEX IF NOT EXISTS room_reports_open ON room_reports (room, ref, reporter) WHERE handled_by IS NULL;
+      -- A file sent in a message (its bytes in DATA_DIR/files); message NULL: not committed yet.
+      CREATE TABLE IF NOT EXISTS room_files (room TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
+        type TEXT NOT NULL, width INTEGER, height INTEGER, at INTEGER NOT NULL, message INTEGER, thumbnail INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room, id));
+      CREATE INDEX IF NOT EXISTS room_files_owner ON room_files (owner, at);
       CREATE TABLE IF NOT EXISTS read_markers (room TEXT NOT NULL, person TEXT NOT NULL, last_read INTEGER NOT NULL,
         PRIMARY KEY (room, person)) WITHOUT ROWID;
       -- (a, b): the two people in JavaScript's string order (a < b), so each pair has one row.
@@ -292,6 +305,7 @@ export class SqliteStore extends LobbyMethods implements Store {
     this.sessions = this.sessionStore()
     this.accounts = this.accountStore()
     this.rooms = this.roomStore()
+    this.files = this.fileStore()
     this.statements = this.logStatements()
     this.committer = new Committer(
       this.statements,
@@ -422,14 +436,16 @@ export class SqliteStore extends LobbyMethods implements Store {
             if (!plan.deleted.includes(id) && !plan.edited.has(id)) continue
             const row = searchRow.get(room, id)
             if (row === null || row === undefined) continue
-            if (stored.event.text === undefined) unindex.run(row)
-            else reindex.run(stored.event.text, row)
+            const words = searchableText(stored.event)
+            if (words === undefined) unindex.run(row)
+            else reindex.run(words, row)
           }
           for (const ref of plan.deleted) for (const edit of editsOf.all(room, ref)) rewrite.run(withoutText(fromJson(edit.json)).json, room, edit.id)
           for (const [ref, text] of plan.edited) for (const edit of editsOf.all(room, ref)) rewrite.run(withText(fromJson(edit.json), text).json, room, edit.id)
           for (const { stored, sender, clientId, ref } of plan.rows) {
             const e = stored.event
-            const row = e.type === 'message' && e.text !== undefined ? index.run(e.text, room, e.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid : null
+            const words = searchableText(e)
+            const row = words !== undefined ? index.run(words, room, e.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid : null
             insert.run(room, e.id, e.timestamp, stored.json, sender ?? null, clientId ?? null, ref ?? null, row)
           }
           return plan
@@ -781,6 +797,68 @@ export class SqliteStore extends LobbyMethods implements Store {
    * are looked at, not just the last verdict: a sign-in or a registration written to a deleted
    * file would be gone after the restart.
    */
+  /** Files: bytes written to DATA_DIR/files and synced before their row says they are there; a row goes before its bytes. */
+  private fileStore(): FileStore {
+    const db = this.db
+    type FileRow = { room: string; id: string; owner: string; name: string; size: number; type: string; width: number | null; height: number | null; at: number; message: number | null; thumbnail: number }
+    const record = (r: FileRow): FileRecord => ({ room: r.room, id: r.id, owner: r.owner, name: r.name, size: r.size, type: r.type, width: r.width ?? undefined, height: r.height ?? undefined, at: r.at, message: r.message ?? undefined })
+    const insert = db.prepare('INSERT INTO room_files (room, id, owner, name, size, type, width, height, at, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const attach = db.prepare<[number, string, string]>('UPDATE room_files SET message = ? WHERE room = ? AND id = ?')
+    const select = db.prepare<[string, string], FileRow>('SELECT * FROM room_files WHERE room = ? AND id = ?')
+    const remove = db.prepare<[string, string]>('DELETE FROM room_files WHERE room = ? AND id = ?')
+    const used = db.prepare<[string, number], number>('SELECT coalesce(sum(size), 0) FROM room_files WHERE owner = ? AND at >= ?').pluck()
+    const pruned = db.prepare<[string, number, number], { id: string }>('SELECT id FROM room_files WHERE room = ? AND (message <= ? OR (message IS NULL AND at < ?))')
+    // Ids are random hex: safe as file names.
+    const path = (id: string, which: 'file' | 'thumbnail') => join(this.filesDir, which === 'file' ? id : `${id}.thumb`)
+    const write = async (to: string, bytes: Buffer) => {
+      const temporary = `${to}.part`
+      const handle = await openFile(temporary, 'w')
+      try {
+        await handle.writeFile(bytes)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temporary, to)
+    }
+    const unlink = async (id: string) => {
+      await rm(path(id, 'file'), { force: true })
+      await rm(path(id, 'thumbnail'), { force: true })
+    }
+    return {
+      put: async (r, bytes, thumbnail) => {
+        if (!/^[0-9a-f]{16,64}$/.test(r.id)) throw new Error('a file id is hex')
+        await write(path(r.id, 'file'), bytes)
+        if (thumbnail) await write(path(r.id, 'thumbnail'), thumbnail)
+        insert.run(this.writable(r.room), r.id, r.owner, r.name, r.size, r.type, r.width ?? null, r.height ?? null, r.at, thumbnail ? 1 : 0)
+      },
+      attach: async (room, id, message) => void attach.run(message, this.writable(room), id),
+      get: async (room, id) => {
+        const row = select.get(room, id)
+        return row && record(row)
+      },
+      bytes: async (room, id, which) => {
+        const row = select.get(room, id)
+        if (!row || (which === 'thumbnail' && !row.thumbnail)) return undefined
+        return readFile(path(id, which)).catch(() => undefined)
+      },
+      remove: async (room, id) => {
+        const gone = remove.run(this.writable(room), id).changes === 1
+        await unlink(id)
+        return gone
+      },
+      usedSince: async (owner, since) => used.get(owner, since) ?? 0,
+      prune: async (room, through, staleBefore) => {
+        const ids = pruned.all(room, through, staleBefore).map((r) => r.id)
+        for (const id of ids) {
+          remove.run(this.writable(room), id)
+          await unlink(id)
+        }
+        return ids.length
+      },
+    }
+  }
+
   private writable(key: string): string {
     if (!this.intact()) throw this.lost
     return key

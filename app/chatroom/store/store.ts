@@ -30,6 +30,51 @@ export interface Store extends Omit<RoomLog, 'room'> {
   rooms: RoomStore
   /** Messages with the words, newest first, in the given rooms only. */
   search(query: SearchQuery): Promise<SearchHit[]>
+  /** Files and images sent in messages: every process reads the same bytes. */
+  files: FileStore
+}
+
+/** A file kept for a message of a room (its bytes apart). */
+export interface FileRecord {
+  room: string
+  /** Random, unguessable, unique in the store. */
+  id: string
+  /** Who sent it (their person id): the quota counts it against them. */
+  owner: string
+  name: string
+  size: number
+  /** The type its bytes were sniffed as. */
+  type: string
+  width?: number | undefined
+  height?: number | undefined
+  at: number
+  /** The message it was sent in, once committed (none yet: a send still under way, or one that never committed). */
+  message?: number | undefined
+}
+
+/**
+ * The bytes of files sent in messages, and an image's thumbnail. A file is put before its message
+ * is committed and attached to it after; one never attached (the send failed, the process died
+ * between) goes with prune. Deleting the message deletes its file.
+ */
+export interface FileStore {
+  put(record: FileRecord, bytes: Buffer, thumbnail?: Buffer): Promise<void>
+  attach(room: string, id: string, message: number): Promise<void>
+  get(room: string, id: string): Promise<FileRecord | undefined>
+  bytes(room: string, id: string, which: 'file' | 'thumbnail'): Promise<Buffer | undefined>
+  /** Deletes the file and its thumbnail; false when there was none. */
+  remove(room: string, id: string): Promise<boolean>
+  /** Bytes the person stored since then (ms since the epoch): the upload quota. */
+  usedSince(owner: string, since: number): Promise<number>
+  /** Deletes the files of a room's messages up to `through` (pruned from the log), and files never attached that were put before `staleBefore`; how many went. */
+  prune(room: string, through: number, staleBefore: number): Promise<number>
+}
+
+/** The words search finds a message by: its text, and its file's name. */
+export function searchableText(event: Event): string | undefined {
+  if (event.type !== 'message' || event.deleted) return undefined
+  const words = [event.text, event.file?.name].filter((w) => w !== undefined && w !== '')
+  return words.length > 0 ? words.join('\n') : undefined
 }
 
 /**

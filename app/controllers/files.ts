@@ -1,0 +1,147 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { memberKey } from '../chatroom/presence.js'
+import { cleanName, INLINE_TYPES, newFileId, prepare } from '../files.js'
+import { currentUser } from '../plugins/session.js'
+import { JSON_TYPE, roomBase, roomOf, sendRefusal } from '../transport/http.js'
+import { reasons } from '../transport/protocol.js'
+
+/** Room for the form around the file (its other fields, the multipart boundaries) beyond UPLOAD_MAX_BYTES. */
+const FORM_OVERHEAD = 64 * 1024
+const DAY_MS = 24 * 3600_000
+
+/** Whether the request came from a page's form (a browser without JavaScript): it gets pages, not JSON. */
+const fromPage = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
+
+/** A refusal: JSON to programs, an error page to a form's browser. */
+function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 404 | 413 | 415 | 429 | 503, message: string, headers: Record<string, string> = {}) {
+  reply.headers(headers)
+  if (fromPage(request)) throw Object.assign(new Error(message), { statusCode: status })
+  return reply.code(status).type(JSON_TYPE).send({ error: reasons[status], message })
+}
+
+/**
+ * POST /rooms/:room/files (the lobby's: /room/files) — multipart: `file`, and optional `text` (its
+ * caption), `clientId` (a resend answers the first), `replyTo` and `alsoToRoom`. 201 with the
+ * message event (`file: {id, name, size, type, width?, height?}`); a form goes back to its page.
+ * Too big: 413, from the declared length before anything is read (else as the limit is passed);
+ * over the day's quota: 429 with Retry-After. An image is kept re-encoded, upright, without its
+ * metadata, with a thumbnail.
+ */
+export async function upload(request: FastifyRequest, reply: FastifyReply) {
+  const room = await roomOf(request)
+  const { config, chatroom } = request.server
+  const user = currentUser(request)
+  const max = config.UPLOAD_MAX_BYTES
+  const tooBig = `A file may be at most ${Math.floor(max / 1024 / 1024) || `${Math.floor(max / 1024)} K`}${max >= 1024 * 1024 ? ' MB' : 'B'}.`
+  const declared = Number(request.headers['content-length'])
+  // Refused before a byte of it is read: the connection closes rather than take the rest.
+  if (Number.isFinite(declared) && declared > max + FORM_OVERHEAD) return refuse(request, reply, 413, tooBig, { connection: 'close' })
+  if (!request.isMultipart()) return refuse(request, reply, 415, 'Files are sent as multipart/form-data, with the file in the field "file".')
+  const owner = memberKey(user)
+  let used: number
+  try {
+    used = await chatroom.files.usedSince(owner, Date.now() - DAY_MS)
+  } catch {
+    return refuse(request, reply, 503, 'Files cannot be stored right now; try again shortly.')
+  }
+  const quotaMessage = `You have sent ${Math.round(config.UPLOAD_QUOTA_BYTES / 1024 / 1024)} MB of files today, as much as one may; try again later.`
+  if (used >= config.UPLOAD_QUOTA_BYTES) return refuse(request, reply, 429, quotaMessage, { 'retry-after': '3600', connection: 'close' })
+  const fields: Record<string, string> = {}
+  let sent: { name: string | undefined; bytes: Buffer } | undefined
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        // One file, in the field "file"; any other is read past and left.
+        if (part.fieldname !== 'file' || sent) {
+          part.file.resume()
+          continue
+        }
+        // Read as it comes; past the limit what was read is let go at once, and the rest is not taken (413, the connection closes).
+        const chunks: Buffer[] = []
+        for await (const chunk of part.file as AsyncIterable<Buffer>) {
+          if (part.file.truncated) break
+          chunks.push(chunk)
+        }
+        if (part.file.truncated) {
+          chunks.length = 0
+          return refuse(request, reply, 413, tooBig, { connection: 'close' })
+        }
+        sent = { name: part.filename, bytes: Buffer.concat(chunks) }
+      } else if (typeof part.value === 'string') fields[part.fieldname] = part.value
+    }
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    if (code === 'FST_REQ_FILE_TOO_LARGE') return refuse(request, reply, 413, tooBig, { connection: 'close' })
+    if (code?.startsWith('FST_') || code === 'FST_PARTS_LIMIT') return refuse(request, reply, 400, 'The form could not be read: one file, in the field "file", and a few short fields.')
+    throw error
+  }
+  if (!sent) return refuse(request, reply, 400, 'No file: send it in the multipart field "file".')
+  if (used + sent.bytes.length > config.UPLOAD_QUOTA_BYTES) return refuse(request, reply, 429, quotaMessage, { 'retry-after': '3600' })
+  const prepared = await prepare(sent.bytes)
+  const id = newFileId()
+  const file = {
+    id,
+    name: cleanName(sent.name),
+    size: prepared.bytes.length,
+    type: prepared.type,
+    ...(prepared.width !== undefined && { width: prepared.width }),
+    ...(prepared.height !== undefined && { height: prepared.height }),
+  }
+  try {
+    await chatroom.files.put({ room: room.name, owner, at: Date.now(), ...file }, prepared.bytes, prepared.thumbnail)
+  } catch (error) {
+    request.log.error({ err: error }, 'could not store a file')
+    return refuse(request, reply, 503, 'Files cannot be stored right now; try again shortly.')
+  }
+  const said = await room.say(user, fields.text, undefined, fields.clientId, { replyTo: fields.replyTo, alsoToRoom: fields.alsoToRoom }, file)
+  // Refused, or a resend of one already sent (the first one's file stands): this copy goes.
+  if (said.outcome !== 'ok' || said.duplicate) await chatroom.files.remove(room.name, id).catch(() => {})
+  else await chatroom.files.attach(room.name, id, said.stored.event.id).catch((error: unknown) => request.log.error({ err: error }, 'could not attach a file to its message'))
+  if (fromPage(request)) {
+    if (said.outcome !== 'ok') throw Object.assign(new Error(said.message), { statusCode: said.outcome === 'flooded' ? 429 : said.outcome === 'missing' ? 404 : said.outcome === 'forbidden' ? 403 : said.outcome === 'unavailable' ? 503 : 400 })
+    const back = typeof fields.back === 'string' && /^\/(?![/\\])/.test(fields.back) ? fields.back : roomBase('/refresh', room)
+    return reply.redirect(back, 303)
+  }
+  if (said.outcome !== 'ok') return sendRefusal(reply, said)
+  return reply.code(said.duplicate ? 200 : 201).type(JSON_TYPE).send(said.stored.json)
+}
+
+/** A file's bytes (or its thumbnail) to a reader of its room: only a committed message's; served so that nothing in it runs as this site. */
+async function serve(request: FastifyRequest, reply: FastifyReply, which: 'file' | 'thumbnail') {
+  const room = await roomOf(request)
+  const { id } = request.params as { id: string }
+  const { files } = request.server.chatroom
+  const notFound = () => reply.code(404).type(JSON_TYPE).send({ error: 'Not Found', message: 'There is no such file in this room.' })
+  if (!/^[0-9a-f]{32}$/.test(id)) return notFound()
+  let record, bytes
+  try {
+    record = await files.get(room.name, id)
+    bytes = record?.message === undefined ? undefined : await files.bytes(room.name, id, which)
+  } catch {
+    return reply.code(503).type(JSON_TYPE).send({ error: 'Service Unavailable', message: 'Files cannot be read right now; try again shortly.' })
+  }
+  if (!record || !bytes) return notFound()
+  const inline = which === 'thumbnail' || INLINE_TYPES.has(record.type)
+  const type = which === 'thumbnail' ? 'image/webp' : record.type.startsWith('text/') ? `${record.type}; charset=utf-8` : record.type
+  const ascii = record.name.replace(/[^\x20-\x7e]|["\\]/g, '_')
+  return reply
+    .header('content-type', type)
+    .header('x-content-type-options', 'nosniff')
+    // Opened on its own, a file can run nothing and reach nothing: no scripts, no origin of ours.
+    .header('content-security-policy', "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox")
+    .header('content-disposition', `${inline ? 'inline' : 'attachment'}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(record.name)}`)
+    .header('cross-origin-resource-policy', 'same-origin')
+    // A deleted message's file must not outlive it in a shared cache.
+    .header('cache-control', 'private, max-age=300')
+    .send(bytes)
+}
+
+/** GET /rooms/:room/files/:id (the lobby's: /room/files/:id) — the file, to the room's readers (404 to anyone else, as every room route). */
+export function download(request: FastifyRequest, reply: FastifyReply) {
+  return serve(request, reply, 'file')
+}
+
+/** GET /rooms/:room/files/:id/thumbnail — an image's thumbnail (WebP, at most 360 pixels a side); 404 for a file that is no image. */
+export function thumbnail(request: FastifyRequest, reply: FastifyReply) {
+  return serve(request, reply, 'thumbnail')
+}
