@@ -66,6 +66,8 @@ export interface MessageEvent extends EventBase {
   /** A thread's first message: how many replies stand, and when the last came (ms). */
   replies?: number
   lastReply?: number
+  /** A file sent with it (`text` its caption, if any): its id, name, size in bytes, sniffed type, an image's size in pixels. */
+  file?: { id: string; name: string; size: number; type: string; width?: number; height?: number }
   /** Reactions as they stand: each emoji once, with who reacted, in order. */
   reactions?: { emoji: string; users: string[] }[]
 }

@@ -210,3 +210,12 @@ export function sizeWords(size: number): string {
   if (size < 1024 * 1024) return `${Math.round(size / 1024)} KB`
   return `${(size / (1024 * 1024)).toFixed(1)} MB`
 }
+
+/** The longest side an image is drawn at in the thread (its thumbnail's, at most). */
+export const THUMBNAIL_BOX = 360
+
+/** The size an image of width × height is drawn at: within THUMBNAIL_BOX, its shape kept, never enlarged. */
+export function thumbnailBox(width: number, height: number): { width: number; height: number } {
+  const scale = Math.min(1, THUMBNAIL_BOX / Math.max(width, height))
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) }
+}

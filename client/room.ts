@@ -5,7 +5,7 @@ import { Emitter } from './emitter.js'
 import type { FollowStream, StreamRide } from './follow.js'
 import type { Net, StorageLike } from './net.js'
 import { ChatError, Outbox, type ReplyTo, type Sent } from './outbox.js'
-import { isEvent, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type ReactionEvent, type Transport, type TypingSignal } from './protocol.js'
+import { isEvent, newClientId, readError, roomPath, type ChatEvent, type DeleteEvent, type EditEvent, type Item, type JoinEvent, type LeaveEvent, type MessageEvent, type ModerationEvent, type PresenceSignal, type ReactionEvent, type Transport, type TypingSignal } from './protocol.js'
 
 export interface RoomEvents {
   /** Everything new of one delivery, in order: events (each once) and typing signals. */
@@ -133,6 +133,36 @@ export class ChatRoom extends Emitter<RoomEvents> {
     const answer: unknown = await res.json().catch(() => undefined)
     if (!res.ok) throw failure(res.status, answer)
     return answer as ReactionEvent | MessageEvent
+  }
+
+  /**
+   * Sends a file (a Blob, or a Buffer wrapped in one, named `name`) in a message with an optional
+   * caption, exactly once: one client id for every try, tried again after a dropped answer or a
+   * 5xx. Resolves with the message event (`file` says what was kept); a refusal (413 too big, 429
+   * over the day's quota, 404 no such room) rejects with why.
+   */
+  async upload(file: Blob, name: string, options: { text?: string; replyTo?: number; alsoToRoom?: boolean; clientId?: string } = {}): Promise<MessageEvent> {
+    const clientId = options.clientId ?? newClientId()
+    for (let attempt = 0; ; attempt++) {
+      const form = new FormData()
+      form.set('file', file, name)
+      form.set('clientId', clientId)
+      if (options.text) form.set('text', options.text)
+      if (options.replyTo !== undefined) form.set('replyTo', String(options.replyTo))
+      if (options.alsoToRoom) form.set('alsoToRoom', 'true')
+      let res: Response
+      try {
+        res = await this.net.request(roomPath('', this.name, '/files'), { method: 'POST', body: form })
+      } catch {
+        if (attempt >= 3) throw new ChatError('unreachable', 'The server cannot be reached right now; try again once reconnected.')
+        await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt))
+        continue
+      }
+      const answer: unknown = await res.json().catch(() => undefined)
+      if (res.ok) return answer as MessageEvent
+      if (res.status >= 500 && attempt < 3) continue
+      throw failure(res.status, answer)
+    }
   }
 
   /** Message `id` as it stands now (edited, deleted, its reactions and replies counted). */

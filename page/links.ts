@@ -13,6 +13,7 @@ import { me, roomEl, roomName, tab } from './context.js'
 import { OutboxView } from './outbox.js'
 import { Room } from './room.js'
 import { socialRoom, takeReply } from './social.js'
+import { wireUploads } from './upload.js'
 import { isLeaving, nameTaken, notRemoved, removed, showConnection, showError, signedOut } from './status.js'
 
 /** What the top bar says for each way. */
@@ -132,6 +133,7 @@ function run(transports: Transport[], upgradeAfterMs = 60_000): void {
     else if (reason === 'nameTaken') nameTaken()
   })
   onCompose((text) => live.outbox.add(text, takeReply()))
+  wireUploads(() => live, Number(roomEl.dataset.uploadMax) || 10 * 1024 * 1024)
   onTyping(() => live.typing())
   // Going away (closing, navigating, signing out): what the server closes now is not reconnected.
   addEventListener('pagehide', () => chat.close())

@@ -2,8 +2,8 @@
 // views/partials/events.eta): a message with its sender, time, text and your actions on your
 // own; a join or leave line; edits and deletions applied in place; date lines and groups by the
 // reader's local day (client/render.ts's rule); consecutive join and leave lines folded into one.
-import type { ChatEvent } from '../client/protocol.js'
-import { continuesGroup, joinLeaveWords, moderationWords } from '../client/render.js'
+import type { ChatEvent, MessageEvent } from '../client/protocol.js'
+import { continuesGroup, joinLeaveWords, moderationWords, sizeWords, thumbnailBox } from '../client/render.js'
 import { iAmGuest, me, roomName, threadEl } from './context.js'
 import { moderating } from './moderate.js'
 import { avatarEl, dayFormat, el, fullFormat, textWithLinks, timeEl, timeFormat } from './dom.js'
@@ -89,6 +89,37 @@ function othersActionsEl(): HTMLDivElement {
   return actions
 }
 
+/** This room's files' URL base. */
+const filesBase = (): string => (roomName === 'lobby' ? '/room/files' : `/rooms/${encodeURIComponent(roomName)}/files`)
+
+/** A message's file, as the server draws it: an image at its thumbnail's size (known before it loads), or a download link with its name and size. */
+function fileEl(file: NonNullable<MessageEvent['file']>): HTMLAnchorElement {
+  const url = `${filesBase()}/${encodeURIComponent(file.id)}`
+  const a = el('a', 'file')
+  a.href = url
+  a.tabIndex = -1
+  if (file.width && file.height && /^image\/(png|jpeg|gif|webp)$/.test(file.type)) {
+    a.classList.add('image')
+    a.target = '_blank'
+    a.rel = 'noopener'
+    const img = el('img')
+    const box = thumbnailBox(file.width, file.height)
+    img.width = box.width
+    img.height = box.height
+    img.alt = file.name
+    img.loading = 'lazy'
+    img.src = `${url}/thumbnail`
+    a.append(img)
+    return a
+  }
+  a.classList.add('download')
+  a.download = file.name
+  const icon = el('span', 'icon', '📄')
+  icon.setAttribute('aria-hidden', 'true')
+  a.append(icon, ' ', el('span', 'name', file.name), ' ', el('span', 'size', `(${sizeWords(file.size)})`))
+  return a
+}
+
 /** One event as DOM: the markup the server renders (views/partials/events.eta). */
 export function renderEvent(event: ChatEvent): HTMLDivElement {
   const mine = event.user === me
@@ -120,6 +151,7 @@ export function renderEvent(event: ChatEvent): HTMLDivElement {
     const quote = quoteEl(event)
     if (quote) body.append(quote)
     body.append(meta, contentEl(event.text ?? '', event.edited, deleted))
+    if (event.file && !deleted) body.append(fileEl(event.file))
     if (event.replies) body.append(repliesEl(event.id, event.replies, event.lastReply))
     if (!deleted) body.append(reactionsEl(event.id, event.reactions))
     if (event.thread !== undefined) row.dataset.thread = String(event.thread)
@@ -163,6 +195,7 @@ export function showDeleted(row: HTMLElement): void {
   row.querySelector('.edit-form')?.remove()
   row.querySelector('.actions')?.remove()
   row.querySelector('.reactions')?.remove()
+  row.querySelector('.file')?.remove()
 }
 
 /** The reader's local day of a moment. */

@@ -119,13 +119,15 @@ export function resolveQuotes(rows: Iterable<Element>): void {
       if (!line) continue
       const shown = threadEl.querySelector<HTMLElement>(`:scope > .message[data-id="${id}"]`)
       if (shown) {
-        fillQuote(quote, shown.classList.contains('deleted') ? undefined : (shown.querySelector<HTMLElement>('.text')?.dataset.source ?? shown.querySelector('.text')?.textContent ?? ''))
+        const text = shown.querySelector<HTMLElement>('.text')?.dataset.source ?? shown.querySelector('.text')?.textContent ?? ''
+        const file = shown.querySelector<HTMLElement>('.file img')?.getAttribute('alt') ?? shown.querySelector('.file .name')?.textContent
+        fillQuote(quote, shown.classList.contains('deleted') ? undefined : text || (file ? `📎 ${file}` : ''))
         continue
       }
       if (!chat) continue
       let known = fetched.get(id)
       if (!known) fetched.set(id, (known = chat.message(id).catch(() => undefined)))
-      void known.then((message) => fillQuote(quote, message && !message.deleted ? (message.text ?? '') : undefined, message === undefined))
+      void known.then((message) => fillQuote(quote, message && !message.deleted ? message.text || (message.file ? `📎 ${message.file.name}` : '') : undefined, message === undefined))
     }
   }
 }

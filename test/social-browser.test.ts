@@ -1,3 +1,4 @@
+import sharp from 'sharp'
 import t from 'tap'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { axeViolations, DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
@@ -121,6 +122,23 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     t.same(violations, [], 'axe finds nothing on the page with the thread open')
     await anns.locator('#thread-panel .close-thread').click()
     t.ok(await anns.locator('#thread-panel').isHidden(), 'Close shuts the thread')
+
+    // A picture pasted into the message box: sent, shown at its size to both.
+    await bobs.locator('#thread-panel .close-thread').click()
+    const png = await sharp({ create: { width: 640, height: 400, channels: 3, background: '#c2410c' } }).png().toBuffer()
+    await anns.evaluate(async (base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))
+      const data = new DataTransfer()
+      data.items.add(new File([bytes], 'image.png', { type: 'image/png' }))
+      document.getElementById('message')!.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }))
+    }, png.toString('base64'))
+    const picture = bobs.locator('#thread .message .file.image img')
+    await picture.waitFor({ timeout: 15_000 })
+    t.same([await picture.getAttribute('width'), await picture.getAttribute('height')], ['360', '225'], 'the picture is drawn at its thumbnail size, known before it loads')
+    await bobs.waitForFunction(() => (document.querySelector('#thread .message .file.image img') as HTMLImageElement | null)?.naturalWidth === 360, undefined, { timeout: 10_000 })
+    t.pass("bob's page loads its thumbnail")
+    t.match(await picture.getAttribute('alt'), /^pasted .*\.png$/, 'a pasted picture gets a name')
+    await screenshot(bobs, `social-picture-${label}`)
     await screenshot(anns, `social-room-${label}`)
   })
 }

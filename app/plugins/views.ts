@@ -10,6 +10,8 @@ export default fp(
     await app.register(view, {
       engine: { eta: new Eta({ views: viewsDir, cache: true, autoEscape: true }) },
       root: viewsDir,
+      // What every page may say: the largest file one may send.
+      defaultContext: { uploadMax: app.config.UPLOAD_MAX_BYTES },
     })
     await app.register(fastifyStatic, { root: publicDir, prefix: '/public/' })
   },

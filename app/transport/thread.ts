@@ -1,6 +1,6 @@
 import type { Event } from '../chatroom/event.js'
 import { formatHtml, formatMessage, formattedText, plainLine } from '../../client/format.js'
-import { continuesGroup, joinLeaveWords, moderationWords } from '../../client/render.js'
+import { continuesGroup, joinLeaveWords, moderationWords, sizeWords, thumbnailBox } from '../../client/render.js'
 
 export { GROUP_WITHIN_MS, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
 
@@ -43,8 +43,26 @@ export interface Row {
   replies?: { count: number; words: string; iso: string; time: string } | undefined
   /** A message's reactions as they stand: each emoji with its count, who reacted (in words), and whether the viewer did. */
   reactions?: { emoji: string; count: number; who: string; mine: boolean }[] | undefined
+  /** A message's file: an image with the size its thumbnail is drawn at, or a download with its size in words. */
+  file?: FileView | undefined
   /** With a `change` row for a reaction or a reply kept in its thread: the message it changed, as it stands now (the page's script puts it in place). */
   target?: Row | undefined
+}
+
+/** How a message's file is drawn (the templates build its URLs from the room's). */
+export interface FileView {
+  id: string
+  name: string
+  size: string
+  /** An image shown inline: its thumbnail's size, known before it loads (the thread does not jump). */
+  image?: { width: number; height: number } | undefined
+}
+
+/** A file as drawn: an inline image (PNG, JPEG, GIF, WebP with its size known) fits THUMBNAIL_BOX; anything else is a download. */
+export function fileView(file: NonNullable<Event['file']>): FileView {
+  const view: FileView = { id: file.id, name: file.name, size: sizeWords(file.size) }
+  if (file.width && file.height && /^image\/(png|jpeg|gif|webp)$/.test(file.type)) view.image = thumbnailBox(file.width, file.height)
+  return view
 }
 
 /** What a reply shows of the message it answers. */
@@ -156,11 +174,13 @@ function decorate(row: Row, event: Event, me: string, lookup: (id: number) => Ev
     row.quote = quoted
       ? { id: quoted.id, user: quoted.user === me ? 'you' : quoted.user, line: quoted.deleted ? '' : plainLine(quoted.text ?? ''), gone: quoted.deleted === true }
       : { id: event.replyTo, user: event.replyToUser === me ? 'you' : (event.replyToUser ?? ''), line: '', gone: false }
+    if (quoted && !quoted.deleted && !row.quote.line && quoted.file) row.quote.line = `📎 ${quoted.file.name}`
   }
   if (event.replies !== undefined && event.replies > 0 && event.lastReply !== undefined) {
     const iso = new Date(event.lastReply).toISOString()
     row.replies = { count: event.replies, words: `${event.replies} ${event.replies === 1 ? 'reply' : 'replies'}`, iso, time: iso.slice(11, 16) }
   }
+  if (event.file && !event.deleted) row.file = fileView(event.file)
   if (event.reactions && !event.deleted) row.reactions = event.reactions.map((r) => ({ emoji: r.emoji, count: r.users.length, who: reactedBy(r.users, me), mine: r.users.includes(me) }))
 }
 
