@@ -96,6 +96,9 @@ export interface Run {
   /** Tags this run's messages so archive replays of earlier runs are not counted. */
   tag: string
   latencies: number[]
+  /** With SocketScenario.social: the message the reactions are on. */
+  social?: { root: number }
+  reactions?: number
 }
 
 function socketUrl(target: Target, index: number): string {
@@ -227,8 +230,15 @@ export function paced(rate: number, fire: () => void): () => void {
 }
 
 function send(client: Client, run: Run): void {
-  client.ws!.send(JSON.stringify({ text: `${run.tag}:${client.index}:${performance.now()}` }))
+  if (!run.social) return void client.ws!.send(JSON.stringify({ text: `${run.tag}:${client.index}:${performance.now()}` }))
+  client.ws!.send(JSON.stringify({ text: `${run.tag}:${client.index}:${performance.now()}: **ship it** _today_, see \`deploy.sh\`` }))
+  // A reaction to the run's first message: each sender adds then takes back one emoji of its own, so every frame changes something.
+  const turn = (run.reactions = (run.reactions ?? 0) + 1)
+  const emoji = REACTIONS[client.index % REACTIONS.length]!
+  client.ws!.send(JSON.stringify({ type: 'react', id: run.social.root, emoji, action: Math.floor(turn / REACTIONS.length) % 2 === 0 ? 'add' : 'remove' }))
 }
+
+const REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅', '🚀', '🙏']
 
 export function percentiles(samples: number[]): Pick<Result, 'p50' | 'p90' | 'p99' | 'max'> {
   if (samples.length === 0) return {}
@@ -263,6 +273,8 @@ export interface SocketScenario {
   seconds: number
   /** How the N readers listen (default: WebSocket); with 'sse' the senders are sockets of their own. */
   readers?: 'websocket' | 'sse'
+  /** Issue 32's message path: each message formatted (bold, italic, code), and a reaction frame after each (added and taken back in turn, so each is written and delivered). */
+  social?: boolean
 }
 
 interface Stream {
@@ -375,6 +387,12 @@ export function measuring(target: Target) {
 /** N sockets, K senders at a fixed total rate or closed-loop; latency, throughput, loss, CPU. */
 export async function socketScenario(target: Target, cookies: string[], s: SocketScenario, tag: string): Promise<Result> {
   const run: Run = { tag, latencies: [] }
+  if (s.social) {
+    // The message every reaction is on (the baseline echoes whatever it is sent).
+    const res = await fetch(`${target.base}/longpolling/room/messages`, { method: 'POST', headers: { cookie: cookies[0]!, 'content-type': 'application/json' }, body: JSON.stringify({ text: `${tag}: react to me` }) }).catch(() => undefined)
+    const root = res?.ok ? ((await res.json()) as { id?: number }).id : undefined
+    run.social = { root: root ?? 1 }
+  }
   const sse = s.readers === 'sse'
   // Latency from the senders (they read their own echoes) and 20 more readers spread over the rest.
   const { clients, connectMs } = await openClients(target, sse ? s.senders : s.n, cookies, run, 20, s.senders)

@@ -130,6 +130,8 @@ async function stop(child: ChildProcess): Promise<void> {
 
 const socketScenarios: SocketScenario[] = [
   { name: 'N=100, 100 msg/s (10 senders)', n: 100, senders: 10, rate: 100, seconds },
+  // Issue 32: the same, each message formatted and followed by a reaction (so 200 events/s): what replies, reactions and formatting cost the message path.
+  { name: 'N=100, 100 msg/s + a reaction each, formatted (10 senders)', n: 100, senders: 10, rate: 100, seconds, social: true },
   { name: 'N=1000, 20 msg/s (10 senders)', n: 1000, senders: 10, rate: 20, seconds },
   // The other two pairings, in full runs only (quick stays under a minute).
   ...(quick

@@ -23,6 +23,7 @@ const readOnly = new Set([
   // A message as it stands and its thread (issue 32).
   'GET /room/messages/:id', 'GET /rooms/:room/messages/:id', 'GET /room/messages/:id/thread', 'GET /rooms/:room/messages/:id/thread',
   'GET /refresh/room/threads/:id', 'GET /refresh/rooms/:room/threads/:id',
+  'GET /room/files/:id', 'GET /rooms/:room/files/:id', 'GET /room/files/:id/thumbnail', 'GET /rooms/:room/files/:id/thumbnail',
 ])
 /** Requests that must enter the room when allowed: the room pages, the socket, the stream, the polls (not /refresh, a redirect to its page). */
 const entering = (method: string, url: string) => method === 'GET' && url !== '/refresh' && !url.startsWith('/account') && url !== '/websocket/socket'

@@ -20,6 +20,27 @@ function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 404 
 }
 
 /**
+ * 413 in the middle of a body: none of the rest is kept. The parser lets go of it; once the answer
+ * is out the connection is half-closed and what still comes is discarded as it arrives for a
+ * moment, then the connection is cut (cutting it at once, with bytes unread, would reset it and
+ * could lose the answer on the way).
+ */
+function refuseTheRest(request: FastifyRequest, reply: FastifyReply, message: string) {
+  request.raw.unpipe()
+  request.raw.resume()
+  reply.raw.once('finish', () => {
+    const socket = request.raw.socket
+    if (!socket || socket.destroyed) return
+    socket.end()
+    setTimeout(() => socket.destroy(), LINGER_MS).unref()
+  })
+  return refuse(request, reply, 413, message, { connection: 'close' })
+}
+
+/** How long a refused upload's connection takes (and discards) what is still on its way before it is cut. */
+const LINGER_MS = 2000
+
+/**
  * POST /rooms/:room/files (the lobby's: /room/files) — multipart: `file`, and optional `text` (its
  * caption), `clientId` (a resend answers the first), `replyTo` and `alsoToRoom`. 201 with the
  * message event (`file: {id, name, size, type, width?, height?}`); a form goes back to its page.
@@ -57,21 +78,28 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
           continue
         }
         // Read as it comes; past the limit what was read is let go at once, and the rest is not taken (413, the connection closes).
+        // (busboy would read on to the end of the part, discarding: the limit ends the reading instead.)
         const chunks: Buffer[] = []
-        for await (const chunk of part.file as AsyncIterable<Buffer>) {
-          if (part.file.truncated) break
-          chunks.push(chunk)
+        let over = false
+        part.file.once('limit', () => {
+          over = true
+          part.file.destroy()
+        })
+        try {
+          for await (const chunk of part.file as AsyncIterable<Buffer>) chunks.push(chunk)
+        } catch (error) {
+          if (!over) throw error
         }
-        if (part.file.truncated) {
+        if (over || part.file.truncated) {
           chunks.length = 0
-          return refuse(request, reply, 413, tooBig, { connection: 'close' })
+          return refuseTheRest(request, reply, tooBig)
         }
         sent = { name: part.filename, bytes: Buffer.concat(chunks) }
       } else if (typeof part.value === 'string') fields[part.fieldname] = part.value
     }
   } catch (error) {
     const code = (error as { code?: string }).code
-    if (code === 'FST_REQ_FILE_TOO_LARGE') return refuse(request, reply, 413, tooBig, { connection: 'close' })
+    if (code === 'FST_REQ_FILE_TOO_LARGE') return refuseTheRest(request, reply, tooBig)
     if (code?.startsWith('FST_') || code === 'FST_PARTS_LIMIT') return refuse(request, reply, 400, 'The form could not be read: one file, in the field "file", and a few short fields.')
     throw error
   }
