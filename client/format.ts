@@ -50,7 +50,8 @@ export function formatMessage(text: string, me?: string): FormatNode[] {
         continue
       }
       if (token.type === 'softbreak' || token.type === 'hardbreak') {
-        add({ tag: 'br', children: [] })
+        // A line break is the newline itself (the text is drawn with pre-wrap): copied, it is a newline.
+        add('\n')
         continue
       }
       const tag = blockTags[token.tag]
