@@ -7,7 +7,7 @@
 import { plainLine } from '../client/format.js'
 import type { ChatRoom } from '../client/room.js'
 import type { ChatEvent, MessageEvent, ReactionEvent } from '../client/protocol.js'
-import { me, threadEl } from './context.js'
+import { me, roomName, threadEl } from './context.js'
 import { el, keepingScroll, timeEl } from './dom.js'
 import { showError } from './status.js'
 
@@ -160,12 +160,46 @@ export function repliesEl(id: number, count: number, last: number | undefined): 
 
 function drawReplies(b: HTMLElement, count: number, last: number | undefined): void {
   b.replaceChildren(`${count} ${count === 1 ? 'reply' : 'replies'}`)
+  // A thread one follows (opened, or answered, in this browser): what came since, as its own unread mark.
+  const unread = count - (seenOf(Number(b.dataset.thread)) ?? count)
+  if (unread > 0) {
+    const mark = el('span', 'thread-unread', `${unread} new`)
+    b.append(' ', mark)
+  }
   if (last !== undefined) {
     const when = el('span', 'last', ' · last ')
     when.append(timeEl(last))
     b.append(when)
   }
   b.hidden = count === 0
+}
+
+// Threads' own unread marks: for each thread one opened or answered (kept in this browser, per
+// person and room), how many of its replies one has seen.
+const threadsKey = () => `chat.threads.v1:${me}:${roomName}`
+function seenThreads(): Record<string, number> {
+  try {
+    return (JSON.parse(localStorage.getItem(threadsKey()) ?? '{}') as Record<string, number>) ?? {}
+  } catch {
+    return {}
+  }
+}
+function seenOf(root: number): number | undefined {
+  return seenThreads()[root]
+}
+/** The thread of `root` is seen up to `count` replies: its rows' marks follow. */
+export function markThreadSeen(root: number, count: number): void {
+  const seen = seenThreads()
+  if ((seen[root] ?? -1) >= count) return
+  seen[root] = count
+  // The newest 200 threads are kept.
+  const kept = Object.fromEntries(Object.entries(seen).slice(-200))
+  try {
+    localStorage.setItem(threadsKey(), JSON.stringify(kept))
+  } catch {
+    // No storage here: marks last as long as the page.
+  }
+  for (const b of document.querySelectorAll<HTMLElement>(`.message .replies[data-thread="${root}"]`)) drawReplies(b, Number(b.dataset.count || 0), Number(b.dataset.last) || undefined)
 }
 
 /**
@@ -402,6 +436,7 @@ export class ThreadPanel {
       const divider = el('p', 'thread-divider', replies.length === 0 ? 'No replies yet' : `${replies.length} ${replies.length === 1 ? 'reply' : 'replies'}`)
       this.log.append(divider)
       for (const reply of replies) this.append(reply)
+      markThreadSeen(this.root, replies.filter((r) => !r.deleted).length)
       this.element.querySelector<HTMLTextAreaElement>('textarea')?.focus()
     } catch (error) {
       this.log.replaceChildren(el('p', 'flash error', (error as { message?: string }).message || 'The thread could not be loaded.'))
@@ -433,10 +468,14 @@ export class ThreadPanel {
     if (divider && event.id !== this.root) divider.textContent = `${count} ${count === 1 ? 'reply' : 'replies'}`
   }
 
-  /** Live events of the room: the open thread's replies join it. */
+  /** Live events of the room: the open thread's replies join it (seen, as they are shown). */
   receive(events: readonly ChatEvent[]): void {
     if (!this.root) return
-    for (const event of events) if (event.type === 'message' && event.thread === this.root) this.append(event)
+    for (const event of events) {
+      if (event.type !== 'message' || event.thread !== this.root) continue
+      this.append(event)
+      if (event.threadReplies !== undefined) markThreadSeen(this.root, event.threadReplies)
+    }
   }
 }
 

@@ -8,7 +8,7 @@ import { me, roomEl, roomName, threadEl } from './context.js'
 import { atBottom, el, keepingScroll } from './dom.js'
 import { MentionTracker } from './mentions.js'
 import { arrange, arrangeFrom, refoldAround, renderEvent, showDeleted, showEdited } from './rows.js'
-import { applyReaction, countReply, onJump, quotesGone, resolveQuotes, threadPanel, type ThreadPanel } from './social.js'
+import { applyReaction, countReply, markThreadSeen, onJump, quotesGone, resolveQuotes, threadPanel, type ThreadPanel } from './social.js'
 import { showError } from './status.js'
 
 /** A reply kept in its thread (not also sent to the room): no row of the room's thread (its first message counts it). */
@@ -178,9 +178,15 @@ export class Thread {
           applyReaction(event)
           continue
         }
-        if (event.type === 'message' && event.thread !== undefined) countReply(event.thread, event.threadReplies ?? 1, event.timestamp)
+        if (event.type === 'message' && event.thread !== undefined) {
+          countReply(event.thread, event.threadReplies ?? 1, event.timestamp)
+          // One's own reply: one follows that thread, and has seen it up to here.
+          if (event.user === me && event.threadReplies !== undefined) markThreadSeen(event.thread, event.threadReplies)
+        }
         if (threadOnly(event)) {
-          // Yours, or an answer to yours: it tells you as a mention does, though it stays in its thread.
+          // An answer to yours kept in its thread tells you as a mention does, at the thread's first message.
+          const root = event.type === 'message' && event.replyToUser === me && event.user !== me ? threadEl.querySelector<HTMLElement>(`:scope > .message[data-id="${event.thread}"]`) : null
+          if (root && event.type === 'message') mentioned.push([root, event])
           continue
         }
         // Kinds of event this page does not draw (a newer server's) take their id and nothing else.

@@ -708,3 +708,19 @@ t.test('replies, reactions and threads through the library, on every way (issue 
     room.close()
   }
 })
+
+t.test('a file through the library: sent once (one client id for every try), refused with why past the limit (issue 32)', async (t) => {
+  const { base } = await listen(t, { UPLOAD_MAX_BYTES: '4096' })
+  const ann = client(t, base, await signIn(base, 'ann-files'), { transports: ['longpolling'] })
+  const room = ann.join('lobby')
+  const log = record(room)
+  await log.live()
+  const sent = await room.upload(new Blob(['hello, file']), 'notes.txt', { text: 'the notes', clientId: 'file-once-0001' })
+  t.match(sent, { type: 'message', text: 'the notes', file: { name: 'notes.txt', size: 11, type: 'text/plain' } })
+  const again = await room.upload(new Blob(['hello, file']), 'notes.txt', { clientId: 'file-once-0001' })
+  t.equal(again.id, sent.id, 'the same client id again: the first message, not a second')
+  await eventually(() => log.ids().includes(sent.id), 'the file message arrives live')
+  t.equal(log.items.filter((i) => i.type === 'message' && i.file !== undefined).length, 1, 'once')
+  await t.rejects(room.upload(new Blob([new Uint8Array(10_000)]), 'big.bin'), { message: /at most/ }, 'past UPLOAD_MAX_BYTES: refused with why')
+  room.close()
+})

@@ -123,6 +123,16 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await anns.locator('#thread-panel .close-thread').click()
     t.ok(await anns.locator('#thread-panel').isHidden(), 'Close shuts the thread')
 
+    // The thread's own unread mark: a reply after ann last read it says "1 new" on its first message, until she opens it.
+    await bobs.fill('#thread-panel textarea', 'One more thing')
+    await bobs.press('#thread-panel textarea', 'Enter')
+    await anns.waitForFunction(() => document.querySelector('#thread .message .replies .thread-unread')?.textContent === '1 new', undefined, { timeout: 10_000 })
+    t.match(await count.textContent(), /^3 replies 1 new/, 'the thread says what is new in it')
+    await count.click()
+    await anns.locator('#thread-panel .thread-log .text:text("One more thing")').waitFor({ timeout: 10_000 })
+    t.equal(await count.locator('.thread-unread').count(), 0, 'read once opened')
+    await anns.locator('#thread-panel .close-thread').click()
+
     // A picture pasted into the message box: sent, shown at its size to both.
     await bobs.locator('#thread-panel .close-thread').click()
     const png = await sharp({ create: { width: 640, height: 400, channels: 3, background: '#c2410c' } }).png().toBuffer()
