@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -129,6 +129,20 @@ for (const [kind, make, skip] of stores) {
     await store.close()
   })
 }
+
+t.test('SQLite: a deleted file is overwritten with zeros before it is unlinked (its bytes stay in no free block)', async (t) => {
+  const dir = tempDir(t)
+  const store = new SqliteStore(dir)
+  await store.open()
+  const id = 'd'.repeat(32)
+  await store.files.put({ room: LOBBY, id, owner: 'p1', name: 'secret.txt', size: 14, type: 'text/plain', at: Date.now() }, Buffer.from('the secret key'))
+  // A second name for the same bytes on disk: what the unlinked file's blocks held.
+  linkSync(join(dir, 'files', id), join(dir, 'witness'))
+  await store.files.remove(LOBBY, id)
+  t.notOk(existsSync(join(dir, 'files', id)), 'unlinked')
+  t.same(readFileSync(join(dir, 'witness')), Buffer.alloc(14), 'its bytes were zeros by then')
+  await store.close()
+})
 
 t.test('sniffing goes by the bytes, never the name', async (t) => {
   t.equal(sniff(await photo(10, 10)), 'image/jpeg')

@@ -821,9 +821,23 @@ export class SqliteStore extends LobbyMethods implements Store {
       }
       await rename(temporary, to)
     }
+    // A deleted file is overwritten with zeros (and synced) before it is unlinked: its bytes are not left in free blocks, as a deleted message's text is not left in free pages.
     const unlink = async (id: string) => {
-      await rm(path(id, 'file'), { force: true })
-      await rm(path(id, 'thumbnail'), { force: true })
+      for (const which of ['file', 'thumbnail'] as const) {
+        const at = path(id, which)
+        const handle = await openFile(at, 'r+').catch(() => undefined)
+        if (handle) {
+          try {
+            const { size } = await handle.stat()
+            const zeros = Buffer.alloc(Math.min(size, 1 << 20))
+            for (let done = 0; done < size; done += zeros.length) await handle.write(zeros, 0, Math.min(zeros.length, size - done), done)
+            await handle.sync()
+          } finally {
+            await handle.close()
+          }
+        }
+        await rm(at, { force: true })
+      }
     }
     return {
       put: async (r, bytes, thumbnail) => {
