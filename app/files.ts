@@ -12,7 +12,13 @@ export const INLINE_TYPES: ReadonlySet<string> = new Set(['image/png', 'image/jp
 /** The longest side of a thumbnail, in pixels. */
 export const THUMBNAIL_SIZE = 360
 /** Images beyond this many pixels are not decoded (a small file can claim a huge picture). */
-const MAX_PIXELS = 40_000_000
+const MAX_PIXELS = 16_000_000
+/** Images worked on at once by this process (each may take a few hundred MB and a core for a second); the rest wait their turn. */
+const IMAGE_WORKERS = 2
+/** Images that may wait for a turn; past that, an upload is refused as busy (503) rather than queued without end. */
+const IMAGE_QUEUE = 32
+/** The longest one image's work may take. */
+const IMAGE_SECONDS = 15
 
 /** A file's type from its first bytes; text that is valid UTF-8 is text/plain (or the markup it starts as); anything else is octet-stream. */
 export function sniff(bytes: Buffer): string {
@@ -63,6 +69,28 @@ export interface Prepared {
 export async function prepare(bytes: Buffer): Promise<Prepared> {
   const type = sniff(bytes)
   if (!INLINE_TYPES.has(type)) return { bytes, type }
+  if (waiting.length >= IMAGE_QUEUE) throw new BusyError()
+  if (working >= IMAGE_WORKERS) await new Promise<void>((resolve) => waiting.push(resolve))
+  working++
+  try {
+    return await reencode(bytes, type)
+  } finally {
+    working--
+    waiting.shift()?.()
+  }
+}
+
+/** Too many images waiting to be worked on: try again shortly. */
+export class BusyError extends Error {
+  constructor() {
+    super('Too many pictures are being sent right now; try again in a moment.')
+  }
+}
+
+let working = 0
+const waiting: (() => void)[] = []
+
+async function reencode(bytes: Buffer, type: string): Promise<Prepared> {
   try {
     const animated = type === 'image/gif' || type === 'image/webp'
     const image = sharp(bytes, { animated, limitInputPixels: MAX_PIXELS, failOn: 'error' })
@@ -70,12 +98,13 @@ export async function prepare(bytes: Buffer): Promise<Prepared> {
     const upright = image.rotate()
     const encoded =
       type === 'image/png' ? upright.png() : type === 'image/jpeg' ? upright.jpeg({ quality: 90, mozjpeg: true }) : type === 'image/gif' ? upright.gif() : upright.webp({ quality: 90 })
-    const { data, info } = await encoded.toBuffer({ resolveWithObject: true })
+    const { data, info } = await encoded.timeout({ seconds: IMAGE_SECONDS }).toBuffer({ resolveWithObject: true })
     // An animation's height is all its frames': the picture's is one page's.
     const height = info.pageHeight ?? info.height
     const thumbnail = await sharp(data, { limitInputPixels: MAX_PIXELS })
       .resize({ width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE, fit: 'inside', withoutEnlargement: true })
       .webp({ quality: 80 })
+      .timeout({ seconds: IMAGE_SECONDS })
       .toBuffer()
     return { bytes: data, type, width: info.width, height, thumbnail }
   } catch {

@@ -90,10 +90,12 @@ export interface EditEvent extends EventBase {
   ref: number
   text: string
 }
-/** One's own message `ref` is deleted. */
+/** One's own message `ref` is deleted (a reply: its thread, and the thread's count now). */
 export interface DeleteEvent extends EventBase {
   type: 'delete'
   ref: number
+  thread?: number
+  threadReplies?: number
 }
 /** A moderator acted (`user`): on a person (`target`) or a message (`ref`), with why, and until when (ms; none: for good). */
 export interface ModerationEvent extends EventBase {

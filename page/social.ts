@@ -207,7 +207,7 @@ export function markThreadSeen(root: number, count: number): void {
  * (`count` undefined: one fewer): the thread's first message shows the new count. A count from a
  * reply never lowers what a newer read of the message said.
  */
-export function countReply(root: number, count: number | undefined, at?: number): void {
+export function countReply(root: number, count: number | undefined, at?: number, exact = false): void {
   for (const row of document.querySelectorAll<HTMLElement>(`.message[data-id="${root}"]`)) {
     let b = row.querySelector<HTMLElement>('.replies')
     if (!b) {
@@ -216,7 +216,7 @@ export function countReply(root: number, count: number | undefined, at?: number)
       row.querySelector('.content')?.after(b)
     }
     const shown = Number(b.dataset.count || 0)
-    const now = count === undefined ? Math.max(0, shown - 1) : Math.max(shown, count)
+    const now = count === undefined ? Math.max(0, shown - 1) : exact ? count : Math.max(shown, count)
     b.dataset.count = String(now)
     if (at !== undefined && at >= Number(b.dataset.last || 0)) b.dataset.last = String(at)
     drawReplies(b, now, Number(b.dataset.last) || undefined)

@@ -231,11 +231,11 @@ export class Thread {
       else if (typeof event.text === 'string') showEdited(other, event.text, event.timestamp)
     }
     if (event.type === 'delete') quotesGone(event.ref)
+    // A reply deleted: its thread's count as it now stands (the reply need not be shown).
+    if (event.type === 'delete' && event.thread !== undefined && event.threadReplies !== undefined) countReply(event.thread, event.threadReplies, undefined, true)
     const row = threadEl.querySelector<HTMLElement>(`.message[data-id="${Number(event.ref)}"]`)
     if (!row || row.classList.contains('deleted')) return
     if (event.type === 'delete') {
-      // A reply deleted is one fewer in its thread.
-      if (row.dataset.thread) countReply(Number(row.dataset.thread), undefined)
       this.mentions.drop(row)
       keepingScroll(() => showDeleted(row))
       return

@@ -50,7 +50,7 @@ async function upload(base: string, cookie: string, bytes: Buffer | string, name
  * A multipart upload of `size` bytes written by hand, with its Content-Length declared or chunked;
  * writing stops once the server answers. The answer and how much was written by then.
  */
-function rawUpload(base: string, cookie: string, size: number, declared: boolean): Promise<{ status: number; body: string; sent: number }> {
+function rawUpload(base: string, cookie: string, size: number, declared: boolean, path = '/room/files'): Promise<{ status: number; body: string; sent: number }> {
   const { hostname, port } = new URL(base)
   const boundary = 'x-boundary'
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`
@@ -58,7 +58,7 @@ function rawUpload(base: string, cookie: string, size: number, declared: boolean
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { cookie, 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'application/json' }
     if (declared) headers['content-length'] = head.length + size + tail.length
-    const req = request({ host: hostname, port, method: 'POST', path: '/room/files', headers })
+    const req = request({ host: hostname, port, method: 'POST', path, headers })
     let sent = 0
     let answered = false
     req.on('response', (res) => {
@@ -302,6 +302,32 @@ t.test('bad uploads say why: no file, not multipart, a caption too long', async 
   t.equal(long.status, 400, 'a caption past MAX_MESSAGE_LENGTH')
   const history = (await (await get(base, ann, '/room/history')).json()) as { events: Event[] }
   t.equal(history.events.filter((e) => e.file).length, 0, 'nothing was posted')
+})
+
+t.test('refused before the file is read: a muted person, one past the flood limit; a form that cannot be read is 400', async (t) => {
+  const { app, base } = await served(t, { RATE_LIMIT_MESSAGES: '4', RATE_LIMIT_WINDOW: '60' })
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'dev' })
+  await post(base, bob, '/rooms/dev/join')
+  await post(base, ann, '/rooms/dev/moderation', { action: 'mute', user: 'bob', minutes: '10', reason: 'cool down' })
+  const muted = await rawUpload(base, bob, 8 * 1024 * 1024, true, '/rooms/dev/files')
+  t.equal(muted.status, 403, 'muted: 403')
+  t.match(JSON.parse(muted.body), { message: /muted/ })
+  t.ok(muted.sent < 8 * 1024 * 1024, `answered before the file was sent whole (${Math.round(muted.sent / 1048576)} MB of 8 written)`)
+  // Each file takes a flood token before its bytes are read (and its message another).
+  const statuses: number[] = []
+  for (let i = 0; i < 3; i++) statuses.push((await upload(base, ann, `file ${i}`, `f${i}.txt`, {}, '/rooms/dev/files')).status)
+  t.same(statuses, [201, 201, 429], 'the third file is past 4 tokens a minute: 429')
+  const cat = await signInAt(base, 'cat')
+  const noBoundary = await fetch(`${base}/room/files`, { method: 'POST', headers: { cookie: cat, origin: base, 'content-type': 'multipart/form-data' }, body: 'x' })
+  t.equal(noBoundary.status, 400, 'multipart without a boundary: 400, not 500')
+  const form = new FormData()
+  form.set('file', new Blob(['x']), 'x.txt')
+  form.set('back', '/\t/evil.example')
+  const page = await fetch(`${base}/room/files`, { method: 'POST', headers: { cookie: cat, origin: base, accept: 'text/html' }, body: form, redirect: 'manual' })
+  t.equal(page.status, 303)
+  t.equal(page.headers.get('location'), '/refresh/room', 'a way back that a browser would read as another site is not followed')
 })
 
 t.test('SQLite: a file outlives a restart, beside its message', async (t) => {

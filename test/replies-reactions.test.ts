@@ -75,8 +75,9 @@ for (const [kind, make, skip] of stores) {
 
     // A reply deleted is one fewer; its thread's first message deleted keeps no reactions.
     const log2 = await store.log(LOBBY)
-    await log2.append([{ type: 'delete', user: 'bob', sender: 'bob', ref: r1!.event.id }])
+    const [deletion] = await log2.append([{ type: 'delete', user: 'bob', sender: 'bob', ref: r1!.event.id }])
     t.equal((await log2.message(1))!.stored.event.replies, 1, 'a deleted reply no longer counts')
+    t.match(deletion!.event, { thread: 1, threadReplies: 1 }, "a reply's deletion says its thread and the count now (readers set it, never add to it)")
     await log2.append([{ type: 'delete', user: 'ann', sender: 'ann', ref: 1 }])
     const deleted = (await log2.message(1))!.stored.event
     t.equal(deleted.reactions, undefined, 'a deleted message keeps no reactions')
@@ -276,4 +277,22 @@ t.test('two processes: a reply and a reaction made on A reach a reader on B live
   const seen = (await (await fetch(`${b.base}/room/messages/${root.id}`, { headers: { cookie: bob } })).json()) as Event
   t.match(seen, { replies: 1, reactions: [{ emoji: '👀', users: ['ann'] }] }, "B's window and store agree with A's")
   reader.close()
+})
+
+t.test('a message takes at most 20 kinds of reaction, and 10 of one person: past that, 400 saying why', async (t) => {
+  const app = await buildTestApp(t, { RATE_LIMIT_MESSAGES: '1000' })
+  const ann = await signIn(app, 'ann')
+  const root = (await sayJson(app, ann, '/longpolling/room/messages', { text: 'react away' })).event
+  const emoji = ['😀', '😃', '😄', '😁', '😆', '😅', '😂', '🙂', '🙃', '😉', '😊', '😇', '🥰', '😍', '🤩', '😘', '😗', '😚', '😙', '😋', '😛']
+  const react = (cookie: string, e: string) => app.inject({ method: 'POST', url: `/room/messages/${root.id}/reactions`, headers: { cookie }, payload: { emoji: e } })
+  for (const e of emoji.slice(0, 10)) t.equal((await react(ann, e)).statusCode, 201)
+  const eleventh = await react(ann, emoji[10]!)
+  t.equal(eleventh.statusCode, 400, 'an eleventh of hers: refused')
+  t.match(eleventh.json(), { message: /At most 10 reactions of yours/ })
+  const others = await Promise.all(['bob', 'cat'].map((n) => signIn(app, n)))
+  for (const e of emoji.slice(10, 20)) t.equal((await react(others[0]!, e)).statusCode, 201)
+  const kinds = await react(others[1]!, emoji[20]!)
+  t.equal(kinds.statusCode, 400, 'a 21st kind: refused')
+  t.match(kinds.json(), { message: /at most 20 different reactions/ })
+  t.equal((await react(others[1]!, emoji[0]!)).statusCode, 201, 'one of those already on it is fine')
 })

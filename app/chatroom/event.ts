@@ -42,7 +42,7 @@ export const eventSchema = z.object({
   thread: z.number().int().positive().optional(),
   /** A reply: who wrote the message it answers (so they are told, as by a mention). */
   replyToUser: z.string().optional(),
-  /** A reply: how many replies its thread has with it (a reader's count of the thread follows, whatever it read before). */
+  /** A reply (or a reply's deletion, with `thread`): how many replies its thread has now (a reader's count of the thread follows, whatever it read before). */
   threadReplies: z.number().int().nonnegative().optional(),
   /** A reply in a thread that is also shown in the room's own thread (else only in the thread). */
   alsoToRoom: z.literal(true).optional(),
@@ -254,8 +254,13 @@ export function applyChange(message: Event, change: Event): StoredEvent {
  * it: its count of replies standing, and when the last one came.
  */
 export function withReply(root: Event, reply: Event, change: 1 | -1): StoredEvent {
-  const replies = Math.max(0, (root.replies ?? 0) + change)
-  return restored({ ...root, replies, lastReply: change === 1 ? reply.timestamp : root.lastReply })
+  return withReplyCount(root, Math.max(0, (root.replies ?? 0) + change), change === 1 ? reply.timestamp : undefined)
+}
+
+/** A thread's first message with its count of replies as it now stands (and a newer last reply's time). */
+export function withReplyCount(root: Event, replies: number, lastReply?: number): StoredEvent {
+  const last = lastReply === undefined ? root.lastReply : Math.max(lastReply, root.lastReply ?? 0)
+  return restored({ ...root, replies, ...(last !== undefined && { lastReply: last }) })
 }
 
 /**

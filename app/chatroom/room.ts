@@ -1,6 +1,6 @@
 import { checkClientId, checkMessageText, checkReaction, checkReply, type ReplyAsked } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
-import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withReaction, withReply, withText, type Event, type ModerationAction, type EventDraft, type FileRef, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withReaction, withReplyCount, withText, type Event, type ModerationAction, type EventDraft, type FileRef, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
@@ -113,8 +113,11 @@ export type Said =
   | { outcome: 'flooded'; message: string; retryAfter: number }
   | { outcome: 'unavailable'; message: string }
 
+/** A say() that did not go through. */
+export type SayRefusal = Exclude<Said, { outcome: 'ok' }>
+
 /** A write into a members-only room by someone who is not (or no longer) a member: the room does not exist for them. */
-const NOT_A_MEMBER: Said = { outcome: 'missing', message: 'No such room.' }
+const NOT_A_MEMBER: SayRefusal = { outcome: 'missing', message: 'No such room.' }
 
 /** Events fetched from the store at a time when filling a gap. */
 const PAGE = 1000
@@ -149,6 +152,10 @@ export interface RoomShared {
   /** The store's files: a deleted message's goes with it. */
   files?: FileStore
 }
+
+/** Different reactions one message takes, and reactions one person may put on one message. */
+export const MAX_REACTION_KINDS = 20
+export const MAX_OWN_REACTIONS = 10
 
 /**
  * One room on this node: its log's replay window as this node has seen it, who listens here,
@@ -511,6 +518,14 @@ export class Room implements SubscriptionOwner {
       if (!found || found.stored.event.deleted) return { outcome: 'missing', message: `There is no message ${id} in this room${found ? ' any more' : ''}.` }
       const stopped = this.stopped(member)
       if (stopped) return stopped
+      // A message takes so many kinds of reaction, and a person so many of their own on it (what a page draws stays small).
+      const reactions = found.stored.event.reactions ?? []
+      if (checked.action === 'add' && !reactions.some((r) => r.emoji === checked.emoji)) {
+        if (reactions.length >= MAX_REACTION_KINDS) return { outcome: 'invalid', message: `A message takes at most ${MAX_REACTION_KINDS} different reactions: add one of those already on it.` }
+      }
+      if (checked.action === 'add' && reactions.filter((r) => r.users.includes(member.name)).length >= MAX_OWN_REACTIONS && !reactions.some((r) => r.emoji === checked.emoji && r.users.includes(member.name))) {
+        return { outcome: 'invalid', message: `At most ${MAX_OWN_REACTIONS} reactions of yours on one message: take one back first.` }
+      }
       const stored = await this.publish({ ...this.draftOf(member, 'reaction'), ref: id, emoji: checked.emoji, action: checked.action })
       if (!stored.duplicate) return { outcome: 'ok', stored }
       const now = await this.log.message(id)
@@ -594,6 +609,23 @@ export class Room implements SubscriptionOwner {
     return found && found.stored.event.type === 'message' ? found : undefined
   }
 
+  /**
+   * Whether this person may send a file here now, asked before its bytes are read: a member, not
+   * muted, within the flood limit (a file takes a token of its own, before its message takes
+   * another, so a refused file is no free work). Undefined when they may; else why not.
+   */
+  async mayUpload(member: Member): Promise<SayRefusal | undefined> {
+    if (!this.admits(member)) return NOT_A_MEMBER
+    const muted = this.mutedNow(member)
+    if (muted) return muted
+    try {
+      return await this.flooded(member)
+    } catch (error) {
+      this.options.onError?.(error, 'could not check a file')
+      return { outcome: 'unavailable', message: 'The chat is unavailable right now; your file was not sent. Try again shortly.' }
+    }
+  }
+
   /** A deleted message's file leaves the store (the message says no more of it; every process serves from the store). */
   private dropFile(message: Event): void {
     const file = message.file
@@ -650,17 +682,19 @@ export class Room implements SubscriptionOwner {
     return { type, user: member.name, avatar: member.avatar, via: member.provider?.name, guest: isGuest(member), sender: memberKey(member) }
   }
 
+  /** Takes one of the person's flood tokens: undefined when there was one, else the refusal saying when to try again. */
+  private async flooded(member: Member): Promise<SayRefusal | undefined> {
+    const waitMs = await this.shared.flood.take(memberKey(member))
+    if (waitMs <= 0) return undefined
+    const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+    const { limit, windowMs } = this.options.flood ?? { limit: 20, windowMs: 10_000 }
+    return { outcome: 'flooded', message: `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`, retryAfter }
+  }
+
   /** Runs a write under the user's flood limit (shared by all their connections); a store or limit out of reach is said plainly. */
   private async limited(member: Member, what: string, write: () => Promise<Said>): Promise<Said> {
     try {
-      const waitMs = await this.shared.flood.take(memberKey(member))
-      if (waitMs > 0) {
-        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
-        const { limit, windowMs } = this.options.flood ?? { limit: 20, windowMs: 10_000 }
-        const message = `Slow down: at most ${limit} messages per ${windowMs / 1000} s. Try again in ${retryAfter} s.`
-        return { outcome: 'flooded', message, retryAfter }
-      }
-      return await write()
+      return (await this.flooded(member)) ?? (await write())
     } catch (error) {
       // The store (or the shared limit) is unreachable: say so plainly instead of hanging or pretending.
       this.options.onError?.(error, what)
@@ -829,7 +863,7 @@ export class Room implements SubscriptionOwner {
   }
 
   /** Why this person may not write here now (a ban or a mute in force), or undefined. */
-  private mutedNow(member: Member): Said | undefined {
+  private mutedNow(member: Member): SayRefusal | undefined {
     const ban = this.bannedNow(member)
     if (ban) return { outcome: 'forbidden', message: removalMessage(ban) }
     if (this.muted.size === 0) return undefined
@@ -1146,10 +1180,11 @@ export class Room implements SubscriptionOwner {
     const set = (id: number, stored: StoredEvent) => {
       this.recent[id - start] = stored
     }
-    if (change.type === 'message' && change.thread !== undefined) {
+    // A reply, or a reply's deletion, says its thread's count as it now stands (so a catch-up that reads the first message anew never counts one twice).
+    if (change.thread !== undefined && change.threadReplies !== undefined && (change.type === 'message' || change.type === 'delete')) {
       const root = at(change.thread)
-      if (root?.event.type === 'message') set(change.thread, withReply(root.event, change, 1))
-      return
+      if (root?.event.type === 'message') set(change.thread, withReplyCount(root.event, change.threadReplies, change.type === 'message' ? change.timestamp : undefined))
+      if (change.type === 'message') return
     }
     if (change.ref === undefined) return
     const target = at(change.ref)
@@ -1162,10 +1197,6 @@ export class Room implements SubscriptionOwner {
     if (change.type !== 'edit' && change.type !== 'delete') return
     const after = applyChange(target.event, change)
     set(change.ref, after)
-    if (after.event.deleted && !target.event.deleted && after.event.thread !== undefined) {
-      const root = at(after.event.thread)
-      if (root?.event.type === 'message') set(after.event.thread, withReply(root.event, after.event, -1))
-    }
     // As the store does: a deleted message's edits keep no text, an edited one's earlier edits carry its newest.
     const text = after.event.deleted ? undefined : after.event.text
     for (let i = change.ref - start + 1; i < this.recent.length - 1; i++) {

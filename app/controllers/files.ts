@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { memberKey } from '../chatroom/presence.js'
-import { cleanName, INLINE_TYPES, newFileId, prepare } from '../files.js'
+import type { SayRefusal } from '../chatroom/room.js'
+import { BusyError, cleanName, INLINE_TYPES, newFileId, prepare } from '../files.js'
 import { currentUser } from '../plugins/session.js'
-import { JSON_TYPE, roomBase, roomOf, sendRefusal } from '../transport/http.js'
+import { JSON_TYPE, roomBase, roomOf, safeBack, sendRefusal } from '../transport/http.js'
 import { reasons } from '../transport/protocol.js'
 
 /** Room for the form around the file (its other fields, the multipart boundaries) beyond UPLOAD_MAX_BYTES. */
@@ -13,7 +14,7 @@ const DAY_MS = 24 * 3600_000
 const fromPage = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/html')
 
 /** A refusal: JSON to programs, an error page to a form's browser. */
-function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 404 | 413 | 415 | 429 | 503, message: string, headers: Record<string, string> = {}) {
+function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 403 | 404 | 413 | 415 | 429 | 503, message: string, headers: Record<string, string> = {}) {
   reply.headers(headers)
   if (fromPage(request)) throw Object.assign(new Error(message), { statusCode: status })
   return reply.code(status).type(JSON_TYPE).send({ error: reasons[status], message })
@@ -25,7 +26,7 @@ function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 404 
  * moment, then the connection is cut (cutting it at once, with bytes unread, would reset it and
  * could lose the answer on the way).
  */
-function refuseTheRest(request: FastifyRequest, reply: FastifyReply, message: string) {
+function refuseTheRest(request: FastifyRequest, reply: FastifyReply, status: 400 | 403 | 404 | 413 | 429 | 503, message: string, headers: Record<string, string> = {}) {
   request.raw.unpipe()
   request.raw.resume()
   reply.raw.once('finish', () => {
@@ -34,7 +35,12 @@ function refuseTheRest(request: FastifyRequest, reply: FastifyReply, message: st
     socket.end()
     setTimeout(() => socket.destroy(), LINGER_MS).unref()
   })
-  return refuse(request, reply, 413, message, { connection: 'close' })
+  return refuse(request, reply, status, message, { ...headers, connection: 'close' })
+}
+
+/** The HTTP status of a refused say. */
+function saidStatus(said: SayRefusal): 400 | 403 | 404 | 429 | 503 {
+  return ({ invalid: 400, forbidden: 403, missing: 404, flooded: 429, unavailable: 503 } as const)[said.outcome]
 }
 
 /** How long a refused upload's connection takes (and discards) what is still on its way before it is cut. */
@@ -55,9 +61,12 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
   const max = config.UPLOAD_MAX_BYTES
   const tooBig = `A file may be at most ${Math.floor(max / 1024 / 1024) || `${Math.floor(max / 1024)} K`}${max >= 1024 * 1024 ? ' MB' : 'B'}.`
   const declared = Number(request.headers['content-length'])
-  // Refused before a byte of it is read: the connection closes rather than take the rest.
-  if (Number.isFinite(declared) && declared > max + FORM_OVERHEAD) return refuse(request, reply, 413, tooBig, { connection: 'close' })
+  // Refused before a byte of it is read.
+  if (Number.isFinite(declared) && declared > max + FORM_OVERHEAD) return refuseTheRest(request, reply, 413, tooBig)
   if (!request.isMultipart()) return refuse(request, reply, 415, 'Files are sent as multipart/form-data, with the file in the field "file".')
+  // Whether they may send here at all (a member, not muted, within the flood limit), before the bytes are read.
+  const may = await room.mayUpload(user)
+  if (may) return refuseTheRest(request, reply, saidStatus(may), may.message, may.outcome === 'flooded' ? { 'retry-after': String(may.retryAfter) } : {})
   const owner = memberKey(user)
   let used: number
   try {
@@ -92,20 +101,27 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
         }
         if (over || part.file.truncated) {
           chunks.length = 0
-          return refuseTheRest(request, reply, tooBig)
+          return refuseTheRest(request, reply, 413, tooBig)
         }
         sent = { name: part.filename, bytes: Buffer.concat(chunks) }
       } else if (typeof part.value === 'string') fields[part.fieldname] = part.value
     }
   } catch (error) {
     const code = (error as { code?: string }).code
-    if (code === 'FST_REQ_FILE_TOO_LARGE') return refuseTheRest(request, reply, tooBig)
-    if (code?.startsWith('FST_') || code === 'FST_PARTS_LIMIT') return refuse(request, reply, 400, 'The form could not be read: one file, in the field "file", and a few short fields.')
-    throw error
+    if (code === 'FST_REQ_FILE_TOO_LARGE') return refuseTheRest(request, reply, 413, tooBig)
+    // Anything else the form parser refuses (limits, no boundary, a body cut short) is the sender's.
+    request.log.info({ err: error }, 'an upload whose form could not be read')
+    return refuseTheRest(request, reply, 400, 'The form could not be read: one file, in the field "file", and a few short fields.')
   }
   if (!sent) return refuse(request, reply, 400, 'No file: send it in the multipart field "file".')
   if (used + sent.bytes.length > config.UPLOAD_QUOTA_BYTES) return refuse(request, reply, 429, quotaMessage, { 'retry-after': '3600' })
-  const prepared = await prepare(sent.bytes)
+  let prepared
+  try {
+    prepared = await prepare(sent.bytes)
+  } catch (error) {
+    if (error instanceof BusyError) return refuse(request, reply, 503, error.message, { 'retry-after': '5' })
+    throw error
+  }
   const id = newFileId()
   const file = {
     id,
@@ -124,17 +140,21 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
   const said = await room.say(user, fields.text, undefined, fields.clientId, { replyTo: fields.replyTo, alsoToRoom: fields.alsoToRoom }, file)
   // Refused, or a resend of one already sent (the first one's file stands): this copy goes.
   if (said.outcome !== 'ok' || said.duplicate) await chatroom.files.remove(room.name, id).catch(() => {})
-  else await chatroom.files.attach(room.name, id, said.stored.event.id).catch((error: unknown) => request.log.error({ err: error }, 'could not attach a file to its message'))
+  else {
+    // Tried twice: a file left unattached is taken for one whose send never committed, and pruned after a day.
+    const message = said.stored.event.id
+    await chatroom.files.attach(room.name, id, message).catch(() => chatroom.files.attach(room.name, id, message)).catch((error: unknown) => request.log.error({ err: error }, 'could not attach a file to its message'))
+  }
   if (fromPage(request)) {
     if (said.outcome !== 'ok') throw Object.assign(new Error(said.message), { statusCode: said.outcome === 'flooded' ? 429 : said.outcome === 'missing' ? 404 : said.outcome === 'forbidden' ? 403 : said.outcome === 'unavailable' ? 503 : 400 })
-    const back = typeof fields.back === 'string' && /^\/(?![/\\])/.test(fields.back) ? fields.back : roomBase('/refresh', room)
+    const back = typeof fields.back === 'string' && safeBack.test(fields.back) ? fields.back : roomBase('/refresh', room)
     return reply.redirect(back, 303)
   }
   if (said.outcome !== 'ok') return sendRefusal(reply, said)
   return reply.code(said.duplicate ? 200 : 201).type(JSON_TYPE).send(said.stored.json)
 }
 
-/** A file's bytes (or its thumbnail) to a reader of its room: only a committed message's; served so that nothing in it runs as this site. */
+/** A file's bytes (or its thumbnail) to a reader of its room (ids are 128 random bits, handed out only in its message); served so that nothing in it runs as this site. */
 async function serve(request: FastifyRequest, reply: FastifyReply, which: 'file' | 'thumbnail') {
   const room = await roomOf(request)
   const { id } = request.params as { id: string }
@@ -144,7 +164,8 @@ async function serve(request: FastifyRequest, reply: FastifyReply, which: 'file'
   let record, bytes
   try {
     record = await files.get(room.name, id)
-    bytes = record?.message === undefined ? undefined : await files.bytes(room.name, id, which)
+    // Served as soon as it is kept: its message reaches readers as it commits, before the file is attached to it.
+    bytes = record ? await files.bytes(room.name, id, which) : undefined
   } catch {
     return reply.code(503).type(JSON_TYPE).send({ error: 'Service Unavailable', message: 'Files cannot be read right now; try again shortly.' })
   }

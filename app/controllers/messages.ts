@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { jsonArray } from '../chatroom/event.js'
-import { answerSay, changeMessage, JSON_TYPE, roomBase, roomOf } from '../transport/http.js'
+import { answerSay, changeMessage, JSON_TYPE, roomBase, roomOf, safeBack } from '../transport/http.js'
 import { currentUser } from '../plugins/session.js'
 import { firstIssue, searchQuerySchema } from '../validation.js'
 import { cameFrom } from '../transport/http.js'
@@ -18,7 +18,7 @@ export function remove(request: FastifyRequest, reply: FastifyReply) {
 /** The form's way back to a page of this site, else the room's page that needs no JavaScript. */
 function backTo(request: FastifyRequest, fallback: string): string {
   const back = ((request.body ?? {}) as Record<string, unknown>).back
-  return typeof back === 'string' && /^\/(?![/\\])/.test(back) ? back : fallback
+  return typeof back === 'string' && safeBack.test(back) ? back : fallback
 }
 
 /**
@@ -37,7 +37,8 @@ export async function react(request: FastifyRequest, reply: FastifyReply) {
 /** GET /rooms/:room/messages/:id (the lobby's: /room/messages/:id) — the message as it stands (edited, deleted, its reactions and replies counted); 404 when there is none. */
 export async function message(request: FastifyRequest, reply: FastifyReply) {
   const room = await roomOf(request)
-  const found = await room.messageAt(Number((request.params as { id?: string }).id))
+  const found = await room.messageAt(Number((request.params as { id?: string }).id)).catch(() => null)
+  if (found === null) return reply.code(503).send({ error: 'Service Unavailable', message: 'The message cannot be read right now; try again shortly.' })
   if (!found) return reply.code(404).send({ error: 'Not Found', message: 'There is no such message in this room.' })
   return reply.header('cache-control', 'no-store').type(JSON_TYPE).send(found.stored.json)
 }
@@ -52,14 +53,15 @@ const THREAD_PAGE = 200
  */
 export async function thread(request: FastifyRequest, reply: FastifyReply) {
   const room = await roomOf(request)
-  const found = await room.messageAt(Number((request.params as { id?: string }).id))
+  const found = await room.messageAt(Number((request.params as { id?: string }).id)).catch(() => null)
+  if (found === null) return reply.code(503).send({ error: 'Service Unavailable', message: 'The thread cannot be read right now; try again shortly.' })
   if (!found) return reply.code(404).send({ error: 'Not Found', message: 'There is no such message in this room.' })
   const rootId = found.stored.event.thread ?? found.stored.event.id
-  const root = rootId === found.stored.event.id ? found : await room.messageAt(rootId)
   const after = Number((request.query as { after?: string }).after ?? 0)
   if (!Number.isSafeInteger(after) || after < 0) return reply.code(400).send({ error: 'Bad Request', message: 'after is a message id.' })
-  let replies
+  let replies, root
   try {
+    root = rootId === found.stored.event.id ? found : await room.messageAt(rootId)
     replies = await room.thread(rootId, after, THREAD_PAGE + 1)
   } catch {
     return reply.code(503).send({ error: 'Service Unavailable', message: 'The thread cannot be read right now; try again shortly.' })

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Event, StoredEvent } from '../chatroom/event.js'
 import type { Room } from '../chatroom/room.js'
-import { answerSay, fromHtmlForm, httpActions, newTab, peopleOf, replyOf, roomBase, roomOf, roomSidebar, sendEnterRefusal } from '../transport/http.js'
+import { answerSay, fromHtmlForm, httpActions, newTab, peopleOf, replyOf, roomBase, roomOf, roomSidebar, safeBack, sendEnterRefusal } from '../transport/http.js'
 import { transportNames } from '../identity.js'
 import { httpRefusal } from '../transport/protocol.js'
 import { currentUser } from '../plugins/session.js'
@@ -131,7 +131,7 @@ export async function say(request: FastifyRequest, reply: FastifyReply) {
   const chatroom = await roomOf(request)
   const said = await chatroom.say(currentUser(request), body.message, 'refresh', body.clientId, replyOf(request))
   // A reply's form goes back where it was made (a thread's page, or the room at the message).
-  const back = typeof body.back === 'string' && /^\/(?![/\\])/.test(body.back) ? body.back : roomBase('/refresh', chatroom)
+  const back = typeof body.back === 'string' && safeBack.test(body.back) ? body.back : roomBase('/refresh', chatroom)
   if (!fromHtmlForm(request) || said.outcome === 'ok') return answerSay(request, reply, said, back)
   const { status, body: error, headers } = httpRefusal(said)
   const draft = typeof body.message === 'string' ? body.message : ''
@@ -149,11 +149,33 @@ export const { typing, leave } = httpActions('refresh', '/refresh/room')
 export async function threadPage(request: FastifyRequest, reply: FastifyReply) {
   const chatroom = await roomOf(request)
   const user = currentUser(request)
-  const found = await chatroom.messageAt(Number((request.params as { id?: string }).id))
+  const unavailable = () => Object.assign(new Error('The thread cannot be read right now; try again shortly.'), { statusCode: 503 })
+  const found = await chatroom.messageAt(Number((request.params as { id?: string }).id)).catch(() => null)
+  if (found === null) throw unavailable()
   if (!found) throw Object.assign(new Error('There is no such message in this room.'), { statusCode: 404 })
   const rootId = found.stored.event.thread ?? found.stored.event.id
-  const root = rootId === found.stored.event.id ? found : await chatroom.messageAt(rootId)
-  const replies = await chatroom.thread(rootId, 0, 500)
+  // The newest replies (what was just posted is there), read a page at a time; `?after=ID` shows the ones after that id instead.
+  const asked = Number((request.query as { after?: string }).after)
+  const from = Number.isSafeInteger(asked) && asked >= 0 ? asked : undefined
+  let root, replies: StoredEvent[] = []
+  let total = 0
+  let later = false
+  try {
+    root = rootId === found.stored.event.id ? found : await chatroom.messageAt(rootId)
+    let after = from ?? 0
+    for (let pages = 0; pages < THREAD_PAGES; pages++) {
+      const page = await chatroom.thread(rootId, after, THREAD_PAGE)
+      total += page.length
+      replies = from === undefined ? [...replies, ...page].slice(-THREAD_PAGE) : [...replies, ...page]
+      if (page.length < THREAD_PAGE || from !== undefined) {
+        later = from !== undefined && page.length === THREAD_PAGE
+        break
+      }
+      after = page.at(-1)!.event.id
+    }
+  } catch {
+    throw unavailable()
+  }
   const events = [...(root ? [root.stored.event] : []), ...replies.map((s) => s.event)]
   const base = roomBase('/refresh', chatroom)
   const page = `${base}/threads/${rootId}`
@@ -164,9 +186,16 @@ export async function threadPage(request: FastifyRequest, reply: FastifyReply) {
     rootId,
     base,
     page,
+    // Links to the replies before and after those shown, when there are more.
+    earlier: total > replies.length || (from !== undefined && from > 0) ? `${page}?after=0` : undefined,
+    later: later ? `${page}?after=${replies.at(-1)!.event.id}` : undefined,
     roomTitle: chatroom.name,
     messages: base.replace(/^\/refresh/, '') + '/messages',
     interval: config.REFRESH_INTERVAL,
     maxLength: config.MAX_MESSAGE_LENGTH,
   })
 }
+
+/** Replies a thread's page shows at once, and pages of them it reads to find the newest. */
+const THREAD_PAGE = 200
+const THREAD_PAGES = 25

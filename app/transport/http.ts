@@ -65,6 +65,9 @@ export function replyOf(request: FastifyRequest): ReplyAsked {
   return typeof body === 'object' ? { replyTo: body.replyTo, alsoToRoom: body.alsoToRoom } : {}
 }
 
+/** A form's way back that is a path of this site: one slash, then no spaces or control characters (a browser drops a tab, so "/\t/x" would be "//x", another site). */
+export const safeBack = /^\/(?![/\\])[^\x00-\x20\x7f\\]*$/
+
 /** Whether a request is a plain HTML form post from a page without JavaScript. */
 export function fromHtmlForm(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/html') && (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
@@ -81,7 +84,7 @@ export async function changeMessage(request: FastifyRequest, reply: FastifyReply
   const body = (request.body ?? {}) as Record<string, unknown>
   const user = currentUser(request)
   const said = kind === 'edit' ? await room.edit(user, id, typeof body === 'object' && 'text' in body ? body.text : body.message) : await room.remove(user, id)
-  const back = typeof body.back === 'string' && /^\/(?![/\\])/.test(body.back) ? body.back : roomBase('/refresh', room)
+  const back = typeof body.back === 'string' && safeBack.test(body.back) ? body.back : roomBase('/refresh', room)
   return answerSay(request, reply, said, back)
 }
 

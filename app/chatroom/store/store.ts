@@ -282,10 +282,14 @@ export function planAppend(drafts: readonly EventDraft[], firstId: number, at: n
           edited.delete(ref)
           stored = withoutText(stored)
           for (const row of rows) if (row.ref === ref && row.stored.event.type === 'edit') row.stored = withoutText(row.stored)
-          // A reply deleted is one fewer in its thread.
+          // A reply deleted is one fewer in its thread: its deletion says the thread and its count now.
           const rootId = after.event.thread
           const root = rootId === undefined || !wasStanding ? undefined : current(rootId)
-          if (root && root.stored.event.type === 'message') update(rootId!, withReply(root.stored.event, after.event, -1))
+          if (root && root.stored.event.type === 'message') {
+            const rootAfter = withReply(root.stored.event, after.event, -1)
+            update(rootId!, rootAfter)
+            stored = restored({ ...stored.event, thread: rootId, threadReplies: rootAfter.event.replies ?? 0 })
+          }
         } else if (after.event.text !== undefined) {
           const text = after.event.text
           if (!inBatch) edited.set(ref, text)
