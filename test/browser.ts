@@ -42,6 +42,19 @@ export async function enterRoom(browser: Browser, base: string, user: string, tr
   return page
 }
 
+/** A live page opened with a session already made (its cookie), once it says it is live. */
+export async function livePage(browser: Browser, base: string, cookie: string, url: string, screen: BrowserContextOptions): Promise<Page> {
+  const context = await browser.newContext(screen)
+  await context.addCookies([{ name: 'chat_session', value: cookie.replace(/^chat_session=/, ''), url: base }])
+  const page = await context.newPage()
+  await page.goto(`${base}${url}`)
+  await page.waitForFunction(() => document.getElementById('way')?.dataset.state === 'live', undefined, { timeout: 15_000 })
+  return page
+}
+
+/** A row of the thread by its text. */
+export const rowOf = (page: Page, text: string) => page.locator('#thread > .message', { has: page.locator('.text', { hasText: text }) })
+
 /** The thread as a reader sees it: one line per event. */
 export function threadLines(page: Page): Promise<string[]> {
   // What a reader reads: a row's text without its controls (the refresh page's Edit and Delete forms).

@@ -1,6 +1,6 @@
 import t from 'tap'
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
-import { DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
+import type { Page } from 'playwright-core'
+import { DESKTOP, haveChromium, launchChromium, livePage, PHONE, rowOf, screenshot } from './browser.js'
 import { buildTestApp, registerAccount, skipUnless, post } from './helpers.js'
 
 // Moderation on the live page, in Chromium, on a desktop (WebSocket) and a phone (long polling):
@@ -10,18 +10,6 @@ import { buildTestApp, registerAccount, skipUnless, post } from './helpers.js'
 // it again. On the desktop a member reports a message with the keyboard alone.
 
 const skip = skipUnless(haveChromium, 'Chromium is not installed')
-
-/** A row of the thread by its text. */
-const rowOf = (page: Page, text: string) => page.locator('#thread > .message', { has: page.locator('.text', { hasText: text }) })
-
-async function pageOf(browser: Browser, base: string, cookie: string, url: string, screen: BrowserContextOptions): Promise<Page> {
-  const context = await browser.newContext(screen)
-  await context.addCookies([{ name: 'chat_session', value: cookie.replace(/^chat_session=/, ''), url: base }])
-  const page = await context.newPage()
-  await page.goto(`${base}${url}`)
-  await page.waitForFunction(() => document.getElementById('way')?.dataset.state === 'live', undefined, { timeout: 15_000 })
-  return page
-}
 
 /** Opens a message's "⋯" and picks an action, as the screen allows (a touch screen has "⋯" shown; a desktop shows it on hover). */
 async function pick(page: Page, text: string, action: string, phone: boolean) {
@@ -45,8 +33,8 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await post(base, bob!, '/longpolling/rooms/dev/messages', { text: 'a fair point' })
     const browser = await launchChromium()
     t.teardown(() => browser.close())
-    const anns = await pageOf(browser, base, ann!, `/${way}/rooms/dev`, screen)
-    const cats = await pageOf(browser, base, cat!, `/${way}/rooms/dev`, screen)
+    const anns = await livePage(browser, base, ann!, `/${way}/rooms/dev`, screen)
+    const cats = await livePage(browser, base, cat!, `/${way}/rooms/dev`, screen)
     await anns.waitForSelector('#thread .message .text:text("a fair point")')
     t.ok(await anns.isVisible('a[href="/rooms/dev/moderate"]') || phone, 'the moderator has the moderation page in the sidebar')
 
@@ -89,7 +77,7 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     if (!phone) {
       // bob reports a message with the keyboard alone: the row, Tab to "⋯", Enter, Tab to Report, Enter, a reason, Enter.
       await post(base, ann!, '/longpolling/rooms/dev/messages', { text: 'rules: be kind' })
-      const bobs = await pageOf(browser, base, bob!, `/${way}/rooms/dev`, screen)
+      const bobs = await livePage(browser, base, bob!, `/${way}/rooms/dev`, screen)
       await bobs.waitForSelector('#thread .message .text:text("rules: be kind")')
       await bobs.focus('#thread')
       await bobs.keyboard.press('ArrowUp')

@@ -1,7 +1,7 @@
 import sharp from 'sharp'
 import t from 'tap'
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
-import { axeViolations, DESKTOP, haveChromium, launchChromium, PHONE, screenshot } from './browser.js'
+import type { Page } from 'playwright-core'
+import { axeViolations, DESKTOP, haveChromium, launchChromium, livePage, PHONE, rowOf, screenshot } from './browser.js'
 import { buildTestApp, post, registerAccount, skipUnless } from './helpers.js'
 
 // Issue 32 in Chromium, on a desktop (WebSocket) and a phone (long polling): formatting (a code
@@ -11,17 +11,6 @@ import { buildTestApp, post, registerAccount, skipUnless } from './helpers.js'
 // the thread open passes axe.
 
 const skip = skipUnless(haveChromium, 'Chromium is not installed')
-
-const rowOf = (page: Page, text: string) => page.locator('#thread > .message', { has: page.locator('.text', { hasText: text }) })
-
-async function pageOf(browser: Browser, base: string, cookie: string, url: string, screen: BrowserContextOptions): Promise<Page> {
-  const context = await browser.newContext(screen)
-  await context.addCookies([{ name: 'chat_session', value: cookie.replace(/^chat_session=/, ''), url: base }])
-  const page = await context.newPage()
-  await page.goto(`${base}${url}`)
-  await page.waitForFunction(() => document.getElementById('way')?.dataset.state === 'live', undefined, { timeout: 15_000 })
-  return page
-}
 
 /** A message's action, as the screen allows (hover on a desktop; "⋯" first on a touch screen). */
 async function act(page: Page, text: string, action: string, phone: boolean) {
@@ -42,8 +31,8 @@ for (const [way, screen, label] of [['websocket', DESKTOP, 'desktop'], ['longpol
     await post(base, bob!, '/rooms/dev/join')
     const browser = await launchChromium()
     t.teardown(() => browser.close())
-    const anns = await pageOf(browser, base, ann!, `/${way}/rooms/dev`, screen)
-    const bobs = await pageOf(browser, base, bob!, `/${way}/rooms/dev`, screen)
+    const anns = await livePage(browser, base, ann!, `/${way}/rooms/dev`, screen)
+    const bobs = await livePage(browser, base, bob!, `/${way}/rooms/dev`, screen)
 
     // Formatting: typed in the box (Shift+Enter for new lines), drawn on both pages.
     await bobs.fill('#message', 'The fix is **here**:\n```\nif (a < b) {\n  return b\n}\n```')
