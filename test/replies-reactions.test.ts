@@ -296,3 +296,47 @@ t.test('a message takes at most 20 kinds of reaction, and 10 of one person: past
   t.match(kinds.json(), { message: /at most 20 different reactions/ })
   t.equal((await react(others[1]!, emoji[0]!)).statusCode, 201, 'one of those already on it is fine')
 })
+
+t.test('the page without JavaScript: quotes, a thread kept out of the room, its own page with a reply form, reactions as buttons, a file drawn at its size', async (t) => {
+  const { app, base } = await served(t)
+  const ann = await signIn(app, 'ann', 'refresh')
+  const bob = await signIn(app, 'bob', 'refresh')
+  const page = async (cookie: string, url: string) => (await app.inject({ method: 'GET', url, headers: { cookie, accept: 'text/html' } })).body
+  const root = (await sayJson(app, ann, '/longpolling/room/messages', { text: 'lunch **today**?' })).event
+  await sayJson(app, bob, '/longpolling/room/messages', { text: 'only in the thread', replyTo: root.id })
+  const shown = (await sayJson(app, bob, '/longpolling/room/messages', { text: 'noon, in the room', replyTo: root.id, alsoToRoom: true })).event
+  await app.inject({ method: 'POST', url: `/room/messages/${root.id}/reactions`, headers: { cookie: bob }, payload: { emoji: '🍕' } })
+  const form = new FormData()
+  form.set('file', new Blob([new Uint8Array(await (await import('sharp')).default({ create: { width: 720, height: 480, channels: 3, background: '#123456' } }).png().toBuffer())]), 'menu.png')
+  const file = (await (await fetch(`${base}/room/files`, { method: 'POST', headers: { cookie: ann, origin: base }, body: form })).json()) as Event
+  await sayJson(app, bob, '/longpolling/room/messages', { text: 'looks good', replyTo: file.id, alsoToRoom: true })
+
+  const room = await page(ann, '/refresh/room')
+  t.notMatch(room, 'only in the thread', 'a reply kept in its thread is no line of the room')
+  t.match(room, `<a class="replies" href="/refresh/room/threads/${root.id}"`, "the thread's first message links its page")
+  t.match(room, /2 replies/)
+  t.match(room, /<a class="quote" href="#m\d+"[^>]*><span class="visually-hidden">In reply to <\/span><span class="user">you<\/span> <span class="line">lunch today\?<\/span>/, 'a reply quotes the first line, without its marks')
+  t.match(room, /<span class="user">you<\/span> <span class="line">📎 menu.png<\/span>/, "a reply to a file quotes the file's name")
+  t.match(room, /<button type="submit" class="reaction" aria-pressed="false" title="bob reacted with 🍕"/, 'a reaction is a button that adds one\'s own')
+  t.match(room, new RegExp(`<img src="/room/files/${file.file!.id}/thumbnail" width="360" height="240" alt="menu.png"`), 'the picture at its thumbnail size, known before it loads')
+  t.match(await page(bob, '/refresh/room'), /class="reaction mine" aria-pressed="true"/, "bob's own reaction is pressed, to take it back")
+
+  const thread = await page(ann, `/refresh/room/threads/${shown.id}`)
+  t.match(thread, 'only in the thread', "the thread's page shows every reply, a reply's id names its thread")
+  t.match(thread, 'noon, in the room')
+  t.match(thread, `<input type="hidden" name="replyTo" value="${root.id}">`)
+  t.match(thread, /<input type="checkbox" name="alsoToRoom" value="on"> Also send to the room/)
+  t.equal((await app.inject({ method: 'GET', url: '/refresh/room/threads/9999', headers: { cookie: ann, accept: 'text/html' } })).statusCode, 404)
+  const sent = await app.inject({ method: 'POST', url: '/refresh/room', headers: { cookie: ann, accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ message: 'see you there', replyTo: String(root.id), back: `/refresh/room/threads/${root.id}` }).toString() })
+  t.equal(sent.statusCode, 303)
+  t.equal(sent.headers.location, `/refresh/room/threads/${root.id}`, 'a reply from the thread page goes back to it')
+  t.match(await page(ann, `/refresh/room/threads/${root.id}`), 'see you there')
+
+  // The page's script: a reaction is the message as it stands, to put in place.
+  const epoch = /data-epoch="([^"]+)"/.exec(room)![1]!
+  const lastId = Number(/data-last-id="(\d+)"/.exec(room)![1])
+  await app.inject({ method: 'POST', url: `/room/messages/${root.id}/reactions`, headers: { cookie: ann }, payload: { emoji: '🍕' } })
+  const fragment = await page(ann, `/refresh/room/thread?lastReceived=${lastId}&epoch=${epoch}`)
+  t.match(fragment, new RegExp(`<div class="change" data-id="\\d+" data-ref="${root.id}" data-change="message" hidden>`), 'a change row carries the message')
+  t.match(fragment, /title="bob and you reacted with 🍕"/, 'as it stands now')
+})

@@ -29,6 +29,9 @@ function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 403 
 function refuseTheRest(request: FastifyRequest, reply: FastifyReply, status: 400 | 403 | 404 | 413 | 429 | 503, message: string, headers: Record<string, string> = {}) {
   request.raw.unpipe()
   request.raw.resume()
+  // A short body is read to its end and let go (the connection stays usable); a long one is not waited for.
+  const declared = Number(request.headers['content-length'])
+  if (status !== 413 && Number.isFinite(declared) && declared <= DRAIN_BYTES) return refuse(request, reply, status, message, headers)
   reply.raw.once('finish', () => {
     const socket = request.raw.socket
     if (!socket || socket.destroyed) return
@@ -42,6 +45,9 @@ function refuseTheRest(request: FastifyRequest, reply: FastifyReply, status: 400
 function saidStatus(said: SayRefusal): 400 | 403 | 404 | 429 | 503 {
   return ({ invalid: 400, forbidden: 403, missing: 404, flooded: 429, unavailable: 503 } as const)[said.outcome]
 }
+
+/** A refused upload's body up to this long is read to its end rather than cut. */
+const DRAIN_BYTES = 1024 * 1024
 
 /** How long a refused upload's connection takes (and discards) what is still on its way before it is cut. */
 const LINGER_MS = 2000
