@@ -219,3 +219,34 @@ export function thumbnailBox(width: number, height: number): { width: number; he
   const scale = Math.min(1, THUMBNAIL_BOX / Math.max(width, height))
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) }
 }
+
+/** Who reacted, in words, the viewer as "you": "ann, you and 3 others" (the server's pages and the page's script). */
+export function reactedBy(users: readonly string[], me: string): string {
+  const names = users.map((u) => (u === me ? 'you' : u))
+  if (names.length <= 3) return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
+  return `${names.slice(0, 2).join(', ')} and ${names.length - 2} others`
+}
+
+/**
+ * A message's reactions after one person adds or takes back an emoji (the store, the room's
+ * window and the page's script all apply it so): each emoji once, in the order first used, its
+ * users in order; undefined when it changes nothing (added twice, or taken back when there was none).
+ */
+export function reactionsAfter(reactions: readonly { emoji: string; users: readonly string[] }[], user: string, emoji: string, action: 'add' | 'remove' | string | undefined): { emoji: string; users: string[] }[] | undefined {
+  const now = reactions.map((r) => ({ emoji: r.emoji, users: [...r.users] }))
+  const found = now.find((r) => r.emoji === emoji)
+  if (action === 'remove') {
+    if (!found || !found.users.includes(user)) return undefined
+    found.users = found.users.filter((u) => u !== user)
+  } else {
+    if (found?.users.includes(user)) return undefined
+    if (found) found.users.push(user)
+    else now.push({ emoji, users: [user] })
+  }
+  return now.filter((r) => r.users.length > 0)
+}
+
+/** Whether a message's file is drawn as an image: one of the types shown inline, its size known. */
+export function drawnAsImage(file: { type: string; width?: number | undefined; height?: number | undefined }): boolean {
+  return Boolean(file.width && file.height) && /^image\/(png|jpeg|gif|webp)$/.test(file.type)
+}

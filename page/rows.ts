@@ -3,7 +3,7 @@
 // own; a join or leave line; edits and deletions applied in place; date lines and groups by the
 // reader's local day (client/render.ts's rule); consecutive join and leave lines folded into one.
 import type { ChatEvent, MessageEvent } from '../client/protocol.js'
-import { continuesGroup, joinLeaveWords, moderationWords, sizeWords, thumbnailBox } from '../client/render.js'
+import { continuesGroup, drawnAsImage, joinLeaveWords, moderationWords, sizeWords, thumbnailBox } from '../client/render.js'
 import { iAmGuest, me, roomName, threadEl } from './context.js'
 import { moderating } from './moderate.js'
 import { avatarEl, dayFormat, el, fullFormat, textWithLinks, timeEl, timeFormat } from './dom.js'
@@ -98,12 +98,12 @@ function fileEl(file: NonNullable<MessageEvent['file']>): HTMLAnchorElement {
   const a = el('a', 'file')
   a.href = url
   a.tabIndex = -1
-  if (file.width && file.height && /^image\/(png|jpeg|gif|webp)$/.test(file.type)) {
+  if (drawnAsImage(file)) {
     a.classList.add('image')
     a.target = '_blank'
     a.rel = 'noopener'
     const img = el('img')
-    const box = thumbnailBox(file.width, file.height)
+    const box = thumbnailBox(file.width!, file.height!)
     img.width = box.width
     img.height = box.height
     img.alt = file.name

@@ -5,6 +5,7 @@
 // a picker of common emoji with a search over the full list (emojibase's data, fetched once when
 // first searched), and the message box's "Replying to …" line.
 import { plainLine } from '../client/format.js'
+import { reactedBy, reactionsAfter } from '../client/render.js'
 import type { ChatRoom } from '../client/room.js'
 import type { ChatEvent, MessageEvent, ReactionEvent } from '../client/protocol.js'
 import { me, roomName, threadEl } from './context.js'
@@ -34,13 +35,6 @@ export function socialRoom(room: SocialChat): void {
 /** The common reactions, first in the picker (as on the page without JavaScript). */
 export const COMMON = ['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅']
 
-/** Who reacted, in words: "ann, you and 3 others". */
-function reactedBy(users: readonly string[]): string {
-  const names = users.map((u) => (u === me ? 'you' : u))
-  if (names.length <= 3) return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
-  return `${names.slice(0, 2).join(', ')} and ${names.length - 2} others`
-}
-
 /** A message's reaction chips: each emoji with its count, pressed when one's own is among them. */
 export function reactionsEl(id: number, reactions: Reactions | undefined): HTMLDivElement {
   const bar = el('div', 'reactions')
@@ -59,7 +53,7 @@ function drawReactions(bar: HTMLElement, reactions: Reactions): void {
       b.tabIndex = -1
       b.dataset.emoji = emoji
       b.setAttribute('aria-pressed', String(mine))
-      const who = reactedBy(users)
+      const who = reactedBy(users, me)
       b.title = `${who} reacted with ${emoji}`
       b.setAttribute('aria-label', `${emoji} ${users.length}: ${who}${mine ? ' (press to take yours back)' : ' (press to add yours)'}`)
       b.append(`${emoji} `, el('span', 'count', String(users.length)))
@@ -70,17 +64,8 @@ function drawReactions(bar: HTMLElement, reactions: Reactions): void {
 
 /** A reaction event (live, or the answer to one's own): every row of its message shows the new totals. */
 export function applyReaction(event: ReactionEvent): void {
-  const now = (reactionsOf.get(event.ref) ?? []).map((r) => ({ emoji: r.emoji, users: [...r.users] }))
-  const found = now.find((r) => r.emoji === event.emoji)
-  if (event.action === 'remove') {
-    if (!found || !found.users.includes(event.user)) return
-    found.users = found.users.filter((u) => u !== event.user)
-  } else {
-    if (found?.users.includes(event.user)) return
-    if (found) found.users.push(event.user)
-    else now.push({ emoji: event.emoji, users: [event.user] })
-  }
-  const standing = now.filter((r) => r.users.length > 0)
+  const standing = reactionsAfter(reactionsOf.get(event.ref) ?? [], event.user, event.emoji, event.action)
+  if (!standing) return
   reactionsOf.set(event.ref, standing)
   keepingScroll(() => {
     for (const bar of document.querySelectorAll<HTMLElement>(`.reactions[data-for="${event.ref}"]`)) drawReactions(bar, standing)

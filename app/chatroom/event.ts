@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { reactionsAfter } from '../../client/render.js'
 
 export const eventTypes = ['join', 'leave', 'message', 'edit', 'delete', 'person', 'moderation', 'reaction'] as const
 
@@ -268,18 +269,8 @@ export function withReplyCount(root: Event, replies: number, lastReply?: number)
  * back; undefined when it changes nothing (then no event is written).
  */
 export function withReaction(message: Event, reaction: Event): StoredEvent | undefined {
-  const emoji = reaction.emoji!
-  const reactions = (message.reactions ?? []).map((r) => ({ emoji: r.emoji, users: [...r.users] }))
-  const found = reactions.find((r) => r.emoji === emoji)
-  if (reaction.action === 'remove') {
-    if (!found || !found.users.includes(reaction.user)) return undefined
-    found.users = found.users.filter((u) => u !== reaction.user)
-  } else {
-    if (found?.users.includes(reaction.user)) return undefined
-    if (found) found.users.push(reaction.user)
-    else reactions.push({ emoji, users: [reaction.user] })
-  }
-  return restored({ ...message, reactions: reactions.filter((r) => r.users.length > 0) })
+  const reactions = reactionsAfter(message.reactions ?? [], reaction.user, reaction.emoji!, reaction.action)
+  return reactions && restored({ ...message, reactions })
 }
 
 /** An edit as a later edit leaves it: carrying the message's newest text (what the message says now), so no text edited away stays in the log. */

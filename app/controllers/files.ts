@@ -1,10 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { memberKey } from '../chatroom/presence.js'
-import type { SayRefusal } from '../chatroom/room.js'
 import { BusyError, cleanName, INLINE_TYPES, newFileId, prepare } from '../files.js'
 import { currentUser } from '../plugins/session.js'
 import { JSON_TYPE, roomBase, roomOf, safeBack, sendRefusal } from '../transport/http.js'
-import { reasons } from '../transport/protocol.js'
+import { httpRefusal, reasons } from '../transport/protocol.js'
 
 /** Room for the form around the file (its other fields, the multipart boundaries) beyond UPLOAD_MAX_BYTES. */
 const FORM_OVERHEAD = 64 * 1024
@@ -41,10 +40,6 @@ function refuseTheRest(request: FastifyRequest, reply: FastifyReply, status: 400
   return refuse(request, reply, status, message, { ...headers, connection: 'close' })
 }
 
-/** The HTTP status of a refused say. */
-function saidStatus(said: SayRefusal): 400 | 403 | 404 | 429 | 503 {
-  return ({ invalid: 400, forbidden: 403, missing: 404, flooded: 429, unavailable: 503 } as const)[said.outcome]
-}
 
 /** A refused upload's body up to this long is read to its end rather than cut. */
 const DRAIN_BYTES = 1024 * 1024
@@ -72,7 +67,10 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
   if (!request.isMultipart()) return refuse(request, reply, 415, 'Files are sent as multipart/form-data, with the file in the field "file".')
   // Whether they may send here at all (a member, not muted, within the flood limit), before the bytes are read.
   const may = await room.mayUpload(user)
-  if (may) return refuseTheRest(request, reply, saidStatus(may), may.message, may.outcome === 'flooded' ? { 'retry-after': String(may.retryAfter) } : {})
+  if (may) {
+    const { status, headers } = httpRefusal(may)
+    return refuseTheRest(request, reply, status as 403 | 404 | 429 | 503, may.message, headers)
+  }
   const owner = memberKey(user)
   let used: number
   try {
@@ -152,7 +150,7 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
     await chatroom.files.attach(room.name, id, message).catch(() => chatroom.files.attach(room.name, id, message)).catch((error: unknown) => request.log.error({ err: error }, 'could not attach a file to its message'))
   }
   if (fromPage(request)) {
-    if (said.outcome !== 'ok') throw Object.assign(new Error(said.message), { statusCode: said.outcome === 'flooded' ? 429 : said.outcome === 'missing' ? 404 : said.outcome === 'forbidden' ? 403 : said.outcome === 'unavailable' ? 503 : 400 })
+    if (said.outcome !== 'ok') throw Object.assign(new Error(said.message), { statusCode: httpRefusal(said).status })
     const back = typeof fields.back === 'string' && safeBack.test(fields.back) ? fields.back : roomBase('/refresh', room)
     return reply.redirect(back, 303)
   }

@@ -1,6 +1,6 @@
 import type { Event } from '../chatroom/event.js'
 import { formatHtml, formatMessage, formattedText, plainLine } from '../../client/format.js'
-import { continuesGroup, joinLeaveWords, moderationWords, sizeWords, thumbnailBox } from '../../client/render.js'
+import { continuesGroup, drawnAsImage, joinLeaveWords, moderationWords, reactedBy, sizeWords, thumbnailBox } from '../../client/render.js'
 
 export { GROUP_WITHIN_MS, joinLeaveWords, linkSegments, type TextPart } from '../../client/render.js'
 
@@ -61,7 +61,7 @@ export interface FileView {
 /** A file as drawn: an inline image (PNG, JPEG, GIF, WebP with its size known) fits THUMBNAIL_BOX; anything else is a download. */
 export function fileView(file: NonNullable<Event['file']>): FileView {
   const view: FileView = { id: file.id, name: file.name, size: sizeWords(file.size) }
-  if (file.width && file.height && /^image\/(png|jpeg|gif|webp)$/.test(file.type)) view.image = thumbnailBox(file.width, file.height)
+  if (drawnAsImage(file)) view.image = thumbnailBox(file.width!, file.height!)
   return view
 }
 
@@ -82,13 +82,6 @@ export interface RowContext {
 
 /** Whether a message is a reply kept in its thread (not also sent to the room). */
 export const threadOnly = (e: Event): boolean => e.type === 'message' && e.thread !== undefined && !e.alsoToRoom
-
-/** Who reacted, in words: "ann, bob and 3 others". */
-function reactedBy(users: readonly string[], me: string): string {
-  const names = users.map((u) => (u === me ? 'you' : u))
-  if (names.length <= 3) return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
-  return `${names.slice(0, 2).join(', ')} and ${names.length - 2} others`
-}
 
 /** The ids of messages the events' replies answer that are not among them (for RowContext.messages). */
 export function quotedIds(events: readonly Event[]): number[] {
