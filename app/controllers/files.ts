@@ -20,10 +20,12 @@ function refuse(request: FastifyRequest, reply: FastifyReply, status: 400 | 403 
 }
 
 /**
- * 413 in the middle of a body: none of the rest is kept. The parser lets go of it; once the answer
- * is out the connection is half-closed and what still comes is discarded as it arrives for a
- * moment, then the connection is cut (cutting it at once, with bytes unread, would reset it and
- * could lose the answer on the way).
+ * 413 in the middle of a body: none of the rest is kept. The parser lets go of it; the answer says
+ * `Connection: close`, and once it is out the connection is half-closed and what still comes is
+ * discarded as it arrives for a moment, then the connection is cut. Node's own way of closing after
+ * such an answer (destroySoon) cuts it as soon as the answer is written, with the sender's bytes
+ * still unread: that resets the connection, and a client still writing loses the answer on the way
+ * (seen on Node 24, now and then on 20), so this connection is given a patient one instead.
  */
 function refuseTheRest(request: FastifyRequest, reply: FastifyReply, status: 400 | 403 | 404 | 413 | 429 | 503, message: string, headers: Record<string, string> = {}) {
   request.raw.unpipe()
@@ -31,15 +33,15 @@ function refuseTheRest(request: FastifyRequest, reply: FastifyReply, status: 400
   // A short body is read to its end and let go (the connection stays usable); a long one is not waited for.
   const declared = Number(request.headers['content-length'])
   if (status !== 413 && Number.isFinite(declared) && declared <= DRAIN_BYTES) return refuse(request, reply, status, message, headers)
-  reply.raw.once('finish', () => {
-    const socket = request.raw.socket
-    if (!socket || socket.destroyed) return
-    socket.end()
-    setTimeout(() => socket.destroy(), LINGER_MS).unref()
-  })
+  const socket = request.raw.socket
+  if (socket) {
+    socket.destroySoon = () => {
+      if (socket.writable) socket.end()
+      setTimeout(() => socket.destroy(), LINGER_MS).unref()
+    }
+  }
   return refuse(request, reply, status, message, { ...headers, connection: 'close' })
 }
-
 
 /** A refused upload's body up to this long is read to its end rather than cut. */
 const DRAIN_BYTES = 1024 * 1024
@@ -79,7 +81,7 @@ export async function upload(request: FastifyRequest, reply: FastifyReply) {
     return refuse(request, reply, 503, 'Files cannot be stored right now; try again shortly.')
   }
   const quotaMessage = `You have sent ${Math.round(config.UPLOAD_QUOTA_BYTES / 1024 / 1024)} MB of files today, as much as one may; try again later.`
-  if (used >= config.UPLOAD_QUOTA_BYTES) return refuse(request, reply, 429, quotaMessage, { 'retry-after': '3600', connection: 'close' })
+  if (used >= config.UPLOAD_QUOTA_BYTES) return refuseTheRest(request, reply, 429, quotaMessage, { 'retry-after': '3600' })
   const fields: Record<string, string> = {}
   let sent: { name: string | undefined; bytes: Buffer } | undefined
   try {
