@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig, type Config } from '../conf/config.js'
 import { keptSessionSecret } from '../conf/secret.js'
 import { buildApp } from './app.js'
+import { hidePassword } from './chatroom/store/pg-hosts.js'
 
 let config: Config
 try {
@@ -62,8 +63,8 @@ function openAt(c: Config, port: number): string {
 /** What the server runs on and the limits in force, for the start line (never a password). */
 function setup(c: Config): string {
   const store =
-    c.STORE === 'sqlite' ? `store sqlite (${c.DATA_DIR}/chat.sqlite)` : c.STORE === 'postgres' ? `store postgres (${withoutPassword(c.DATABASE_URL)})` : 'store memory (gone on exit)'
-  const bus = c.BROKER === 'redis' ? `bus redis (${withoutPassword(c.REDIS_URL)})` : 'bus in-process (one process)'
+    c.STORE === 'sqlite' ? `store sqlite (${c.DATA_DIR}/chat.sqlite)` : c.STORE === 'postgres' ? `store postgres (${hidePassword(c.DATABASE_URL)})` : 'store memory (gone on exit)'
+  const bus = c.BROKER === 'redis' ? `bus redis (${hidePassword(c.REDIS_URL)})` : 'bus in-process (one process)'
   const limits = [
     `${c.RATE_LIMIT_MESSAGES} messages per ${c.RATE_LIMIT_WINDOW} s`,
     `${c.MAX_MESSAGE_LENGTH} characters`,
@@ -74,8 +75,3 @@ function setup(c: Config): string {
   return `${store} · ${bus} · limits: ${limits.join(', ')}`
 }
 
-function withoutPassword(url: string): string {
-  const u = new URL(url)
-  if (u.password) u.password = '***'
-  return u.toString()
-}

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
+import { postgresHosts } from '../app/chatroom/store/pg-hosts.js'
 
 // Environment variables arrive as strings; empty strings count as unset.
 const unset = (v: unknown) => (v === '' ? undefined : v)
@@ -141,7 +142,23 @@ export const configSchema = z.object({
   STORE: z.preprocess(unset, z.enum(['sqlite', 'postgres', 'memory'], { error: 'must be sqlite, postgres or memory' }).default('sqlite')),
   /** The SQLite file and the generated session secret live here (created on first start). */
   DATA_DIR: z.preprocess(unset, z.string().min(1).default('./data')),
-  DATABASE_URL: z.preprocess(unset, z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).default('postgres://postgres@127.0.0.1:5432/chat')),
+  /**
+   * One host, or several as libpq writes them (`postgres://user@db1:5432,db2:5432/chat`): the one
+   * that takes writes is used, and after a failover each process finds the promoted one by itself.
+   */
+  DATABASE_URL: z.preprocess(
+    unset,
+    z
+      .string()
+      .superRefine((url, ctx) => {
+        try {
+          postgresHosts(url)
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `must be a postgres:// URL (one host or a list: postgres://user@db1:5432,db2:5432/chat): ${(error as Error).message}` })
+        }
+      })
+      .default('postgres://postgres@127.0.0.1:5432/chat'),
+  ),
   /** Events kept in the log; older ones are pruned in the background (0: no limit). */
   HISTORY_MAX_EVENTS: int(0, 1_000_000_000, 1_000_000),
   /** Days events are kept (0: no limit). */

@@ -53,10 +53,39 @@ export class PrivatePostgres {
 
   start(): void {
     if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres', this.dir])
-    const data = join(this.dir, 'data')
-    this.run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+    this.run('initdb', ['-D', join(this.dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync'])
+    this.launch()
+  }
+
+  private launch(): void {
     const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`
-    this.run('pg_ctl', ['-D', data, '-o', options, '-l', join(this.dir, 'log'), '-w', 'start'])
+    this.run('pg_ctl', ['-D', join(this.dir, 'data'), '-o', options, '-l', join(this.dir, 'log'), '-w', 'start'])
+  }
+
+  /**
+   * Starts as a streaming standby of `primary` (a base backup of it, taken with pg_basebackup,
+   * that follows its WAL; initdb's pg_hba lets 127.0.0.1 replicate).
+   */
+  startStandbyOf(primary: PrivatePostgres): void {
+    if (process.getuid?.() === 0) spawnSync('chown', ['-R', 'postgres', this.dir])
+    this.run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', join(this.dir, 'data'), '-R', '-X', 'stream', '--no-sync'])
+    this.launch()
+  }
+
+  /** A standby takes over as primary (pg_ctl promote, waiting until it takes writes). */
+  promote(): void {
+    this.run('pg_ctl', ['-D', join(this.dir, 'data'), '-w', 'promote'])
+  }
+
+  /** Every process of it killed at once (SIGKILL): the machine it ran on is gone. */
+  kill(): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+      }
+    }
   }
 
   /** The postmaster's pid. */

@@ -7,6 +7,7 @@ import { Chatroom } from '../chatroom/chatroom.js'
 import type { FloodGuard } from '../chatroom/flood.js'
 import { MemoryStore } from '../chatroom/store/memory.js'
 import type { Store } from '../chatroom/store/store.js'
+import { hidePassword } from '../chatroom/store/pg-hosts.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,7 +17,6 @@ declare module 'fastify' {
   }
 }
 
-const hideCredentials = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@')
 
 /** The log the configuration asks for. The drivers of the ones not asked for are never loaded. */
 async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> {
@@ -52,7 +52,7 @@ async function busFor(config: Config, log: FastifyBaseLogger): Promise<Bus> {
     await bus.connect()
   } catch (error) {
     await bus.close()
-    throw new Error(`Cannot reach Redis at ${hideCredentials(config.REDIS_URL)} (BROKER=redis): ${(error as Error).message}`)
+    throw new Error(`Cannot reach Redis at ${hidePassword(config.REDIS_URL)} (BROKER=redis): ${(error as Error).message}`)
   }
   return bus
 }
@@ -92,7 +92,7 @@ export default fp(
       await room.start()
     } catch (error) {
       await room.close().catch(() => {})
-      const where = config.STORE === 'postgres' ? ` at ${hideCredentials(config.DATABASE_URL)}` : config.STORE === 'sqlite' ? ` in ${config.DATA_DIR}` : ''
+      const where = config.STORE === 'postgres' ? ` at ${hidePassword(config.DATABASE_URL)}` : config.STORE === 'sqlite' ? ` in ${config.DATA_DIR}` : ''
       throw new Error(`Cannot open the room's log (STORE=${config.STORE})${where}: ${(error as Error).message}`)
     }
     app.decorate('chatroom', room)

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { deadline, DeadlineError } from '../deadline.js'
+import { hidePassword, lostPrimary, postgresHosts } from './pg-hosts.js'
 import { withoutText, withText, type EventDraft, type StoredEvent } from '../event.js'
 import {
   fromJson,
@@ -47,6 +48,15 @@ const fileRecord = (r: FileRow): FileRecord => ({
 
 /** How often a database that stopped answering is probed. */
 const PROBE_MS = 250
+
+/** No host of DATABASE_URL takes writes (the primary is gone and no standby has been promoted yet): 503. */
+export class NoPrimaryError extends Error {
+  readonly statusCode = 503
+  constructor() {
+    super('PostgreSQL: no host takes writes right now (failing over)')
+    this.name = 'NoPrimaryError'
+  }
+}
 
 // Several processes create the schema at once: one at a time, under an advisory lock.
 const SCHEMA_LOCK = 0x63686174 // "chat"
@@ -452,14 +462,94 @@ export class PostgresStore extends LobbyMethods implements Store {
     // Fail fast while the database is away or stopped (a clear 503) instead of queueing for long.
     this.timeoutMs = options.timeoutMs ?? 2000
     this.onError = options.onError ?? (() => {})
+    this.hosts = postgresHosts(options.url)
+    // Every connection the pool opens goes to the host that takes writes now (hosts[current]),
+    // and one that cannot be opened sets the search for it going.
+    const store = this
+    class PrimaryClient extends pg.Client {
+      constructor(config?: string | pg.ClientConfig) {
+        super({ ...(typeof config === 'string' ? {} : config), connectionString: store.hosts[store.current] })
+      }
+      override connect(): Promise<pg.Client>
+      override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void
+      override connect(callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): Promise<pg.Client> | void {
+        if (!callback) {
+          return super.connect().catch((error: unknown) => {
+            store.lost(error)
+            throw error
+          })
+        }
+        const done = callback as (err: Error | null, c?: pg.Client) => void
+        super.connect((error: Error | null, c?: pg.Client) => {
+          if (error) store.lost(error)
+          done(error, c)
+        })
+      }
+    }
     this.pool = new pg.Pool({
-      connectionString: options.url,
+      connectionString: this.hosts[0],
       max: 4,
       connectionTimeoutMillis: this.timeoutMs,
       query_timeout: this.timeoutMs,
       idleTimeoutMillis: 10_000,
+      Client: PrimaryClient,
     })
-    this.pool.on('error', (error) => this.onError(error))
+    this.pool.on('error', (error) => {
+      this.onError(error)
+      this.lost(error)
+    })
+  }
+
+  /** One URL per host of DATABASE_URL; `current` is the one that takes writes (the primary). */
+  private readonly hosts: string[]
+  private current = 0
+  /** Set while no host is known to take writes: commits are refused at once until one is found. */
+  private locating: Promise<boolean> | undefined
+
+  /** An error that says the primary went away (or is one no longer): with several hosts, look for the one that is. */
+  private lost(error: unknown): void {
+    if (this.hosts.length > 1 && !this.closing && lostPrimary(error)) void this.locate()
+  }
+
+  /** Looks for the host that takes writes until one does (or the store closes); one search at a time. */
+  private locate(): Promise<boolean> {
+    this.locating ??= (async () => {
+      try {
+        for (let round = 0; !this.closing; round++) {
+          const found = await this.findPrimary()
+          if (found !== undefined) {
+            if (found !== this.current) this.onError(new Error(`PostgreSQL: writes now go to ${hidePassword(this.hosts[found]!)} (it took over as primary)`))
+            this.current = found
+            return true
+          }
+          if (round === 0) this.onError(new Error(`PostgreSQL: none of the ${this.hosts.length} hosts takes writes; refusing them until one does`))
+          await new Promise((resolve) => setTimeout(resolve, PROBE_MS).unref())
+        }
+        return false
+      } finally {
+        this.locating = undefined
+      }
+    })()
+    return this.locating
+  }
+
+  /** The index of the first host (the current one first) that answers and is not in recovery. */
+  private async findPrimary(): Promise<number | undefined> {
+    const order = [this.current, ...this.hosts.keys()].filter((i, at, all) => all.indexOf(i) === at)
+    for (const i of order) {
+      const client = new pg.Client({ connectionString: this.hosts[i], connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        const { rows } = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby')
+        if (rows[0]?.standby === false) return i
+      } catch {
+        // Out of reach: the next one.
+      } finally {
+        await deadline(client.end(), this.timeoutMs, 'PostgreSQL').catch(() => {})
+      }
+    }
+    return undefined
   }
 
   private readonly timeoutMs: number
@@ -490,6 +580,11 @@ export class PostgresStore extends LobbyMethods implements Store {
   }
 
   async open(): Promise<void> {
+    if (this.hosts.length > 1) {
+      const found = await this.findPrimary()
+      if (found === undefined) throw new Error(`none of the ${this.hosts.length} hosts of DATABASE_URL takes writes (each is out of reach or a standby)`)
+      this.current = found
+    }
     const client = await this.pool.connect()
     client.on('error', () => {})
     try {
@@ -664,6 +759,7 @@ export class PostgresStore extends LobbyMethods implements Store {
    */
   private readonly commit = async (room: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> => {
     if (this.hung) throw new DeadlineError('PostgreSQL', this.timeoutMs)
+    if (this.locating) throw new NoPrimaryError()
     let client: pg.PoolClient | undefined
     let late = false
     try {
@@ -673,6 +769,7 @@ export class PostgresStore extends LobbyMethods implements Store {
       })
     } catch (error) {
       if (late || /timeout/i.test((error as Error).message)) this.markHung()
+      this.lost(error)
       throw error
     }
   }
