@@ -6,7 +6,7 @@ import { Agent, request as httpRequest, type ClientRequest } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
-import { cpuSeconds, rssBytes } from './proc.js'
+import { cpuSeconds, rssBytes, writeCalls } from './proc.js'
 
 export interface Target {
   kind: 'ours' | 'baseline'
@@ -21,6 +21,7 @@ export interface Target {
 const pidsOf = (target: Target) => [target.pid, ...(target.peers ?? []).map((p) => p.pid)]
 export const cpuOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
 export const rssOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + rssBytes(pid), 0)
+const writesOf = (target: Target) => pidsOf(target).reduce((sum, pid) => sum + writeCalls(pid), 0)
 
 export interface Result {
   scenario: string
@@ -38,6 +39,8 @@ export interface Result {
   p99?: number
   max?: number
   cpuPerMillion?: number
+  /** The server's write system calls per 1,000 deliveries (how much each write carries: batching). */
+  writesPerThousand?: number
   rssMiB?: number
   idleBytesPerConn?: number
   /** RSS of a fresh process before its first connection. */
@@ -355,6 +358,7 @@ export async function warmThenMeasure(
  */
 export function measuring(target: Target) {
   const cpuBefore = cpuOf(target)
+  const writesBefore = writesOf(target)
   const loadBefore = process.cpuUsage()
   const started = performance.now()
   return {
@@ -377,6 +381,7 @@ export function measuring(target: Target) {
         loss: expected - received,
         ...percentiles(m.latencies),
         cpuPerMillion: received > 0 ? cpu / (received / 1e6) : undefined,
+        writesPerThousand: received > 0 ? (writesOf(target) - writesBefore) / (received / 1000) : undefined,
         rssMiB: rssOf(target) / 1048576,
         loadgenCpu: (load.user + load.system) / 1e6 / elapsed,
       }

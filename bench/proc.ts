@@ -16,3 +16,9 @@ export function rssBytes(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
   return Number(kb ?? 0) * 1024
 }
+
+/** Write system calls a process has made so far (syscw in /proc/PID/io): how many writes its deliveries took. */
+export function writeCalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+  return Number(/syscw:\s+(\d+)/.exec(io)?.[1] ?? 0)
+}

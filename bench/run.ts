@@ -214,12 +214,23 @@ async function redisRound(r: number): Promise<Result[]> {
   await new Promise((resolve) => setTimeout(resolve, 300))
   return withDatabase(`chat_bench_redis_${r}`, async (databaseUrl) => {
     const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `bench${r}:` }
+    const results: Result[] = []
+    // First one process on the same store and bus, the same scenarios: what the second process is compared with.
+    const alone = await start('ours', env)
+    try {
+      const cookies = await signInUsers(alone.target.base, 20, `redis1p${r}_`)
+      for (const [i, s] of redisScenarios.entries()) {
+        const one = { ...s, name: s.name.replace('two processes', 'one process') }
+        if (wanted(s.name) || wanted(one.name)) results.push(await socketScenario(alone.target, cookies, one, `r${r}redis1p${i}`))
+      }
+    } finally {
+      await stop(alone.child)
+    }
     const servers = [await start('ours', env), await start('ours', env)]
     try {
       const [first, second] = servers.map((s) => s.target) as [Target, Target]
       const target: Target = { ...first, peers: [second] }
       const cookies = await signInUsers(first.base, 20, `redis${r}_`)
-      const results: Result[] = []
       for (const [i, s] of redisScenarios.entries()) {
         if (wanted(s.name)) results.push(await socketScenario(target, cookies, s, `r${r}redis${i}`))
       }
@@ -357,7 +368,7 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom' | 'heapBytesPerConn'>
+type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'writesPerThousand' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom' | 'heapBytesPerConn'>
 const metrics: [Metric, string, (v: number) => string][] = [
   ['sentPerSec', 'sent msg/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['deliveriesPerSec', 'deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
@@ -368,6 +379,7 @@ const metrics: [Metric, string, (v: number) => string][] = [
   ['p99', 'p99 ms', (v) => v.toFixed(1)],
   ['max', 'max ms', (v) => v.toFixed(1)],
   ['cpuPerMillion', 'CPU s / 1M deliveries', (v) => v.toFixed(2)],
+  ['writesPerThousand', 'server writes / 1,000 deliveries', (v) => v.toFixed(1)],
   ['idleBytesPerConn', 'idle bytes / socket', (v) => Math.round(v).toLocaleString('en-US')],
   ['connectMs', 'connect ms', (v) => Math.round(v).toLocaleString('en-US')],
   ['rssMiB', 'server RSS MiB', (v) => v.toFixed(0)],
@@ -464,8 +476,13 @@ function targets(rows: Row[]): [string, string, boolean | undefined][] {
     of('store: sqlite within 10% of memory on max fan-out', between(get('store=sqlite', 'deliveries/s'), get('store=memory', 'deliveries/s'), (a, b) => a >= 0.9 * b)),
     // Both on PostgreSQL: the two processes need it (BROKER=redis), so one process is measured on it too.
     of(
-      'two processes on Redis: CPU per delivery ≤ 1.2× one process on the same store (max fan-out N=1000, PostgreSQL)',
-      between(get('two processes on Redis, max fan-out', 'CPU s / 1M deliveries'), get('store=postgres', 'CPU s / 1M deliveries'), (a, b) => a <= 1.2 * b),
+      'two processes on Redis: CPU per delivery ≤ 1.2× one process on the same store and bus (max fan-out N=1000, PostgreSQL)',
+      between(get('two processes on Redis, max fan-out', 'CPU s / 1M deliveries'), get('one process on Redis, max fan-out', 'CPU s / 1M deliveries'), (a, b) => a <= 1.2 * b),
+    ),
+    // At max fan-out each write carries what arrived since the last (the figure above depends on how much that is); at a fixed rate it does not.
+    of(
+      'two processes on Redis: CPU per delivery ≤ 1.2× one process on the same store and bus (N=1000, 20 msg/s, PostgreSQL)',
+      between(get('two processes on Redis, N=1000, 20 msg/s', 'CPU s / 1M deliveries'), get('one process on Redis, N=1000, 20 msg/s', 'CPU s / 1M deliveries'), (a, b) => a <= 1.2 * b),
     ),
     of(
       'event streams: CPU per 1M deliveries within 1.5× WebSocket (max fan-out N=1000)',
