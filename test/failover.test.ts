@@ -3,7 +3,7 @@ import t from 'tap'
 import type { Event } from '../app/chatroom/event.js'
 import { hidePassword, lostPrimary, postgresHosts } from '../app/chatroom/store/pg-hosts.js'
 import { loadConfig } from '../conf/config.js'
-import { eventually, range, signInAt, skipUnless, SocketClient, startServer } from './helpers.js'
+import { eventually, range, signInAt, skipUnless, SocketClient, startServer, wholeLog } from './helpers.js'
 import { havePostgresBinaries, PrivatePostgres } from './pg.js'
 import { freePort, haveRedis, TestRedis } from './redis.js'
 
@@ -48,20 +48,7 @@ async function sayOnce(bases: string[], cookie: string, text: string, refused: n
     refused.push(status)
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error(`${text} was never acknowledged (answers: ${refused.slice(-5).join(", ")})`)
-}
-
-async function wholeLog(base: string, cookie: string): Promise<Event[]> {
-  const out: Event[] = []
-  let before: number | undefined
-  for (let page = 0; page < 100; page++) {
-    const res = await fetch(`${base}/room/history?limit=200${before ? `&before=${before}` : ''}`, { headers: { cookie } })
-    const { events } = (await res.json()) as { events: Event[] }
-    out.unshift(...events)
-    if (events.length < 200) break
-    before = events[0]!.id
-  }
-  return out
+  throw new Error(`${text} was never acknowledged (answers: ${refused.slice(-5).join(', ')})`)
 }
 
 t.test(

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Event } from '../app/chatroom/event.js'
-import { buildTestApp, eventually, range, skipUnless, SocketClient, startServer, signInAt } from './helpers.js'
+import { buildTestApp, eventually, range, skipUnless, SocketClient, startServer, signInAt, wholeLog } from './helpers.js'
 import { freshDatabase, havePostgres } from './pg.js'
 import { freePort, haveRedis, TestRedis } from './redis.js'
 
@@ -63,20 +63,6 @@ function senders(bases: () => string[], cookies: string[], max = 400) {
       await Promise.all(loops)
     },
   }
-}
-
-/** Every event of the log, read through the history API, oldest first. */
-async function wholeLog(base: string, cookie: string): Promise<Event[]> {
-  const out: Event[] = []
-  let before: number | undefined
-  for (let page = 0; page < 100; page++) {
-    const res = await fetch(`${base}/room/history?limit=200${before ? `&before=${before}` : ''}`, { headers: { cookie } })
-    const { events } = (await res.json()) as { events: Event[] }
-    out.unshift(...events)
-    if (events.length < 200) break
-    before = events[0]!.id
-  }
-  return out
 }
 
 function assertLog(t: Test, log: Event[], acked: Event[], what: string) {

@@ -177,6 +177,20 @@ export async function eventually(check: () => boolean, what: string, ms = 5000):
   }
 }
 
+/** Every event of the log, read through the history API, oldest first. */
+export async function wholeLog(base: string, cookie: string): Promise<Event[]> {
+  const out: Event[] = []
+  let before: number | undefined
+  for (let page = 0; page < 100; page++) {
+    const res = await fetch(`${base}/room/history?limit=200${before ? `&before=${before}` : ''}`, { headers: { cookie } })
+    const { events } = (await res.json()) as { events: Event[] }
+    out.unshift(...events)
+    if (events.length < 200) break
+    before = events[0]!.id
+  }
+  return out
+}
+
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 const roomPages: Record<Transport, string> = { refresh: '/refresh/room', longpolling: '/longpolling/room', websocket: '/websocket/room', sse: '/sse/room', auto: '/auto/room' }
