@@ -79,7 +79,10 @@ export class PrivatePostgres {
 
   /** Every process of it killed at once (SIGKILL): the machine it ran on is gone. */
   kill(): void {
-    for (const pid of this.pids()) {
+    // The postmaster stopped first, so it forks no backend while its children are listed (killed
+    // first, it would leave them to init, unlisted).
+    process.kill(this.main(), 'SIGSTOP')
+    for (const pid of [...this.pids().slice(1), this.main()]) {
       try {
         process.kill(pid, 'SIGKILL')
       } catch (error) {

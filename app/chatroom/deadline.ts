@@ -29,7 +29,11 @@ export function deadline<T>(promise: Promise<T>, ms: number, what: string, onLat
  */
 export function backendUnavailable(error: unknown): boolean {
   if (error instanceof DeadlineError) return true
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
-  if (typeof code === 'string' && (/^E(CONN|HOST|NET|PIPE|TIMEDOUT|AI_AGAIN)/.test(code) || code.startsWith('08') || code === '57P01' || code === '57014')) return true
+  const { code, message, statusCode } = (error ?? {}) as { code?: unknown; message?: unknown; statusCode?: unknown }
+  // A backend's own "unavailable" (PostgreSQL with no host that takes writes, during a failover).
+  if (statusCode === 503) return true
+  // Network errors; PostgreSQL's connection errors (08), shutdowns and "cannot connect now" (57P01-03), a cancelled
+  // statement (57014), a standby refusing a write (25006: the primary moved).
+  if (typeof code === 'string' && (/^E(CONN|HOST|NET|PIPE|TIMEDOUT|AI_AGAIN)/.test(code) || code.startsWith('08') || /^57P0[123]$/.test(code) || code === '57014' || code === '25006')) return true
   return typeof message === 'string' && /timed? ?out|Connection terminated|Stream isn't writeable|enableOfflineQueue|Connection is closed|database file (is gone|was replaced)/i.test(message)
 }

@@ -464,9 +464,11 @@ export class PostgresStore extends LobbyMethods implements Store {
     this.onError = options.onError ?? (() => {})
     this.hosts = postgresHosts(options.url)
     // Every connection the pool opens goes to the host that takes writes now (hosts[current]),
-    // and one that cannot be opened sets the search for it going.
+    // and one that cannot be opened sets the search for it going. Each remembers its host: one
+    // left from before a switch is let go when it is handed back, and its errors are old news.
     const store = this
     class PrimaryClient extends pg.Client {
+      readonly target = store.current
       constructor(config?: string | pg.ClientConfig) {
         super({ ...(typeof config === 'string' ? {} : config), connectionString: store.hosts[store.current] })
       }
@@ -475,13 +477,13 @@ export class PostgresStore extends LobbyMethods implements Store {
       override connect(callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): Promise<pg.Client> | void {
         if (!callback) {
           return super.connect().catch((error: unknown) => {
-            store.lost(error)
+            store.lost(error, this.target)
             throw error
           })
         }
         const done = callback as (err: Error | null, c?: pg.Client) => void
         super.connect((error: Error | null, c?: pg.Client) => {
-          if (error) store.lost(error)
+          if (error) store.lost(error, this.target)
           done(error, c)
         })
       }
@@ -494,36 +496,60 @@ export class PostgresStore extends LobbyMethods implements Store {
       idleTimeoutMillis: 10_000,
       Client: PrimaryClient,
     })
-    this.pool.on('error', (error) => {
+    this.pool.on('error', (error, client) => {
       this.onError(error)
-      this.lost(error)
+      this.lost(error, (client as { target?: number }).target)
+    })
+    // Every query's client comes back here, with the error if it failed: any write refused as
+    // read-only, any connection lost, on every path (not only commits).
+    this.pool.on('release', (error: Error | undefined, client) => {
+      const target = (client as { target?: number }).target
+      if (error) this.lost(error, target)
+      // A connection to a host that no longer takes writes is not kept: pg-pool ends and drops a
+      // released client marked as ending (its check, as of pg-pool 3; it calls end() once).
+      if (this.hosts.length > 1 && target !== undefined && target !== this.current) (client as { _ending?: boolean })._ending = true
     })
   }
 
   /** One URL per host of DATABASE_URL; `current` is the one that takes writes (the primary). */
   private readonly hosts: string[]
   private current = 0
-  /** Set while no host is known to take writes: commits are refused at once until one is found. */
+  /** The search for the host that takes writes, while one is under way. */
   private locating: Promise<boolean> | undefined
+  /** Set once a search found no host that takes writes, until one does: commits are refused at once. */
+  private noPrimary = false
 
-  /** An error that says the primary went away (or is one no longer): with several hosts, look for the one that is. */
-  private lost(error: unknown): void {
-    if (this.hosts.length > 1 && !this.closing && lostPrimary(error)) void this.locate()
+  /**
+   * An error that says the primary went away (or is one no longer): with several hosts, look for
+   * the one that is. An error from a connection to a host that is no longer the one is old news.
+   */
+  private lost(error: unknown, target?: number): void {
+    if (this.hosts.length < 2 || this.closing || (target !== undefined && target !== this.current) || !lostPrimary(error)) return
+    void this.locate()
   }
 
-  /** Looks for the host that takes writes until one does (or the store closes); one search at a time. */
+  /**
+   * Looks for the host that takes writes, the current one first, until one does (or the store
+   * closes); one search at a time. After a first round that finds none, writes are refused at once,
+   * and the rounds slow down to one every 2 s; what each host answered is logged then and every minute.
+   */
   private locate(): Promise<boolean> {
+    if (this.closing) return Promise.resolve(false)
     this.locating ??= (async () => {
       try {
         for (let round = 0; !this.closing; round++) {
-          const found = await this.findPrimary()
+          const why: string[] = []
+          const found = await this.findPrimary(why)
           if (found !== undefined) {
             if (found !== this.current) this.onError(new Error(`PostgreSQL: writes now go to ${hidePassword(this.hosts[found]!)} (it took over as primary)`))
             this.current = found
+            this.noPrimary = false
             return true
           }
-          if (round === 0) this.onError(new Error(`PostgreSQL: none of the ${this.hosts.length} hosts takes writes; refusing them until one does`))
-          await new Promise((resolve) => setTimeout(resolve, PROBE_MS).unref())
+          this.noPrimary = true
+          const wait = Math.min(2000, PROBE_MS * (round + 1))
+          if (round % Math.ceil(60_000 / wait) === 0) this.onError(new Error(`PostgreSQL: none of the ${this.hosts.length} hosts takes writes; refusing them until one does (${why.join('; ')})`))
+          await new Promise((resolve) => setTimeout(resolve, wait).unref())
         }
         return false
       } finally {
@@ -533,8 +559,8 @@ export class PostgresStore extends LobbyMethods implements Store {
     return this.locating
   }
 
-  /** The index of the first host (the current one first) that answers and is not in recovery. */
-  private async findPrimary(): Promise<number | undefined> {
+  /** The index of the first host (the current one first) that answers and is not in recovery; what each said, in `why`. */
+  private async findPrimary(why: string[] = []): Promise<number | undefined> {
     const order = [this.current, ...this.hosts.keys()].filter((i, at, all) => all.indexOf(i) === at)
     for (const i of order) {
       const client = new pg.Client({ connectionString: this.hosts[i], connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs })
@@ -543,8 +569,9 @@ export class PostgresStore extends LobbyMethods implements Store {
         await client.connect()
         const { rows } = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby')
         if (rows[0]?.standby === false) return i
-      } catch {
-        // Out of reach: the next one.
+        why.push(`${hidePassword(this.hosts[i]!)}: a standby`)
+      } catch (error) {
+        why.push(`${hidePassword(this.hosts[i]!)}: ${(error as Error).message}`)
       } finally {
         await deadline(client.end(), this.timeoutMs, 'PostgreSQL').catch(() => {})
       }
@@ -581,8 +608,9 @@ export class PostgresStore extends LobbyMethods implements Store {
 
   async open(): Promise<void> {
     if (this.hosts.length > 1) {
-      const found = await this.findPrimary()
-      if (found === undefined) throw new Error(`none of the ${this.hosts.length} hosts of DATABASE_URL takes writes (each is out of reach or a standby)`)
+      const why: string[] = []
+      const found = await this.findPrimary(why)
+      if (found === undefined) throw new Error(`none of the ${this.hosts.length} hosts of DATABASE_URL takes writes (${why.join('; ')})`)
       this.current = found
     }
     const client = await this.pool.connect()
@@ -759,7 +787,7 @@ export class PostgresStore extends LobbyMethods implements Store {
    */
   private readonly commit = async (room: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> => {
     if (this.hung) throw new DeadlineError('PostgreSQL', this.timeoutMs)
-    if (this.locating) throw new NoPrimaryError()
+    if (this.noPrimary) throw new NoPrimaryError()
     let client: pg.PoolClient | undefined
     let late = false
     try {
@@ -769,7 +797,8 @@ export class PostgresStore extends LobbyMethods implements Store {
       })
     } catch (error) {
       if (late || /timeout/i.test((error as Error).message)) this.markHung()
-      this.lost(error)
+      // (The client's own errors reach lost() as it is released; a deadline here has no client to say it.)
+      if (late) this.lost(error)
       throw error
     }
   }
@@ -904,7 +933,7 @@ export class PostgresStore extends LobbyMethods implements Store {
 
   /** Within a second, whatever the database does. */
   async ready(): Promise<boolean> {
-    if (this.hung) return false
+    if (this.hung || this.noPrimary) return false
     return deadline(this.probe(), Math.min(this.timeoutMs, 900), 'PostgreSQL').catch(() => false)
   }
 
