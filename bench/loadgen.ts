@@ -54,6 +54,8 @@ export interface Result {
   /** Rooms: what each room adds to RSS and to the heap, against the same process (or a fresh one) before. */
   rssBytesPerRoom?: number
   heapBytesPerRoom?: number
+  /** The scale run: the busiest process's CPU at rest (nothing sent), as a share of one core. */
+  restCpu?: number
   /** The person's stream (bench/follow-memory.ts): the server's heap per connection after full collections. */
   heapBytesPerConn?: number
 }

@@ -17,11 +17,14 @@ import type { FollowMemory } from './follow-memory.js'
 import type { IdleRoomsMeasure } from './idle-rooms.js'
 import { peopleScenario as runPeople, type PeopleScenario } from './people.js'
 import { createRooms, manyRoomsScenario, type RoomsScenario } from './rooms.js'
+import { scaleScenario } from './scale.js'
 
 const args = process.argv.slice(2)
 /** The value after --name, if given. */
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
 const quick = args.includes('--quick')
+// --scale [N]: the scale run alone (N connections, 100,000 unless given, over as many processes as the descriptor limit asks).
+const scaleN = args.includes('--scale') ? Number(option('--scale')) || 100_000 : undefined
 const rounds = args.includes('--profile') ? 1 : Math.max(1, Math.min(20, Number(option('--rounds') ?? (quick ? 1 : 3)) || 1))
 const seconds = quick ? 2 : 6
 // --only TEXT: just the scenarios whose name contains TEXT (for working on one figure).
@@ -368,7 +371,7 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'writesPerThousand' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom' | 'heapBytesPerConn'>
+type Metric = keyof Pick<Result, 'connectMs' | 'sentPerSec' | 'deliveriesPerSec' | 'loss' | 'gaps' | 'p50' | 'p90' | 'p99' | 'max' | 'cpuPerMillion' | 'writesPerThousand' | 'rssMiB' | 'idleBytesPerConn' | 'startupMiB' | 'deliverAllMs' | 'loadgenCpu' | 'heapMiB' | 'rssBytesPerRoom' | 'heapBytesPerRoom' | 'heapBytesPerConn' | 'restCpu'>
 const metrics: [Metric, string, (v: number) => string][] = [
   ['sentPerSec', 'sent msg/s', (v) => Math.round(v).toLocaleString('en-US')],
   ['deliveriesPerSec', 'deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
@@ -380,6 +383,7 @@ const metrics: [Metric, string, (v: number) => string][] = [
   ['max', 'max ms', (v) => v.toFixed(1)],
   ['cpuPerMillion', 'CPU s / 1M deliveries', (v) => v.toFixed(2)],
   ['writesPerThousand', 'server writes / 1,000 deliveries', (v) => v.toFixed(1)],
+  ['restCpu', 'busiest process CPU at rest (1 = a core)', (v) => v.toFixed(3)],
   ['idleBytesPerConn', 'idle bytes / socket', (v) => Math.round(v).toLocaleString('en-US')],
   ['connectMs', 'connect ms', (v) => Math.round(v).toLocaleString('en-US')],
   ['rssMiB', 'server RSS MiB', (v) => v.toFixed(0)],
@@ -533,6 +537,37 @@ async function bigRound(n: number): Promise<Result[]> {
   }
 }
 
+/**
+ * The scale run (bench/scale.ts) on a redis-server of its own and a database of its own: `n`
+ * connections over `processes` of ours. Full runs hold a few thousand, `--quick` (CI) fewer,
+ * `--scale` 100,000.
+ */
+async function scaleRound(n: number, processes: number): Promise<{ results: Result[]; lines: string[] }> {
+  const port = await freePort()
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '1000'], { stdio: 'ignore' })
+  children.add(redis)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  try {
+    return await withDatabase('chat_bench_scale', (databaseUrl) =>
+      scaleScenario(
+        { connections: n, processes, people: Math.max(10, Math.ceil(n / 100)), restSeconds: quick ? 3 : 10 },
+        {
+          start: (env, fds) => start('ours', env, scripts.ours, fds),
+          stop,
+          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'scale:' },
+          workerScript: join(root, 'dist', 'bench', 'scale-worker.js'),
+          fdLimit,
+          pin: hasTaskset,
+        },
+      ),
+    )
+  } finally {
+    await stop(redis)
+  }
+}
+/** Processes for n connections: each under the descriptor limit with room to spare. */
+const processesFor = (n: number) => Math.max(2, Math.ceil(n / Math.max(1000, fdLimit - 3000)))
+
 if (hasTaskset) {
   try {
     execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
@@ -544,14 +579,23 @@ if (hasTaskset) {
 if (profiling) rmSync(profileDir, { recursive: true, force: true })
 const startedAt = Date.now()
 const all: Result[] = []
+const scaleLines: string[] = []
 // Where the descriptor limit is lower than 50,000 connections need (and cannot be raised:
 // it takes CAP_SYS_RESOURCE), as many as it allows are held instead, and the target says so.
 const bigN = fdLimit >= BIG_FDS ? BIG : Math.max(1000, Math.floor((fdLimit - 1000) / 1000) * 1000)
-if (!quick && (wanted(`idle memory, ${BIG}`) || wanted(`idle memory, ${bigN}`))) {
+if (!quick && scaleN === undefined && (wanted(`idle memory, ${BIG}`) || wanted(`idle memory, ${bigN}`))) {
   if (bigN < BIG) console.error(`${BIG} sockets need ${BIG_FDS} descriptors per process; this machine allows ${fdLimit}: holding ${bigN} instead`)
   all.push(...(await bigRound(bigN)))
 }
-for (let r = 0; r < rounds; r++) {
+const scaleSize = scaleN ?? (quick ? 1500 : 6000)
+if ((scaleN !== undefined || wanted('scale')) && hasRedis && hasPostgres) {
+  const processes = Number(option('--processes')) || (scaleN !== undefined ? processesFor(scaleSize) : 3)
+  console.error(`scale: ${scaleSize} connections over ${processes} processes…`)
+  const scale = await scaleRound(scaleSize, processes)
+  all.push(...scale.results.map((x) => ({ ...x, round: 0 }) as Result))
+  scaleLines.push(...scale.lines)
+}
+for (let r = 0; r < (scaleN !== undefined ? 0 : rounds); r++) {
   console.error(`round ${r + 1} of ${rounds}…`)
   all.push(...(await round(r)))
   if (!quick) all.push(...(await storeRound(r)))
@@ -561,13 +605,16 @@ for (let r = 0; r < rounds; r++) {
   if (wanted(peopleScenario.name)) all.push(...(await peopleRound(r)))
 }
 // Memory is not noisy like CPU: measured once.
-if (wanted(`idle rooms, ${IDLE_ROOMS}`)) all.push(...idleRooms(IDLE_ROOMS).map((x) => ({ ...x, round: 0 })))
+if (scaleN === undefined && wanted(`idle rooms, ${IDLE_ROOMS}`)) all.push(...idleRooms(IDLE_ROOMS).map((x) => ({ ...x, round: 0 })))
 const rows = summarize(all)
 console.log(`\n${quick ? 'Quick run' : 'Benchmark'}: ${rounds} round(s), ${seconds} s per scenario, ${hasTaskset ? 'server on core 1, load generator on core 0' : 'no taskset'}; medians; ratio = median of same-round ratios.\n`)
 console.log(table(rows))
-console.log('\nTargets:')
-for (const [what, figure, ok] of targets(rows)) console.log(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS'}  ${what}: ${figure}`)
-console.log(`\n${manyRooms(rows)}`)
+if (scaleN === undefined) {
+  console.log('\nTargets:')
+  for (const [what, figure, ok] of targets(rows)) console.log(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'MISS'}  ${what}: ${figure}`)
+  console.log(`\n${manyRooms(rows)}`)
+}
+if (scaleLines.length > 0) console.log(`\nScale (${all.find((x) => x.scenario.startsWith('scale:'))?.scenario}):\n${scaleLines.join('\n')}`)
 if (profiling) console.log(`\nCPU profile of our server: ${profileDir}/*.cpuprofile (open in Chrome DevTools, Performance tab, or speedscope)`)
 console.log(`\n(${((Date.now() - startedAt) / 1000).toFixed(0)} s)`)
 mkdirSync(join(root, 'bench', 'results'), { recursive: true })

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, enter, eventually, signIn, SocketClient } from './helpers.js'
+import { buildTestApp, enter, eventually, post, registerAccount, signIn, skipUnless, SocketClient, twoProcesses } from './helpers.js'
+import { havePostgres } from './pg.js'
+import { haveRedis } from './redis.js'
 
 const TOKEN = 'metrics-token-for-tests'
 
@@ -69,3 +71,37 @@ t.test('/metrics needs METRICS_TOKEN as a Bearer token; without one configured i
   t.equal(res.statusCode, 404)
   t.match(res.json(), { message: /Metrics are off: set METRICS_TOKEN/ })
 })
+
+t.test(
+  '/metrics on several processes: the bytes each reads from the bus, and the rooms it takes from it: only those it has readers for',
+  { skip: skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing') },
+  async (t) => {
+    const { a, b } = await twoProcesses(t, { env: { METRICS_TOKEN: TOKEN, RATE_LIMIT_MESSAGES: '1000' } })
+    const scrape = async (base: string) => {
+      const body = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()
+      return { bytes: metric(body, 'chat_bus_received_bytes_total')!, rooms: metric(body, 'chat_bus_rooms_watched')! }
+    }
+    const ann = await registerAccount(a.app, 'ann')
+    const bob = await registerAccount(b.app, 'bob')
+    t.equal((await post(a.base, ann, '/rooms', { name: 'busy' })).status, 201)
+    const text = 'x'.repeat(1000)
+    const burst = async () => {
+      for (let i = 0; i < 20; i++) t.equal((await post(a.base, ann, '/longpolling/rooms/busy/messages', { text })).status, 201)
+    }
+    const before = await scrape(b.base)
+    await burst()
+    await new Promise((r) => setTimeout(r, 300))
+    const without = await scrape(b.base)
+    t.ok(without.bytes - before.bytes < 20_000, `B, with no reader of the room, read ${without.bytes - before.bytes} bytes from the bus for 20 KB said there`)
+    t.ok((await scrape(a.base)).bytes >= 20_000, 'A, which has the room loaded, read them')
+    const reader = await SocketClient.open(b.base, bob, '', {}, '/websocket/rooms/busy/socket')
+    await reader.until(() => reader.hello !== undefined, 'hello')
+    const watching = await scrape(b.base)
+    t.equal(watching.rooms, without.rooms + 1, 'B takes the room from the bus once it has a reader of it')
+    await burst()
+    await reader.until(() => reader.events.filter((e) => e.text === text).length >= 20, 'the 20 messages on B')
+    const withReader = await scrape(b.base)
+    t.ok(withReader.bytes - watching.bytes >= 20_000, `and then reads what is said there: ${withReader.bytes - watching.bytes} bytes for 20 KB`)
+    await reader.close()
+  },
+)

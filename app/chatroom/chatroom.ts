@@ -161,6 +161,11 @@ export class Chatroom {
   /** The operators' names, as skeletons (a look-alike is not one). */
   private readonly operators: ReadonlySet<string>
 
+  /** What this process read from the bus (bytes) and how many rooms it watches there; undefined on the local bus. */
+  get busReceived(): { bytes: number; rooms: number } | undefined {
+    return this.bus.received?.()
+  }
+
   constructor(store: Store, bus: Bus, options: ChatroomOptions) {
     this.store = store
     this.bus = bus

@@ -67,6 +67,19 @@ export default fp(
     mirror('chat_reader_gaps_total', 'Readers that would have skipped an event (ended to resume instead); must stay 0', () => stats().gaps)
     mirror('chat_reader_repeats_total', 'Readers that would have been handed an event at or below their cursor again (ended to resume instead); must stay 0', () => stats().repeats)
 
+    // Several processes (BROKER=redis): what the bus brings this process, and for how many rooms.
+    if (app.chatroom.busReceived) {
+      mirror('chat_bus_received_bytes_total', "Bytes this process read from the broker's subscriber connection (the events and signals of the rooms it watches)", () => app.chatroom.busReceived?.bytes ?? 0)
+      new Gauge({
+        name: 'chat_bus_rooms_watched',
+        help: 'Rooms whose events this process takes from the broker (the rooms it has loaded)',
+        registers: [registry],
+        collect() {
+          this.set(app.chatroom.busReceived?.rooms ?? 0)
+        },
+      })
+    }
+
     app.decorate('metricsRegistry', registry)
   },
   { name: 'metrics' },

@@ -44,6 +44,8 @@ export interface Bus {
   readonly names: NameClaims
   /** Tells every process, this one included, that a session was signed out. */
   revoke(hash: string): void
+  /** What this process has read from the bus's subscriber connection (bytes, whatever it carried) and how many rooms it watches; for /metrics. */
+  received?(): { bytes: number; rooms: number }
   /** Whether the bus answers now (for /readyz). */
   ready(): Promise<boolean>
   /** The one listener of this process; set once by the Chatroom at start. */

@@ -113,6 +113,13 @@ export class RedisBus implements Bus {
       release: async (key, userId) => void (await this.call(() => scripted.chatRelease(`${prefix}name:${key}`, userId))),
     }
     defineScripts(this.commands)
+    // Bytes read by the subscriber: each connection's count is added up as it closes.
+    this.subscriber.on('close', () => {
+      const stream = this.subscriber.stream as { bytesRead?: number } | undefined
+      if (!stream || stream === this.counted) return
+      this.bytesBefore += stream.bytesRead ?? 0
+      this.counted = stream
+    })
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.revoked) return this.listener.revoked(message)
       const watched = this.watched.get(channel)
@@ -155,6 +162,16 @@ export class RedisBus implements Bus {
     const channels = (['events', 'signals'] as const).map((kind) => this.channel(room, kind))
     for (const channel of channels) this.watched.delete(channel)
     this.subscriber.unsubscribe(...channels).catch(this.onError)
+  }
+
+  private bytesBefore = 0
+  private counted: unknown
+
+  received(): { bytes: number; rooms: number } {
+    const stream = this.subscriber.stream as { bytesRead?: number } | undefined
+    const now = stream && stream !== this.counted ? (stream.bytesRead ?? 0) : 0
+    // Each room watched is two channels (events and signals).
+    return { bytes: this.bytesBefore + now, rooms: this.watched.size / 2 }
   }
 
   /** Whether Redis answers now (for /readyz): within a second, whatever Redis does. */

@@ -1,0 +1,157 @@
+// One process of the scale run's load generator (bench/scale.ts starts several, each under the
+// descriptor limit): it holds its share of the connections, each a person's stream (`follow=me`)
+// over a WebSocket, an event stream or a long poll, on plain sockets from 127.0.0.1–8, and counts
+// the run's message in the raw bytes. Told what to do over IPC; every loop is bounded.
+import { randomBytes } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
+
+export type Kind = 'websocket' | 'sse' | 'longpoll'
+export interface Conn {
+  port: number
+  kind: Kind
+  cookie: string
+  local: string
+}
+export type Command = { type: 'open'; conns: Conn[]; concurrency: number } | { type: 'watch'; tag: string } | { type: 'count' } | { type: 'close' }
+export type Report =
+  | { type: 'opened'; opened: number; failed: number; errors: string[]; ms: number }
+  | { type: 'count'; received: Record<Kind, number>; lastAt: number; polls: number; dropped: number }
+
+interface Held {
+  socket: Socket
+  kind: Kind
+  got: boolean
+}
+
+const held: Held[] = []
+let needle = Buffer.from('\u0000never\u0000')
+const received: Record<Kind, number> = { websocket: 0, sse: 0, longpoll: 0 }
+let lastAt = 0
+let polls = 0
+/** Connections the server closed after they had opened. */
+let dropped = 0
+
+const send = (report: Report) => process.send!(report)
+
+/** Counts the run's message in a chunk (once per connection: one message is sent). */
+function scan(h: Held, chunk: Buffer): void {
+  if (h.got || chunk.indexOf(needle) === -1) return
+  h.got = true
+  received[h.kind]++
+  lastAt = Date.now()
+}
+
+function request(path: string, c: Conn, extra: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${c.port}\r\nCookie: ${c.cookie}\r\nOrigin: http://127.0.0.1:${c.port}\r\n${extra}\r\n`
+}
+
+/** Opens one connection; resolves when the server has answered its opening (101, 200, or the first poll). */
+function open(c: Conn): Promise<Held> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: c.port, localAddress: c.local })
+    const h: Held = { socket, kind: c.kind, got: false }
+    const timer = setTimeout(() => fail(new Error('no answer in 60 s')), 60_000)
+    let settled = false
+    const done = () => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(h)
+    }
+    const fail = (error: Error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      reject(error)
+    }
+    socket.on('error', fail)
+    socket.on('close', () => {
+      if (settled) dropped++
+      fail(new Error('closed before it opened'))
+    })
+    socket.setNoDelay(true)
+    if (c.kind === 'websocket' || c.kind === 'sse') {
+      const head =
+        c.kind === 'websocket'
+          ? request('/websocket/socket?follow=me', c, `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n`)
+          : request('/sse/events?follow=me', c, 'Accept: text/event-stream\r\n')
+      const expect = c.kind === 'websocket' ? 'HTTP/1.1 101' : 'HTTP/1.1 200'
+      socket.once('data', (chunk: Buffer) => {
+        if (!chunk.toString('latin1', 0, 12).startsWith(expect)) return fail(new Error(`${c.kind}: ${chunk.toString('latin1', 0, 40).split('\r\n')[0]}`))
+        scan(h, chunk)
+        socket.on('data', (more: Buffer) => scan(h, more))
+        done()
+      })
+      socket.write(head)
+      return
+    }
+    // A long poll of the person's stream: the first answers at once with every room's cursor; then each waits.
+    let cursor = ''
+    let buffer: Buffer = Buffer.alloc(0)
+    const poll = () => {
+      polls++
+      socket.write(request(`/longpolling/messages?follow=me${cursor ? `&cursor=${cursor}` : ''}`, c, 'Connection: keep-alive\r\n'))
+    }
+    socket.on('data', (chunk: Buffer) => {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk])
+      // Answers are whole JSON bodies with a Content-Length; more than one may have come.
+      for (let i = 0; i < 100; i++) {
+        const end = buffer.indexOf('\r\n\r\n')
+        if (end === -1) return
+        const headers = buffer.toString('latin1', 0, end)
+        const length = Number(/content-length: *(\d+)/i.exec(headers)?.[1] ?? 0)
+        if (buffer.length < end + 4 + length) return
+        const body = buffer.subarray(end + 4, end + 4 + length)
+        buffer = buffer.subarray(end + 4 + length)
+        if (!headers.startsWith('HTTP/1.1 200')) return fail(new Error(`long poll: ${headers.split('\r\n')[0]}`))
+        scan(h, body)
+        try {
+          const rooms = (JSON.parse(body.toString()) as { rooms?: Record<string, { epoch: string; lastId: number }> }).rooms ?? {}
+          const next = Object.entries(rooms).map(([room, at]) => `${room}:${at.epoch}:${at.lastId}`)
+          if (next.length > 0) cursor = next.join(',')
+        } catch {
+          return fail(new Error('long poll: an answer that is not JSON'))
+        }
+        done()
+        if (!socket.destroyed) poll()
+      }
+    })
+    poll()
+  })
+}
+
+async function openAll(conns: Conn[], concurrency: number): Promise<void> {
+  const started = performance.now()
+  let next = 0
+  let failed = 0
+  const errors: string[] = []
+  const lane = async () => {
+    while (next < conns.length) {
+      const c = conns[next++]!
+      try {
+        held.push(await open(c))
+      } catch (error) {
+        failed++
+        if (errors.length < 5) errors.push((error as Error).message)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane))
+  send({ type: 'opened', opened: held.length, failed, errors, ms: performance.now() - started })
+}
+
+process.on('message', (command: Command) => {
+  if (command.type === 'open') void openAll(command.conns, command.concurrency)
+  else if (command.type === 'watch') {
+    needle = Buffer.from(`"text":"${command.tag}`)
+    for (const h of held) h.got = false
+    received.websocket = received.sse = received.longpoll = 0
+    lastAt = 0
+  } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, polls, dropped })
+  else if (command.type === 'close') {
+    for (const h of held) h.socket.destroy()
+    process.exit(0)
+  }
+})
+process.on('disconnect', () => process.exit(0))
