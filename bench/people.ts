@@ -51,13 +51,15 @@ async function joinAll(base: string, cookies: string[], s: PeopleScenario, busyN
  */
 async function openPeople(target: Target, cookies: string[], s: PeopleScenario, run: Run): Promise<{ clients: Client[]; connectMs: number }> {
   const needle = Buffer.from(`"text":"${run.tag}:`)
-  const url = `${target.base.replace(/^http/, 'ws')}/websocket/socket?follow=me`
-  const origin = target.base
+  // With several processes (peers), person j's socket goes to process j mod their number.
+  const all = [target, ...(target.peers ?? [])]
   const clients: Client[] = []
   const started = performance.now()
   for (let i = 0; i < cookies.length; i += 100) {
     const batch = cookies.slice(i, i + 100).map((cookie, k) => {
       const person = i + k
+      const origin = all[person % all.length]!.base
+      const url = `${origin.replace(/^http/, 'ws')}/websocket/socket?follow=me`
       const headers = { cookie, origin }
       if (person >= s.busy) return scanning(url, headers, undefined, needle, person)
       const socket = new WebSocket(url, { headers, perMessageDeflate: false })

@@ -312,6 +312,52 @@ async function peopleRound(r: number): Promise<Result[]> {
   }
 }
 
+/** What a process read from Redis so far, and how many rooms it takes from it (its /metrics). */
+async function busReceived(base: string): Promise<{ bytes: number; rooms: number }> {
+  const body = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text()
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(body)?.[1] ?? NaN)
+  return { bytes: read('chat_bus_received_bytes_total'), rooms: read('chat_bus_rooms_watched') }
+}
+const METRICS_TOKEN = 'benchmark-metrics-token-0000'
+const spreadPeopleName = peopleScenario.name.replace(/^people:/, 'people over three processes on Redis:')
+
+/**
+ * The same people over three processes on PostgreSQL and Redis (person j on process j mod 3):
+ * CPU per delivery of the three together, and what each reads from Redis.
+ */
+async function peopleRedisRound(r: number): Promise<{ results: Result[]; lines: string[] }> {
+  const port = await freePort()
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  children.add(redis)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  try {
+    return await withDatabase(`chat_bench_people_${r}`, async (databaseUrl) => {
+      const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `people${r}:`, METRICS_TOKEN, ROOMS_PER_CREATOR: '100000', MAX_ROOMS: '100000', SESSIONS_PER_ADDRESS: '0' }
+      const servers = [await start('ours', env), await start('ours', env), await start('ours', env)]
+      try {
+        const [first, ...peers] = servers.map((s) => s.target) as [Target, ...Target[]]
+        const cookies = await signInUsers(first.base, peopleScenario.people, `peopler${r}_`)
+        const [admin] = await signInUsers(first.base, 1, `peopleradmin${r}_`)
+        const before = await Promise.all(servers.map((s) => busReceived(s.target.base)))
+        const started = performance.now()
+        const scenario = { ...peopleScenario, name: spreadPeopleName }
+        const result = await runPeople({ ...first, peers }, cookies, admin!, scenario, `r${r}pr`)
+        const elapsed = (performance.now() - started) / 1000
+        const after = await Promise.all(servers.map((s) => busReceived(s.target.base)))
+        const lines = servers.map(
+          (_, i) =>
+            `    process ${i + 1}: read ${Math.round((after[i]!.bytes - before[i]!.bytes) / 1024).toLocaleString('en-US')} KiB from Redis in ${elapsed.toFixed(0)} s (rooms set up, joined, warmed and measured), taking ${after[i]!.rooms} rooms from it`,
+        )
+        return { results: [{ ...result, idleBytesPerConn: result.bytesPerConnection, round: r } as Result], lines }
+      } finally {
+        await Promise.all(servers.map(({ child }) => stop(child)))
+      }
+    })
+  } finally {
+    await stop(redis)
+  }
+}
+
 /**
  * The server's heap per connection after full collections (bench/follow-memory.ts, a process of
  * its own): the same people each on one room's socket, then each following their 50 rooms.
@@ -514,6 +560,8 @@ function manyRooms(rows: Row[]): string {
     'Many rooms:',
     `  ${roomsScenario.name}: ${figures(roomsScenario.name)}`,
     `  ${peopleScenario.name} (one socket per person): ${figures(peopleScenario.name)} (RSS grew ${b(get(peopleScenario.name, 'idle bytes / socket'))} per connection while they connected: garbage of subscribing included)`,
+    `  ${spreadPeopleName} (one socket per person, person j on process j mod 3): ${figures(spreadPeopleName)}`,
+    ...peopleLines,
     `    server heap per connection after full collections: ${b(get('heap per connection', 'heap bytes / connection'))} on one room's socket, ${b(rows.find((r) => r.scenario.includes('following every room') && r.metric === 'heap bytes / connection')?.ours)} following every room of theirs`,
     ...['N=100, 100 msg/s (10 senders)', 'N=1000, 20 msg/s (10 senders)'].map((s) => `  one room, ${s}: ${figures(s)}`),
     `  ${IDLE_ROOMS.toLocaleString('en-US')} idle rooms (SQLite, three messages each):`,
@@ -554,7 +602,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
         {
           start: (env, fds) => start('ours', env, scripts.ours, fds),
           stop,
-          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'scale:' },
+          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0' },
           workerScript: join(root, 'dist', 'bench', 'scale-worker.js'),
           fdLimit,
           pin: hasTaskset,
@@ -580,6 +628,7 @@ if (profiling) rmSync(profileDir, { recursive: true, force: true })
 const startedAt = Date.now()
 const all: Result[] = []
 const scaleLines: string[] = []
+const peopleLines: string[] = []
 // Where the descriptor limit is lower than 50,000 connections need (and cannot be raised:
 // it takes CAP_SYS_RESOURCE), as many as it allows are held instead, and the target says so.
 const bigN = fdLimit >= BIG_FDS ? BIG : Math.max(1000, Math.floor((fdLimit - 1000) / 1000) * 1000)
@@ -603,6 +652,11 @@ for (let r = 0; r < (scaleN !== undefined ? 0 : rounds); r++) {
   else if (r === 0) console.error('redis-server or PostgreSQL is missing: the two-process scenarios are skipped')
   if (wanted(roomsScenario.name)) all.push(...(await roomsRound(r)))
   if (wanted(peopleScenario.name)) all.push(...(await peopleRound(r)))
+  if (wanted(spreadPeopleName) && hasRedis && hasPostgres) {
+    const spread = await peopleRedisRound(r)
+    all.push(...spread.results)
+    if (r === 0) peopleLines.push(...spread.lines)
+  }
 }
 // Memory is not noisy like CPU: measured once.
 if (scaleN === undefined && wanted(`idle rooms, ${IDLE_ROOMS}`)) all.push(...idleRooms(IDLE_ROOMS).map((x) => ({ ...x, round: 0 })))

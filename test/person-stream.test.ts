@@ -334,3 +334,42 @@ t.test("renamed: the owner's new title or topic reaches every member's stream; a
   const listed = (await (await fetch(`${base}/rooms`, { headers: { cookie: bob } })).json()) as { rooms: { name: string; title: string; topic: string }[] }
   t.match(listed.rooms.find((r) => r.name === 'red'), { title: 'Red room', topic: 'reds and pinks' }, 'and GET /rooms says it')
 })
+
+t.test("the store not answering while a person's stream opens: the socket is told to come back (1013), the long poll answers 503 and the event stream says it and ends, nothing is left subscribed, the process goes on", async (t) => {
+  const { app, base } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  t.equal((await post(base, ann, '/rooms', { name: 'dev' })).status, 201)
+  const chatroom = app.chatroom as unknown as { following: (...a: unknown[]) => Promise<string[]>; access: (name: string, ...a: unknown[]) => Promise<unknown> }
+  const { following, access } = chatroom
+  const timeout = () => Object.assign(new Error('timeout exceeded when trying to connect'), { code: undefined })
+  const before = app.chatroom.subscriberCount
+
+  // Her rooms cannot be listed: the socket closes with 1013 and a reason.
+  chatroom.following = async () => {
+    throw timeout()
+  }
+  const socket = await RoomsClient.open(base, ann, '?follow=me')
+  t.ok(await socket.until(() => socket.closed !== undefined), 'the socket is closed')
+  t.same(socket.closed, { code: 1013, reason: 'The chat is unavailable right now; reconnect shortly.' })
+  chatroom.following = following
+
+  // One of her rooms cannot be read: the lobby's entry, made already, is let go with the rest.
+  chatroom.access = async (name: string, ...rest: unknown[]) => {
+    if (name === 'dev') throw timeout()
+    return access.call(app.chatroom, name, ...rest)
+  }
+  const poll = await fetch(`${base}/longpolling/messages?follow=me`, { headers: { cookie: ann } })
+  t.equal(poll.status, 503, 'the long poll: 503')
+  t.match(await poll.json(), { error: 'Service Unavailable' })
+  const stream = await fetch(`${base}/sse/events?follow=me`, { headers: { cookie: ann, accept: 'text/event-stream' }, signal: AbortSignal.timeout(5000) })
+  // The stream was open before its rooms were entered: it says 503 and ends (the browser comes back by itself).
+  t.match(await stream.text(), /event: refused\ndata: \{"status":503,"error":"Service Unavailable"/, 'the event stream: refused with 503, and ended')
+  chatroom.access = access
+  t.equal(app.chatroom.subscriberCount, before, 'no subscription was left behind')
+
+  // And all is well once the store answers.
+  const again = await RoomsClient.open(base, ann, '?follow=me')
+  await again.next((f) => f.type === 'subscribed' && f.room === 'dev', 'dev subscribed')
+  t.equal((await fetch(`${base}/healthz`)).status, 200)
+  again.ws.close()
+})

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { backendUnavailable } from '../chatroom/deadline.js'
 import { httpActions, roomOf, roomPage, tabOf } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { helloFrame, httpEnterRefusal } from '../transport/protocol.js'
@@ -68,6 +69,12 @@ export async function events(request: FastifyRequest, reply: FastifyReply) {
 /** POST /sse/room/messages (as long polling), POST /sse/room/typing (204), POST /sse/room/leave[tab=T]. */
 export const { say, typing, leave } = httpActions('sse', '/sse/room')
 
+/** The store did not answer while a stream entered its rooms: `event: refused` with 503, and the stream ends (the browser reconnects). */
+function unavailable(request: FastifyRequest, writer: { end(text: string): void }, error: unknown): void {
+  request.log[backendUnavailable(error) ? 'warn' : 'error']({ err: error }, 'an event stream could not enter its rooms')
+  writer.end(message('refused', JSON.stringify({ status: 503, error: 'Service Unavailable', message: 'The chat is unavailable right now; the stream will reconnect.' })))
+}
+
 /**
  * GET /sse/events?cursor=ROOM:EPOCH:ID&cursor=… — one stream for several rooms: `hello` with each
  * room's epoch and last id, then every event as `data: {"room", …event}` whose `id:` is every
@@ -88,10 +95,16 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
   // Following the person: the rooms with nothing to hand over are read by one follower, with no subscription each.
   const user = currentUser(request)
   const follower = follow ? new Follower(memberKey(user), user.name, 'sse', tabOf(request)) : undefined
-  if (follow) {
-    const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request), tab: tabOf(request), follower })
-    entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
-  } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
+  try {
+    if (follow) {
+      const followed = await enterFollowing(request, parsed.cursors, 'sse', { typing: true, page: tabOf(request), tab: tabOf(request), follower })
+      entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
+    } else entries = await enterRooms(request, parsed.cursors, 'sse', { typing: true })
+  } catch (error) {
+    // The store did not answer: nothing was entered. The stream says so and ends; the browser comes back by itself.
+    follower?.cancel()
+    return unavailable(request, writer, error)
+  }
   let refusals = ''
   const open: StreamRoom[] = []
   const rooms: Record<string, { epoch: string; lastId: number; from: number }> = {}
@@ -114,9 +127,13 @@ export async function roomsEvents(request: FastifyRequest, reply: FastifyReply) 
           events,
           (room, at) => {
             if (writer.hasRoom(room)) return
-            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request), tab: tabOf(request), follower }).then(([entry]) => {
-              if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
-            })
+            void enterRooms(request, [{ room, lastReceived: at }], 'sse', { typing: true, following: true, page: tabOf(request), tab: tabOf(request), follower }).then(
+              ([entry]) => {
+                if (entry?.ok) writer.addRoom({ room: entry.room, epoch: entry.of.epoch, last: entry.from, subscription: entry.subscription })
+              },
+              // A room joined that cannot be entered now: the stream ends, and its resume (every room, from its cursor) takes it in.
+              (error: unknown) => unavailable(request, writer, error),
+            )
           },
           (room, removal) => writer.dropRoom(room, removal ? 'removed' : 'left', removal),
         )

@@ -6,7 +6,7 @@ import type { Removal } from '../chatroom/subscription.js'
 import { currentUser } from '../plugins/session.js'
 import type { RoomCursor } from '../validation.js'
 import { httpEnterRefusal } from './protocol.js'
-import { enterRooms, type RoomEntry } from './rooms-connection.js'
+import { enterRooms, subscribed, type RoomEntry } from './rooms-connection.js'
 
 /** The cursor name of the person's own events on their stream (`me:EPOCH:ID`): no room can be called that. */
 export const ME = 'me'
@@ -81,8 +81,20 @@ export async function enterFollowing(
       if (added) joinedAt.set(added.room, added.at)
     }
   }
-  const [me, following] = await Promise.all([enterMe(request, meCursor, transport, extra.paged, extra.page), chatroom.following(user)])
+  const [meEntered, listed] = await Promise.allSettled([enterMe(request, meCursor, transport, extra.paged, extra.page), chatroom.following(user)])
+  const me = meEntered.status === 'fulfilled' ? meEntered.value : undefined
+  // The store did not answer (the caller says 503): the person's own subscription, if made, is let go.
+  const letGo = () => me && subscribed(me) && me.subscription.cancel()
+  if (meEntered.status === 'rejected' || listed.status === 'rejected') {
+    letGo()
+    throw meEntered.status === 'rejected' ? meEntered.reason : (listed as PromiseRejectedResult).reason
+  }
   const named = new Set(given.map((c) => c.room))
-  const all = [...given, ...following.filter((room) => !named.has(room)).map((room): RoomCursor => ({ room, lastReceived: joinedAt.get(room) }))]
-  return { me, rooms: await enterRooms(request, all, transport, { ...extra, fromNow: true, following: true }) }
+  const all = [...given, ...listed.value.filter((room) => !named.has(room)).map((room): RoomCursor => ({ room, lastReceived: joinedAt.get(room) }))]
+  try {
+    return { me, rooms: await enterRooms(request, all, transport, { ...extra, fromNow: true, following: true }) }
+  } catch (error) {
+    letGo()
+    throw error
+  }
 }

@@ -35,7 +35,7 @@ export async function enterRooms(
 ): Promise<RoomEntry[]> {
   const { chatroom } = request.server
   const user = currentUser(request)
-  return Promise.all(
+  const settled = await Promise.allSettled(
     cursors.map(async (cursor): Promise<RoomEntry> => {
       const room = await chatroom.access(cursor.room, user)
       // Not found (404), or banned (403, with who and why): the other rooms go on.
@@ -54,6 +54,15 @@ export async function enterRooms(
       return { room: cursor.room, ok: true, subscription: entered.subscription, of: room, from: lastReceived ?? 0 }
     }),
   )
+  // One room the store could not answer for fails the whole entry (the caller says 503): the
+  // subscriptions already made for the others are let go, not left behind.
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  const entries = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+  if (failed) {
+    for (const entry of entries) if (subscribed(entry)) entry.subscription.cancel()
+    throw failed.reason
+  }
+  return entries
 }
 
 /** An event of a room as it goes on a connection of several rooms: its JSON with `"room"` first. */

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Room } from '../chatroom/room.js'
 import type { Removal, Subscription } from '../chatroom/subscription.js'
+import { backendUnavailable } from '../chatroom/deadline.js'
 import { Follower } from '../chatroom/follower.js'
 import { memberKey } from '../chatroom/presence.js'
 import { ackFrame, act, CloseCode, errorFrame, moderationAnswer, moderationForm, readChange, reasons, removalBody } from './protocol.js'
@@ -160,6 +161,10 @@ export class RoomsSocket {
           : // On the person's stream a room named with no cursor starts from now, as on its event stream and long poll (a room visited: its history is paged).
             await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following || this.follower !== undefined, following, page: this.page, tab: this.tab, follower: following ? this.follower : undefined })
       if (entry) this.attach(entry)
+    } catch (error) {
+      // The store did not answer: this room is refused (503, subscribe it again shortly); the others go on.
+      this.request.log[backendUnavailable(error) ? 'warn' : 'error']({ err: error }, 'a socket could not subscribe a room')
+      this.send(JSON.stringify({ type: 'refused', room: name, status: 503, error: reasons[503], message: 'The chat is unavailable right now; subscribe again shortly.' }))
     } finally {
       this.pending.delete(name)
     }
@@ -182,6 +187,11 @@ export class RoomsSocket {
       // leave, then her own events (the leave among them) take it off.
       for (const entry of rooms) this.attach(entry)
       if (me) this.attach(me)
+    } catch (error) {
+      // The store did not answer (many connections opening at once, a database away): nothing was
+      // entered; the client is told to come back shortly rather than left following nothing.
+      this.request.log[backendUnavailable(error) ? 'warn' : 'error']({ err: error }, 'a socket could not follow its person')
+      if (!this.closed) this.socket.close(CloseCode.tryAgainLater, 'The chat is unavailable right now; reconnect shortly.')
     } finally {
       for (const cursor of cursors) this.pending.delete(cursor.room)
     }
