@@ -14,8 +14,8 @@ export interface Conn {
 }
 export type Command = { type: 'open'; conns: Conn[]; concurrency: number } | { type: 'watch'; tag: string } | { type: 'count' } | { type: 'close' }
 export type Report =
-  | { type: 'opened'; opened: number; failed: number; errors: string[]; ms: number }
-  | { type: 'count'; received: Record<Kind, number>; lastAt: number; polls: number; dropped: number }
+  | { type: 'opened'; opened: number; failed: number; retried: number; errors: string[]; ms: number }
+  | { type: 'count'; received: Record<Kind, number>; lastAt: number; polls: number; dropped: number; why: Record<string, number> }
 
 interface Held {
   socket: Socket
@@ -30,6 +30,9 @@ let lastAt = 0
 let polls = 0
 /** Connections the server closed after they had opened. */
 let dropped = 0
+/** Why, after they opened: a WebSocket's close code, a long poll's status other than 200 (polled again), an event stream's end. */
+const why: Record<string, number> = {}
+const noted = (what: string) => (why[what] = (why[what] ?? 0) + 1)
 
 const send = (report: Report) => process.send!(report)
 
@@ -67,7 +70,11 @@ function open(c: Conn): Promise<Held> {
     }
     socket.on('error', fail)
     socket.on('close', () => {
-      if (settled) dropped++
+      if (settled) {
+        dropped++
+        if (c.kind === 'sse') noted('event stream ended')
+        else if (c.kind === 'longpoll') noted('long poll connection closed')
+      }
       fail(new Error('closed before it opened'))
     })
     socket.setNoDelay(true)
@@ -80,7 +87,11 @@ function open(c: Conn): Promise<Held> {
       socket.once('data', (chunk: Buffer) => {
         if (!chunk.toString('latin1', 0, 12).startsWith(expect)) return fail(new Error(`${c.kind}: ${chunk.toString('latin1', 0, 40).split('\r\n')[0]}`))
         scan(h, chunk)
-        socket.on('data', (more: Buffer) => scan(h, more))
+        socket.on('data', (more: Buffer) => {
+          // A close frame (0x88) from the server: its code says why.
+          if (c.kind === 'websocket' && more[0] === 0x88 && more.length >= 4) noted(`websocket closed ${more.readUInt16BE(2)}`)
+          scan(h, more)
+        })
         done()
       })
       socket.write(head)
@@ -104,7 +115,15 @@ function open(c: Conn): Promise<Held> {
         if (buffer.length < end + 4 + length) return
         const body = buffer.subarray(end + 4, end + 4 + length)
         buffer = buffer.subarray(end + 4 + length)
-        if (!headers.startsWith('HTTP/1.1 200')) return fail(new Error(`long poll: ${headers.split('\r\n')[0]}`))
+        if (!headers.startsWith('HTTP/1.1 200')) {
+          const status = headers.slice(9, 12)
+          if (!settled) return fail(new Error(`long poll: ${headers.split('\r\n')[0]}`))
+          // As a client does: 409 starts over from now; anything else is tried again in a second.
+          noted(`long poll answered ${status}`)
+          if (status === '409') cursor = ''
+          setTimeout(() => !socket.destroyed && poll(), status === '409' ? 0 : 1000)
+          continue
+        }
         scan(h, body)
         try {
           const rooms = (JSON.parse(body.toString()) as { rooms?: Record<string, { epoch: string; lastId: number }> }).rooms ?? {}
@@ -125,20 +144,31 @@ async function openAll(conns: Conn[], concurrency: number): Promise<void> {
   const started = performance.now()
   let next = 0
   let failed = 0
+  let retried = 0
   const errors: string[] = []
+  // A refused or closed opening is tried again later, as a client would (at most 5 times, backing off).
   const lane = async () => {
     while (next < conns.length) {
       const c = conns[next++]!
-      try {
-        held.push(await open(c))
-      } catch (error) {
-        failed++
-        if (errors.length < 5) errors.push((error as Error).message)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          held.push(await open(c))
+          break
+        } catch (error) {
+          if (attempt < 5) {
+            retried++
+            await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt * (0.5 + Math.random())))
+            continue
+          }
+          failed++
+          if (errors.length < 5) errors.push((error as Error).message)
+          break
+        }
       }
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane))
-  send({ type: 'opened', opened: held.length, failed, errors, ms: performance.now() - started })
+  send({ type: 'opened', opened: held.length, failed, retried, errors, ms: performance.now() - started })
 }
 
 process.on('message', (command: Command) => {
@@ -148,7 +178,7 @@ process.on('message', (command: Command) => {
     for (const h of held) h.got = false
     received.websocket = received.sse = received.longpoll = 0
     lastAt = 0
-  } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, polls, dropped })
+  } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, polls, dropped, why: { ...why } })
   else if (command.type === 'close') {
     for (const h of held) h.socket.destroy()
     process.exit(0)

@@ -80,12 +80,14 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     for (const share of shares) {
       const worker = startWorker(d.workerScript, d.fdLimit, d.pin)
       workers.push(worker)
-      worker.tell({ type: 'open', conns: share, concurrency: 100 })
+      worker.tell({ type: 'open', conns: share, concurrency: 25 })
     }
     const opened = (await Promise.all(workers.map((w) => w.next('opened', 900_000)))) as Extract<Report, { type: 'opened' }>[]
     const connectMs = performance.now() - started
     const held = opened.reduce((sum, r) => sum + r.opened, 0)
     const failed = opened.reduce((sum, r) => sum + r.failed, 0)
+    const retried = opened.reduce((sum, r) => sum + r.retried, 0)
+    if (retried > 0) lines.push(`  ${retried.toLocaleString('en-US')} openings were refused (503, 1013) or cut and tried again, backing off`)
     if (failed > 0) lines.push(`  ${failed} connections could not be opened: ${[...new Set(opened.flatMap((r) => r.errors))].slice(0, 3).join('; ')}`)
     // Each connection enters its rooms after it opens: a moment for the last of them, and for presence to settle.
     await sleep(Math.min(20_000, 3000 + o.connections / 20))
@@ -100,6 +102,8 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     const countsAfter = (await Promise.all(workers.map((w) => (w.tell({ type: 'count' }), w.next('count', 30_000))))) as Extract<Report, { type: 'count' }>[]
     const pollsAtRest = countsAfter.reduce((sum, c) => sum + c.polls, 0) - countsBefore.reduce((sum, c) => sum + c.polls, 0)
     const droppedAtRest = countsAfter.reduce((sum, c) => sum + c.dropped, 0)
+    const whyAtRest: Record<string, number> = {}
+    for (const c of countsAfter) for (const [what, n] of Object.entries(c.why)) whyAtRest[what] = (whyAtRest[what] ?? 0) + n
 
     // One message in the lobby, which every person follows: to all of them.
     const tag = `scale${Date.now()}`
@@ -127,7 +131,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     lines.push(
       `  ${held.toLocaleString('en-US')} held of ${o.connections.toLocaleString('en-US')} (${o.people.toLocaleString('en-US')} people; a third each WebSocket, event stream, long poll), opened in ${(connectMs / 1000).toFixed(1)} s by ${workers.length} load generator processes`,
       `  one message in the lobby: ${total.toLocaleString('en-US')} delivered (${KINDS.map((k) => `${k} ${byKind[k]!.toLocaleString('en-US')}`).join(', ')}), ${(held - total).toLocaleString('en-US')} missed, the last ${lastAt - sentAt} ms after it was sent`,
-      `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed, ${droppedAtRest} connections dropped by the servers`,
+      `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed; since they opened, ${droppedAtRest} connections closed by the servers${Object.keys(whyAtRest).length > 0 ? ` (${Object.entries(whyAtRest).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}`,
       ...servers.map((_, i) => {
         const mine = Math.floor(o.connections / o.processes) + (i < o.connections % o.processes ? 1 : 0)
         return `  process ${i + 1}: ${mine.toLocaleString('en-US')} connections, RSS ${Math.round(rssAfter[i]! / 1048576)} MiB (${Math.round((rssAfter[i]! - rssBefore[i]!) / mine).toLocaleString('en-US')} B per connection), CPU at rest ${(cpuRest[i]! * 100).toFixed(1)}% of a core`

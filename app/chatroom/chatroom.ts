@@ -558,8 +558,24 @@ export class Chatroom {
     }
   }
 
-  /** The rooms the person's stream follows: the lobby and every room they are a member of. */
-  async following(member: Member): Promise<string[]> {
+  /**
+   * The rooms the person's stream follows: the lobby and every room they are a member of. Asked
+   * again while a read for the same person is under way (their tabs' polls, answered by one event,
+   * all polling again at once), it shares that read rather than queueing another on the store.
+   */
+  following(member: Member): Promise<string[]> {
+    const key = `${memberKey(member)}\n${member.id ?? ''}`
+    let read = this.followingReads.get(key)
+    if (!read) {
+      read = this.readFollowing(member).finally(() => this.followingReads.delete(key))
+      this.followingReads.set(key, read)
+    }
+    return read
+  }
+
+  private readonly followingReads = new Map<string, Promise<string[]>>()
+
+  private async readFollowing(member: Member): Promise<string[]> {
     // Not a room they are banned from (the lobby too: a stream would be refused it at every poll).
     const barred = new Set(await this.store.rooms.barred(memberKey(member), Date.now()))
     if (!member.id) return barred.has(LOBBY) ? [] : [LOBBY]
