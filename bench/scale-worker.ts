@@ -84,15 +84,22 @@ function open(c: Conn): Promise<Held> {
           ? request('/websocket/socket?follow=me', c, `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n`)
           : request('/sse/events?follow=me', c, 'Accept: text/event-stream\r\n')
       const expect = c.kind === 'websocket' ? 'HTTP/1.1 101' : 'HTTP/1.1 200'
-      socket.once('data', (chunk: Buffer) => {
-        if (!chunk.toString('latin1', 0, 12).startsWith(expect)) return fail(new Error(`${c.kind}: ${chunk.toString('latin1', 0, 40).split('\r\n')[0]}`))
+      // Open once it has entered its rooms: a socket's first `subscribed`, a stream's `hello`. A
+      // refusal after the handshake (a 1013 close, `event: refused` and the end) fails the opening,
+      // and it is tried again.
+      const entered = Buffer.from(c.kind === 'websocket' ? '"type":"subscribed"' : 'event: hello')
+      let first = ''
+      socket.on('data', (chunk: Buffer) => {
+        if (!settled) {
+          first += chunk.toString('latin1')
+          if (first.length >= 12 && !first.startsWith(expect)) return fail(new Error(`${c.kind}: ${first.slice(0, 40).split('\r\n')[0]}`))
+          if (chunk.indexOf(entered) !== -1) done()
+          else if (first.length > 65_536) fail(new Error(`${c.kind}: no ${entered.toString()} in the first 64 KB`))
+          return
+        }
+        // A close frame (0x88) from the server: its code says why.
+        if (c.kind === 'websocket' && chunk[0] === 0x88 && chunk.length >= 4) noted(`websocket closed ${chunk.readUInt16BE(2)}`)
         scan(h, chunk)
-        socket.on('data', (more: Buffer) => {
-          // A close frame (0x88) from the server: its code says why.
-          if (c.kind === 'websocket' && more[0] === 0x88 && more.length >= 4) noted(`websocket closed ${more.readUInt16BE(2)}`)
-          scan(h, more)
-        })
-        done()
       })
       socket.write(head)
       return

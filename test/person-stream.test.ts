@@ -371,5 +371,19 @@ t.test("the store not answering while a person's stream opens: the socket is tol
   const again = await RoomsClient.open(base, ann, '?follow=me')
   await again.next((f) => f.type === 'subscribed' && f.room === 'dev', 'dev subscribed')
   t.equal((await fetch(`${base}/healthz`)).status, 200)
-  again.ws.close()
+
+  // A room she is invited to while the store does not answer for it: the socket is told to come back, so its resume takes the room in.
+  chatroom.access = async (name: string, ...rest: unknown[]) => {
+    if (name === 'ops' && (rest[0] as { name?: string }).name === 'ann') throw timeout()
+    return access.call(app.chatroom, name, ...rest)
+  }
+  const bob = await registerAccount(app, 'bob')
+  t.equal((await post(base, bob, '/rooms', { name: 'ops', visibility: 'private' })).status, 201)
+  t.equal((await post(base, bob, '/rooms/ops/invite', { user: 'ann' })).status, 200, 'bob invites her to his room')
+  t.ok(await again.until(() => again.closed !== undefined), 'the socket is closed')
+  t.same(again.closed, { code: 1013, reason: 'The chat is unavailable right now; reconnect shortly.' }, 'rather than following her rooms without the new one')
+  chatroom.access = access
+  const resumed = await RoomsClient.open(base, ann, '?follow=me')
+  await resumed.next((f) => f.type === 'subscribed' && f.room === 'ops', 'ops subscribed on the next connection')
+  resumed.ws.close()
 })

@@ -564,10 +564,16 @@ export class Chatroom {
    * all polling again at once), it shares that read rather than queueing another on the store.
    */
   following(member: Member): Promise<string[]> {
-    const key = `${memberKey(member)}\n${member.id ?? ''}`
+    // Shared only while the person's own log stands where it stood when the read began: a join or
+    // a leave since (an event on it) starts a read of its own.
+    const version = member.id ? (this.rooms.get(personLog(member.id))?.lastId ?? 0) : 0
+    const key = `${memberKey(member)}\n${member.id ?? ''}\n${version}`
     let read = this.followingReads.get(key)
     if (!read) {
-      read = this.readFollowing(member).finally(() => this.followingReads.delete(key))
+      const started: Promise<string[]> = this.readFollowing(member).finally(() => {
+        if (this.followingReads.get(key) === started) this.followingReads.delete(key)
+      })
+      read = started
       this.followingReads.set(key, read)
     }
     return read

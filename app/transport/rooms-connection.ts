@@ -55,7 +55,8 @@ export async function enterRooms(
     }),
   )
   // One room the store could not answer for fails the whole entry (the caller says 503): the
-  // subscriptions already made for the others are let go, not left behind.
+  // subscriptions already made for the others are let go, not left behind. Rooms handed to the
+  // caller's follower stay on it: the caller cancels its follower when this throws.
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
   const entries = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
   if (failed) {

@@ -162,9 +162,13 @@ export class RoomsSocket {
             await enterRooms(this.request, [cursor], 'websocket', { typing: true, fromNow: following || this.follower !== undefined, following, page: this.page, tab: this.tab, follower: following ? this.follower : undefined })
       if (entry) this.attach(entry)
     } catch (error) {
-      // The store did not answer: this room is refused (503, subscribe it again shortly); the others go on.
+      // The store did not answer. On the person's stream (a room joined, or visited) the socket is
+      // closed to come back (1013), so its resume takes the room in; a room named by the client
+      // alone is refused (503, subscribe it again shortly) while the others go on.
       this.request.log[backendUnavailable(error) ? 'warn' : 'error']({ err: error }, 'a socket could not subscribe a room')
-      this.send(JSON.stringify({ type: 'refused', room: name, status: 503, error: reasons[503], message: 'The chat is unavailable right now; subscribe again shortly.' }))
+      if (following || this.follower) {
+        if (!this.closed) this.socket.close(CloseCode.tryAgainLater, 'The chat is unavailable right now; reconnect shortly.')
+      } else this.send(JSON.stringify({ type: 'refused', room: name, status: 503, error: reasons[503], message: 'The chat is unavailable right now; subscribe again shortly.' }))
     } finally {
       this.pending.delete(name)
     }
