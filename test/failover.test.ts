@@ -1,7 +1,8 @@
 import pg from 'pg'
 import t from 'tap'
-import type { Event } from '../app/chatroom/event.js'
+import type { Event, EventDraft } from '../app/chatroom/event.js'
 import { hidePassword, lostPrimary, postgresHosts } from '../app/chatroom/store/pg-hosts.js'
+import { NoPrimaryError, PostgresStore } from '../app/chatroom/store/postgres.js'
 import { loadConfig } from '../conf/config.js'
 import { eventually, range, signInAt, skipUnless, SocketClient, startServer, wholeLog } from './helpers.js'
 import { havePostgresBinaries, PrivatePostgres } from './pg.js'
@@ -143,5 +144,42 @@ t.test(
       t.same(ids, range(ids[0]!, last), `the reader on process ${'AB'[i]}: every event once, in order, across the failover`)
     }
     await Promise.all(readers.map((r) => r.close()))
+  },
+)
+
+t.test(
+  'the store alone, on a list of hosts: it takes the one that answers, says which one it could not reach, refuses writes at once while none takes them (503, not ready), and moves to the one that does',
+  { skip: skipUnless(havePostgresBinaries, 'PostgreSQL server binaries are missing') },
+  async (t) => {
+    const nobody = await freePort()
+    const none = new PostgresStore({ url: `postgres://postgres@127.0.0.1:${nobody},127.0.0.1:${await freePort()}/postgres`, timeoutMs: 1000 })
+    await t.rejects(none.open(), /none of the 2 hosts of DATABASE_URL takes writes \(postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres: connect ECONNREFUSED/, 'no host at all: it says so, and what each answered')
+    await none.close()
+
+    const second = new PrivatePostgres(await freePort())
+    t.teardown(() => second.dispose())
+    second.start()
+    const said: string[] = []
+    const store = new PostgresStore({ url: `postgres://postgres@127.0.0.1:${nobody},127.0.0.1:${second.port}/postgres`, timeoutMs: 1000, onError: (e) => said.push((e as Error).message) })
+    await store.open()
+    const draft = (text: string): EventDraft[] => [{ type: 'message', user: 'ann', text }]
+    t.same((await store.append(draft('on the second host'))).map((s) => s.event.id), [1], 'the first host is out of reach: the second takes the writes')
+
+    second.kill()
+    await t.rejects(store.append(draft('while it is gone')), 'the host that took writes is gone: the send fails')
+    for (let i = 0; i < 100 && !said.some((m) => /none of the 2 hosts takes writes/.test(m)); i++) await new Promise((r) => setTimeout(r, 50))
+    t.match(said.join('\n'), /none of the 2 hosts takes writes; refusing them until one does/, 'it says no host takes writes')
+    const refused = await store.append(draft('refused at once')).catch((e: unknown) => e)
+    t.ok(refused instanceof NoPrimaryError && refused.statusCode === 503, 'and refuses the next write at once, 503')
+    t.equal(await store.ready(), false, 'not ready meanwhile')
+
+    // A server comes up on the first address: the search finds it and writes go there.
+    const first = new PrivatePostgres(nobody)
+    t.teardown(() => first.dispose())
+    first.start()
+    for (let i = 0; i < 100 && !(await store.ready()); i++) await new Promise((r) => setTimeout(r, 50))
+    t.equal(await store.ready(), true, 'ready again once a host takes writes')
+    t.match(said.join('\n'), `writes now go to postgres://postgres@127.0.0.1:${nobody}/postgres`, 'and it says where writes go now')
+    await store.close()
   },
 )

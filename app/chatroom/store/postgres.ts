@@ -539,14 +539,17 @@ export class PostgresStore extends LobbyMethods implements Store {
       try {
         for (let round = 0; !this.closing; round++) {
           const why: string[] = []
-          const found = await this.findPrimary(why)
+          const seen = { currentSlow: false }
+          const found = await this.findPrimary(why, seen)
           if (found !== undefined) {
             if (found !== this.current) this.onError(new Error(`PostgreSQL: writes now go to ${hidePassword(this.hosts[found]!)} (it took over as primary)`))
             this.current = found
             this.noPrimary = false
             return true
           }
-          this.noPrimary = true
+          // Refused at once only when the primary is gone or a standby now; one that is merely slow
+          // (overloaded) keeps taking commits, each bounded by its deadline, while the search goes on.
+          this.noPrimary = !seen.currentSlow
           const wait = Math.min(2000, PROBE_MS * (round + 1))
           if (round % Math.ceil(60_000 / wait) === 0) this.onError(new Error(`PostgreSQL: none of the ${this.hosts.length} hosts takes writes; refusing them until one does (${why.join('; ')})`))
           await new Promise((resolve) => setTimeout(resolve, wait).unref())
@@ -560,7 +563,7 @@ export class PostgresStore extends LobbyMethods implements Store {
   }
 
   /** The index of the first host (the current one first) that answers and is not in recovery; what each said, in `why`. */
-  private async findPrimary(why: string[] = []): Promise<number | undefined> {
+  private async findPrimary(why: string[] = [], seen = { currentSlow: false }): Promise<number | undefined> {
     const order = [this.current, ...this.hosts.keys()].filter((i, at, all) => all.indexOf(i) === at)
     for (const i of order) {
       const client = new pg.Client({ connectionString: this.hosts[i], connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs })
@@ -572,6 +575,7 @@ export class PostgresStore extends LobbyMethods implements Store {
         why.push(`${hidePassword(this.hosts[i]!)}: a standby`)
       } catch (error) {
         why.push(`${hidePassword(this.hosts[i]!)}: ${(error as Error).message}`)
+        if (i === this.current && /time(d)? ?out/i.test((error as Error).message)) seen.currentSlow = true
       } finally {
         await deadline(client.end(), this.timeoutMs, 'PostgreSQL').catch(() => {})
       }
