@@ -206,17 +206,23 @@ async function round(r: number): Promise<Result[]> {
 
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0
 
+/** A redis-server of the run's own on a free port (nothing kept on disk), stopped with stop(child); ended with the run if it is stopped. */
+async function startRedis(extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' })
+  children.add(child)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  return { url: `redis://127.0.0.1:${port}`, child }
+}
+
 /**
  * Two of our processes on one Redis (its own redis-server on a free port, nothing kept on
  * disk), clients spread over both: what scale-out costs and gives on this machine.
  */
 async function redisRound(r: number): Promise<Result[]> {
-  const port = await freePort()
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  children.add(redis)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  const redis = await startRedis()
   return withDatabase(`chat_bench_redis_${r}`, async (databaseUrl) => {
-    const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `bench${r}:` }
+    const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: `bench${r}:` }
     const results: Result[] = []
     // First one process on the same store and bus, the same scenarios: what the second process is compared with.
     const alone = await start('ours', env)
@@ -240,7 +246,7 @@ async function redisRound(r: number): Promise<Result[]> {
       return results.map((x) => ({ ...x, round: r }) as Result)
     } finally {
       await Promise.all(servers.map(({ child }) => stop(child)))
-      await stop(redis)
+      await stop(redis.child)
     }
   })
 }
@@ -326,13 +332,10 @@ const spreadPeopleName = peopleScenario.name.replace(/^people:/, 'people over th
  * CPU per delivery of the three together, and what each reads from Redis.
  */
 async function peopleRedisRound(r: number): Promise<{ results: Result[]; lines: string[] }> {
-  const port = await freePort()
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  children.add(redis)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  const redis = await startRedis()
   try {
     return await withDatabase(`chat_bench_people_${r}`, async (databaseUrl) => {
-      const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: `people${r}:`, METRICS_TOKEN, ROOMS_PER_CREATOR: '100000', MAX_ROOMS: '100000', SESSIONS_PER_ADDRESS: '0' }
+      const env = { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: `people${r}:`, METRICS_TOKEN, ROOMS_PER_CREATOR: '100000', MAX_ROOMS: '100000', SESSIONS_PER_ADDRESS: '0' }
       const servers = [await start('ours', env), await start('ours', env), await start('ours', env)]
       try {
         const [first, ...peers] = servers.map((s) => s.target) as [Target, ...Target[]]
@@ -354,7 +357,7 @@ async function peopleRedisRound(r: number): Promise<{ results: Result[]; lines: 
       }
     })
   } finally {
-    await stop(redis)
+    await stop(redis.child)
   }
 }
 
@@ -591,10 +594,7 @@ async function bigRound(n: number): Promise<Result[]> {
  * `--scale` 100,000.
  */
 async function scaleRound(n: number, processes: number): Promise<{ results: Result[]; lines: string[] }> {
-  const port = await freePort()
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '1000'], { stdio: 'ignore' })
-  children.add(redis)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  const redis = await startRedis(['--maxclients', '1000'])
   try {
     return await withDatabase('chat_bench_scale', (databaseUrl) =>
       scaleScenario(
@@ -602,7 +602,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
         {
           start: (env, fds) => start('ours', env, scripts.ours, fds),
           stop,
-          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0' },
+          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0' },
           workerScript: join(root, 'dist', 'bench', 'scale-worker.js'),
           fdLimit,
           pin: hasTaskset,
@@ -610,7 +610,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
       ),
     )
   } finally {
-    await stop(redis)
+    await stop(redis.child)
   }
 }
 /** Processes for n connections: each under the descriptor limit with room to spare. */
