@@ -40,6 +40,10 @@ export interface ChatroomOptions extends RoomOptions {
    * request for this long, is unloaded; its next use loads it again (default 5 minutes; 0: never).
    */
   idleMs?: number
+  /** How long the rooms a person's stream follows are kept without asking the store again, unless their own log moves first (default 30 s; 0: asked at every poll). */
+  followingTtlMs?: number
+  /** How many people's followed rooms are kept at most (default 100,000). */
+  followingKept?: number
 }
 
 /** How old a file never attached to a message may get before it is deleted. */
@@ -319,12 +323,15 @@ export class Chatroom {
     const record = await this.store.rooms.get(room.name)
     // Its rules (slow mode, closed) as the store has them; the log's moderation events after this keep them.
     if (record) room.setRules(record)
-    if (!record || record.visibility === 'public') return
-    const from = await log.lastId()
-    const members = await this.store.rooms.named(room.name, MEMBERS_GUARDED)
-    // Memberships recorded before names were: the account's name.
-    const names = await Promise.all(members.map(async (m) => m.name || (await this.store.accounts.byId(m.person))?.name || ''))
-    room.guard(names.filter((name) => name !== ''), from)
+    if (!record) return
+    if (record.visibility !== 'public') {
+      const from = await log.lastId()
+      const members = await this.store.rooms.named(room.name, MEMBERS_GUARDED)
+      // Memberships recorded before names were: the account's name.
+      const names = await Promise.all(members.map(async (m) => m.name || (await this.store.accounts.byId(m.person))?.name || ''))
+      room.guard(names.filter((name) => name !== ''), from)
+    }
+    room.recorded = true
   }
 
   /**
@@ -344,8 +351,14 @@ export class Chatroom {
    */
   async access(name: string, member: Member): Promise<Room | RoomRefusal> {
     let room: Room
+    const loaded = this.loading.has(name) ? undefined : this.rooms.get(name)
     if (name === LOBBY) room = this.lobby
-    else {
+    else if (loaded?.readableBy(member)) {
+      // Loaded here: public, or the person a member by the lines this process has applied (the
+      // store is asked only for a no, which may be a join not heard yet). A poll asks nothing.
+      room = loaded
+      room.touch()
+    } else {
       const record = await this.store.rooms.get(name)
       if (!record) return notFound
       if (!(await this.mayRead(record, member))) {
@@ -560,32 +573,56 @@ export class Chatroom {
 
   /**
    * The rooms the person's stream follows: the lobby and every room they are a member of. Asked
-   * again while a read for the same person is under way (their tabs' polls, answered by one event,
-   * all polling again at once), it shares that read rather than queueing another on the store.
+   * by every poll of every tab, it is kept for the person while their own log stands where it
+   * stood (a join, a leave, an invitation, a kick or a ban anywhere is an event on it, heard here
+   * by the bus) and at most `followingTtlMs`; a read under way is shared, not queued again on the
+   * store. A guest follows the lobby alone: nothing to ask the store.
    */
-  following(member: Member): Promise<string[]> {
-    // Shared only while the person's own log stands where it stood when the read began: a join or
-    // a leave since (an event on it) starts a read of its own.
-    const version = member.id ? (this.rooms.get(personLog(member.id))?.lastId ?? 0) : 0
-    const key = `${memberKey(member)}\n${member.id ?? ''}\n${version}`
+  async following(member: Member): Promise<string[]> {
+    // Not the lobby while banned from it (a stream would be refused it at every poll).
+    const unbarred = (rooms: readonly string[]) => (this.lobby.bannedNow(member) ? rooms.filter((name) => name !== LOBBY) : [...rooms])
+    if (!member.id) return unbarred([LOBBY])
+    // Loaded (and so watched on the bus) before its position is taken: a change after this is a new key.
+    const version = (await this.room(personLog(member.id))).lastId
+    const key = `${memberKey(member)}\n${member.id}\n${version}`
+    const known = this.followingKnown.get(key)
+    if (known && known.until > Date.now()) return unbarred(known.rooms)
     let read = this.followingReads.get(key)
     if (!read) {
-      const started: Promise<string[]> = this.readFollowing(member).finally(() => {
-        if (this.followingReads.get(key) === started) this.followingReads.delete(key)
-      })
+      const started: Promise<string[]> = this.readFollowing(member)
+        .then((rooms) => {
+          this.keepFollowing(key, rooms)
+          return rooms
+        })
+        .finally(() => {
+          if (this.followingReads.get(key) === started) this.followingReads.delete(key)
+        })
       read = started
       this.followingReads.set(key, read)
     }
-    return read
+    return unbarred(await read)
   }
 
   private readonly followingReads = new Map<string, Promise<string[]>>()
+  /** What following() read, by person and version, oldest first (bounded: the oldest go first). */
+  private readonly followingKnown = new Map<string, { rooms: string[]; until: number }>()
+
+  private keepFollowing(key: string, rooms: string[]): void {
+    const ttl = this.options.followingTtlMs ?? 30_000
+    if (ttl <= 0) return
+    this.followingKnown.delete(key)
+    this.followingKnown.set(key, { rooms, until: Date.now() + ttl })
+    // Bounded: past the cap, the oldest entries (and any expired at the front) go.
+    const cap = this.options.followingKept ?? 100_000
+    for (const [old, entry] of this.followingKnown) {
+      if (this.followingKnown.size <= cap && entry.until > Date.now()) break
+      this.followingKnown.delete(old)
+    }
+  }
 
   private async readFollowing(member: Member): Promise<string[]> {
-    // Not a room they are banned from (the lobby too: a stream would be refused it at every poll).
     const barred = new Set(await this.store.rooms.barred(memberKey(member), Date.now()))
-    if (!member.id) return barred.has(LOBBY) ? [] : [LOBBY]
-    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id))])].filter((name) => !barred.has(name))
+    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id!))])].filter((name) => !barred.has(name))
   }
 
   /** Leaves a room's membership (the lobby cannot be left this way: sign out instead). */

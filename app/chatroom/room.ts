@@ -823,6 +823,19 @@ export class Room implements SubscriptionOwner {
     this.guardFrom = from
   }
 
+  /** Set once the room's record was read at loading (and its members, when it has any): who may read it is then known here. */
+  recorded = false
+
+  /**
+   * Whether this person may read the room, as this process knows it (the record read at loading,
+   * then the join and leave lines): undefined when it was loaded without a record. Only a yes is
+   * final: a no may be a join this process has not heard yet (ask the store).
+   */
+  readableBy(member: Member): boolean | undefined {
+    if (!this.recorded) return undefined
+    return this.members === undefined || (member.id !== undefined && this.members.has(member.name))
+  }
+
   /** The registry, before start(): where this room's bans and mutes are read (now, and again after each moderation event). */
   async restrictFrom(read: () => Promise<Restriction[]>): Promise<void> {
     this.restrictionsOf = read
