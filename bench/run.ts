@@ -598,7 +598,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
   try {
     return await withDatabase('chat_bench_scale', (databaseUrl) =>
       scaleScenario(
-        { connections: n, processes, people: Math.max(10, Math.ceil(n / 100)), restSeconds: quick ? 3 : 10 },
+        { connections: n, processes, people: Math.max(10, Math.ceil(n / 100)), roomsEach: 3, restSeconds: quick ? 3 : 10 },
         {
           start: (env, fds) => start('ours', env, scripts.ours, fds),
           stop,

@@ -6,7 +6,7 @@
 // what each spends at rest, and one message in the lobby (everyone's room) to all N.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpuSeconds, rssBytes } from './proc.js'
-import { signInUsers, type Result, type Target } from './loadgen.js'
+import type { Result, Target } from './loadgen.js'
 import type { Command, Conn, Kind, Report } from './scale-worker.js'
 
 export interface ScaleOptions {
@@ -14,6 +14,8 @@ export interface ScaleOptions {
   processes: number
   /** People signed in; each holds connections / people of them. */
   people: number
+  /** Rooms each person belongs to besides the lobby. */
+  roomsEach: number
   /** Seconds of rest measured (nothing sent). */
   restSeconds: number
 }
@@ -29,6 +31,47 @@ export interface ScaleDeps {
 }
 
 const KINDS: Kind[] = ['websocket', 'sse', 'longpoll']
+
+/** Rooms the people of the run belong to besides the lobby (each made by one of them). */
+const SCALE_ROOMS = 100
+
+/**
+ * The run's people: accounts (each with their own log, as a person who signs in has), each a
+ * member of `roomsEach` of SCALE_ROOMS public rooms besides the lobby; several at a time, each
+ * call bounded. Returns their session cookies.
+ */
+async function registerPeople(base: string, count: number, roomsEach: number): Promise<string[]> {
+  const cookies: string[] = new Array<string>(count)
+  const call = async (path: string, cookie: string | undefined, body: Record<string, string>, ok: number[]) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: base, ...(cookie && { cookie }) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    })
+    if (!ok.includes(res.status)) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`)
+    return res
+  }
+  const inTurn = async (n: number, work: (i: number) => Promise<void>) => {
+    let next = 0
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < n) await work(next++)
+    }))
+  }
+  await inTurn(count, async (i) => {
+    const res = await call('/accounts', undefined, { name: `scale_${i}`, password: 'scale run password' }, [201])
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('chat_session='))
+    if (!cookie) throw new Error('registering: no session')
+    cookies[i] = cookie.split(';')[0]!
+  })
+  if (roomsEach === 0) return cookies
+  const rooms = Math.min(SCALE_ROOMS, count)
+  await inTurn(rooms, async (r) => void (await call('/rooms', cookies[r], { name: `scale-${r}` }, [201])))
+  await inTurn(count, async (i) => {
+    for (let k = 0; k < roomsEach; k++) await call(`/rooms/scale-${(i + k * 7) % rooms}/join`, cookies[i], {}, [200])
+  })
+  return cookies
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Worker {
@@ -66,7 +109,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
   const workers: Worker[] = []
   try {
     for (let p = 0; p < o.processes; p++) servers.push(await d.start(d.env, d.fdLimit))
-    const cookies = await signInUsers(servers[0]!.target.base, o.people, 'scale_')
+    const cookies = await registerPeople(servers[0]!.target.base, o.people, o.roomsEach)
     const ports = servers.map((s) => Number(new URL(s.target.base).port))
     // The load generator: as many processes as the descriptor limit asks for, each under it.
     const perWorker = Math.max(1000, d.fdLimit - 2000)
@@ -129,7 +172,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
 
     const growth = rssAfter.reduce((sum, r, i) => sum + r - rssBefore[i]!, 0)
     lines.push(
-      `  ${held.toLocaleString('en-US')} held of ${o.connections.toLocaleString('en-US')} (${o.people.toLocaleString('en-US')} people; a third each WebSocket, event stream, long poll), opened in ${(connectMs / 1000).toFixed(1)} s by ${workers.length} load generator processes`,
+      `  ${held.toLocaleString('en-US')} held of ${o.connections.toLocaleString('en-US')} (${o.people.toLocaleString('en-US')} people with accounts, each in the lobby and ${o.roomsEach} other rooms; a third each WebSocket, event stream, long poll), opened in ${(connectMs / 1000).toFixed(1)} s by ${workers.length} load generator processes`,
       `  one message in the lobby: ${total.toLocaleString('en-US')} delivered (${KINDS.map((k) => `${k} ${byKind[k]!.toLocaleString('en-US')}`).join(', ')}), ${(held - total).toLocaleString('en-US')} missed, the last ${lastAt - sentAt} ms after it was sent`,
       `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed; since they opened, ${droppedAtRest} connections closed by the servers${Object.keys(whyAtRest).length > 0 ? ` (${Object.entries(whyAtRest).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}`,
       ...servers.map((_, i) => {

@@ -542,6 +542,24 @@ for (const [kind, make, skip] of kinds) {
     t.equal(await store.prune(0, 0), 0)
   })
 
+  t.test(`${kind}: lastIds: where each room's log stands in one read, 0 for a room with no log, and no log made by asking`, { skip }, async (t) => {
+    const store = await make(t)
+    await store.open()
+    t.teardown(() => store.close())
+    await (await store.log('a')).append(messages(1, 3))
+    await store.log('b')
+    await store.append(messages(1, 2))
+    // More names than one statement takes (PostgreSQL asks in slices of 5,000): most have no log.
+    const names = ['a', 'b', LOBBY, 'never', ...Array.from({ length: 6000 }, (_, i) => `x${i}`), 'a']
+    const ids = await store.lastIds(names)
+    t.same([ids.get('a'), ids.get('b'), ids.get(LOBBY), ids.get('never'), ids.get('x5999')], [3, 0, 2, 0, 0], 'a at 3, b and the unknown at 0, the lobby at 2')
+    t.equal(ids.size, 6004, 'one answer per room asked (a name asked twice, once)')
+    t.notOk((await store.logs()).includes('never'), 'asking made no log')
+    await (await store.log('b')).append(messages(1, 1))
+    t.same([...(await store.lastIds(['b']))], [['b', 1]], 'and it follows the log')
+    t.same([...(await store.lastIds([]))], [], 'nothing asked, nothing answered')
+  })
+
   t.test(`${kind}: rooms: one per skeleton, found by name and by skeleton, listed to whom may read them, counted`, { skip }, async (t) => {
     const store = await make(t)
     await store.open()

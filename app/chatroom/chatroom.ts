@@ -250,7 +250,7 @@ export class Chatroom {
     every(STALE_UPLOAD_MS / 24, async () => {
       for (const name of await this.store.logs()) await this.store.files.prune(name, 0, Date.now() - STALE_UPLOAD_MS)
     })
-    if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => Promise.all([...this.rooms.values()].map((room) => room.catchUp())))
+    if (this.bus.shared) every(this.options.catchUpMs ?? 1000, () => this.catchUp())
     // Presence signals lost while the bus was away are mended from its sets.
     if (this.bus.shared) every(PEOPLE_RESYNC_MS, () => this.people.resync())
     // Names of people still here stay theirs.
@@ -258,6 +258,19 @@ export class Chatroom {
     // One timer for every room: idle rooms cost nothing (rooms have no timer of their own while nobody is present).
     const idleMs = this.options.idleMs ?? 5 * 60_000
     if (idleMs > 0) every(Math.max(10, Math.min(60_000, idleMs / 2)), async () => this.unloadIdle(idleMs))
+  }
+
+  /**
+   * Reads where every room loaded here stands in the store (one read, whatever their number: a
+   * person's own log is a room, and a process may hold tens of thousands) and has each fetch the
+   * events the bus did not bring. A room still loading reads its own window.
+   */
+  async catchUp(): Promise<void> {
+    const loaded = [...this.rooms].filter(([name]) => !this.loading.has(name))
+    if (loaded.length === 0) return
+    const ids = await this.store.lastIds(loaded.map(([name]) => name))
+    // Not a room unloaded meanwhile.
+    for (const [name, room] of loaded) if (this.rooms.get(name) === room) room.caughtUpTo(ids.get(name) ?? 0)
   }
 
   /**

@@ -1155,10 +1155,9 @@ export class Room implements SubscriptionOwner {
     return lowest
   }
 
-  /** With a shared bus: events another process committed that the bus did not bring (it was down). */
-  async catchUp(): Promise<void> {
-    if (this.filling) return
-    if ((await this.log.lastId()) > this.last) this.fill()
+  /** The store's log stands at `lastId`: events this node has not had by the bus are read (see catchUp). */
+  caughtUpTo(lastId: number): void {
+    if (!this.filling && lastId > this.last) this.fill()
   }
 
   private append(stored: StoredEvent): void {

@@ -493,6 +493,12 @@ export class MemoryStore extends LobbyMethods implements Store {
     return [...this.others.keys()]
   }
 
+  async lastIds(rooms: readonly string[]): Promise<Map<string, number>> {
+    const ids = new Map<string, number>()
+    for (const room of rooms) ids.set(room, room === LOBBY ? await this.lastId() : ((await this.others.get(room)?.lastId()) ?? 0))
+    return ids
+  }
+
   async search(query: SearchQuery): Promise<SearchHit[]> {
     const terms = searchTerms(query.words)
     if (terms.length === 0) return []

@@ -201,6 +201,9 @@ class PostgresLog implements RoomLog {
  * leave gaps on rollback and could commit out of order); different rooms' rows never wait for
  * each other.
  */
+/** Rooms asked in one statement by lastIds(). */
+const LAST_IDS_SLICE = 5000
+
 export class PostgresStore extends LobbyMethods implements Store {
   private readonly pool: pg.Pool
   readonly files: FileStore = {
@@ -914,6 +917,18 @@ export class PostgresStore extends LobbyMethods implements Store {
       // A client that failed is not given back to the pool: the next query gets a fresh connection.
       client.release(broken)
     }
+  }
+
+  /** One read for many rooms (their counter rows by primary key), in slices that keep a statement small. */
+  async lastIds(rooms: readonly string[]): Promise<Map<string, number>> {
+    const ids = new Map<string, number>(rooms.map((room) => [room, 0]))
+    for (let at = 0; at < rooms.length; at += LAST_IDS_SLICE) {
+      const { rows } = await this.pool.query<{ room: string; last_id: string }>('SELECT room, last_id FROM chat_room_logs WHERE room = ANY($1::text[])', [
+        rooms.slice(at, at + LAST_IDS_SLICE),
+      ])
+      for (const row of rows) ids.set(row.room, Number(row.last_id))
+    }
+    return ids
   }
 
   /** Messages in the rooms given, by words (the last a prefix), newest first: the GIN index on their words. */

@@ -740,6 +740,21 @@ export class SqliteStore extends LobbyMethods implements Store {
     return this.db.prepare<[], string>('SELECT room FROM room_logs ORDER BY room').pluck().all()
   }
 
+  async lastIds(rooms: readonly string[]): Promise<Map<string, number>> {
+    const ids = new Map<string, number>()
+    for (const room of rooms) {
+      // A log this process writes knows where it stands; another's (never opened here) is read, not made.
+      const loaded = this.loaded.get(room)
+      if (loaded) ids.set(room, await loaded.lastId())
+      else {
+        const counted = this.db.prepare<[string], number>('SELECT last_id FROM room_logs WHERE room = ?').pluck().get(room) ?? 0
+        const newest = this.db.prepare<[string], number | null>('SELECT max(id) FROM room_events WHERE room = ?').pluck().get(room) ?? 0
+        ids.set(room, Math.max(counted, newest))
+      }
+    }
+    return ids
+  }
+
   ready(): Promise<boolean> {
     return Promise.resolve(this.db.open && this.intact())
   }

@@ -26,6 +26,11 @@ export interface Store extends Omit<RoomLog, 'room'> {
   log(room: string): Promise<RoomLog>
   /** The rooms that have a log (for background pruning). */
   logs(): Promise<string[]>
+  /**
+   * Where each of these rooms' logs stands (its last id; 0 for a room with no log yet), in one
+   * read where the store can: the catch-up of every room a process holds, every second.
+   */
+  lastIds(rooms: readonly string[]): Promise<Map<string, number>>
   /** What the rooms are: names, titles, who may read them, members, read markers. */
   rooms: RoomStore
   /** Messages with the words, newest first, in the given rooms only. */
