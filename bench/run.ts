@@ -541,6 +541,23 @@ function targets(rows: Row[]): [string, string, boolean | undefined][] {
       'event streams: CPU per 1M deliveries within 1.5× WebSocket (max fan-out N=1000)',
       between(get('event streams (SSE): max fan-out', 'CPU s / 1M deliveries'), get('max fan-out, N=1000 (10 senders)', 'CPU s / 1M deliveries'), (a, b) => a <= 1.5 * b),
     ),
+    // Issue 33's targets (the 100,000-connection run is --scale's, printed with it).
+    of('issue 33: the durable trickle, N=100 at 100 msg/s on SQLite: CPU per delivery ≤ 1.2× ws', ratio('N=100, 100 msg/s', 'CPU s / 1M deliveries', 1.2)),
+    of('issue 33: the durable trickle: p99 ≤ 1.5× ws', ratio('N=100, 100 msg/s', 'p99 ms', 1.5)),
+    of('issue 33: long polling, 200 pollers at 100 msg/s: CPU ≤ 1.2× bare fastify', ratio('long polling', 'CPU s / 1M deliveries', 1.2)),
+    // The same total rate: 100 busy rooms × 1 msg/s × 100 members each, against one room of 100 at 100 msg/s (one process, SQLite).
+    of(
+      `issue 33: ${spreadPeopleName.replace(/:.*/, '')}: CPU per delivery ≤ 1.2× one room's at the same total rate (N=100, 100 msg/s, one process)`,
+      between(get(spreadPeopleName, 'CPU s / 1M deliveries'), get('N=100, 100 msg/s', 'CPU s / 1M deliveries'), (a, b) => a <= 1.2 * b),
+    ),
+    ((): [string, string, boolean | undefined] => {
+      const what = `issue 33: ${IDLE_ROOMS.toLocaleString('en-US')} idle rooms loaded in memory ≤ ${Math.round((50 * IDLE_ROOMS) / 10_000)} MB (RSS growth)`
+      const rss = get(`idle rooms, ${IDLE_ROOMS}: all loaded`, 'RSS bytes / room')?.ours
+      const heap = get(`idle rooms, ${IDLE_ROOMS}: all loaded`, 'heap bytes / room')?.ours
+      if (rss === undefined || heap === undefined) return [what, '—', undefined]
+      const mb = (perRoom: number) => (perRoom * IDLE_ROOMS) / 1e6
+      return [what, `${mb(rss).toFixed(1)} MB of RSS, ${mb(heap).toFixed(1)} MB of heap in use`, mb(rss) <= (50 * IDLE_ROOMS) / 10_000]
+    })(),
   ]
 }
 
@@ -602,7 +619,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
         {
           start: (env, fds) => start('ours', env, scripts.ours, fds),
           stop,
-          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0' },
+          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0', PG_POOL_SIZE: '8' },
           workerScript: join(root, 'dist', 'bench', 'scale-worker.js'),
           fdLimit,
           pin: hasTaskset,

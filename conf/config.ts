@@ -185,6 +185,8 @@ export const configSchema = z.object({
    * half-done. A backend that stopped answering is then not asked again until it answers a probe.
    */
   BACKEND_TIMEOUT: seconds(0.1, 60, 2),
+  /** Connections to PostgreSQL each process keeps open at most (STORE=postgres): every process's count together must fit the server's max_connections. */
+  PG_POOL_SIZE: int(1, 100, 4),
   /** local: identicons served by this server; gravatar: Gravatar for email sign-ins. */
   AVATARS: z.preprocess(unset, z.enum(['local', 'gravatar'], { error: 'must be local or gravatar' }).default('local')),
   /** "Sign in with Facebook" appears when both are set. */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { LocalBus } from '../app/chatroom/bus/local.js'
-import { MemoryStore } from '../app/chatroom/store/memory.js'
+import { MemorySessions, MemoryStore } from '../app/chatroom/store/memory.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import type { EventDraft, StoredEvent } from '../app/chatroom/event.js'
 import type { Subscription } from '../app/chatroom/subscription.js'
@@ -210,4 +210,31 @@ t.test('SESSION_IDLE=60: someone active every 4 s stays signed in; someone idle 
     if (second === 64) t.equal(await status(idle), 401, 'bob: unused since signing in 64 s ago, signed out')
   }
   t.same(outAt, [], 'ann, active every 4 s, is never signed out in 152 s')
+})
+
+t.test("a session's requests at once (its tabs' polls, answered by one event) read it from the store once, and each is signed in", async (t) => {
+  const clock = controlledClock(t)
+  let reads = 0
+  class Counted extends MemorySessions {
+    override async read(hash: string) {
+      reads++
+      // As a store over the network: the others arrive while it is being read.
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      return super.read(hash)
+    }
+  }
+  const app = await buildTestApp(t, {}, { store: new MemoryStore(new Counted()) })
+  const ann = await signIn(app, 'ann')
+  const bob = await signIn(app, 'bob')
+  clock.advance(10)
+  reads = 0
+  const asked = [...Array.from({ length: 50 }, () => ann), ...Array.from({ length: 50 }, () => bob)]
+  const answers = await Promise.all(asked.map((cookie) => app.inject({ method: 'GET', url: '/room/users', headers: { cookie } })))
+  t.same([...new Set(answers.map((a) => a.statusCode))], [200], 'all hundred signed in')
+  t.equal(reads, 2, 'one read of the store per session')
+  clock.advance(10)
+  t.equal((await app.inject({ method: 'GET', url: '/room/users', headers: { cookie: ann } })).statusCode, 200, 'later, read again')
+  t.equal(reads, 3, 'once more')
+  t.equal((await app.inject({ method: 'POST', url: '/signout', headers: { cookie: ann, origin: 'http://localhost:80' } })).statusCode < 400, true, 'ann signs out')
+  t.equal((await app.inject({ method: 'GET', url: '/room/users', headers: { cookie: ann } })).statusCode, 401, 'and is signed out')
 })

@@ -907,6 +907,29 @@ t.test('postgres: two processes asking for a new room at once agree on its one e
   t.same(ids(await a.append(messages(3, 3))), [3], "one room's ids across processes")
 })
 
+t.test('postgres: a process keeps at most PG_POOL_SIZE connections open, however many reads it has at once', { skip: noPostgres }, async (t) => {
+  const url = await freshDatabase(t)
+  const database = new URL(url).pathname.slice(1)
+  t.equal(loadConfig({ SESSION_SECRET: 'x'.repeat(32) }).PG_POOL_SIZE, 4, 'four by default')
+  t.throws(() => loadConfig({ SESSION_SECRET: 'x'.repeat(32), PG_POOL_SIZE: '0' }), /PG_POOL_SIZE/, 'at least one')
+  const counter = new pg.Client({ connectionString: url })
+  await counter.connect()
+  t.teardown(() => counter.end())
+  const open = async () => Number((await counter.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database])).rows[0]!.n)
+  for (const size of [2, 6]) {
+    const store = new PostgresStore({ url, poolSize: size })
+    await store.open()
+    // Thirty reads at once, each holding its connection a moment.
+    let most = 0
+    const watching = setInterval(() => void open().then((n) => (most = Math.max(most, n))), 5)
+    await Promise.all(Array.from({ length: 30 }, () => (store as unknown as { pool: pg.Pool }).pool.query('SELECT pg_sleep(0.05)')))
+    most = Math.max(most, await open())
+    clearInterval(watching)
+    await store.close()
+    t.ok(most > 0 && most <= size, `PG_POOL_SIZE=${size}: at most ${size} connections were open (${most} seen)`)
+  }
+})
+
 t.test("postgres: a commit to one room does not wait for another room's transaction", { skip: noPostgres }, async (t) => {
   const url = await freshDatabase(t)
   const store = new PostgresStore({ url, timeoutMs: 5000 })

@@ -34,7 +34,7 @@ async function storeFor(config: Config, log: FastifyBaseLogger): Promise<Store> 
     return store
   }
   const { PostgresStore } = await import('../chatroom/store/postgres.js')
-  return new PostgresStore({ url: config.DATABASE_URL, timeoutMs: config.BACKEND_TIMEOUT * 1000, onError: (err) => log.warn({ err }, 'postgres error') })
+  return new PostgresStore({ url: config.DATABASE_URL, timeoutMs: config.BACKEND_TIMEOUT * 1000, poolSize: config.PG_POOL_SIZE, onError: (err) => log.warn({ err }, 'postgres error') })
 }
 
 /** The bus the configuration asks for; with Redis, connected (or a clear error). */

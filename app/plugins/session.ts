@@ -107,24 +107,48 @@ export default fp(
     app.decorate('sessionSockets', sockets)
     app.chatroom.onRevoked = (hash) => {
       cache.delete(hash)
+      reading.delete(hash)
       // Its open sockets close at once: signing out ends what the session opened.
       for (const socket of sockets.get(hash) ?? []) socket.close(4401, 'signed out')
       sockets.delete(hash)
     }
 
-    /** The session's user, from this process's cache or the store; expired ones are deleted. */
+    /** Reads of the store under way, by hash: a session's requests at once (its tabs' polls, all answered by one event) share one. */
+    const reading = new Map<string, Promise<Cached>>()
+
+    /** The session as the store has it now, into the cache; expired ones are deleted. */
+    async function check(hash: string, now: number, before: Cached | undefined): Promise<Cached> {
+      const record = await sessions.read(hash)
+      const parsed = record && userSchema.safeParse(JSON.parse(record.user))
+      const usedAt = Math.max(record?.seenAt ?? 0, before?.usedAt ?? 0)
+      const alive = record && parsed?.success && record.createdAt + maxAgeMs > now && usedAt + idleMs > now
+      if (record && !alive) await sessions.delete(hash)
+      return { user: alive ? parsed.data : null, checkedAt: now, seenAt: record?.seenAt ?? 0, usedAt }
+    }
+
+    /** The session's user, from this process's cache or the store (one read at a time per session). */
     async function lookup(hash: string): Promise<User | null> {
       const now = Date.now()
       let entry = cache.get(hash)
       if (!entry || now - entry.checkedAt > CACHE_MS) {
-        const record = await sessions.read(hash)
-        const parsed = record && userSchema.safeParse(JSON.parse(record.user))
-        const usedAt = Math.max(record?.seenAt ?? 0, entry?.usedAt ?? 0)
-        const alive = record && parsed?.success && record.createdAt + maxAgeMs > now && usedAt + idleMs > now
-        if (record && !alive) await sessions.delete(hash)
-        entry = { user: alive ? parsed.data : null, checkedAt: now, seenAt: record?.seenAt ?? 0, usedAt }
-        if (cache.size > 50_000) cache.clear()
-        cache.set(hash, entry)
+        let read = reading.get(hash)
+        if (!read) {
+          const started: Promise<Cached> = check(hash, now, entry)
+            .then((checked) => {
+              // Not kept if the session was ended while it was read (signed out meanwhile: the next request reads again).
+              if (reading.get(hash) === started) {
+                if (cache.size > 50_000) cache.clear()
+                cache.set(hash, checked)
+              }
+              return checked
+            })
+            .finally(() => {
+              if (reading.get(hash) === started) reading.delete(hash)
+            })
+          read = started
+          reading.set(hash, read)
+        }
+        entry = await read
       }
       if (entry.user) {
         entry.usedAt = now
@@ -173,6 +197,7 @@ export default fp(
 
     async function end(hash: string): Promise<void> {
       cache.delete(hash)
+      reading.delete(hash)
       await sessions.delete(hash)
       app.chatroom.revoke(hash)
     }

@@ -38,6 +38,8 @@ export interface PostgresStoreOptions {
   onError?: (error: unknown) => void
   /** Longest wait for a connection, a query or a whole commit, in ms (default 2000). */
   timeoutMs?: number
+  /** Connections this process keeps open at most (PG_POOL_SIZE, default 4). */
+  poolSize?: number
 }
 
 type FileRow = { room: string; id: string; owner: string; name: string; size: string; type: string; width: number | null; height: number | null; at: string; message: string | null }
@@ -493,7 +495,7 @@ export class PostgresStore extends LobbyMethods implements Store {
     }
     this.pool = new pg.Pool({
       connectionString: this.hosts[0],
-      max: 4,
+      max: options.poolSize ?? 4,
       connectionTimeoutMillis: this.timeoutMs,
       query_timeout: this.timeoutMs,
       idleTimeoutMillis: 10_000,
