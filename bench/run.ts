@@ -25,6 +25,8 @@ const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) 
 const quick = args.includes('--quick')
 // --scale [N]: the scale run alone (N connections, 100,000 unless given, over as many processes as the descriptor limit asks).
 const scaleN = args.includes('--scale') ? Number(option('--scale')) || 100_000 : undefined
+// --kinds websocket,sse: the scale run with those ways in only (all three unless given).
+const scaleKinds = option('--kinds')?.split(',').filter((k): k is 'websocket' | 'sse' | 'longpoll' => ['websocket', 'sse', 'longpoll'].includes(k))
 const rounds = args.includes('--profile') ? 1 : Math.max(1, Math.min(20, Number(option('--rounds') ?? (quick ? 1 : 3)) || 1))
 const seconds = quick ? 2 : 6
 // --only TEXT: just the scenarios whose name contains TEXT (for working on one figure).
@@ -615,7 +617,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
   try {
     return await withDatabase('chat_bench_scale', (databaseUrl) =>
       scaleScenario(
-        { connections: n, processes, people: Math.max(10, Math.ceil(n / 100)), roomsEach: 3, restSeconds: quick ? 3 : 10 },
+        { connections: n, processes, people: Math.max(10, Math.ceil(n / 100)), roomsEach: 3, restSeconds: quick ? 3 : 10, kinds: scaleKinds?.length ? scaleKinds : undefined },
         {
           start: (env, fds) => start('ours', env, scripts.ours, fds),
           stop,

@@ -15,7 +15,7 @@ export interface Conn {
 export type Command = { type: 'open'; conns: Conn[]; concurrency: number } | { type: 'watch'; tag: string } | { type: 'count' } | { type: 'close' }
 export type Report =
   | { type: 'opened'; opened: number; failed: number; retried: number; errors: string[]; ms: number }
-  | { type: 'count'; received: Record<Kind, number>; lastAt: number; polls: number; dropped: number; why: Record<string, number> }
+  | { type: 'count'; received: Record<Kind, number>; lastAt: number; lastOf: Record<Kind, number>; polls: number; dropped: number; why: Record<string, number> }
 
 interface Held {
   socket: Socket
@@ -27,6 +27,8 @@ const held: Held[] = []
 let needle = Buffer.from('\u0000never\u0000')
 const received: Record<Kind, number> = { websocket: 0, sse: 0, longpoll: 0 }
 let lastAt = 0
+/** When each kind's last connection had the message. */
+const lastOf: Record<Kind, number> = { websocket: 0, sse: 0, longpoll: 0 }
 let polls = 0
 /** Connections the server closed after they had opened. */
 let dropped = 0
@@ -42,6 +44,7 @@ function scan(h: Held, chunk: Buffer): void {
   h.got = true
   received[h.kind]++
   lastAt = Date.now()
+  lastOf[h.kind] = lastAt
 }
 
 function request(path: string, c: Conn, extra: string): string {
@@ -184,8 +187,8 @@ process.on('message', (command: Command) => {
     needle = Buffer.from(`"text":"${command.tag}`)
     for (const h of held) h.got = false
     received.websocket = received.sse = received.longpoll = 0
-    lastAt = 0
-  } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, polls, dropped, why: { ...why } })
+    lastAt = lastOf.websocket = lastOf.sse = lastOf.longpoll = 0
+  } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, lastOf: { ...lastOf }, polls, dropped, why: { ...why } })
   else if (command.type === 'close') {
     for (const h of held) h.socket.destroy()
     process.exit(0)

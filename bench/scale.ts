@@ -14,6 +14,8 @@ export interface ScaleOptions {
   processes: number
   /** People signed in; each holds connections / people of them. */
   people: number
+  /** The ways in, shared out in turn (all three unless given). */
+  kinds?: Kind[]
   /** Rooms each person belongs to besides the lobby. */
   roomsEach: number
   /** Seconds of rest measured (nothing sent). */
@@ -100,7 +102,8 @@ function startWorker(script: string, fds: number, pin: boolean): Worker {
 }
 
 export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ results: Result[]; lines: string[] }> {
-  const name = `scale: ${o.connections.toLocaleString('en-US')} connections over ${o.processes} processes`
+  const kinds = o.kinds ?? KINDS
+  const name = `scale: ${o.connections.toLocaleString('en-US')} connections over ${o.processes} processes${kinds.length === 3 ? '' : ` (${kinds.join(', ')})`}`
   const lines: string[] = []
   // Each process of ours holds connections / processes, with room for its own (PostgreSQL, Redis, files).
   const perProcess = Math.ceil(o.connections / o.processes)
@@ -116,7 +119,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     const count = Math.ceil(o.connections / perWorker)
     const shares: Conn[][] = Array.from({ length: count }, () => [])
     for (let i = 0; i < o.connections; i++) {
-      shares[i % count]!.push({ port: ports[i % o.processes]!, kind: KINDS[Math.floor(i / o.processes) % 3]!, cookie: cookies[i % cookies.length]!, local: `127.0.0.${1 + (i % 8)}` })
+      shares[i % count]!.push({ port: ports[i % o.processes]!, kind: kinds[Math.floor(i / o.processes) % kinds.length]!, cookie: cookies[i % cookies.length]!, local: `127.0.0.${1 + (i % 8)}` })
     }
     const rssBefore = servers.map((s) => rssBytes(s.target.pid))
     const started = performance.now()
@@ -168,12 +171,13 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
       await sleep(200)
     }
     const lastAt = Math.max(...counts.map((c) => c.lastAt))
-    const byKind = Object.fromEntries(KINDS.map((k) => [k, counts.reduce((sum, c) => sum + c.received[k], 0)]))
+    const byKind = Object.fromEntries(kinds.map((k) => [k, counts.reduce((sum, c) => sum + c.received[k], 0)]))
+    const lastOfKind = Object.fromEntries(kinds.map((k) => [k, Math.max(...counts.map((c) => c.lastOf[k])) - sentAt]))
 
     const growth = rssAfter.reduce((sum, r, i) => sum + r - rssBefore[i]!, 0)
     lines.push(
-      `  ${held.toLocaleString('en-US')} held of ${o.connections.toLocaleString('en-US')} (${o.people.toLocaleString('en-US')} people with accounts, each in the lobby and ${o.roomsEach} other rooms; a third each WebSocket, event stream, long poll), opened in ${(connectMs / 1000).toFixed(1)} s by ${workers.length} load generator processes`,
-      `  one message in the lobby: ${total.toLocaleString('en-US')} delivered (${KINDS.map((k) => `${k} ${byKind[k]!.toLocaleString('en-US')}`).join(', ')}), ${(held - total).toLocaleString('en-US')} missed, the last ${lastAt - sentAt} ms after it was sent`,
+      `  ${held.toLocaleString('en-US')} held of ${o.connections.toLocaleString('en-US')} (${o.people.toLocaleString('en-US')} people with accounts, each in the lobby and ${o.roomsEach} other rooms; ${kinds.length === 3 ? 'a third each WebSocket, event stream, long poll' : `${kinds.join(' and ')} only`}), opened in ${(connectMs / 1000).toFixed(1)} s by ${workers.length} load generator processes`,
+      `  one message in the lobby: ${total.toLocaleString('en-US')} delivered (${kinds.map((k) => `${k} ${byKind[k]!.toLocaleString('en-US')}`).join(', ')}), ${(held - total).toLocaleString('en-US')} missed, the last ${lastAt - sentAt} ms after it was sent (the last of each: ${kinds.map((k) => `${k} ${lastOfKind[k]} ms`).join(', ')})`,
       `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed; since they opened, ${droppedAtRest} connections closed by the servers${Object.keys(whyAtRest).length > 0 ? ` (${Object.entries(whyAtRest).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}`,
       ...servers.map((_, i) => {
         const mine = Math.floor(o.connections / o.processes) + (i < o.connections % o.processes ? 1 : 0)
