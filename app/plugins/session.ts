@@ -116,7 +116,7 @@ export default fp(
     /** Reads of the store under way, by hash: a session's requests at once (its tabs' polls, all answered by one event) share one. */
     const reading = new Map<string, Promise<Cached>>()
 
-    /** The session as the store has it now, into the cache; expired ones are deleted. */
+    /** The session as the store has it now (expired ones are deleted there). */
     async function check(hash: string, now: number, before: Cached | undefined): Promise<Cached> {
       const record = await sessions.read(hash)
       const parsed = record && userSchema.safeParse(JSON.parse(record.user))
