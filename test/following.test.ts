@@ -85,8 +85,32 @@ t.test('a membership no event told this process of (a bus message lost) is follo
   t.same((await chatroom.following(ann)).sort(), ['blue', 'lobby'], 'read again once it is older than followingTtlMs')
 
   const uncached = await chatroomOn(t, store, { followingTtlMs: 0 })
+  t.same((await uncached.following(ann)).sort(), ['blue', 'lobby'], 'followingTtlMs 0: blue')
   await store.rooms.removeMember('blue', ann.id)
-  t.same(await uncached.following(ann), ['lobby'], 'followingTtlMs 0: read at every poll')
+  t.same(await uncached.following(ann), ['lobby'], 'and at once not: read at every poll')
+})
+
+t.test("a guest's old session bearing a member's name does not read a private room loaded here (members are kept by name; only an account's is its own)", async (t) => {
+  const { store } = countingStore()
+  const chatroom = await chatroomOn(t, store)
+  t.match(await chatroom.createRoom(bob, { name: 'ops', visibility: 'private' }), { ok: true }, 'bob makes private ops')
+  t.match(await chatroom.invite(bob, 'ops', ann), { ok: true, added: true }, 'and invites ann (an account)')
+  t.ok((await chatroom.access('ops', ann)) instanceof Room, 'ann reads it')
+  const guest = { id: 'guest-session-id', name: 'ann' }
+  t.match(await chatroom.access('ops', guest), { ok: false, status: 404 }, 'a guest named ann: no such room')
+})
+
+t.test('a ban from the lobby that ends is followed again at once, though it writes nothing on the person\'s own log', async (t) => {
+  const { store } = countingStore()
+  const chatroom = await chatroomOn(t, store)
+  const lobby = await chatroom.room('lobby')
+  t.same(await chatroom.following(ann), ['lobby'], 'ann follows the lobby')
+  const until = Date.now() + 300
+  await store.rooms.restrict('lobby', { person: ann.id, name: 'ann', kind: 'ban', until, by: 'op', reason: '', at: Date.now() })
+  await lobby.moderation({ id: 'op', name: 'op', account: true }, 'ban', 'ann', '', { until })
+  t.same(await chatroom.following(ann), [], 'banned for a moment: not followed')
+  await new Promise((resolve) => setTimeout(resolve, 350))
+  t.same(await chatroom.following(ann), ['lobby'], 'the ban over: followed again')
 })
 
 t.test('a guest follows the lobby alone without asking the store, and not while banned from it', async (t) => {

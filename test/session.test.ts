@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { LocalBus } from '../app/chatroom/bus/local.js'
 import { MemorySessions, MemoryStore } from '../app/chatroom/store/memory.js'
@@ -237,4 +238,12 @@ t.test("a session's requests at once (its tabs' polls, answered by one event) re
   t.equal(reads, 3, 'once more')
   t.equal((await app.inject({ method: 'POST', url: '/signout', headers: { cookie: ann, origin: 'http://localhost:80' } })).statusCode < 400, true, 'ann signs out')
   t.equal((await app.inject({ method: 'GET', url: '/room/users', headers: { cookie: ann } })).statusCode, 401, 'and is signed out')
+
+  // Signed out on another process while his requests wait on a read of his session: none is signed in by it.
+  clock.advance(10)
+  const { value } = app.unsignCookie(decodeURIComponent(bob.slice('chat_session='.length)))
+  const waiting = Array.from({ length: 5 }, () => app.inject({ method: 'GET', url: '/room/users', headers: { cookie: bob } }))
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  app.chatroom.onRevoked?.(createHash('sha256').update(value!).digest('base64url'))
+  t.same((await Promise.all(waiting)).map((a) => a.statusCode), [401, 401, 401, 401, 401], 'the five waiting on the read are answered 401')
 })

@@ -266,12 +266,21 @@ export class Chatroom {
    * events the bus did not bring. A room still loading reads its own window.
    */
   async catchUp(): Promise<void> {
+    // One at a time: a slow store is not asked again while it has not answered.
+    if (this.catchingUp) return
     const loaded = [...this.rooms].filter(([name]) => !this.loading.has(name))
     if (loaded.length === 0) return
-    const ids = await this.store.lastIds(loaded.map(([name]) => name))
-    // Not a room unloaded meanwhile.
-    for (const [name, room] of loaded) if (this.rooms.get(name) === room) room.caughtUpTo(ids.get(name) ?? 0)
+    this.catchingUp = true
+    try {
+      const ids = await this.store.lastIds(loaded.map(([name]) => name))
+      // Not a room unloaded meanwhile.
+      for (const [name, room] of loaded) if (this.rooms.get(name) === room) room.caughtUpTo(ids.get(name) ?? 0)
+    } finally {
+      this.catchingUp = false
+    }
   }
+
+  private catchingUp = false
 
   /**
    * Unloads the rooms idle on this node for at least `idleMs` (see Room.idleSince), never the
@@ -589,7 +598,9 @@ export class Chatroom {
    * by every poll of every tab, it is kept for the person while their own log stands where it
    * stood (a join, a leave, an invitation, a kick or a ban anywhere is an event on it, heard here
    * by the bus) and at most `followingTtlMs`; a read under way is shared, not queued again on the
-   * store. A guest follows the lobby alone: nothing to ask the store.
+   * store. Someone with no id follows the lobby alone, asking the store nothing. Whether the
+   * lobby is followed is the lobby's own bans' say, at every call (a ban that ends writes
+   * nothing on the person's log).
    */
   async following(member: Member): Promise<string[]> {
     // Not the lobby while banned from it (a stream would be refused it at every poll).
@@ -635,7 +646,7 @@ export class Chatroom {
 
   private async readFollowing(member: Member): Promise<string[]> {
     const barred = new Set(await this.store.rooms.barred(memberKey(member), Date.now()))
-    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id!))])].filter((name) => !barred.has(name))
+    return [...new Set([LOBBY, ...(await this.store.rooms.memberOf(member.id!))])].filter((name) => name === LOBBY || !barred.has(name))
   }
 
   /** Leaves a room's membership (the lobby cannot be left this way: sign out instead). */
@@ -645,6 +656,8 @@ export class Chatroom {
     if (name === LOBBY) return { ok: false, status: 400, message: 'Everyone stays in the lobby; sign out to leave it.' }
     const removed = await this.store.rooms.removeMember(name, member.id)
     const room = this.rooms.get(name)
+    // Not a member here from now, even if the line below cannot be written (other processes learn it from the line, or from the store).
+    if (removed) room?.forget(member.name)
     // A private room's reader who is no longer a member reads no further (not even their own leave line).
     if (room && record.visibility !== 'public') await room.leave(member)
     if (removed) {

@@ -829,11 +829,18 @@ export class Room implements SubscriptionOwner {
   /**
    * Whether this person may read the room, as this process knows it (the record read at loading,
    * then the join and leave lines): undefined when it was loaded without a record. Only a yes is
-   * final: a no may be a join this process has not heard yet (ask the store).
+   * final: a no may be a join this process has not heard yet (ask the store). Members are kept by
+   * name, and only an account's name is its own for good (a guest's old session may bear a name
+   * an account took since): a guest is never a member here.
    */
   readableBy(member: Member): boolean | undefined {
     if (!this.recorded) return undefined
-    return this.members === undefined || (member.id !== undefined && this.members.has(member.name))
+    return this.members === undefined || (member.account === true && member.id !== undefined && this.members.has(member.name))
+  }
+
+  /** A member who left (the store says so already): no longer one here, whether or not their leave line gets written. */
+  forget(name: string): void {
+    this.members?.delete(name)
   }
 
   /** The registry, before start(): where this room's bans and mutes are read (now, and again after each moderation event). */

@@ -106,8 +106,7 @@ export default fp(
     const sockets = new Map<string, Set<{ close(code: number, reason: string): void }>>()
     app.decorate('sessionSockets', sockets)
     app.chatroom.onRevoked = (hash) => {
-      cache.delete(hash)
-      reading.delete(hash)
+      ending(hash)
       // Its open sockets close at once: signing out ends what the session opened.
       for (const socket of sockets.get(hash) ?? []) socket.close(4401, 'signed out')
       sockets.delete(hash)
@@ -115,6 +114,14 @@ export default fp(
 
     /** Reads of the store under way, by hash: a session's requests at once (its tabs' polls, all answered by one event) share one. */
     const reading = new Map<string, Promise<Cached>>()
+    /** Sessions ended in the last CACHE_MS: a request that was waiting on a read of one is not signed in by it. */
+    const ended = new Set<string>()
+    function ending(hash: string): void {
+      cache.delete(hash)
+      reading.delete(hash)
+      ended.add(hash)
+      setTimeout(() => ended.delete(hash), CACHE_MS).unref()
+    }
 
     /** The session as the store has it now (expired ones are deleted there). */
     async function check(hash: string, now: number, before: Cached | undefined): Promise<Cached> {
@@ -149,6 +156,8 @@ export default fp(
           reading.set(hash, read)
         }
         entry = await read
+        // Signed out (here, or on another process) while it was read.
+        if (ended.has(hash)) return null
       }
       if (entry.user) {
         entry.usedAt = now
@@ -196,8 +205,7 @@ export default fp(
       ({ signed: true, httpOnly: true, sameSite: 'lax', secure: reply.request.protocol === 'https', path: '/', maxAge: SESSION_MAX_AGE }) as const
 
     async function end(hash: string): Promise<void> {
-      cache.delete(hash)
-      reading.delete(hash)
+      ending(hash)
       await sessions.delete(hash)
       app.chatroom.revoke(hash)
     }
@@ -233,9 +241,9 @@ export default fp(
       // ones beyond the bound are signed out (everywhere, their sockets closed), and sign-ins,
       // which are what add rows, also sweep the expired ones when due.
       if (SESSIONS_PER_ADDRESS > 0) {
-        for (const ended of await sessions.trim(address, SESSIONS_PER_ADDRESS, hash)) {
-          cache.delete(ended)
-          app.chatroom.revoke(ended)
+        for (const trimmed of await sessions.trim(address, SESSIONS_PER_ADDRESS, hash)) {
+          ending(trimmed)
+          app.chatroom.revoke(trimmed)
         }
       }
       if (now - sweptAt >= sweepMs) await sweep()

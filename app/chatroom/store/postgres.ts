@@ -196,6 +196,9 @@ class PostgresLog implements RoomLog {
   }
 }
 
+/** Rooms asked in one statement by lastIds(). */
+const LAST_IDS_SLICE = 5000
+
 /**
  * The logs in PostgreSQL (STORE=postgres), shared by every process. Each room's ids come from
  * its counter row, updated in the insert's transaction: the row lock orders that room's
@@ -203,9 +206,6 @@ class PostgresLog implements RoomLog {
  * leave gaps on rollback and could commit out of order); different rooms' rows never wait for
  * each other.
  */
-/** Rooms asked in one statement by lastIds(). */
-const LAST_IDS_SLICE = 5000
-
 export class PostgresStore extends LobbyMethods implements Store {
   private readonly pool: pg.Pool
   readonly files: FileStore = {
