@@ -608,7 +608,7 @@ export class Chatroom {
     if (!member.id) return unbarred([LOBBY])
     // Loaded (and so watched on the bus) before its position is taken: a change after this is a new key.
     const version = (await this.room(personLog(member.id))).lastId
-    const key = `${memberKey(member)}\n${member.id}\n${version}`
+    const key = `${member.id}\n${version}`
     const known = this.followingKnown.get(key)
     if (known && known.until > Date.now()) return unbarred(known.rooms)
     let read = this.followingReads.get(key)

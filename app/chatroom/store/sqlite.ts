@@ -742,15 +742,12 @@ export class SqliteStore extends LobbyMethods implements Store {
 
   async lastIds(rooms: readonly string[]): Promise<Map<string, number>> {
     const ids = new Map<string, number>()
+    const counted = this.db.prepare<[string], number>('SELECT last_id FROM room_logs WHERE room = ?').pluck()
+    const newest = this.db.prepare<[string], number | null>('SELECT max(id) FROM room_events WHERE room = ?').pluck()
     for (const room of rooms) {
       // A log this process writes knows where it stands; another's (never opened here) is read, not made.
       const loaded = this.loaded.get(room)
-      if (loaded) ids.set(room, await loaded.lastId())
-      else {
-        const counted = this.db.prepare<[string], number>('SELECT last_id FROM room_logs WHERE room = ?').pluck().get(room) ?? 0
-        const newest = this.db.prepare<[string], number | null>('SELECT max(id) FROM room_events WHERE room = ?').pluck().get(room) ?? 0
-        ids.set(room, Math.max(counted, newest))
-      }
+      ids.set(room, loaded ? await loaded.lastId() : Math.max(counted.get(room) ?? 0, newest.get(room) ?? 0))
     }
     return ids
   }
