@@ -621,7 +621,7 @@ async function scaleRound(n: number, processes: number): Promise<{ results: Resu
         {
           start: (env, fds) => start('ours', env, scripts.ours, fds),
           stop,
-          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0', PG_POOL_SIZE: '8' },
+          env: { BROKER: 'redis', STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REDIS_PREFIX: 'scale:', SESSIONS_PER_ADDRESS: '0', PG_POOL_SIZE: '8', ROOMS_PER_CREATOR: '1000' },
           workerScript: join(root, 'dist', 'bench', 'scale-worker.js'),
           fdLimit,
           pin: hasTaskset,

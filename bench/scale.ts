@@ -6,7 +6,8 @@
 // what each spends at rest, and one message in the lobby (everyone's room) to all N.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpuSeconds, rssBytes } from './proc.js'
-import type { Result, Target } from './loadgen.js'
+import { signInUsers, sleep, type Result, type Target } from './loadgen.js'
+import { createRooms } from './rooms.js'
 import type { Command, Conn, Kind, Report } from './scale-worker.js'
 
 export interface ScaleOptions {
@@ -34,7 +35,7 @@ export interface ScaleDeps {
 
 const KINDS: Kind[] = ['websocket', 'sse', 'longpoll']
 
-/** Rooms the people of the run belong to besides the lobby (each made by one of them). */
+/** Rooms the people of the run belong to besides the lobby. */
 const SCALE_ROOMS = 100
 
 /**
@@ -67,14 +68,14 @@ async function registerPeople(base: string, count: number, roomsEach: number): P
     cookies[i] = cookie.split(';')[0]!
   })
   if (roomsEach === 0) return cookies
-  const rooms = Math.min(SCALE_ROOMS, count)
-  await inTurn(rooms, async (r) => void (await call('/rooms', cookies[r], { name: `scale-${r}` }, [201])))
+  // Made by someone outside the run (a room's maker is its member: none of the people is in more than roomsEach).
+  const [maker] = await signInUsers(base, 1, 'scale_maker_')
+  const rooms = await createRooms(base, maker!, Math.min(SCALE_ROOMS, count), 'scale-')
   await inTurn(count, async (i) => {
-    for (let k = 0; k < roomsEach; k++) await call(`/rooms/scale-${(i + k * 7) % rooms}/join`, cookies[i], {}, [200])
+    for (let k = 0; k < roomsEach; k++) await call(`/rooms/${rooms[(i + k * 7) % rooms.length]}/join`, cookies[i], {}, [200])
   })
   return cookies
 }
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Worker {
   child: ChildProcess
