@@ -21,10 +21,13 @@ import oauth from './plugins/oauth.js'
 import security from './plugins/security.js'
 import session from './plugins/session.js'
 import views from './plugins/views.js'
+import { PollQueues } from './transport/poll-queue.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
+    /** The long-poll queues of people's streams, kept between a page's polls. */
+    pollQueues: PollQueues
   }
 }
 
@@ -88,6 +91,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(chatroom, { config, store: options.store, bus: options.bus })
   await app.register(session, { config })
   app.decorateRequest('room', undefined)
+  // Long polls of the person's stream: each page's rooms stay entered between its polls.
+  const pollQueues = new PollQueues(config.LONGPOLL_KEEP * 1000)
+  app.decorate('pollQueues', pollQueues)
+  app.addHook('onClose', async () => pollQueues.close())
   await app.register(accounts)
   await app.register(oauth, { config })
   await app.register(views)

@@ -110,9 +110,11 @@ function open(c: Conn): Promise<Held> {
     // A long poll of the person's stream: the first answers at once with every room's cursor; then each waits.
     let cursor = ''
     let buffer: Buffer = Buffer.alloc(0)
+    // Its page's id, as a page sends it: the server keeps the page's rooms entered between its polls.
+    const tab = randomBytes(9).toString('base64url')
     const poll = () => {
       polls++
-      socket.write(request(`/longpolling/messages?follow=me${cursor ? `&cursor=${cursor}` : ''}`, c, 'Connection: keep-alive\r\n'))
+      socket.write(request(`/longpolling/messages?follow=me&tab=${tab}${cursor ? `&cursor=${cursor}` : ''}`, c, 'Connection: keep-alive\r\n'))
     }
     socket.on('data', (chunk: Buffer) => {
       buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk])

@@ -57,6 +57,11 @@ export const configSchema = z.object({
   REFRESH_INTERVAL: seconds(1, 300, 5),
   /** Seconds a long poll waits before answering []; proxies cut requests near 60 s. */
   LONGPOLL_TIMEOUT: seconds(0.1, 55, 25),
+  /**
+   * Seconds a page's long poll of the person's stream keeps its rooms entered after it answers,
+   * for the page's next poll (0: every poll enters them again).
+   */
+  LONGPOLL_KEEP: seconds(0, 300, 10),
   /** Seconds between heartbeats (comments) on a Server-Sent Events stream, under common proxy idle timeouts (30-60 s). */
   SSE_HEARTBEAT: seconds(0.05, 55, 15),
   /** Seconds the automatic page waits before trying a stronger way again (after falling back). */

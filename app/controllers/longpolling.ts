@@ -2,9 +2,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { removalBody } from '../transport/protocol.js'
 import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, tabOf, whileConnected } from '../transport/http.js'
 import { bindToSession, currentUser } from '../plugins/session.js'
-import { addsRoom, enterFollowing, ME } from '../transport/person-stream.js'
-import { enterRooms, inRoom, subscribed, type RoomEntry } from '../transport/rooms-connection.js'
-import { firstIssue, followsMe, parseCursors, pollQuerySchema } from '../validation.js'
+import { addsRoom, enterMe, ME } from '../transport/person-stream.js'
+import { enterRooms, inRoom, subscribed } from '../transport/rooms-connection.js'
+import { PollQueue } from '../transport/poll-queue.js'
+import { personLog } from '../chatroom/chatroom.js'
+import { memberKey } from '../chatroom/presence.js'
+import { firstIssue, followsMe, parseCursors, pollQuerySchema, type RoomCursor } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -62,18 +65,12 @@ export const { say, typing, leave } = httpActions('longpolling', '/longpolling/r
  * each room's last id. A room far behind answers a page of it (REPLAY_MAX_BYTES) as alone.
  */
 export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
-  const { config, chatroom } = request.server
+  const { config } = request.server
   const follow = followsMe(request.query)
   const parsed = parseCursors((request.query as { cursor?: unknown }).cursor, config.MAX_ROOMS_PER_CONNECTION, follow)
   if ('error' in parsed) return reply.code(400).send({ error: 'Bad Request', message: parsed.error })
-  let entries: RoomEntry[]
-  if (follow) {
-    // typing=1: the rooms' typing signals too (in "signals", with their room).
-    const typing = (request.query as { typing?: unknown }).typing === '1'
-    const followed = await enterFollowing(request, parsed.cursors, 'longpolling', { paged: true, page: tabOf(request), tab: tabOf(request), typing })
-    entries = followed.me ? [followed.me, ...followed.rooms] : followed.rooms
-  } else entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
-  // No follower here: every room entered has a subscription of its own for the poll.
+  if (follow) return pollFollowing(request, reply, parsed.cursors)
+  const entries = await enterRooms(request, parsed.cursors, 'longpolling', { paged: true })
   const open = entries.filter(subscribed)
   const refused = entries.filter((e) => !e.ok)
   // Signed out here or on another process while waiting: answered 401 at once.
@@ -85,9 +82,7 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     },
   })
   try {
-    // A first poll of the person's stream (no cursor of their own yet) answers at once: where each room stands.
-    const first = follow && !parsed.cursors.some((c) => c.room === ME)
-    if (!first && refused.length === 0 && open.length > 0 && !open.some((e) => e.subscription.pending)) {
+    if (refused.length === 0 && open.length > 0 && !open.some((e) => e.subscription.pending)) {
       const gone = new AbortController()
       await whileConnected(reply, (away) => {
         away.addEventListener('abort', () => gone.abort())
@@ -98,9 +93,6 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
     if (signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
     const events: string[] = []
     const rooms: Record<string, { epoch: string; lastId: number }> = {}
-    const joined: { room: string; at: number }[] = []
-    // Signals of the person's stream (others' presence): beside the events, never a cursor.
-    const signals: string[] = []
     // A room the person was put out of while waiting (kick, ban): refused 403 with who and why; the others go on.
     const refusals: unknown[] = refused.map((e) => e.body)
     for (const entry of open) {
@@ -108,29 +100,149 @@ export async function waitRooms(request: FastifyRequest, reply: FastifyReply) {
         refusals.push({ ...removalBody(entry.subscription.removal, entry.room), status: 403 })
         continue
       }
-      for (const signal of entry.subscription.takeSignals()) signals.push(entry.room === ME ? signal.json : inRoom(entry.room, signal.json))
-      const taken = entry.subscription.take()
-      // The person's own events carry their room already; a room they joined is given its cursor below.
-      for (const stored of taken) {
-        if (entry.room !== ME) events.push(inRoom(entry.room, stored.json))
-        else {
-          events.push(stored.json)
-          const added = addsRoom(stored)
-          if (added) joined.push(added)
-        }
+      let last: number | undefined
+      for (const stored of entry.subscription.take()) {
+        events.push(inRoom(entry.room, stored.json))
+        last = stored.event.id
       }
-      rooms[entry.room] = { epoch: entry.of.epoch, lastId: entry.of.lastId }
+      // A page of old events stops short of the room's newest: the next poll goes on from its end.
+      rooms[entry.room] = { epoch: entry.of.epoch, lastId: last ?? entry.of.lastId }
     }
-    // A room joined meanwhile: poll it from where it was joined (its entry is the cursor to send).
-    for (const { room, at } of joined) {
-      if (rooms[room]) continue
-      const of = await chatroom.readable(room, currentUser(request))
-      if (of) rooms[room] = { epoch: of.epoch, lastId: at }
-    }
-    const body = `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refusals)}${follow ? `,"signals":[${signals.join(',')}]` : ''}}`
-    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(body)
+    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(`{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refusals)}}`)
   } finally {
     unbind()
     for (const entry of open) entry.subscription.cancel()
   }
+}
+
+/**
+ * GET /longpolling/messages?follow=me — one poll of the person's stream: their own events (as
+ * `me`), every room they belong to, and rooms named by a cursor; the answer says each room's
+ * cursor for the next poll, and `signals` beside the events (typing with typing=1, others'
+ * presence). A page's rooms stay entered between its polls (its queue, LONGPOLL_KEEP): a poll
+ * that comes back with the cursors its last answer gave is handed what came meanwhile; a room
+ * whose cursor differs (that answer was lost) is entered again from the cursor given.
+ */
+async function pollFollowing(request: FastifyRequest, reply: FastifyReply, cursors: RoomCursor[]) {
+  const { config, chatroom, pollQueues } = request.server
+  const user = currentUser(request)
+  const tab = tabOf(request)
+  // typing=1: the rooms' typing signals too (in "signals", with their room).
+  const typing = (request.query as { typing?: unknown }).typing === '1'
+  const queue = pollQueues.open(request.sessionHash, tab, typing, (key) => {
+    const made = new PollQueue(key, memberKey(user), user.name, tab, typing)
+    // Signed out here or on another process (while waiting, or between polls): let go of, and a waiting poll answers 401.
+    made.unbind = bindToSession(request, {
+      close: () => {
+        made.signedOut = true
+        made.close()
+      },
+    })
+    return made
+  })
+  try {
+    const meCursor = cursors.find((c) => c.room === ME)
+    const given = new Map<string, RoomCursor>()
+    for (const cursor of cursors) if (cursor.room !== ME) given.set(cursor.room, cursor)
+    // A first poll (no cursor of their own yet) starts everything from where it stands, and answers at once.
+    const first = meCursor === undefined
+    if (first) queue.reset()
+    const listed = new Set(await chatroom.following(user))
+    // A room kept is handed over only from the cursor the last answer gave (else it is entered again below), and only while it is theirs to read.
+    for (const [room, kept] of queue.entries) {
+      const cursor = room === ME ? meCursor : given.get(room)
+      const stands = cursor !== undefined && cursor.lastReceived === kept.position && (cursor.epoch === undefined || cursor.epoch === kept.of.epoch)
+      const theirs = room === ME || listed.has(room) || !('ok' in (await chatroom.access(room, user)))
+      if (!stands || !theirs) queue.drop(room)
+    }
+    // What is not kept: entered now, each from its cursor, else (a room of theirs they did not name) from where they joined it after their cursor, else from now.
+    const enter: RoomCursor[] = [...given.values()].filter((c) => !queue.entries.has(c.room))
+    const unnamed = [...listed].filter((room) => !given.has(room) && !queue.entries.has(room))
+    if (unnamed.length > 0) {
+      const joinedAt = new Map<string, number>()
+      if (user.id && meCursor?.lastReceived !== undefined) {
+        for (const stored of (await chatroom.room(personLog(user.id))).archive(meCursor.lastReceived)) {
+          const added = addsRoom(stored)
+          if (added) joinedAt.set(added.room, added.at)
+        }
+      }
+      for (const room of unnamed) enter.push({ room, lastReceived: joinedAt.get(room) })
+    }
+    const [meEntered, roomsEntered] = await Promise.allSettled([
+      queue.entries.has(ME) ? undefined : enterMe(request, meCursor, 'longpolling', true, tab),
+      enter.length > 0 ? enterRooms(request, enter, 'longpolling', { paged: true, page: tab, tab, typing, fromNow: true, following: true, follower: queue.follower }) : [],
+    ])
+    const me = meEntered.status === 'fulfilled' ? meEntered.value : undefined
+    if (me?.ok) queue.add(ME, me.of, me.from, me.subscription)
+    // The store did not answer (the caller says 503): the queue is let go of below, with what was entered.
+    if (meEntered.status === 'rejected') throw meEntered.reason
+    if (roomsEntered.status === 'rejected') throw roomsEntered.reason
+    const refusals: unknown[] = []
+    if (me && !me.ok) refusals.push(me.body)
+    for (const entry of roomsEntered.value) {
+      if (!entry.ok) refusals.push(entry.body)
+      else queue.add(entry.room, entry.of, entry.from, entry.subscription)
+    }
+    let gone = false
+    if (!first && refusals.length === 0 && queue.entries.size > 0 && !queue.pending) {
+      await whileConnected(reply, async (away) => {
+        await queue.wait(config.LONGPOLL_TIMEOUT * 1000, away)
+        gone = away.aborted
+      })
+    }
+    if (queue.signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
+    // Gone while waiting: nothing is handed over, and what was kept goes (its next poll enters again from its cursors).
+    if (gone) queue.close()
+    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(await answer(request, queue, refusals))
+  } catch (error) {
+    queue.close()
+    throw error
+  } finally {
+    pollQueues.done(queue)
+  }
+}
+
+/** The answer of a poll of the person's stream: what every room has, and each room's cursor for the next poll. */
+async function answer(request: FastifyRequest, queue: PollQueue, refusals: unknown[]): Promise<string> {
+  const events: string[] = []
+  // Signals of the person's stream (others' presence) and its rooms' (typing): beside the events, never a cursor.
+  const signals: string[] = []
+  const rooms: Record<string, { epoch: string; lastId: number }> = {}
+  const joined: { room: string; at: number }[] = []
+  const followed = queue.takeFollowed()
+  // The person's own events first (they carry their room already), then each room's.
+  const names = [...queue.entries.keys()].sort((a, b) => (a === ME ? -1 : b === ME ? 1 : 0))
+  for (const room of names) {
+    const kept = queue.entries.get(room)!
+    const { subscription } = kept
+    const taken = subscription ? undefined : followed.get(room)
+    const removal = subscription ? subscription.removal : taken?.removal
+    // Put out of the room while waiting (kick, ban): refused 403 with who and why; the others go on.
+    if (removal) {
+      refusals.push({ ...removalBody(removal, room), status: 403 })
+      queue.drop(room)
+      continue
+    }
+    const items = subscription ? subscription.takeSignals() : (taken?.signals ?? [])
+    for (const signal of items) signals.push(room === ME ? signal.json : inRoom(room, signal.json))
+    for (const stored of subscription ? subscription.take() : (taken?.events ?? [])) {
+      kept.position = stored.event.id
+      if (room !== ME) events.push(inRoom(room, stored.json))
+      else {
+        events.push(stored.json)
+        const added = addsRoom(stored)
+        if (added) joined.push(added)
+      }
+    }
+    rooms[room] = { epoch: kept.of.epoch, lastId: kept.position }
+    // Ended (lagged, left, closed), or a page of old events with more to come: the next poll enters it again from this cursor.
+    if (subscription ? subscription.closed || kept.position < kept.of.lastId : taken?.ended !== undefined) queue.drop(room)
+  }
+  // A room joined meanwhile: poll it from where it was joined (its entry is the cursor to send).
+  for (const { room, at } of joined) {
+    if (rooms[room]) continue
+    const of = await request.server.chatroom.readable(room, currentUser(request))
+    if (of) rooms[room] = { epoch: of.epoch, lastId: at }
+  }
+  return `{"events":[${events.join(',')}],"rooms":${JSON.stringify(rooms)},"refused":${JSON.stringify(refusals)},"signals":[${signals.join(',')}]}`
 }

@@ -1,0 +1,268 @@
+import t from 'tap'
+import type { Event } from '../app/chatroom/event.js'
+import { Room } from '../app/chatroom/room.js'
+import { waitingPolls } from '../app/transport/http.js'
+import { registerAccount, post, served } from './helpers.js'
+
+// A page's long poll of the person's stream keeps its rooms entered between its polls (its
+// queue on the server): what is said meanwhile waits there, and the next poll that comes back
+// with the cursors the last answer gave is handed it without entering a room again. An answer
+// that never reached the page (it comes back with its old cursors) is handed again from there.
+
+type Got = Event & { room: string }
+interface Answer {
+  events: Got[]
+  rooms: Record<string, { epoch: string; lastId: number }>
+  refused: { room: string; status: number; action?: string }[]
+}
+
+/** A page's poller: one tab, a cursor per room and one for its own events, as the page app keeps them. */
+class Page {
+  readonly got: Got[] = []
+  readonly cursors = new Map<string, { epoch: string; last: number }>()
+  constructor(
+    private readonly base: string,
+    private readonly cookie: string,
+    readonly tab = `tab${Math.random().toString(36).slice(2, 12)}`,
+  ) {}
+
+  query(): string {
+    return [...this.cursors].map(([room, { epoch, last }]) => `&cursor=${encodeURIComponent(`${room}:${epoch}:${last}`)}`).join('')
+  }
+
+  /** One poll; `lose`: the answer never reaches the page (its cursors stay where they were). */
+  async poll(lose = false): Promise<Answer & { status: number }> {
+    const res = await fetch(`${this.base}/longpolling/messages?follow=me&tab=${this.tab}${this.query()}`, { headers: { cookie: this.cookie } })
+    const body = (await res.json()) as Answer
+    if (res.status !== 200 || lose) return { ...body, status: res.status }
+    for (const event of body.events) {
+      this.got.push(event)
+      const cursor = this.cursors.get(event.type === 'person' ? 'me' : event.room)
+      if (cursor) cursor.last = event.id
+    }
+    for (const [room, { epoch, lastId }] of Object.entries(body.rooms)) if (!this.cursors.has(room)) this.cursors.set(room, { epoch, last: lastId })
+    for (const event of body.events) if (event.type === 'person' && (event.kind === 'left' || event.kind === 'removed')) this.cursors.delete(event.room)
+    for (const refused of body.refused) this.cursors.delete(refused.room)
+    return { ...body, status: res.status }
+  }
+
+  async until(check: () => boolean, what: string, polls = 20): Promise<void> {
+    for (let i = 0; i < polls && !check(); i++) await this.poll()
+    if (!check()) throw new Error(`never: ${what}; got ${JSON.stringify(this.got.map((e) => [e.room, e.type, e.kind ?? e.text]))}`)
+  }
+
+  texts(room: string): string[] {
+    return this.got.filter((e) => e.room === room && e.type === 'message').map((e) => e.text!)
+  }
+}
+
+/** Counts the rooms (logs) entered or followed (Room.enter, Room.follow) while `run` runs. */
+async function entering<T>(run: () => Promise<T>): Promise<{ result: T; entered: number }> {
+  const { enter, follow } = Room.prototype
+  const entered = new Set<string>()
+  Room.prototype.enter = function (this: Room, ...args: Parameters<typeof enter>) {
+    entered.add(this.name)
+    return enter.apply(this, args)
+  }
+  Room.prototype.follow = function (this: Room, ...args: Parameters<typeof follow>) {
+    entered.add(this.name)
+    return follow.apply(this, args)
+  }
+  try {
+    return { result: await run(), entered: entered.size }
+  } finally {
+    Room.prototype.enter = enter
+    Room.prototype.follow = follow
+  }
+}
+
+t.test('a page polls again with the cursors it was given: its rooms are not entered again, and everything said between two polls comes once, in order', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  for (const room of ['red', 'blue']) {
+    await post(base, ann, '/rooms', { name: room })
+    await post(base, bob, `/rooms/${room}/join`)
+  }
+  const page = new Page(base, ann)
+  const first = await entering(() => page.poll())
+  t.same(Object.keys(first.result.rooms).sort(), ['blue', 'lobby', 'me', 'red'], 'the first poll: every room of hers')
+  t.equal(first.entered, 4, 'four logs entered (her own, the lobby, red, blue)')
+  t.equal(app.pollQueues.size, 1, 'her page has a queue, kept for its next poll')
+
+  // Said while no poll waits: kept for her.
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'red 1' })
+  await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'blue 1' })
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'red 2' })
+  const again = await entering(async () => {
+    await page.until(() => page.texts('red').length === 2 && page.texts('blue').length === 1, 'red 1, red 2 and blue 1')
+    // Said while the poll waits.
+    const waiting = page.poll()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'blue 2' })
+    return waiting
+  })
+  t.equal(again.entered, 0, 'no room entered again')
+  t.same(page.texts('red'), ['red 1', 'red 2'], 'red: each once, in order')
+  t.same(page.texts('blue'), ['blue 1', 'blue 2'], 'blue: each once, in order (the second reached a waiting poll)')
+  const red = await app.chatroom.room('red')
+  t.equal(again.result.rooms.red!.lastId, red.lastId, 'the answer gives red where it stands')
+})
+
+t.test('an answer that never reached the page: its next poll, with the old cursors, is handed the same events again; then on as before', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  await post(base, bob, '/rooms/red/join')
+  const page = new Page(base, ann)
+  await page.poll()
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'lost once' })
+  let lost: Answer | undefined
+  for (let i = 0; i < 5 && !lost?.events.some((e) => e.text === 'lost once'); i++) lost = await page.poll(true)
+  t.ok(lost?.events.some((e) => e.text === 'lost once'), 'the answer that gets lost had it')
+  const { result, entered } = await entering(() => page.poll())
+  t.same(
+    result.events.filter((e) => e.type === 'message').map((e) => e.text),
+    ['lost once'],
+    'the next poll, from the old cursor, has it again',
+  )
+  t.equal(entered, 1, 'red alone is entered again (from the cursor the page gave); the rest was handed over as kept')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'after' })
+  await page.until(() => page.texts('red').includes('after'), 'after')
+  t.same(page.texts('red'), ['lost once', 'after'], 'each once')
+})
+
+t.test('answers lost at random while three rooms speak: every message reaches the page exactly once, in order (run 5 times)', async (t) => {
+  for (let run = 0; run < 5; run++) {
+    const { base, app } = await served(t, { RATE_LIMIT_MESSAGES: '100000' })
+    const ann = await registerAccount(app, 'ann')
+    const bob = await registerAccount(app, 'bob')
+    const rooms = ['r1', 'r2', 'r3']
+    for (const room of rooms) {
+      await post(base, ann, '/rooms', { name: room })
+      await post(base, bob, `/rooms/${room}/join`)
+    }
+    const page = new Page(base, ann)
+    await page.poll()
+    const sent = 60
+    let done = false
+    const talking = (async () => {
+      for (let i = 0; i < sent; i++) {
+        const room = rooms[i % 3]!
+        await post(base, bob, `/longpolling/rooms/${room}/messages`, { text: `${room} ${i}` })
+        if (i % 7 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      done = true
+    })()
+    let polls = 0
+    // One answer in four never reaches the page; a bounded number of polls.
+    while ((!done || rooms.some((room) => page.texts(room).length < sent / 3)) && polls < 400) {
+      polls++
+      await page.poll(Math.random() < 0.25)
+    }
+    await talking
+    for (const room of rooms) {
+      const expected = Array.from({ length: sent / 3 }, (_, k) => `${room} ${k * 3 + rooms.indexOf(room)}`)
+      t.same(page.texts(room), expected, `run ${run}: ${room} whole, once each, in order`)
+    }
+  }
+})
+
+t.test('what a kept queue holds follows the person: a private room left, a kick, an invitation, all between two polls', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  // Private rooms: once out of one, nothing of it is hers to read on any route.
+  for (const room of ['red', 'blue', 'green']) await post(base, bob, '/rooms', { name: room, visibility: 'private' })
+  await post(base, bob, '/rooms/red/invite', { user: 'ann' })
+  await post(base, bob, '/rooms/blue/invite', { user: 'ann' })
+  const page = new Page(base, ann)
+  await page.poll()
+  t.ok(page.cursors.has('red') && page.cursors.has('blue'), 'red and blue followed')
+
+  // Left on another device, then said there: the leave, and nothing after it.
+  t.equal((await post(base, ann, '/rooms/red/leave')).status, 200)
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'after she left' })
+  await page.until(() => page.got.some((e) => e.type === 'person' && e.kind === 'left' && e.room === 'red'), 'her leave of red')
+  t.notOk(page.cursors.has('red'), 'red is no longer followed')
+
+  // Kicked from blue between polls: her next poll says it (who, and why), and blue is no longer hers.
+  t.equal((await post(base, bob, '/rooms/blue/moderation', { action: 'kick', user: 'ann', reason: 'cool off' })).status, 200)
+  await page.until(() => page.got.some((e) => e.type === 'person' && e.kind === 'removed' && e.room === 'blue'), 'the kick')
+  t.match(
+    page.got.find((e) => e.type === 'person' && e.kind === 'removed'),
+    { room: 'blue', action: 'kick', user: 'bob', reason: 'cool off' },
+    'blue: a kick, by bob, saying why',
+  )
+  t.notOk(page.cursors.has('blue'), 'blue is no longer followed')
+
+  // Invited to green: followed from where she was let in.
+  t.equal((await post(base, bob, '/rooms/green/invite', { user: 'ann' })).status, 200)
+  await page.until(() => page.cursors.has('green'), 'green followed')
+  await post(base, bob, '/longpolling/rooms/green/messages', { text: 'welcome' })
+  await post(base, bob, '/longpolling/rooms/blue/messages', { text: 'blue after the kick' })
+  await page.until(() => page.texts('green').includes('welcome'), 'green’s welcome')
+  t.same(page.texts('red'), [], 'nothing of red after she left')
+  t.same(page.texts('blue'), [], 'nothing of blue after the kick')
+})
+
+t.test('a kept queue is let go of: after LONGPOLL_KEEP without a poll, at sign-out, and two polls of one page at once each get everything', async (t) => {
+  const { base, app } = await served(t, { LONGPOLL_KEEP: '0.3' })
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  await post(base, bob, '/rooms/red/join')
+  const idle = app.chatroom.subscriberCount
+  const page = new Page(base, ann)
+  await page.poll()
+  t.ok(app.chatroom.subscriberCount > idle, 'her rooms are read for her page while it is away between polls')
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    return check()
+  }
+  t.ok(await until(() => app.pollQueues.size === 0 && app.chatroom.subscriberCount === idle), 'the page did not come back: its queue and every reader of it are gone')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'while away' })
+  await page.until(() => page.texts('red').includes('while away'), 'what was said while away, from her cursor')
+
+  // Two polls of one page at once (a page that asks again before its last poll answered): both answer, nothing is left behind.
+  const one = page.poll()
+  const two = new Page(base, ann, page.tab)
+  for (const [room, cursor] of page.cursors) two.cursors.set(room, { ...cursor })
+  const other = two.poll()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'to both' })
+  await Promise.all([one, other])
+  t.ok(page.texts('red').includes('to both') && two.texts('red').includes('to both'), 'both polls have it')
+  t.ok(await until(() => app.pollQueues.size === 0 && app.chatroom.subscriberCount === idle), 'both let go of')
+
+  // Signed out between polls: the queue goes at once, and the next poll is refused.
+  await page.poll()
+  t.equal(app.pollQueues.size, 1)
+  t.equal((await app.inject({ method: 'POST', url: '/signout', headers: { cookie: ann, accept: 'text/html' } })).statusCode, 303, 'signed out')
+  t.equal(app.pollQueues.size, 0, 'signed out: her queue is gone at once')
+  const after = await fetch(`${base}/longpolling/messages?follow=me&tab=${page.tab}${page.query()}`, { headers: { cookie: ann } })
+  t.equal(after.status, 401, 'her next poll: 401')
+})
+
+t.test('signed out while a poll waits: it answers at once, not after its 20 s, and the next is refused', async (t) => {
+  const { base, app } = await served(t, { LONGPOLL_TIMEOUT: '20' })
+  const ann = await registerAccount(app, 'ann')
+  const page = new Page(base, ann)
+  await page.poll()
+  // A poll that waits (what came with her arrival is handed over first).
+  let waiting: ReturnType<Page['poll']> | undefined
+  for (let i = 0; i < 5 && !waiting; i++) {
+    const poll = page.poll()
+    const answered = await Promise.race([poll.then(() => true), new Promise((resolve) => setTimeout(resolve, 200, false))])
+    if (!answered) waiting = poll
+  }
+  t.ok(waiting, 'a poll waits')
+  t.equal(waitingPolls(), 1)
+  const started = Date.now()
+  await app.inject({ method: 'POST', url: '/signout', headers: { cookie: ann, accept: 'text/html' } })
+  await waiting
+  t.ok(Date.now() - started < 10_000, 'the waiting poll answered at once')
+  t.equal(app.pollQueues.size, 0, 'her queue is gone')
+  t.equal((await page.poll()).status, 401, 'her next poll: 401')
+})
