@@ -18,12 +18,15 @@ export type Report =
   | { type: 'count'; received: Record<Kind, number>; lastAt: number; lastOf: Record<Kind, number>; polls: number; dropped: number; why: Record<string, number> }
 
 interface Held {
+  /** A long poll's is replaced when the server closed it and it was opened again. */
   socket: Socket
   kind: Kind
   got: boolean
 }
 
 const held: Held[] = []
+/** Set once the run tells it to close: nothing is opened again. */
+let closing = false
 let needle = Buffer.from('\u0000never\u0000')
 const received: Record<Kind, number> = { websocket: 0, sse: 0, longpoll: 0 }
 let lastAt = 0
@@ -73,12 +76,11 @@ function open(c: Conn): Promise<Held> {
     }
     socket.on('error', fail)
     socket.on('close', () => {
-      if (settled) {
+      if (settled && c.kind !== 'longpoll') {
         dropped++
-        if (c.kind === 'sse') noted('event stream ended')
-        else if (c.kind === 'longpoll') noted('long poll connection closed')
+        noted(c.kind === 'sse' ? 'event stream ended' : 'websocket closed')
       }
-      fail(new Error('closed before it opened'))
+      if (!settled) fail(new Error('closed before it opened'))
     })
     socket.setNoDelay(true)
     if (c.kind === 'websocket' || c.kind === 'sse') {
@@ -112,11 +114,12 @@ function open(c: Conn): Promise<Held> {
     let buffer: Buffer = Buffer.alloc(0)
     // Its page's id, as a page sends it: the server keeps the page's rooms entered between its polls.
     const tab = randomBytes(9).toString('base64url')
+    let reopened = 0
     const poll = () => {
       polls++
-      socket.write(request(`/longpolling/messages?follow=me&tab=${tab}${cursor ? `&cursor=${cursor}` : ''}`, c, 'Connection: keep-alive\r\n'))
+      h.socket.write(request(`/longpolling/messages?follow=me&tab=${tab}${cursor ? `&cursor=${cursor}` : ''}`, c, 'Connection: keep-alive\r\n'))
     }
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk])
       // Answers are whole JSON bodies with a Content-Length; more than one may have come.
       for (let i = 0; i < 100; i++) {
@@ -133,7 +136,7 @@ function open(c: Conn): Promise<Held> {
           // As a client does: 409 starts over from now; anything else is tried again in a second.
           noted(`long poll answered ${status}`)
           if (status === '409') cursor = ''
-          setTimeout(() => !socket.destroyed && poll(), status === '409' ? 0 : 1000)
+          setTimeout(() => !h.socket.destroyed && poll(), status === '409' ? 0 : 1000)
           continue
         }
         scan(h, body)
@@ -145,9 +148,29 @@ function open(c: Conn): Promise<Held> {
           return fail(new Error('long poll: an answer that is not JSON'))
         }
         done()
-        if (!socket.destroyed) poll()
+        if (!h.socket.destroyed) poll()
       }
-    })
+    }
+    // A keep-alive connection the server closed between two polls is opened again and the poll
+    // made again from its cursor, as a browser does (at most 5 times per connection, a second apart).
+    const onClose = () => {
+      if (!settled || closing) return
+      noted('long poll connection closed')
+      if (reopened++ >= 5) return void dropped++
+      setTimeout(() => {
+        if (closing) return
+        const again = connect({ host: '127.0.0.1', port: c.port, localAddress: c.local })
+        again.setNoDelay(true)
+        again.on('error', () => {})
+        again.on('data', onData)
+        again.on('close', onClose)
+        h.socket = again
+        buffer = Buffer.alloc(0)
+        poll()
+      }, 1000)
+    }
+    socket.on('data', onData)
+    socket.on('close', onClose)
     poll()
   })
 }
@@ -192,6 +215,7 @@ process.on('message', (command: Command) => {
     lastAt = lastOf.websocket = lastOf.sse = lastOf.longpoll = 0
   } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, lastOf: { ...lastOf }, polls, dropped, why: { ...why } })
   else if (command.type === 'close') {
+    closing = true
     for (const h of held) h.socket.destroy()
     process.exit(0)
   }
