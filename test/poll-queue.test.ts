@@ -133,7 +133,20 @@ t.test('an answer that never reached the page: its next poll, with the old curso
   t.same(page.texts('red'), ['lost once', 'after'], 'each once')
 })
 
+/** A small seeded generator (mulberry32), so a failing run can be made again from its seed. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 t.test('answers lost at random while three rooms speak: every message reaches the page exactly once, in order (run 5 times)', async (t) => {
+  const seed = Number(process.env.POLL_SEED) || Date.now() % 1_000_000
+  t.comment(`POLL_SEED=${seed}`)
+  const random = seeded(seed)
   for (let run = 0; run < 5; run++) {
     const { base, app } = await served(t, { RATE_LIMIT_MESSAGES: '100000' })
     const ann = await registerAccount(app, 'ann')
@@ -159,12 +172,12 @@ t.test('answers lost at random while three rooms speak: every message reaches th
     // One answer in four never reaches the page; a bounded number of polls.
     while ((!done || rooms.some((room) => page.texts(room).length < sent / 3)) && polls < 400) {
       polls++
-      await page.poll(Math.random() < 0.25)
+      await page.poll(random() < 0.25)
     }
     await talking
     for (const room of rooms) {
       const expected = Array.from({ length: sent / 3 }, (_, k) => `${room} ${k * 3 + rooms.indexOf(room)}`)
-      t.same(page.texts(room), expected, `run ${run}: ${room} whole, once each, in order`)
+      t.same(page.texts(room), expected, `run ${run} (POLL_SEED=${seed}): ${room} whole, once each, in order`)
     }
   }
 })
@@ -185,7 +198,8 @@ t.test('what a kept queue holds follows the person: a private room left, a kick,
   t.equal((await post(base, ann, '/rooms/red/leave')).status, 200)
   await post(base, bob, '/longpolling/rooms/red/messages', { text: 'after she left' })
   await page.until(() => page.got.some((e) => e.type === 'person' && e.kind === 'left' && e.room === 'red'), 'her leave of red')
-  t.notOk(page.cursors.has('red'), 'red is no longer followed')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'later in red' })
+  t.notOk('red' in (await page.poll()).rooms, 'red is no longer in what her poll follows')
 
   // Kicked from blue between polls: her next poll says it (who, and why), and blue is no longer hers.
   t.equal((await post(base, bob, '/rooms/blue/moderation', { action: 'kick', user: 'ann', reason: 'cool off' })).status, 200)
@@ -195,7 +209,7 @@ t.test('what a kept queue holds follows the person: a private room left, a kick,
     { room: 'blue', action: 'kick', user: 'bob', reason: 'cool off' },
     'blue: a kick, by bob, saying why',
   )
-  t.notOk(page.cursors.has('blue'), 'blue is no longer followed')
+  t.notOk('blue' in (await page.poll()).rooms, 'blue is no longer in what her poll follows')
 
   // Invited to green: followed from where she was let in.
   t.equal((await post(base, bob, '/rooms/green/invite', { user: 'ann' })).status, 200)
@@ -265,4 +279,61 @@ t.test('signed out while a poll waits: it answers at once, not after its 20 s, a
   t.ok(Date.now() - started < 10_000, 'the waiting poll answered at once')
   t.equal(app.pollQueues.size, 0, 'her queue is gone')
   t.equal((await page.poll()).status, 401, 'her next poll: 401')
+})
+
+t.test('a poll whose page went away while it waited takes nothing: the next poll, from the same cursors, has what came since, once, with no room entered again', async (t) => {
+  const { base, app } = await served(t, { LONGPOLL_TIMEOUT: '20' })
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  await post(base, bob, '/rooms/red/join')
+  const page = new Page(base, ann)
+  await page.poll()
+  await page.poll()
+  const controller = new AbortController()
+  const cut = fetch(`${base}/longpolling/messages?follow=me&tab=${page.tab}${page.query()}`, { headers: { cookie: ann }, signal: controller.signal }).catch(() => 'cut')
+  for (let i = 0; i < 50 && waitingPolls() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(waitingPolls(), 1, 'the poll waits')
+  controller.abort()
+  t.equal(await cut, 'cut')
+  for (let i = 0; i < 50 && waitingPolls() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'after the cut' })
+  const { entered } = await entering(() => page.until(() => page.texts('red').includes('after the cut'), 'after the cut'))
+  t.same(page.texts('red'), ['after the cut'], 'once')
+  t.equal(entered, 0, 'what the page had was still kept for it')
+})
+
+t.test("the store not answering for the person's own log: the poll answers 503 and nothing it entered is left behind", async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  await post(base, ann, '/rooms', { name: 'red' })
+  // One page of hers polls (her rooms are known here from then on); what it holds is counted.
+  await new Page(base, ann).poll()
+  const before = app.chatroom.subscriberCount
+  // Her own log (the one loaded person's log here) cannot be entered.
+  const rooms = (app.chatroom as unknown as { rooms: Map<string, Room> }).rooms
+  const mine = [...rooms.values()].find((r) => r.name.startsWith('~'))!
+  mine.enter = async () => {
+    throw Object.assign(new Error('timeout exceeded when trying to connect'), { code: undefined })
+  }
+  // Another page: its rooms are entered, her own log cannot be.
+  const page = new Page(base, ann)
+  const refused = await page.poll()
+  delete (mine as Partial<Room>).enter
+  t.equal(refused.status, 503, '503')
+  t.equal(app.chatroom.subscriberCount, before, 'the lobby and red, entered beside it, were let go of')
+  t.equal(app.pollQueues.size, 1, 'no queue kept for that page')
+  t.equal((await page.poll()).status, 200, 'and all is well once the store answers')
+})
+
+t.test("a page's leave beacon lets its queue go at once: nothing of it holds her present", async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const idle = app.chatroom.subscriberCount
+  const page = new Page(base, ann)
+  await page.poll()
+  t.equal(app.pollQueues.size, 1)
+  t.equal((await post(base, ann, '/room/leave', { tab: page.tab })).status, 204)
+  t.equal(app.pollQueues.size, 0, 'the queue is gone')
+  t.equal(app.chatroom.subscriberCount, idle, 'and every reader of it')
 })

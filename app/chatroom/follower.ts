@@ -131,11 +131,12 @@ export class Follower {
 
   /** Reader side: it stops reading the room of that name. Returns whether it read it. */
   unfollow(name: string): boolean {
+    // What it had queued goes too, an end included (a room that ended is no longer read, but its end may wait to be taken).
+    const at = this.queued?.findIndex((p) => p.room.name === name) ?? -1
+    if (at >= 0) this.queued!.splice(at, 1)
     const room = this.room(name)
     if (!room) return false
     this.forget(room)
-    const at = this.queued?.findIndex((p) => p.room === room) ?? -1
-    if (at >= 0) this.queued!.splice(at, 1)
     room.unfollow(this)
     return true
   }

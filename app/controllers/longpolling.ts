@@ -152,7 +152,7 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
     for (const [room, kept] of queue.entries) {
       const cursor = room === ME ? meCursor : given.get(room)
       const stands = cursor !== undefined && cursor.lastReceived === kept.position && (cursor.epoch === undefined || cursor.epoch === kept.of.epoch)
-      const theirs = room === ME || listed.has(room) || !('ok' in (await chatroom.access(room, user)))
+      const theirs = room === ME || ((listed.has(room) || !('ok' in (await chatroom.access(room, user)))) && !kept.of.bannedNow(user))
       if (!stands || !theirs) queue.drop(room)
     }
     // What is not kept: entered now, each from its cursor, else (a room of theirs they did not name) from where they joined it after their cursor, else from now.
@@ -172,17 +172,16 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
       queue.entries.has(ME) ? undefined : enterMe(request, meCursor, 'longpolling', true, tab),
       enter.length > 0 ? enterRooms(request, enter, 'longpolling', { paged: true, page: tab, tab, typing, fromNow: true, following: true, follower: queue.follower }) : [],
     ])
-    const me = meEntered.status === 'fulfilled' ? meEntered.value : undefined
-    if (me?.ok) queue.add(ME, me.of, me.from, me.subscription)
-    // The store did not answer (the caller says 503): the queue is let go of below, with what was entered.
-    if (meEntered.status === 'rejected') throw meEntered.reason
-    if (roomsEntered.status === 'rejected') throw roomsEntered.reason
+    // Everything entered goes on the queue first: if the store did not answer for the rest (the
+    // caller says 503), the queue is let go of below with all of it.
     const refusals: unknown[] = []
-    if (me && !me.ok) refusals.push(me.body)
-    for (const entry of roomsEntered.value) {
+    const me = meEntered.status === 'fulfilled' ? meEntered.value : undefined
+    for (const entry of [...(me ? [me] : []), ...(roomsEntered.status === 'fulfilled' ? roomsEntered.value : [])]) {
       if (!entry.ok) refusals.push(entry.body)
       else queue.add(entry.room, entry.of, entry.from, entry.subscription)
     }
+    if (meEntered.status === 'rejected') throw meEntered.reason
+    if (roomsEntered.status === 'rejected') throw roomsEntered.reason
     let gone = false
     if (!first && refusals.length === 0 && queue.entries.size > 0 && !queue.pending) {
       await whileConnected(reply, async (away) => {
@@ -191,8 +190,9 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
       })
     }
     if (queue.signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
-    // Gone while waiting: nothing is handed over, and what was kept goes (its next poll enters again from its cursors).
-    if (gone) queue.close()
+    // Gone while waiting (a page that asks again with another room, a page closed): nothing is
+    // taken, so what waits is kept for the page's next poll from the same cursors.
+    if (gone) return reply.code(204).send()
     return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(await answer(request, queue, refusals))
   } catch (error) {
     queue.close()

@@ -147,6 +147,8 @@ export async function leave(request: FastifyRequest, reply: FastifyReply) {
   const tab = tabOf(request)
   if (tab === undefined) return reply.code(400).send({ error: 'Bad Request', message: 'tab must be the page id the server gave.' })
   await request.server.chatroom.leave(currentUser(request), undefined, tab)
+  // Its long poll of the person's stream keeps nothing more for it.
+  request.server.pollQueues.closePage(request.sessionHash, tab)
   return reply.code(204).send()
 }
 

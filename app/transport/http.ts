@@ -304,6 +304,8 @@ export function httpActions(transport: Transport, page: string) {
     },
     async leave(request: FastifyRequest, reply: FastifyReply) {
       await request.server.chatroom.leave(currentUser(request), transport, tabOf(request))
+      // The page's long poll of the person's stream keeps nothing more for it.
+      if (transport === 'longpolling') request.server.pollQueues.closePage(request.sessionHash, tabOf(request))
       return reply.redirect('/', 303)
     },
   }

@@ -133,9 +133,12 @@ const PER_SESSION = 16
 export class PollQueues {
   private readonly kept = new Map<string, PollQueue>()
   private readonly perSession = new Map<string, number>()
-  private readonly timer: NodeJS.Timeout
+  private readonly timer: NodeJS.Timeout | undefined
+  /** The server closed: nothing more is kept. */
+  private closed = false
 
   constructor(private readonly keepMs: number) {
+    if (keepMs <= 0) return
     this.timer = setInterval(() => this.sweep(), Math.min(1000, Math.max(50, keepMs / 2)))
     this.timer.unref()
   }
@@ -151,7 +154,7 @@ export class PollQueues {
    * clients of one page, a poll overtaking one not yet answered) or the session keeps too many.
    */
   open(session: string | null, tab: string | undefined, typing: boolean, make: (key: string | undefined) => PollQueue): PollQueue {
-    if (!session || this.keepMs <= 0) return make(undefined)
+    if (!session || this.keepMs <= 0 || this.closed) return make(undefined)
     const key = `${session}\n${tab ?? ''}\n${typing ? 1 : 0}`
     const found = this.kept.get(key)
     if (found && !found.closed) {
@@ -191,8 +194,15 @@ export class PollQueues {
     }
   }
 
+  /** The page `tab` of this session said it is leaving (its leave beacon or form): its queue goes at once. */
+  closePage(session: string | null, tab: string | undefined): void {
+    if (!session || tab === undefined) return
+    for (const typing of [0, 1]) this.kept.get(`${session}\n${tab}\n${typing}`)?.close()
+  }
+
   /** The server closes: every queue is let go of. */
   close(): void {
+    this.closed = true
     clearInterval(this.timer)
     for (const queue of this.kept.values()) queue.close()
     this.kept.clear()
