@@ -15,13 +15,26 @@ export interface Conn {
 export type Command = { type: 'open'; conns: Conn[]; concurrency: number } | { type: 'watch'; tag: string } | { type: 'count' } | { type: 'close' }
 export type Report =
   | { type: 'opened'; opened: number; failed: number; retried: number; errors: string[]; ms: number }
-  | { type: 'count'; received: Record<Kind, number>; lastAt: number; lastOf: Record<Kind, number>; polls: number; dropped: number; why: Record<string, number> }
+  | {
+      type: 'count'
+      received: Record<Kind, number>
+      lastAt: number
+      lastOf: Record<Kind, number>
+      polls: number
+      dropped: number
+      why: Record<string, number>
+      /** Long polls without the message: how many were answered since it was sent (and so polled on without it), how many not; the last answer of one that was. */
+      missedPolls: { answered: number; silent: number; sample: string }
+    }
 
 interface Held {
   /** A long poll's is replaced when the server closed it and it was opened again. */
   socket: Socket
   kind: Kind
   got: boolean
+  /** A long poll's answers since the run's message was watched for, and the last one's start. */
+  answers: number
+  last: string
 }
 
 const held: Held[] = []
@@ -58,7 +71,7 @@ function request(path: string, c: Conn, extra: string): string {
 function open(c: Conn): Promise<Held> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: c.port, localAddress: c.local })
-    const h: Held = { socket, kind: c.kind, got: false }
+    const h: Held = { socket, kind: c.kind, got: false, answers: 0, last: '' }
     const timer = setTimeout(() => fail(new Error('no answer in 60 s')), 60_000)
     let settled = false
     const done = () => {
@@ -140,6 +153,8 @@ function open(c: Conn): Promise<Held> {
           continue
         }
         scan(h, body)
+        h.answers++
+        h.last = body.toString('utf8', 0, Math.min(body.length, 400))
         try {
           const rooms = (JSON.parse(body.toString()) as { rooms?: Record<string, { epoch: string; lastId: number }> }).rooms ?? {}
           const next = Object.entries(rooms).map(([room, at]) => `${room}:${at.epoch}:${at.lastId}`)
@@ -210,10 +225,24 @@ process.on('message', (command: Command) => {
   if (command.type === 'open') void openAll(command.conns, command.concurrency)
   else if (command.type === 'watch') {
     needle = Buffer.from(`"text":"${command.tag}`)
-    for (const h of held) h.got = false
+    for (const h of held) {
+      h.got = false
+      h.answers = 0
+    }
     received.websocket = received.sse = received.longpoll = 0
     lastAt = lastOf.websocket = lastOf.sse = lastOf.longpoll = 0
-  } else if (command.type === 'count') send({ type: 'count', received: { ...received }, lastAt, lastOf: { ...lastOf }, polls, dropped, why: { ...why } })
+  } else if (command.type === 'count') {
+    const missedPolls = { answered: 0, silent: 0, sample: '' }
+    for (const h of held) {
+      if (h.kind !== 'longpoll' || h.got) continue
+      if (h.answers === 0) missedPolls.silent++
+      else {
+        missedPolls.answered++
+        missedPolls.sample ||= h.last
+      }
+    }
+    send({ type: 'count', received: { ...received }, lastAt, lastOf: { ...lastOf }, polls, dropped, why: { ...why }, missedPolls })
+  }
   else if (command.type === 'close') {
     closing = true
     for (const h of held) h.socket.destroy()

@@ -179,6 +179,11 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     lines.push(
       `  ${held.toLocaleString('en-US')} held of ${o.connections.toLocaleString('en-US')} (${o.people.toLocaleString('en-US')} people with accounts, each in the lobby and ${o.roomsEach} other rooms; ${kinds.length === 3 ? 'a third each WebSocket, event stream, long poll' : `${kinds.join(' and ')} only`}), opened in ${(connectMs / 1000).toFixed(1)} s by ${workers.length} load generator processes`,
       `  one message in the lobby: ${total.toLocaleString('en-US')} delivered (${kinds.map((k) => `${k} ${byKind[k]!.toLocaleString('en-US')}`).join(', ')}), ${(held - total).toLocaleString('en-US')} missed, the last ${lastAt - sentAt} ms after it was sent (the last of each: ${kinds.map((k) => `${k} ${lastOfKind[k]} ms`).join(', ')})`,
+      ...(held > total
+        ? [
+            `  long polls without it: ${counts.reduce((sum, c) => sum + c.missedPolls.answered, 0)} answered since it was sent (polled on without it), ${counts.reduce((sum, c) => sum + c.missedPolls.silent, 0)} not answered since${counts.find((c) => c.missedPolls.sample) ? `; the last answer of one: ${counts.find((c) => c.missedPolls.sample)!.missedPolls.sample}` : ''}`,
+          ]
+        : []),
       `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed; since they opened, ${droppedAtRest} connections closed by the servers and not reopened (a long poll's connection is reopened, as a browser does, 5 times at most)${Object.keys(whyAtRest).length > 0 ? ` (${Object.entries(whyAtRest).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}`,
       ...servers.map((_, i) => {
         const mine = Math.floor(o.connections / o.processes) + (i < o.connections % o.processes ? 1 : 0)
