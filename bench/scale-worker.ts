@@ -12,7 +12,7 @@ export interface Conn {
   cookie: string
   local: string
 }
-export type Command = { type: 'open'; conns: Conn[]; concurrency: number } | { type: 'watch'; tag: string } | { type: 'count' } | { type: 'close' }
+export type Command = { type: 'open'; conns: Conn[]; concurrency: number } | { type: 'watch'; tag: string } | { type: 'count'; since?: number } | { type: 'close' }
 export type Report =
   | { type: 'opened'; opened: number; failed: number; retried: number; errors: string[]; ms: number }
   | {
@@ -23,8 +23,12 @@ export type Report =
       polls: number
       dropped: number
       why: Record<string, number>
-      /** Long polls without the message: how many were answered since it was sent (and so polled on without it), how many not; the last answer of one that was. */
-      missedPolls: { answered: number; silent: number; sample: string }
+      /**
+       * Long polls without the message: how many were answered after it was sent (`since`: they
+       * polled on without it), how many not (with how long their poll has waited, at most, and on
+       * which ports); the last answer of one.
+       */
+      missedPolls: { answered: number; silent: number; waitedMs: number; ports: number[]; sample: string }
     }
 
 interface Held {
@@ -32,9 +36,11 @@ interface Held {
   socket: Socket
   kind: Kind
   got: boolean
-  /** A long poll's answers since the run's message was watched for, and the last one's start. */
-  answers: number
+  /** A long poll's last answer: when, and how it began; when its poll after it was sent; its server's port. */
+  answeredAt: number
   last: string
+  polledAt: number
+  port: number
 }
 
 const held: Held[] = []
@@ -71,7 +77,7 @@ function request(path: string, c: Conn, extra: string): string {
 function open(c: Conn): Promise<Held> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: c.port, localAddress: c.local })
-    const h: Held = { socket, kind: c.kind, got: false, answers: 0, last: '' }
+    const h: Held = { socket, kind: c.kind, got: false, answeredAt: 0, last: '', polledAt: 0, port: c.port }
     const timer = setTimeout(() => fail(new Error('no answer in 60 s')), 60_000)
     let settled = false
     const done = () => {
@@ -130,6 +136,7 @@ function open(c: Conn): Promise<Held> {
     let reopened = 0
     const poll = () => {
       polls++
+      h.polledAt = Date.now()
       h.socket.write(request(`/longpolling/messages?follow=me&tab=${tab}${cursor ? `&cursor=${cursor}` : ''}`, c, 'Connection: keep-alive\r\n'))
     }
     const onData = (chunk: Buffer) => {
@@ -153,7 +160,7 @@ function open(c: Conn): Promise<Held> {
           continue
         }
         scan(h, body)
-        h.answers++
+        h.answeredAt = Date.now()
         h.last = body.toString('utf8', 0, Math.min(body.length, 400))
         try {
           const rooms = (JSON.parse(body.toString()) as { rooms?: Record<string, { epoch: string; lastId: number }> }).rooms ?? {}
@@ -225,19 +232,21 @@ process.on('message', (command: Command) => {
   if (command.type === 'open') void openAll(command.conns, command.concurrency)
   else if (command.type === 'watch') {
     needle = Buffer.from(`"text":"${command.tag}`)
-    for (const h of held) {
-      h.got = false
-      h.answers = 0
-    }
+    for (const h of held) h.got = false
     received.websocket = received.sse = received.longpoll = 0
     lastAt = lastOf.websocket = lastOf.sse = lastOf.longpoll = 0
   } else if (command.type === 'count') {
-    const missedPolls = { answered: 0, silent: 0, sample: '' }
+    const missedPolls = { answered: 0, silent: 0, waitedMs: 0, ports: [] as number[], sample: '' }
+    const since = command.since ?? Infinity
     for (const h of held) {
       if (h.kind !== 'longpoll' || h.got) continue
-      if (h.answers === 0) missedPolls.silent++
-      else {
+      if (!missedPolls.ports.includes(h.port)) missedPolls.ports.push(h.port)
+      if (h.answeredAt > since) {
         missedPolls.answered++
+        missedPolls.sample ||= h.last
+      } else {
+        missedPolls.silent++
+        missedPolls.waitedMs = Math.max(missedPolls.waitedMs, Date.now() - h.polledAt)
         missedPolls.sample ||= h.last
       }
     }

@@ -166,7 +166,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     let counts: Extract<Report, { type: 'count' }>[] = []
     let total = 0
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-      counts = (await Promise.all(workers.map((w) => (w.tell({ type: 'count' }), w.next('count', 30_000))))) as Extract<Report, { type: 'count' }>[]
+      counts = (await Promise.all(workers.map((w) => (w.tell({ type: 'count', since: sentAt }), w.next('count', 30_000))))) as Extract<Report, { type: 'count' }>[]
       total = counts.reduce((sum, c) => sum + c.received.websocket + c.received.sse + c.received.longpoll, 0)
       if (total >= held) break
       await sleep(200)
@@ -181,7 +181,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
       `  one message in the lobby: ${total.toLocaleString('en-US')} delivered (${kinds.map((k) => `${k} ${byKind[k]!.toLocaleString('en-US')}`).join(', ')}), ${(held - total).toLocaleString('en-US')} missed, the last ${lastAt - sentAt} ms after it was sent (the last of each: ${kinds.map((k) => `${k} ${lastOfKind[k]} ms`).join(', ')})`,
       ...(held > total
         ? [
-            `  long polls without it: ${counts.reduce((sum, c) => sum + c.missedPolls.answered, 0)} answered since it was sent (polled on without it), ${counts.reduce((sum, c) => sum + c.missedPolls.silent, 0)} not answered since${counts.find((c) => c.missedPolls.sample) ? `; the last answer of one: ${counts.find((c) => c.missedPolls.sample)!.missedPolls.sample}` : ''}`,
+            `  long polls without it: ${counts.reduce((sum, c) => sum + c.missedPolls.answered, 0)} answered after it was sent (polled on without it), ${counts.reduce((sum, c) => sum + c.missedPolls.silent, 0)} not (the longest wait ${Math.max(...counts.map((c) => c.missedPolls.waitedMs))} ms), on ports ${[...new Set(counts.flatMap((c) => c.missedPolls.ports))].join(', ')}${counts.find((c) => c.missedPolls.sample) ? `; the last answer of one: ${counts.find((c) => c.missedPolls.sample)!.missedPolls.sample}` : ''}`,
           ]
         : []),
       `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed; since they opened, ${droppedAtRest} connections closed by the servers and not reopened (a long poll's connection is reopened, as a browser does, 5 times at most)${Object.keys(whyAtRest).length > 0 ? ` (${Object.entries(whyAtRest).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}`,
