@@ -5,7 +5,7 @@
 // each figure's ratio to the baseline measured in the same round. Raw results go to
 // bench/results/latest.json. 127.0.0.1 only; every loop is bounded.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -108,7 +108,12 @@ async function start(
     ...extraEnv,
   }
   dataDirs.push(env.DATA_DIR)
-  const child = spawn(command!, argv, { env, stdio: ['ignore', 'ignore', 'inherit'] })
+  // BENCH_SERVER_LOG=DIR: each server's log (warnings and errors) in DIR/server-PORT.log, to see what a run hit.
+  const logDir = process.env.BENCH_SERVER_LOG
+  if (logDir) mkdirSync(logDir, { recursive: true })
+  const out = logDir ? openSync(join(logDir, `server-${port}.log`), 'a') : 'ignore'
+  const child = spawn(command!, argv, { env, stdio: ['ignore', out, 'inherit'] })
+  if (typeof out === 'number') closeSync(out)
   children.add(child)
   child.once('exit', () => children.delete(child))
   const base = `http://127.0.0.1:${port}`

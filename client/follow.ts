@@ -252,7 +252,8 @@ class FollowPollLink extends HttpLink {
           // A long poll's refusal is the room's JSON error (Conflict: start over from where it stands).
           if ((refused.status === 409 || refused.error === 'Conflict') && typeof refused.epoch === 'string') this.stream.startOver(room, refused.epoch, Number(refused.lastId) || 0)
           else if (refused.error === 'Forbidden') this.stream.removed(room, String(refused.message ?? ''))
-          else this.stream.drop(room)
+          // Refused for now (the store did not answer, too many at once): polled again from its cursor.
+          else if (refused.error !== 'Service Unavailable' && refused.error !== 'Too Many Requests') this.stream.drop(room)
         }
         // Signals: a room's (typing, with its room) or the person's (presence).
         for (const signal of body.signals ?? []) {

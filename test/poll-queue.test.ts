@@ -42,7 +42,8 @@ class Page {
     }
     for (const [room, { epoch, lastId }] of Object.entries(body.rooms)) if (!this.cursors.has(room)) this.cursors.set(room, { epoch, last: lastId })
     for (const event of body.events) if (event.type === 'person' && (event.kind === 'left' || event.kind === 'removed')) this.cursors.delete(event.room)
-    for (const refused of body.refused) this.cursors.delete(refused.room)
+    // As the page does: a room refused for now (503, 429) is polled again from its cursor; any other refusal drops it.
+    for (const refused of body.refused as { room: string; error?: string }[]) if (refused.error !== 'Service Unavailable' && refused.error !== 'Too Many Requests') this.cursors.delete(refused.room)
     return { ...body, status: res.status }
   }
 
@@ -336,4 +337,27 @@ t.test("a page's leave beacon lets its queue go at once: nothing of it holds her
   t.equal((await post(base, ann, '/room/leave', { tab: page.tab })).status, 204)
   t.equal(app.pollQueues.size, 0, 'the queue is gone')
   t.equal(app.chatroom.subscriberCount, idle, 'and every reader of it')
+})
+
+t.test('a room the store cannot resume for now (503) keeps its cursor: the answer gives it back, and the next poll has what was said meanwhile', async (t) => {
+  const { base, app } = await served(t)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  await post(base, bob, '/rooms/red/join')
+  const page = new Page(base, ann)
+  await page.poll()
+  const red = await app.chatroom.room('red')
+  const cursor = page.cursors.get('red')!
+  // Her answer is lost and red is said to meanwhile: red is entered again from her cursor, and that fails once.
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'first' })
+  await page.poll(true)
+  red.enter = async () => ({ ok: false, refused: 'unavailable', epoch: red.epoch, lastId: red.lastId })
+  const refused = await page.poll()
+  delete (red as Partial<Room>).enter
+  t.match(refused.refused, [{ room: 'red', error: 'Service Unavailable' }], 'red refused 503')
+  t.same(refused.rooms.red, { epoch: cursor.epoch, lastId: cursor.last }, 'with the cursor she gave, to poll it from again')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'second' })
+  await page.until(() => page.texts('red').length === 2, 'both')
+  t.same(page.texts('red'), ['first', 'second'], 'nothing lost, nothing twice')
 })

@@ -175,10 +175,16 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
     // Everything entered goes on the queue first: if the store did not answer for the rest (the
     // caller says 503), the queue is let go of below with all of it.
     const refusals: unknown[] = []
+    // A room refused for now (503: the store did not answer; 429) goes on from the cursor given at the next poll: it is said in `rooms` too, so no client starts it over from now.
+    const retry: Record<string, { epoch: string; lastId: number }> = {}
     const me = meEntered.status === 'fulfilled' ? meEntered.value : undefined
     for (const entry of [...(me ? [me] : []), ...(roomsEntered.status === 'fulfilled' ? roomsEntered.value : [])]) {
-      if (!entry.ok) refusals.push(entry.body)
-      else queue.add(entry.room, entry.of, entry.from, entry.subscription)
+      if (entry.ok) queue.add(entry.room, entry.of, entry.from, entry.subscription)
+      else {
+        refusals.push(entry.body)
+        const cursor = entry.room === ME ? meCursor : given.get(entry.room)
+        if ((entry.status === 503 || entry.status === 429) && cursor?.epoch !== undefined && cursor.lastReceived !== undefined) retry[entry.room] = { epoch: cursor.epoch, lastId: cursor.lastReceived }
+      }
     }
     if (meEntered.status === 'rejected') throw meEntered.reason
     if (roomsEntered.status === 'rejected') throw roomsEntered.reason
@@ -193,7 +199,7 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
     // Gone while waiting (a page that asks again with another room, a page closed): nothing is
     // taken, so what waits is kept for the page's next poll from the same cursors.
     if (gone) return reply.code(204).send()
-    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(await answer(request, queue, refusals))
+    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(await answer(request, queue, refusals, retry))
   } catch (error) {
     queue.close()
     throw error
@@ -203,11 +209,11 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
 }
 
 /** The answer of a poll of the person's stream: what every room has, and each room's cursor for the next poll. */
-async function answer(request: FastifyRequest, queue: PollQueue, refusals: unknown[]): Promise<string> {
+async function answer(request: FastifyRequest, queue: PollQueue, refusals: unknown[], retry: Record<string, { epoch: string; lastId: number }>): Promise<string> {
   const events: string[] = []
   // Signals of the person's stream (others' presence) and its rooms' (typing): beside the events, never a cursor.
   const signals: string[] = []
-  const rooms: Record<string, { epoch: string; lastId: number }> = {}
+  const rooms: Record<string, { epoch: string; lastId: number }> = { ...retry }
   const joined: { room: string; at: number }[] = []
   const followed = queue.takeFollowed()
   // The person's own events first (they carry their room already), then each room's.
