@@ -57,6 +57,16 @@ class Page {
   }
 }
 
+/** Ann's room red, which Bob joined: the two of them on a server of its own. */
+async function inRed(t: Parameters<typeof served>[0], env: Record<string, string> = {}) {
+  const { base, app } = await served(t, env)
+  const ann = await registerAccount(app, 'ann')
+  const bob = await registerAccount(app, 'bob')
+  await post(base, ann, '/rooms', { name: 'red' })
+  await post(base, bob, '/rooms/red/join')
+  return { base, app, ann, bob }
+}
+
 /** Counts the rooms (logs) entered or followed (Room.enter, Room.follow) while `run` runs. */
 async function entering<T>(run: () => Promise<T>): Promise<{ result: T; entered: number }> {
   const { enter, follow } = Room.prototype
@@ -111,11 +121,7 @@ t.test('a page polls again with the cursors it was given: its rooms are not ente
 })
 
 t.test('an answer that never reached the page: its next poll, with the old cursors, is handed the same events again; then on as before', async (t) => {
-  const { base, app } = await served(t)
-  const ann = await registerAccount(app, 'ann')
-  const bob = await registerAccount(app, 'bob')
-  await post(base, ann, '/rooms', { name: 'red' })
-  await post(base, bob, '/rooms/red/join')
+  const { base, ann, bob } = await inRed(t)
   const page = new Page(base, ann)
   await page.poll()
   await post(base, bob, '/longpolling/rooms/red/messages', { text: 'lost once' })
@@ -223,11 +229,7 @@ t.test('what a kept queue holds follows the person: a private room left, a kick,
 })
 
 t.test('a kept queue is let go of: after LONGPOLL_KEEP without a poll, at sign-out, and two polls of one page at once each get everything', async (t) => {
-  const { base, app } = await served(t, { LONGPOLL_KEEP: '0.3' })
-  const ann = await registerAccount(app, 'ann')
-  const bob = await registerAccount(app, 'bob')
-  await post(base, ann, '/rooms', { name: 'red' })
-  await post(base, bob, '/rooms/red/join')
+  const { base, app, ann, bob } = await inRed(t, { LONGPOLL_KEEP: '0.3' })
   const idle = app.chatroom.subscriberCount
   const page = new Page(base, ann)
   await page.poll()
@@ -283,11 +285,7 @@ t.test('signed out while a poll waits: it answers at once, not after its 20 s, a
 })
 
 t.test('a poll whose page went away while it waited takes nothing: the next poll, from the same cursors, has what came since, once, with no room entered again', async (t) => {
-  const { base, app } = await served(t, { LONGPOLL_TIMEOUT: '20' })
-  const ann = await registerAccount(app, 'ann')
-  const bob = await registerAccount(app, 'bob')
-  await post(base, ann, '/rooms', { name: 'red' })
-  await post(base, bob, '/rooms/red/join')
+  const { base, ann, bob } = await inRed(t, { LONGPOLL_TIMEOUT: '20' })
   const page = new Page(base, ann)
   await page.poll()
   await page.poll()
@@ -340,11 +338,7 @@ t.test("a page's leave beacon lets its queue go at once: nothing of it holds her
 })
 
 t.test('a room the store cannot resume for now (503) keeps its cursor: the answer gives it back, and the next poll has what was said meanwhile', async (t) => {
-  const { base, app } = await served(t)
-  const ann = await registerAccount(app, 'ann')
-  const bob = await registerAccount(app, 'bob')
-  await post(base, ann, '/rooms', { name: 'red' })
-  await post(base, bob, '/rooms/red/join')
+  const { base, app, ann, bob } = await inRed(t)
   const page = new Page(base, ann)
   await page.poll()
   const red = await app.chatroom.room('red')
