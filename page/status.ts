@@ -38,9 +38,13 @@ addEventListener('pageshow', (e) => {
   if (e.persisted) location.reload()
 })
 
+/** Set once the page is on its way back to the welcome page: a second path that hears the refusal does not navigate again (cutting the first). */
+let signingOut = false
+
 /** The session is gone (signed out elsewhere, expired): back to the welcome page, the name kept. */
 export function signedOut(): void {
-  if (leaving) return
+  if (leaving || signingOut) return
+  signingOut = true
   location.assign(`/?signin=expired&name=${encodeURIComponent(me)}`)
 }
 
