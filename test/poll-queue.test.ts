@@ -355,3 +355,24 @@ t.test('a room the store cannot resume for now (503) keeps its cursor: the answe
   await page.until(() => page.texts('red').length === 2, 'both')
   t.same(page.texts('red'), ['first', 'second'], 'nothing lost, nothing twice')
 })
+
+t.test('what several rooms said between two polls comes in the order it was said, each room in its own order', async (t) => {
+  const { base, app, ann, bob } = await inRed(t)
+  await post(base, ann, '/rooms', { name: 'blue' })
+  await post(base, bob, '/rooms/blue/join')
+  const page = new Page(base, ann)
+  await page.poll()
+  const said = ['blue 1', 'red 1', 'blue 2', 'red 2', 'red 3', 'blue 3']
+  for (const text of said) {
+    await post(base, bob, `/longpolling/rooms/${text.split(' ')[0]}/messages`, { text })
+    // Apart in time, as people type.
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const answer = await page.poll()
+  t.same(
+    answer.events.filter((e) => e.type === 'message').map((e) => e.text),
+    said,
+    'in the order said, across rooms',
+  )
+  t.ok(app.pollQueues.size === 1)
+})

@@ -215,6 +215,8 @@ async function answer(request: FastifyRequest, queue: PollQueue, refusals: unkno
   const signals: string[] = []
   const rooms: Record<string, { epoch: string; lastId: number }> = { ...retry }
   const joined: { room: string; at: number }[] = []
+  // Rooms' events, each room's in its order, then merged by time across rooms (as they were said).
+  const said: { at: number; json: string }[] = []
   const followed = queue.takeFollowed()
   // The person's own events first (they carry their room already), then each room's.
   const names = [...queue.entries.keys()].sort((a, b) => (a === ME ? -1 : b === ME ? 1 : 0))
@@ -231,9 +233,12 @@ async function answer(request: FastifyRequest, queue: PollQueue, refusals: unkno
     }
     const items = subscription ? subscription.takeSignals() : (taken?.signals ?? [])
     for (const signal of items) signals.push(room === ME ? signal.json : inRoom(room, signal.json))
+    let at = 0
     for (const stored of subscription ? subscription.take() : (taken?.events ?? [])) {
       kept.position = stored.event.id
-      if (room !== ME) events.push(inRoom(room, stored.json))
+      // Never earlier than the room's event before it: the merge keeps each room's order.
+      at = Math.max(at, stored.event.timestamp)
+      if (room !== ME) said.push({ at, json: inRoom(room, stored.json) })
       else {
         events.push(stored.json)
         const added = addsRoom(stored)
@@ -244,6 +249,9 @@ async function answer(request: FastifyRequest, queue: PollQueue, refusals: unkno
     // Ended (lagged, left, closed), or a page of old events with more to come: the next poll enters it again from this cursor.
     if (subscription ? subscription.closed || kept.position < kept.of.lastId : taken?.ended !== undefined) queue.drop(room)
   }
+  // A stable sort: events of one time keep their rooms' order.
+  said.sort((a, b) => a.at - b.at)
+  for (const { json } of said) events.push(json)
   // A room joined meanwhile: poll it from where it was joined (its entry is the cursor to send).
   for (const { room, at } of joined) {
     if (rooms[room]) continue
