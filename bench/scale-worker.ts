@@ -4,6 +4,7 @@
 // the run's message in the raw bytes. Told what to do over IPC; every loop is bounded.
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import { backoff } from '../client/connection.js'
 
 export type Kind = 'websocket' | 'sse' | 'longpoll'
 export interface Conn {
@@ -28,7 +29,7 @@ export type Report =
        * polled on without it), how many not (with how long their poll has waited, at most, and on
        * which ports); the last answer of one.
        */
-      missedPolls: { answered: number; silent: number; waitedMs: number; ports: number[]; sample: string }
+      missedPolls: { answered: number; silent: number; waitedMs: number; ports: number[]; sample: string; answersSince: number[]; since: string[] }
     }
 
 interface Held {
@@ -41,12 +42,17 @@ interface Held {
   last: string
   polledAt: number
   port: number
+  /** A long poll's answers since the run's message was watched for, and the first three of them (how a miss went). */
+  answers: number
+  since: string[]
 }
 
 const held: Held[] = []
 /** Set once the run tells it to close: nothing is opened again. */
 let closing = false
 let needle = Buffer.from('\u0000never\u0000')
+/** The run's message is watched for (answers are recorded from then). */
+let watching = false
 const received: Record<Kind, number> = { websocket: 0, sse: 0, longpoll: 0 }
 let lastAt = 0
 /** When each kind's last connection had the message. */
@@ -77,7 +83,7 @@ function request(path: string, c: Conn, extra: string): string {
 function open(c: Conn): Promise<Held> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: c.port, localAddress: c.local })
-    const h: Held = { socket, kind: c.kind, got: false, answeredAt: 0, last: '', polledAt: 0, port: c.port }
+    const h: Held = { socket, kind: c.kind, got: false, answeredAt: 0, last: '', polledAt: 0, port: c.port, answers: 0, since: [] }
     const timer = setTimeout(() => fail(new Error('no answer in 60 s')), 60_000)
     let settled = false
     const done = () => {
@@ -86,9 +92,12 @@ function open(c: Conn): Promise<Held> {
       clearTimeout(timer)
       resolve(h)
     }
+    /** It did not open (its attempt is over: the opening is tried again with a new connection, or counted failed). */
+    let failed = false
     const fail = (error: Error) => {
       if (settled) return
       settled = true
+      failed = true
       clearTimeout(timer)
       socket.destroy()
       reject(error)
@@ -134,6 +143,8 @@ function open(c: Conn): Promise<Held> {
     // Its page's id, as a page sends it: the server keeps the page's rooms entered between its polls.
     const tab = randomBytes(9).toString('base64url')
     let reopened = 0
+    /** Answers other than 200 in a row (the backoff). */
+    let failures = 0
     const poll = () => {
       polls++
       h.polledAt = Date.now()
@@ -150,15 +161,18 @@ function open(c: Conn): Promise<Held> {
         if (buffer.length < end + 4 + length) return
         const body = buffer.subarray(end + 4, end + 4 + length)
         buffer = buffer.subarray(end + 4 + length)
+        h.answers++
+        if (h.since.length < 3 && watching) h.since.push(`${Date.now()} ${headers.split('\r\n')[0]} ${body.toString('utf8', 0, Math.min(body.length, 1500))}`)
         if (!headers.startsWith('HTTP/1.1 200')) {
           const status = headers.slice(9, 12)
           if (!settled) return fail(new Error(`long poll: ${headers.split('\r\n')[0]}`))
-          // As a client does: 409 starts over from now; anything else is tried again in a second.
+          // As the client library does: 409 starts over from now; anything else is tried again, backing off (0.5 s doubling to 15 s).
           noted(`long poll answered ${status}`)
           if (status === '409') cursor = ''
-          setTimeout(() => !h.socket.destroyed && poll(), status === '409' ? 0 : 1000)
+          setTimeout(() => !h.socket.destroyed && poll(), status === '409' ? 0 : backoff(failures++))
           continue
         }
+        failures = 0
         scan(h, body)
         h.answeredAt = Date.now()
         h.last = body.toString('utf8', 0, Math.min(body.length, 400))
@@ -176,7 +190,8 @@ function open(c: Conn): Promise<Held> {
     // A keep-alive connection the server closed between two polls is opened again and the poll
     // made again from its cursor, as a browser does (at most 5 times per connection, a second apart).
     const onClose = () => {
-      if (!settled || closing) return
+      // Not one that never opened: its opening is tried again on a connection of its own.
+      if (!settled || failed || closing) return
       noted('long poll connection closed')
       if (reopened++ >= 5) return void dropped++
       setTimeout(() => {
@@ -232,15 +247,22 @@ process.on('message', (command: Command) => {
   if (command.type === 'open') void openAll(command.conns, command.concurrency)
   else if (command.type === 'watch') {
     needle = Buffer.from(`"text":"${command.tag}`)
-    for (const h of held) h.got = false
+    watching = true
+    for (const h of held) {
+      h.got = false
+      h.answers = 0
+      h.since = []
+    }
     received.websocket = received.sse = received.longpoll = 0
     lastAt = lastOf.websocket = lastOf.sse = lastOf.longpoll = 0
   } else if (command.type === 'count') {
-    const missedPolls = { answered: 0, silent: 0, waitedMs: 0, ports: [] as number[], sample: '' }
+    const missedPolls = { answered: 0, silent: 0, waitedMs: 0, ports: [] as number[], sample: '', answersSince: [] as number[], since: [] as string[] }
     const since = command.since ?? Infinity
     for (const h of held) {
       if (h.kind !== 'longpoll' || h.got) continue
       if (!missedPolls.ports.includes(h.port)) missedPolls.ports.push(h.port)
+      missedPolls.answersSince.push(h.answers)
+      if (missedPolls.since.length === 0) missedPolls.since = h.since
       if (h.answeredAt > since) {
         missedPolls.answered++
         missedPolls.sample ||= h.last

@@ -111,6 +111,9 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
   if (perProcess + 500 > d.fdLimit) throw new Error(`${perProcess} connections per process need more than the ${d.fdLimit} descriptors a process may have: use more processes`)
   const servers: { target: Target; child: ChildProcess }[] = []
   const workers: Worker[] = []
+  // Where a long run stands, on stderr (a run of 100,000 takes minutes).
+  const begun = performance.now()
+  const stage = (what: string) => process.stderr.write(`  ${((performance.now() - begun) / 1000).toFixed(0)} s: ${what}\n`)
   try {
     for (let p = 0; p < o.processes; p++) servers.push(await d.start(d.env, d.fdLimit))
     const cookies = await registerPeople(servers[0]!.target.base, o.people, o.roomsEach)
@@ -131,6 +134,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     }
     const opened = (await Promise.all(workers.map((w) => w.next('opened', 900_000)))) as Extract<Report, { type: 'opened' }>[]
     const connectMs = performance.now() - started
+    stage('opened')
     const held = opened.reduce((sum, r) => sum + r.opened, 0)
     const failed = opened.reduce((sum, r) => sum + r.failed, 0)
     const retried = opened.reduce((sum, r) => sum + r.retried, 0)
@@ -140,18 +144,19 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     await sleep(Math.min(20_000, 3000 + o.connections / 20))
     const rssAfter = servers.map((s) => rssBytes(s.target.pid))
     // At rest: nothing is sent; what each process spends (timers, heartbeats, long polls renewed).
-    const countsBefore = (await Promise.all(workers.map((w) => (w.tell({ type: 'count' }), w.next('count', 30_000))))) as Extract<Report, { type: 'count' }>[]
+    const countsBefore = (await Promise.all(workers.map((w) => (w.tell({ type: 'count' }), w.next('count', 90_000))))) as Extract<Report, { type: 'count' }>[]
     const cpuBefore = servers.map((s) => cpuSeconds(s.target.pid))
     const restStarted = performance.now()
     await sleep(o.restSeconds * 1000)
     const restElapsed = (performance.now() - restStarted) / 1000
     const cpuRest = servers.map((s, i) => (cpuSeconds(s.target.pid) - cpuBefore[i]!) / restElapsed)
-    const countsAfter = (await Promise.all(workers.map((w) => (w.tell({ type: 'count' }), w.next('count', 30_000))))) as Extract<Report, { type: 'count' }>[]
+    const countsAfter = (await Promise.all(workers.map((w) => (w.tell({ type: 'count' }), w.next('count', 90_000))))) as Extract<Report, { type: 'count' }>[]
     const pollsAtRest = countsAfter.reduce((sum, c) => sum + c.polls, 0) - countsBefore.reduce((sum, c) => sum + c.polls, 0)
     const droppedAtRest = countsAfter.reduce((sum, c) => sum + c.dropped, 0)
     const whyAtRest: Record<string, number> = {}
     for (const c of countsAfter) for (const [what, n] of Object.entries(c.why)) whyAtRest[what] = (whyAtRest[what] ?? 0) + n
 
+    stage('rested; the message goes')
     // One message in the lobby, which every person follows: to all of them.
     const tag = `scale${Date.now()}`
     for (const w of workers) w.tell({ type: 'watch', tag })
@@ -166,9 +171,10 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
     let counts: Extract<Report, { type: 'count' }>[] = []
     let total = 0
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-      counts = (await Promise.all(workers.map((w) => (w.tell({ type: 'count', since: sentAt }), w.next('count', 30_000))))) as Extract<Report, { type: 'count' }>[]
+      counts = (await Promise.all(workers.map((w) => (w.tell({ type: 'count', since: sentAt }), w.next('count', 90_000))))) as Extract<Report, { type: 'count' }>[]
       total = counts.reduce((sum, c) => sum + c.received.websocket + c.received.sse + c.received.longpoll, 0)
       if (total >= held) break
+      if (Math.floor((Date.now() - sentAt) / 10_000) !== Math.floor((Date.now() - sentAt - 200) / 10_000)) stage(`${total} of ${held} have it`)
       await sleep(200)
     }
     const lastAt = Math.max(...counts.map((c) => c.lastAt))
@@ -182,6 +188,7 @@ export async function scaleScenario(o: ScaleOptions, d: ScaleDeps): Promise<{ re
       ...(held > total
         ? [
             `  long polls without it: ${counts.reduce((sum, c) => sum + c.missedPolls.answered, 0)} answered after it was sent (polled on without it), ${counts.reduce((sum, c) => sum + c.missedPolls.silent, 0)} not (the longest wait ${Math.max(...counts.map((c) => c.missedPolls.waitedMs))} ms), on ports ${[...new Set(counts.flatMap((c) => c.missedPolls.ports))].join(', ')}${counts.find((c) => c.missedPolls.sample) ? `; the last answer of one: ${counts.find((c) => c.missedPolls.sample)!.missedPolls.sample}` : ''}`,
+            `  their answers since the message was watched for: ${counts.flatMap((c) => c.missedPolls.answersSince).join(', ')}; the first three of one: ${counts.find((c) => c.missedPolls.since.length > 0)?.missedPolls.since.join('\n    ') ?? 'none'}`,
           ]
         : []),
       `  at rest for ${o.restSeconds} s: ${pollsAtRest.toLocaleString('en-US')} long polls renewed; since they opened, ${droppedAtRest} connections closed by the servers and not reopened (a long poll's connection is reopened, as a browser does, 5 times at most)${Object.keys(whyAtRest).length > 0 ? ` (${Object.entries(whyAtRest).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}`,
