@@ -5,6 +5,7 @@ import t from 'tap'
 import { LocalBus } from '../app/chatroom/bus/local.js'
 import { Chatroom } from '../app/chatroom/chatroom.js'
 import type { Event } from '../app/chatroom/event.js'
+import { memberKey } from '../app/chatroom/presence.js'
 import { MemoryStore } from '../app/chatroom/store/memory.js'
 import type { RoomLog } from '../app/chatroom/store/store.js'
 import { buildTestApp, signIn } from './helpers.js'
@@ -276,4 +277,65 @@ t.test('ROOM_IDLE in the app: a room is unloaded once quiet and answers as befor
   const events = poll.json() as Event[]
   t.equal(events[0]?.id, first.at(-1)!.id + 1, 'the ids go on')
   t.ok(events.some((e) => e.text === 'still here'))
+})
+
+t.test('rooms start with nothing of their own and share nothing: a mute, a ban, a typist, a reader in one room are not in another', async (t) => {
+  const { chatroom, store } = await registry(t, new MemoryStore(), 0)
+  const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((name) => chatroom.room(name)))
+  const mod = { id: 'mod-id', name: 'mod' }
+  const ann = { id: 'ann-id', name: 'ann' }
+  const bob = { id: 'bob-id', name: 'bob' }
+  const carl = { id: 'carl-id', name: 'carl' }
+  // As the registry moderates: the store records it, then the room's log says it.
+  const now = Date.now()
+  await store.rooms.restrict('a', { person: memberKey(bob), name: 'bob', kind: 'mute', until: undefined, by: 'mod', reason: 'shouting', at: now })
+  await a!.moderation(mod, 'mute', 'bob', 'shouting')
+  await store.rooms.restrict('b', { person: memberKey(carl), name: 'carl', kind: 'ban', until: undefined, by: 'mod', reason: 'spam', at: now })
+  await b!.moderation(mod, 'ban', 'carl', 'spam')
+  t.equal((await a!.say(bob, 'hi')).outcome, 'forbidden', 'muted in a')
+  t.equal((await b!.say(bob, 'hi')).outcome, 'ok', 'not in b')
+  t.equal((await c!.say(bob, 'hi')).outcome, 'ok', 'nor in c')
+  t.match(await b!.enter(carl, 'websocket'), { ok: false, refused: 'banned' }, 'banned from b')
+  const inC = await c!.enter(carl, 'websocket')
+  t.ok(inC.ok, 'not from c')
+  if (inC.ok) inC.subscription.cancel()
+
+  // A reader of a hears a, not b; a typist in a types in a alone.
+  const reader = await a!.enter(ann, 'websocket', { typing: true, lastReceived: a!.lastId })
+  if (!reader.ok) throw new Error('refused')
+  const other = c!.subscribe(c!.lastId)
+  a!.typing(carl)
+  await b!.say(ann, 'in b')
+  await a!.say(ann, 'in a')
+  await until(() => reader.subscription.size > 0, 'a reader of a hears a')
+  t.same(reader.subscription.take().map((s) => s.event.text), ['in a'])
+  t.same(other.take(), [], 'a reader of c hears nothing of a or b')
+  t.same(a!.typingNow(), ['carl'], 'carl types in a')
+  t.same(b!.typingNow(), [], 'not in b')
+  reader.subscription.cancel()
+  other.cancel()
+  await a!.leave(ann)
+  t.equal(a!.subscriberCount + b!.subscriberCount + c!.subscriberCount, 0, 'every reader gone')
+  // A room whose readers went gives back what held them; a new reader of it is one of its own.
+  const again = a!.subscribe(a!.lastId)
+  await a!.say(ann, 'once more')
+  t.same(again.take().map((s) => s.event.text), ['once more'])
+  t.equal(c!.subscriberCount, 0, 'c has none of them')
+  again.cancel()
+})
+
+t.test('the empty collections rooms start with are shared and never written: a write takes one of its own', async (t) => {
+  const { noMap, noSet, owned, shrunk } = await import('../app/chatroom/empty.js')
+  const shared = noMap<string, number>()
+  t.equal(noMap(), shared, 'one shared map')
+  t.throws(() => shared.set('x', 1), /shared empty map was written to/, 'writing to it throws, never leaks into another room')
+  t.throws(() => noSet<string>().add('x'), /shared empty set was written to/)
+  const mine = owned(shared)
+  t.not(mine, shared, 'a write takes a map of its own')
+  mine.set('x', 1)
+  t.equal(shared.size, 0)
+  t.equal(owned(mine), mine, 'a map of its own stays')
+  mine.delete('x')
+  t.equal(shrunk(mine), shared, 'emptied: the shared one back')
+  t.equal(shrunk(owned(noSet<string>())), noSet(), 'a set the same')
 })

@@ -326,7 +326,7 @@ export class Chatroom {
         this.rooms.set(name, room)
         this.bus.watch(name)
         await this.guard(room, log)
-        if (!name.startsWith('~')) await room.restrictFrom(() => this.store.rooms.restrictions(name, Date.now()))
+        if (!name.startsWith('~')) await room.restrictFrom(this.store.rooms)
         await room.start()
         return room
       })().finally(() => this.loading.delete(name))

@@ -1,3 +1,5 @@
+import { noMap, owned } from './empty.js'
+
 export interface Member {
   /** Who the user is (random, from their session); absent in tests that go by name alone. */
   id?: string | undefined
@@ -100,16 +102,16 @@ interface State {
 export class Presence {
   private readonly store: PresenceStore
   private readonly options: PresenceOptions
-  private readonly users = new Map<string, State>()
+  private users = noMap<string, State>()
   /** When each user recently joined (for churnLimit); pruned on every sweep. */
-  private readonly joins = new Map<string, number[]>()
+  private joins = noMap<string, number[]>()
   private sweeper: NodeJS.Timeout | undefined
   /**
    * People the log shows present when this node started (the process before it went away
    * with them here): by name, with when their leave is due unless they come back first, so a
    * restart makes no leave and join lines for those who reconnect.
    */
-  private readonly adopted = new Map<string, { member: Member; leaveAt: number }>()
+  private adopted = noMap<string, { member: Member; leaveAt: number }>()
   /** Between start() and stop(). */
   private running = false
 
@@ -138,7 +140,7 @@ export class Presence {
    */
   adopt(members: readonly Member[], graceMs: number): void {
     const leaveAt = this.now() + graceMs
-    for (const member of members) if (!this.isOnline(member.name)) this.adopted.set(member.name, { member, leaveAt })
+    for (const member of members) if (!this.isOnline(member.name)) (this.adopted = owned(this.adopted)).set(member.name, { member, leaveAt })
     this.store.listedAlready?.(members.map((m) => m.name))
     this.schedule()
   }
@@ -284,11 +286,13 @@ export class Presence {
     this.adopted.delete(member.name)
     const { id, name, avatar, provider } = member
     const state: State = { member: { id, name, avatar, provider: provider && { name: provider.name } }, held: 0, leases: new Map(), leaveAt: undefined }
+    this.users = owned(this.users)
     this.users.set(memberKey(member), state)
     this.schedule()
     if (this.options.churnLimit !== undefined) {
       const times = this.joins.get(memberKey(member)) ?? []
       times.push(this.now())
+      this.joins = owned(this.joins)
       this.joins.set(memberKey(member), times)
     }
     this.store.arrive(member).catch((error: unknown) => this.options.onError?.(error))

@@ -4,8 +4,9 @@ import { applyChange, createPresenceSignal, createTypingSignal, withoutText, wit
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
-import { isGuest, memberKey, Presence, type Member, type Roster } from './presence.js'
-import { LOBBY, type FileStore, type Restriction, type RoomLog } from './store/store.js'
+import { noMap, noSet, owned, shrunk } from './empty.js'
+import { isGuest, memberKey, Presence, type Member, type PresenceOptions, type Roster } from './presence.js'
+import { LOBBY, type FileStore, type RoomLog, type RoomStore } from './store/store.js'
 import { removalMessage, Subscription, type Removal, type SubscribeOptions, type SubscriptionOwner } from './subscription.js'
 
 /** How each room behaves (the chatroom's options, handed to every room). */
@@ -157,6 +158,41 @@ export interface RoomShared {
 export const MAX_REACTION_KINDS = 20
 export const MAX_OWN_REACTIONS = 10
 
+/** Every room of a chatroom shares them (made once: not two closures per room). */
+const presenceOptionsOf = new WeakMap<RoomShared, { options: RoomOptions; made: PresenceOptions }>()
+
+function presenceOptions(options: RoomOptions, shared: RoomShared): PresenceOptions {
+  const kept = presenceOptionsOf.get(shared)
+  let made = kept?.options === options ? kept.made : undefined
+  if (!made) {
+    const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
+    made = {
+      graceMs: presence.graceMs,
+      churnLimit: presence.churnLimit,
+      onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
+      onGone: (member) => shared.onGone?.(member),
+    }
+    presenceOptionsOf.set(shared, { options, made })
+  }
+  return made
+}
+
+/** Who has a room other than the lobby open: a signal to its readers on every process, never a line of its log. */
+class SignalPresence implements PresenceRoom {
+  constructor(
+    private readonly bus: Bus,
+    private readonly room: string,
+  ) {}
+
+  async join(user: string, avatar?: string): Promise<void> {
+    this.bus.signal(createPresenceSignal(user, 'online', avatar), this.room)
+  }
+
+  async left(user: string): Promise<void> {
+    this.bus.signal(createPresenceSignal(user, 'offline'), this.room)
+  }
+}
+
 /**
  * One room on this node: its log's replay window as this node has seen it, who listens here,
  * who is present, and its commit queue. The log (ids, history, the epoch) is the store's; the
@@ -172,9 +208,9 @@ export class Room implements SubscriptionOwner {
   readonly presence: Presence
   /** Whether presence writes join and leave lines (the lobby) or the lines are membership (every other room). */
   private readonly linesOfPresence: boolean
-  private readonly subscriptions = new Set<Subscription>()
+  private subscriptions = noSet<Subscription>()
   /** Readers of many rooms that read this one in the background (the person's stream): see Follower. */
-  private readonly followers = new Set<Follower>()
+  private followers = noSet<Follower>()
   /**
    * A private or direct room's members, by name: only they write here, and a member who leaves
    * stops reading here at once. Kept from the log's join and leave lines after `guardFrom` (the
@@ -189,14 +225,15 @@ export class Room implements SubscriptionOwner {
    * the moment a moderation event names them until the store is read again (so every process
    * knows at once): until when (Infinity: for good), and why. Re-read after every moderation event.
    */
-  private muted = new Map<string, { until: number; reason: string }>()
+  private muted = noMap<string, { until: number; reason: string }>()
   /** Who may neither read nor write here (a ban), kept as `muted` is; with who banned them, for the message. */
-  private banned = new Map<string, { until: number; reason: string; by: string }>()
+  private banned = noMap<string, { until: number; reason: string; by: string }>()
   /** Slow mode: one message per this many seconds per person (0: off); kept from the store at load, then from the log's moderation events. */
   slow = 0
   /** Closed to new members (joins refused). */
   closedToNew = false
-  private restrictionsOf: (() => Promise<Restriction[]>) | undefined
+  /** Where its bans and mutes are read (the store's rooms; no closure of its own per room). */
+  private restrictionsOf: Pick<RoomStore, 'restrictions'> | undefined
   private restrictionsRead = 0
   private recent: StoredEvent[] = []
   /** The first start(): entering waits for it, so nobody reads a window still being loaded. */
@@ -205,8 +242,8 @@ export class Room implements SubscriptionOwner {
   /** The newest id this node has delivered (the window may be empty). */
   private last = 0
   /** Folded from join/leave events as they are delivered, so it always matches lastId. */
-  private readonly present = new Map<string, string | undefined>()
-  private readonly lastTyping = new Map<string, number>()
+  private present = noMap<string, string | undefined>()
+  private lastTyping = noMap<string, number>()
   /** Counts for /metrics (shared by every room): events this node saw, deliveries, readers dropped as lagged. */
   private readonly stats: RoomShared['stats']
   /** While missing events are fetched, newer arrivals wait here. */
@@ -224,9 +261,9 @@ export class Room implements SubscriptionOwner {
    * so one page's leave ends just its own. One subscription alone is kept as itself (most people
    * hold one per room), a Set past that.
    */
-  private readonly connections = new Map<string, Subscription | Set<Subscription>>()
+  private connections = noMap<string, Subscription | Set<Subscription>>()
   /** Who typed lately (name -> until when it shows), for pages that do not wait for signals (refresh). */
-  private readonly typists = new Map<string, number>()
+  private typists = noMap<string, number>()
   /** When the room was last used on this node (an event, a reader coming or going, a request): the registry unloads it once idle long enough. */
   private usedAt = Date.now()
   /** Let go of by the registry (idle): a reference kept past that takes no readers and no writes, as another Room serves the name. */
@@ -248,18 +285,8 @@ export class Room implements SubscriptionOwner {
     // Only the lobby (the Revel sample's room) writes who comes and goes; elsewhere the log says
     // membership, and who has the room open is a signal to its readers on every process.
     this.linesOfPresence = name === LOBBY
-    const here: PresenceRoom = this.linesOfPresence
-      ? this
-      : {
-          join: async (user, avatar) => this.bus.signal(createPresenceSignal(user, 'online', avatar), this.name),
-          left: async (user) => this.bus.signal(createPresenceSignal(user, 'offline'), this.name),
-        }
-    this.presence = new Presence(bus.presenceStore(here, presence.ttlMs, name), {
-      graceMs: presence.graceMs,
-      churnLimit: presence.churnLimit,
-      onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
-      onGone: (member) => shared.onGone?.(member),
-    })
+    const here: PresenceRoom = this.linesOfPresence ? this : new SignalPresence(bus, name)
+    this.presence = new Presence(bus.presenceStore(here, presence.ttlMs, name), presenceOptions(options, shared))
   }
 
   /**
@@ -285,14 +312,14 @@ export class Room implements SubscriptionOwner {
     // Membership lines the store may not have had when the registry read it.
     if (this.members) for (const { event } of window) if (event.id > this.guardFrom) this.foldMembership(event)
     if (this.bus.roster) {
-      for (const { name, avatar } of await this.bus.roster(this.name)) this.present.set(name, avatar)
+      for (const { name, avatar } of await this.bus.roster(this.name)) (this.present = owned(this.present)).set(name, avatar)
     } else if (this.linesOfPresence) {
       const stale = new Map<string, Event>()
       for (const { event } of window) {
         if (event.type === 'join') stale.set(event.user, event)
         else if (event.type === 'leave') stale.delete(event.user)
       }
-      for (const [user, join] of stale) this.present.set(user, join.avatar)
+      for (const [user, join] of stale) (this.present = owned(this.present)).set(user, join.avatar)
       // The process before this one went away with them here (a restart, a crash): they stay
       // listed a while with no line, and whoever reconnects meanwhile just goes on.
       const members = [...stale].map(([name, join]): Member => {
@@ -430,7 +457,7 @@ export class Room implements SubscriptionOwner {
     subscription.transport = transport
     subscription.tab = tab
     const mine = this.connections.get(key)
-    if (mine === undefined) this.connections.set(key, subscription)
+    if (mine === undefined) (this.connections = owned(this.connections)).set(key, subscription)
     else if (mine instanceof Set) mine.add(subscription)
     else this.connections.set(key, new Set([mine, subscription]))
     if (light) return { ok: true, subscription }
@@ -662,8 +689,8 @@ export class Room implements SubscriptionOwner {
   moderation(moderator: Member, action: ModerationAction, target: string | undefined, reason: string, more: { until?: number | undefined; seconds?: number; topic?: string; title?: string } = {}): Promise<StoredEvent> {
     const { until, seconds, topic, title } = more
     if (target !== undefined && (action === 'ban' || action === 'kick')) this.members?.delete(target)
-    if (target !== undefined && action === 'ban') this.banned.set(target, { until: until ?? Infinity, reason, by: moderator.name })
-    if (target !== undefined && action === 'mute') this.muted.set(target, { until: until ?? Infinity, reason })
+    if (target !== undefined && action === 'ban') (this.banned = owned(this.banned)).set(target, { until: until ?? Infinity, reason, by: moderator.name })
+    if (target !== undefined && action === 'mute') (this.muted = owned(this.muted)).set(target, { until: until ?? Infinity, reason })
     return this.publish({
       type: 'moderation',
       user: moderator.name,
@@ -789,7 +816,7 @@ export class Room implements SubscriptionOwner {
     const backlog = options.backlog?.length ? options.backlog.concat(window) : window
     // Everything up to this.last is in the backlog or before the cursor: live events follow it.
     const subscription = new Subscription(this, backlog, this.options.subscriberQueue, { ...options, position: this.last })
-    if (!subscription.closed) this.subscriptions.add(subscription)
+    if (!subscription.closed) (this.subscriptions = owned(this.subscriptions)).add(subscription)
     this.usedAt = Date.now()
     return subscription
   }
@@ -808,6 +835,7 @@ export class Room implements SubscriptionOwner {
     if (cursor?.epoch !== undefined && cursor.epoch !== this.epoch) return false
     if (cursor?.lastReceived !== undefined && cursor.lastReceived !== this.last) return false
     if (this.followers.has(follower)) return true
+    this.followers = owned(this.followers)
     this.followers.add(follower)
     follower.add(this)
     this.usedAt = Date.now()
@@ -844,8 +872,8 @@ export class Room implements SubscriptionOwner {
   }
 
   /** The registry, before start(): where this room's bans and mutes are read (now, and again after each moderation event). */
-  async restrictFrom(read: () => Promise<Restriction[]>): Promise<void> {
-    this.restrictionsOf = read
+  async restrictFrom(records: Pick<RoomStore, 'restrictions'>): Promise<void> {
+    this.restrictionsOf = records
     await this.readRestrictions()
   }
 
@@ -857,7 +885,7 @@ export class Room implements SubscriptionOwner {
     try {
       const muted = new Map<string, { until: number; reason: string }>()
       const banned = new Map<string, { until: number; reason: string; by: string }>()
-      const found = await this.restrictionsOf()
+      const found = await this.restrictionsOf.restrictions(this.name, Date.now())
       if (read !== this.restrictionsRead) return
       for (const r of found) {
         const entry = { until: r.until ?? Infinity, reason: r.reason, by: r.by }
@@ -866,8 +894,8 @@ export class Room implements SubscriptionOwner {
         const into = r.kind === 'ban' ? banned : r.kind === 'mute' ? muted : undefined
         into?.set(r.person, entry)
       }
-      this.muted = muted
-      this.banned = banned
+      this.muted = shrunk(muted)
+      this.banned = shrunk(banned)
     } catch (error) {
       // The events' names still hold until the store answers again.
       this.options.onError?.(error, "could not read a room's mutes")
@@ -900,14 +928,23 @@ export class Room implements SubscriptionOwner {
 
   /** A follower no longer reads this room. */
   unfollow(follower: Follower): void {
-    if (this.followers.delete(follower)) this.usedAt = Date.now()
+    if (this.followers.delete(follower)) {
+      this.followers = shrunk(this.followers)
+      this.usedAt = Date.now()
+    }
   }
 
   release(subscription: Subscription): void {
-    if (this.subscriptions.delete(subscription)) this.usedAt = Date.now()
+    if (this.subscriptions.delete(subscription)) {
+      this.subscriptions = shrunk(this.subscriptions)
+      this.usedAt = Date.now()
+    }
     const key = subscription.holder
     const mine = key === undefined ? undefined : this.connections.get(key)
-    if (mine === subscription) this.connections.delete(key!)
+    if (mine === subscription) {
+      this.connections.delete(key!)
+      this.connections = shrunk(this.connections)
+    }
     else if (mine instanceof Set && mine.delete(subscription) && mine.size === 1) this.connections.set(key!, mine.values().next().value!)
     if (subscription.state === 'lagged') this.stats.lagged++
   }
@@ -925,14 +962,18 @@ export class Room implements SubscriptionOwner {
   }
 
   wake(subscription: Subscription): void {
-    if (this.waking.push(subscription) === 1) setImmediate(this.wakeAll)
+    if (this.waking.push(subscription) === 1) setImmediate(Room.wakeAllOf, this)
   }
 
   /**
    * One timer per tick for every reader on this node instead of one per reader: each reads
    * all that arrived this tick at once (a socket sends it as one frame).
    */
-  private readonly wakeAll = (): void => {
+  private static wakeAllOf(room: Room): void {
+    room.wakeAll()
+  }
+
+  private wakeAll(): void {
     const waking = this.waking
     this.waking = []
     for (const subscription of waking) if (subscription.pending) subscription.onReadable?.(subscription)
@@ -946,11 +987,15 @@ export class Room implements SubscriptionOwner {
   publish(draft: EventDraft): Promise<StoredEvent> {
     if (this.unloaded) return Promise.reject(new Error(`room ${this.name} was unloaded: its events go through the room loaded now`))
     return new Promise((resolve, reject) => {
-      if (this.queue.push({ draft, resolve, reject }) === 1 && !this.committing) setImmediate(this.commit)
+      if (this.queue.push({ draft, resolve, reject }) === 1 && !this.committing) setImmediate(Room.commitOf, this)
     })
   }
 
-  private readonly commit = (): void => {
+  private static commitOf(room: Room): void {
+    room.commit()
+  }
+
+  private commit(): void {
     const batch = this.queue
     this.queue = []
     if (batch.length === 0) return
@@ -978,7 +1023,7 @@ export class Room implements SubscriptionOwner {
   }
 
   private next(): void {
-    if (this.queue.length > 0) return void setImmediate(this.commit)
+    if (this.queue.length > 0) return void setImmediate(Room.commitOf, this)
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const resolve of waiters) resolve()
@@ -1043,6 +1088,7 @@ export class Room implements SubscriptionOwner {
     if (this.lastTyping.size > 10_000) {
       for (const [name, at] of this.lastTyping) if (now - at >= throttle) this.lastTyping.delete(name)
     }
+    this.lastTyping = owned(this.lastTyping)
     this.lastTyping.set(key, now)
     this.bus.signal(createTypingSignal(member.name), this.name)
   }
@@ -1228,7 +1274,7 @@ export class Room implements SubscriptionOwner {
   /** Keeps the roster in step with join and leave events (the lobby's; other rooms' lines are membership, kept in `members`). */
   private fold(event: Event): void {
     const { type, user, avatar } = event
-    if (type === 'join' && this.linesOfPresence) this.present.set(user, avatar)
+    if (type === 'join' && this.linesOfPresence) (this.present = owned(this.present)).set(user, avatar)
     else if (type === 'leave' && this.linesOfPresence) this.present.delete(user)
     if (type !== 'join' && this.typists.size > 0) this.typists.delete(user)
     if (this.members && event.id > this.guardFrom) this.foldMembership(event)
@@ -1246,9 +1292,9 @@ export class Room implements SubscriptionOwner {
     else if (action === 'close') this.closedToNew = true
     else if (action === 'open') this.closedToNew = false
     if (target === undefined) return
-    if (action === 'mute') this.muted.set(target, { until: until ?? Infinity, reason: reason ?? '' })
+    if (action === 'mute') (this.muted = owned(this.muted)).set(target, { until: until ?? Infinity, reason: reason ?? '' })
     else if (action === 'unmute') this.muted.delete(target)
-    else if (action === 'ban') this.banned.set(target, { until: until ?? Infinity, reason: reason ?? '', by: user })
+    else if (action === 'ban') (this.banned = owned(this.banned)).set(target, { until: until ?? Infinity, reason: reason ?? '', by: user })
     else if (action === 'unban') this.banned.delete(target)
     else if (action !== 'kick') return
     if (action === 'kick' || action === 'ban') {
@@ -1276,12 +1322,13 @@ export class Room implements SubscriptionOwner {
     // Who has a room other than the lobby open (see linesOfPresence).
     if (signal.type === 'presence' && !this.linesOfPresence && !this.name.startsWith('~')) {
       if (signal.presence === 'offline') this.present.delete(signal.user)
-      else if (signal.presence !== undefined) this.present.set(signal.user, signal.avatar)
+      else if (signal.presence !== undefined) (this.present = owned(this.present)).set(signal.user, signal.avatar)
     }
     if (signal.type === 'typing') {
       // Bounded: past a thousand typists, the oldest signals are forgotten first.
       this.typists.delete(signal.user)
       if (this.typists.size >= 1000) this.typists.delete(this.typists.keys().next().value!)
+      this.typists = owned(this.typists)
       this.typists.set(signal.user, Date.now() + TYPING_SHOWS_MS)
     }
     for (const subscription of this.subscriptions) subscription.signal(signal)

@@ -1,3 +1,4 @@
+import { noSet, owned } from '../empty.js'
 import type { Signal, StoredEvent } from '../event.js'
 import { MemoryFloodGuard, type FloodGuard } from '../flood.js'
 import { MemoryNameClaims } from '../names.js'
@@ -8,16 +9,17 @@ import type { Bus, BusListener, PresenceRoom } from './bus.js'
 export class LocalPresenceStore implements PresenceStore {
   private readonly room: PresenceRoom
   /** Who the log shows present, as this store published it (or found it at start): a join only for someone not listed. */
-  private readonly listed = new Set<string>()
+  private listed = noSet<string>()
   constructor(room: PresenceRoom) {
     this.room = room
   }
   /** At start: the people the log still shows present (the process before this one had them). */
   listedAlready(names: Iterable<string>): void {
-    for (const name of names) this.listed.add(name)
+    for (const name of names) (this.listed = owned(this.listed)).add(name)
   }
   async arrive(member: Member): Promise<void> {
     if (this.listed.has(member.name)) return
+    this.listed = owned(this.listed)
     this.listed.add(member.name)
     await this.room.join(member.name, member.avatar, member.provider?.name, isGuest(member))
   }
