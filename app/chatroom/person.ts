@@ -71,7 +71,11 @@ export class People {
     })
     const settings = { graceMs: options.graceMs, onError: options.onError, churnLimit: options.churnLimit }
     this.here = new Presence(bus.presenceStore(room('here'), options.ttlMs, `${PEOPLE}:here`), settings)
-    this.active = new Presence(bus.presenceStore(room('active'), options.ttlMs, `${PEOPLE}:active`), settings)
+    // Each presence sweeps on its own: when a person's last connection goes, `active` ends two
+    // sweeps after `here`, so everyone is told "offline" once, never "away" for a moment before it
+    // (once gone, the idle that follows changes nothing). A page that says it is away is told at once.
+    const sweep = Math.min(1000, Math.max(25, options.graceMs / 4))
+    this.active = new Presence(bus.presenceStore(room('active'), options.ttlMs, `${PEOPLE}:active`), { ...settings, graceMs: options.graceMs + 2 * sweep })
   }
 
   /** Watches the channel and learns who is here from the bus (several processes), then sweeps. */
