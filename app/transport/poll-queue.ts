@@ -61,11 +61,7 @@ export class PollQueue {
   /** Reads the room from `position`, through its own subscription or (none) the follower. */
   add(room: string, of: Room, position: number, subscription: Subscription | undefined): void {
     // Let go of while its poll was entering rooms (signed out meanwhile): nothing more is kept.
-    if (this.closed) {
-      if (subscription) subscription.cancel()
-      else of.unfollow(this.follower)
-      return
-    }
+    if (this.closed) return this.letGo(room, subscription)
     this.entries.set(room, { of, position, subscription })
   }
 
@@ -74,7 +70,12 @@ export class PollQueue {
     const kept = this.entries.get(room)
     if (!kept) return
     this.entries.delete(room)
-    if (kept.subscription) kept.subscription.cancel()
+    this.letGo(room, kept.subscription)
+  }
+
+  /** Whatever reads the room for it stops: its own subscription, else the follower's slot. */
+  private letGo(room: string, subscription: Subscription | undefined): void {
+    if (subscription) subscription.cancel()
     else this.follower.unfollow(room)
   }
 
