@@ -425,6 +425,67 @@ export class RoomsClient {
 /** One message of an event stream: its `event:` name (undefined for an event of a room), its data parsed, its `id:`. */
 export type StreamMessage = { name: string | undefined; data: Record<string, unknown>; id: string | undefined }
 
+/** An event of the person's stream: a room's (with its room) or their own (`person`, with the room it is about). */
+export type StreamEvent = Event & { room: string }
+export interface StreamAnswer {
+  events: StreamEvent[]
+  rooms: Record<string, { epoch: string; lastId: number }>
+  refused: { room: string; status: number; error?: string; action?: string }[]
+}
+
+/**
+ * A page's long poll of the person's stream (`/longpolling/messages?follow=me`), keeping a cursor
+ * per room and one for its own events (`me`) as the page app does: rooms new to it start where the
+ * answer says, a room left or put out of is dropped, a room refused for now (503, 429) is polled
+ * again from its cursor. With `tab`, its page's id (the server keeps the page's rooms between polls).
+ */
+export class StreamPoller {
+  readonly got: StreamEvent[] = []
+  readonly cursors = new Map<string, { epoch: string; last: number }>()
+  constructor(
+    private readonly base: string,
+    private readonly cookie: string,
+    private readonly options: { tab?: string; strict?: boolean } = {},
+  ) {}
+
+  get tab(): string | undefined {
+    return this.options.tab
+  }
+
+  query(): string {
+    return [...this.cursors].map(([room, { epoch, last }]) => `&cursor=${encodeURIComponent(`${room}:${epoch}:${last}`)}`).join('')
+  }
+
+  /** One poll; `lose`: the answer never reaches the page (its cursors stay where they were). A strict poller throws on an answer other than 200. */
+  async poll(lose = false): Promise<StreamAnswer & { status: number }> {
+    const res = await fetch(`${this.base}/longpolling/messages?follow=me${this.tab === undefined ? '' : `&tab=${this.tab}`}${this.query()}`, { headers: { cookie: this.cookie } })
+    if (this.options.strict && res.status !== 200) throw new Error(`poll: ${res.status} ${await res.text()}`)
+    const body = (await res.json()) as StreamAnswer
+    if (res.status !== 200 || lose) return { ...body, status: res.status }
+    for (const event of body.events) {
+      this.got.push(event)
+      const cursor = this.cursors.get(event.type === 'person' ? 'me' : event.room)
+      if (cursor) cursor.last = event.id
+    }
+    // Rooms new to this client (its first poll, a room joined): their entry is where to go on from.
+    for (const [room, { epoch, lastId }] of Object.entries(body.rooms)) if (!this.cursors.has(room)) this.cursors.set(room, { epoch, last: lastId })
+    for (const event of body.events) if (event.type === 'person' && (event.kind === 'left' || event.kind === 'removed')) this.cursors.delete(event.room)
+    // A room refused for now (503, 429) is polled again from its cursor; any other refusal drops it.
+    for (const refused of body.refused) if (refused.error !== 'Service Unavailable' && refused.error !== 'Too Many Requests') this.cursors.delete(refused.room)
+    return { ...body, status: res.status }
+  }
+
+  /** Polls until `check` holds (each poll waits for something, or LONGPOLL_TIMEOUT). */
+  async until(check: () => boolean, what: string, polls = 20): Promise<void> {
+    for (let i = 0; i < polls && !check(); i++) await this.poll()
+    if (!check()) throw new Error(`never: ${what}; got ${JSON.stringify(this.got.map((e) => [e.room, e.type, e.kind ?? e.text]))}`)
+  }
+
+  texts(room: string): string[] {
+    return this.got.filter((e) => e.room === room && e.type === 'message').map((e) => e.text!)
+  }
+}
+
 /** An event stream read as it comes (fetch, as a program reads it): its status, its text so far, whether it ended. */
 export class EventStream {
   text = ''

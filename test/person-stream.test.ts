@@ -1,48 +1,15 @@
 import t from 'tap'
-import type { Event } from '../app/chatroom/event.js'
-import { EventStream, registerAccount, RoomsClient, post, served } from './helpers.js'
+import { EventStream, registerAccount, RoomsClient, post, served, StreamPoller } from './helpers.js'
 
 // The person's stream (`follow=me`): one connection carries every room the person belongs to,
 // now and later, and their own events under a cursor of their own (`me`). A DM someone opens to
 // them, an invitation, a room joined or left on another device: each reaches the open
 // connection at once, and a resume delivers every room's missed events and the person's once.
 
-type PersonEvent = Event & { room: string }
-/** A client of the long poll with follow=me: it keeps a cursor per room and one for its own events, as a page would. */
-class FollowPoller {
-  readonly got: PersonEvent[] = []
-  readonly cursors = new Map<string, { epoch: string; last: number }>()
-  constructor(
-    private readonly base: string,
-    private readonly cookie: string,
-  ) {}
-
-  /** One poll; resolves with what it answered. */
-  async poll(): Promise<{ events: PersonEvent[]; rooms: Record<string, { epoch: string; lastId: number }>; refused: { room: string; status: number }[] }> {
-    const query = [...this.cursors].map(([room, { epoch, last }]) => `&cursor=${encodeURIComponent(`${room}:${epoch}:${last}`)}`).join('')
-    const res = await fetch(`${this.base}/longpolling/messages?follow=me${query}`, { headers: { cookie: this.cookie } })
-    if (res.status !== 200) throw new Error(`poll: ${res.status} ${await res.text()}`)
-    const body = (await res.json()) as { events: PersonEvent[]; rooms: Record<string, { epoch: string; lastId: number }>; refused: { room: string; status: number }[] }
-    for (const event of body.events) {
-      this.got.push(event)
-      const key = event.type === 'person' ? 'me' : event.room
-      const cursor = this.cursors.get(key)
-      if (cursor) cursor.last = event.id
-    }
-    // Rooms new to this client (its first poll, a room joined): their entry is where to go on from.
-    for (const [room, { epoch, lastId }] of Object.entries(body.rooms)) if (!this.cursors.has(room)) this.cursors.set(room, { epoch, last: lastId })
-    for (const event of body.events) if (event.type === 'person' && event.kind === 'left') this.cursors.delete(event.room)
-    return body
-  }
-
-  /** Polls until `check` holds (each poll waits for something, or LONGPOLL_TIMEOUT). */
-  async until(check: () => boolean, what: string, polls = 10): Promise<void> {
-    for (let i = 0; i < polls && !check(); i++) await this.poll()
-    if (!check()) throw new Error(`never: ${what}; got ${JSON.stringify(this.got.map((e) => [e.room, e.type, e.kind ?? e.text]))}`)
-  }
-
-  texts(room: string): string[] {
-    return this.got.filter((e) => e.room === room && e.type === 'message').map((e) => e.text!)
+/** A client of the long poll with follow=me, as a page would keep it (no page id: each poll enters its rooms); any answer but 200 fails the test. */
+class FollowPoller extends StreamPoller {
+  constructor(base: string, cookie: string) {
+    super(base, cookie, { strict: true })
   }
 }
 

@@ -1,59 +1,21 @@
 import t from 'tap'
-import type { Event } from '../app/chatroom/event.js'
 import { Room } from '../app/chatroom/room.js'
 import { waitingPolls } from '../app/transport/http.js'
-import { registerAccount, post, served } from './helpers.js'
+import { registerAccount, post, served, StreamPoller, type StreamAnswer } from './helpers.js'
 
 // A page's long poll of the person's stream keeps its rooms entered between its polls (its
 // queue on the server): what is said meanwhile waits there, and the next poll that comes back
 // with the cursors the last answer gave is handed it without entering a room again. An answer
 // that never reached the page (it comes back with its old cursors) is handed again from there.
 
-type Got = Event & { room: string }
-interface Answer {
-  events: Got[]
-  rooms: Record<string, { epoch: string; lastId: number }>
-  refused: { room: string; status: number; action?: string }[]
-}
-
 /** A page's poller: one tab, a cursor per room and one for its own events, as the page app keeps them. */
-class Page {
-  readonly got: Got[] = []
-  readonly cursors = new Map<string, { epoch: string; last: number }>()
-  constructor(
-    private readonly base: string,
-    private readonly cookie: string,
-    readonly tab = `tab${Math.random().toString(36).slice(2, 12)}`,
-  ) {}
-
-  query(): string {
-    return [...this.cursors].map(([room, { epoch, last }]) => `&cursor=${encodeURIComponent(`${room}:${epoch}:${last}`)}`).join('')
+class Page extends StreamPoller {
+  constructor(base: string, cookie: string, tab = `tab${Math.random().toString(36).slice(2, 12)}`) {
+    super(base, cookie, { tab })
   }
 
-  /** One poll; `lose`: the answer never reaches the page (its cursors stay where they were). */
-  async poll(lose = false): Promise<Answer & { status: number }> {
-    const res = await fetch(`${this.base}/longpolling/messages?follow=me&tab=${this.tab}${this.query()}`, { headers: { cookie: this.cookie } })
-    const body = (await res.json()) as Answer
-    if (res.status !== 200 || lose) return { ...body, status: res.status }
-    for (const event of body.events) {
-      this.got.push(event)
-      const cursor = this.cursors.get(event.type === 'person' ? 'me' : event.room)
-      if (cursor) cursor.last = event.id
-    }
-    for (const [room, { epoch, lastId }] of Object.entries(body.rooms)) if (!this.cursors.has(room)) this.cursors.set(room, { epoch, last: lastId })
-    for (const event of body.events) if (event.type === 'person' && (event.kind === 'left' || event.kind === 'removed')) this.cursors.delete(event.room)
-    // As the page does: a room refused for now (503, 429) is polled again from its cursor; any other refusal drops it.
-    for (const refused of body.refused as { room: string; error?: string }[]) if (refused.error !== 'Service Unavailable' && refused.error !== 'Too Many Requests') this.cursors.delete(refused.room)
-    return { ...body, status: res.status }
-  }
-
-  async until(check: () => boolean, what: string, polls = 20): Promise<void> {
-    for (let i = 0; i < polls && !check(); i++) await this.poll()
-    if (!check()) throw new Error(`never: ${what}; got ${JSON.stringify(this.got.map((e) => [e.room, e.type, e.kind ?? e.text]))}`)
-  }
-
-  texts(room: string): string[] {
-    return this.got.filter((e) => e.room === room && e.type === 'message').map((e) => e.text!)
+  override get tab(): string {
+    return super.tab!
   }
 }
 
@@ -125,7 +87,7 @@ t.test('an answer that never reached the page: its next poll, with the old curso
   const page = new Page(base, ann)
   await page.poll()
   await post(base, bob, '/longpolling/rooms/red/messages', { text: 'lost once' })
-  let lost: Answer | undefined
+  let lost: StreamAnswer | undefined
   for (let i = 0; i < 5 && !lost?.events.some((e) => e.text === 'lost once'); i++) lost = await page.poll(true)
   t.ok(lost?.events.some((e) => e.text === 'lost once'), 'the answer that gets lost had it')
   const { result, entered } = await entering(() => page.poll())
