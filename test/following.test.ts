@@ -140,6 +140,23 @@ t.test('many people: what is kept is bounded (followingKept), the oldest going f
   t.same(asked.get('memberOf'), 1, 'the oldest was let go: read again')
 })
 
+t.test('the store not answering: what was read for the same version of their log goes on (a poll still hands over its rooms), and nothing is made up for someone never read', async (t) => {
+  const { store } = countingStore()
+  const chatroom = await chatroomOn(t, store, { followingTtlMs: 20 })
+  t.match(await chatroom.createRoom(ann, { name: 'red' }), { ok: true }, 'ann makes red')
+  t.same((await chatroom.following(ann)).sort(), ['lobby', 'red'])
+  // The store stops answering (a timeout, as an overloaded pool says it).
+  const memberOf = store.rooms.memberOf.bind(store.rooms)
+  store.rooms.memberOf = () => Promise.reject(new Error('timeout exceeded when trying to connect'))
+  t.teardown(() => void (store.rooms.memberOf = memberOf))
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  t.same((await chatroom.following(ann)).sort(), ['lobby', 'red'], 'past its TTL, the rooms read before go on while the store fails')
+  await t.rejects(chatroom.following(bob), /timeout exceeded/, 'bob, never read here: the failure is said (503), no rooms made up')
+  store.rooms.memberOf = memberOf
+  await store.rooms.addMember('red', bob.id, 'member', bob.name)
+  t.same((await chatroom.following(bob)).sort(), ['lobby', 'red'], 'the store back: read as it is')
+})
+
 // The same across processes, on the route: a long poll on B follows what A decided, at its next poll.
 const shared = skipUnless(haveRedis && (await havePostgres()), 'redis-server or PostgreSQL is missing')
 

@@ -247,3 +247,54 @@ t.test("a session's requests at once (its tabs' polls, answered by one event) re
   app.chatroom.onRevoked?.(createHash('sha256').update(value!).digest('base64url'))
   t.same((await Promise.all(waiting)).map((a) => a.statusCode), [401, 401, 401, 401, 401], 'the five waiting on the read are answered 401')
 })
+
+t.test('the store not answering a session re-read: a session read here within the last minute goes on, its use recorded later; one not, or signed out, does not', async (t) => {
+  const clock = controlledClock(t)
+  let failing = false
+  let touchFailing = false
+  let touches = 0
+  class Failing extends MemorySessions {
+    override async read(hash: string) {
+      if (failing) throw new Error('timeout exceeded when trying to connect')
+      return super.read(hash)
+    }
+    override async touch(hash: string, at: number) {
+      touches++
+      if (failing || touchFailing) throw new Error('timeout exceeded when trying to connect')
+      return super.touch(hash, at)
+    }
+  }
+  const app = await buildTestApp(t, {}, { store: new MemoryStore(new Failing()) })
+  const status = async (cookie: string) => (await app.inject({ method: 'GET', url: '/room/users', headers: { cookie } })).statusCode
+  const ann = await signIn(app, 'ann')
+  const bob = await signIn(app, 'bob')
+  const cat = await signIn(app, 'cat')
+  t.equal(await status(ann), 200)
+  t.equal(await status(cat), 200)
+  clock.advance(50)
+  t.equal(await status(bob), 200, 'bob read here 50 s after signing in (cat and ann not since)')
+  failing = true
+  clock.advance(8)
+  t.equal(await status(bob), 200, 'bob, read 8 s ago: goes on while the store fails')
+  t.equal(await status(ann), 200, 'ann, read 58 s ago: goes on')
+  clock.advance(5)
+  t.equal(await status(ann), 503, 'past a minute since her last read: 503 (sessions cannot be read)')
+  t.equal(await status(bob), 200, 'bob, read 13 s ago: still goes on')
+  const revoked = createHash('sha256').update(app.unsignCookie(decodeURIComponent(cat.slice('chat_session='.length))).value!).digest('base64url')
+  app.chatroom.onRevoked?.(revoked)
+  t.equal(await status(cat), 503, 'cat signed out on another process meanwhile: not taken from before')
+  failing = false
+  t.equal(await status(cat), 401, 'the store back: cat is signed out')
+  t.equal(await status(ann), 200, 'ann is read again')
+  t.equal(await status(bob), 200)
+
+  // Reads answer, the write of a use does not: the request goes on, and the write is tried again at a later one.
+  touchFailing = true
+  clock.advance(61)
+  const before = touches
+  t.equal(await status(bob), 200, "bob's use is due to be recorded (a minute since): the failed write does not fail his request")
+  t.equal(touches, before + 1, 'it was tried')
+  t.equal(await status(bob), 200)
+  t.equal(touches, before + 2, 'and tried again at his next request')
+  touchFailing = false
+})

@@ -134,6 +134,9 @@ const READY_MS = 900
 /** How long a name claim lasts unless renewed: reserved at sign-in, renewed while present. */
 export const NAME_CLAIM_MS = 10 * 60_000
 
+/** How long past its use what following() read still stands when the store cannot be read again (see following()). */
+const FOLLOWING_STALE_MS = 5 * 60_000
+
 /**
  * The chat on this node: its rooms (each a log of its own, loaded when first used), the name
  * claims and the flood limit every room shares, and the background work (retention, catch-up
@@ -624,7 +627,16 @@ export class Chatroom {
       read = started
       this.followingReads.set(key, read)
     }
-    return unbarred(await read)
+    try {
+      return unbarred(await read)
+    } catch (error) {
+      // The store did not answer in time (overloaded, failing over): what was read for the same
+      // version of their log (no room joined or left since) goes on a while longer, so a page's
+      // poll still hands over what its rooms said; a ban meanwhile is known to each loaded room.
+      const stale = this.followingKnown.get(key)
+      if (stale && stale.until + FOLLOWING_STALE_MS > Date.now()) return unbarred(stale.rooms)
+      throw error
+    }
   }
 
   private readonly followingReads = new Map<string, Promise<string[]>>()
@@ -636,10 +648,10 @@ export class Chatroom {
     if (ttl <= 0) return
     this.followingKnown.delete(key)
     this.followingKnown.set(key, { rooms, until: Date.now() + ttl })
-    // Bounded: past the cap, the oldest entries (and any expired at the front) go.
+    // Bounded: past the cap, the oldest entries (and any past their use when the store fails, at the front) go.
     const cap = this.options.followingKept ?? 100_000
     for (const [old, entry] of this.followingKnown) {
-      if (this.followingKnown.size <= cap && entry.until > Date.now()) break
+      if (this.followingKnown.size <= cap && entry.until + FOLLOWING_STALE_MS > Date.now()) break
       this.followingKnown.delete(old)
     }
   }

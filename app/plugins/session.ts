@@ -22,6 +22,12 @@ const userSchema = z.object({
 /** How long this process trusts a session it has read before asking the store again. */
 const CACHE_MS = 5000
 /**
+ * When the store does not answer a session's re-read in time (overloaded, failing over), a session
+ * this process read at most this long ago goes on as read (a sign-out anywhere still ends it at
+ * once, by the bus); one not read here so lately is refused 503.
+ */
+const STALE_MS = 60_000
+/**
  * A session's last-use time is written at most this often, and at most every tenth of
  * SESSION_IDLE: the stored time is then never older than the last use by more than that.
  */
@@ -138,6 +144,7 @@ export default fp(
       const now = Date.now()
       let entry = cache.get(hash)
       if (!entry || now - entry.checkedAt > CACHE_MS) {
+        const before = entry
         let read = reading.get(hash)
         if (!read) {
           const started: Promise<Cached> = check(hash, now, entry)
@@ -155,15 +162,27 @@ export default fp(
           read = started
           reading.set(hash, read)
         }
-        entry = await read
+        try {
+          entry = await read
+        } catch (error) {
+          if (!before?.user || now - before.checkedAt > STALE_MS || ended.has(hash)) throw error
+          entry = before
+        }
         // Signed out (here, or on another process) while it was read.
         if (ended.has(hash)) return null
       }
       if (entry.user) {
         entry.usedAt = now
         if (now - entry.seenAt > touchMs) {
+          const seen = entry.seenAt
           entry.seenAt = now
-          await sessions.touch(hash, now)
+          // Its last use, for the idle expiry: a store that does not answer now is told at a later request (this one goes on).
+          try {
+            await sessions.touch(hash, now)
+          } catch (err) {
+            entry.seenAt = seen
+            app.log.warn({ err }, 'could not record a session as used')
+          }
         }
       }
       return entry.user
