@@ -143,8 +143,9 @@ function open(c: Conn): Promise<Held> {
     // Its page's id, as a page sends it: the server keeps the page's rooms entered between its polls.
     const tab = randomBytes(9).toString('base64url')
     let reopened = 0
-    /** Answers other than 200 in a row (the backoff). */
+    /** Answers other than 200 in a row (the backoff), and the poll waiting out its backoff. */
     let failures = 0
+    let retry: NodeJS.Timeout | undefined
     const poll = () => {
       polls++
       h.polledAt = Date.now()
@@ -169,10 +170,15 @@ function open(c: Conn): Promise<Held> {
           // As the client library does: 409 starts over from now; anything else is tried again, backing off (0.5 s doubling to 15 s).
           noted(`long poll answered ${status}`)
           if (status === '409') cursor = ''
-          setTimeout(() => !h.socket.destroyed && poll(), status === '409' ? 0 : backoff(failures++))
+          retry = setTimeout(() => {
+            retry = undefined
+            if (!h.socket.destroyed) poll()
+          }, status === '409' ? 0 : backoff(failures++))
           continue
         }
         failures = 0
+        // Answered: the connection polls on as a page does, however often the server closed it before.
+        reopened = 0
         scan(h, body)
         h.answeredAt = Date.now()
         h.last = body.toString('utf8', 0, Math.min(body.length, 400))
@@ -203,7 +209,8 @@ function open(c: Conn): Promise<Held> {
         again.on('close', onClose)
         h.socket = again
         buffer = Buffer.alloc(0)
-        poll()
+        // A poll waiting out its backoff (the server closed the idle connection meanwhile) is made by its timer, on this one.
+        if (retry === undefined) poll()
       }, 1000)
     }
     socket.on('data', onData)

@@ -214,3 +214,35 @@ t.test('a page that flaps between away and online cannot flood everyone: past PR
   t.ok(told.length <= 8, `bob was told ${told.length} changes for 20 flips (at most PRESENCE_CHURN arrivals and their leaves, and the first)`)
   t.ok(told.length >= 3, 'the first changes were told')
 })
+
+t.test('back within the moment after offline (her in-use presence not yet ended): online again at once, never stuck away', async (t) => {
+  const { People } = await import('../app/chatroom/person.js')
+  const { LocalBus } = await import('../app/chatroom/bus/local.js')
+  const bus = new LocalBus()
+  const told: string[] = []
+  const people: InstanceType<typeof People> = new People(bus, {
+    graceMs: 100,
+    ttlMs: 1000,
+    onChange: (signal) => told.push((JSON.parse(signal.json) as { presence: string }).presence),
+  })
+  // The bus brings the people's channel back to this process (as the chatroom relays it).
+  bus.listen({ event: () => {}, signal: (signal, room) => room === '~people' && people.relay(signal), revoked: () => {} })
+  await people.start()
+  t.teardown(() => people.close(true))
+  const ann = { id: 'ann-id', name: 'ann', account: true as const }
+  const until = async (done: () => boolean, what: string) => {
+    for (let i = 0; i < 300 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    if (!done()) throw new Error(`never: ${what}; told ${JSON.stringify(told)}`)
+  }
+  let release = people.hold(ann, 'tab1')
+  await until(() => told.at(-1) === 'online', 'online')
+  release()
+  await until(() => told.at(-1) === 'offline', 'offline after the grace')
+  // Her page reconnects at once (a reload): her in-use presence is still in its grace.
+  release = people.hold(ann, 'tab1')
+  t.equal(people.stateOf('ann'), 'online', 'online again at once')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal(people.stateOf('ann'), 'online', 'and still online past every grace (not away)')
+  t.same(told, ['online', 'offline', 'online'], 'each change told once')
+  release()
+})

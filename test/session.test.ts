@@ -248,13 +248,16 @@ t.test("a session's requests at once (its tabs' polls, answered by one event) re
   t.same((await Promise.all(waiting)).map((a) => a.statusCode), [401, 401, 401, 401, 401], 'the five waiting on the read are answered 401')
 })
 
-t.test('the store not answering a session re-read: a session read here within the last minute goes on, its use recorded later; one not, or signed out, does not', async (t) => {
+t.test('the store not answering a session re-read: a session read here within the last minute goes on, its use recorded later; one not, one past its age, or one signed out, does not', async (t) => {
   const clock = controlledClock(t)
   let failing = false
   let touchFailing = false
   let touches = 0
+  /** While set, a read waits for it (a store slow to fail). */
+  let gate: Promise<void> | undefined
   class Failing extends MemorySessions {
     override async read(hash: string) {
+      if (gate) await gate
       if (failing) throw new Error('timeout exceeded when trying to connect')
       return super.read(hash)
     }
@@ -264,37 +267,67 @@ t.test('the store not answering a session re-read: a session read here within th
       return super.touch(hash, at)
     }
   }
-  const app = await buildTestApp(t, {}, { store: new MemoryStore(new Failing()) })
+  const app = await buildTestApp(t, { SESSION_MAX_AGE: '100' }, { store: new MemoryStore(new Failing()) })
   const status = async (cookie: string) => (await app.inject({ method: 'GET', url: '/room/users', headers: { cookie } })).statusCode
+  const hashOfCookie = (cookie: string) => createHash('sha256').update(app.unsignCookie(decodeURIComponent(cookie.slice('chat_session='.length))).value!).digest('base64url')
   const ann = await signIn(app, 'ann')
   const bob = await signIn(app, 'bob')
   const cat = await signIn(app, 'cat')
   t.equal(await status(ann), 200)
   t.equal(await status(cat), 200)
-  clock.advance(50)
-  t.equal(await status(bob), 200, 'bob read here 50 s after signing in (cat and ann not since)')
+  clock.advance(30)
+  t.equal(await status(bob), 200, 'bob read here 30 s after signing in (cat and ann not since)')
   failing = true
   clock.advance(8)
   t.equal(await status(bob), 200, 'bob, read 8 s ago: goes on while the store fails')
-  t.equal(await status(ann), 200, 'ann, read 58 s ago: goes on')
-  clock.advance(5)
+  t.equal(await status(ann), 200, 'ann, read 38 s ago: goes on')
+  clock.advance(25)
   t.equal(await status(ann), 503, 'past a minute since her last read: 503 (sessions cannot be read)')
-  t.equal(await status(bob), 200, 'bob, read 13 s ago: still goes on')
-  const revoked = createHash('sha256').update(app.unsignCookie(decodeURIComponent(cat.slice('chat_session='.length))).value!).digest('base64url')
-  app.chatroom.onRevoked?.(revoked)
-  t.equal(await status(cat), 503, 'cat signed out on another process meanwhile: not taken from before')
+  t.equal(await status(bob), 200, 'bob, read 33 s ago: still goes on')
+
+  // Cat's request waits on a read that fails only after she was signed out on another process, long after.
+  clock.advance(-60)
+  failing = false
+  t.equal(await status(cat), 200, 'cat, read again')
+  clock.advance(6)
+  failing = true
+  let release = () => {}
+  gate = new Promise<void>((resolve) => (release = resolve))
+  const waiting = status(cat)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  // Signed out on another process: the store no longer has it, and this process is told.
+  await app.chatroom.sessions.delete(hashOfCookie(cat))
+  app.chatroom.onRevoked?.(hashOfCookie(cat))
+  clock.advance(100)
+  gate = undefined
+  release()
+  t.equal(await waiting, 503, 'the read fails 100 s after she was signed out: her copy from before is not taken')
+  t.equal(await status(cat), 503, 'nor at her next request')
   failing = false
   t.equal(await status(cat), 401, 'the store back: cat is signed out')
-  t.equal(await status(ann), 200, 'ann is read again')
-  t.equal(await status(bob), 200)
 
-  // Reads answer, the write of a use does not: the request goes on, and the write is tried again at a later one.
+  // Past SESSION_MAX_AGE (100 s): a stale copy is not taken either.
+  clock.advance(-100)
+  const dan = await signIn(app, 'dan')
+  clock.advance(90)
+  t.equal(await status(dan), 200, 'dan, 90 s old')
+  failing = true
+  clock.advance(15)
+  t.equal(await status(dan), 503, 'at 105 s, past his age: not taken from before')
+  failing = false
+  t.equal(await status(dan), 401, 'the store back: ended')
+
+  // Reads answer, the write of a use does not: the request goes on, and the write is tried again 10 s later, not at every request.
+  const eve = await signIn(app, 'eve')
   touchFailing = true
   clock.advance(61)
   const before = touches
-  t.equal(await status(bob), 200, "bob's use is due to be recorded (a minute since): the failed write does not fail his request")
+  t.equal(await status(eve), 200, "eve's use is due to be recorded (a minute since): the failed write does not fail her request")
   t.equal(touches, before + 1, 'it was tried')
-  t.equal(await status(bob), 200)
-  t.equal(touches, before + 2, 'and tried again at his next request')
+  t.equal(await status(eve), 200)
+  t.equal(touches, before + 1, 'not again at once')
+  clock.advance(11)
+  t.equal(await status(eve), 200)
+  t.equal(touches, before + 2, 'again 10 s later')
   touchFailing = false
 })

@@ -113,9 +113,13 @@ export class People {
     return this.here.size + this.active.size
   }
 
-  /** Someone's presence as this process knows it. */
+  /**
+   * Someone's presence as this process knows it: online only while both here and in use (in use
+   * may outlast here by two sweeps: gone then means offline, and a reconnection within them is
+   * online again at once, its in-use presence never having ended).
+   */
   stateOf(name: string): PresenceState {
-    return this.activeNames.has(name) ? 'online' : this.hereNames.has(name) ? 'away' : 'offline'
+    return this.hereNames.has(name) ? (this.activeNames.has(name) ? 'online' : 'away') : 'offline'
   }
 
   /** A signal of the people's channel, from any process (this one included). */
@@ -128,10 +132,8 @@ export class People {
     }
     const before = this.stateOf(signal.user)
     if (op === 'here') this.hereNames.add(signal.user)
-    else if (op === 'gone') {
-      this.hereNames.delete(signal.user)
-      this.activeNames.delete(signal.user)
-    } else if (op === 'active') {
+    else if (op === 'gone') this.hereNames.delete(signal.user)
+    else if (op === 'active') {
       this.activeNames.add(signal.user)
       this.hereNames.add(signal.user)
     } else if (op === 'idle') this.activeNames.delete(signal.user)
@@ -172,10 +174,11 @@ export class People {
 
   /** A connection of the person (one page's, `key`) is open: until the returned release. */
   hold(member: Member, key: string): () => void {
-    const releaseHere = this.here.hold(member)
     const [at, page] = this.page(member, key)
     page.held++
+    // In use first (it says here too), so arriving is told "online" once, not "away" for a moment before it.
     this.settle(member, at, page)
+    const releaseHere = this.here.hold(member)
     let released = false
     return () => {
       if (released) return

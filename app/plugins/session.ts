@@ -27,6 +27,10 @@ const CACHE_MS = 5000
  * once, by the bus); one not read here so lately is refused 503.
  */
 const STALE_MS = 60_000
+/** A session ended here or on another process is remembered this long: no read under way (BACKEND_TIMEOUT ≤ 60 s) and no stale copy (STALE_MS) signs anyone in with it. */
+const ENDED_MS = STALE_MS + 2 * 60_000
+/** A failed write of a session's last use is tried again after this long (not at every request of an overloaded store). */
+const TOUCH_RETRY_MS = 10_000
 /**
  * A session's last-use time is written at most this often, and at most every tenth of
  * SESSION_IDLE: the stored time is then never older than the last use by more than that.
@@ -68,6 +72,8 @@ const hashOf = (id: string) => createHash('sha256').update(id).digest('base64url
 interface Cached {
   user: User | null
   checkedAt: number
+  /** When it was made: past SESSION_MAX_AGE it ends, a stale copy too. */
+  createdAt: number
   /** The last use the store holds, as far as this process knows. */
   seenAt: number
   /** The last use on this process (or the store's, if newer): idle expiry is measured from it. */
@@ -120,13 +126,23 @@ export default fp(
 
     /** Reads of the store under way, by hash: a session's requests at once (its tabs' polls, all answered by one event) share one. */
     const reading = new Map<string, Promise<Cached>>()
-    /** Sessions ended in the last CACHE_MS: a request that was waiting on a read of one is not signed in by it. */
-    const ended = new Set<string>()
+    /** Sessions ended in the last ENDED_MS, with when: a request that was waiting on a read of one, or would take a stale copy of it, is not signed in by it. */
+    const ended = new Map<string, number>()
     function ending(hash: string): void {
       cache.delete(hash)
       reading.delete(hash)
-      ended.add(hash)
-      setTimeout(() => ended.delete(hash), CACHE_MS).unref()
+      const now = Date.now()
+      ended.delete(hash)
+      ended.set(hash, now)
+      // Oldest first: those past ENDED_MS go.
+      for (const [old, at] of ended) {
+        if (now - at <= ENDED_MS) break
+        ended.delete(old)
+      }
+    }
+    const endedLately = (hash: string) => {
+      const at = ended.get(hash)
+      return at !== undefined && Date.now() - at <= ENDED_MS
     }
 
     /** The session as the store has it now (expired ones are deleted there). */
@@ -135,8 +151,9 @@ export default fp(
       const parsed = record && userSchema.safeParse(JSON.parse(record.user))
       const usedAt = Math.max(record?.seenAt ?? 0, before?.usedAt ?? 0)
       const alive = record && parsed?.success && record.createdAt + maxAgeMs > now && usedAt + idleMs > now
-      if (record && !alive) await sessions.delete(hash)
-      return { user: alive ? parsed.data : null, checkedAt: now, seenAt: record?.seenAt ?? 0, usedAt }
+      // Deleted when it can be: a store that does not answer now leaves it to the sweep (it is ended here all the same).
+      if (record && !alive) await sessions.delete(hash).catch((err: unknown) => app.log.warn({ err }, 'could not delete an ended session'))
+      return { user: alive ? parsed.data : null, checkedAt: now, createdAt: record?.createdAt ?? 0, seenAt: record?.seenAt ?? 0, usedAt }
     }
 
     /** The session's user, from this process's cache or the store (one read at a time per session). */
@@ -165,11 +182,11 @@ export default fp(
         try {
           entry = await read
         } catch (error) {
-          if (!before?.user || now - before.checkedAt > STALE_MS || ended.has(hash)) throw error
+          if (!before?.user || now - before.checkedAt > STALE_MS || before.createdAt + maxAgeMs <= now || endedLately(hash)) throw error
           entry = before
         }
         // Signed out (here, or on another process) while it was read.
-        if (ended.has(hash)) return null
+        if (endedLately(hash)) return null
       }
       if (entry.user) {
         entry.usedAt = now
@@ -180,7 +197,7 @@ export default fp(
           try {
             await sessions.touch(hash, now)
           } catch (err) {
-            entry.seenAt = seen
+            entry.seenAt = Math.max(seen, now - touchMs + TOUCH_RETRY_MS)
             app.log.warn({ err }, 'could not record a session as used')
           }
         }
