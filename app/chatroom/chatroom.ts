@@ -204,6 +204,12 @@ export class Chatroom {
       },
       unhurried: (name, member) => this.hasModeratorRank(name, member),
       files: store.files,
+      presence: {
+        graceMs: presence.graceMs,
+        churnLimit: presence.churnLimit,
+        onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
+        onGone: (member) => this.shared.onGone?.(member),
+      },
       // Gone from a room: their name is free for someone else unless another room of this node still holds them.
       onGone: (member) => {
         if (!member.id || [...this.rooms.values()].some((room) => room.presence.holds(member))) return

@@ -1,6 +1,6 @@
 import type { Bus, PresenceRoom } from './bus/bus.js'
 import { createPresenceSignal, type PresenceState, type Signal } from './event.js'
-import { memberKey, Presence, type Member } from './presence.js'
+import { memberKey, Presence, sweepEvery, type Member } from './presence.js'
 
 /**
  * The bus channel of people's presence: every process watches it. What travels on it is
@@ -74,8 +74,7 @@ export class People {
     // Each presence sweeps on its own: when a person's last connection goes, `active` ends two
     // sweeps after `here`, so everyone is told "offline" once, never "away" for a moment before it
     // (once gone, the idle that follows changes nothing). A page that says it is away is told at once.
-    const sweep = Math.min(1000, Math.max(25, options.graceMs / 4))
-    this.active = new Presence(bus.presenceStore(room('active'), options.ttlMs, `${PEOPLE}:active`), { ...settings, graceMs: options.graceMs + 2 * sweep })
+    this.active = new Presence(bus.presenceStore(room('active'), options.ttlMs, `${PEOPLE}:active`), { ...settings, graceMs: options.graceMs + 2 * sweepEvery(options.graceMs) })
   }
 
   /** Watches the channel and learns who is here from the bus (several processes), then sweeps. */

@@ -99,6 +99,11 @@ interface State {
  * a reload or a second tab makes no noise. One sweep timer for everyone while anyone is here
  * (none in an empty room), no timer per user.
  */
+/** How often a presence sweeps for a grace of `graceMs` (a quarter of it, within 25 ms and a second). */
+export function sweepEvery(graceMs: number): number {
+  return Math.min(1000, Math.max(25, graceMs / 4))
+}
+
 export class Presence {
   private readonly store: PresenceStore
   private readonly options: PresenceOptions
@@ -149,7 +154,7 @@ export class Presence {
   private schedule(): void {
     if (this.running && this.users.size + this.adopted.size > 0) {
       if (this.sweeper) return
-      const every = Math.min(1000, Math.max(25, this.options.graceMs / 4))
+      const every = sweepEvery(this.options.graceMs)
       this.sweeper = setInterval(() => this.sweep(), every)
       this.sweeper.unref()
     } else if (this.sweeper) {

@@ -152,30 +152,13 @@ export interface RoomShared {
   unhurried?(room: string, member: Member): Promise<boolean>
   /** The store's files: a deleted message's goes with it. */
   files?: FileStore
+  /** Every room's presence settings and hooks (made once by the chatroom, not per room). */
+  presence: PresenceOptions
 }
 
 /** Different reactions one message takes, and reactions one person may put on one message. */
 export const MAX_REACTION_KINDS = 20
 export const MAX_OWN_REACTIONS = 10
-
-/** Every room of a chatroom shares them (made once: not two closures per room). */
-const presenceOptionsOf = new WeakMap<RoomShared, { options: RoomOptions; made: PresenceOptions }>()
-
-function presenceOptions(options: RoomOptions, shared: RoomShared): PresenceOptions {
-  const kept = presenceOptionsOf.get(shared)
-  let made = kept?.options === options ? kept.made : undefined
-  if (!made) {
-    const presence = options.presence ?? { graceMs: 5000, ttlMs: 15_000, leaseMs: {} }
-    made = {
-      graceMs: presence.graceMs,
-      churnLimit: presence.churnLimit,
-      onError: (error) => options.onError?.(error, 'could not publish a join or leave'),
-      onGone: (member) => shared.onGone?.(member),
-    }
-    presenceOptionsOf.set(shared, { options, made })
-  }
-  return made
-}
 
 /** Who has a room other than the lobby open: a signal to its readers on every process, never a line of its log. */
 class SignalPresence implements PresenceRoom {
@@ -286,7 +269,7 @@ export class Room implements SubscriptionOwner {
     // membership, and who has the room open is a signal to its readers on every process.
     this.linesOfPresence = name === LOBBY
     const here: PresenceRoom = this.linesOfPresence ? this : new SignalPresence(bus, name)
-    this.presence = new Presence(bus.presenceStore(here, presence.ttlMs, name), presenceOptions(options, shared))
+    this.presence = new Presence(bus.presenceStore(here, presence.ttlMs, name), shared.presence)
   }
 
   /**
