@@ -492,12 +492,14 @@ export async function longPollScenario(target: Target, cookies: string[], poller
   const poller = async (index: number) => {
     let cursor = firstCursor
     const headers = cookieOf(index)
+    // Its page's id, as the page sends it (ours keeps the room entered between a page's polls; the bare server ignores it).
+    const tab = `bench${tag}p${index}`
     // Bounded: at most one poll per 5 ms of the run, and never past `running`.
     for (let polls = 0; running && polls < (seconds * 1000) / 5; polls++) {
       let events: { id: number; text?: string }[]
       const controller = (current[index] = new AbortController())
       try {
-        const res = await fetch(`${target.base}/longpolling/room/messages?lastReceived=${cursor}`, { headers, signal: controller.signal })
+        const res = await fetch(`${target.base}/longpolling/room/messages?lastReceived=${cursor}&tab=${tab}`, { headers, signal: controller.signal })
         events = (await res.json()) as { id: number; text?: string }[]
       } catch {
         return

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Room } from '../app/chatroom/room.js'
 import { waitingPolls } from '../app/transport/http.js'
-import { registerAccount, post, served, StreamPoller, type StreamAnswer } from './helpers.js'
+import { eventually, registerAccount, post, served, StreamPoller, type StreamAnswer } from './helpers.js'
 
 // A page's long poll of the person's stream keeps its rooms entered between its polls (its
 // queue on the server): what is said meanwhile waits there, and the next poll that comes back
@@ -337,4 +337,125 @@ t.test('what several rooms said between two polls comes in the order it was said
     'in the order said, across rooms',
   )
   t.ok(app.pollQueues.size === 1)
+})
+
+// A page of one room (/longpolling/rooms/NAME, the Revel page) keeps its room the same way when
+// its polls say the page's id (`tab`): the room is entered once, not at every poll.
+
+/** One room's page polling as the page does: its cursor, the room's epoch and its id. */
+class RoomPage {
+  lastId = 0
+  epoch: string | undefined
+  readonly got: { id: number; type: string; text?: string }[] = []
+  constructor(
+    private readonly base: string,
+    private readonly cookie: string,
+    private readonly room: string,
+    /** null: a program that names no page. */
+    readonly tab: string | null = `tab${Math.random().toString(36).slice(2, 12)}`,
+  ) {}
+
+  /** One poll; `lose`: its answer never reaches the page (the cursor stays). Returns the status. */
+  async poll(lose = false, signal?: AbortSignal): Promise<number> {
+    const query = [this.lastId > 0 ? `lastReceived=${this.lastId}&epoch=${this.epoch}` : '', this.tab ? `tab=${this.tab}` : ''].filter(Boolean).join('&')
+    const res = await fetch(`${this.base}/longpolling/rooms/${this.room}/messages?${query}`, { headers: { cookie: this.cookie }, signal })
+    if (res.status !== 200) return res.status
+    const events = (await res.json()) as { id: number; type: string; text?: string }[]
+    if (lose) return res.status
+    this.epoch = res.headers.get('x-room-epoch') ?? undefined
+    for (const e of events.filter((e) => typeof e.id === 'number')) {
+      this.got.push(e)
+      this.lastId = e.id
+    }
+    return res.status
+  }
+
+  texts(): string[] {
+    return this.got.filter((e) => e.type === 'message').map((e) => e.text!)
+  }
+
+  async until(check: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 20 && !check(); i++) await this.poll()
+    if (!check()) throw new Error(`never got ${what}`)
+  }
+}
+
+t.test('a page of one room polls again with the cursor it was given: the room is entered once, and what was said between its polls comes once, in order', async (t) => {
+  const { base, app, ann, bob } = await inRed(t, { LONGPOLL_TIMEOUT: '1' })
+  const page = new RoomPage(base, ann, 'red')
+  const first = await entering(() => page.poll())
+  t.equal(first.entered, 1, 'the first poll enters red')
+  t.equal(app.pollQueues.size, 1, 'the page has a queue, kept for its next poll')
+  const red = await app.chatroom.room('red')
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'one' })
+  await post(base, bob, '/longpolling/rooms/red/messages', { text: 'two' })
+  const again = await entering(async () => {
+    await page.until(() => page.texts().length === 2, 'one and two')
+    const waiting = page.poll()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await post(base, bob, '/longpolling/rooms/red/messages', { text: 'three' })
+    return waiting
+  })
+  t.equal(again.entered, 0, 'red not entered again')
+  t.same(page.texts(), ['one', 'two', 'three'], 'each once, in order (the third reached a waiting poll)')
+  t.equal(page.lastId, red.lastId, 'the page stands where red does')
+  t.same(page.got.map((e) => e.id), [...page.got.map((e) => e.id)].sort((a, b) => a - b), 'ids in order')
+  t.equal(new Set(page.got.map((e) => e.id)).size, page.got.length, 'no event twice')
+
+  // A program that names no page: its poll keeps nothing.
+  const curl = new RoomPage(base, bob, 'red', null)
+  await curl.poll()
+  t.equal(app.pollQueues.size, 1, 'no queue kept for a poll without a page id')
+})
+
+t.test('a page of one room: an answer that never reached it is handed again from the old cursor; answers lost at random lose nothing and double nothing (run 3 times)', async (t) => {
+  const seed = Number(process.env.POLL_SEED) || Date.now() % 1_000_000
+  t.comment(`POLL_SEED=${seed}`)
+  const random = seeded(seed)
+  for (let run = 0; run < 3; run++) {
+    const { base, ann, bob } = await inRed(t, { LONGPOLL_TIMEOUT: '0.3', RATE_LIMIT_MESSAGES: '100000' })
+    const page = new RoomPage(base, bob, 'red')
+    await page.poll()
+    const said: string[] = []
+    for (let i = 0; i < 30; i++) {
+      const text = `m${run}.${i}`
+      said.push(text)
+      await post(base, ann, '/longpolling/rooms/red/messages', { text })
+      if (random() < 0.5) await page.poll(random() < 0.4)
+    }
+    await page.until(() => page.texts().length >= said.length, 'everything said')
+    t.same(page.texts(), said, `run ${run}: every message once, in order`)
+  }
+})
+
+t.test('a page of one room: a kick between its polls is said at its next poll (403, who and why), and its leave lets the room go at once', async (t) => {
+  const { base, app, ann, bob } = await inRed(t, { LONGPOLL_TIMEOUT: '1' })
+  const page = new RoomPage(base, bob, 'red')
+  await page.poll()
+  const red = await app.chatroom.room('red')
+  t.ok(red.subscriberCount >= 1, 'red kept entered for the page')
+  t.equal((await post(base, ann, '/rooms/red/moderation', { action: 'kick', user: 'bob', reason: 'cool off' })).status, 200)
+  const res = await fetch(`${base}/longpolling/rooms/red/messages?lastReceived=${page.lastId}&epoch=${page.epoch}&tab=${page.tab}`, { headers: { cookie: bob } })
+  t.equal(res.status, 403, 'the next poll is told')
+  t.match(await res.json(), { action: 'kick', by: 'ann', message: /cool off/ }, 'who and why')
+
+  const other = new RoomPage(base, ann, 'red')
+  await other.poll()
+  const held = red.subscriberCount
+  const queues = app.pollQueues.size
+  // The page's leave beacon.
+  t.equal((await post(base, ann, '/room/leave', { tab: other.tab! })).status, 204)
+  await eventually(() => red.subscriberCount < held, 'the page let go of')
+  t.equal(app.pollQueues.size, queues - 1, 'its queue is gone')
+})
+
+t.test('a page of one room that does not come back: its room is let go of after LONGPOLL_KEEP', async (t) => {
+  const { base, app, ann } = await inRed(t, { LONGPOLL_KEEP: '0.2' })
+  const red = await app.chatroom.room('red')
+  const before = red.subscriberCount
+  const page = new RoomPage(base, ann, 'red')
+  await page.poll()
+  t.equal(red.subscriberCount, before + 1, 'kept for its next poll')
+  await eventually(() => red.subscriberCount === before, 'let go of', 3000)
+  t.equal(app.pollQueues.size, 0)
 })

@@ -172,6 +172,11 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     return this.hooks?.waiting === true
   }
 
+  /** A long poll waits on it through its page's queue (PollQueue.wait): counted as waiting, and woken by a cancel too. */
+  set awaited(on: boolean) {
+    if (on || this.hooks) this.hooksOf().waiting = on
+  }
+
   private hooksOf(): Hooks {
     return (this.hooks ??= {})
   }

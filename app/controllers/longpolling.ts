@@ -6,6 +6,7 @@ import { addsRoom, enterMe, ME } from '../transport/person-stream.js'
 import { enterRooms, inRoom, subscribed } from '../transport/rooms-connection.js'
 import { PollQueue } from '../transport/poll-queue.js'
 import { personLog } from '../chatroom/chatroom.js'
+import { frameFor } from '../chatroom/event.js'
 import { memberKey } from '../chatroom/presence.js'
 import { firstIssue, followsMe, parseCursors, pollQuerySchema, type RoomCursor } from '../validation.js'
 
@@ -15,39 +16,83 @@ export async function room(request: FastifyRequest, reply: FastifyReply) {
 }
 
 /**
- * GET /longpolling/room/messages?lastReceived=ID&epoch=E — the events after ID at once if there are
- * any, else the next ones as soon as they come, else [] after LONGPOLL_TIMEOUT (or at once
- * when the server shuts down). X-Room-Epoch says which log the ids belong to. A client that goes
- * away releases its wait at once.
+ * GET /longpolling/room/messages?lastReceived=ID&epoch=E[&tab=T] — the events after ID at once if
+ * there are any, else the next ones as soon as they come, else [] after LONGPOLL_TIMEOUT (or at
+ * once when the server shuts down). X-Room-Epoch says which log the ids belong to. A client that
+ * goes away releases its wait at once. With the page's id (`tab`) the room stays entered for the
+ * page's next poll (LONGPOLL_KEEP): a poll that comes back with the cursor the last answer gave
+ * is handed what came meanwhile; another cursor enters the room again from it.
  */
 export async function waitMessages(request: FastifyRequest, reply: FastifyReply) {
-  const { config } = request.server
+  const { config, pollQueues } = request.server
   const chatroom = await roomOf(request)
   reply.header('x-room-epoch', chatroom.epoch)
   const query = pollQuerySchema.safeParse(request.query)
   if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
-  // Far behind: one page of at most REPLAY_MAX_BYTES, and the client polls on from its end.
-  const entered = await chatroom.enter(currentUser(request), 'longpolling', { ...query.data, paged: true })
-  if (!entered.ok) return sendEnterRefusal(reply, entered)
-  const { subscription } = entered
-  // Signed out here or on another process while waiting: answered 401 at once.
-  let signedOut = false
-  const unbind = bindToSession(request, {
+  const user = currentUser(request)
+  const { lastReceived, epoch, tab } = query.data
+  const typing = query.data.typing === true
+  // A page's poll (its id) keeps the room for its next one; a program that names no page, nothing past its poll.
+  const queue = tab === undefined ? sessionQueue(request, undefined, tab, typing) : pollQueues.open(request.sessionHash, tab, typing, (key) => sessionQueue(request, key, tab, typing), chatroom.name)
+  try {
+    const kept = queue.entries.get(chatroom.name)
+    // Handed over only from the cursor the last answer gave, in the same log, while they are not banned from it.
+    if (kept && (lastReceived === undefined || lastReceived !== kept.position || (epoch !== undefined && epoch !== kept.of.epoch) || kept.of !== chatroom || chatroom.bannedNow(user))) queue.drop(chatroom.name)
+    if (!queue.entries.has(chatroom.name)) {
+      // Far behind: one page of at most REPLAY_MAX_BYTES, and the client polls on from its end.
+      const entered = await chatroom.enter(user, 'longpolling', { ...query.data, paged: true })
+      if (!entered.ok) return sendEnterRefusal(reply, entered)
+      queue.add(chatroom.name, chatroom, lastReceived ?? 0, entered.subscription)
+    }
+    let gone = false
+    const waitingOn = queue.entries.get(chatroom.name)?.subscription
+    if (waitingOn) waitingOn.awaited = true
+    try {
+      await whileConnected(reply, async (away) => {
+        await queue.wait(config.LONGPOLL_TIMEOUT * 1000, away)
+        gone = away.aborted
+      })
+    } finally {
+      if (waitingOn) waitingOn.awaited = false
+    }
+    if (queue.signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
+    // Gone while waiting: nothing is taken, so what waits is kept for the page's next poll from the same cursor.
+    if (gone) return reply.code(204).send()
+    const entry = queue.entries.get(chatroom.name)
+    const subscription = entry?.subscription
+    // Signed out, or let go of by the page's leave, while waiting: entered again at its next poll.
+    if (!entry || !subscription) return reply.type(JSON_TYPE).header('cache-control', 'no-store').send('[]')
+    // Kicked or banned while waiting: 403 with who and why (a banned person's next poll is refused 403 too).
+    if (subscription.removal) {
+      const removal = subscription.removal
+      queue.drop(chatroom.name)
+      return reply.code(403).send(removalBody(removal))
+    }
+    const events = subscription.take()
+    const frame = frameFor(events, subscription.takeSignals())
+    if (events.length > 0) entry.position = events.at(-1)!.event.id
+    // Ended (lagged, left, the room closed), or a page of old events with more to come: the next poll enters it again from its cursor.
+    if (subscription.closed || entry.position < chatroom.lastId) queue.drop(chatroom.name)
+    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(frame)
+  } catch (error) {
+    queue.close()
+    throw error
+  } finally {
+    pollQueues.done(queue)
+  }
+}
+
+/** A poll queue of this session (kept under `key`, or a poll's own): a sign-out here or on another process lets go of it, and a waiting poll answers 401. */
+function sessionQueue(request: FastifyRequest, key: string | undefined, tab: string | undefined, typing: boolean): PollQueue {
+  const user = currentUser(request)
+  const made = new PollQueue(key, memberKey(user), user.name, tab, typing)
+  made.unbind = bindToSession(request, {
     close: () => {
-      signedOut = true
-      subscription.cancel()
+      made.signedOut = true
+      made.close()
     },
   })
-  try {
-    await whileConnected(reply, (gone) => subscription.wait(config.LONGPOLL_TIMEOUT * 1000, gone))
-    if (signedOut) return reply.code(401).send({ error: 'Unauthorized', message: 'You were signed out. Sign in again.' })
-    // Kicked or banned while waiting: 403 with who and why (a banned person's next poll is refused 403 too).
-    if (subscription.removal) return reply.code(403).send(removalBody(subscription.removal))
-    return reply.type(JSON_TYPE).header('cache-control', 'no-store').send(subscription.takeFrame())
-  } finally {
-    unbind()
-    subscription.cancel()
-  }
+  return made
 }
 
 /**
@@ -129,17 +174,7 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
   const tab = tabOf(request)
   // typing=1: the rooms' typing signals too (in "signals", with their room).
   const typing = (request.query as { typing?: unknown }).typing === '1'
-  const queue = pollQueues.open(request.sessionHash, tab, typing, (key) => {
-    const made = new PollQueue(key, memberKey(user), user.name, tab, typing)
-    // Signed out here or on another process (while waiting, or between polls): let go of, and a waiting poll answers 401.
-    made.unbind = bindToSession(request, {
-      close: () => {
-        made.signedOut = true
-        made.close()
-      },
-    })
-    return made
-  })
+  const queue = pollQueues.open(request.sessionHash, tab, typing, (key) => sessionQueue(request, key, tab, typing))
   try {
     const meCursor = cursors.find((c) => c.room === ME)
     const given = new Map<string, RoomCursor>()

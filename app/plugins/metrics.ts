@@ -39,7 +39,7 @@ export default fp(
       help: 'Long polls waiting for an event',
       registers: [registry],
       collect() {
-        this.set(app.chatroom.waitingCount)
+        this.set(waitingPolls())
       },
     })
     new Gauge({

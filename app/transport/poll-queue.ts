@@ -45,7 +45,8 @@ export class PollQueue {
     readonly key: string | undefined,
     holder: string,
     name: string,
-    tab: string | undefined,
+    /** The page it reads for (its id), if the poll said it. */
+    readonly tab: string | undefined,
     readonly typing: boolean,
   ) {
     this.follower = new Follower(holder, name, 'longpolling', tab, typing)
@@ -128,12 +129,14 @@ export class PollQueue {
 const PER_SESSION = 16
 
 /**
- * The poll queues of this process, by session and page, each kept `keepMs` after its poll ended
- * for the page's next poll. One sweep for all of them, not a timer each.
+ * The poll queues of this process, by session and page (and, for a page of one room, that room),
+ * each kept `keepMs` after its poll ended for the page's next poll. One sweep for all of them,
+ * not a timer each.
  */
 export class PollQueues {
   private readonly kept = new Map<string, PollQueue>()
-  private readonly perSession = new Map<string, number>()
+  /** Each session's queues (PER_SESSION at most): what a page's leave looks through. */
+  private readonly perSession = new Map<string, Set<PollQueue>>()
   private readonly timer: NodeJS.Timeout | undefined
   /** The server closed: nothing more is kept. */
   private closed = false
@@ -153,10 +156,11 @@ export class PollQueues {
    * The queue for a poll of this session's page: the one kept for it, else a new one kept from
    * now; a poll's own (kept for nobody) when the page's queue is in use by another poll (two
    * clients of one page, a poll overtaking one not yet answered) or the session keeps too many.
+   * `room`: a poll of that one room (a page of one room), kept apart from the person's stream.
    */
-  open(session: string | null, tab: string | undefined, typing: boolean, make: (key: string | undefined) => PollQueue): PollQueue {
+  open(session: string | null, tab: string | undefined, typing: boolean, make: (key: string | undefined) => PollQueue, room?: string): PollQueue {
     if (!session || this.keepMs <= 0 || this.closed) return make(undefined)
-    const key = `${session}\n${tab ?? ''}\n${typing ? 1 : 0}`
+    const key = `${session}\n${tab ?? ''}\n${typing ? 1 : 0}${room === undefined ? '' : `\n${room}`}`
     const found = this.kept.get(key)
     if (found && !found.closed) {
       if (found.busy) return make(undefined)
@@ -164,14 +168,15 @@ export class PollQueues {
       return found
     }
     if (found) this.forget(found)
-    const count = this.perSession.get(session) ?? 0
-    if (count >= PER_SESSION) return make(undefined)
+    let queues = this.perSession.get(session)
+    if (queues && queues.size >= PER_SESSION) return make(undefined)
     const queue = make(key)
     queue.busy = true
     // Let go of by its session's end or by its own poll: no longer kept, at once.
     queue.onClose = () => this.forget(queue)
     this.kept.set(key, queue)
-    this.perSession.set(session, count + 1)
+    if (!queues) this.perSession.set(session, (queues = new Set()))
+    queues.add(queue)
     return queue
   }
 
@@ -195,10 +200,10 @@ export class PollQueues {
     }
   }
 
-  /** The page `tab` of this session said it is leaving (its leave beacon or form): its queue goes at once. */
+  /** The page `tab` of this session said it is leaving (its leave beacon or form): its queues go at once. */
   closePage(session: string | null, tab: string | undefined): void {
     if (!session || tab === undefined) return
-    for (const typing of [0, 1]) this.kept.get(`${session}\n${tab}\n${typing}`)?.close()
+    for (const queue of [...(this.perSession.get(session) ?? [])]) if (queue.tab === tab) queue.close()
   }
 
   /** The server closes: every queue is let go of. */
@@ -214,8 +219,8 @@ export class PollQueues {
     if (queue.key === undefined || this.kept.get(queue.key) !== queue) return
     this.kept.delete(queue.key)
     const session = queue.key.slice(0, queue.key.indexOf('\n'))
-    const count = (this.perSession.get(session) ?? 1) - 1
-    if (count <= 0) this.perSession.delete(session)
-    else this.perSession.set(session, count)
+    const queues = this.perSession.get(session)
+    queues?.delete(queue)
+    if (queues?.size === 0) this.perSession.delete(session)
   }
 }
