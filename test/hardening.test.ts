@@ -115,6 +115,22 @@ t.test('security headers and a CSP with no inline script', async (t) => {
   t.equal(res.headers['referrer-policy'], 'same-origin')
   t.notMatch(res.body, /<script(?![^>]*\bsrc=)/, 'every script is a file')
   t.notMatch(res.body, /\son[a-z]+=/, 'no inline event handlers')
+  for (const [url, what] of [['/no/such/page', 'a page saying not found'], ['/signin', 'a redirect']] as const) {
+    const other = await app.inject({ method: url === '/signin' ? 'POST' : 'GET', url, headers: { accept: 'text/html' }, payload: url === '/signin' ? { user: 'ann', transport: 'websocket' } : undefined })
+    t.match(other.headers['content-security-policy'], /frame-ancestors 'none'/, `${what}: the CSP`)
+    t.equal(other.headers['x-frame-options'], 'SAMEORIGIN', `${what}: not framed`)
+  }
+  // JSON is never run as a page: what protects any response, not the document headers (a long poll answers with 3, not 12).
+  const bob = await signIn(app, 'bob', 'longpolling')
+  const json = await app.inject({ method: 'GET', url: '/longpolling/room/messages', headers: { cookie: bob } })
+  t.match(json.headers['content-type'], /^application\/json/)
+  t.equal(json.headers['x-content-type-options'], 'nosniff', 'JSON: not sniffed as something else')
+  t.equal(json.headers['cross-origin-resource-policy'], 'same-origin', 'JSON: not readable by another site')
+  t.equal(json.headers['content-security-policy'], undefined, 'JSON: no CSP, which only a page obeys')
+  t.equal(json.headers['x-frame-options'], undefined)
+  const refused = await app.inject({ method: 'GET', url: '/longpolling/room/messages?lastReceived=x', headers: { cookie: bob } })
+  t.equal(refused.statusCode, 400)
+  t.equal(refused.headers['x-content-type-options'], 'nosniff', 'a JSON error too')
 })
 
 t.test('a forged cookie and ?user= are ignored everywhere', async (t) => {

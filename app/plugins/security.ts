@@ -7,6 +7,19 @@ import { providerDefinitions } from './oauth.js'
 
 const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
+/** Helmet's headers a browser obeys only on a page it renders (a document): not sent with JSON or an event stream. */
+const documentOnly = new Set([
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+])
+
 const CROSS_ORIGIN_REFUSED =
   'Cross-origin request refused: it came from another site, and only this chat\'s own pages can enter the room or act in it. Open the chat from its own address.'
 
@@ -73,10 +86,21 @@ export default fp(
       // no-referrer would make browsers send "Origin: null" on our own form posts.
       referrerPolicy: { policy: 'same-origin' },
     })
-    // The same headers on every response, set from one list made at start (not per request).
+    // Set from two lists made at start (not per request): what protects any response on every
+    // one, and what only a document obeys (its CSP, framing, referrer…) on all but JSON and event
+    // streams, which a browser never runs as a page: a long poll's answer carries 3 headers, not 12.
+    const everywhere = headers.filter(([name]) => !documentOnly.has(name.toLowerCase()))
+    const forDocuments = headers.filter(([name]) => documentOnly.has(name.toLowerCase()))
     app.addHook('onRequest', (_request, reply, done) => {
-      for (const [name, value] of headers) reply.raw.setHeader(name, value)
+      for (const [name, value] of everywhere) reply.raw.setHeader(name, value)
       done()
+    })
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      const type = reply.getHeader('content-type')
+      if (typeof type !== 'string' || !(type.startsWith('application/json') || type.startsWith('text/event-stream'))) {
+        for (const [name, value] of forDocuments) reply.raw.setHeader(name, value)
+      }
+      done(null, payload)
     })
 
     const allowed = new Set(config.ALLOWED_ORIGINS.map((o) => new URL(o).origin))
