@@ -34,14 +34,15 @@ export function checkMessageText(text: unknown, max: number): { text: string } |
   return { text: folded }
 }
 
+/** An event id, a log's epoch, a page's id: as the schemas below and the long poll's quick check (parsePollQuery) read them. */
+const EVENT_ID = /^\d{1,15}$/
+const EPOCH = /^[A-Za-z0-9_-]{1,64}$/
+const TAB = /^[A-Za-z0-9_-]{8,40}$/
+
 /** The one cursor: the id of the last event the client has (absent: the replay window), and the epoch of its log. */
 export const lastReceivedSchema = z.object({
-  lastReceived: z
-    .string()
-    .regex(/^\d{1,15}$/, 'lastReceived must be a non-negative whole number (an event id).')
-    .transform(Number)
-    .optional(),
-  epoch: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'epoch must be the room epoch the server sent (letters, digits, - and _).').optional(),
+  lastReceived: z.string().regex(EVENT_ID, 'lastReceived must be a non-negative whole number (an event id).').transform(Number).optional(),
+  epoch: z.string().regex(EPOCH, 'epoch must be the room epoch the server sent (letters, digits, - and _).').optional(),
 })
 
 /** The Last-Event-ID header a browser's EventSource sends when it reconnects: the id of the last event it has. */
@@ -52,7 +53,7 @@ export const lastEventIdSchema = z
   .optional()
 
 /** Which page of the user a request comes from: the random id the page got when it loaded. */
-export const tabSchema = z.string().regex(/^[A-Za-z0-9_-]{8,40}$/, 'tab must be the page id the server gave (8 to 40 letters, digits, - and _).')
+export const tabSchema = z.string().regex(TAB, 'tab must be the page id the server gave (8 to 40 letters, digits, - and _).')
 
 /** A request from one page: the cursor, and the page's id. */
 export const pageQuerySchema = lastReceivedSchema.extend({ tab: tabSchema.optional() })
@@ -76,6 +77,32 @@ export const pollQuerySchema = pageQuerySchema.extend({
     .transform((v) => v === '1' || v === 'true')
     .optional(),
 })
+
+export type PollQuery = z.infer<typeof pollQuerySchema>
+
+const TYPING = new Set(['0', '1', 'false', 'true'])
+const fits = (value: unknown, pattern: RegExp) => value === undefined || (typeof value === 'string' && pattern.test(value))
+
+/**
+ * A long poll's query (pollQuerySchema): checked by hand when it is well formed, as every poll
+ * of every page is (the schema costs a few per cent of a long poll's CPU), else by the schema,
+ * which says what is wrong.
+ */
+export function parsePollQuery(query: unknown): { data: PollQuery } | { error: string } {
+  const { lastReceived, epoch, tab, typing } = (query ?? {}) as Record<string, unknown>
+  if (fits(lastReceived, EVENT_ID) && fits(epoch, EPOCH) && fits(tab, TAB) && (typing === undefined || (typeof typing === 'string' && TYPING.has(typing)))) {
+    return {
+      data: {
+        lastReceived: lastReceived === undefined ? undefined : Number(lastReceived),
+        epoch: epoch as string | undefined,
+        tab: tab as string | undefined,
+        typing: typing === undefined ? undefined : typing === '1' || typing === 'true',
+      },
+    }
+  }
+  const parsed = pollQuerySchema.safeParse(query)
+  return parsed.success ? { data: parsed.data } : { error: firstIssue(parsed.error) }
+}
 
 /**
  * A send's client message id (made by the page's outbox, or by a program): 8 to 64 visible

@@ -8,7 +8,7 @@ import { PollQueue } from '../transport/poll-queue.js'
 import { personLog } from '../chatroom/chatroom.js'
 import { frameFor } from '../chatroom/event.js'
 import { memberKey } from '../chatroom/presence.js'
-import { firstIssue, followsMe, parseCursors, pollQuerySchema, type RoomCursor } from '../validation.js'
+import { followsMe, parseCursors, parsePollQuery, type RoomCursor } from '../validation.js'
 
 /** GET /longpolling/room — the page; its script polls for events. */
 export async function room(request: FastifyRequest, reply: FastifyReply) {
@@ -27,8 +27,8 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   const { config, pollQueues } = request.server
   const chatroom = await roomOf(request)
   reply.header('x-room-epoch', chatroom.epoch)
-  const query = pollQuerySchema.safeParse(request.query)
-  if (!query.success) return reply.code(400).send({ error: 'Bad Request', message: firstIssue(query.error) })
+  const query = parsePollQuery(request.query)
+  if ('error' in query) return reply.code(400).send({ error: 'Bad Request', message: query.error })
   const user = currentUser(request)
   const { lastReceived, epoch, tab } = query.data
   const typing = query.data.typing === true
