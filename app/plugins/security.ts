@@ -91,10 +91,6 @@ export default fp(
     // streams, which a browser never runs as a page: a long poll's answer carries 3 headers, not 12.
     const everywhere = headers.filter(([name]) => !documentOnly.has(name.toLowerCase()))
     const forDocuments = headers.filter(([name]) => documentOnly.has(name.toLowerCase()))
-    app.addHook('onRequest', (_request, reply, done) => {
-      for (const [name, value] of everywhere) reply.raw.setHeader(name, value)
-      done()
-    })
     app.addHook('onSend', (_request, reply, payload, done) => {
       const type = reply.getHeader('content-type')
       if (typeof type !== 'string' || !(type.startsWith('application/json') || type.startsWith('text/event-stream'))) {
@@ -104,13 +100,15 @@ export default fp(
     })
 
     const allowed = new Set(config.ALLOWED_ORIGINS.map((o) => new URL(o).origin))
-    app.addHook('onRequest', async (request) => {
+    // One hook, not a promise per request: the headers, then the origin check.
+    app.addHook('onRequest', (request, reply, done) => {
+      for (const [name, value] of everywhere) reply.raw.setHeader(name, value)
       const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket'
-      if (!upgrade && !unsafeMethods.has(request.method) && !request.routeOptions.config.sameOrigin) return
-      if (!crossOrigin(request, allowed)) return
+      if (!upgrade && !unsafeMethods.has(request.method) && !request.routeOptions.config.sameOrigin) return done()
+      if (!crossOrigin(request, allowed)) return done()
       request.log.warn({ origin: request.headers.origin, site: request.headers['sec-fetch-site'], url: request.url }, 'cross-origin request refused')
       // Through the error handler: a browser gets a page saying why, a program JSON.
-      throw Object.assign(new Error(CROSS_ORIGIN_REFUSED), { statusCode: 403 })
+      done(Object.assign(new Error(CROSS_ORIGIN_REFUSED), { statusCode: 403 }))
     })
   },
   { name: 'security' },

@@ -207,9 +207,24 @@ export default fp(
 
     app.decorateRequest('user', null)
     app.decorateRequest('sessionHash', null)
-    app.addHook('onRequest', async (request) => {
+    /** The session's user when this process read it lately and recorded its use lately (null: no one); undefined: lookup() must. */
+    function fresh(hash: string): User | null | undefined {
+      const now = Date.now()
+      const entry = cache.get(hash)
+      if (!entry || now - entry.checkedAt > CACHE_MS) return undefined
+      if (!entry.user) return null
+      if (now - entry.seenAt > touchMs) return undefined
+      entry.usedAt = now
+      return entry.user
+    }
+    const signedIn = (request: FastifyRequest, hash: string, user: User) => {
+      request.sessionHash = hash
+      request.user = withAvatar(user)
+    }
+    // Callback style: most requests find their session cached and go on with no promise made.
+    app.addHook('onRequest', (request, _reply, done) => {
       const raw = request.cookies[SESSION_COOKIE]
-      if (!raw) return
+      if (!raw) return done()
       // A cookie's signature and hash are worked out once per cookie, not once per request.
       let hash = hashes.get(raw)
       if (hash === undefined) {
@@ -218,23 +233,30 @@ export default fp(
         if (hashes.size >= 50_000) hashes.clear()
         hashes.set(raw, hash)
       }
-      if (hash === null) return
-      let user: User | null
-      try {
-        user = await lookup(hash)
-      } catch (err) {
-        request.log.error({ err }, 'could not read a session')
-        throw Object.assign(new Error('Sessions cannot be read right now; try again shortly.'), { statusCode: 503 })
+      if (hash === null) return done()
+      const known = fresh(hash)
+      if (known !== undefined) {
+        if (known) signedIn(request, hash, known)
+        return done()
       }
-      if (!user) return
-      request.sessionHash = hash
-      request.user = withAvatar(user)
+      const of = hash
+      lookup(of).then(
+        (user) => {
+          if (user) signedIn(request, of, user)
+          done()
+        },
+        (err: unknown) => {
+          request.log.error({ err }, 'could not read a session')
+          done(Object.assign(new Error('Sessions cannot be read right now; try again shortly.'), { statusCode: 503 }))
+        },
+      )
     })
-    app.addHook('preValidation', async (request, reply) => {
+    // Callback style: no promise per request. A reply sent here ends the request (done is not called).
+    app.addHook('preValidation', (request, reply, done) => {
       const auth = request.routeOptions.config.auth
-      if (!auth || request.user) return
-      if (auth === 'page') return reply.redirect('/', 303)
-      return reply.code(401).send({ error: 'Unauthorized', message: 'Sign in first: POST /signin with user and transport.' })
+      if (!auth || request.user) return done()
+      if (auth === 'page') reply.redirect('/', 303)
+      else reply.code(401).send({ error: 'Unauthorized', message: 'Sign in first: POST /signin with user and transport.' })
     })
 
     const cookieOptions = (reply: FastifyReply) =>
