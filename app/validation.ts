@@ -48,7 +48,7 @@ export const lastReceivedSchema = z.object({
 /** The Last-Event-ID header a browser's EventSource sends when it reconnects: the id of the last event it has. */
 export const lastEventIdSchema = z
   .string()
-  .regex(/^\d{1,15}$/, 'Last-Event-ID must be an event id (a non-negative whole number).')
+  .regex(EVENT_ID, 'Last-Event-ID must be an event id (a non-negative whole number).')
   .transform(Number)
   .optional()
 
@@ -60,7 +60,7 @@ export const pageQuerySchema = lastReceivedSchema.extend({ tab: tabSchema.option
 
 /** GET /room/history: events before an id (default: the newest), at most `limit`. */
 export const historyQuerySchema = z.object({
-  before: z.string().regex(/^\d{1,15}$/, 'before must be an event id.').transform(Number).optional(),
+  before: z.string().regex(EVENT_ID, 'before must be an event id.').transform(Number).optional(),
   limit: z
     .string()
     .regex(/^\d{1,3}$/, 'limit must be a whole number from 1 to 200.')
@@ -124,7 +124,7 @@ export interface ReplyAsked {
 export function checkReply(asked: ReplyAsked | undefined): { replyTo?: number; alsoToRoom?: true } | { error: string } {
   const { replyTo, alsoToRoom } = asked ?? {}
   if (replyTo === undefined || replyTo === null || replyTo === '') return {}
-  const id = typeof replyTo === 'string' && /^\d{1,15}$/.test(replyTo) ? Number(replyTo) : replyTo
+  const id = typeof replyTo === 'string' && EVENT_ID.test(replyTo) ? Number(replyTo) : replyTo
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return { error: 'replyTo is the id of a message of this room.' }
   const also = alsoToRoom === true || alsoToRoom === 'true' || alsoToRoom === 'on' || alsoToRoom === '1'
   return also ? { replyTo: id, alsoToRoom: true } : { replyTo: id }

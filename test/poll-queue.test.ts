@@ -356,9 +356,9 @@ class RoomPage {
   ) {}
 
   /** One poll; `lose`: its answer never reaches the page (the cursor stays). Returns the status. */
-  async poll(lose = false, signal?: AbortSignal): Promise<number> {
+  async poll(lose = false): Promise<number> {
     const query = [this.lastId > 0 ? `lastReceived=${this.lastId}&epoch=${this.epoch}` : '', this.tab ? `tab=${this.tab}` : ''].filter(Boolean).join('&')
-    const res = await fetch(`${this.base}/longpolling/rooms/${this.room}/messages?${query}`, { headers: { cookie: this.cookie }, signal })
+    const res = await fetch(`${this.base}/longpolling/rooms/${this.room}/messages?${query}`, { headers: { cookie: this.cookie } })
     if (res.status !== 200) return res.status
     const events = (await res.json()) as { id: number; type: string; text?: string }[]
     if (lose) return res.status

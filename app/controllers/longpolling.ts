@@ -4,7 +4,7 @@ import { httpActions, JSON_TYPE, roomOf, roomPage, sendEnterRefusal, tabOf, whil
 import { bindToSession, currentUser } from '../plugins/session.js'
 import { addsRoom, enterMe, ME } from '../transport/person-stream.js'
 import { enterRooms, inRoom, subscribed } from '../transport/rooms-connection.js'
-import { PollQueue } from '../transport/poll-queue.js'
+import { handsOver, PollQueue } from '../transport/poll-queue.js'
 import { personLog } from '../chatroom/chatroom.js'
 import { frameFor } from '../chatroom/event.js'
 import { memberKey } from '../chatroom/presence.js'
@@ -30,14 +30,14 @@ export async function waitMessages(request: FastifyRequest, reply: FastifyReply)
   const query = parsePollQuery(request.query)
   if ('error' in query) return reply.code(400).send({ error: 'Bad Request', message: query.error })
   const user = currentUser(request)
-  const { lastReceived, epoch, tab } = query.data
+  const { lastReceived, tab } = query.data
   const typing = query.data.typing === true
   // A page's poll (its id) keeps the room for its next one; a program that names no page, nothing past its poll.
   const queue = tab === undefined ? sessionQueue(request, undefined, tab, typing) : pollQueues.open(request.sessionHash, tab, typing, (key) => sessionQueue(request, key, tab, typing), chatroom.name)
   try {
     const kept = queue.entries.get(chatroom.name)
     // Handed over only from the cursor the last answer gave, in the same log, while they are not banned from it.
-    if (kept && (lastReceived === undefined || lastReceived !== kept.position || (epoch !== undefined && epoch !== kept.of.epoch) || kept.of !== chatroom || chatroom.bannedNow(user))) queue.drop(chatroom.name)
+    if (kept && (!handsOver(kept, query.data) || kept.of !== chatroom || chatroom.bannedNow(user))) queue.drop(chatroom.name)
     if (!queue.entries.has(chatroom.name)) {
       // Far behind: one page of at most REPLAY_MAX_BYTES, and the client polls on from its end.
       const entered = await chatroom.enter(user, 'longpolling', { ...query.data, paged: true })
@@ -186,7 +186,7 @@ async function pollFollowing(request: FastifyRequest, reply: FastifyReply, curso
     // A room kept is handed over only from the cursor the last answer gave (else it is entered again below), and only while it is theirs to read.
     for (const [room, kept] of queue.entries) {
       const cursor = room === ME ? meCursor : given.get(room)
-      const stands = cursor !== undefined && cursor.lastReceived === kept.position && (cursor.epoch === undefined || cursor.epoch === kept.of.epoch)
+      const stands = handsOver(kept, cursor)
       const theirs = room === ME || ((listed.has(room) || !('ok' in (await chatroom.access(room, user)))) && !kept.of.bannedNow(user))
       if (!stands || !theirs) queue.drop(room)
     }

@@ -12,6 +12,11 @@ export interface Kept {
   subscription: Subscription | undefined
 }
 
+/** Whether a kept room goes to a poll that comes back with this cursor: the id the last answer gave, and (if it says one) the same log. */
+export function handsOver(kept: Kept, cursor: { lastReceived?: number | undefined; epoch?: string | undefined } | undefined): boolean {
+  return cursor?.lastReceived !== undefined && cursor.lastReceived === kept.position && (cursor.epoch === undefined || cursor.epoch === kept.of.epoch)
+}
+
 /**
  * What one page's long poll of the person's stream reads, kept on the server between two of its
  * polls (Zulip's event queue): every room it follows stays entered, and what they say meanwhile
