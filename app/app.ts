@@ -13,7 +13,7 @@ import { roomOf } from './transport/http.js'
 import accounts from './plugins/accounts.js'
 import chatroom from './plugins/chatroom.js'
 import errors from './plugins/errors.js'
-import { OneLinePerRequest } from './plugins/request-log.js'
+import { lazyRequestLogger, OneLinePerRequest } from './plugins/request-log.js'
 import keepalive from './plugins/keepalive.js'
 import limits from './plugins/limits.js'
 import metrics from './plugins/metrics.js'
@@ -53,6 +53,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     logger: options.logger ?? { level: config.LOG_LEVEL },
     // One line per request instead of two (app/plugins/request-log.ts).
     logController: new OneLinePerRequest(),
+    // A request's child logger is made only when it writes a line (app/plugins/request-log.ts).
+    childLoggerFactory: lazyRequestLogger,
     // The longest message, every character percent-encoded as 4 UTF-8 bytes, plus the form around it.
     bodyLimit: Math.max(16 * 1024, config.MAX_MESSAGE_LENGTH * 12 + 4096),
     trustProxy: config.TRUST_PROXY,

@@ -40,3 +40,46 @@ t.test('the start line names PUBLIC_URL when it is set, and where the server lis
   t.match(server.output(), `Chat room ready: open https://chat.example.test/ (served on 127.0.0.1:${port}) · store`, 'the public address to open, then the listening one')
   t.notMatch(server.output(), `open http://localhost:${port}`, 'not the loopback name')
 })
+
+t.test("a request's logger is made when it writes: its lines carry the request id, and lines below the level are not written", async (t) => {
+  const { Writable } = await import('node:stream')
+  const Fastify = (await import('fastify')).default
+  const { lazyRequestLogger } = await import('../app/plugins/request-log.js')
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    },
+  })
+  const app = Fastify({ logger: { level: 'warn', stream }, childLoggerFactory: lazyRequestLogger, disableRequestLogging: true })
+  app.get('/quiet', async (request) => {
+    request.log.info('an info line')
+    request.log.debug({ detail: 1 }, 'a debug line')
+    return { level: request.log.level, info: (request.log as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled('info') }
+  })
+  app.get('/loud', async (request) => {
+    request.log.warn({ detail: 2 }, 'a warning')
+    request.log.child({ part: 'inner' }).error('an inner error')
+    return 'ok'
+  })
+  app.get('/louder', async (request) => {
+    request.log.level = 'info'
+    request.log.info('now at info')
+    return 'ok'
+  })
+  t.teardown(() => app.close())
+  const quiet = await app.inject('/quiet')
+  t.same(quiet.json(), { level: 'warn', info: false }, "the request's logger has its parent's level")
+  const loud = await app.inject('/loud')
+  const louder = await app.inject('/louder')
+  t.equal(loud.statusCode + louder.statusCode, 400)
+  t.same(
+    lines.map((l) => [l.msg, l.detail, l.part]),
+    [['a warning', 2, undefined], ['an inner error', undefined, 'inner'], ['now at info', undefined, undefined]],
+    'the warning, its child logger and a level raised for one request write; the info and debug lines below the level do not',
+  )
+  t.ok(lines.every((l) => typeof l.reqId === 'string'), 'every line names its request')
+  t.equal(new Set(lines.slice(0, 2).map((l) => l.reqId)).size, 1, "a child's line names the same request")
+  t.not(lines[0]!.reqId, lines[2]!.reqId, 'another request, another id')
+})
