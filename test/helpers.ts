@@ -431,6 +431,8 @@ export interface StreamAnswer {
   events: StreamEvent[]
   rooms: Record<string, { epoch: string; lastId: number }>
   refused: { room: string; status: number; error?: string; action?: string }[]
+  /** With typing=1: others typing in the rooms, and others' presence. */
+  signals?: { type: string; user: string; room?: string }[]
 }
 
 /**
@@ -445,7 +447,7 @@ export class StreamPoller {
   constructor(
     private readonly base: string,
     private readonly cookie: string,
-    private readonly options: { tab?: string; strict?: boolean } = {},
+    private readonly options: { tab?: string; strict?: boolean; typing?: boolean } = {},
   ) {}
 
   get tab(): string | undefined {
@@ -458,7 +460,7 @@ export class StreamPoller {
 
   /** One poll; `lose`: the answer never reaches the page (its cursors stay where they were). A strict poller throws on an answer other than 200. */
   async poll(lose = false): Promise<StreamAnswer & { status: number }> {
-    const res = await fetch(`${this.base}/longpolling/messages?follow=me${this.tab === undefined ? '' : `&tab=${this.tab}`}${this.query()}`, { headers: { cookie: this.cookie } })
+    const res = await fetch(`${this.base}/longpolling/messages?follow=me${this.tab === undefined ? '' : `&tab=${this.tab}`}${this.options.typing ? '&typing=1' : ''}${this.query()}`, { headers: { cookie: this.cookie } })
     if (this.options.strict && res.status !== 200) throw new Error(`poll: ${res.status} ${await res.text()}`)
     const body = (await res.json()) as StreamAnswer
     if (res.status !== 200 || lose) return { ...body, status: res.status }

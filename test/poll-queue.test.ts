@@ -10,8 +10,8 @@ import { eventually, registerAccount, post, served, StreamPoller, type StreamAns
 
 /** A page's poller: one tab, a cursor per room and one for its own events, as the page app keeps them. */
 class Page extends StreamPoller {
-  constructor(base: string, cookie: string, tab = `tab${Math.random().toString(36).slice(2, 12)}`) {
-    super(base, cookie, { tab })
+  constructor(base: string, cookie: string, tab = `tab${Math.random().toString(36).slice(2, 12)}`, typing = false) {
+    super(base, cookie, { tab, typing })
   }
 
   override get tab(): string {
@@ -347,6 +347,9 @@ class RoomPage {
   lastId = 0
   epoch: string | undefined
   readonly got: { id: number; type: string; text?: string }[] = []
+  /** With typing: the signals of the last answer. */
+  signals: { type: string; user: string }[] = []
+  typing = false
   constructor(
     private readonly base: string,
     private readonly cookie: string,
@@ -357,12 +360,13 @@ class RoomPage {
 
   /** One poll; `lose`: its answer never reaches the page (the cursor stays). Returns the status. */
   async poll(lose = false): Promise<number> {
-    const query = [this.lastId > 0 ? `lastReceived=${this.lastId}&epoch=${this.epoch}` : '', this.tab ? `tab=${this.tab}` : ''].filter(Boolean).join('&')
+    const query = [this.lastId > 0 ? `lastReceived=${this.lastId}&epoch=${this.epoch}` : '', this.tab ? `tab=${this.tab}` : '', this.typing ? 'typing=1' : ''].filter(Boolean).join('&')
     const res = await fetch(`${this.base}/longpolling/rooms/${this.room}/messages?${query}`, { headers: { cookie: this.cookie } })
     if (res.status !== 200) return res.status
     const events = (await res.json()) as { id: number; type: string; text?: string }[]
     if (lose) return res.status
     this.epoch = res.headers.get('x-room-epoch') ?? undefined
+    this.signals = events.filter((e) => typeof e.id !== 'number') as unknown as { type: string; user: string }[]
     for (const e of events.filter((e) => typeof e.id === 'number')) {
       this.got.push(e)
       this.lastId = e.id
@@ -458,4 +462,26 @@ t.test('a page of one room that does not come back: its room is let go of after 
   t.equal(red.subscriberCount, before + 1, 'kept for its next poll')
   await eventually(() => red.subscriberCount === before, 'let go of', 3000)
   t.equal(app.pollQueues.size, 0)
+})
+
+t.test('a typing signal kept between two polls is handed on while the page would still show it (4 s), not after: nobody shows as typing who stopped long ago', async (t) => {
+  const { base, ann, bob } = await inRed(t, { LONGPOLL_TIMEOUT: '1' })
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  const typing = () => post(base, bob, '/longpolling/rooms/red/typing')
+  const bobTyping = (signals: { type: string; user: string }[] | undefined) => (signals ?? []).some((s) => s.type === 'typing' && s.user === 'bob')
+  // Ann's page of red alone, and her person's stream: both keep red between their polls.
+  const page = new RoomPage(base, ann, 'red')
+  page.typing = true
+  const stream = new Page(base, ann, undefined, true)
+  const both = async () => {
+    const [, answer] = await Promise.all([page.poll(), stream.poll()])
+    return [bobTyping(page.signals), bobTyping(answer.signals)]
+  }
+  await both()
+  await typing()
+  t.same(await both(), [true, true], 'Bob typing just before their next polls: shown on the page of one room and on the stream')
+  await sleep(1600) // a room passes on one typing signal per person per 1.5 s
+  await typing()
+  await sleep(4500)
+  t.same(await both(), [false, false], 'Bob typing 4.5 s before their next polls: shown on neither')
 })

@@ -305,13 +305,30 @@ export interface Signal {
   /** With a room's presence signal: the avatar to list them with. */
   readonly avatar?: string
   readonly json: string
+  /** A typing signal: when this process heard it (a kept one older than TYPING_SHOWS_MS is not handed on). */
+  readonly at?: number
+}
+
+/** How long "NAME is typing" shows after their last signal (the pages show it 4 s). */
+export const TYPING_SHOWS_MS = 4000
+
+/**
+ * The signals still worth handing to a reader: a typing signal kept (a long poll's queue between
+ * two polls) past TYPING_SHOWS_MS would show someone typing who stopped long ago. Presence is
+ * each person's latest state, never stale. Returns the same array when nothing is dropped.
+ */
+export function currentSignals(signals: Signal[], now = Date.now()): Signal[] {
+  for (const signal of signals) {
+    if (signal.at !== undefined && now - signal.at > TYPING_SHOWS_MS) return signals.filter((s) => s.at === undefined || now - s.at <= TYPING_SHOWS_MS)
+  }
+  return signals
 }
 
 /** A person's presence across all their tabs, devices and processes. */
 export type PresenceState = 'online' | 'away' | 'offline'
 
 export function createTypingSignal(user: string): Signal {
-  return { type: 'typing', user, json: JSON.stringify({ type: 'typing', user }) }
+  return { type: 'typing', user, json: JSON.stringify({ type: 'typing', user }), at: Date.now() }
 }
 
 export function createPresenceSignal(user: string, presence: PresenceState, avatar?: string): Signal {

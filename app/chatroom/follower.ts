@@ -1,4 +1,4 @@
-import type { Signal, StoredEvent } from './event.js'
+import { currentSignals, type Signal, type StoredEvent } from './event.js'
 import type { Removal } from './subscription.js'
 
 /** What a follower needs of a room: its name, and to be let go of. */
@@ -149,11 +149,13 @@ export class Follower {
     for (const room of this.rooms.splice(0)) room.unfollow(this)
   }
 
-  /** What every room has for it, by room, and empties it (rooms that ended are said once). */
+  /** What every room has for it, by room, and empties it (rooms that ended are said once; a typing signal kept too long is dropped: see currentSignals). */
   take(): Taken[] {
     const queued = this.queued
     this.queued = undefined
-    return queued ?? []
+    if (!queued) return []
+    for (const pending of queued) if (pending.signals !== NO_SIGNALS) pending.signals = currentSignals(pending.signals)
+    return queued
   }
 
   private forget(room: FollowedRoom): boolean {

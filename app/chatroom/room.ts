@@ -1,6 +1,6 @@
 import { checkClientId, checkMessageText, checkReaction, checkReply, type ReplyAsked } from '../validation.js'
 import type { Bus, PresenceRoom } from './bus/bus.js'
-import { applyChange, createPresenceSignal, createTypingSignal, withoutText, withReaction, withReplyCount, withText, type Event, type ModerationAction, type EventDraft, type FileRef, type Signal, type StoredEvent } from './event.js'
+import { applyChange, createPresenceSignal, createTypingSignal, TYPING_SHOWS_MS, withoutText, withReaction, withReplyCount, withText, type Event, type ModerationAction, type EventDraft, type FileRef, type Signal, type StoredEvent } from './event.js'
 import type { FloodGuard } from './flood.js'
 import type { Follower } from './follower.js'
 import type { People } from './person.js'
@@ -125,8 +125,6 @@ const PAGE = 1000
 /** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
 const REPLAY_PAGE = 200
 
-/** How long "NAME is typing" shows after their last signal on pages that fetch it (the scripts show it 4 s). */
-const TYPING_SHOWS_MS = 4000
 
 interface Pending {
   draft: EventDraft

@@ -1,5 +1,5 @@
 import { removalMessage } from '../../client/render.js'
-import { frameFor, type Signal, type StoredEvent } from './event.js'
+import { currentSignals, frameFor, type Signal, type StoredEvent } from './event.js'
 
 /**
  * open: receiving; lagged: dropped because its queue overflowed (gorilla's rule: a slow
@@ -241,12 +241,12 @@ export class Subscription implements AsyncIterable<StoredEvent> {
     if (idle) this.owner.wake(this)
   }
 
-  /** The signals waiting, and empties them. */
+  /** The signals waiting (a typing signal kept too long dropped: see currentSignals), and empties them. */
   takeSignals(): Signal[] {
     if (!this.signals?.size) return []
     const out = [...this.signals.values()]
     this.signals.clear()
-    return out
+    return currentSignals(out)
   }
 
   /** Everything queued, oldest first; empties the queue. */
