@@ -168,3 +168,29 @@ t.test('the SQLite file deleted under a running store: registrations and other a
   t.equal((await reopened.accounts.byId(ann.id))!.passwordHash, '$argon2id$ann', 'the account made before is there, its password unchanged')
   t.equal(await reopened.accounts.bySkeleton('bob'), undefined, 'the refused one was never written')
 })
+
+t.test('search finds a message the moment it is acknowledged, and after a crash (SIGKILL) before the search index took it', async (t) => {
+  // Messages go into the search index a moment after their commit, several at once; a search
+  // indexes what waits first, and what waits is marked in the message's own commit.
+  const dir = tempDir(t)
+  const env = { DATA_DIR: dir, STORE: 'sqlite', RATE_LIMIT_MESSAGES: '1000' }
+  const first = await startServer(t, env)
+  const cookie = await signIn(first.base, 'ann')
+  const say = async (base: string, text: string) =>
+    (await fetch(`${base}/longpolling/room/messages`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ text }) })).status
+  const found = async (base: string, words: string) => {
+    const res = await fetch(`${base}/search?q=${encodeURIComponent(words)}`, { headers: { cookie, accept: 'application/json' } })
+    return (((await res.json()) as { results?: { text?: string }[] }).results ?? []).map((r) => r.text).sort()
+  }
+  t.same([await say(first.base, 'walrusquill one'), await say(first.base, 'walrusquill two')], [201, 201])
+  t.same(await found(first.base, 'walrusquill'), ['walrusquill one', 'walrusquill two'], 'found at once')
+
+  t.same([await say(first.base, 'ibexlantern one'), await say(first.base, 'ibexlantern two')], [201, 201])
+  first.child.kill('SIGKILL')
+  await once(first.child, 'exit')
+  const second = await startServer(t, env)
+  t.same(await found(second.base, 'ibexlantern'), ['ibexlantern one', 'ibexlantern two'], 'acknowledged just before the crash: found after the restart')
+  t.same(await found(second.base, 'walrusquill'), ['walrusquill one', 'walrusquill two'], 'and the ones indexed before it, once each')
+  second.child.kill('SIGTERM')
+  await once(second.child, 'exit')
+})

@@ -39,6 +39,11 @@ export interface SqliteStoreOptions {
   onError?: (error: Error) => void
 }
 
+/** How long a committed message may wait before it is indexed for search (a search indexes what waits first). */
+const INDEX_DELAY_MS = 1000
+/** Messages indexed per transaction. */
+const INDEX_BATCH = 1000
+
 /** Which file a path names now (undefined: none). */
 function fileAt(path: string): { dev: bigint; ino: bigint } | undefined {
   const stat = statSync(path, { bigint: true, throwIfNoEntry: false })
@@ -60,6 +65,8 @@ interface LogStatements {
   readonly selectBefore: Database.Statement<[string, number, number], { json: string }>
   readonly selectThread: Database.Statement<[string, number, number, number], { json: string }>
   readonly pruneThrough: (room: string, last: number, through: number) => number
+  /** Indexes for search up to `limit` messages that wait for it (see SqliteStore.indexSoon); returns how many it took. */
+  readonly indexPending: (limit: number) => number
   readonly atOf: Database.Statement<[string, number], number>
   readonly firstId: Database.Statement<[string], number | null>
 }
@@ -85,6 +92,8 @@ class Committer {
     private readonly check: () => void,
     /** After a commit that rewrote or removed a text: its old bytes leave the files (see SqliteStore.scrub). */
     private readonly scrub: () => void,
+    /** After a commit that wrote messages: they are indexed for search soon, several in one transaction (see SqliteStore.indexSoon). */
+    private readonly wrote: () => void,
   ) {}
 
   add(log: SqliteLog, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
@@ -106,6 +115,7 @@ class Committer {
       this.check()
       // An edit or a deletion is acknowledged once the words it took away are gone from the disk.
       if (plans.some((plan) => plan.changed.size > 0)) this.scrub()
+      if (plans.some((plan) => plan.rows.length > 0)) this.wrote()
     } catch (error) {
       for (const p of batch) p.reject(error)
       return
@@ -313,7 +323,37 @@ export class SqliteStore extends LobbyMethods implements Store {
         if (!this.intact()) throw this.lost
       },
       () => this.scrub(),
+      () => this.indexSoon(),
     )
+    // Messages a crash left out of the search index.
+    this.indexSoon()
+  }
+
+  /** When the messages waiting for the search index are indexed, unless a search comes first. */
+  private indexTimer: NodeJS.Timeout | undefined
+
+  /**
+   * Messages committed since the last indexing go into the search index within INDEX_DELAY_MS,
+   * all in one transaction: at a trickle of one message per commit, indexing each in its own
+   * commit cost as much as the rest of the commit but its sync to disk. A search indexes what
+   * waits first, so it finds every message acknowledged before it.
+   */
+  private indexSoon(): void {
+    this.indexTimer ??= setTimeout(() => {
+      this.indexTimer = undefined
+      try {
+        this.indexWaiting()
+      } catch (error) {
+        // The messages stay marked: the next commit, search or start indexes them.
+        this.options.onError?.(new Error(`Could not index messages for search: ${(error as Error).message}`))
+      }
+    }, INDEX_DELAY_MS).unref()
+  }
+
+  /** Indexes every message that waits (a thousand per transaction). Not on a file lost under the server: nothing more is written to it. */
+  private indexWaiting(): void {
+    if (!this.db.open || !this.intact()) return
+    while (this.statements.indexPending(INDEX_BATCH) === INDEX_BATCH);
   }
 
   /**
@@ -336,12 +376,14 @@ export class SqliteStore extends LobbyMethods implements Store {
     const index = !columns.has('search_row')
     let unsecured = false
     this.db.transaction(() => {
-      for (const [column, type] of [['sender', 'TEXT'], ['client_id', 'TEXT'], ['ref', 'INTEGER'], ['search_row', 'INTEGER']] as const) {
+      for (const [column, type] of [['sender', 'TEXT'], ['client_id', 'TEXT'], ['ref', 'INTEGER'], ['search_row', 'INTEGER'], ['to_index', 'INTEGER']] as const) {
         if (!columns.has(column)) this.db.exec(`ALTER TABLE room_events ADD COLUMN ${column} ${type}`)
       }
       this.db.exec(`
         CREATE UNIQUE INDEX IF NOT EXISTS room_events_client ON room_events (room, sender, client_id) WHERE client_id IS NOT NULL;
         CREATE INDEX IF NOT EXISTS room_events_ref ON room_events (room, ref) WHERE ref IS NOT NULL;
+        -- Messages committed and not yet in the search index (to_index = 1): few at any time.
+        CREATE INDEX IF NOT EXISTS room_events_to_index ON room_events (room, id) WHERE to_index IS NOT NULL;
         CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(text, room UNINDEXED, id UNINDEXED, user UNINDEXED, at UNINDEXED,
           tokenize = 'unicode61 remove_diacritics 2');
       `)
@@ -398,8 +440,8 @@ export class SqliteStore extends LobbyMethods implements Store {
 
   private logStatements(): LogStatements {
     const db = this.db
-    const insert = db.prepare<[string, number, number, string, string | null, string | null, number | null, number | bigint | null]>(
-      'INSERT INTO room_events (room, id, at, json, sender, client_id, ref, search_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    const insert = db.prepare<[string, number, number, string, string | null, string | null, number | null, 1 | null]>(
+      'INSERT INTO room_events (room, id, at, json, sender, client_id, ref, to_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
     const setLast = db.prepare<[number, string]>('UPDATE room_logs SET last_id = ? WHERE room = ?')
     const deleteThrough = db.prepare<[string, number]>('DELETE FROM room_events WHERE room = ? AND id <= ?')
@@ -414,6 +456,8 @@ export class SqliteStore extends LobbyMethods implements Store {
     const reindex = db.prepare<[string, number]>('UPDATE message_search SET text = ? WHERE rowid = ?')
     const unindex = db.prepare<[number]>('DELETE FROM message_search WHERE rowid = ?')
     const editsOf = db.prepare<[string, number], { id: number; json: string }>("SELECT id, json FROM room_events WHERE room = ? AND ref = ? AND json LIKE '%\"type\":\"edit\"%'")
+    const waiting = db.prepare<[number], { room: string; id: number; json: string }>('SELECT room, id, json FROM room_events WHERE to_index IS NOT NULL LIMIT ?')
+    const indexed = db.prepare<[number | bigint | null, string, number]>('UPDATE room_events SET search_row = ?, to_index = NULL WHERE room = ? AND id = ?')
     return {
       // A commit writes the events (and what they change) and nothing else: one transaction for every room's batch of a tick.
       appendAll: db.transaction((batches: { room: string; from: number; drafts: readonly EventDraft[] }[], at: number) => {
@@ -442,11 +486,12 @@ export class SqliteStore extends LobbyMethods implements Store {
           }
           for (const ref of plan.deleted) for (const edit of editsOf.all(room, ref)) rewrite.run(withoutText(fromJson(edit.json)).json, room, edit.id)
           for (const [ref, text] of plan.edited) for (const edit of editsOf.all(room, ref)) rewrite.run(withText(fromJson(edit.json), text).json, room, edit.id)
+          // A message's words go into the search index a moment later, with others (indexPending):
+          // the index writes pages of its own at every transaction, a third of a commit's cost.
+          // to_index marks it in this transaction, so a crash before then leaves it to index.
           for (const { stored, sender, clientId, ref } of plan.rows) {
             const e = stored.event
-            const words = searchableText(e)
-            const row = words !== undefined ? index.run(words, room, e.id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid : null
-            insert.run(room, e.id, e.timestamp, stored.json, sender ?? null, clientId ?? null, ref ?? null, row)
+            insert.run(room, e.id, e.timestamp, stored.json, sender ?? null, clientId ?? null, ref ?? null, searchableText(e) !== undefined ? 1 : null)
           }
           return plan
         })
@@ -461,6 +506,16 @@ export class SqliteStore extends LobbyMethods implements Store {
         'SELECT json FROM (SELECT id, json FROM room_events WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?) ORDER BY id',
       ),
       // The newest id is kept before its events may go, so an id is never given out twice.
+      // The words of each as it reads now: an edit or a deletion made since is already in its row.
+      indexPending: db.transaction((limit: number) => {
+        const rows = waiting.all(limit)
+        for (const { room, id, json } of rows) {
+          const e = fromJson(json).event
+          const words = searchableText(e)
+          indexed.run(words !== undefined ? index.run(words, room, id, e.user.toLocaleLowerCase(), e.timestamp).lastInsertRowid : null, room, id)
+        }
+        return rows.length
+      }),
       pruneThrough: db.transaction((room: string, last: number, through: number) => {
         setLast.run(last, room)
         unindexThrough.run(room, through)
@@ -478,6 +533,12 @@ export class SqliteStore extends LobbyMethods implements Store {
   async search(query: SearchQuery): Promise<SearchHit[]> {
     const terms = searchTerms(query.words)
     if (terms.length === 0 || query.rooms.length === 0) return []
+    // What was committed and waits for the index is found too (if it cannot be indexed now, the search still answers).
+    try {
+      this.indexWaiting()
+    } catch (error) {
+      this.options.onError?.(new Error(`Could not index messages for search: ${(error as Error).message}`))
+    }
     const match = terms.map((t, i) => `"${t.replace(/"/g, '""')}"${i === terms.length - 1 ? '*' : ''}`).join(' ')
     const where = ['message_search MATCH ?', 's.room IN (SELECT value FROM json_each(?))']
     const values: (string | number)[] = [match, JSON.stringify(query.rooms)]
@@ -891,6 +952,15 @@ export class SqliteStore extends LobbyMethods implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close()
+    clearTimeout(this.indexTimer)
+    this.indexTimer = undefined
+    if (!this.db.open) return
+    // What waits for the index is indexed now rather than at the next start.
+    try {
+      this.indexWaiting()
+    } catch {
+      // Left marked: indexed at the next start.
+    }
+    this.db.close()
   }
 }
