@@ -28,7 +28,8 @@ const scaleN = args.includes('--scale') ? Number(option('--scale')) || 100_000 :
 // --kinds websocket,sse: the scale run with those ways in only (all three unless given).
 const scaleKinds = option('--kinds')?.split(',').filter((k): k is 'websocket' | 'sse' | 'longpoll' => ['websocket', 'sse', 'longpoll'].includes(k))
 const rounds = args.includes('--profile') ? 1 : Math.max(1, Math.min(20, Number(option('--rounds') ?? (quick ? 1 : 3)) || 1))
-const seconds = quick ? 2 : 6
+// --seconds N: each scenario measured for N seconds (1–120; 6 unless given, 2 with --quick): a longer profile shows the steady state clearer.
+const seconds = Math.max(1, Math.min(120, Number(option('--seconds') ?? (quick ? 2 : 6)) || 6))
 // --only TEXT: just the scenarios whose name contains TEXT (for working on one figure).
 const only = option('--only') ?? option('--profile') ?? ''
 const wanted = (name: string) => name.includes(only)
