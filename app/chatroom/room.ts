@@ -125,7 +125,6 @@ const PAGE = 1000
 /** Events fetched at a time for a resume (smaller: a resume is bounded in bytes, and many may run at once). */
 const REPLAY_PAGE = 200
 
-
 interface Pending {
   draft: EventDraft
   resolve: (stored: StoredEvent) => void

@@ -331,6 +331,8 @@ export class SqliteStore extends LobbyMethods implements Store {
 
   /** When the messages waiting for the search index are indexed, unless a search comes first. */
   private indexTimer: NodeJS.Timeout | undefined
+  /** Whether messages may wait for the index (at open: a crash may have left some). */
+  private unindexed = true
 
   /**
    * Messages committed since the last indexing go into the search index within INDEX_DELAY_MS,
@@ -339,6 +341,7 @@ export class SqliteStore extends LobbyMethods implements Store {
    * waits first, so it finds every message acknowledged before it.
    */
   private indexSoon(): void {
+    this.unindexed = true
     this.indexTimer ??= setTimeout(() => {
       this.indexTimer = undefined
       try {
@@ -352,8 +355,9 @@ export class SqliteStore extends LobbyMethods implements Store {
 
   /** Indexes every message that waits (a thousand per transaction). Not on a file lost under the server: nothing more is written to it. */
   private indexWaiting(): void {
-    if (!this.db.open || !this.intact()) return
+    if (!this.unindexed || !this.db.open || !this.intact()) return
     while (this.statements.indexPending(INDEX_BATCH) === INDEX_BATCH);
+    this.unindexed = false
   }
 
   /**
@@ -505,7 +509,6 @@ export class SqliteStore extends LobbyMethods implements Store {
       selectBefore: db.prepare(
         'SELECT json FROM (SELECT id, json FROM room_events WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?) ORDER BY id',
       ),
-      // The newest id is kept before its events may go, so an id is never given out twice.
       // The words of each as it reads now: an edit or a deletion made since is already in its row.
       indexPending: db.transaction((limit: number) => {
         const rows = waiting.all(limit)
@@ -516,6 +519,7 @@ export class SqliteStore extends LobbyMethods implements Store {
         }
         return rows.length
       }),
+      // The newest id is kept before its events may go, so an id is never given out twice.
       pruneThrough: db.transaction((room: string, last: number, through: number) => {
         setLast.run(last, room)
         unindexThrough.run(room, through)
